@@ -1,0 +1,162 @@
+-- gilscope database schema. PRAGMA user_version holds GILSCOPE_SCHEMA_VERSION.
+-- Times are nanoseconds since the trace clock's origin (Unix epoch for
+-- LTTng's monotonic clock offset). Thread ids are kernel tids (vtid).
+-- Every column is documented in docs/schema.md. Tables may gain columns;
+-- readers select columns by name.
+
+CREATE TABLE IF NOT EXISTS runs (
+  run_id           INTEGER PRIMARY KEY,
+  trace_path       TEXT NOT NULL,     -- absolute path of the analyzed trace
+  hostname         TEXT,              -- from the CTF environment
+  command          TEXT,              -- the recorded command line (gilscope.info), NULL if unknown
+  exit_status      INTEGER,           -- the command's exit status, NULL if unknown
+  start_ns         INTEGER,           -- first event
+  end_ns           INTEGER,           -- last event
+  wall_ns          INTEGER,           -- end_ns - start_ns
+  python_versions  TEXT,              -- distinct Py_GetVersion() words, comma separated
+  interval_us      INTEGER,           -- switch interval of the first GIL (NULL unknown)
+  event_count      INTEGER NOT NULL,  -- gilscope events read
+  lost_events      INTEGER NOT NULL,  -- events the tracer discarded (sum of lost.count)
+  analyzer_version TEXT NOT NULL,
+  analyzed_at      TEXT NOT NULL      -- ISO 8601 UTC
+);
+
+CREATE TABLE IF NOT EXISTS processes (
+  run_id   INTEGER NOT NULL REFERENCES runs(run_id),
+  pid      INTEGER NOT NULL,
+  procname TEXT,
+  first_ns INTEGER,
+  last_ns  INTEGER,
+  PRIMARY KEY (run_id, pid)
+);
+
+CREATE TABLE IF NOT EXISTS gils (
+  gil_id         INTEGER PRIMARY KEY,
+  run_id         INTEGER NOT NULL REFERENCES runs(run_id),
+  pid            INTEGER NOT NULL,
+  address        TEXT NOT NULL,        -- '0x7f...' as traced
+  interval_us    INTEGER,              -- NULL when the rule could not read it (3.6)
+  rule           TEXT NOT NULL,        -- 'layout' | 'behaviour'
+  python_version TEXT,
+  found_ns       INTEGER NOT NULL,
+  retired_ns     INTEGER               -- NULL while alive at trace end
+);
+
+CREATE TABLE IF NOT EXISTS threads (
+  run_id                 INTEGER NOT NULL REFERENCES runs(run_id),
+  pid                    INTEGER NOT NULL,
+  tid                    INTEGER NOT NULL,
+  name                   TEXT,         -- Python thread name, NULL if never reported
+  first_ns               INTEGER,
+  last_ns                INTEGER,
+  held_ns                INTEGER NOT NULL DEFAULT 0,
+  wait_ns                INTEGER NOT NULL DEFAULT 0,
+  holds                  INTEGER NOT NULL DEFAULT 0,
+  waits                  INTEGER NOT NULL DEFAULT 0,
+  timeouts               INTEGER NOT NULL DEFAULT 0,
+  drop_requests_issued   INTEGER NOT NULL DEFAULT 0,
+  drop_requests_received INTEGER NOT NULL DEFAULT 0,
+  forced_releases        INTEGER NOT NULL DEFAULT 0,
+  convoys                INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (run_id, pid, tid)
+);
+
+CREATE TABLE IF NOT EXISTS holds (
+  run_id       INTEGER NOT NULL,
+  gil_id       INTEGER NOT NULL REFERENCES gils(gil_id),
+  tid          INTEGER NOT NULL,
+  start_ns     INTEGER NOT NULL,
+  end_ns       INTEGER NOT NULL,
+  dur_ns       INTEGER NOT NULL,
+  ended        TEXT NOT NULL,   -- 'voluntary' | 'forced' | 'trace_end'
+  crosses_loss INTEGER NOT NULL DEFAULT 0  -- events were lost inside the interval
+);
+
+CREATE TABLE IF NOT EXISTS waits (
+  run_id       INTEGER NOT NULL,
+  gil_id       INTEGER NOT NULL REFERENCES gils(gil_id),
+  tid          INTEGER NOT NULL,
+  start_ns     INTEGER NOT NULL,
+  end_ns       INTEGER NOT NULL,
+  dur_ns       INTEGER NOT NULL,
+  timeouts     INTEGER NOT NULL,
+  outcome      TEXT NOT NULL,   -- 'acquired' | 'abandoned' | 'trace_end'
+  crosses_loss INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS timeouts (
+  run_id INTEGER NOT NULL,
+  gil_id INTEGER NOT NULL,
+  tid    INTEGER NOT NULL,
+  ts_ns  INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS drop_requests (
+  run_id      INTEGER NOT NULL,
+  gil_id      INTEGER NOT NULL,
+  ts_ns       INTEGER NOT NULL,
+  requester   INTEGER NOT NULL,
+  holder      INTEGER NOT NULL,
+  interval_us INTEGER,           -- the switch interval in force, NULL unknown
+  released_ns INTEGER,           -- the holder's next release, NULL if none seen
+  response_ns INTEGER            -- released_ns - ts_ns
+);
+
+CREATE TABLE IF NOT EXISTS switches (
+  run_id     INTEGER NOT NULL,
+  gil_id     INTEGER NOT NULL,
+  release_ns INTEGER NOT NULL,
+  from_tid   INTEGER NOT NULL,
+  acquire_ns INTEGER NOT NULL,
+  to_tid     INTEGER NOT NULL,
+  gap_ns     INTEGER NOT NULL,   -- acquire_ns - max(release_ns, to_tid's request): GIL free while to_tid waited
+  forced     INTEGER NOT NULL    -- the release was forced by a drop request
+);
+
+CREATE TABLE IF NOT EXISTS forced_switches (
+  run_id   INTEGER NOT NULL,
+  gil_id   INTEGER NOT NULL,
+  tid      INTEGER NOT NULL,
+  start_ns INTEGER NOT NULL,
+  end_ns   INTEGER NOT NULL,
+  dur_ns   INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS lost (
+  run_id   INTEGER NOT NULL,
+  stream   TEXT NOT NULL,
+  start_ns INTEGER,
+  end_ns   INTEGER,
+  count    INTEGER NOT NULL
+);
+
+-- One row per run (gil_id NULL) and one per GIL.
+CREATE TABLE IF NOT EXISTS metrics (
+  run_id              INTEGER NOT NULL,
+  gil_id              INTEGER,
+  wall_ns             INTEGER NOT NULL,
+  held_pct            REAL,   -- time the GIL was held / wall (per GIL; run: mean over GILs)
+  wait_pct            REAL,   -- summed wait time of all threads / wall
+  contention_pct      REAL,   -- time with at least one waiter / wall
+  switches            INTEGER NOT NULL,
+  switches_per_s      REAL,
+  drop_requests       INTEGER NOT NULL,
+  drop_requests_per_s REAL,
+  forced_releases     INTEGER NOT NULL,
+  handoff_ns          INTEGER NOT NULL, -- sum of switches.gap_ns
+  hold_p50_ns INTEGER, hold_p90_ns INTEGER, hold_p99_ns INTEGER, hold_max_ns INTEGER,
+  wait_p50_ns INTEGER, wait_p90_ns INTEGER, wait_p99_ns INTEGER, wait_max_ns INTEGER,
+  gap_p50_ns  INTEGER, gap_p90_ns  INTEGER, gap_p99_ns  INTEGER, gap_max_ns  INTEGER,
+  drop_response_p50_ns INTEGER, drop_response_p90_ns INTEGER,
+  drop_response_p99_ns INTEGER, drop_response_max_ns INTEGER
+);
+
+-- Plain-words findings the summary and the report show.
+CREATE TABLE IF NOT EXISTS findings (
+  run_id   INTEGER NOT NULL,
+  kind     TEXT NOT NULL,   -- 'convoy' | 'slow_drop_response' | 'cpu_bound' | 'lost_events' | ...
+  gil_id   INTEGER,
+  tid      INTEGER,
+  value    REAL,
+  message  TEXT NOT NULL
+);

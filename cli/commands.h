@@ -1,0 +1,21 @@
+/* The subcommands of `gilscope`, one file each (git's builtin/ layout).
+ * Each takes its own argv (argv[0] is the subcommand name) and returns the
+ * process exit status. */
+#ifndef GILSCOPE_COMMANDS_H
+#define GILSCOPE_COMMANDS_H
+
+/* Exit statuses shared by every subcommand. `record` and `run` return the
+ * traced command's own status instead when it ran. */
+enum gilscope_exit {
+	GILSCOPE_EXIT_OK = 0,
+	GILSCOPE_EXIT_FAILURE = 1, /* the work failed: message on stderr */
+	GILSCOPE_EXIT_USAGE = 2,   /* bad command line */
+};
+
+int cmd_record(int argc, char **argv);
+int cmd_analyze(int argc, char **argv);
+int cmd_summary(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+
+#endif

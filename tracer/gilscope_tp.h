@@ -1,0 +1,82 @@
+/* LTTng-UST tracepoint provider "gilscope": the event contract shared by
+ * the tracer, the analyzer, the report and the tests. docs/events.md says
+ * what each event means and when it fires. Every GIL event carries the
+ * GIL's address: a process can have several GILs (PEP 684). */
+#undef LTTNG_UST_TRACEPOINT_PROVIDER
+#define LTTNG_UST_TRACEPOINT_PROVIDER gilscope
+
+#undef LTTNG_UST_TRACEPOINT_INCLUDE
+#define LTTNG_UST_TRACEPOINT_INCLUDE "./gilscope_tp.h"
+
+#if !defined(GILSCOPE_TP_H) || defined(LTTNG_UST_TRACEPOINT_HEADER_MULTI_READ)
+#define GILSCOPE_TP_H
+
+#include <stdint.h>
+#include <lttng/tracepoint.h>
+
+/* Rule that identified a GIL: the layout rule (3.7+) or the behavioural
+ * rule (3.6). Values are part of the contract. */
+#define GILSCOPE_RULE_LAYOUT 1
+#define GILSCOPE_RULE_BEHAVIOUR 2
+
+LTTNG_UST_TRACEPOINT_EVENT(gilscope, gil_found,
+	LTTNG_UST_TP_ARGS(uint64_t, gil, uint32_t, interval_us, int, rule,
+			  const char *, version),
+	LTTNG_UST_TP_FIELDS(
+		lttng_ust_field_integer_hex(uint64_t, gil, gil)
+		lttng_ust_field_integer(uint32_t, interval_us, interval_us)
+		lttng_ust_field_integer(int32_t, rule, rule)
+		lttng_ust_field_string(version, version)
+	)
+)
+
+/* The events that carry only the GIL's address share one class. */
+LTTNG_UST_TRACEPOINT_EVENT_CLASS(gilscope, gil_only,
+	LTTNG_UST_TP_ARGS(uint64_t, gil),
+	LTTNG_UST_TP_FIELDS(
+		lttng_ust_field_integer_hex(uint64_t, gil, gil)
+	)
+)
+LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_only, gilscope, request,
+	LTTNG_UST_TP_ARGS(uint64_t, gil))
+LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_only, gilscope, acquire,
+	LTTNG_UST_TP_ARGS(uint64_t, gil))
+LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_only, gilscope, wait_timeout,
+	LTTNG_UST_TP_ARGS(uint64_t, gil))
+LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_only, gilscope,
+	forced_switch_begin, LTTNG_UST_TP_ARGS(uint64_t, gil))
+LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_only, gilscope,
+	forced_switch_end, LTTNG_UST_TP_ARGS(uint64_t, gil))
+LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_only, gilscope,
+	request_abandoned, LTTNG_UST_TP_ARGS(uint64_t, gil))
+LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_only, gilscope, gil_retired,
+	LTTNG_UST_TP_ARGS(uint64_t, gil))
+
+LTTNG_UST_TRACEPOINT_EVENT(gilscope, release,
+	LTTNG_UST_TP_ARGS(uint64_t, gil, int, forced),
+	LTTNG_UST_TP_FIELDS(
+		lttng_ust_field_integer_hex(uint64_t, gil, gil)
+		lttng_ust_field_integer(uint8_t, forced, forced)
+	)
+)
+
+LTTNG_UST_TRACEPOINT_EVENT(gilscope, drop_request,
+	LTTNG_UST_TP_ARGS(uint64_t, gil, int32_t, holder, uint32_t, interval_us),
+	LTTNG_UST_TP_FIELDS(
+		lttng_ust_field_integer_hex(uint64_t, gil, gil)
+		lttng_ust_field_integer(int32_t, holder, holder)
+		lttng_ust_field_integer(uint32_t, interval_us, interval_us)
+	)
+)
+
+LTTNG_UST_TRACEPOINT_EVENT(gilscope, thread_name,
+	LTTNG_UST_TP_ARGS(int32_t, tid, const char *, name),
+	LTTNG_UST_TP_FIELDS(
+		lttng_ust_field_integer(int32_t, tid, tid)
+		lttng_ust_field_string(name, name)
+	)
+)
+
+#endif /* GILSCOPE_TP_H */
+
+#include <lttng/tracepoint-event.h>
