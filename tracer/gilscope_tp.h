@@ -19,14 +19,19 @@
 #define GILSCOPE_RULE_LAYOUT 1
 #define GILSCOPE_RULE_BEHAVIOUR 2
 
+/* `tag` is the recording's tag (GILSCOPE_TAG in the environment, also in
+ * the trace's gilscope.info): UST sessions see every process of the user,
+ * so a reader keeps only the processes whose first gil_found or
+ * thread_name carries its recording's tag. 0: not recorded by gilscope. */
 LTTNG_UST_TRACEPOINT_EVENT(gilscope, gil_found,
 	LTTNG_UST_TP_ARGS(uint64_t, gil, uint32_t, interval_us, int, rule,
-			  const char *, version),
+			  const char *, version, uint32_t, tag),
 	LTTNG_UST_TP_FIELDS(
 		lttng_ust_field_integer_hex(uint64_t, gil, gil)
 		lttng_ust_field_integer(uint32_t, interval_us, interval_us)
 		lttng_ust_field_integer(int32_t, rule, rule)
 		lttng_ust_field_string(version, version)
+		lttng_ust_field_integer(uint32_t, tag, tag)
 	)
 )
 
@@ -70,10 +75,11 @@ LTTNG_UST_TRACEPOINT_EVENT(gilscope, drop_request,
 )
 
 LTTNG_UST_TRACEPOINT_EVENT(gilscope, thread_name,
-	LTTNG_UST_TP_ARGS(int32_t, tid, const char *, name),
+	LTTNG_UST_TP_ARGS(int32_t, tid, const char *, name, uint32_t, tag),
 	LTTNG_UST_TP_FIELDS(
 		lttng_ust_field_integer(int32_t, tid, tid)
 		lttng_ust_field_string(name, name)
+		lttng_ust_field_integer(uint32_t, tag, tag)
 	)
 )
 

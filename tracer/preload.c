@@ -1,0 +1,529 @@
+/* The gilscope preload library: finds the GIL of an unmodified CPython from
+ * the pthread calls it makes and turns each GIL state change into an LTTng
+ * event. docs/tracer.md explains the rules; shared design notes hold the
+ * measurements behind them.
+ *
+ * All GIL state changes in CPython happen while its mutex M is held, so the
+ * bookkeeping below is done under M too and needs no lock of its own: the
+ * per-GIL fields are only written by the thread that holds M.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "gilscope_tp.h"
+
+#define EXPORT __attribute__((visibility("default")))
+/* TLS touched inside pthread hooks must not allocate lazily. */
+#define TLS static __thread __attribute__((tls_model("initial-exec")))
+
+/* Layout of CPython 3.7 to 3.13's struct _gil_runtime_state on x86_64
+ * glibc: interval, last_holder, locked, switch_number, cond, mutex,
+ * switch_cond, switch_mutex. Offsets are relative to mutex (M). */
+#define GIL_S_MINUS_M ((ptrdiff_t)(sizeof(pthread_cond_t) + sizeof(pthread_mutex_t)))
+#define GIL_SWITCH_COND_FROM_S ((ptrdiff_t)sizeof(pthread_cond_t))
+#define GIL_INTERVAL_FROM_M ((ptrdiff_t)80)
+
+#define MAX_GILS 64
+#define MAX_HELD 8
+
+enum mode {
+	MODE_PASSTHROUGH = 0, /* before the constructor ran, or not CPython 3 */
+	MODE_ACTIVE = 1,
+};
+
+struct gil {
+	_Atomic(pthread_mutex_t *) m;    /* NULL: free slot */
+	pthread_mutex_t *s;
+	int rule;
+	/* Written under M only. */
+	pid_t holder;                    /* tid holding the GIL, 0 if free */
+	pid_t m_owner;                   /* tid holding M, 0 if none */
+	int drop_pending;                /* a drop request awaits a release */
+	unsigned long switch_no;         /* acquisitions so far */
+};
+
+static struct {
+	int (*mutex_lock)(pthread_mutex_t *);
+	int (*mutex_unlock)(pthread_mutex_t *);
+	int (*mutex_init)(pthread_mutex_t *, const pthread_mutexattr_t *);
+	int (*cond_wait)(pthread_cond_t *, pthread_mutex_t *);
+	int (*cond_timedwait)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
+	int (*cond_signal)(pthread_cond_t *);
+} real;
+
+static atomic_int g_mode;
+static int g_layout_rule;        /* 3.7+: identify by the struct layout */
+static int g_behaviour_rule;     /* 3.6: identify by the call pattern alone */
+static int g_many_gils;          /* 3.12+: subinterpreters may add GILs */
+static atomic_int g_armed;       /* still looking for a GIL */
+static atomic_int g_arm_epoch;   /* bumped on every re-arm */
+static atomic_int g_nslots;      /* high-water mark of used slots */
+static struct gil g_gils[MAX_GILS];
+static pthread_mutex_t g_registry = PTHREAD_MUTEX_INITIALIZER;
+static char g_version[96];
+static uint32_t g_tag;           /* GILSCOPE_TAG: which recording we belong to */
+
+TLS pid_t t_tid;
+TLS int t_guard;                 /* inside our own code: pass through */
+TLS int t_epoch;
+TLS int t_nheld;
+TLS pthread_mutex_t *t_held[MAX_HELD];
+TLS pthread_mutex_t *t_cand_m;   /* candidate GIL awaiting confirmation */
+TLS pthread_mutex_t *t_cand_s;
+TLS struct gil *t_req;           /* GIL this thread requested, not yet acquired */
+
+static pid_t self_tid(void)
+{
+	if (!t_tid)
+		t_tid = (pid_t)syscall(SYS_gettid);
+	return t_tid;
+}
+
+static void *resolve(const char *name, const char *version)
+{
+	void *p = version ? dlvsym(RTLD_NEXT, name, version) : NULL;
+	if (!p)
+		p = dlsym(RTLD_NEXT, name);
+	if (!p) {
+		/* Nothing sensible can run without the real function. */
+		fprintf(stderr, "gilscope: cannot find the real %s: %s\n", name, dlerror());
+		abort();
+	}
+	return p;
+}
+
+static void resolve_all(void)
+{
+	/* Plain dlsym may hand back the old 2.2.5 compat condvar functions. */
+	real.cond_wait = resolve("pthread_cond_wait", "GLIBC_2.3.2");
+	real.cond_timedwait = resolve("pthread_cond_timedwait", "GLIBC_2.3.2");
+	real.cond_signal = resolve("pthread_cond_signal", "GLIBC_2.3.2");
+	real.mutex_init = resolve("pthread_mutex_init", NULL);
+	real.mutex_unlock = resolve("pthread_mutex_unlock", NULL);
+	atomic_thread_fence(memory_order_seq_cst);
+	real.mutex_lock = resolve("pthread_mutex_lock", NULL);
+}
+
+#define ENSURE_REAL(fn) do { if (__builtin_expect(!real.fn, 0)) resolve_all(); } while (0)
+
+static inline struct gil *gil_by_m(const pthread_mutex_t *m)
+{
+	int n = atomic_load_explicit(&g_nslots, memory_order_acquire);
+	for (int i = 0; i < n; i++)
+		if (atomic_load_explicit(&g_gils[i].m, memory_order_relaxed) == m)
+			return &g_gils[i];
+	return NULL;
+}
+
+static inline struct gil *gil_by_s(const pthread_mutex_t *s)
+{
+	int n = atomic_load_explicit(&g_nslots, memory_order_acquire);
+	for (int i = 0; i < n; i++)
+		if (atomic_load_explicit(&g_gils[i].m, memory_order_relaxed) && g_gils[i].s == s)
+			return &g_gils[i];
+	return NULL;
+}
+
+static inline uint64_t gil_addr(const struct gil *g)
+{
+	return (uint64_t)(uintptr_t)atomic_load_explicit(&g->m, memory_order_relaxed);
+}
+
+static uint32_t gil_interval_us(const struct gil *g)
+{
+	if (g->rule != GILSCOPE_RULE_LAYOUT)
+		return 0;
+	unsigned long v = *(const volatile unsigned long *)
+		((const char *)atomic_load_explicit(&g->m, memory_order_relaxed) - GIL_INTERVAL_FROM_M);
+	return v <= UINT32_MAX ? (uint32_t)v : 0;
+}
+
+/* --- the held-mutex stack, kept only while looking for a GIL ----------- */
+
+static inline void held_sync_epoch(void)
+{
+	int e = atomic_load_explicit(&g_arm_epoch, memory_order_relaxed);
+	if (t_epoch != e) {
+		/* Anything recorded before a re-arm may be stale. */
+		t_epoch = e;
+		t_nheld = 0;
+		t_cand_m = t_cand_s = NULL;
+	}
+}
+
+static inline void held_push(pthread_mutex_t *m)
+{
+	if (t_nheld < MAX_HELD)
+		t_held[t_nheld] = m;
+	t_nheld++;
+}
+
+static inline void held_pop(pthread_mutex_t *m)
+{
+	int top = t_nheld < MAX_HELD ? t_nheld : MAX_HELD;
+	if (t_nheld > MAX_HELD) {
+		t_nheld--; /* overflowed: exact contents unknown, count only */
+		return;
+	}
+	for (int i = top - 1; i >= 0; i--) {
+		if (t_held[i] == m) {
+			memmove(&t_held[i], &t_held[i + 1], (size_t)(top - 1 - i) * sizeof(t_held[0]));
+			t_nheld--;
+			return;
+		}
+	}
+	/* Locked before we were looking: nothing to forget. */
+}
+
+/* --- registering a GIL --------------------------------------------------- */
+
+static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
+{
+	struct gil *g = NULL;
+	pid_t tid = self_tid();
+
+	real.mutex_lock(&g_registry);
+	if (gil_by_m(m) || gil_by_s(s))
+		goto end; /* another thread got there first */
+	int n = atomic_load_explicit(&g_nslots, memory_order_relaxed);
+	for (int i = 0; i < n && !g; i++)
+		if (!atomic_load_explicit(&g_gils[i].m, memory_order_relaxed))
+			g = &g_gils[i];
+	if (!g) {
+		if (n == MAX_GILS)
+			goto end; /* more GILs than we track: ignore the rest */
+		g = &g_gils[n];
+	}
+	/* This thread holds M and S and is about to own the GIL. */
+	g->s = s;
+	g->rule = rule;
+	g->holder = tid;
+	g->m_owner = tid;
+	g->drop_pending = 0;
+	g->switch_no = 1;
+	atomic_store_explicit(&g->m, m, memory_order_release);
+	if (g == &g_gils[n])
+		atomic_store_explicit(&g_nslots, n + 1, memory_order_release);
+	if (!g_many_gils)
+		atomic_store(&g_armed, 0);
+	lttng_ust_tracepoint(gilscope, gil_found, gil_addr(g), gil_interval_us(g), rule, g_version, g_tag);
+	lttng_ust_tracepoint(gilscope, acquire, gil_addr(g));
+end:
+	real.mutex_unlock(&g_registry);
+}
+
+static void gil_retire(struct gil *g)
+{
+	real.mutex_lock(&g_registry);
+	if (atomic_load_explicit(&g->m, memory_order_relaxed)) {
+		lttng_ust_tracepoint(gilscope, gil_retired, gil_addr(g));
+		atomic_store_explicit(&g->m, NULL, memory_order_release);
+		g->s = NULL;
+	}
+	atomic_fetch_add(&g_arm_epoch, 1);
+	atomic_store(&g_armed, 1);
+	real.mutex_unlock(&g_registry);
+}
+
+/* --- event derivation ---------------------------------------------------- */
+
+/* lock(M) returned: the holder is in drop_gil, anyone else in take_gil. */
+static void on_lock_m(struct gil *g)
+{
+	pid_t tid = self_tid();
+	g->m_owner = tid;
+	if (g->holder == tid) {
+		lttng_ust_tracepoint(gilscope, release, gil_addr(g), g->drop_pending);
+		g->holder = 0;
+	} else {
+		t_req = g;
+		lttng_ust_tracepoint(gilscope, request, gil_addr(g));
+	}
+}
+
+/* lock(S) returned: with M held this is take_gil setting locked = 1. */
+static void on_lock_s(struct gil *g)
+{
+	pid_t tid = self_tid();
+	if (g->m_owner != tid)
+		return; /* drop_gil's forced-switch wait: see cond_wait */
+	g->holder = tid;
+	g->switch_no++;
+	g->drop_pending = 0;
+	t_req = NULL;
+	lttng_ust_tracepoint(gilscope, acquire, gil_addr(g));
+}
+
+static void on_unlock_m(struct gil *g)
+{
+	if (t_req == g) {
+		/* Left take_gil without the GIL: a thread exiting at shutdown. */
+		lttng_ust_tracepoint(gilscope, request_abandoned, gil_addr(g));
+		t_req = NULL;
+	}
+	g->m_owner = 0;
+}
+
+/* A timed wait inside take_gil came back (M held again). */
+static void on_timedwait_done(struct gil *g, int rc, unsigned long saved_switch_no)
+{
+	pid_t tid = self_tid();
+	g->m_owner = tid;
+	if (rc != ETIMEDOUT)
+		return;
+	lttng_ust_tracepoint(gilscope, wait_timeout, gil_addr(g));
+	/* CPython's own condition for setting gil_drop_request. */
+	if (g->holder && g->holder != tid && g->switch_no == saved_switch_no && !g->drop_pending) {
+		g->drop_pending = 1;
+		lttng_ust_tracepoint(gilscope, drop_request, gil_addr(g), g->holder, gil_interval_us(g));
+	}
+}
+
+/* lock(X) returned while looking for a GIL. */
+static void look_at_lock(pthread_mutex_t *x)
+{
+	held_sync_epoch();
+	if (t_nheld == 1 && !t_cand_m) {
+		pthread_mutex_t *m = t_held[0];
+		ptrdiff_t d = (char *)x - (char *)m;
+		if ((g_layout_rule && d == GIL_S_MINUS_M) || (g_behaviour_rule && m != x)) {
+			t_cand_m = m;
+			t_cand_s = x;
+		}
+	}
+	held_push(x);
+}
+
+/* signal(c) while looking: confirms a candidate held as exactly [M, S]. */
+static void look_at_signal(pthread_cond_t *c)
+{
+	pthread_mutex_t *m = t_cand_m, *s = t_cand_s;
+	if (!m)
+		return;
+	t_cand_m = t_cand_s = NULL;
+	if (t_nheld != 2 || t_held[0] != m || t_held[1] != s)
+		return;
+	if (g_layout_rule && (char *)c == (char *)s - GIL_SWITCH_COND_FROM_S)
+		gil_register(m, s, GILSCOPE_RULE_LAYOUT);
+	else if (g_behaviour_rule)
+		gil_register(m, s, GILSCOPE_RULE_BEHAVIOUR);
+}
+
+static inline int active(void)
+{
+	return atomic_load_explicit(&g_mode, memory_order_relaxed) == MODE_ACTIVE && !t_guard;
+}
+
+static inline int tracking(void)
+{
+	return atomic_load_explicit(&g_nslots, memory_order_relaxed) ||
+	       atomic_load_explicit(&g_armed, memory_order_relaxed);
+}
+
+/* --- the interposed functions -------------------------------------------- */
+
+EXPORT int pthread_mutex_lock(pthread_mutex_t *mutex)
+{
+	ENSURE_REAL(mutex_lock);
+	int rc = real.mutex_lock(mutex);
+	if (rc || !active() || !tracking())
+		return rc;
+	t_guard = 1;
+	struct gil *g;
+	if ((g = gil_by_m(mutex)))
+		on_lock_m(g);
+	else if ((g = gil_by_s(mutex)))
+		on_lock_s(g);
+	else if (atomic_load_explicit(&g_armed, memory_order_relaxed))
+		look_at_lock(mutex);
+	t_guard = 0;
+	return rc;
+}
+
+EXPORT int pthread_mutex_unlock(pthread_mutex_t *mutex)
+{
+	ENSURE_REAL(mutex_unlock);
+	if (active() && tracking()) {
+		t_guard = 1;
+		struct gil *g = gil_by_m(mutex);
+		if (g)
+			on_unlock_m(g);
+		if (atomic_load_explicit(&g_armed, memory_order_relaxed)) {
+			held_sync_epoch();
+			held_pop(mutex);
+			if (mutex == t_cand_s || mutex == t_cand_m)
+				t_cand_m = t_cand_s = NULL;
+		}
+		t_guard = 0;
+	}
+	return real.mutex_unlock(mutex);
+}
+
+EXPORT int pthread_mutex_init(pthread_mutex_t *mutex, const pthread_mutexattr_t *attr)
+{
+	ENSURE_REAL(mutex_init);
+	if (active() && atomic_load_explicit(&g_nslots, memory_order_relaxed)) {
+		/* CPython re-initialises a GIL's mutexes in a fork child and may
+		 * reuse a freed subinterpreter GIL's memory: retire it. */
+		t_guard = 1;
+		struct gil *g = gil_by_m(mutex);
+		if (!g)
+			g = gil_by_s(mutex);
+		if (g)
+			gil_retire(g);
+		t_guard = 0;
+	}
+	return real.mutex_init(mutex, attr);
+}
+
+EXPORT int pthread_cond_signal(pthread_cond_t *cond)
+{
+	ENSURE_REAL(cond_signal);
+	if (t_cand_m && active()) {
+		t_guard = 1;
+		look_at_signal(cond);
+		t_guard = 0;
+	}
+	return real.cond_signal(cond);
+}
+
+EXPORT int pthread_cond_timedwait(pthread_cond_t *cond, pthread_mutex_t *mutex,
+				  const struct timespec *abstime)
+{
+	ENSURE_REAL(cond_timedwait);
+	struct gil *g = NULL;
+	unsigned long saved = 0;
+	if (active() && tracking() && (g = gil_by_m(mutex))) {
+		saved = g->switch_no;
+		g->m_owner = 0; /* the wait lets go of M */
+	}
+	int rc = real.cond_timedwait(cond, mutex, abstime);
+	if (g) {
+		t_guard = 1;
+		on_timedwait_done(g, rc, saved);
+		t_guard = 0;
+	}
+	return rc;
+}
+
+EXPORT int pthread_cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex)
+{
+	ENSURE_REAL(cond_wait);
+	struct gil *g = NULL;
+	int forced = 0;
+	if (active() && tracking()) {
+		if ((g = gil_by_s(mutex))) {
+			/* drop_gil waiting until another thread took the GIL. */
+			forced = 1;
+			t_guard = 1;
+			lttng_ust_tracepoint(gilscope, forced_switch_begin, gil_addr(g));
+			t_guard = 0;
+		} else if ((g = gil_by_m(mutex))) {
+			g->m_owner = 0;
+		}
+	}
+	int rc = real.cond_wait(cond, mutex);
+	if (g) {
+		t_guard = 1;
+		if (forced)
+			lttng_ust_tracepoint(gilscope, forced_switch_end, gil_addr(g));
+		else
+			g->m_owner = self_tid();
+		t_guard = 0;
+	}
+	return rc;
+}
+
+/* Called by the Python-side hook (tracer/python/sitecustomize.py) through
+ * ctypes, from the thread being named. */
+EXPORT void gilscope_thread_name(const char *name)
+{
+	if (!name || atomic_load(&g_mode) != MODE_ACTIVE)
+		return;
+	t_guard = 1;
+	lttng_ust_tracepoint(gilscope, thread_name, self_tid(), name, g_tag);
+	t_guard = 0;
+}
+
+/* --- start-up and fork ----------------------------------------------------- */
+
+static void after_fork_child(void)
+{
+	/* One thread survives with the parent's TLS; the GILs are re-created
+	 * by CPython (pthread_mutex_init) and found again. */
+	t_tid = 0;
+	t_req = NULL;
+	t_nheld = 0;
+	t_cand_m = t_cand_s = NULL;
+	for (int i = 0; i < MAX_GILS; i++)
+		atomic_store_explicit(&g_gils[i].m, NULL, memory_order_relaxed);
+	atomic_store(&g_nslots, 0);
+	atomic_fetch_add(&g_arm_epoch, 1);
+	if (atomic_load(&g_mode) == MODE_ACTIVE)
+		atomic_store(&g_armed, 1);
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+	g_registry = fresh;
+}
+
+static int parse_version(const char *v, int *major, int *minor)
+{
+	char *end;
+	long a = strtol(v, &end, 10);
+	if (end == v || *end != '.')
+		return -1;
+	long b = strtol(end + 1, &end, 10);
+	*major = (int)a;
+	*minor = (int)b;
+	return 0;
+}
+
+__attribute__((constructor)) static void gilscope_init(void)
+{
+	int major = 0, minor = 0;
+
+	if (!real.mutex_lock)
+		resolve_all();
+	/* Children of a traced program inherit LD_PRELOAD: only CPython is
+	 * looked at, everything else runs untouched. */
+	const char *(*py_get_version)(void) =
+		(const char *(*)(void))dlsym(RTLD_DEFAULT, "Py_GetVersion");
+	if (!py_get_version)
+		return;
+	const char *v = py_get_version();
+	if (!v || parse_version(v, &major, &minor))
+		return;
+	const char *sp = strchr(v, ' ');
+	size_t len = sp ? (size_t)(sp - v) : strlen(v);
+	if (len >= sizeof(g_version))
+		len = sizeof(g_version) - 1;
+	memcpy(g_version, v, len);
+	g_version[len] = '\0';
+
+	if (major != 3 || minor < 6) {
+		fprintf(stderr, "gilscope: Python %s has the old GIL, which gilscope does not "
+			"trace; running untraced\n", g_version);
+		return;
+	}
+	if (strstr(v, "free-threading")) {
+		fprintf(stderr, "gilscope: Python %s is a free-threaded build, which gilscope "
+			"does not trace; running untraced\n", g_version);
+		return;
+	}
+	const char *tag = getenv("GILSCOPE_TAG");
+	if (tag)
+		g_tag = (uint32_t)strtoul(tag, NULL, 10);
+	g_behaviour_rule = minor == 6;
+	g_layout_rule = minor >= 7;
+	g_many_gils = minor >= 12;
+	pthread_atfork(NULL, NULL, after_fork_child);
+	atomic_store(&g_armed, 1);
+	atomic_store(&g_mode, MODE_ACTIVE);
+}

@@ -1,0 +1,688 @@
+/* `gilscope record`: one LTTng session per recording, driven through
+ * liblttng-ctl; the command runs with the preload library and the Python
+ * hook, and its exit status is passed on. */
+#include "record.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lttng/lttng.h>
+
+#include "commands.h"
+#include "paths.h"
+
+#define PFX "gilscope record: "
+#define CHANNEL "gilscope"
+#define NUM_SUBBUF 8
+
+static volatile sig_atomic_t g_child; /* pid to forward signals to */
+
+/* --- the session daemon ---------------------------------------------------
+ * A root process always registers with the root daemon, so a running daemon
+ * is shared. When none runs we start one and mark it as ours; every
+ * recorder holds a shared lock on the same file while it records, and the
+ * last one out (the only one that can take the lock exclusively) stops the
+ * daemon it started. Two recorders starting at once serialise on the lock. */
+
+struct daemon {
+	int lock_fd;
+	char marker[PATH_MAX]; /* holds the pid of a daemon gilscope started */
+};
+
+static const char *runtime_dir(void)
+{
+	const char *d = getenv("XDG_RUNTIME_DIR");
+	return d && *d ? d : "/tmp";
+}
+
+static pid_t sessiond_pidfile_pid(void)
+{
+	char path[PATH_MAX];
+	const char *home = getenv("LTTNG_HOME");
+	if (getuid() == 0)
+		snprintf(path, sizeof(path), "/var/run/lttng/lttng-sessiond.pid");
+	else
+		snprintf(path, sizeof(path), "%s/.lttng/lttng-sessiond.pid",
+			 home ? home : (getenv("HOME") ? getenv("HOME") : "/"));
+	FILE *f = fopen(path, "r");
+	long pid = 0;
+	if (f) {
+		if (fscanf(f, "%ld", &pid) != 1)
+			pid = 0;
+		fclose(f);
+	}
+	return (pid_t)pid;
+}
+
+static int is_sessiond(pid_t pid)
+{
+	char path[64], comm[64] = "";
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = '\0';
+	fclose(f);
+	return !strncmp(comm, "lttng-sessiond", 14);
+}
+
+static int find_in_path(const char *name, char *out, size_t size)
+{
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/usr/bin:/bin";
+	while (*path) {
+		size_t len = strcspn(path, ":");
+		int n = snprintf(out, size, "%.*s/%s", (int)len, path, name);
+		if (n > 0 && (size_t)n < size && access(out, X_OK) == 0)
+			return 0;
+		path += len + (path[len] == ':');
+	}
+	return -1;
+}
+
+static int daemon_start(struct daemon *d)
+{
+	char exe[PATH_MAX];
+	int err = -1;
+	if (find_in_path("lttng-sessiond", exe, sizeof(exe))) {
+		fprintf(stderr, PFX "no LTTng session daemon runs and lttng-sessiond is not "
+			"installed: apt-get install lttng-tools\n");
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, PFX "cannot fork to start lttng-sessiond: %s\n", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		setsid(); /* a Ctrl-C on the recorder's terminal must not reach it */
+		execl(exe, "lttng-sessiond", "--daemonize", "--no-kernel", (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, PFX "%s --daemonize --no-kernel failed (status %d)\n", exe,
+			WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+		goto end;
+	}
+	for (int i = 0; i < 100 && !lttng_session_daemon_alive(); i++)
+		usleep(50 * 1000);
+	if (!lttng_session_daemon_alive()) {
+		fprintf(stderr, PFX "lttng-sessiond started but does not answer\n");
+		goto end;
+	}
+	pid_t dpid = sessiond_pidfile_pid();
+	FILE *m = fopen(d->marker, "w");
+	if (!m || fprintf(m, "%d\n", (int)dpid) < 0 || fclose(m) != 0) {
+		fprintf(stderr, PFX "cannot write %s: %s\n", d->marker, strerror(errno));
+		goto end;
+	}
+	err = 0;
+end:
+	return err;
+}
+
+static int daemon_acquire(struct daemon *d)
+{
+	char lock[PATH_MAX];
+	snprintf(lock, sizeof(lock), "%s/gilscope-sessiond-%d.lock", runtime_dir(), (int)getuid());
+	snprintf(d->marker, sizeof(d->marker), "%s/gilscope-sessiond-%d.pid", runtime_dir(), (int)getuid());
+	d->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (d->lock_fd < 0) {
+		fprintf(stderr, PFX "cannot open %s: %s\n", lock, strerror(errno));
+		return -1;
+	}
+	int err = -1;
+	if (flock(d->lock_fd, LOCK_EX) < 0) {
+		fprintf(stderr, PFX "cannot lock %s: %s\n", lock, strerror(errno));
+		goto end;
+	}
+	if (!lttng_session_daemon_alive() && daemon_start(d))
+		goto end;
+	err = 0;
+end:
+	/* Keep a shared lock while recording: it tells others we need it. */
+	if (flock(d->lock_fd, err ? LOCK_UN : LOCK_SH) < 0 && !err) {
+		fprintf(stderr, PFX "cannot lock %s: %s\n", lock, strerror(errno));
+		err = -1;
+	}
+	if (err) {
+		close(d->lock_fd);
+		d->lock_fd = -1;
+	}
+	return err;
+}
+
+static void daemon_release(struct daemon *d)
+{
+	if (d->lock_fd < 0)
+		return;
+	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+		FILE *m = fopen(d->marker, "r");
+		int pid = 0;
+		if (m) {
+			if (fscanf(m, "%d", &pid) != 1)
+				pid = 0;
+			fclose(m);
+			unlink(d->marker);
+		}
+		if (pid > 0 && is_sessiond(pid)) {
+			kill(pid, SIGTERM);
+			for (int i = 0; i < 100 && kill(pid, 0) == 0 && is_sessiond(pid); i++)
+				usleep(50 * 1000);
+		}
+	}
+	close(d->lock_fd);
+	d->lock_fd = -1;
+}
+
+/* --- the session ----------------------------------------------------------- */
+
+struct session {
+	char name[LTTNG_NAME_MAX];
+	struct lttng_handle *handle;
+	int created;
+	int started;
+};
+
+static int lttng_fail(const char *what, int rc)
+{
+	fprintf(stderr, PFX "%s: %s\n", what, lttng_strerror(rc));
+	return -1;
+}
+
+static int session_setup(struct session *s, const char *outdir, uint64_t buffer_size)
+{
+	struct lttng_domain dom;
+	struct lttng_channel *chan = NULL;
+	struct lttng_event *ev = NULL;
+	int rc, err = -1;
+	static const enum lttng_event_context_type ctxs[] = {
+		LTTNG_EVENT_CONTEXT_VPID, LTTNG_EVENT_CONTEXT_VTID, LTTNG_EVENT_CONTEXT_PROCNAME,
+	};
+
+	if ((rc = lttng_create_session(s->name, outdir)) < 0) {
+		lttng_fail("cannot create the LTTng session", rc);
+		goto end;
+	}
+	s->created = 1;
+	memset(&dom, 0, sizeof(dom));
+	dom.type = LTTNG_DOMAIN_UST;
+	dom.buf_type = LTTNG_BUFFER_PER_UID;
+	s->handle = lttng_create_handle(s->name, &dom);
+	if (!s->handle) {
+		fprintf(stderr, PFX "cannot create an LTTng handle\n");
+		goto end;
+	}
+	chan = lttng_channel_create(&dom);
+	if (!chan) {
+		fprintf(stderr, PFX "cannot create an LTTng channel\n");
+		goto end;
+	}
+	snprintf(chan->name, sizeof(chan->name), "%s", CHANNEL);
+	chan->attr.overwrite = 0; /* discard and count, never overwrite silently */
+	chan->attr.num_subbuf = NUM_SUBBUF;
+	chan->attr.subbuf_size = buffer_size / NUM_SUBBUF;
+	if ((rc = lttng_enable_channel(s->handle, chan)) < 0) {
+		lttng_fail("cannot enable the LTTng channel", rc);
+		goto end;
+	}
+	for (size_t i = 0; i < sizeof(ctxs) / sizeof(ctxs[0]); i++) {
+		struct lttng_event_context ctx;
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.ctx = ctxs[i];
+		if ((rc = lttng_add_context(s->handle, &ctx, NULL, CHANNEL)) < 0) {
+			lttng_fail("cannot add a context to the LTTng channel", rc);
+			goto end;
+		}
+	}
+	ev = lttng_event_create();
+	if (!ev) {
+		fprintf(stderr, PFX "cannot create an LTTng event rule\n");
+		goto end;
+	}
+	snprintf(ev->name, sizeof(ev->name), "gilscope:*");
+	ev->type = LTTNG_EVENT_TRACEPOINT;
+	ev->loglevel_type = LTTNG_EVENT_LOGLEVEL_ALL;
+	if ((rc = lttng_enable_event_with_exclusions(s->handle, ev, CHANNEL, NULL, 0, NULL)) < 0) {
+		lttng_fail("cannot enable the gilscope events", rc);
+		goto end;
+	}
+	if ((rc = lttng_start_tracing(s->name)) < 0) {
+		lttng_fail("cannot start tracing", rc);
+		goto end;
+	}
+	s->started = 1;
+	err = 0;
+end:
+	if (ev)
+		lttng_event_destroy(ev);
+	if (chan)
+		lttng_channel_destroy(chan);
+	return err;
+}
+
+/* Stops (flushing every buffer) and destroys the session; *lost receives
+ * the events the channel discarded. Safe on a half-made session. */
+static int session_teardown(struct session *s, uint64_t *lost)
+{
+	int rc, err = 0;
+	*lost = 0;
+	if (s->started && (rc = lttng_stop_tracing(s->name)) < 0)
+		err = lttng_fail("cannot stop tracing", rc);
+	if (s->handle) {
+		struct lttng_channel *chans = NULL;
+		int n = lttng_list_channels(s->handle, &chans);
+		for (int i = 0; i < n; i++) {
+			uint64_t d = 0;
+			if (!lttng_channel_get_discarded_event_count(&chans[i], &d))
+				*lost += d;
+		}
+		free(chans);
+		lttng_destroy_handle(s->handle);
+		s->handle = NULL;
+	}
+	if (s->created && (rc = lttng_destroy_session(s->name)) < 0)
+		err = lttng_fail("cannot destroy the LTTng session", rc);
+	s->created = s->started = 0;
+	return err;
+}
+
+/* --- the info file beside the trace ---------------------------------------- */
+
+static void put_escaped(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\')
+			fputs("\\\\", f);
+		else if (*s == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+static void put_quoted_arg(FILE *f, const char *a)
+{
+	if (*a && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			 "0123456789-_./=:,+@%") == strlen(a)) {
+		put_escaped(f, a);
+		return;
+	}
+	fputc('\'', f);
+	for (; *a; a++) {
+		if (*a == '\'')
+			fputs("'\\''", f);
+		else if (*a == '\\')
+			fputs("\\\\", f);
+		else if (*a == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*a, f);
+	}
+	fputc('\'', f);
+}
+
+static int info_write(const char *dir, char *const *cmd, uint32_t tag, const char *start,
+		      int status, uint64_t lost, int done)
+{
+	char path[PATH_MAX], host[256] = "";
+	snprintf(path, sizeof(path), "%s/gilscope.info", dir);
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		fprintf(stderr, PFX "cannot write %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	gethostname(host, sizeof(host) - 1);
+	fprintf(f, "gilscope_version=%s\ntag=%u\nstart_time=%s\nhostname=", GILSCOPE_VERSION, tag, start);
+	put_escaped(f, host);
+	fputs("\ncommand=", f);
+	for (char *const *a = cmd; *a; a++) {
+		if (a != cmd)
+			fputc(' ', f);
+		put_quoted_arg(f, *a);
+	}
+	fputc('\n', f);
+	if (done)
+		fprintf(f, "exit_status=%d\nlost_events=%llu\n", status, (unsigned long long)lost);
+	if (fclose(f) != 0) {
+		fprintf(stderr, PFX "cannot write %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* --- the command ------------------------------------------------------------- */
+
+static void forward_signal(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	/* A terminal's Ctrl-C already reached the command (same process
+	 * group); only signals sent to us alone are passed on. */
+	if (g_child > 0 && si && (si->si_code == SI_USER || si->si_code == SI_QUEUE))
+		kill(g_child, sig);
+}
+
+static int prepend_env(const char *name, const char *value, char sep)
+{
+	const char *old = getenv(name);
+	if (!old || !*old)
+		return setenv(name, value, 1);
+	size_t n = strlen(value) + strlen(old) + 2;
+	char *v = malloc(n);
+	if (!v)
+		return -1;
+	snprintf(v, n, "%s%c%s", value, sep, old);
+	int rc = setenv(name, v, 1);
+	free(v);
+	return rc;
+}
+
+/* Starts the command; returns its pid, or -1 after saying why it could not
+ * be executed (errno from the child's execvp comes back through a pipe). */
+static pid_t command_start(char *const *cmd, const char *preload, const char *pydir, uint32_t tag)
+{
+	int pfd[2];
+	char tagbuf[16];
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		fprintf(stderr, PFX "pipe: %s\n", strerror(errno));
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, PFX "cannot fork: %s\n", strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		int e = 0;
+		char pre[PATH_MAX + 64];
+		snprintf(pre, sizeof(pre), "%s:liblttng-ust-fork.so.1", preload);
+		snprintf(tagbuf, sizeof(tagbuf), "%u", tag);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGQUIT, SIG_DFL);
+		if (prepend_env("LD_PRELOAD", pre, ':') || prepend_env("PYTHONPATH", pydir, ':') ||
+		    setenv("GILSCOPE_TAG", tagbuf, 1)) {
+			e = errno;
+		} else {
+			execvp(cmd[0], cmd);
+			e = errno;
+		}
+		if (write(pfd[1], &e, sizeof(e)) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	close(pfd[1]);
+	int e = 0;
+	ssize_t n;
+	while ((n = read(pfd[0], &e, sizeof(e))) < 0 && errno == EINTR)
+		;
+	close(pfd[0]);
+	if (n == (ssize_t)sizeof(e)) {
+		int status;
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		fprintf(stderr, PFX "cannot run '%s': %s\n", cmd[0], strerror(e));
+		return -1;
+	}
+	return pid;
+}
+
+static int command_wait(pid_t pid)
+{
+	int status;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return 127;
+	}
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+/* --- putting it together ----------------------------------------------------- */
+
+uint64_t record_parse_size(const char *s)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return 0;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	default: break;
+	}
+	if (*end == 'i' || *end == 'B')
+		end += (*end == 'i') + (end[*end == 'i'] == 'B');
+	return *end ? 0 : (uint64_t)v;
+}
+
+static int make_outdir(const char *want, char *abs, size_t size)
+{
+	char def[64];
+	if (!want) {
+		time_t now = time(NULL);
+		struct tm tm;
+		localtime_r(&now, &tm);
+		strftime(def, sizeof(def), "gilscope-%Y%m%d-%H%M%S", &tm);
+		want = def;
+	}
+	if (mkdir(want, 0777) < 0) {
+		if (errno != EEXIST) {
+			fprintf(stderr, PFX "cannot create %s: %s\n", want, strerror(errno));
+			return -1;
+		}
+		struct stat st;
+		if (stat(want, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			fprintf(stderr, PFX "%s exists and is not a directory\n", want);
+			return -1;
+		}
+		char probe[PATH_MAX];
+		snprintf(probe, sizeof(probe), "%s/ust", want);
+		if (access(probe, F_OK) == 0) {
+			fprintf(stderr, PFX "%s already holds a trace; choose another -o or remove it\n", want);
+			return -1;
+		}
+	}
+	if (access(want, W_OK) < 0) {
+		fprintf(stderr, PFX "cannot write to %s: %s\n", want, strerror(errno));
+		return -1;
+	}
+	if (!realpath(want, abs)) {
+		fprintf(stderr, PFX "cannot resolve %s: %s\n", want, strerror(errno));
+		return -1;
+	}
+	(void)size;
+	return 0;
+}
+
+int record_run(const struct record_opts *o, struct record_result *res)
+{
+	struct daemon d = { .lock_fd = -1 };
+	struct session s = { 0 };
+	char preload[PATH_MAX], pydir[PATH_MAX], start[32];
+	uint32_t tag = 0;
+	int err = -1;
+	struct sigaction sa, old_int, old_term, old_hup, old_quit;
+	int handlers = 0;
+
+	memset(res, 0, sizeof(*res));
+	uint64_t bufsz = o->buffer_size ? o->buffer_size : RECORD_DEFAULT_BUFFER;
+	/* LTTng wants power-of-two sub-buffers of at least a page. */
+	uint64_t sub = 4096;
+	while (sub * 2 <= bufsz / NUM_SUBBUF)
+		sub *= 2;
+	bufsz = sub * NUM_SUBBUF;
+
+	if (paths_resolve("lib/gilscope/libgilscope-preload.so", preload, sizeof(preload)) ||
+	    access(preload, R_OK) < 0) {
+		fprintf(stderr, PFX "the preload library is missing (%s): %s\n", preload, strerror(errno));
+		goto end;
+	}
+	if (paths_resolve("share/gilscope/python", pydir, sizeof(pydir))) {
+		fprintf(stderr, PFX "cannot locate the Python hook: %s\n", strerror(errno));
+		goto end;
+	}
+	if (make_outdir(o->outdir, res->trace_dir, sizeof(res->trace_dir)))
+		goto end;
+	if (getrandom(&tag, sizeof(tag), 0) != sizeof(tag))
+		tag = (uint32_t)getpid() ^ (uint32_t)time(NULL);
+	tag = tag ? tag : 1;
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(start, sizeof(start), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(s.name, sizeof(s.name), "gilscope-%d-%08x", (int)getpid(), tag);
+
+	if (daemon_acquire(&d))
+		goto end;
+	if (session_setup(&s, res->trace_dir, bufsz))
+		goto end;
+	if (info_write(res->trace_dir, o->cmd, tag, start, 0, 0, 0))
+		goto end;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = forward_signal;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGHUP, &sa, &old_hup);
+	sigaction(SIGQUIT, &sa, &old_quit);
+	handlers = 1;
+
+	pid_t pid = command_start(o->cmd, preload, pydir, tag);
+	if (pid < 0) {
+		res->status = 127;
+		goto end;
+	}
+	g_child = pid;
+	res->cmd_ran = 1;
+	res->status = command_wait(pid);
+	g_child = 0;
+	err = 0;
+end:
+	if (session_teardown(&s, &res->lost))
+		err = -1;
+	daemon_release(&d);
+	if (handlers) {
+		sigaction(SIGINT, &old_int, NULL);
+		sigaction(SIGTERM, &old_term, NULL);
+		sigaction(SIGHUP, &old_hup, NULL);
+		sigaction(SIGQUIT, &old_quit, NULL);
+	}
+	if (!err && info_write(res->trace_dir, o->cmd, tag, start, res->status, res->lost, 1))
+		err = -1;
+	if (!err && !o->quiet) {
+		fprintf(stderr, "gilscope: trace written to %s\n", res->trace_dir);
+		if (res->lost)
+			fprintf(stderr, "gilscope: WARNING: %llu events were lost; record again "
+				"with a larger --buffer-size (now %llu MiB per CPU)\n",
+				(unsigned long long)res->lost, (unsigned long long)(bufsz >> 20));
+		else
+			fprintf(stderr, "gilscope: no events lost\n");
+	}
+	return err;
+}
+
+static void record_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: gilscope record [-o DIR] [--buffer-size SIZE] -- CMD [ARGS...]\n"
+		"\n"
+		"Runs CMD unchanged with gilscope's preload library and records every\n"
+		"GIL request, acquire, release, drop request and forced switch of\n"
+		"every CPython 3.6+ process it starts, as an LTTng (CTF) trace in DIR.\n"
+		"Exits with CMD's status (128+N when killed by signal N).\n"
+		"\n"
+		"Options:\n"
+		"  -o, --output DIR       trace directory (default ./gilscope-DATE-TIME);\n"
+		"                         must not already hold a trace\n"
+		"  -b, --buffer-size SIZE ring buffer per CPU, e.g. 64M (default %lluM);\n"
+		"                         raise it if events are reported lost\n"
+		"  -q, --quiet            no closing lines on stderr\n"
+		"  -h, --help             this help\n"
+		"\n"
+		"Uses a running LTTng session daemon, or starts a private one for the\n"
+		"recording. Needs lttng-tools and liblttng-ust1.\n"
+		"\n"
+		"Examples:\n"
+		"  gilscope record -o trace -- python3 app.py\n"
+		"  gilscope record -b 256M -o churn -- python3 -c 'import os; ...'\n"
+		"  gilscope analyze trace -o run.db\n",
+		(unsigned long long)(RECORD_DEFAULT_BUFFER >> 20));
+}
+
+int cmd_record(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "buffer-size", required_argument, NULL, 'b' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct record_opts o = { 0 };
+	struct record_result res;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+o:b:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			o.outdir = optarg;
+			break;
+		case 'b':
+			o.buffer_size = record_parse_size(optarg);
+			if (o.buffer_size < 64 * 1024) {
+				fprintf(stderr, PFX "--buffer-size wants a size of at least 64k, like 64M, not '%s'\n", optarg);
+				return GILSCOPE_EXIT_USAGE;
+			}
+			break;
+		case 'q':
+			o.quiet = 1;
+			break;
+		case 'h':
+			record_usage(stdout);
+			return GILSCOPE_EXIT_OK;
+		default:
+			record_usage(stderr);
+			return GILSCOPE_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, PFX "no command given; see 'gilscope record --help'\n");
+		return GILSCOPE_EXIT_USAGE;
+	}
+	o.cmd = argv + optind;
+	if (record_run(&o, &res))
+		return res.cmd_ran ? res.status : (res.status ? res.status : GILSCOPE_EXIT_FAILURE);
+	return res.status;
+}

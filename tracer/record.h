@@ -1,0 +1,32 @@
+/* `gilscope record`: runs a command under the preload library inside a
+ * private LTTng session and leaves a CTF trace in a directory. */
+#ifndef GILSCOPE_RECORD_H
+#define GILSCOPE_RECORD_H
+
+#include <limits.h>
+#include <stdint.h>
+
+#define RECORD_DEFAULT_BUFFER (32ull << 20) /* per CPU: 8 x 4 MiB, lost none under churn */
+
+struct record_opts {
+	const char *outdir;     /* NULL: ./gilscope-YYYYmmdd-HHMMSS */
+	uint64_t buffer_size;   /* per-CPU ring buffer bytes, 0: default */
+	char *const *cmd;       /* NULL-terminated argv of the command */
+	int quiet;              /* no closing lines on stderr */
+};
+
+struct record_result {
+	int cmd_ran;            /* the command was started */
+	int status;             /* its exit status, 128+signal when killed */
+	uint64_t lost;          /* events the tracer had to discard */
+	char trace_dir[PATH_MAX];
+};
+
+/* Returns 0 when the trace was written (res->status says how the command
+ * ended), -1 after printing one line on stderr saying what failed. */
+int record_run(const struct record_opts *opts, struct record_result *res);
+
+/* Parses "64M", "512k", "1G", "4096": bytes, or 0 when invalid. */
+uint64_t record_parse_size(const char *s);
+
+#endif
