@@ -1,0 +1,473 @@
+"""From a gilscope run database to the report's page model.
+
+The model is a tree of plain dicts and lists that json.dumps can write. The
+timeline goes in packed: per lane, the interval bounds as delta-coded uint32
+columns in base64 (about 5.3 characters per time stamp instead of ~20 in
+JSON), which the page decodes into typed arrays. Every time in the model is
+in nanoseconds relative to the run's first event (t0).
+"""
+from __future__ import annotations
+
+import array
+import base64
+import math
+import os
+import sqlite3
+import sys
+from dataclasses import dataclass, field
+from itertools import groupby
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+# PRAGMA user_version values this report reads (GILSCOPE_SCHEMA_VERSION).
+SUPPORTED_SCHEMA_VERSIONS = (1,)
+
+# A delta of this value is an escape: the next two words are the absolute
+# time (high word, low word), for a gap of 2^32 ns (4.3 s) or more, or a
+# time that goes backwards.
+TIME_ESCAPE = 0xFFFFFFFF
+
+# Codes of the per-interval byte columns. Bit 2 says events were lost inside.
+HOLD_ENDED = {"voluntary": 0, "forced": 1, "trace_end": 2}
+WAIT_OUTCOME = {"acquired": 0, "abandoned": 1, "trace_end": 2}
+CODE_OTHER = 3
+CODE_LOSS = 4
+
+# Histograms: eight bins per decade of nanoseconds.
+BINS_PER_DECADE = 8
+
+
+class ReportError(Exception):
+    """A problem worth one line on stderr (missing file, wrong database...)."""
+
+
+def _u32_typecode() -> str:
+    for code in ("I", "L"):
+        if array.array(code).itemsize == 4:
+            return code
+    raise RuntimeError("no 4-byte unsigned array type")  # pragma: no cover
+
+
+U32 = _u32_typecode()
+
+
+def _b64(arr: array.array) -> str:
+    if sys.byteorder != "little":  # the page reads little-endian typed arrays
+        arr = array.array(arr.typecode, arr)
+        arr.byteswap()
+    return base64.b64encode(arr.tobytes()).decode("ascii")
+
+
+def pack_times(values: Sequence[int]) -> str:
+    """Delta-codes non-negative times as uint32 words, base64.
+
+    A delta that does not fit (or is negative) becomes TIME_ESCAPE followed
+    by the absolute value in two words, high then low."""
+    if not values:
+        return ""
+    deltas = [values[0]] + [b - a for a, b in zip(values, values[1:])]
+    if min(deltas) >= 0 and max(deltas) < TIME_ESCAPE:
+        return _b64(array.array(U32, deltas))
+    words = array.array(U32)
+    prev = 0
+    for v in values:
+        if v < 0:
+            raise ValueError(f"time before t0: {v}")
+        d = v - prev
+        if 0 <= d < TIME_ESCAPE:
+            words.append(d)
+        else:
+            words.extend((TIME_ESCAPE, v >> 32, v & 0xFFFFFFFF))
+        prev = v
+    return _b64(words)
+
+
+def unpack_times(text: str) -> List[int]:
+    """The inverse of pack_times (the page does the same in JavaScript)."""
+    if not text:
+        return []
+    words = array.array(U32)
+    words.frombytes(base64.b64decode(text))
+    if sys.byteorder != "little":
+        words.byteswap()
+    out: List[int] = []
+    cur = 0
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w == TIME_ESCAPE:
+            cur = (words[i + 1] << 32) | words[i + 2]
+            i += 3
+        else:
+            cur += w
+            i += 1
+        out.append(cur)
+    return out
+
+
+def pack_u8(values: Sequence[int]) -> str:
+    return base64.b64encode(bytes(values)).decode("ascii")
+
+
+def pack_u16(values: Sequence[int]) -> str:
+    return _b64(array.array("H", [min(v, 0xFFFF) for v in values]))
+
+
+def pack_f32(values: Sequence[float]) -> str:
+    return _b64(array.array("f", values))
+
+
+def interleave(starts: Sequence[int], ends: Sequence[int]) -> List[int]:
+    out = [0] * (2 * len(starts))
+    out[0::2] = starts
+    out[1::2] = ends
+    return out
+
+
+def log_bin(ns: int) -> int:
+    """Histogram bin of a duration: floor(BINS_PER_DECADE * log10(ns)); 0 ns counts as 1 ns."""
+    return int(math.floor(math.log10(ns if ns > 1 else 1) * BINS_PER_DECADE + 1e-9))
+
+
+@dataclass
+class Histogram:
+    name: str
+    counts: Dict[int, int] = field(default_factory=dict)
+    total: int = 0
+
+    def add_all(self, values: Iterable[int]) -> None:
+        counts = self.counts
+        lg = math.log10
+        for v in values:
+            b = int(lg(v if v > 1 else 1) * BINS_PER_DECADE + 1e-9)
+            counts[b] = counts.get(b, 0) + 1
+            self.total += 1
+
+    def to_model(self, percentiles: Dict[str, Optional[int]]) -> Dict[str, Any]:
+        bins = sorted(self.counts)
+        return {
+            "name": self.name,
+            "total": self.total,
+            "bins": [[b, self.counts[b]] for b in bins],
+            "percentiles": percentiles,
+        }
+
+
+def percentile(sorted_values: Sequence[int], p: float) -> Optional[int]:
+    """Nearest-rank percentile of sorted values."""
+    if not sorted_values:
+        return None
+    k = max(0, min(len(sorted_values) - 1, math.ceil(p / 100.0 * len(sorted_values)) - 1))
+    return int(sorted_values[k])
+
+
+def open_db(path: str) -> sqlite3.Connection:
+    """Opens a gilscope database read-only, or raises ReportError."""
+    p = Path(path)
+    if not p.exists():
+        raise ReportError(f"{path}: no such file")
+    if p.is_dir():
+        raise ReportError(f"{path}: is a directory, not a gilscope database")
+    try:
+        conn = sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True)
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as e:
+        raise ReportError(f"{path}: not a gilscope database ({e})") from None
+    if "runs" not in tables:
+        conn.close()
+        raise ReportError(f"{path}: not a gilscope database (no runs table)")
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        conn.close()
+        want = ", ".join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)
+        raise ReportError(f"{path}: database schema version {version}, this report reads {want}: "
+                          "re-run `gilscope analyze` with this gilscope")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def pick_run(conn: sqlite3.Connection, run_id: Optional[int], path: str) -> int:
+    ids = [r[0] for r in conn.execute("SELECT run_id FROM runs ORDER BY run_id")]
+    if not ids:
+        raise ReportError(f"{path}: the database holds no runs")
+    if run_id is None:
+        return ids[-1]
+    if run_id not in ids:
+        listed = ", ".join(str(i) for i in ids[-10:])
+        raise ReportError(f"{path}: no run {run_id} (runs: {listed})")
+    return run_id
+
+
+def _table_columns(conn: sqlite3.Connection, table: str) -> set:
+    return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _rows(conn: sqlite3.Connection, table: str, run_id: int, order: str = "rowid") -> List[Dict[str, Any]]:
+    if not _table_columns(conn, table):
+        return []
+    return [dict(r) for r in conn.execute(f"SELECT * FROM {table} WHERE run_id = ? ORDER BY {order}", (run_id,))]
+
+
+@dataclass
+class LaneBuilder:
+    """One timeline lane: a thread on one GIL."""
+    index: int
+    pid: int
+    gil_id: Optional[int]
+    tid: int
+    hold_starts: List[int] = field(default_factory=list)
+    hold_ends: List[int] = field(default_factory=list)
+    hold_codes: List[int] = field(default_factory=list)
+    wait_starts: List[int] = field(default_factory=list)
+    wait_ends: List[int] = field(default_factory=list)
+    wait_codes: List[int] = field(default_factory=list)
+    wait_timeouts: List[int] = field(default_factory=list)
+    ticks: List[int] = field(default_factory=list)
+    forced_starts: List[int] = field(default_factory=list)
+    forced_ends: List[int] = field(default_factory=list)
+
+
+def thread_label(name: Optional[str], tid: int) -> str:
+    return name if name else f"tid {tid}"
+
+
+def _fmt_interval_us(us: Optional[int]) -> Optional[str]:
+    if us is None:
+        return None
+    return f"{us / 1000:g} ms" if us >= 1000 else f"{us} µs"
+
+
+def load(path: str, run_id: Optional[int] = None, title: Optional[str] = None) -> Dict[str, Any]:
+    """Reads one run of the database at path into the page model."""
+    conn = open_db(path)
+    try:
+        return _load(conn, pick_run(conn, run_id, path), path, title)
+    except sqlite3.DatabaseError as e:
+        raise ReportError(f"{path}: cannot read the database ({e})") from None
+    finally:
+        conn.close()
+
+
+def _load(conn: sqlite3.Connection, run_id: int, path: str, title: Optional[str]) -> Dict[str, Any]:
+    run = dict(conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone())
+    run_ids = [r[0] for r in conn.execute("SELECT run_id FROM runs ORDER BY run_id")]
+
+    # t0: the run's first event, or earlier if some interval starts before it.
+    firsts = [run.get("start_ns")]
+    for table, col in (("holds", "start_ns"), ("waits", "start_ns"), ("timeouts", "ts_ns"),
+                       ("drop_requests", "ts_ns"), ("forced_switches", "start_ns")):
+        firsts.append(conn.execute(f"SELECT MIN({col}) FROM {table} WHERE run_id = ?", (run_id,)).fetchone()[0])
+    known = [f for f in firsts if f is not None]
+    t0 = min(known) if known else 0
+    lasts = [run.get("end_ns")]
+    for table, col in (("holds", "end_ns"), ("waits", "end_ns"), ("timeouts", "ts_ns"),
+                       ("drop_requests", "ts_ns"), ("forced_switches", "end_ns")):
+        lasts.append(conn.execute(f"SELECT MAX({col}) FROM {table} WHERE run_id = ?", (run_id,)).fetchone()[0])
+    known = [v for v in lasts if v is not None]
+    t1 = max(known) if known else t0
+    span = max(t1 - t0, 1)
+
+    processes = {r["pid"]: r for r in _rows(conn, "processes", run_id, "first_ns, pid")}
+    gils = {r["gil_id"]: r for r in _rows(conn, "gils", run_id, "found_ns, gil_id")}
+    threads = _rows(conn, "threads", run_id, "pid, first_ns, tid")
+    thread_by_key = {(t["pid"], t["tid"]): t for t in threads}
+    gil_pid = {g: r["pid"] for g, r in gils.items()}
+
+    # Lanes: every (GIL, thread) with activity, then threads with none.
+    pairs = set()
+    for table in ("holds", "waits"):
+        pairs.update(conn.execute(f"SELECT DISTINCT gil_id, tid FROM {table} WHERE run_id = ?", (run_id,)))
+    keyed = []
+    for gil_id, tid in pairs:
+        pid = gil_pid.get(gil_id)
+        if pid is None:  # a GIL the gils table does not know: find the thread's process
+            pid = next((t["pid"] for t in threads if t["tid"] == tid), 0)
+        keyed.append((pid, gil_id, tid))
+    seen_threads = {(pid, tid) for pid, _, tid in keyed}
+    for t in threads:
+        if (t["pid"], t["tid"]) not in seen_threads:
+            keyed.append((t["pid"], None, t["tid"]))
+
+    def proc_order(pid: int) -> Tuple[int, int]:
+        p = processes.get(pid)
+        return ((p.get("first_ns") if p and p.get("first_ns") is not None else t1), pid)
+
+    def gil_order(gil_id: Optional[int]) -> Tuple[int, int]:
+        if gil_id is None:
+            return (1, 0)
+        g = gils.get(gil_id)
+        return (0, g["found_ns"] if g and g.get("found_ns") is not None else gil_id)
+
+    def thread_order(pid: int, tid: int) -> Tuple[int, int, int]:
+        t = thread_by_key.get((pid, tid))
+        first = t.get("first_ns") if t and t.get("first_ns") is not None else t1
+        return (0 if tid == pid else 1, first, tid)  # the main thread on top
+
+    keyed.sort(key=lambda k: (proc_order(k[0]), gil_order(k[1]), thread_order(k[0], k[2])))
+    lanes = [LaneBuilder(i, pid, gil_id, tid) for i, (pid, gil_id, tid) in enumerate(keyed)]
+    lane_of = {(l.gil_id, l.tid): l for l in lanes if l.gil_id is not None}
+
+    hold_hist = Histogram("hold")
+    wait_hist = Histogram("wait")
+    hold_durs: List[int] = []
+    wait_durs: List[int] = []
+
+    q = ("SELECT gil_id, tid, start_ns, end_ns, dur_ns, ended, crosses_loss FROM holds "
+         "WHERE run_id = ? ORDER BY gil_id, tid, start_ns")
+    for (gil_id, tid), rows in groupby(conn.execute(q, (run_id,)), key=lambda r: (r[0], r[1])):
+        lane = lane_of[(gil_id, tid)]
+        for _, _, s, e, d, ended, loss in rows:
+            lane.hold_starts.append(s - t0)
+            lane.hold_ends.append(e - t0)
+            lane.hold_codes.append(HOLD_ENDED.get(ended, CODE_OTHER) | (CODE_LOSS if loss else 0))
+            hold_durs.append(d)
+    q = ("SELECT gil_id, tid, start_ns, end_ns, dur_ns, outcome, timeouts, crosses_loss FROM waits "
+         "WHERE run_id = ? ORDER BY gil_id, tid, start_ns")
+    for (gil_id, tid), rows in groupby(conn.execute(q, (run_id,)), key=lambda r: (r[0], r[1])):
+        lane = lane_of[(gil_id, tid)]
+        for _, _, s, e, d, outcome, n_timeouts, loss in rows:
+            lane.wait_starts.append(s - t0)
+            lane.wait_ends.append(e - t0)
+            lane.wait_codes.append(WAIT_OUTCOME.get(outcome, CODE_OTHER) | (CODE_LOSS if loss else 0))
+            lane.wait_timeouts.append(n_timeouts or 0)
+            wait_durs.append(d)
+    q = "SELECT gil_id, tid, ts_ns FROM timeouts WHERE run_id = ? ORDER BY gil_id, tid, ts_ns"
+    for (gil_id, tid), rows in groupby(conn.execute(q, (run_id,)), key=lambda r: (r[0], r[1])):
+        lane = lane_of.get((gil_id, tid))
+        if lane is not None:
+            lane.ticks.extend(r[2] - t0 for r in rows)
+    q = ("SELECT gil_id, tid, start_ns, end_ns FROM forced_switches WHERE run_id = ? "
+         "ORDER BY gil_id, tid, start_ns")
+    for (gil_id, tid), rows in groupby(conn.execute(q, (run_id,)), key=lambda r: (r[0], r[1])):
+        lane = lane_of.get((gil_id, tid))
+        if lane is not None:
+            for r in rows:
+                lane.forced_starts.append(r[2] - t0)
+                lane.forced_ends.append(r[3] - t0)
+
+    # Drop requests, in time order, as (time, requester lane, holder lane, response).
+    drop_ts: List[int] = []
+    drop_req: List[int] = []
+    drop_hold: List[int] = []
+    drop_resp: List[float] = []
+    drop_responses: List[int] = []
+    dropped_unplaced = 0
+    q = ("SELECT gil_id, ts_ns, requester, holder, response_ns FROM drop_requests "
+         "WHERE run_id = ? ORDER BY ts_ns")
+    for gil_id, ts, requester, holder, response in conn.execute(q, (run_id,)):
+        if response is not None:
+            drop_responses.append(response)
+        rl = lane_of.get((gil_id, requester))
+        hl = lane_of.get((gil_id, holder))
+        if rl is None or hl is None:
+            dropped_unplaced += 1
+            continue
+        drop_ts.append(ts - t0)
+        drop_req.append(rl.index)
+        drop_hold.append(hl.index)
+        drop_resp.append(float(response) if response is not None else -1.0)
+
+    gaps = [r[0] for r in conn.execute("SELECT gap_ns FROM switches WHERE run_id = ?", (run_id,))]
+
+    metrics_rows = _rows(conn, "metrics", run_id)
+    metrics = next((m for m in metrics_rows if m.get("gil_id") is None), None)
+
+    hold_hist.add_all(hold_durs)
+    wait_hist.add_all(wait_durs)
+    gap_hist = Histogram("gap")
+    gap_hist.add_all(gaps)
+    resp_hist = Histogram("drop_response")
+    resp_hist.add_all(drop_responses)
+
+    def pcts(prefix: str, values: List[int]) -> Dict[str, Optional[int]]:
+        if metrics and metrics.get(f"{prefix}_p50_ns") is not None:
+            return {p: metrics.get(f"{prefix}_{p}_ns") for p in ("p50", "p90", "p99", "max")}
+        values.sort()
+        return {"p50": percentile(values, 50), "p90": percentile(values, 90),
+                "p99": percentile(values, 99), "max": values[-1] if values else None}
+
+    histograms = [
+        hold_hist.to_model(pcts("hold", hold_durs)),
+        wait_hist.to_model(pcts("wait", wait_durs)),
+        gap_hist.to_model(pcts("gap", gaps)),
+        resp_hist.to_model(pcts("drop_response", drop_responses)),
+    ]
+
+    lost = [{"stream": r.get("stream"),
+             "start": (r["start_ns"] - t0) if r.get("start_ns") is not None else None,
+             "end": (r["end_ns"] - t0) if r.get("end_ns") is not None else None,
+             "count": r.get("count")} for r in _rows(conn, "lost", run_id, "start_ns")]
+
+    findings = [{"kind": f.get("kind"), "gil_id": f.get("gil_id"), "tid": f.get("tid"),
+                 "value": f.get("value"), "message": f.get("message")}
+                for f in _rows(conn, "findings", run_id)]
+
+    wall = run.get("wall_ns") or (metrics or {}).get("wall_ns") or span
+    lane_models = []
+    for lane in lanes:
+        t = thread_by_key.get((lane.pid, lane.tid))
+        name = t.get("name") if t else None
+        lane_models.append({
+            "pid": lane.pid, "gil": lane.gil_id, "tid": lane.tid, "name": name,
+            "label": thread_label(name, lane.tid), "main": lane.tid == lane.pid,
+            "n_holds": len(lane.hold_starts), "n_waits": len(lane.wait_starts),
+            "h": pack_times(interleave(lane.hold_starts, lane.hold_ends)),
+            "hc": pack_u8(lane.hold_codes),
+            "w": pack_times(interleave(lane.wait_starts, lane.wait_ends)),
+            "wc": pack_u8(lane.wait_codes),
+            "wt": pack_u16(lane.wait_timeouts),
+            "t": pack_times(lane.ticks),
+            "f": pack_times(interleave(lane.forced_starts, lane.forced_ends)),
+        })
+
+    groups = []
+    for (pid, gil_id), members in groupby(lanes, key=lambda l: (l.pid, l.gil_id)):
+        proc = processes.get(pid) or {}
+        gil = gils.get(gil_id) if gil_id is not None else None
+        groups.append({
+            "pid": pid, "procname": proc.get("procname"),
+            "gil": gil_id, "address": gil.get("address") if gil else None,
+            "interval": _fmt_interval_us(gil.get("interval_us")) if gil else None,
+            "python": gil.get("python_version") if gil else None,
+            "lanes": [m.index for m in members],
+        })
+
+    thread_rows = []
+    lanes_by_thread: Dict[Tuple[int, int], List[int]] = {}
+    for lane in lanes:
+        lanes_by_thread.setdefault((lane.pid, lane.tid), []).append(lane.index)
+    for t in threads:
+        row = {k: t.get(k) for k in ("pid", "tid", "name", "first_ns", "last_ns", "held_ns", "wait_ns",
+                                     "holds", "waits", "timeouts", "drop_requests_issued",
+                                     "drop_requests_received", "forced_releases", "convoys")}
+        row["label"] = thread_label(t.get("name"), t["tid"])
+        row["held_pct"] = 100.0 * (t.get("held_ns") or 0) / wall if wall else None
+        row["wait_pct"] = 100.0 * (t.get("wait_ns") or 0) / wall if wall else None
+        row["gils"] = sorted({lanes[i].gil_id for i in lanes_by_thread.get((t["pid"], t["tid"]), [])
+                              if lanes[i].gil_id is not None})
+        thread_rows.append(row)
+
+    command = run.get("command")
+    if title is None:
+        title = command if command else os.path.basename(run.get("trace_path") or path)
+
+    return {
+        "format": 1,
+        "title": title,
+        "db_path": str(path),
+        "run": {k: run.get(k) for k in ("run_id", "trace_path", "hostname", "command", "exit_status",
+                                        "wall_ns", "python_versions", "interval_us", "event_count",
+                                        "lost_events", "analyzer_version", "analyzed_at")},
+        "run_ids": run_ids,
+        "t0": str(t0),  # absolute ns exceed JavaScript's exact integers
+        "span": span,
+        "metrics": metrics,
+        "groups": groups,
+        "lanes": lane_models,
+        "drops": {"n": len(drop_ts), "ts": pack_times(drop_ts), "req": pack_u16(drop_req),
+                  "hold": pack_u16(drop_hold), "resp": pack_f32(drop_resp), "unplaced": dropped_unplaced},
+        "lost": lost,
+        "threads": thread_rows,
+        "histograms": histograms,
+        "findings": findings,
+    }

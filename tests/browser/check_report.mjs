@@ -1,0 +1,152 @@
+// Opens a gilscope report in Debian's headless Chromium (playwright-core) and
+// checks it as a person would; prints one JSON object with what it saw.
+//
+//   node check_report.mjs --html report.html --lanes 3 --text '<img ...>' \
+//        --screenshot out.png [--zoom-ms 80]
+//
+// Exit status 0 when every check passed, 1 otherwise (the JSON says which).
+import { chromium } from 'playwright-core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+function args() {
+  const a = { lanes: -1, text: null, screenshot: null, zoomMs: 80, chromium: '/usr/bin/chromium' };
+  const v = process.argv.slice(2);
+  for (let i = 0; i < v.length; i++) {
+    const k = v[i], x = v[i + 1];
+    if (k === '--html') a.html = x; else if (k === '--lanes') a.lanes = Number(x);
+    else if (k === '--text') a.text = x; else if (k === '--screenshot') a.screenshot = x;
+    else if (k === '--zoom-ms') a.zoomMs = Number(x); else if (k === '--chromium') a.chromium = x;
+    else if (k === '--only-timing') { a.onlyTiming = true; continue; }
+    else throw new Error('unknown argument ' + k);
+    i++;
+  }
+  if (!a.html) throw new Error('--html is required');
+  return a;
+}
+
+const opt = args();
+const out = { checks: [], console: [], dialogs: [], requests: [], ok: true };
+function check(cond, what, detail) {
+  out.checks.push({ ok: !!cond, what, detail: detail === undefined ? null : detail });
+  if (!cond) out.ok = false;
+}
+
+const profile = mkdtempSync(join(tmpdir(), 'gilscope-chromium-'));
+let context;
+try {
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: opt.chromium,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1440, height: 900 },
+    deviceScaleFactor: 1,
+  });
+  const page = context.pages()[0] || await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') out.console.push(m.type() + ': ' + m.text()); });
+  page.on('pageerror', (e) => out.console.push('pageerror: ' + e.message));
+  page.on('dialog', async (d) => { out.dialogs.push(d.type() + ': ' + d.message()); await d.dismiss(); });
+  page.on('request', (r) => { if (!r.url().startsWith('file:') && !r.url().startsWith('data:')) out.requests.push(r.url()); });
+
+  const url = pathToFileURL(resolve(opt.html)).href;
+  const t0 = Date.now();
+  await page.goto(url, { waitUntil: 'load', timeout: 60000 });
+  out.load_ms = Date.now() - t0;
+  await page.waitForFunction(() => performance.getEntriesByName('gilscope-timeline-drawn').length > 0, null, { timeout: 30000 });
+  const timing = await page.evaluate(() => {
+    const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+    const drawn = performance.getEntriesByName('gilscope-timeline-drawn')[0];
+    return { fcp_ms: fcp ? fcp.startTime : null, timeline_drawn_ms: drawn ? drawn.startTime : null };
+  });
+  Object.assign(out, timing);
+  if (opt.onlyTiming) {
+    check(out.console.length === 0, 'no console error', out.console);
+  } else {
+    check(out.console.length === 0, 'no console error or warning', out.console);
+    check(out.requests.length === 0, 'nothing fetched from the network', out.requests);
+
+    const labels = await page.$$eval('.lane-label', (els) => els.map((e) => e.querySelector('.lane-name').textContent));
+    out.lane_labels = labels;
+    if (opt.lanes >= 0) check(labels.length === opt.lanes, `one lane per thread (${opt.lanes})`, labels.length);
+
+    if (opt.text !== null) {
+      check(labels.includes(opt.text), 'the malicious thread name shows as text in a lane label', labels);
+      const cells = await page.$$eval('table.threads td.name', (els) => els.map((e) => e.textContent));
+      check(cells.includes(opt.text), 'the malicious thread name shows as text in the thread table', cells);
+      const imgs = await page.$$eval('img', (els) => els.length);
+      check(imgs === 0, 'no <img> element was created from a name', imgs);
+    }
+
+    const canvas = await page.$('#tl-canvas');
+    const box = await canvas.boundingBox();
+    const range = () => page.$eval('#timeline', (e) => [Number(e.dataset.viewStart), Number(e.dataset.viewEnd)]);
+    const settle = () => page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    const before = await range();
+    await page.mouse.move(box.x + box.width * 0.5, box.y + 60);
+    await page.mouse.wheel(0, -400);
+    await settle();
+    const after = await range();
+    out.wheel = { before, after };
+    check(after[1] - after[0] < (before[1] - before[0]) * 0.8, 'wheel zoom narrows the visible range', out.wheel);
+    const text = await page.$eval('#tl-range', (e) => e.textContent);
+    check(/shown/.test(text), 'the visible range is written out', text);
+
+    await page.mouse.move(box.x + box.width * 0.5, box.y + 60);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.3, box.y + 60, { steps: 4 });
+    await page.mouse.up();
+    await settle();
+    const panned = await range();
+    check(panned[0] > after[0], 'dragging pans the view', { after, panned });
+
+    await page.click('#tl-reset');
+    await settle();
+    const reset = await range();
+    check(Math.abs((reset[1] - reset[0]) - (before[1] - before[0])) < 1, 'reset shows the whole run again', reset);
+
+    // Zoom to a window where single intervals show, hover one, and keep the picture.
+    const span = await page.evaluate(() => JSON.parse(document.getElementById('gilscope-data').textContent).span);
+    const zoomNs = Math.min(span, opt.zoomMs * 1e6);
+    await page.evaluate(([s, e]) => { const v = window.gilscopeReport.view; v.start = s; v.end = e; window.gilscopeReport.draw(); },
+      [span * 0.45, span * 0.45 + zoomNs]);
+    await settle();
+    const firstLane = await page.$eval('.lane-label', (e) => e.getBoundingClientRect().top + e.getBoundingClientRect().height / 2);
+    let tipText = '';
+    for (const f of [0.3, 0.45, 0.6, 0.75]) {
+      await page.mouse.move(box.x + box.width * f, firstLane);
+      await settle();
+      tipText = await page.$eval('#tl-tip', (e) => (e.hidden ? '' : e.textContent));
+      if (/holding the GIL|waiting for the GIL/.test(tipText)) break;
+    }
+    check(/holding the GIL|waiting for the GIL/.test(tipText), 'hovering an interval explains it', tipText);
+    await page.click('table.threads th:nth-child(4)');
+    const sorted = await page.$eval('table.threads th:nth-child(4)', (e) => e.getAttribute('aria-sort'));
+    check(sorted === 'descending', 'clicking a table header sorts it', sorted);
+    await page.mouse.move(box.x + box.width * 0.62, firstLane + 26);
+    await settle();
+    check(out.dialogs.length === 0, 'no dialog opened (no script from a name ran)', out.dialogs);
+    check(out.console.length === 0, 'still no console error after the interaction', out.console);
+    if (opt.screenshot) {
+      await page.evaluate(() => window.scrollTo(0, 0));
+      const height = await page.evaluate(() => {
+        const el = document.getElementById('timeline-panel');
+        return Math.ceil(el.getBoundingClientRect().bottom + window.scrollY + 12);
+      });
+      await page.setViewportSize({ width: 1440, height: Math.min(1600, height) });
+      await settle();
+      await page.screenshot({ path: opt.screenshot, fullPage: false });
+      out.screenshot = opt.screenshot;
+    }
+  }
+} catch (e) {
+  out.ok = false;
+  out.error = String(e && e.stack || e);
+} finally {
+  if (context) await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+console.log(JSON.stringify(out, null, 1));
+process.exit(out.ok ? 0 : 1);
