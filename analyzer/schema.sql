@@ -18,7 +18,8 @@ CREATE TABLE IF NOT EXISTS runs (
   event_count      INTEGER NOT NULL,  -- gilscope events read
   lost_events      INTEGER NOT NULL,  -- events the tracer discarded (sum of lost.count)
   analyzer_version TEXT NOT NULL,
-  analyzed_at      TEXT NOT NULL      -- ISO 8601 UTC
+  analyzed_at      TEXT NOT NULL,     -- ISO 8601 UTC
+  anomalies        INTEGER NOT NULL DEFAULT 0 -- events that fit no state (after a loss, or a tracer bug)
 );
 
 CREATE TABLE IF NOT EXISTS processes (
@@ -36,7 +37,7 @@ CREATE TABLE IF NOT EXISTS gils (
   pid            INTEGER NOT NULL,
   address        TEXT NOT NULL,        -- '0x7f...' as traced
   interval_us    INTEGER,              -- NULL when the rule could not read it (3.6)
-  rule           TEXT NOT NULL,        -- 'layout' | 'behaviour'
+  rule           TEXT NOT NULL,        -- 'layout' | 'behaviour' | 'unknown' (gil_found not seen)
   python_version TEXT,
   found_ns       INTEGER NOT NULL,
   retired_ns     INTEGER               -- NULL while alive at trace end
@@ -81,7 +82,8 @@ CREATE TABLE IF NOT EXISTS waits (
   dur_ns       INTEGER NOT NULL,
   timeouts     INTEGER NOT NULL,
   outcome      TEXT NOT NULL,   -- 'acquired' | 'abandoned' | 'trace_end'
-  crosses_loss INTEGER NOT NULL DEFAULT 0
+  crosses_loss INTEGER NOT NULL DEFAULT 0,
+  convoy       INTEGER NOT NULL DEFAULT 0  -- waited >= one interval after releasing the GIL voluntarily (I/O)
 );
 
 CREATE TABLE IF NOT EXISTS timeouts (
@@ -99,7 +101,8 @@ CREATE TABLE IF NOT EXISTS drop_requests (
   holder      INTEGER NOT NULL,
   interval_us INTEGER,           -- the switch interval in force, NULL unknown
   released_ns INTEGER,           -- the holder's next release, NULL if none seen
-  response_ns INTEGER            -- released_ns - ts_ns
+  response_ns INTEGER,           -- released_ns - ts_ns
+  crosses_loss INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE IF NOT EXISTS switches (
@@ -110,7 +113,8 @@ CREATE TABLE IF NOT EXISTS switches (
   acquire_ns INTEGER NOT NULL,
   to_tid     INTEGER NOT NULL,
   gap_ns     INTEGER NOT NULL,   -- acquire_ns - max(release_ns, to_tid's request): GIL free while to_tid waited
-  forced     INTEGER NOT NULL    -- the release was forced by a drop request
+  forced     INTEGER NOT NULL,   -- the release was forced by a drop request
+  crosses_loss INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE IF NOT EXISTS forced_switches (
@@ -119,7 +123,8 @@ CREATE TABLE IF NOT EXISTS forced_switches (
   tid      INTEGER NOT NULL,
   start_ns INTEGER NOT NULL,
   end_ns   INTEGER NOT NULL,
-  dur_ns   INTEGER NOT NULL
+  dur_ns   INTEGER NOT NULL,
+  crosses_loss INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE IF NOT EXISTS lost (
@@ -148,7 +153,14 @@ CREATE TABLE IF NOT EXISTS metrics (
   wait_p50_ns INTEGER, wait_p90_ns INTEGER, wait_p99_ns INTEGER, wait_max_ns INTEGER,
   gap_p50_ns  INTEGER, gap_p90_ns  INTEGER, gap_p99_ns  INTEGER, gap_max_ns  INTEGER,
   drop_response_p50_ns INTEGER, drop_response_p90_ns INTEGER,
-  drop_response_p99_ns INTEGER, drop_response_max_ns INTEGER
+  drop_response_p99_ns INTEGER, drop_response_max_ns INTEGER,
+  held_ns      INTEGER,   -- summed hold time
+  wait_ns      INTEGER,   -- summed wait time
+  contended_ns INTEGER,   -- time with at least one waiter (run: summed over GILs)
+  holds        INTEGER,
+  waits        INTEGER,
+  timeouts     INTEGER,
+  convoys      INTEGER
 );
 
 -- Plain-words findings the summary and the report show.
@@ -160,3 +172,16 @@ CREATE TABLE IF NOT EXISTS findings (
   value    REAL,
   message  TEXT NOT NULL
 );
+
+-- Per-thread shares of the run's wall time.
+CREATE VIEW IF NOT EXISTS thread_metrics AS
+  SELECT t.run_id, t.pid, t.tid, t.name, t.holds, t.waits, t.held_ns, t.wait_ns,
+         100.0 * t.held_ns / NULLIF(r.wall_ns, 0) AS held_pct,
+         100.0 * t.wait_ns / NULLIF(r.wall_ns, 0) AS wait_pct,
+         t.timeouts, t.drop_requests_issued, t.drop_requests_received,
+         t.forced_releases, t.convoys
+  FROM threads t JOIN runs r USING (run_id);
+
+-- The run-wide metrics row.
+CREATE VIEW IF NOT EXISTS run_metrics AS
+  SELECT * FROM metrics WHERE gil_id IS NULL;

@@ -1,0 +1,290 @@
+/* analyze_trace(): find the CTF traces under a directory, stream them
+ * through the state machine into a new (or --append'ed) database. */
+#include "analyze.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "model.h"
+#include "trace_reader.h"
+
+#define PREFIX "gilscope analyze: "
+
+/* Progress shows only once a run has lasted this long: small traces stay
+ * quiet even on a terminal. */
+#define PROGRESS_AFTER_S 0.5
+#define PROGRESS_EVERY_S 0.25
+
+struct strvec {
+	char **v;
+	size_t n, cap;
+};
+
+static int strvec_push(struct strvec *sv, const char *s)
+{
+	char *copy = strdup(s);
+
+	if (!copy)
+		return -1;
+	if (sv->n == sv->cap) {
+		size_t ncap = sv->cap ? 2 * sv->cap : 8;
+		char **nv = realloc(sv->v, ncap * sizeof(*nv));
+
+		if (!nv) {
+			free(copy);
+			return -1;
+		}
+		sv->v = nv;
+		sv->cap = ncap;
+	}
+	sv->v[sv->n++] = copy;
+	return 0;
+}
+
+static void strvec_free(struct strvec *sv)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		free(sv->v[i]);
+	free(sv->v);
+	memset(sv, 0, sizeof(*sv));
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* nftw has no user pointer: the walk's state lives here (one walk at a
+ * time). */
+static struct strvec *walk_dirs;
+static int walk_failed;
+
+static int walk_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	if (type == FTW_F && !strcmp(path + ftw->base, "metadata")) {
+		char dir[PATH_MAX];
+
+		snprintf(dir, sizeof(dir), "%.*s", ftw->base > 0 ? ftw->base - 1 : 0, path);
+		if (strvec_push(walk_dirs, dir)) {
+			walk_failed = ENOMEM;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Every directory under root holding a CTF `metadata` file, sorted. */
+static int find_traces(const char *root, struct strvec *dirs, char *err, size_t errlen)
+{
+	walk_dirs = dirs;
+	walk_failed = 0;
+	if (nftw(root, walk_one, 16, FTW_PHYS) < 0 || walk_failed) {
+		snprintf(err, errlen, "%s: cannot search for CTF traces: %s", root,
+			 strerror(walk_failed ? walk_failed : errno));
+		return -1;
+	}
+	qsort(dirs->v, dirs->n, sizeof(*dirs->v), cmp_str);
+	return 0;
+}
+
+/* TRACE_DIR/gilscope.info: key=value lines, "\\" and "\n" escaped. */
+struct info_file {
+	char *command;
+	long long exit_status;
+};
+
+static void unescape(char *s)
+{
+	char *w = s;
+
+	for (char *r = s; *r; r++) {
+		if (*r == '\\' && (r[1] == '\\' || r[1] == 'n')) {
+			*w++ = r[1] == 'n' ? '\n' : '\\';
+			r++;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = '\0';
+}
+
+static void info_read(const char *trace_dir, struct info_file *info)
+{
+	char path[PATH_MAX], *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	FILE *f;
+
+	info->command = NULL;
+	info->exit_status = DB_NULL;
+	snprintf(path, sizeof(path), "%s/gilscope.info", trace_dir);
+	f = fopen(path, "r");
+	if (!f)
+		return; /* a plain CTF trace: no command to show */
+	while ((len = getline(&line, &cap, f)) > 0) {
+		char *eq = strchr(line, '=');
+
+		if (line[len - 1] == '\n')
+			line[len - 1] = '\0';
+		if (!eq)
+			continue;
+		*eq = '\0';
+		unescape(eq + 1);
+		if (!strcmp(line, "command")) {
+			free(info->command);
+			info->command = strdup(eq + 1);
+		} else if (!strcmp(line, "exit_status") && eq[1]) {
+			char *end;
+			long long v = strtoll(eq + 1, &end, 10);
+
+			if (!*end)
+				info->exit_status = v;
+		}
+	}
+	free(line);
+	fclose(f);
+}
+
+struct analysis {
+	struct model *model;
+	int progress;
+	double t0, last_shown;
+	int shown;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void progress_show(struct analysis *a, int final)
+{
+	uint64_t n = model_event_count(a->model);
+	double t = now_s() - a->t0;
+
+	if (final) {
+		if (a->shown)
+			fprintf(stderr, "\r\033[K");
+		return;
+	}
+	if (t < PROGRESS_AFTER_S || t - a->last_shown < PROGRESS_EVERY_S)
+		return;
+	a->last_shown = t;
+	a->shown = 1;
+	fprintf(stderr, "\r" PREFIX "%.1fM events read (%.1f s, %.1fM/s)\033[K",
+		n / 1e6, t, n / 1e6 / t);
+}
+
+static int on_event(void *ctx, const struct gs_event *ev)
+{
+	struct analysis *a = ctx;
+
+	if (a->progress && (model_event_count(a->model) & 0xffff) == 0)
+		progress_show(a, 0);
+	return model_event(a->model, ev);
+}
+
+static int on_loss(void *ctx, const struct gs_loss *loss)
+{
+	struct analysis *a = ctx;
+
+	return model_loss(a->model, loss);
+}
+
+int analyze_trace(const struct analyze_opts *opts)
+{
+	struct strvec dirs = { 0 };
+	struct info_file info = { NULL, DB_NULL };
+	struct trace_info tinfo;
+	struct analysis a = { 0 };
+	struct trace_sink sink = { on_event, on_loss, &a };
+	struct db *db = NULL;
+	struct stat st;
+	char err[1024] = "", *abs = NULL;
+	int rc = 1;
+
+	if (stat(opts->trace_dir, &st)) {
+		snprintf(err, sizeof(err), "%s: %s", opts->trace_dir, strerror(errno));
+		goto end;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, sizeof(err), "%s: not a directory (give the directory "
+			 "`gilscope record -o` wrote)", opts->trace_dir);
+		goto end;
+	}
+	if (find_traces(opts->trace_dir, &dirs, err, sizeof(err)))
+		goto end;
+	if (!dirs.n) {
+		snprintf(err, sizeof(err), "%s: no CTF trace inside (no `metadata` file): "
+			 "was the traced command run at all?", opts->trace_dir);
+		goto end;
+	}
+	abs = realpath(opts->trace_dir, NULL);
+	info_read(opts->trace_dir, &info);
+	db = db_open(opts->db_path, opts->append, err, sizeof(err));
+	if (!db)
+		goto end;
+	a.model = model_new(db);
+	if (!a.model) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto end;
+	}
+	a.progress = opts->progress < 0 ? isatty(STDERR_FILENO) : opts->progress;
+	a.t0 = now_s();
+	switch (trace_read((const char *const *)dirs.v, dirs.n, &sink, &tinfo,
+			   getenv("GILSCOPE_VERBOSE") != NULL, err, sizeof(err))) {
+	case TRACE_READ_OK:
+		break;
+	case TRACE_READ_SINK_ERROR:
+		snprintf(err, sizeof(err), "%s", model_error(a.model));
+		goto end;
+	default:
+		goto end;
+	}
+	if (a.progress)
+		progress_show(&a, 1);
+	if (!model_event_count(a.model)) {
+		snprintf(err, sizeof(err), "%s: the CTF trace holds no gilscope events "
+			 "(%llu events of other providers): was the command a CPython "
+			 "program recorded with `gilscope record`?", opts->trace_dir,
+			 (unsigned long long)tinfo.other_events);
+		goto end;
+	}
+	{
+		struct run_info run = {
+			.trace_path = abs ? abs : opts->trace_dir,
+			.hostname = tinfo.hostname,
+			.command = info.command,
+			.exit_status = info.exit_status,
+		};
+
+		if (model_finish(a.model, &run)) {
+			snprintf(err, sizeof(err), "%s", model_error(a.model));
+			goto end;
+		}
+	}
+	rc = db_commit(db, err, sizeof(err));
+	db = NULL;
+end:
+	if (a.progress)
+		progress_show(&a, 1);
+	if (rc)
+		fprintf(stderr, PREFIX "%s\n", err[0] ? err : "failed");
+	db_abort(db);
+	model_free(a.model);
+	strvec_free(&dirs);
+	free(info.command);
+	free(abs);
+	return rc;
+}

@@ -1,0 +1,27 @@
+/* The analyzer's programmatic API: `gilscope analyze` and `gilscope run`
+ * call these. A trace directory goes in, a SQLite database comes out
+ * (analyzer/schema.sql, documented in docs/schema.md). */
+#ifndef GILSCOPE_ANALYZE_H
+#define GILSCOPE_ANALYZE_H
+
+#include <stdio.h>
+
+struct analyze_opts {
+	const char *trace_dir; /* a `gilscope record` output (or any CTF dir) */
+	const char *db_path;   /* the database to write */
+	int append;            /* add a run to db_path instead of replacing it */
+	int progress;          /* -1 auto (stderr is a tty), 0, 1 */
+};
+
+/* Returns 0 on success; otherwise prints one line prefixed
+ * "gilscope analyze: " to stderr and returns non-zero. Without `append`,
+ * an existing database is replaced atomically: on error it is untouched
+ * and no new file is left behind. */
+int analyze_trace(const struct analyze_opts *opts);
+
+/* Prints the terminal summary of the latest run of db_path to out (at
+ * most 80 columns). Returns 0, or non-zero after a "gilscope summary: "
+ * line on stderr. */
+int summary_print(const char *db_path, FILE *out);
+
+#endif

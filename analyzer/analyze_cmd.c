@@ -1,0 +1,119 @@
+/* `gilscope analyze` and `gilscope summary`: the command lines only; the
+ * work is in analyze.c and summary.c. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze.h"
+#include "commands.h"
+
+static const char *const analyze_usage =
+	"usage: gilscope analyze [-o DB] [--append] [--progress | --no-progress]\n"
+	"                        [-v] TRACE_DIR\n"
+	"\n"
+	"Turns a trace written by `gilscope record` into a SQLite database of\n"
+	"GIL holds, waits, hand-offs, drop requests and forced switches, with\n"
+	"per-thread and per-run figures and findings (docs/schema.md).\n"
+	"\n"
+	"Options:\n"
+	"  -o, --output DB   the database to write (default: run.db)\n"
+	"  -a, --append      add this run to DB instead of replacing it\n"
+	"      --progress    show progress on stderr (default: when it is a\n"
+	"                    terminal and the trace takes a while)\n"
+	"      --no-progress never show progress\n"
+	"  -v, --verbose     on a trace error, print every babeltrace2 cause\n"
+	"  -h, --help        show this help\n"
+	"\n"
+	"Without --append an existing DB is replaced only once the new one is\n"
+	"complete: on any error it is left untouched.\n"
+	"\n"
+	"Examples:\n"
+	"  gilscope analyze trace -o run.db\n"
+	"  gilscope analyze --append trace2 -o runs.db   # compare runs later\n"
+	"  sqlite3 run.db 'SELECT tid, count(*), max(dur_ns) FROM holds GROUP BY tid'\n"
+	"  sqlite3 run.db 'SELECT * FROM switches ORDER BY gap_ns DESC LIMIT 10'\n";
+
+static const char *const summary_usage =
+	"usage: gilscope summary DB\n"
+	"\n"
+	"Prints the latest run of DB (written by `gilscope analyze`) in at most\n"
+	"80 columns: the run, the GIL's figures, percentiles, a table of the\n"
+	"threads, log2 histograms of hold and wait times, and the findings.\n"
+	"\n"
+	"Examples:\n"
+	"  gilscope summary run.db\n"
+	"  gilscope summary run.db | less\n";
+
+int cmd_analyze(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "append", no_argument, NULL, 'a' },
+		{ "progress", no_argument, NULL, 'P' },
+		{ "no-progress", no_argument, NULL, 'N' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct analyze_opts opts = { .db_path = "run.db", .progress = -1 };
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:avh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			opts.db_path = optarg;
+			break;
+		case 'a':
+			opts.append = 1;
+			break;
+		case 'P':
+			opts.progress = 1;
+			break;
+		case 'N':
+			opts.progress = 0;
+			break;
+		case 'v':
+			/* Read by analyze_trace(), so that `gilscope run` gets it too. */
+			setenv("GILSCOPE_VERBOSE", "1", 1);
+			break;
+		case 'h':
+			fputs(analyze_usage, stdout);
+			return GILSCOPE_EXIT_OK;
+		default:
+			fputs(analyze_usage, stderr);
+			return GILSCOPE_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		fprintf(stderr, "gilscope analyze: give one TRACE_DIR\n\n%s", analyze_usage);
+		return GILSCOPE_EXIT_USAGE;
+	}
+	opts.trace_dir = argv[optind];
+	return analyze_trace(&opts) ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
+}
+
+int cmd_summary(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(summary_usage, stdout);
+			return GILSCOPE_EXIT_OK;
+		}
+		fputs(summary_usage, stderr);
+		return GILSCOPE_EXIT_USAGE;
+	}
+	if (argc - optind != 1) {
+		fprintf(stderr, "gilscope summary: give one DB\n\n%s", summary_usage);
+		return GILSCOPE_EXIT_USAGE;
+	}
+	return summary_print(argv[optind], stdout) ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
+}

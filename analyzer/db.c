@@ -1,0 +1,339 @@
+#include "db.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "schema_sql.h" /* generated from schema.sql and indexes.sql */
+
+/* Column lists by name: readers and writers never depend on the order. */
+static const char *const insert_sql[DB__TABLES] = {
+	[DB_RUNS] = "INSERT INTO runs (run_id, trace_path, hostname, command, exit_status, "
+		"start_ns, end_ns, wall_ns, python_versions, interval_us, event_count, "
+		"lost_events, analyzer_version, analyzed_at, anomalies) "
+		"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	[DB_PROCESSES] = "INSERT INTO processes (run_id, pid, procname, first_ns, last_ns) "
+		"VALUES (?,?,?,?,?)",
+	[DB_GILS] = "INSERT INTO gils (gil_id, run_id, pid, address, interval_us, rule, "
+		"python_version, found_ns, retired_ns) VALUES (?,?,?,?,?,?,?,?,?)",
+	[DB_THREADS] = "INSERT INTO threads (run_id, pid, tid, name, first_ns, last_ns, "
+		"held_ns, wait_ns, holds, waits, timeouts, drop_requests_issued, "
+		"drop_requests_received, forced_releases, convoys) "
+		"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	[DB_HOLDS] = "INSERT INTO holds (run_id, gil_id, tid, start_ns, end_ns, dur_ns, "
+		"ended, crosses_loss) VALUES (?,?,?,?,?,?,?,?)",
+	[DB_WAITS] = "INSERT INTO waits (run_id, gil_id, tid, start_ns, end_ns, dur_ns, "
+		"timeouts, outcome, crosses_loss, convoy) VALUES (?,?,?,?,?,?,?,?,?,?)",
+	[DB_TIMEOUTS] = "INSERT INTO timeouts (run_id, gil_id, tid, ts_ns) VALUES (?,?,?,?)",
+	[DB_DROP_REQUESTS] = "INSERT INTO drop_requests (run_id, gil_id, ts_ns, requester, "
+		"holder, interval_us, released_ns, response_ns, crosses_loss) "
+		"VALUES (?,?,?,?,?,?,?,?,?)",
+	[DB_SWITCHES] = "INSERT INTO switches (run_id, gil_id, release_ns, from_tid, "
+		"acquire_ns, to_tid, gap_ns, forced, crosses_loss) VALUES (?,?,?,?,?,?,?,?,?)",
+	[DB_FORCED_SWITCHES] = "INSERT INTO forced_switches (run_id, gil_id, tid, start_ns, "
+		"end_ns, dur_ns, crosses_loss) VALUES (?,?,?,?,?,?,?)",
+	[DB_LOST] = "INSERT INTO lost (run_id, stream, start_ns, end_ns, count) VALUES (?,?,?,?,?)",
+	[DB_METRICS] = "INSERT INTO metrics (run_id, gil_id, wall_ns, held_pct, wait_pct, "
+		"contention_pct, switches, switches_per_s, drop_requests, drop_requests_per_s, "
+		"forced_releases, handoff_ns, hold_p50_ns, hold_p90_ns, hold_p99_ns, hold_max_ns, "
+		"wait_p50_ns, wait_p90_ns, wait_p99_ns, wait_max_ns, gap_p50_ns, gap_p90_ns, "
+		"gap_p99_ns, gap_max_ns, drop_response_p50_ns, drop_response_p90_ns, "
+		"drop_response_p99_ns, drop_response_max_ns, held_ns, wait_ns, contended_ns, "
+		"holds, waits, timeouts, convoys) "
+		"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	[DB_FINDINGS] = "INSERT INTO findings (run_id, kind, gil_id, tid, value, message) "
+		"VALUES (?,?,?,?,?,?)",
+};
+
+struct db {
+	sqlite3 *sql;
+	sqlite3_stmt *stmt[DB__TABLES];
+	char *path;      /* the final name */
+	char *tmp_path;  /* what we write, NULL when appending in place */
+	int64_t run_id, first_gil_id;
+	int in_txn;
+	char err[512];
+};
+
+static void db_errorf(struct db *db, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void db_errorf(struct db *db, int line, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (db->err[0])
+		return; /* keep the first, root cause */
+	va_start(ap, fmt);
+	n = vsnprintf(db->err, sizeof(db->err), fmt, ap);
+	va_end(ap);
+	/* file:line only helps us, but it is cheap and one line still. */
+	if (n >= 0 && (size_t)n < sizeof(db->err))
+		snprintf(db->err + n, sizeof(db->err) - (size_t)n, " (db.c:%d)", line);
+}
+
+#define DB_FAIL(db, what) \
+	db_errorf((db), __LINE__, "%s: %s: %s", (db)->path, (what), sqlite3_errmsg((db)->sql))
+
+const char *db_error(const struct db *db)
+{
+	return db->err;
+}
+
+int64_t db_run_id(const struct db *db)
+{
+	return db->run_id;
+}
+
+int64_t db_first_gil_id(const struct db *db)
+{
+	return db->first_gil_id;
+}
+
+int db_exec(struct db *db, const char *sql)
+{
+	if (sqlite3_exec(db->sql, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		DB_FAIL(db, "SQL failed");
+		return -1;
+	}
+	return 0;
+}
+
+static int64_t db_query_int(struct db *db, const char *sql, int64_t dflt)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t v = dflt;
+
+	if (sqlite3_prepare_v2(db->sql, sql, -1, &s, NULL) != SQLITE_OK) {
+		DB_FAIL(db, "cannot query");
+		v = INT64_MIN;
+		goto end;
+	}
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+		v = sqlite3_column_int64(s, 0);
+end:
+	sqlite3_finalize(s);
+	return v;
+}
+
+/* A unique temp name in the destination's directory, so that rename()
+ * replaces the old file atomically. */
+static char *temp_beside(const char *path, char *err, size_t errlen)
+{
+	size_t len = strlen(path) + sizeof(".tmp-XXXXXX");
+	char *tmp = malloc(len);
+	int fd;
+
+	if (!tmp) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	snprintf(tmp, len, "%s.tmp-XXXXXX", path);
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot create a file beside %s: %s", path, strerror(errno));
+		free(tmp);
+		return NULL;
+	}
+	close(fd);
+	return tmp;
+}
+
+struct db *db_open(const char *path, int append, char *err, size_t errlen)
+{
+	struct db *db = calloc(1, sizeof(*db));
+	struct stat st;
+	int64_t version;
+	int ok = 0;
+
+	if (!db || !(db->path = strdup(path))) {
+		snprintf(err, errlen, "out of memory");
+		goto end;
+	}
+	if (append && stat(path, &st) && errno == ENOENT)
+		append = 0; /* nothing to append to: a fresh database */
+	if (!append && !(db->tmp_path = temp_beside(path, err, errlen)))
+		goto end;
+	if (sqlite3_open_v2(append ? path : db->tmp_path, &db->sql,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+		DB_FAIL(db, "cannot open");
+		goto fail;
+	}
+	/* A fresh file is rebuilt from the trace on any failure: no journal,
+	 * no fsync. Appending keeps a journal so a failure rolls back. */
+	if (db_exec(db, append ? "PRAGMA synchronous=OFF; PRAGMA locking_mode=EXCLUSIVE;"
+				 "PRAGMA cache_size=-16384; PRAGMA temp_store=FILE;"
+			       : "PRAGMA page_size=65536; PRAGMA journal_mode=OFF; "
+				 "PRAGMA synchronous=OFF; PRAGMA locking_mode=EXCLUSIVE; "
+				 "PRAGMA cache_size=-16384; PRAGMA temp_store=FILE;"))
+		goto fail;
+	version = db_query_int(db, "PRAGMA user_version", 0);
+	if (append && version != GILSCOPE_SCHEMA_VERSION &&
+	    (version != 0 || db_query_int(db, "SELECT count(*) FROM sqlite_master", 0) != 0)) {
+		db_errorf(db, __LINE__, "%s: schema version %lld, this gilscope writes %d: "
+			  "analyze into a new database", path, (long long)version,
+			  GILSCOPE_SCHEMA_VERSION);
+		goto fail;
+	}
+	if (db_exec(db, "BEGIN"))
+		goto fail;
+	db->in_txn = 1;
+	if (db_exec(db, gilscope_schema_sql))
+		goto fail;
+	{
+		char pragma[64];
+
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d", GILSCOPE_SCHEMA_VERSION);
+		if (db_exec(db, pragma))
+			goto fail;
+	}
+	db->run_id = db_query_int(db, "SELECT coalesce(max(run_id), 0) + 1 FROM runs", 1);
+	db->first_gil_id = db_query_int(db, "SELECT coalesce(max(gil_id), 0) + 1 FROM gils", 1);
+	if (db->run_id == INT64_MIN || db->first_gil_id == INT64_MIN)
+		goto fail;
+	for (int t = 0; t < DB__TABLES; t++) {
+		if (sqlite3_prepare_v3(db->sql, insert_sql[t], -1, SQLITE_PREPARE_PERSISTENT,
+				       &db->stmt[t], NULL) != SQLITE_OK) {
+			DB_FAIL(db, "cannot prepare an insert (a database of another gilscope?)");
+			goto fail;
+		}
+	}
+	ok = 1;
+	goto end;
+fail:
+	snprintf(err, errlen, "%s", db->err);
+	db_abort(db);
+	db = NULL;
+end:
+	if (!ok && db) {
+		free(db->path);
+		free(db);
+		db = NULL;
+	}
+	return db;
+}
+
+int db_insert(struct db *db, enum db_table t, const char *fmt, ...)
+{
+	sqlite3_stmt *s = db->stmt[t];
+	va_list ap;
+	int rc = 0, col = 1;
+
+	va_start(ap, fmt);
+	for (const char *f = fmt; *f; f++, col++) {
+		switch (*f) {
+		case 'i': {
+			int64_t v = va_arg(ap, int64_t);
+
+			rc = v == DB_NULL ? sqlite3_bind_null(s, col) : sqlite3_bind_int64(s, col, v);
+			break;
+		}
+		case 'd': {
+			double v = va_arg(ap, double);
+
+			rc = isnan(v) ? sqlite3_bind_null(s, col) : sqlite3_bind_double(s, col, v);
+			break;
+		}
+		case 't': {
+			const char *v = va_arg(ap, const char *);
+
+			/* Transient: names live in structures freed before the step. */
+			rc = v ? sqlite3_bind_text(s, col, v, -1, SQLITE_TRANSIENT)
+			       : sqlite3_bind_null(s, col);
+			break;
+		}
+		case 's': { /* a static string, not copied */
+			const char *v = va_arg(ap, const char *);
+
+			rc = sqlite3_bind_text(s, col, v, -1, SQLITE_STATIC);
+			break;
+		}
+		default:
+			rc = SQLITE_MISUSE;
+		}
+		if (rc != SQLITE_OK)
+			break;
+	}
+	va_end(ap);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE) {
+		DB_FAIL(db, "cannot insert");
+		sqlite3_reset(s);
+		return -1;
+	}
+	sqlite3_reset(s);
+	return 0;
+}
+
+static void db_close(struct db *db)
+{
+	for (int t = 0; t < DB__TABLES; t++)
+		sqlite3_finalize(db->stmt[t]);
+	sqlite3_close(db->sql);
+	free(db->tmp_path);
+	free(db->path);
+	free(db);
+}
+
+int db_commit(struct db *db, char *err, size_t errlen)
+{
+	if (db_exec(db, gilscope_indexes_sql) || db_exec(db, "COMMIT"))
+		goto fail;
+	db->in_txn = 0;
+	for (int t = 0; t < DB__TABLES; t++) {
+		sqlite3_finalize(db->stmt[t]);
+		db->stmt[t] = NULL;
+	}
+	if (sqlite3_close(db->sql) != SQLITE_OK) {
+		DB_FAIL(db, "cannot close");
+		goto fail;
+	}
+	db->sql = NULL;
+	if (db->tmp_path) {
+		/* mkstemp made it 0600; a database is no secret. */
+		mode_t um = umask(0);
+
+		umask(um);
+		if (chmod(db->tmp_path, 0666 & ~um) || rename(db->tmp_path, db->path)) {
+			db_errorf(db, __LINE__, "cannot move %s to %s: %s", db->tmp_path,
+				  db->path, strerror(errno));
+			goto fail;
+		}
+		free(db->tmp_path);
+		db->tmp_path = NULL;
+	}
+	db_close(db);
+	return 0;
+fail:
+	snprintf(err, errlen, "%s", db->err);
+	db_abort(db);
+	return -1;
+}
+
+void db_abort(struct db *db)
+{
+	if (!db)
+		return;
+	if (db->in_txn && db->sql)
+		sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+	if (db->tmp_path) {
+		for (int t = 0; t < DB__TABLES; t++) {
+			sqlite3_finalize(db->stmt[t]);
+			db->stmt[t] = NULL;
+		}
+		sqlite3_close(db->sql);
+		db->sql = NULL;
+		unlink(db->tmp_path);
+	}
+	db_close(db);
+}

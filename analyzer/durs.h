@@ -1,0 +1,28 @@
+/* Compact collections of durations for exact percentiles: 4 bytes per
+ * value below 2^32 ns (4.3 s), 8 bytes for the rare longer ones. */
+#ifndef GILSCOPE_DURS_H
+#define GILSCOPE_DURS_H
+
+#include <stdint.h>
+
+struct durs {
+	uint32_t *small;
+	int64_t *big;
+	uint64_t nsmall, capsmall, nbig, capbig;
+	int sorted;
+};
+
+struct dur_stats {
+	uint64_t n;
+	int64_t p50, p90, p99, max; /* -1 when n == 0 */
+};
+
+int durs_add(struct durs *d, int64_t v);       /* 0, or -1 out of memory */
+uint64_t durs_count(const struct durs *d);
+/* Nearest-rank percentiles (rank ceil(p * n / 100), 1-based). Sorts d. */
+int durs_stats(struct durs *d, struct dur_stats *out);
+/* Appends every value of src to dst (for run-wide figures). */
+int durs_merge(struct durs *dst, const struct durs *src);
+void durs_free(struct durs *d);
+
+#endif

@@ -1,0 +1,17 @@
+/* A small open-addressing hash map from a pair of 64-bit keys to a
+ * pointer: processes by pid, threads by (pid, tid), GILs by (pid, address)
+ * and per-GIL thread states by (gil, tid). Entries are never removed. */
+#ifndef GILSCOPE_KMAP_H
+#define GILSCOPE_KMAP_H
+
+#include <stdint.h>
+
+struct kmap;
+
+struct kmap *kmap_new(void);
+void kmap_free(struct kmap *m);
+void *kmap_get(const struct kmap *m, uint64_t a, uint64_t b);
+/* Sets (a, b) to v, replacing any value. Returns 0, or -1 out of memory. */
+int kmap_put(struct kmap *m, uint64_t a, uint64_t b, void *v);
+
+#endif

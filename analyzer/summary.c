@@ -1,0 +1,325 @@
+/* summary_print(): the terminal summary of a run, perf-stat style figures
+ * and bcc-style log2 histograms, never wider than 80 columns. */
+#include "analyze.h"
+
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PREFIX "gilscope summary: "
+#define HIST_BUCKETS 40
+#define STARS 40
+
+struct summary {
+	sqlite3 *sql;
+	FILE *out;
+	int64_t run_id;
+	char err[512];
+};
+
+static int sum_fail(struct summary *s, const char *what)
+{
+	snprintf(s->err, sizeof(s->err), "%s: %s", what, sqlite3_errmsg(s->sql));
+	return -1;
+}
+
+/* Prepares sql with ?1 bound to the run id. */
+static sqlite3_stmt *sum_query(struct summary *s, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(s->sql, sql, -1, &st, NULL) != SQLITE_OK) {
+		sum_fail(s, "cannot query the database (not a gilscope database?)");
+		return NULL;
+	}
+	if (sqlite3_bind_parameter_count(st) >= 1)
+		sqlite3_bind_int64(st, 1, s->run_id);
+	return st;
+}
+
+static void fmt_ns(char *buf, size_t len, sqlite3_stmt *st, int col)
+{
+	double ns;
+
+	if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	ns = sqlite3_column_double(st, col);
+	if (ns < 1e3)
+		snprintf(buf, len, "%.0f ns", ns);
+	else if (ns < 1e6)
+		snprintf(buf, len, "%.1f us", ns / 1e3);
+	else if (ns < 1e9)
+		snprintf(buf, len, "%.2f ms", ns / 1e6);
+	else
+		snprintf(buf, len, "%.2f s", ns / 1e9);
+}
+
+static const char *col_text(sqlite3_stmt *st, int col, const char *dflt)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	return t ? (const char *)t : dflt;
+}
+
+static int summary_header(struct summary *s)
+{
+	sqlite3_stmt *st = sum_query(s,
+		"SELECT r.command, r.exit_status, r.trace_path, r.hostname, r.python_versions, "
+		"r.interval_us, r.wall_ns, r.event_count, r.lost_events, r.anomalies, "
+		"m.switches, m.switches_per_s, m.drop_requests, m.drop_requests_per_s, "
+		"m.held_pct, m.contention_pct, m.wait_pct, m.handoff_ns, m.forced_releases, "
+		"(SELECT count(*) FROM processes WHERE run_id = ?1), "
+		"(SELECT count(*) FROM gils WHERE run_id = ?1) "
+		"FROM runs r LEFT JOIN metrics m ON m.run_id = r.run_id AND m.gil_id IS NULL "
+		"WHERE r.run_id = ?1");
+	char wall[32], handoff[32];
+	int rc = -1;
+
+	if (!st)
+		return -1;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sum_fail(s, "cannot read the run");
+		goto end;
+	}
+	fmt_ns(wall, sizeof(wall), st, 6);
+	fmt_ns(handoff, sizeof(handoff), st, 17);
+	fprintf(s->out, "\n GIL summary of run %" PRId64 ": %.56s", s->run_id,
+		col_text(st, 0, "(command unknown)"));
+	if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+		fprintf(s->out, " (exit %d)", sqlite3_column_int(st, 1));
+	fprintf(s->out, "\n\n");
+	fprintf(s->out, "  trace     %.68s\n", col_text(st, 2, "?"));
+	fprintf(s->out, "  host      %-24.24s python  %s\n", col_text(st, 3, "?"),
+		col_text(st, 4, "?"));
+	fprintf(s->out, "  wall      %-24s interval %s us\n", wall, col_text(st, 5, "?"));
+	fprintf(s->out, "  events    %-24lld lost    %lld",
+		(long long)sqlite3_column_int64(st, 7), (long long)sqlite3_column_int64(st, 8));
+	if (sqlite3_column_int64(st, 9))
+		fprintf(s->out, "  anomalies %lld", (long long)sqlite3_column_int64(st, 9));
+	fprintf(s->out, "\n  processes %-24d GILs    %d\n\n", sqlite3_column_int(st, 19),
+		sqlite3_column_int(st, 20));
+	fprintf(s->out, "  %14lld  switches            # %10.1f /sec\n",
+		(long long)sqlite3_column_int64(st, 10), sqlite3_column_double(st, 11));
+	fprintf(s->out, "  %14lld  drop requests       # %10.1f /sec\n",
+		(long long)sqlite3_column_int64(st, 12), sqlite3_column_double(st, 13));
+	fprintf(s->out, "  %14lld  forced releases\n", (long long)sqlite3_column_int64(st, 18));
+	fprintf(s->out, "  %13.1f%%  GIL held            # per GIL, mean over GILs\n",
+		sqlite3_column_double(st, 14));
+	fprintf(s->out, "  %13.1f%%  contended           # time with a thread waiting\n",
+		sqlite3_column_double(st, 15));
+	fprintf(s->out, "  %13.1f%%  waiting             # summed over threads\n",
+		sqlite3_column_double(st, 16));
+	fprintf(s->out, "  %14s  hand-off overhead   # GIL free while a thread waited\n",
+		handoff);
+	rc = 0;
+end:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int summary_percentiles(struct summary *s)
+{
+	static const char *const names[] = { "hold", "wait", "hand-off gap", "drop response" };
+	sqlite3_stmt *st = sum_query(s,
+		"SELECT hold_p50_ns, hold_p90_ns, hold_p99_ns, hold_max_ns, "
+		"wait_p50_ns, wait_p90_ns, wait_p99_ns, wait_max_ns, "
+		"gap_p50_ns, gap_p90_ns, gap_p99_ns, gap_max_ns, "
+		"drop_response_p50_ns, drop_response_p90_ns, drop_response_p99_ns, "
+		"drop_response_max_ns FROM metrics WHERE run_id = ?1 AND gil_id IS NULL");
+	int rc = -1;
+
+	if (!st)
+		return -1;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sum_fail(s, "cannot read the run's metrics");
+		goto end;
+	}
+	fprintf(s->out, "\n  %-14s %12s %12s %12s %12s\n", "", "p50", "p90", "p99", "max");
+	for (int i = 0; i < 4; i++) {
+		char v[4][32];
+
+		for (int j = 0; j < 4; j++)
+			fmt_ns(v[j], sizeof(v[j]), st, 4 * i + j);
+		fprintf(s->out, "  %-14s %12s %12s %12s %12s\n", names[i], v[0], v[1], v[2], v[3]);
+	}
+	rc = 0;
+end:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int summary_threads(struct summary *s)
+{
+	sqlite3_stmt *st = sum_query(s,
+		"SELECT t.pid, coalesce(p.procname, '?'), t.tid, coalesce(t.name, ''), "
+		"100.0 * t.held_ns / NULLIF(r.wall_ns, 0), 100.0 * t.wait_ns / NULLIF(r.wall_ns, 0), "
+		"t.holds, t.waits, t.drop_requests_issued, t.forced_releases, t.convoys "
+		"FROM threads t JOIN runs r USING (run_id) "
+		"LEFT JOIN processes p ON p.run_id = t.run_id AND p.pid = t.pid "
+		"WHERE t.run_id = ?1 AND (t.holds > 0 OR t.waits > 0) "
+		"ORDER BY t.pid, t.first_ns, t.tid");
+	int64_t last_pid = -1;
+	int rc = -1, step;
+
+	if (!st)
+		return -1;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_int64(st, 0) != last_pid) {
+			last_pid = sqlite3_column_int64(st, 0);
+			fprintf(s->out, "\n  Threads of pid %lld (%.30s), %% of the run's wall time:\n",
+				(long long)last_pid, col_text(st, 1, "?"));
+			fprintf(s->out, "  %7s %-14s %6s %6s %8s %8s %6s %6s %6s\n", "TID", "NAME",
+				"HELD%", "WAIT%", "HOLDS", "WAITS", "DROPRQ", "FORCED", "CONVOY");
+		}
+		fprintf(s->out, "  %7lld %-14.14s %6.1f %6.1f %8lld %8lld %6lld %6lld %6lld\n",
+			(long long)sqlite3_column_int64(st, 2), col_text(st, 3, ""),
+			sqlite3_column_double(st, 4), sqlite3_column_double(st, 5),
+			(long long)sqlite3_column_int64(st, 6), (long long)sqlite3_column_int64(st, 7),
+			(long long)sqlite3_column_int64(st, 8), (long long)sqlite3_column_int64(st, 9),
+			(long long)sqlite3_column_int64(st, 10));
+	}
+	if (step != SQLITE_DONE) {
+		sum_fail(s, "cannot read the threads");
+		goto end;
+	}
+	rc = 0;
+end:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* bcc's print_log2_hist: bucket i holds [2^i, 2^(i+1)) us, 0 holds 0-1. */
+static int summary_hist(struct summary *s, const char *title, const char *sql)
+{
+	sqlite3_stmt *st = sum_query(s, sql);
+	uint64_t buckets[HIST_BUCKETS] = { 0 }, max = 0;
+	int top = -1, rc = -1, step;
+
+	if (!st)
+		return -1;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t us = sqlite3_column_int64(st, 0) / 1000;
+		int b = 0;
+
+		while (us > 1 && b < HIST_BUCKETS - 1) {
+			us >>= 1;
+			b++;
+		}
+		if (++buckets[b] > max)
+			max = buckets[b];
+		if (b > top)
+			top = b;
+	}
+	if (step != SQLITE_DONE) {
+		sum_fail(s, "cannot read the durations");
+		goto end;
+	}
+	fprintf(s->out, "\n  %s\n", title);
+	if (top < 0) {
+		fprintf(s->out, "  (none)\n");
+		rc = 0;
+		goto end;
+	}
+	fprintf(s->out, "  %22s : %-8s %s\n", "usecs", "count", "distribution");
+	for (int b = 0; b <= top; b++) {
+		uint64_t lo = b ? (uint64_t)1 << b : 0, hi = ((uint64_t)1 << (b + 1)) - 1;
+		int stars = max ? (int)(buckets[b] * STARS / max) : 0;
+		char bar[STARS + 1];
+
+		if (!b)
+			hi = 1;
+		memset(bar, '*', (size_t)stars);
+		memset(bar + stars, ' ', (size_t)(STARS - stars));
+		bar[STARS] = '\0';
+		fprintf(s->out, "  %10" PRIu64 " -> %-9" PRIu64 ": %-8" PRIu64 " |%s|\n", lo, hi,
+			buckets[b], bar);
+	}
+	rc = 0;
+end:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Findings are written most important first; wrap each at 78 columns. */
+static int summary_findings(struct summary *s)
+{
+	sqlite3_stmt *st = sum_query(s,
+		"SELECT message FROM findings WHERE run_id = ?1 ORDER BY rowid LIMIT 8");
+	int n = 0, rc = -1, step;
+
+	if (!st)
+		return -1;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *msg = col_text(st, 0, "");
+		int first = 1;
+
+		if (!n++)
+			fprintf(s->out, "\n  Findings:\n");
+		while (*msg) {
+			size_t width = 72, len = strlen(msg);
+
+			if (len > width) {
+				size_t cut = width;
+
+				while (cut > 0 && msg[cut] != ' ')
+					cut--;
+				len = cut ? cut : width;
+			}
+			fprintf(s->out, "  %s %.*s\n", first ? " *" : "  ", (int)len, msg);
+			first = 0;
+			msg += len;
+			while (*msg == ' ')
+				msg++;
+		}
+	}
+	if (step != SQLITE_DONE) {
+		sum_fail(s, "cannot read the findings");
+		goto end;
+	}
+	if (!n)
+		fprintf(s->out, "\n  No findings.\n");
+	rc = 0;
+end:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int summary_print(const char *db_path, FILE *out)
+{
+	struct summary s = { .out = out };
+	sqlite3_stmt *st = NULL;
+	int rc = 1;
+
+	if (sqlite3_open_v2(db_path, &s.sql, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		snprintf(s.err, sizeof(s.err), "%s", s.sql ? sqlite3_errmsg(s.sql) : "cannot open");
+		goto end;
+	}
+	st = sum_query(&s, "SELECT max(run_id) FROM runs");
+	if (!st)
+		goto end;
+	if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_type(st, 0) == SQLITE_NULL) {
+		snprintf(s.err, sizeof(s.err), "no run in this database");
+		goto end;
+	}
+	s.run_id = sqlite3_column_int64(st, 0);
+	if (summary_header(&s) || summary_percentiles(&s) || summary_threads(&s) ||
+	    summary_hist(&s, "GIL hold times (all GILs):",
+			 "SELECT dur_ns FROM holds WHERE run_id = ?1") ||
+	    summary_hist(&s, "GIL wait times (all threads):",
+			 "SELECT dur_ns FROM waits WHERE run_id = ?1") ||
+	    summary_findings(&s))
+		goto end;
+	fprintf(out, "\n");
+	rc = 0;
+end:
+	if (rc)
+		fprintf(stderr, PREFIX "%s: %s\n", db_path, s.err);
+	sqlite3_finalize(st);
+	sqlite3_close(s.sql);
+	return rc;
+}

@@ -1,0 +1,505 @@
+/* The babeltrace2 side of the analyzer: a graph of one source.ctf.fs per
+ * trace directory -> filter.utils.muxer -> a simple sink. The sink decodes
+ * the gilscope events with field indexes looked up once per event class
+ * (by-name lookups per event would cost more than the decoding). */
+#include "trace_reader.h"
+
+#include <babeltrace2/babeltrace.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmap.h"
+
+#define PROVIDER "gilscope:"
+
+/* What each event class carries, by field name. */
+static const struct evdef {
+	const char *name;
+	enum gs_ev_type type;
+	const char *gil, *a, *b, *str;
+} evdefs[] = {
+	{ "gil_found",           GS_EV_GIL_FOUND,    "gil", "interval_us", "rule", "version" },
+	{ "request",             GS_EV_REQUEST,      "gil", NULL, NULL, NULL },
+	{ "acquire",             GS_EV_ACQUIRE,      "gil", NULL, NULL, NULL },
+	{ "release",             GS_EV_RELEASE,      "gil", "forced", NULL, NULL },
+	{ "wait_timeout",        GS_EV_WAIT_TIMEOUT, "gil", NULL, NULL, NULL },
+	{ "drop_request",        GS_EV_DROP_REQUEST, "gil", "holder", "interval_us", NULL },
+	{ "forced_switch_begin", GS_EV_FORCED_BEGIN, "gil", NULL, NULL, NULL },
+	{ "forced_switch_end",   GS_EV_FORCED_END,   "gil", NULL, NULL, NULL },
+	{ "request_abandoned",   GS_EV_ABANDONED,    "gil", NULL, NULL, NULL },
+	{ "gil_retired",         GS_EV_RETIRED,      "gil", NULL, NULL, NULL },
+	{ "thread_name",         GS_EV_THREAD_NAME,  NULL, "tid", NULL, "name" },
+};
+
+/* A payload member: index in the structure (-1 absent) and signedness. */
+struct member {
+	int64_t idx;
+	int is_signed;
+};
+
+struct class_info {
+	int gilscope;          /* 0: another provider's event, skipped */
+	enum gs_ev_type type;
+	struct member gil, a, b, str;
+};
+
+struct sclass_info {
+	int has_clock;
+	int discard_clock;     /* discarded-events messages have clock snapshots */
+	struct member vpid, vtid, procname;
+};
+
+struct reader {
+	const struct trace_sink *sink;
+	struct trace_info *info;
+	struct kmap *classes;  /* bt_event_class * -> struct class_info */
+	struct kmap *sclasses; /* bt_stream_class * -> struct sclass_info */
+	void **allocs;         /* every class_info and sclass_info */
+	size_t nallocs, capallocs;
+	int sink_failed;
+	char *err;
+	size_t errlen;
+};
+
+static void reader_errorf(struct reader *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void reader_errorf(struct reader *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->err, r->errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void *reader_alloc(struct reader *r, size_t size)
+{
+	void *p;
+
+	if (r->nallocs == r->capallocs) {
+		size_t ncap = r->capallocs ? 2 * r->capallocs : 16;
+		void **na = realloc(r->allocs, ncap * sizeof(*na));
+
+		if (!na)
+			return NULL;
+		r->allocs = na;
+		r->capallocs = ncap;
+	}
+	p = calloc(1, size);
+	if (p)
+		r->allocs[r->nallocs++] = p;
+	return p;
+}
+
+static struct member member_find(const bt_field_class *sc, const char *name)
+{
+	struct member m = { -1, 0 };
+	uint64_t n;
+
+	if (!sc || !name || bt_field_class_get_type(sc) != BT_FIELD_CLASS_TYPE_STRUCTURE)
+		return m;
+	n = bt_field_class_structure_get_member_count(sc);
+	for (uint64_t i = 0; i < n; i++) {
+		const bt_field_class_structure_member *mem =
+			bt_field_class_structure_borrow_member_by_index_const(sc, i);
+
+		if (!strcmp(bt_field_class_structure_member_get_name(mem), name)) {
+			const bt_field_class *fc =
+				bt_field_class_structure_member_borrow_field_class_const(mem);
+
+			m.idx = (int64_t)i;
+			m.is_signed = bt_field_class_type_is(bt_field_class_get_type(fc),
+							     BT_FIELD_CLASS_TYPE_SIGNED_INTEGER);
+			return m;
+		}
+	}
+	return m;
+}
+
+/* Looks up (once per event class) what a gilscope event carries. NULL
+ * after setting an error. */
+static const struct class_info *class_info_get(struct reader *r, const bt_event_class *ec)
+{
+	struct class_info *ci = kmap_get(r->classes, (uintptr_t)ec, 0);
+	const char *name;
+	const bt_field_class *payload;
+	const struct evdef *def = NULL;
+
+	if (ci)
+		return ci;
+	ci = reader_alloc(r, sizeof(*ci));
+	if (!ci || kmap_put(r->classes, (uintptr_t)ec, 0, ci)) {
+		reader_errorf(r, "out of memory");
+		return NULL;
+	}
+	name = bt_event_class_get_name(ec);
+	if (!name || strncmp(name, PROVIDER, strlen(PROVIDER)))
+		return ci;
+	for (size_t i = 0; i < sizeof(evdefs) / sizeof(evdefs[0]); i++)
+		if (!strcmp(name + strlen(PROVIDER), evdefs[i].name))
+			def = &evdefs[i];
+	if (!def)
+		return ci; /* a newer tracer's event: skip it rather than fail */
+	payload = bt_event_class_borrow_payload_field_class_const(ec);
+	ci->type = def->type;
+	ci->gil = member_find(payload, def->gil);
+	ci->a = member_find(payload, def->a);
+	ci->b = member_find(payload, def->b);
+	ci->str = member_find(payload, def->str);
+	if ((def->gil && ci->gil.idx < 0) || (def->a && ci->a.idx < 0) ||
+	    (def->b && ci->b.idx < 0) || (def->str && ci->str.idx < 0)) {
+		reader_errorf(r, "event %s lacks a field of the gilscope event contract "
+			      "(recorded by another gilscope version?)", name);
+		return NULL;
+	}
+	ci->gilscope = 1;
+	return ci;
+}
+
+static const struct sclass_info *sclass_info_get(struct reader *r, const bt_stream *stream,
+						 const char *event_name)
+{
+	const bt_stream_class *sc = bt_stream_borrow_class_const(stream);
+	struct sclass_info *si = kmap_get(r->sclasses, (uintptr_t)sc, 0);
+	const bt_field_class *ctx;
+
+	if (si)
+		return si;
+	si = reader_alloc(r, sizeof(*si));
+	if (!si || kmap_put(r->sclasses, (uintptr_t)sc, 0, si)) {
+		reader_errorf(r, "out of memory");
+		return NULL;
+	}
+	si->has_clock = bt_stream_class_borrow_default_clock_class_const(sc) != NULL;
+	si->discard_clock = si->has_clock &&
+		bt_stream_class_discarded_events_have_default_clock_snapshots(sc);
+	ctx = bt_stream_class_borrow_event_common_context_field_class_const(sc);
+	si->vpid = member_find(ctx, "vpid");
+	si->vtid = member_find(ctx, "vtid");
+	si->procname = member_find(ctx, "procname");
+	if (event_name && (si->vpid.idx < 0 || si->vtid.idx < 0)) {
+		reader_errorf(r, "events such as %s lack the %s context: record with "
+			      "`gilscope record` (or `lttng add-context -u -t vpid -t vtid`)",
+			      event_name, si->vtid.idx < 0 ? "vtid" : "vpid");
+		return NULL;
+	}
+	if (event_name && !si->has_clock) {
+		reader_errorf(r, "the stream of %s has no clock", event_name);
+		return NULL;
+	}
+	if (!r->info->hostname[0]) {
+		const bt_value *h = bt_trace_borrow_environment_entry_value_by_name_const(
+			bt_stream_borrow_trace_const(stream), "hostname");
+
+		if (h && bt_value_is_string(h))
+			snprintf(r->info->hostname, sizeof(r->info->hostname), "%s",
+				 bt_value_string_get(h));
+	}
+	return si;
+}
+
+static int64_t field_int(const bt_field *st, struct member m)
+{
+	const bt_field *f = bt_field_structure_borrow_member_field_by_index_const(st, (uint64_t)m.idx);
+
+	return m.is_signed ? bt_field_integer_signed_get_value(f)
+			   : (int64_t)bt_field_integer_unsigned_get_value(f);
+}
+
+static const char *field_str(const bt_field *st, struct member m)
+{
+	const bt_field *f;
+
+	if (m.idx < 0)
+		return NULL;
+	f = bt_field_structure_borrow_member_field_by_index_const(st, (uint64_t)m.idx);
+	if (bt_field_get_class_type(f) != BT_FIELD_CLASS_TYPE_STRING)
+		return NULL;
+	return bt_field_string_get_value(f);
+}
+
+static int reader_event(struct reader *r, const bt_message *msg)
+{
+	const bt_event *ev = bt_message_event_borrow_event_const(msg);
+	const bt_event_class *ec = bt_event_borrow_class_const(ev);
+	const struct class_info *ci = class_info_get(r, ec);
+	const struct sclass_info *si;
+	const bt_field *payload, *ctx;
+	struct gs_event e;
+
+	if (!ci)
+		return -1;
+	if (!ci->gilscope) {
+		r->info->other_events++;
+		return 0;
+	}
+	si = sclass_info_get(r, bt_event_borrow_stream_const(ev), bt_event_class_get_name(ec));
+	if (!si)
+		return -1;
+	payload = bt_event_borrow_payload_field_const(ev);
+	ctx = bt_event_borrow_common_context_field_const(ev);
+	memset(&e, 0, sizeof(e));
+	e.type = ci->type;
+	if (bt_clock_snapshot_get_ns_from_origin(
+		    bt_message_event_borrow_default_clock_snapshot_const(msg), &e.ts)) {
+		reader_errorf(r, "a timestamp of %s overflows", bt_event_class_get_name(ec));
+		return -1;
+	}
+	e.pid = (int32_t)field_int(ctx, si->vpid);
+	e.tid = (int32_t)field_int(ctx, si->vtid);
+	e.procname = field_str(ctx, si->procname);
+	if (ci->gil.idx >= 0)
+		e.gil = (uint64_t)field_int(payload, ci->gil);
+	if (ci->a.idx >= 0)
+		e.a = field_int(payload, ci->a);
+	if (ci->b.idx >= 0)
+		e.b = field_int(payload, ci->b);
+	e.str = field_str(payload, ci->str);
+	if (r->sink->event(r->sink->ctx, &e)) {
+		r->sink_failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static int reader_discarded(struct reader *r, const bt_message *msg, int packets)
+{
+	const bt_stream *stream = packets ? bt_message_discarded_packets_borrow_stream_const(msg)
+					  : bt_message_discarded_events_borrow_stream_const(msg);
+	const struct sclass_info *si = sclass_info_get(r, stream, NULL);
+	struct gs_loss l = { bt_stream_get_name(stream), -1, -1, 0 };
+	char name[64];
+
+	if (!si)
+		return -1;
+	if (!l.stream) {
+		snprintf(name, sizeof(name), "stream %" PRIu64, bt_stream_get_id(stream));
+		l.stream = name;
+	}
+	if (!packets) {
+		uint64_t count;
+
+		if (bt_message_discarded_events_get_count(msg, &count) ==
+		    BT_PROPERTY_AVAILABILITY_AVAILABLE)
+			l.count = count;
+		if (si->discard_clock) {
+			if (bt_clock_snapshot_get_ns_from_origin(
+				bt_message_discarded_events_borrow_beginning_default_clock_snapshot_const(msg),
+				&l.start_ns) ||
+			    bt_clock_snapshot_get_ns_from_origin(
+				bt_message_discarded_events_borrow_end_default_clock_snapshot_const(msg),
+				&l.end_ns))
+				l.start_ns = l.end_ns = -1;
+		}
+	} else if (bt_stream_class_discarded_packets_have_default_clock_snapshots(
+			   bt_stream_borrow_class_const(stream))) {
+		if (bt_clock_snapshot_get_ns_from_origin(
+			bt_message_discarded_packets_borrow_beginning_default_clock_snapshot_const(msg),
+			&l.start_ns) ||
+		    bt_clock_snapshot_get_ns_from_origin(
+			bt_message_discarded_packets_borrow_end_default_clock_snapshot_const(msg),
+			&l.end_ns))
+			l.start_ns = l.end_ns = -1;
+	}
+	if (r->sink->loss(r->sink->ctx, &l)) {
+		r->sink_failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static bt_graph_simple_sink_component_consume_func_status
+reader_consume(bt_message_iterator *it, void *data)
+{
+	struct reader *r = data;
+	bt_message_array_const msgs;
+	uint64_t count = 0;
+	int failed = 0;
+
+	switch (bt_message_iterator_next(it, &msgs, &count)) {
+	case BT_MESSAGE_ITERATOR_NEXT_STATUS_OK:
+		break;
+	case BT_MESSAGE_ITERATOR_NEXT_STATUS_END:
+		return BT_GRAPH_SIMPLE_SINK_COMPONENT_CONSUME_FUNC_STATUS_END;
+	case BT_MESSAGE_ITERATOR_NEXT_STATUS_AGAIN:
+		return BT_GRAPH_SIMPLE_SINK_COMPONENT_CONSUME_FUNC_STATUS_AGAIN;
+	case BT_MESSAGE_ITERATOR_NEXT_STATUS_MEMORY_ERROR:
+		return BT_GRAPH_SIMPLE_SINK_COMPONENT_CONSUME_FUNC_STATUS_MEMORY_ERROR;
+	default:
+		return BT_GRAPH_SIMPLE_SINK_COMPONENT_CONSUME_FUNC_STATUS_ERROR;
+	}
+	for (uint64_t i = 0; i < count; i++) {
+		const bt_message *msg = msgs[i];
+
+		if (!failed) {
+			switch (bt_message_get_type(msg)) {
+			case BT_MESSAGE_TYPE_EVENT:
+				failed = reader_event(r, msg);
+				break;
+			case BT_MESSAGE_TYPE_DISCARDED_EVENTS:
+				failed = reader_discarded(r, msg, 0);
+				break;
+			case BT_MESSAGE_TYPE_DISCARDED_PACKETS:
+				failed = reader_discarded(r, msg, 1);
+				break;
+			default:
+				break;
+			}
+		}
+		bt_message_put_ref(msg); /* every message we were given, even after a failure */
+	}
+	return failed ? BT_GRAPH_SIMPLE_SINK_COMPONENT_CONSUME_FUNC_STATUS_ERROR
+		      : BT_GRAPH_SIMPLE_SINK_COMPONENT_CONSUME_FUNC_STATUS_OK;
+}
+
+/* Copies babeltrace2's causes into one line: the root cause (the first
+ * appended, index 0) says what is wrong with the trace; the outer ones
+ * only say who passed it on. */
+static void reader_take_bt_error(struct reader *r, const char *what, int verbose)
+{
+	const bt_error *error = bt_current_thread_take_error();
+	const char *root = NULL;
+	uint64_t n;
+
+	if (!error) {
+		reader_errorf(r, "%s", what);
+		return;
+	}
+	n = bt_error_get_cause_count(error);
+	for (uint64_t i = 0; i < n; i++) {
+		const bt_error_cause *c = bt_error_borrow_cause_by_index(error, i);
+		const char *m = bt_error_cause_get_message(c);
+
+		if (verbose)
+			fprintf(stderr, "gilscope analyze: babeltrace2 cause %" PRIu64 ": [%s] %s\n",
+				i, bt_error_cause_get_module_name(c), m);
+		if (!root && m && *m)
+			root = m;
+	}
+	reader_errorf(r, "%s: %s", what, root ? root : "(babeltrace2 gave no cause)");
+	/* Causes can span lines: keep the promise of one line. */
+	for (char *p = r->err; *p; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
+	bt_error_release(error);
+}
+
+enum trace_read_status trace_read(const char *const *dirs, size_t n,
+				  const struct trace_sink *sink,
+				  struct trace_info *info, int verbose,
+				  char *err, size_t errlen)
+{
+	enum trace_read_status st = TRACE_READ_ERROR;
+	struct reader r = { .sink = sink, .info = info, .err = err, .errlen = errlen };
+	const bt_plugin *ctf_plugin = NULL, *utils_plugin = NULL;
+	const bt_component_class_source *fs_cls = NULL;
+	const bt_component_class_filter *muxer_cls = NULL;
+	const bt_component_filter *muxer = NULL;
+	const bt_component_sink *simple = NULL;
+	bt_graph *graph = NULL;
+	bt_value *params = NULL;
+	bt_graph_run_status rs;
+
+	memset(info, 0, sizeof(*info));
+	err[0] = '\0';
+	r.classes = kmap_new();
+	r.sclasses = kmap_new();
+	graph = bt_graph_create(0);
+	if (!r.classes || !r.sclasses || !graph) {
+		reader_errorf(&r, "out of memory");
+		goto end;
+	}
+	if (bt_plugin_find("ctf", BT_TRUE, BT_TRUE, BT_TRUE, BT_TRUE, BT_TRUE, &ctf_plugin) ==
+	    BT_PLUGIN_FIND_STATUS_OK)
+		fs_cls = bt_plugin_borrow_source_component_class_by_name_const(ctf_plugin, "fs");
+	if (bt_plugin_find("utils", BT_TRUE, BT_TRUE, BT_TRUE, BT_TRUE, BT_TRUE, &utils_plugin) ==
+	    BT_PLUGIN_FIND_STATUS_OK)
+		muxer_cls = bt_plugin_borrow_filter_component_class_by_name_const(utils_plugin, "muxer");
+	if (!fs_cls || !muxer_cls) {
+		reader_take_bt_error(&r, "cannot find babeltrace2's ctf and utils plugins "
+				     "(is the babeltrace2 package complete?)", verbose);
+		goto end;
+	}
+	if (bt_graph_add_filter_component(graph, muxer_cls, "muxer", NULL, BT_LOGGING_LEVEL_NONE, &muxer) !=
+	    BT_GRAPH_ADD_COMPONENT_STATUS_OK) {
+		reader_take_bt_error(&r, "cannot create the muxer", verbose);
+		goto end;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const bt_component_source *src = NULL;
+		bt_value *inputs = NULL;
+		char name[32];
+		uint64_t nports;
+
+		params = bt_value_map_create();
+		if (!params ||
+		    bt_value_map_insert_empty_array_entry(params, "inputs", &inputs) ||
+		    bt_value_array_append_string_element(inputs, dirs[i])) {
+			reader_errorf(&r, "out of memory");
+			goto end;
+		}
+		snprintf(name, sizeof(name), "src%zu", i);
+		/* Sources log nothing: their errors come back as causes. */
+		if (bt_graph_add_source_component(graph, fs_cls,
+						  name, params, BT_LOGGING_LEVEL_NONE, &src) !=
+		    BT_GRAPH_ADD_COMPONENT_STATUS_OK) {
+			char what[512];
+
+			snprintf(what, sizeof(what), "cannot open the CTF trace %s", dirs[i]);
+			reader_take_bt_error(&r, what, verbose);
+			goto end;
+		}
+		BT_VALUE_PUT_REF_AND_RESET(params);
+		nports = bt_component_source_get_output_port_count(src);
+		for (uint64_t p = 0; p < nports; p++) {
+			const bt_port_output *out = bt_component_source_borrow_output_port_by_index_const(src, p);
+			/* The muxer always offers one free input port, its last. */
+			const bt_port_input *in = bt_component_filter_borrow_input_port_by_index_const(
+				muxer, bt_component_filter_get_input_port_count(muxer) - 1);
+
+			if (bt_graph_connect_ports(graph, out, in, NULL) != BT_GRAPH_CONNECT_PORTS_STATUS_OK) {
+				reader_take_bt_error(&r, "cannot connect a trace to the muxer", verbose);
+				goto end;
+			}
+		}
+	}
+	if (bt_graph_add_simple_sink_component(graph, "gilscope", NULL, reader_consume, NULL,
+					       &r, &simple) != BT_GRAPH_ADD_COMPONENT_STATUS_OK ||
+	    bt_graph_connect_ports(graph,
+				   bt_component_filter_borrow_output_port_by_index_const(muxer, 0),
+				   bt_component_sink_borrow_input_port_by_index_const(simple, 0),
+				   NULL) != BT_GRAPH_CONNECT_PORTS_STATUS_OK) {
+		reader_take_bt_error(&r, "cannot build the babeltrace2 graph", verbose);
+		goto end;
+	}
+	do {
+		rs = bt_graph_run(graph);
+	} while (rs == BT_GRAPH_RUN_STATUS_AGAIN);
+	if (rs != BT_GRAPH_RUN_STATUS_OK) {
+		if (r.sink_failed) {
+			bt_current_thread_clear_error();
+			st = TRACE_READ_SINK_ERROR;
+		} else if (err[0]) {
+			bt_current_thread_clear_error(); /* our own message says it */
+		} else {
+			reader_take_bt_error(&r, "cannot read the trace (truncated or corrupt?)", verbose);
+		}
+		goto end;
+	}
+	st = TRACE_READ_OK;
+end:
+	bt_value_put_ref(params);
+	bt_graph_put_ref(graph);
+	bt_plugin_put_ref(ctf_plugin);
+	bt_plugin_put_ref(utils_plugin);
+	kmap_free(r.classes);
+	kmap_free(r.sclasses);
+	for (size_t i = 0; i < r.nallocs; i++)
+		free(r.allocs[i]);
+	free(r.allocs);
+	return st;
+}

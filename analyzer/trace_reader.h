@@ -1,0 +1,70 @@
+/* Reads gilscope events out of CTF traces: one source.ctf.fs per trace
+ * directory, a muxer, and a simple sink that decodes each event into a
+ * struct gs_event and hands it to a callback, in time order. */
+#ifndef GILSCOPE_TRACE_READER_H
+#define GILSCOPE_TRACE_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum gs_ev_type {
+	GS_EV_GIL_FOUND,
+	GS_EV_REQUEST,
+	GS_EV_ACQUIRE,
+	GS_EV_RELEASE,
+	GS_EV_WAIT_TIMEOUT,
+	GS_EV_DROP_REQUEST,
+	GS_EV_FORCED_BEGIN,
+	GS_EV_FORCED_END,
+	GS_EV_ABANDONED,
+	GS_EV_RETIRED,
+	GS_EV_THREAD_NAME,
+	GS_EV__COUNT,
+};
+
+struct gs_event {
+	enum gs_ev_type type;
+	int64_t ts;            /* ns from the clock's origin */
+	int32_t pid, tid;      /* vpid, vtid contexts: the actor */
+	uint64_t gil;          /* GIL address (0 for thread_name) */
+	int64_t a, b;          /* gil_found: interval_us, rule; release: forced;
+				  drop_request: holder, interval_us;
+				  thread_name: tid */
+	const char *str;       /* gil_found: version; thread_name: name */
+	const char *procname;  /* may be NULL */
+};
+
+struct gs_loss {
+	const char *stream;    /* stream name */
+	int64_t start_ns, end_ns; /* -1 when the trace does not say */
+	uint64_t count;        /* events discarded (0: unknown, e.g. packets) */
+};
+
+struct trace_sink {
+	/* Each returns 0 to go on, non-zero to stop with an error the caller
+	 * already knows about. */
+	int (*event)(void *ctx, const struct gs_event *ev);
+	int (*loss)(void *ctx, const struct gs_loss *loss);
+	void *ctx;
+};
+
+struct trace_info {
+	char hostname[256];    /* from the CTF environment, "" if absent */
+	uint64_t other_events; /* events of other providers, skipped */
+};
+
+enum trace_read_status {
+	TRACE_READ_OK = 0,
+	TRACE_READ_SINK_ERROR,  /* a sink callback failed */
+	TRACE_READ_ERROR,       /* err holds one line */
+};
+
+/* Reads every message of the CTF traces in dirs[0..n). On
+ * TRACE_READ_ERROR, err holds one line (babeltrace2's root cause). With
+ * verbose, every babeltrace2 cause is printed to stderr too. */
+enum trace_read_status trace_read(const char *const *dirs, size_t n,
+				  const struct trace_sink *sink,
+				  struct trace_info *info, int verbose,
+				  char *err, size_t errlen);
+
+#endif
