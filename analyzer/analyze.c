@@ -155,6 +155,7 @@ static void info_read(const char *trace_dir, struct info_file *info)
 
 struct analysis {
 	struct model *model;
+	const char *root;      /* the trace directory's real path */
 	int progress;
 	double t0, last_shown;
 	int shown;
@@ -198,8 +199,14 @@ static int on_event(void *ctx, const struct gs_event *ev)
 static int on_loss(void *ctx, const struct gs_loss *loss)
 {
 	struct analysis *a = ctx;
+	struct gs_loss l = *loss;
+	size_t n = a->root ? strlen(a->root) : 0;
 
-	return model_loss(a->model, loss);
+	/* Streams are named by their file path: keep the part inside the
+	 * trace directory, so that a moved trace gives the same rows. */
+	if (n && !strncmp(l.stream, a->root, n) && l.stream[n] == '/')
+		l.stream += n + 1;
+	return model_loss(a->model, &l);
 }
 
 int analyze_trace(const struct analyze_opts *opts)
@@ -231,6 +238,7 @@ int analyze_trace(const struct analyze_opts *opts)
 		goto end;
 	}
 	abs = realpath(opts->trace_dir, NULL);
+	a.root = abs;
 	info_read(opts->trace_dir, &info);
 	db = db_open(opts->db_path, opts->append, err, sizeof(err));
 	if (!db)

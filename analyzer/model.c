@@ -777,9 +777,10 @@ static int findings_write(struct model *m)
 
 		if (t->convoys &&
 		    finding(m, "convoy", DB_NULL, t->tid, (double)t->convoys,
-			    "%s waited at least one switch interval to get the GIL back after "
-			    "I/O %lld times (convoy effect)", thread_label(t, who, sizeof(who)),
-			    (long long)t->convoys))
+			    "%s released the GIL to block (I/O, sleep, a lock) and then waited "
+			    "at least a whole switch interval to get it back, %lld time%s: the "
+			    "convoy effect", thread_label(t, who, sizeof(who)),
+			    (long long)t->convoys, t->convoys == 1 ? "" : "s"))
 			return -1;
 	}
 	for (size_t i = 0; i < m->threadv.n; i++) {

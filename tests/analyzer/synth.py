@@ -1,0 +1,167 @@
+"""Writes small synthetic CTF traces with babeltrace2's Python bindings
+(a user source component -> sink.ctf.fs), so that tests can feed the
+analyzer exact event sequences, exact timestamps and exact losses, and
+traces that break the contract (no vtid context, other providers).
+
+    write_trace(out_dir, [Ev(ts, "request", pid, tid, gil=0x10), ...],
+                losses=[Loss(after_index, count, start_ns, end_ns)])
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bt2
+
+# Payload fields per event, as in tracer/gilscope_tp.h: (name, kind)
+# kind: 'u64', 'u32', 's32', 'u8', 'str'.
+PAYLOADS = {
+    "gil_found": [("gil", "u64"), ("interval_us", "u32"), ("rule", "s32"), ("version", "str")],
+    "request": [("gil", "u64")],
+    "acquire": [("gil", "u64")],
+    "release": [("gil", "u64"), ("forced", "u8")],
+    "wait_timeout": [("gil", "u64")],
+    "drop_request": [("gil", "u64"), ("holder", "s32"), ("interval_us", "u32")],
+    "forced_switch_begin": [("gil", "u64")],
+    "forced_switch_end": [("gil", "u64")],
+    "request_abandoned": [("gil", "u64")],
+    "gil_retired": [("gil", "u64")],
+    "thread_name": [("tid", "s32"), ("name", "str")],
+}
+
+
+@dataclass
+class Ev:
+    ts: int
+    name: str
+    pid: int
+    tid: int
+    fields: dict = field(default_factory=dict)
+    provider: str = "gilscope"
+
+
+@dataclass
+class Loss:
+    before: int        # the loss is reported before events[before]
+    count: int
+    start_ns: int
+    end_ns: int
+
+
+def _fc(tc, kind):
+    if kind == "str":
+        return tc.create_string_field_class()
+    if kind.startswith("u"):
+        return tc.create_unsigned_integer_field_class(int(kind[1:]))
+    return tc.create_signed_integer_field_class(int(kind[1:]))
+
+
+class _Iter(bt2._UserMessageIterator):
+    def __init__(self, config, port):
+        p = port.user_data
+        self._msgs = []
+        sc, stream, classes, evs, losses = p["sc"], p["stream"], p["classes"], p["evs"], p["losses"]
+        first = evs[0].ts if evs else 0
+        self._msgs.append(self._create_stream_beginning_message(stream))
+        pkt = stream.create_packet()
+        self._msgs.append(self._create_packet_beginning_message(pkt, first))
+        losses = sorted(losses, key=lambda l: l.before)
+        li = 0
+        last = first
+        close_at = None  # the packet after a loss ends exactly at the loss's end
+        for i, e in enumerate(evs):
+            while li < len(losses) and losses[li].before == i:
+                l = losses[li]
+                # CTF says a loss between packets: from the end of the
+                # previous one to the end of the next one.
+                self._msgs.append(self._create_packet_end_message(pkt, l.start_ns))
+                self._msgs.append(self._create_discarded_events_message(
+                    stream, l.count, l.start_ns, l.end_ns))
+                pkt = stream.create_packet()
+                self._msgs.append(self._create_packet_beginning_message(pkt, l.start_ns))
+                close_at = l.end_ns
+                li += 1
+            if close_at is not None and e.ts > close_at:
+                self._msgs.append(self._create_packet_end_message(pkt, close_at))
+                pkt = stream.create_packet()
+                self._msgs.append(self._create_packet_beginning_message(pkt, close_at))
+                close_at = None
+            ec = classes[(e.provider, e.name)]
+            msg = self._create_event_message(ec, pkt, e.ts)
+            ctx = msg.event.common_context_field
+            if "vpid" in p["ctx"]:
+                ctx["vpid"] = e.pid
+            if "vtid" in p["ctx"]:
+                ctx["vtid"] = e.tid
+            if "procname" in p["ctx"]:
+                ctx["procname"] = e.fields.get("_procname", "python3")
+            for k, v in e.fields.items():
+                if not k.startswith("_"):
+                    msg.event.payload_field[k] = v
+            self._msgs.append(msg)
+            last = e.ts
+        if close_at is not None:
+            last = max(last, close_at)
+        self._msgs.append(self._create_packet_end_message(pkt, last))
+        self._msgs.append(self._create_stream_end_message(stream))
+        self._msgs.reverse()
+
+    def __next__(self):
+        if not self._msgs:
+            raise StopIteration
+        return self._msgs.pop()
+
+
+class _Source(bt2._UserSourceComponent, message_iterator_class=_Iter):
+    def __init__(self, config, params, obj):
+        evs, losses, ctx_fields = obj
+        tc = self._create_trace_class()
+        cc = self._create_clock_class(frequency=1_000_000_000, offset=bt2.ClockClassOffset(0, 0),
+                                      origin_is_unix_epoch=True)
+        ctx = tc.create_structure_field_class()
+        for name in ctx_fields:
+            ctx.append_member(name, _fc(tc, "str" if name == "procname" else "s32"))
+        sc = tc.create_stream_class(default_clock_class=cc, event_common_context_field_class=ctx,
+                                    supports_packets=True, packets_have_beginning_default_clock_snapshot=True,
+                                    packets_have_end_default_clock_snapshot=True,
+                                    supports_discarded_events=True,
+                                    discarded_events_have_default_clock_snapshots=True)
+        classes = {}
+        for e in evs:
+            key = (e.provider, e.name)
+            if key in classes:
+                continue
+            payload = tc.create_structure_field_class()
+            for fname, kind in PAYLOADS.get(e.name, [(k, "s32") for k in e.fields if not k.startswith("_")]):
+                payload.append_member(fname, _fc(tc, kind))
+            classes[key] = sc.create_event_class(name=f"{e.provider}:{e.name}", payload_field_class=payload)
+        trace = tc(environment={"hostname": "synth", "domain": "ust", "tracer_name": "lttng-ust"})
+        stream = trace.create_stream(sc)
+        self._add_output_port("out", {"sc": sc, "stream": stream, "classes": classes,
+                                      "evs": evs, "losses": losses, "ctx": ctx_fields})
+
+
+def write_trace(out: Path, evs: list[Ev], losses: list[Loss] = (),
+                ctx_fields=("vpid", "vtid", "procname")) -> Path:
+    """Writes the events as a CTF trace under out/ and returns out."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    graph = bt2.Graph()
+    src = graph.add_component(_Source, "src", obj=(list(evs), list(losses), tuple(ctx_fields)))
+    sink_cls = bt2.find_plugin("ctf").sink_component_classes["fs"]
+    sink = graph.add_component(sink_cls, "sink", params={"path": str(out), "assume-single-trace": True,
+                                                         "quiet": True},
+                               logging_level=bt2.LoggingLevel.WARNING)
+    graph.connect_ports(src.output_ports["out"], sink.input_ports["in"])
+    graph.run()
+    return out
+
+
+if __name__ == "__main__":
+    g = 0x1000
+    evs = [Ev(1000, "gil_found", 1, 1, {"gil": g, "interval_us": 5000, "rule": 1, "version": "3.11.2 (main)"}),
+           Ev(1001, "acquire", 1, 1, {"gil": g}),
+           Ev(2000, "request", 1, 2, {"gil": g}),
+           Ev(3000, "release", 1, 1, {"gil": g, "forced": 0}),
+           Ev(3500, "acquire", 1, 2, {"gil": g})]
+    write_trace(Path(sys.argv[1]), evs, [Loss(3, 7, 2500, 2900)] if len(sys.argv) > 2 else [])
