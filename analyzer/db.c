@@ -76,8 +76,8 @@ static void db_errorf(struct db *db, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(db->err, sizeof(db->err), fmt, ap);
 	va_end(ap);
-	/* file:line only helps us, but it is cheap and one line still. */
-	if (n >= 0 && (size_t)n < sizeof(db->err))
+	/* file:line helps with SQLite's own errors; line 0: a user error. */
+	if (line > 0 && n >= 0 && (size_t)n < sizeof(db->err))
 		snprintf(db->err + n, sizeof(db->err) - (size_t)n, " (db.c:%d)", line);
 }
 
@@ -179,7 +179,7 @@ struct db *db_open(const char *path, int append, char *err, size_t errlen)
 	version = db_query_int(db, "PRAGMA user_version", 0);
 	if (append && version != GILSCOPE_SCHEMA_VERSION &&
 	    (version != 0 || db_query_int(db, "SELECT count(*) FROM sqlite_master", 0) != 0)) {
-		db_errorf(db, __LINE__, "%s: schema version %lld, this gilscope writes %d: "
+		db_errorf(db, 0, "%s: schema version %lld, this gilscope writes %d: "
 			  "analyze into a new database", path, (long long)version,
 			  GILSCOPE_SCHEMA_VERSION);
 		goto fail;
@@ -305,7 +305,7 @@ int db_commit(struct db *db, char *err, size_t errlen)
 
 		umask(um);
 		if (chmod(db->tmp_path, 0666 & ~um) || rename(db->tmp_path, db->path)) {
-			db_errorf(db, __LINE__, "cannot move %s to %s: %s", db->tmp_path,
+			db_errorf(db, 0, "cannot move %s to %s: %s", db->tmp_path,
 				  db->path, strerror(errno));
 			goto fail;
 		}

@@ -356,13 +356,45 @@ reader_consume(bt_message_iterator *it, void *data)
 		      : BT_GRAPH_SIMPLE_SINK_COMPONENT_CONSUME_FUNC_STATUS_OK;
 }
 
+/* babeltrace2's messages end with debugging key=value pairs
+ * ("...: msg-it-addr=0x..., magic=..."): keep the words before them. */
+static void strip_debug_tail(char *m)
+{
+	char *addr = strstr(m, "-addr=");
+
+	if (!addr)
+		return;
+	while (addr > m && !(addr[0] == ':' && addr[1] == ' '))
+		addr--;
+	if (addr > m)
+		*addr = '\0';
+}
+
+/* The file a cause names between quotes ('x' or `x`), if any. */
+static int cause_file(const char *m, char *out, size_t len)
+{
+	const char *p = strstr(m, "file ");
+	const char *q;
+	char quote;
+
+	if (!p || (p[5] != '\'' && p[5] != '`'))
+		return 0;
+	quote = p[5] == '`' ? '`' : '\'';
+	p += 6;
+	q = strchr(p, quote);
+	if (!q)
+		return 0;
+	snprintf(out, len, "%.*s", (int)(q - p), p);
+	return 1;
+}
+
 /* Copies babeltrace2's causes into one line: the root cause (the first
- * appended, index 0) says what is wrong with the trace; the outer ones
- * only say who passed it on. */
+ * appended, index 0) says what is wrong, and the first cause naming a
+ * stream file says where; the others only say who passed it on. */
 static void reader_take_bt_error(struct reader *r, const char *what, int verbose)
 {
 	const bt_error *error = bt_current_thread_take_error();
-	const char *root = NULL;
+	char root[512] = "", file[512] = "";
 	uint64_t n;
 
 	if (!error) {
@@ -377,10 +409,19 @@ static void reader_take_bt_error(struct reader *r, const char *what, int verbose
 		if (verbose)
 			fprintf(stderr, "gilscope analyze: babeltrace2 cause %" PRIu64 ": [%s] %s\n",
 				i, bt_error_cause_get_module_name(c), m);
-		if (!root && m && *m)
-			root = m;
+		if (!m || !*m)
+			continue;
+		if (!root[0]) {
+			snprintf(root, sizeof(root), "%s", m);
+			strip_debug_tail(root);
+		}
+		if (!file[0])
+			cause_file(m, file, sizeof(file));
 	}
-	reader_errorf(r, "%s: %s", what, root ? root : "(babeltrace2 gave no cause)");
+	if (file[0] && !strstr(root, file))
+		reader_errorf(r, "%s: %s (in %s)", what, root[0] ? root : "(no cause given)", file);
+	else
+		reader_errorf(r, "%s: %s", what, root[0] ? root : "(no cause given)");
 	/* Causes can span lines: keep the promise of one line. */
 	for (char *p = r->err; *p; p++)
 		if (*p == '\n' || *p == '\t')

@@ -88,14 +88,17 @@ def check_db(db: Path, trace: Path | None = None, run_id: int | None = None) -> 
     orphan = q("SELECT count(*) FROM waits w WHERE w.run_id = ? AND w.outcome = 'acquired' AND NOT EXISTS "
                "(SELECT 1 FROM holds h WHERE h.run_id = w.run_id AND h.gil_id = w.gil_id "
                "AND h.tid = w.tid AND h.start_ns = w.end_ns)", run_id)[0][0]
-    check(orphan == 0, f"every acquired wait ends at its acquire (a hold starts there) ({orphan} not)")
+    # After a loss, a hold whose end was lost is dropped (an anomaly): its
+    # wait still ended at the acquire, but no hold row starts there.
+    check(orphan <= anomalies, f"every acquired wait ends at its acquire (a hold starts there) "
+          f"({orphan} not, {anomalies} anomalies)")
     bad = q("SELECT count(*) FROM switches WHERE run_id = ? AND (gap_ns < 0 OR acquire_ns < release_ns "
             "OR gap_ns > acquire_ns - release_ns OR from_tid = to_tid)", run_id)[0][0]
     check(bad == 0, f"switches: 0 <= gap_ns <= acquire - release, between two threads ({bad} bad)")
     nohold = q("SELECT count(*) FROM switches s WHERE s.run_id = ? AND NOT EXISTS "
                "(SELECT 1 FROM holds h WHERE h.run_id = s.run_id AND h.gil_id = s.gil_id "
                "AND h.tid = s.to_tid AND h.start_ns = s.acquire_ns)", run_id)[0][0]
-    check(nohold == 0, f"every switch starts a hold of its to_tid ({nohold} not)")
+    check(nohold <= anomalies, f"every switch starts a hold of its to_tid ({nohold} not)")
     bad = q("SELECT count(*) FROM drop_requests WHERE run_id = ? AND released_ns IS NOT NULL "
             "AND (response_ns != released_ns - ts_ns OR response_ns < 0)", run_id)[0][0]
     check(bad == 0, f"drop_requests: response_ns = released_ns - ts_ns >= 0 ({bad} bad)")

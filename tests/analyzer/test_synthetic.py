@@ -1,0 +1,208 @@
+"""The state machine on synthetic traces with exact timestamps: each case
+is a short event sequence (written as CTF by synth.py) and the exact rows
+it must give, including the cases a real trace only shows by chance:
+lost events, anomalies, abandoned requests, retired and re-found GILs,
+two processes with the same GIL address, convoys, unanswered drop
+requests."""
+import shutil
+
+import dbcheck
+from dbcheck import check, fail, rows
+from synth import Ev, Loss, write_trace
+
+G = 0x7F00AA000010
+MS = 1_000_000
+
+
+def ev(ts, name, actor, pid=100, **fields):
+    fields.setdefault("gil", G)
+    return Ev(ts, name, pid, actor, fields)
+
+
+def named(ts, actor, tid, name, pid=100):
+    return Ev(ts, "thread_name", pid, actor, {"tid": tid, "name": name})
+
+
+def found(ts, tid=100, pid=100, gil=G, interval=5000, rule=1, version="3.12.1 (main, Jan 1)"):
+    return Ev(ts, "gil_found", pid, tid, {"gil": gil, "interval_us": interval, "rule": rule,
+                                          "version": version})
+
+
+def expect(db, sql, want, what):
+    got = [tuple(r) for r in rows(db, sql)]
+    if got != want:
+        fail(f"{what}:\n  {sql}\n  got  {got}\n  want {want}")
+    check(True, what)
+
+
+def run(tmp, name, evs, losses=()):
+    trace = write_trace(tmp / name, evs, losses)
+    db = tmp / f"{name}.db"
+    dbcheck.analyze(trace, db)
+    dbcheck.check_db(db, trace)
+    return db
+
+
+def case_handoff_with_drop(tmp):
+    db = run(tmp, "drop", [
+        found(1000),
+        ev(1000, "acquire", 100),
+        named(1500, 101, 101, "worker"),
+        ev(2000, "request", 101),
+        ev(7000, "wait_timeout", 101),
+        ev(7000, "drop_request", 101, holder=100, interval_us=5000),
+        ev(7010, "release", 100, forced=1),
+        ev(7011, "forced_switch_begin", 100),
+        ev(7020, "acquire", 101),
+        ev(7025, "forced_switch_end", 100),
+        ev(7030, "request", 100),
+        ev(12000, "release", 101, forced=0),
+        ev(12005, "acquire", 100),
+    ])
+    expect(db, "SELECT tid, start_ns, end_ns, dur_ns, ended, crosses_loss FROM holds ORDER BY start_ns",
+           [(100, 1000, 7010, 6010, "forced", 0), (101, 7020, 12000, 4980, "voluntary", 0),
+            (100, 12005, 12005, 0, "trace_end", 0)], "drop: holds")
+    expect(db, "SELECT tid, start_ns, end_ns, dur_ns, timeouts, outcome, convoy FROM waits ORDER BY start_ns",
+           [(101, 2000, 7020, 5020, 1, "acquired", 0), (100, 7030, 12005, 4975, 0, "acquired", 0)],
+           "drop: waits")
+    expect(db, "SELECT release_ns, from_tid, acquire_ns, to_tid, gap_ns, forced FROM switches ORDER BY release_ns",
+           [(7010, 100, 7020, 101, 10, 1), (12000, 101, 12005, 100, 5, 0)],
+           "drop: switches, gap from max(release, request)")
+    expect(db, "SELECT ts_ns, requester, holder, interval_us, released_ns, response_ns FROM drop_requests",
+           [(7000, 101, 100, 5000, 7010, 10)], "drop: the drop request and its response")
+    expect(db, "SELECT tid, start_ns, end_ns, dur_ns FROM forced_switches", [(100, 7011, 7025, 14)],
+           "drop: forced switch")
+    expect(db, "SELECT tid, ts_ns FROM timeouts", [(101, 7000)], "drop: timeouts")
+    expect(db, "SELECT tid, name, holds, waits, timeouts, drop_requests_issued, drop_requests_received, "
+           "forced_releases FROM threads ORDER BY tid",
+           [(100, None, 2, 1, 0, 0, 1, 1), (101, "worker", 1, 1, 1, 1, 0, 0)], "drop: threads")
+    expect(db, "SELECT switches, handoff_ns, drop_requests, forced_releases, hold_max_ns, "
+           "drop_response_p50_ns, contended_ns FROM metrics WHERE gil_id IS NULL",
+           [(2, 15, 1, 1, 6010, 10, (7020 - 2000) + (12005 - 7030))], "drop: run metrics")
+    expect(db, "SELECT rule, interval_us, python_version FROM gils",
+           [("layout", 5000, "3.12.1 (main, Jan 1)")], "drop: the GIL")
+    expect(db, "SELECT python_versions, interval_us, anomalies FROM runs", [("3.12.1", 5000, 0)],
+           "drop: the run")
+
+
+def case_loss(tmp):
+    db = run(tmp, "loss", [
+        found(1000),
+        ev(1001, "acquire", 100),
+        ev(2000, "request", 101),
+        ev(3000, "release", 100, forced=0),
+        ev(3500, "acquire", 101),
+        ev(9000, "release", 101, forced=0),
+    ], [Loss(3, 7, 2500, 2900)])
+    expect(db, "SELECT tid, start_ns, end_ns, ended, crosses_loss FROM holds ORDER BY start_ns",
+           [(100, 1001, 3000, "voluntary", 1), (101, 3500, 9000, "voluntary", 0)],
+           "loss: a hold across the loss is marked, the next one is not")
+    expect(db, "SELECT tid, start_ns, end_ns, crosses_loss FROM waits", [(101, 2000, 3500, 1)],
+           "loss: the wait across the loss is marked")
+    expect(db, "SELECT stream, start_ns, end_ns, count FROM lost", [("stream", 2500, 2900, 7)], "loss: lost row")
+    expect(db, "SELECT lost_events FROM runs", [(7,)], "loss: runs.lost_events")
+    expect(db, "SELECT kind FROM findings", [("lost_events",)], "loss: a finding says so")
+
+
+def case_anomalies(tmp):
+    # After a loss the state can be anything: never invent an interval.
+    db = run(tmp, "anomalies", [
+        found(1000),
+        ev(1000, "acquire", 100),
+        ev(2000, "acquire", 101),          # 100's release was lost: its hold is dropped
+        ev(3000, "release", 101, forced=0),
+        ev(4000, "release", 102, forced=0),  # 102 never acquired: no hold
+        ev(5000, "request", 103),
+        ev(6000, "request", 103),          # a second request: the first wait is dropped
+        ev(6500, "request_abandoned", 103),
+        ev(7000, "forced_switch_end", 104),  # no begin: nothing
+        ev(8000, "wait_timeout", 105),     # no wait: still a timeouts row
+    ])
+    expect(db, "SELECT tid, start_ns, end_ns, ended FROM holds", [(101, 2000, 3000, "voluntary")],
+           "anomalies: only the hold whose both ends were seen")
+    expect(db, "SELECT tid, start_ns, end_ns, outcome FROM waits", [(103, 6000, 6500, "abandoned")],
+           "anomalies: only the wait whose both ends were seen")
+    expect(db, "SELECT count(*) FROM forced_switches", [(0,)], "anomalies: no forced switch made up")
+    expect(db, "SELECT count(*) FROM timeouts", [(1,)], "anomalies: the timeout event is kept")
+    expect(db, "SELECT anomalies FROM runs", [(5,)], "anomalies: counted")
+    expect(db, "SELECT release_ns, from_tid, acquire_ns, to_tid FROM switches", [],
+           "anomalies: no switch from an unseen release")
+
+
+def case_retire_and_fork(tmp):
+    other = 0x7F00BB000020
+    db = run(tmp, "retire", [
+        found(1000),
+        ev(1000, "acquire", 100),
+        ev(2000, "request", 101),
+        ev(3000, "gil_retired", 100),        # open hold and wait end here
+        ev(3100, "acquire", 100),            # the address again, no gil_found: a new GIL
+        ev(3200, "release", 100, forced=0),
+        found(3300, gil=other, interval=2000, version="3.12.1"),
+        ev(3300, "acquire", 100, gil=other),
+        ev(3400, "release", 100, forced=0, gil=other),
+        found(5000, tid=200, pid=200),       # a fork child: same address, other pid
+        ev(5000, "acquire", 200, pid=200),
+        ev(5500, "release", 200, pid=200, forced=0),
+        named(6000, 200, 200, "MainThread", pid=200),
+    ])
+    expect(db, "SELECT gil_id, pid, address, rule, interval_us, found_ns, retired_ns FROM gils ORDER BY gil_id",
+           [(1, 100, hex(G), "layout", 5000, 1000, 3000), (2, 100, hex(G), "unknown", None, 3100, None),
+            (3, 100, hex(other), "layout", 2000, 3300, None), (4, 200, hex(G), "layout", 5000, 5000, None)],
+           "retire: four GILs, the re-used address without gil_found is 'unknown'")
+    expect(db, "SELECT gil_id, tid, start_ns, end_ns, ended FROM holds ORDER BY gil_id, start_ns",
+           [(1, 100, 1000, 3000, "trace_end"), (2, 100, 3100, 3200, "voluntary"),
+            (3, 100, 3300, 3400, "voluntary"), (4, 200, 5000, 5500, "voluntary")],
+           "retire: the open hold ends at the retirement")
+    expect(db, "SELECT gil_id, tid, start_ns, end_ns, outcome FROM waits", [(1, 101, 2000, 3000, "trace_end")],
+           "retire: the open wait ends at the retirement")
+    expect(db, "SELECT pid, first_ns, last_ns FROM processes ORDER BY pid", [(100, 1000, 3400), (200, 5000, 6000)],
+           "retire: processes")
+    expect(db, "SELECT pid, tid, name FROM threads ORDER BY pid, tid",
+           [(100, 100, None), (100, 101, None), (200, 200, "MainThread")], "retire: threads per process")
+    expect(db, "SELECT count(*), sum(gil_id IS NULL) FROM metrics", [(5, 1)], "retire: a metrics row per GIL + run")
+
+
+def case_convoy_and_trace_end(tmp):
+    db = run(tmp, "convoy", [
+        found(0),
+        ev(0, "acquire", 100),
+        ev(1 * MS, "release", 100, forced=0),    # 100 blocks on I/O
+        ev(1 * MS + 10, "request", 101),
+        ev(1 * MS + 20, "acquire", 101),         # 101 runs (CPU)
+        ev(2 * MS, "request", 100),              # 100 back from I/O: waits
+        ev(7 * MS, "wait_timeout", 100),
+        ev(7 * MS, "drop_request", 100, holder=101, interval_us=5000),
+        ev(7 * MS + 100, "release", 101, forced=1),
+        ev(7 * MS + 200, "acquire", 100),        # waited 5 ms + 200 ns: a convoy
+        ev(7 * MS + 300, "request", 101),
+        ev(8 * MS, "drop_request", 101, holder=999, interval_us=5000),  # never answered
+        ev(9 * MS, "request", 102),              # still waiting at the end
+    ])
+    expect(db, "SELECT tid, start_ns, end_ns, outcome, convoy FROM waits ORDER BY start_ns",
+           [(101, MS + 10, MS + 20, "acquired", 0), (100, 2 * MS, 7 * MS + 200, "acquired", 1),
+            (101, 7 * MS + 300, 9 * MS, "trace_end", 0), (102, 9 * MS, 9 * MS, "trace_end", 0)],
+           "convoy: the wait after I/O is a convoy; open waits end with the process")
+    expect(db, "SELECT tid, convoys FROM threads WHERE convoys > 0", [(100, 1)], "convoy: counted per thread")
+    expect(db, "SELECT kind, tid, value FROM findings WHERE kind = 'convoy'", [("convoy", 100, 1.0)],
+           "convoy: a finding")
+    expect(db, "SELECT ts_ns, holder, released_ns, response_ns FROM drop_requests ORDER BY ts_ns",
+           [(7 * MS, 101, 7 * MS + 100, 100), (8 * MS, 999, None, None)],
+           "convoy: an unanswered drop request has no response")
+    expect(db, "SELECT tid, end_ns, ended FROM holds WHERE ended = 'trace_end'", [(100, 9 * MS, "trace_end")],
+           "convoy: the open hold ends with the process's last event")
+
+
+def main():
+    tmp = dbcheck.tmpdir()
+    case_handoff_with_drop(tmp)
+    case_loss(tmp)
+    case_anomalies(tmp)
+    case_retire_and_fork(tmp)
+    case_convoy_and_trace_end(tmp)
+    if not dbcheck.env_keep():
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
