@@ -184,6 +184,9 @@ def make(path: Path, intervals: int, threads: int, interval_us: int, seed: int,
         findings.append(("lost_events", None, None, lost,
                          f"The tracer lost {lost} events: intervals around the loss may be wrong."))
     insert(db, "findings", "run_id kind gil_id tid value message", [(run_id,) + f for f in findings])
+    indexes = SCHEMA.parent / "indexes.sql"  # as the analyzer does after its fill
+    if indexes.exists():
+        db.executescript(indexes.read_text())
     db.commit()
     db.close()
 

@@ -271,8 +271,8 @@ def _resource(name: str) -> str:
 
 def render(model: Dict[str, Any], version: str = "") -> str:
     js = _resource("report.js")
-    if "</script" in js.lower():  # pragma: no cover - a guard for whoever edits report.js
-        raise AssertionError("report.js must not contain '</script'")
+    if "<script" in js.lower() or "</script" in js.lower():  # a guard for whoever edits report.js
+        raise AssertionError("report.js must not contain '<script' or '</script'")
     digest = base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode("ascii")
     run = model["run"]
     command = run.get("command")

@@ -1,14 +1,17 @@
 /* gilscope report: Beazley's GIL diagram on a canvas, plus the table sorter.
- * Reads the page model from <script id="gilscope-data" type="application/json">.
+ * Reads the page model from the JSON script element #gilscope-data.
  * Every untrusted string (thread names, command) reaches the page through
  * textContent only. Times are ns relative to the run's first event. */
 'use strict';
 (function () {
+  const mark = function (name) { if (window.performance && performance.mark) performance.mark(name); };
   const data = JSON.parse(document.getElementById('gilscope-data').textContent);
+  mark('gilscope-parsed');
 
   // ---- decoding the packed columns (see data.py) ----
   function bytes(s) {
     if (!s) return new Uint8Array(0);
+    if (Uint8Array.fromBase64) return Uint8Array.fromBase64(s);
     const bin = atob(s);
     const out = new Uint8Array(bin.length);
     for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
@@ -71,6 +74,7 @@
   lanes.forEach(function (l) {
     l.dropTs = Float64Array.from(l.drops, function (k) { return drops.ts[k]; });
   });
+  mark('gilscope-decoded');
   const span = data.span;
   const gilIntervals = {};
   data.groups.forEach(function (g) { if (g.gil !== null) gilIntervals[g.gil] = g.interval; });
@@ -499,16 +503,18 @@
     if (t < 0 || t > span) { hideTip(); return; }
     tip.replaceChildren(describe(row.lane, t, nsPerCss * 1.5));
     tip.hidden = false;
-    const host = root.getBoundingClientRect();
-    let left = ev.clientX - host.left + 14, top = ev.clientY - host.top + 16;
-    if (left + tip.offsetWidth > host.width - 4) left = ev.clientX - host.left - tip.offsetWidth - 14;
-    tip.style.left = left + 'px'; tip.style.top = top + 'px';
+    // fixed to the window: never clipped, flipped to stay inside it
+    let left = ev.clientX + 14, top = ev.clientY + 16;
+    if (left + tip.offsetWidth > window.innerWidth - 6) left = ev.clientX - tip.offsetWidth - 14;
+    if (top + tip.offsetHeight > window.innerHeight - 6) top = ev.clientY - tip.offsetHeight - 12;
+    tip.style.left = Math.max(4, left) + 'px'; tip.style.top = Math.max(4, top) + 'px';
   });
   canvas.addEventListener('mouseleave', hideTip);
 
   window.addEventListener('resize', resize);
+  window.addEventListener('scroll', hideTip, { passive: true });
   resize();
-  if (window.performance && performance.mark) performance.mark('gilscope-timeline-drawn');
+  mark('gilscope-timeline-drawn');
   window.gilscopeReport = { view: view, lanes: lanes.length, draw: draw };
 })();
 

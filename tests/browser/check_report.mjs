@@ -59,7 +59,9 @@ try {
   const timing = await page.evaluate(() => {
     const fcp = performance.getEntriesByName('first-contentful-paint')[0];
     const drawn = performance.getEntriesByName('gilscope-timeline-drawn')[0];
-    return { fcp_ms: fcp ? fcp.startTime : null, timeline_drawn_ms: drawn ? drawn.startTime : null };
+    const at = (n) => { const e = performance.getEntriesByName(n)[0]; return e ? Math.round(e.startTime) : null; };
+    return { fcp_ms: fcp ? Math.round(fcp.startTime) : null, data_parsed_ms: at('gilscope-parsed'),
+      data_decoded_ms: at('gilscope-decoded'), timeline_drawn_ms: drawn ? Math.round(drawn.startTime) : null };
   });
   Object.assign(out, timing);
   if (opt.onlyTiming) {
@@ -113,29 +115,45 @@ try {
     await page.evaluate(([s, e]) => { const v = window.gilscopeReport.view; v.start = s; v.end = e; window.gilscopeReport.draw(); },
       [span * 0.45, span * 0.45 + zoomNs]);
     await settle();
-    const firstLane = await page.$eval('.lane-label', (e) => e.getBoundingClientRect().top + e.getBoundingClientRect().height / 2);
+    // Hover each lane in turn until one explains an interval.
+    const laneYs = await page.$$eval('.lane-label', (els) => els.map((e) => e.getBoundingClientRect().top + e.getBoundingClientRect().height / 2));
     let tipText = '';
-    for (const f of [0.3, 0.45, 0.6, 0.75]) {
-      await page.mouse.move(box.x + box.width * f, firstLane);
-      await settle();
-      tipText = await page.$eval('#tl-tip', (e) => (e.hidden ? '' : e.textContent));
-      if (/holding the GIL|waiting for the GIL/.test(tipText)) break;
+    hover: for (const y of laneYs) {
+      for (const f of [0.3, 0.45, 0.6, 0.75]) {
+        await page.mouse.move(box.x + box.width * f, y);
+        await settle();
+        tipText = await page.$eval('#tl-tip', (e) => (e.hidden ? '' : e.textContent));
+        if (/holding the GIL|waiting for the GIL/.test(tipText)) break hover;
+      }
     }
     check(/holding the GIL|waiting for the GIL/.test(tipText), 'hovering an interval explains it', tipText);
     await page.click('table.threads th:nth-child(4)');
     const sorted = await page.$eval('table.threads th:nth-child(4)', (e) => e.getAttribute('aria-sort'));
     check(sorted === 'descending', 'clicking a table header sorts it', sorted);
-    await page.mouse.move(box.x + box.width * 0.62, firstLane + 26);
-    await settle();
     check(out.dialogs.length === 0, 'no dialog opened (no script from a name ran)', out.dialogs);
     check(out.console.length === 0, 'still no console error after the interaction', out.console);
     if (opt.screenshot) {
+      // The page down to the timeline, with a tooltip on a hold that got a drop
+      // request, in the lowest lane that has one.
       await page.evaluate(() => window.scrollTo(0, 0));
       const height = await page.evaluate(() => {
         const el = document.getElementById('timeline-panel');
         return Math.ceil(el.getBoundingClientRect().bottom + window.scrollY + 12);
       });
-      await page.setViewportSize({ width: 1440, height: Math.min(1600, height) });
+      await page.setViewportSize({ width: 1440, height: Math.min(1700, height + 150) });
+      await settle();
+      const b2 = await (await page.$('#tl-canvas')).boundingBox();
+      const ys = await page.$$eval('.lane-label', (els) => els.map((e) => e.getBoundingClientRect().top + e.getBoundingClientRect().height / 2));
+      let best = null;
+      for (const y of ys.reverse()) {
+        for (let f = 0.52; f <= 0.8 && !best; f += 0.02) {
+          await page.mouse.move(b2.x + b2.width * f, y);
+          const t = await page.$eval('#tl-tip', (e) => (e.hidden ? '' : e.textContent));
+          if (/holding the GIL/.test(t) && /drop request/.test(t)) best = [f, y];
+        }
+        if (best) break;
+      }
+      if (best) await page.mouse.move(b2.x + b2.width * best[0], best[1]);
       await settle();
       await page.screenshot({ path: opt.screenshot, fullPage: false });
       out.screenshot = opt.screenshot;
