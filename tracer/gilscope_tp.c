@@ -1,5 +1,7 @@
-/* Creates the probes of the "gilscope" provider; nothing else lives here
- * (the split lttng-ust's own wrappers use). */
+/* The "gilscope" tracepoint provider, built as its own shared object
+ * (libgilscope-probes.so). The preload library dlopens it only once it
+ * knows it runs in CPython 3: other processes under the preload (shells,
+ * compilers, anything a Python program starts) never load liblttng-ust,
+ * never start its threads and never wait to register with the daemon. */
 #define LTTNG_UST_TRACEPOINT_CREATE_PROBES
-#define LTTNG_UST_TRACEPOINT_DEFINE
 #include "gilscope_tp.h"

@@ -18,6 +18,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* Tracepoints are defined here but their provider lives in
+ * libgilscope-probes.so, loaded on demand (see gilscope_tp.c). */
+#define LTTNG_UST_TRACEPOINT_DEFINE
+#define LTTNG_UST_TRACEPOINT_PROBE_DYNAMIC_LINKAGE
 #include "gilscope_tp.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -57,7 +61,16 @@ static struct {
 	int (*cond_wait)(pthread_cond_t *, pthread_mutex_t *);
 	int (*cond_timedwait)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
 	int (*cond_signal)(pthread_cond_t *);
+	pid_t (*fork)(void);
 } real;
+
+/* liblttng-ust's fork hooks, found once the provider is loaded: what
+ * liblttng-ust-fork.so does, without loading liblttng-ust everywhere. */
+static struct {
+	void (*before)(sigset_t *);
+	void (*after_parent)(sigset_t *);
+	void (*after_child)(sigset_t *);
+} ust_fork;
 
 static atomic_int g_mode;
 static int g_layout_rule;        /* 3.7+: identify by the struct layout */
@@ -108,6 +121,7 @@ static void resolve_all(void)
 	real.cond_signal = resolve("pthread_cond_signal", "GLIBC_2.3.2");
 	real.mutex_init = resolve("pthread_mutex_init", NULL);
 	real.mutex_unlock = resolve("pthread_mutex_unlock", NULL);
+	real.fork = resolve("fork", NULL);
 	atomic_thread_fence(memory_order_seq_cst);
 	real.mutex_lock = resolve("pthread_mutex_lock", NULL);
 }
@@ -455,6 +469,45 @@ EXPORT void gilscope_thread_name(const char *name)
 
 /* --- start-up and fork ----------------------------------------------------- */
 
+EXPORT pid_t fork(void)
+{
+	ENSURE_REAL(fork);
+	if (!ust_fork.before)
+		return real.fork();
+	sigset_t saved;
+	ust_fork.before(&saved);
+	pid_t pid = real.fork();
+	int e = errno;
+	if (pid == 0)
+		ust_fork.after_child(&saved);
+	else
+		ust_fork.after_parent(&saved);
+	errno = e;
+	return pid;
+}
+
+/* Loads the tracepoint provider from the directory this library is in. */
+static int probes_load(void)
+{
+	Dl_info info;
+	char path[4096];
+	if (!dladdr((void *)probes_load, &info) || !info.dli_fname)
+		return -1;
+	const char *slash = strrchr(info.dli_fname, '/');
+	int dirlen = slash ? (int)(slash - info.dli_fname) : 1;
+	snprintf(path, sizeof(path), "%.*s/libgilscope-probes.so",
+		 dirlen, slash ? info.dli_fname : ".");
+	if (!dlopen(path, RTLD_NOW | RTLD_GLOBAL)) {
+		fprintf(stderr, "gilscope: cannot load %s: %s; running untraced\n", path, dlerror());
+		return -1;
+	}
+	ust_fork.after_parent = (void (*)(sigset_t *))dlsym(RTLD_DEFAULT, "lttng_ust_after_fork_parent");
+	ust_fork.after_child = (void (*)(sigset_t *))dlsym(RTLD_DEFAULT, "lttng_ust_after_fork_child");
+	if (ust_fork.after_parent && ust_fork.after_child)
+		ust_fork.before = (void (*)(sigset_t *))dlsym(RTLD_DEFAULT, "lttng_ust_before_fork");
+	return 0;
+}
+
 static void after_fork_child(void)
 {
 	/* One thread survives with the parent's TLS; the GILs are re-created
@@ -520,6 +573,8 @@ __attribute__((constructor)) static void gilscope_init(void)
 	const char *tag = getenv("GILSCOPE_TAG");
 	if (tag)
 		g_tag = (uint32_t)strtoul(tag, NULL, 10);
+	if (probes_load())
+		return;
 	g_behaviour_rule = minor == 6;
 	g_layout_rule = minor >= 7;
 	g_many_gils = minor >= 12;

@@ -419,7 +419,7 @@ static pid_t command_start(char *const *cmd, const char *preload, const char *py
 	if (pid == 0) {
 		int e = 0;
 		char pre[PATH_MAX + 64];
-		snprintf(pre, sizeof(pre), "%s:liblttng-ust-fork.so.1", preload);
+		snprintf(pre, sizeof(pre), "%s", preload);
 		snprintf(tagbuf, sizeof(tagbuf), "%u", tag);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
