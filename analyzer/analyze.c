@@ -262,6 +262,8 @@ int analyze_trace(const struct analyze_opts *opts)
 	}
 	if (a.progress)
 		progress_show(&a, 1);
+	if (getenv("GILSCOPE_TIMING"))
+		fprintf(stderr, PREFIX "timing: read %.3f s\n", now_s() - a.t0);
 	if (!model_event_count(a.model)) {
 		snprintf(err, sizeof(err), "%s: the CTF trace holds no gilscope events "
 			 "(%llu events of other providers): was the command a CPython "
@@ -282,6 +284,8 @@ int analyze_trace(const struct analyze_opts *opts)
 			goto end;
 		}
 	}
+	if (getenv("GILSCOPE_TIMING"))
+		fprintf(stderr, PREFIX "timing: finish %.3f s\n", now_s() - a.t0);
 	rc = db_commit(db, err, sizeof(err));
 	db = NULL;
 end:
