@@ -218,26 +218,50 @@ def _rows(conn: sqlite3.Connection, table: str, run_id: int, order: str = "rowid
     return [dict(r) for r in conn.execute(f"SELECT * FROM {table} WHERE run_id = ? ORDER BY {order}", (run_id,))]
 
 
-def _by_lane(conn: sqlite3.Connection, table: str, exprs: Sequence[str], order: str, run_id: int,
-             t0: int) -> Dict[Tuple[int, int], List[List[int]]]:
-    """Integer columns of one table's rows, per (gil_id, tid), sorted by order.
+# Up to this many lanes on a GIL, reading each lane through the time index is
+# quicker than sorting the GIL's rows by thread.
+FEW_LANES = 4
+
+
+def _by_lane(conn: sqlite3.Connection, table: str, exprs: Sequence[str], order: str, run_id: int, t0: int,
+             lanes: Dict[Optional[int], List[int]]) -> Dict[Tuple[int, int], List[List[int]]]:
+    """Integer columns of one table's rows, per lane (gil_id, tid), sorted by order.
 
     SQLite concatenates each lane's column into one text (group_concat), which
     Python splits and converts at C speed: far quicker than a row object per
-    interval. Lanes that do not come out sorted are sorted here."""
-    cols = ", ".join(f"group_concat(IFNULL({e}, 0))" for e in exprs)
-    sql = (f"SELECT gil_id, tid, {cols} FROM (SELECT * FROM {table} WHERE run_id = :run "
-           f"ORDER BY gil_id, tid, {order}) GROUP BY gil_id, tid")
+    interval. lanes maps each GIL to its threads. Lanes that do not come out
+    sorted are sorted here."""
+    inner = ", ".join(f"IFNULL({e}, 0) AS c{i}" for i, e in enumerate(exprs))
+    cols = ", ".join(f"group_concat(c{i})" for i in range(len(exprs)))
     cur = conn.cursor()
     cur.row_factory = None
     out: Dict[Tuple[int, int], List[List[int]]] = {}
-    for row in cur.execute(sql, {"run": run_id, "t0": t0}):
-        values = [list(map(int, text.split(","))) if text else [] for text in row[2:]]
+
+    def take(key: Tuple[int, int], texts: Sequence[Optional[str]]) -> None:
+        values = [list(map(int, text.split(","))) if text else [] for text in texts]
         first = values[0]
         if first != sorted(first):
             idx = sorted(range(len(first)), key=first.__getitem__)
             values = [[v[i] for i in idx] for v in values]
-        out[(row[0], row[1])] = values
+        if first:
+            out[key] = values
+
+    params: Dict[str, Any] = {"run": run_id, "t0": t0}
+    for gil_id, tids in lanes.items():
+        if gil_id is None:
+            continue
+        params["gil"] = gil_id
+        if len(tids) <= FEW_LANES:
+            for tid in tids:
+                params["tid"] = tid
+                row = cur.execute(f"SELECT {cols} FROM (SELECT {inner} FROM {table} WHERE run_id = :run "
+                                  f"AND gil_id = :gil AND tid = :tid ORDER BY {order})", params).fetchone()
+                take((gil_id, tid), row)
+        else:
+            for row in cur.execute(f"SELECT tid, {cols} FROM (SELECT tid, {inner} FROM {table} "
+                                   f"WHERE run_id = :run AND gil_id = :gil ORDER BY tid, {order}) GROUP BY tid",
+                                   params):
+                take((gil_id, row[0]), row[1:])
     return out
 
 
@@ -348,12 +372,16 @@ def _load(conn: sqlite3.Connection, run_id: int, path: str, title: Optional[str]
     keyed.sort(key=lambda k: (proc_order(k[0]), gil_order(k[1]), thread_order(k[0], k[2])))
     lanes = [LaneBuilder(i, pid, gil_id, tid) for i, (pid, gil_id, tid) in enumerate(keyed)]
     lane_of = {(l.gil_id, l.tid): l for l in lanes if l.gil_id is not None}
+    gil_lanes: Dict[Optional[int], List[int]] = {}
+    for lane in lanes:
+        gil_lanes.setdefault(lane.gil_id, []).append(lane.tid)
 
     # The bulk: one sorted query per table, transposed in C (zip), cut per lane.
     hold_codes = ("(CASE ended WHEN 'voluntary' THEN 0 WHEN 'forced' THEN 1 WHEN 'trace_end' THEN 2 "
                   "ELSE 3 END) | (CASE WHEN crosses_loss THEN 4 ELSE 0 END)")
     hold_durs: List[int] = []
-    by_lane = _by_lane(conn, "holds", ("start_ns - :t0", "end_ns - :t0", hold_codes), "start_ns", run_id, t0)
+    by_lane = _by_lane(conn, "holds", ("start_ns - :t0", "end_ns - :t0", hold_codes), "start_ns", run_id, t0,
+                       gil_lanes)
     for key, (starts, ends, codes) in by_lane.items():
         hold_durs.extend(map(operator.sub, ends, starts))
         lane = lane_of[key]
@@ -363,16 +391,17 @@ def _load(conn: sqlite3.Connection, run_id: int, path: str, title: Optional[str]
                   f"ELSE 3 END) | (CASE WHEN crosses_loss THEN 4 ELSE 0 END){convoy}")
     wait_durs: List[int] = []
     by_lane = _by_lane(conn, "waits", ("start_ns - :t0", "end_ns - :t0", wait_codes, "timeouts"),
-                       "start_ns", run_id, t0)
+                       "start_ns", run_id, t0, gil_lanes)
     for key, (starts, ends, codes, n_timeouts) in by_lane.items():
         wait_durs.extend(map(operator.sub, ends, starts))
         lane = lane_of[key]
         lane.wait_starts, lane.wait_ends, lane.wait_codes, lane.wait_timeouts = starts, ends, codes, n_timeouts
-    by_lane = _by_lane(conn, "timeouts", ("ts_ns - :t0",), "ts_ns", run_id, t0)
+    by_lane = _by_lane(conn, "timeouts", ("ts_ns - :t0",), "ts_ns", run_id, t0, gil_lanes)
     for key, (ticks,) in by_lane.items():
         if key in lane_of:
             lane_of[key].ticks = ticks
-    by_lane = _by_lane(conn, "forced_switches", ("start_ns - :t0", "end_ns - :t0"), "start_ns", run_id, t0)
+    by_lane = _by_lane(conn, "forced_switches", ("start_ns - :t0", "end_ns - :t0"), "start_ns", run_id, t0,
+                       gil_lanes)
     for key, (starts, ends) in by_lane.items():
         if key in lane_of:
             lane_of[key].forced_starts, lane_of[key].forced_ends = starts, ends

@@ -104,7 +104,7 @@
   const C = {
     hold: '#2f9e5b', wait: '#dc4b3e', tick: '#8c1d14', drop: '#e09400', dropLine: 'rgba(200,130,0,0.75)',
     forced: '#7a4fd0', laneBg: '#f4f6f9', laneBgAlt: '#fafbfc', grid: 'rgba(30,40,60,0.08)',
-    axis: '#5b6475', text: '#2a3140', lost: 'rgba(220,60,60,0.12)', lostMark: '#d23c3c', group: '#e8ebf1',
+    axis: '#5b6475', text: '#2a3140', lost: 'rgba(210,40,40,0.28)', lostMark: '#d23c3c', group: '#e8ebf1',
   };
 
   // ---- layout: one header row per (process, GIL), one lane per thread ----
@@ -277,14 +277,6 @@
     if (xs > 0) g.fillRect(0, AXIS_H * dpr, xs, H);
     if (xe < W) g.fillRect(xe, AXIS_H * dpr, W - xe, H);
     drawAxis(g, W, view.start, nsPerPx);
-    // lost events: a red band over every lane and a mark on the axis
-    data.lost.forEach(function (l) {
-      if (l.start === null) return;
-      const a = (l.start - view.start) / nsPerPx, b = ((l.end === null ? l.start : l.end) - view.start) / nsPerPx;
-      if (b < 0 || a > W) return;
-      g.fillStyle = C.lost; g.fillRect(a, AXIS_H * dpr, Math.max(2 * dpr, b - a), H);
-      g.fillStyle = C.lostMark; g.fillRect(a, AXIS_H * dpr - 4 * dpr, Math.max(2 * dpr, b - a), 4 * dpr);
-    });
     const minBar = Math.max(1, Math.round(2 * dpr));
     lanes.forEach(function (l) {
       const y0 = l.y * dpr;
@@ -334,6 +326,15 @@
       eachColumn(l.dropTs, view.start, nsPerPx, W, function (i, c) {
         g.beginPath(); g.moveTo(c - s, y0 - dpr); g.lineTo(c + s, y0 - dpr); g.lineTo(c, y0 + s + dpr); g.closePath(); g.fill();
       });
+    });
+    // lost events: a red band over every lane and a mark on the axis
+    data.lost.forEach(function (l) {
+      if (l.start === null) return;
+      const a = (l.start - view.start) / nsPerPx, b = ((l.end === null ? l.start : l.end) - view.start) / nsPerPx;
+      if (b < 0 || a > W) return;
+      const w = Math.max(3 * dpr, b - a);
+      g.fillStyle = C.lost; g.fillRect(a, AXIS_H * dpr, w, H);
+      g.fillStyle = C.lostMark; g.fillRect(a, AXIS_H * dpr - 5 * dpr, w, 5 * dpr);
     });
     // group bands: which GIL
     g.font = (11 * dpr) + 'px system-ui, -apple-system, "Segoe UI", sans-serif';
