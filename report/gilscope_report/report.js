@@ -3,12 +3,9 @@
  * Every untrusted string (thread names, command) reaches the page through
  * textContent only. Times are ns relative to the run's first event. */
 'use strict';
-(function () {
-  const mark = function (name) { if (window.performance && performance.mark) performance.mark(name); };
-  const data = JSON.parse(document.getElementById('gilscope-data').textContent);
-  mark('gilscope-parsed');
-
-  // ---- decoding the packed columns (see data.py) ----
+// Decoding the packed columns (see data.py), and searching sorted arrays.
+// Pure functions: tests/report/test_js.py runs them under node.
+const gilscopeDecode = (function () {
   function bytes(s) {
     if (!s) return new Uint8Array(0);
     if (Uint8Array.fromBase64) return Uint8Array.fromBase64(s);
@@ -60,6 +57,20 @@
     if (i < 0) return 0;
     return iv.cum[i] + Math.min(t - iv.s[i], iv.e[i] - iv.s[i]);
   }
+
+  return { bytes: bytes, u16: u16, f32: f32, times: times, intervals: intervals,
+    upper: upper, lower: lower, covered: covered };
+})();
+if (typeof module === 'object' && module.exports) module.exports = gilscopeDecode;
+
+(function () {
+  if (typeof document === 'undefined') return;
+  const bytes = gilscopeDecode.bytes, u16 = gilscopeDecode.u16, f32 = gilscopeDecode.f32,
+    times = gilscopeDecode.times, intervals = gilscopeDecode.intervals, upper = gilscopeDecode.upper,
+    lower = gilscopeDecode.lower, covered = gilscopeDecode.covered;
+  const mark = function (name) { if (window.performance && performance.mark) performance.mark(name); };
+  const data = JSON.parse(document.getElementById('gilscope-data').textContent);
+  mark('gilscope-parsed');
 
   const lanes = data.lanes.map(function (l, i) {
     return {
@@ -521,6 +532,7 @@
 
 // ---- sortable tables: click a header ----
 (function () {
+  if (typeof document === 'undefined') return;
   document.querySelectorAll('table.sortable').forEach(function (table) {
     const heads = table.querySelectorAll('th');
     heads.forEach(function (th, col) {
