@@ -91,7 +91,8 @@ static int find_traces(const char *root, struct strvec *dirs, char *err, size_t 
 			 strerror(walk_failed ? walk_failed : errno));
 		return -1;
 	}
-	qsort(dirs->v, dirs->n, sizeof(*dirs->v), cmp_str);
+	if (dirs->n)
+		qsort(dirs->v, dirs->n, sizeof(*dirs->v), cmp_str);
 	return 0;
 }
 

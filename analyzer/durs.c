@@ -107,7 +107,8 @@ int durs_stats(struct durs *d, struct dur_stats *out)
 	if (!d->sorted) {
 		if (sort_u32(d->small, d->nsmall))
 			return -1;
-		qsort(d->big, d->nbig, sizeof(*d->big), cmp_i64);
+		if (d->nbig)
+			qsort(d->big, d->nbig, sizeof(*d->big), cmp_i64);
 		d->sorted = 1;
 	}
 	out->p50 = rank(d, 50);
