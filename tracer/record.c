@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -447,6 +448,7 @@ static pid_t command_start(char *const *cmd, const char *preload, const char *py
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
 		fprintf(stderr, PFX "cannot run '%s': %s\n", cmd[0], strerror(e));
+		errno = e;
 		return -1;
 	}
 	return pid;
@@ -484,7 +486,17 @@ uint64_t record_parse_size(const char *s)
 	return *end ? 0 : (uint64_t)v;
 }
 
-static int make_outdir(const char *want, char *abs, size_t size)
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Creates the output directory; *created tells whether it is new, so that
+ * a recording that never ran its command leaves nothing behind. */
+static int make_outdir(const char *want, char *abs, size_t size, int *created)
 {
 	char def[64];
 	if (!want) {
@@ -494,7 +506,10 @@ static int make_outdir(const char *want, char *abs, size_t size)
 		strftime(def, sizeof(def), "gilscope-%Y%m%d-%H%M%S", &tm);
 		want = def;
 	}
-	if (mkdir(want, 0777) < 0) {
+	*created = 0;
+	if (mkdir(want, 0777) == 0) {
+		*created = 1;
+	} else {
 		if (errno != EEXIST) {
 			fprintf(stderr, PFX "cannot create %s: %s\n", want, strerror(errno));
 			return -1;
@@ -529,7 +544,7 @@ int record_run(const struct record_opts *o, struct record_result *res)
 	struct session s = { 0 };
 	char preload[PATH_MAX], pydir[PATH_MAX], start[32];
 	uint32_t tag = 0;
-	int err = -1;
+	int err = -1, created = 0;
 	struct sigaction sa, old_int, old_term, old_hup, old_quit;
 	int handlers = 0;
 
@@ -550,7 +565,7 @@ int record_run(const struct record_opts *o, struct record_result *res)
 		fprintf(stderr, PFX "cannot locate the Python hook: %s\n", strerror(errno));
 		goto end;
 	}
-	if (make_outdir(o->outdir, res->trace_dir, sizeof(res->trace_dir)))
+	if (make_outdir(o->outdir, res->trace_dir, sizeof(res->trace_dir), &created))
 		goto end;
 	if (getrandom(&tag, sizeof(tag), 0) != sizeof(tag))
 		tag = (uint32_t)getpid() ^ (uint32_t)time(NULL);
@@ -580,7 +595,8 @@ int record_run(const struct record_opts *o, struct record_result *res)
 
 	pid_t pid = command_start(o->cmd, preload, pydir, tag);
 	if (pid < 0) {
-		res->status = 127;
+		/* The shell's convention: 126 found but not runnable, 127 not found. */
+		res->status = errno == ENOENT ? 127 : 126;
 		goto end;
 	}
 	g_child = pid;
@@ -600,12 +616,16 @@ end:
 	}
 	if (!err && info_write(res->trace_dir, o->cmd, tag, start, res->status, res->lost, 1))
 		err = -1;
+	if (err && !res->cmd_ran && created)
+		nftw(res->trace_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	if (!err && !o->quiet) {
 		fprintf(stderr, "gilscope: trace written to %s\n", res->trace_dir);
 		if (res->lost)
 			fprintf(stderr, "gilscope: WARNING: %llu events were lost; record again "
-				"with a larger --buffer-size (now %llu MiB per CPU)\n",
-				(unsigned long long)res->lost, (unsigned long long)(bufsz >> 20));
+				"with a larger --buffer-size (now %llu%s per CPU)\n",
+				(unsigned long long)res->lost,
+				(unsigned long long)(bufsz >= (1 << 20) ? bufsz >> 20 : bufsz >> 10),
+				bufsz >= (1 << 20) ? "M" : "k");
 		else
 			fprintf(stderr, "gilscope: no events lost\n");
 	}

@@ -147,8 +147,10 @@ class Trace:
         return [e for e in self.events if e.name == name]
 
 
-def read_trace(path: Path) -> Trace:
-    """Reads every gilscope event of a trace with babeltrace2's Python bindings."""
+def read_trace(path: Path, allow_empty: bool = False) -> Trace:
+    """Reads every gilscope event of a trace with babeltrace2's Python bindings.
+    LTTng writes no CTF stream when no traced process registered: with
+    allow_empty that is an empty trace, else a failure."""
     try:
         import bt2  # Debian's python3-bt2
     except ImportError:
@@ -157,6 +159,8 @@ def read_trace(path: Path) -> Trace:
     discarded = 0
     dirs = sorted({str(Path(m).parent) for m in glob.glob(str(path / "**" / "metadata"), recursive=True)})
     if not dirs:
+        if allow_empty:
+            return Trace([], 0)
         fail(f"no CTF trace under {path}")
     for msg in bt2.TraceCollectionMessageIterator(dirs):
         if type(msg) is bt2._DiscardedEventsMessageConst:
@@ -179,3 +183,74 @@ def check(cond: bool, what: str) -> None:
     if not cond:
         fail(what)
     print(f"ok: {what}", flush=True)
+
+
+def info(trace_dir: Path) -> dict[str, str]:
+    """Reads the gilscope.info file that `gilscope record` leaves."""
+    out: dict[str, str] = {}
+    for line in (trace_dir / "gilscope.info").read_text().splitlines():
+        k, _, v = line.partition("=")
+        out[k] = v.replace("\\n", "\n").replace("\\\\", "\\")
+    return out
+
+
+def own_events(trace: Trace, tag: int) -> Trace:
+    """Keeps the processes whose first gil_found/thread_name carries `tag`:
+    a UST session also sees other recordings' processes of the same user."""
+    verdict: dict[int, bool] = {}
+    for e in trace.events:
+        if e.name in ("gil_found", "thread_name") and e.pid not in verdict:
+            verdict[e.pid] = e.fields.get("tag") == tag
+    return Trace([e for e in trace.events if verdict.get(e.pid, False)], trace.discarded)
+
+
+# Allowed transitions of one thread's state for one GIL, mirroring
+# CPython's take_gil/drop_gil. States: idle, waiting, holding, forced
+# (after a forced release, waiting for another thread to take the GIL).
+_NEXT = {
+    ("idle", "request"): "waiting",
+    ("idle", "forced_switch_begin"): "forced",
+    ("forced", "forced_switch_end"): "idle",
+    ("waiting", "wait_timeout"): "waiting",
+    ("waiting", "drop_request"): "waiting",
+    ("waiting", "acquire"): "holding",
+    ("waiting", "request_abandoned"): "idle",
+    ("holding", "release"): "idle",
+}
+
+
+def check_sequences(trace: Trace) -> dict[tuple[int, int, int], collections.Counter]:
+    """Checks that every thread's events for every GIL follow CPython's state
+    machine; returns event counts per (pid, gil, tid). Fails on a violation."""
+    state: dict[tuple[int, int, int], str] = {}
+    counts: dict[tuple[int, int, int], collections.Counter] = collections.defaultdict(collections.Counter)
+    found: set[tuple[int, int]] = set()
+    holder: dict[tuple[int, int], int] = {}
+    for e in trace.events:
+        if e.name in ("thread_name",):
+            continue
+        gil = e.fields["gil"]
+        if e.name == "gil_found":
+            found.add((e.pid, gil))
+            state[(e.pid, gil, e.tid)] = "waiting"  # its acquire follows at once
+            continue
+        if e.name == "gil_retired":
+            found.discard((e.pid, gil))
+            continue
+        if (e.pid, gil) not in found:
+            fail(f"{e.name} at {e.ts} for GIL {gil:#x} of pid {e.pid} before its gil_found")
+        key = (e.pid, gil, e.tid)
+        cur = state.get(key, "idle")
+        nxt = _NEXT.get((cur, e.name))
+        if nxt is None:
+            fail(f"thread {e.tid} (pid {e.pid}): {e.name} while {cur} at {e.ts}")
+        if e.name == "acquire":
+            h = holder.get((e.pid, gil))
+            if h is not None:
+                fail(f"thread {e.tid} acquired GIL {gil:#x} at {e.ts} while {h} held it")
+            holder[(e.pid, gil)] = e.tid
+        elif e.name == "release":
+            holder.pop((e.pid, gil), None)
+        state[key] = nxt
+        counts[key][e.name] += 1
+    return counts

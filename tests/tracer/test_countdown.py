@@ -1,0 +1,88 @@
+"""Two threads counting down: the classic GIL fight, on one interpreter.
+
+Checks: exactly one gil_found per process; every thread's requests,
+acquires and releases follow CPython's state machine; drop requests match
+CPU time / switch interval within 30%; a 1 ms interval gives about 5 times
+as many; thread names arrive.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import gstest  # noqa: E402
+
+PROGRAM = r"""
+import sys, threading, time
+interval = float(sys.argv[1])
+n = int(sys.argv[2])
+sys.setswitchinterval(interval)
+def count_down(k):
+    while k > 0:
+        k -= 1
+threads = [threading.Thread(target=count_down, args=(n,), name="counter-%d" % i) for i in range(2)]
+c0 = time.process_time()
+for t in threads: t.start()
+for t in threads: t.join()
+print("cpu", time.process_time() - c0)
+"""
+
+
+def run(exe: Path, interval: float, n: int) -> tuple[gstest.Trace, float, dict]:
+    out = gstest.tmpdir()
+    prog = out / "countdown.py"
+    prog.write_text(PROGRAM)
+    res = gstest.record([str(exe), str(prog), str(interval), str(n)], out / "trace")
+    cpu = float(res.stdout.split()[-1])
+    info = gstest.info(out / "trace")
+    trace = gstest.own_events(gstest.read_trace(out / "trace"), int(info["tag"]))
+    return trace, cpu, info
+
+
+def main() -> None:
+    label, exe = gstest.python_arg()
+    n = 5_000_000
+    trace, cpu, info = run(exe, 0.005, n)
+    gstest.check(trace.discarded == 0 and info["lost_events"] == "0", "no event lost")
+    found = trace.named("gil_found")
+    gstest.check(len(found) == 1, f"exactly one gil_found (got {len(found)})")
+    ver = found[0].fields["version"]
+    gstest.check(ver[:1] == "3", f"gil_found names Python {ver}")
+    rule = found[0].fields["rule"]
+    minor = int(ver.split(".")[1])
+    gstest.check(rule == (2 if minor == 6 else 1), f"rule {rule} fits Python {ver}")
+    if minor >= 7:
+        gstest.check(found[0].fields["interval_us"] == 5000, "interval read from the GIL: 5000 us")
+    counts = gstest.check_sequences(trace)
+    gstest.check(len(counts) >= 3, f"main thread and both counters took the GIL ({len(counts)} threads)")
+    for key, c in counts.items():
+        gstest.check(abs(c["request"] - c["acquire"]) <= 1 and abs(c["acquire"] - c["release"]) <= 1,
+                     f"thread {key[2]}: {c['request']} requests, {c['acquire']} acquires, {c['release']} releases pair up")
+    drops = len(trace.named("drop_request"))
+    expect = cpu / 0.005
+    gstest.check(0.7 * expect <= drops <= 1.3 * expect,
+                 f"{drops} drop requests within 30% of cpu/interval = {cpu:.3f}/0.005 = {expect:.0f}")
+    forced = sum(1 for e in trace.named("release") if e.fields["forced"])
+    gstest.check(abs(forced - drops) <= max(2, drops // 10), f"{forced} forced releases ~ {drops} drop requests")
+    names = {e.fields["name"] for e in trace.named("thread_name")}
+    gstest.check({"MainThread", "counter-0", "counter-1"} <= names, f"thread names reported: {sorted(names)}")
+    holders = {e.fields["holder"] for e in trace.named("drop_request")}
+    tids = {k[2] for k in counts}
+    gstest.check(holders <= tids, "drop requests name threads that held the GIL")
+    if minor >= 7:
+        ivs = {e.fields["interval_us"] for e in trace.named("drop_request")}
+        gstest.check(ivs == {5000}, f"drop requests carry the interval in force: {ivs}")
+
+    fast, cpu1, _ = run(exe, 0.001, n)
+    gstest.check_sequences(fast)
+    drops1 = len(fast.named("drop_request"))
+    ratio = (drops1 / cpu1) / (drops / cpu)
+    gstest.check(3.5 <= ratio <= 6.5, f"1 ms interval: {drops1} drop requests in {cpu1:.3f} s CPU, "
+                 f"{ratio:.1f}x the rate at 5 ms (about 5x)")
+    if minor >= 7:
+        ivs = {e.fields["interval_us"] for e in fast.named("drop_request")}
+        gstest.check(ivs == {1000}, f"drop requests carry the new interval: {ivs}")
+    print(f"PASSED: countdown on Python {ver} ({label})")
+
+
+if __name__ == "__main__":
+    main()

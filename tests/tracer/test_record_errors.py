@@ -1,0 +1,81 @@
+"""Every failure path of `gilscope record`: one clear line on stderr and a
+non-zero exit; the command's own status passed on; signals forwarded; the
+LTTng session always destroyed."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import gstest  # noqa: E402
+
+
+def gs(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([str(gstest.gilscope()), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def one_line_error(res: subprocess.CompletedProcess, what: str, needle: str, status: int) -> None:
+    lines = [l for l in res.stderr.splitlines() if l.startswith("gilscope")]
+    gstest.check(res.returncode == status, f"{what}: exit status {res.returncode} (want {status})")
+    gstest.check(len(lines) >= 1 and needle in lines[0], f"{what}: says '{needle}': {lines[:1]}")
+
+
+def sessions() -> str:
+    return subprocess.run(["lttng", "list"], capture_output=True, text=True).stdout
+
+
+def main() -> None:
+    out = gstest.tmpdir()
+
+    res = gs("record", "-o", str(out / "a"), "--", "/nonexistent/program")
+    one_line_error(res, "missing command", "cannot run '/nonexistent/program': No such file", 127)
+    gstest.check(not (out / "a").exists(), "nothing left behind when the command could not run")
+    script = out / "not-exec.sh"
+    script.write_text("echo hi\n")
+    res = gs("record", "-o", str(out / "b"), "--", str(script))
+    one_line_error(res, "non-executable command", "Permission denied", 126)
+
+    res = gs("record", "-o", "/proc/gilscope-cannot-be-here", "--", "true")
+    one_line_error(res, "unwritable output", "cannot create /proc/gilscope-cannot-be-here", 1)
+    afile = out / "afile"
+    afile.write_text("x")
+    res = gs("record", "-o", str(afile / "sub"), "--", "true")
+    one_line_error(res, "output under a file", "Not a directory", 1)
+
+    gstest.record(["true"], out / "c")
+    res = gs("record", "-o", str(out / "c"), "--", "true")
+    one_line_error(res, "existing trace", "already holds a trace", 1)
+
+    one_line_error(gs("record"), "no command", "no command given", 2)
+    one_line_error(gs("record", "-b", "lots", "--", "true"), "bad --buffer-size", "--buffer-size", 2)
+    res = gs("record", "--help")
+    gstest.check(res.returncode == 0 and "Examples:" in res.stdout, "--help prints usage with examples")
+
+    res = gs("record", "-q", "-o", str(out / "d"), "--", "sh", "-c", "exit 7")
+    gstest.check(res.returncode == 7, f"command's exit status passed on (7): {res.returncode}")
+    gstest.check(gstest.info(out / "d")["exit_status"] == "7", "and written to gilscope.info")
+    res = gs("record", "-q", "-o", str(out / "e"), "--", "sh", "-c", "kill -9 $$")
+    gstest.check(res.returncode == 128 + 9, f"killed command: 128+9 ({res.returncode})")
+
+    # A signal sent to the recorder alone reaches the command; the session
+    # is destroyed all the same.
+    py = gstest.find_python("debian")
+    proc = subprocess.Popen([str(gstest.gilscope()), "record", "-o", str(out / "f"), "--", str(py), "-c",
+                             "import time, sys\nprint('ready', flush=True)\ntime.sleep(60)"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    gstest.check(proc.stdout.readline().strip() == "ready", "long-running command started")
+    name = f"gilscope-{proc.pid}-"
+    gstest.check(name in sessions(), f"session {name}* exists while recording")
+    os.kill(proc.pid, signal.SIGTERM)
+    t0 = time.time()
+    rc = proc.wait(timeout=60)
+    gstest.check(rc == 128 + signal.SIGTERM, f"SIGTERM forwarded: exit {rc} after {time.time() - t0:.1f} s")
+    gstest.check(name not in sessions(), "session destroyed after the command was killed")
+    gstest.check((out / "f" / "gilscope.info").exists(), "trace kept")
+    print("PASSED: record errors")
+
+
+if __name__ == "__main__":
+    main()

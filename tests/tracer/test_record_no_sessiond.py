@@ -1,0 +1,45 @@
+"""With no session daemon running, `gilscope record` starts a private one
+and stops it when done; without lttng-sessiond installed it says what to
+install. Runs alone (RUN_SERIAL): it needs no other recording running."""
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import gstest  # noqa: E402
+
+
+def daemons() -> list[str]:
+    out = subprocess.run(["pgrep", "-x", "lttng-sessiond"], capture_output=True, text=True).stdout
+    return out.split()
+
+
+def main() -> None:
+    if daemons():
+        gstest.skip(f"a session daemon not started by gilscope is running ({daemons()}); "
+                    "this test needs none")
+    out = gstest.tmpdir()
+    py = gstest.find_python("debian")
+    res = gstest.record([str(py), "-c", "print('hi')"], out / "a")
+    gstest.check(res.stdout == "hi\n", "recorded with a private daemon")
+    gstest.check(len(gstest.read_trace(out / "a").named("gil_found")) >= 1, "and its events arrived")
+    gstest.check(not daemons(), "the private daemon was stopped afterwards")
+
+    # A PATH that has everything but lttng-sessiond.
+    bindir = Path(tempfile.mkdtemp(prefix="gilscope-path-"))
+    for tool in ("sh", "true", "env"):
+        src = subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True, text=True).stdout.strip()
+        os.symlink(src, bindir / tool)
+    env = dict(os.environ, PATH=str(bindir))
+    res = subprocess.run([str(gstest.gilscope()), "record", "-o", str(out / "b"), "--", "true"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    gstest.check(res.returncode == 1, f"no lttng-sessiond: exit 1 ({res.returncode})")
+    gstest.check("apt-get install lttng-tools" in res.stderr.splitlines()[0],
+                 f"and says what to install: {res.stderr.strip()}")
+    print("PASSED: no session daemon")
+
+
+if __name__ == "__main__":
+    main()
