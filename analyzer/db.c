@@ -203,8 +203,15 @@ struct db *db_open(const char *path, int append, char *err, size_t errlen)
 		append = 0; /* nothing to append to: a fresh database */
 	if (!append && !(db->tmp_path = temp_beside(path, err, errlen)))
 		goto end;
+	/* No memory statistics: they take a global mutex on every malloc.
+	 * Fails harmlessly once SQLite is initialised. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	/* NOMUTEX: one thread at a time uses the connection (the writer
+	 * thread while it runs, ours before and after), so SQLite need not
+	 * lock it on every bind and step. */
 	if (sqlite3_open_v2(append ? path : db->tmp_path, &db->sql,
-			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
 		DB_FAIL(db, "cannot open");
 		goto fail;
 	}
@@ -288,8 +295,7 @@ static int row_exec(struct db *db, enum db_table t, const char *fmt, const union
 	}
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
+	sqlite3_reset(s); /* every column is bound again: no clear_bindings */
 	if (rc != SQLITE_DONE) {
 		DB_FAIL(db, "cannot insert");
 		return -1;

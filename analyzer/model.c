@@ -29,8 +29,11 @@ struct process {
 	int64_t first_ns, last_ns;
 };
 
+struct tg;
+
 struct thread {
 	int32_t pid, tid;
+	struct tg *last_tg;        /* its state on the GIL it used last */
 	char *name;
 	int64_t first_ns, last_ns; /* -1: only named by others */
 	int64_t held_ns, wait_ns, holds, waits, timeouts;
@@ -41,8 +44,6 @@ struct pending_drop {
 	int64_t ts, interval_us;
 	int32_t requester, holder;
 };
-
-struct tg;
 
 struct gil {
 	int64_t id;
@@ -86,6 +87,8 @@ struct model {
 	struct db *db;
 	int64_t run_id, next_gil_id;
 	struct kmap *procs, *threads, *gils, *tgs;
+	struct process *last_proc; /* consecutive events mostly share them */
+	struct thread *last_thread;
 	struct ptrvec procv, threadv, gilv, tgv;
 	uint64_t events, anomalies, lost_events, nlosses;
 	int64_t start_ns, end_ns, max_loss_end;
@@ -202,10 +205,12 @@ static int oom(struct model *m)
 
 static struct process *process_get(struct model *m, int32_t pid, const char *procname, int64_t ts)
 {
-	struct process *p = kmap_get(m->procs, (uint32_t)pid, 0);
+	struct process *p = m->last_proc && m->last_proc->pid == pid ? m->last_proc
+		: kmap_get(m->procs, (uint32_t)pid, 0);
 
 	if (p) {
 		p->last_ns = ts;
+		m->last_proc = p;
 		return p;
 	}
 	p = calloc(1, sizeof(*p));
@@ -222,8 +227,11 @@ static struct process *process_get(struct model *m, int32_t pid, const char *pro
 
 static struct thread *thread_get(struct model *m, int32_t pid, int32_t tid)
 {
-	struct thread *t = kmap_get(m->threads, (uint32_t)pid, (uint32_t)tid);
+	struct thread *t = m->last_thread;
 
+	if (t && t->tid == tid && t->pid == pid)
+		return t;
+	t = kmap_get(m->threads, (uint32_t)pid, (uint32_t)tid);
 	if (t)
 		return t;
 	t = calloc(1, sizeof(*t));
@@ -272,10 +280,15 @@ static struct gil *gil_get(struct model *m, struct process *p, uint64_t addr, in
 
 static struct tg *tg_get(struct model *m, struct gil *g, struct thread *t)
 {
-	struct tg *s = kmap_get(m->tgs, (uintptr_t)g, (uint32_t)t->tid);
+	struct tg *s = t->last_tg;
 
-	if (s)
+	if (s && s->g == g)
 		return s;
+	s = kmap_get(m->tgs, (uintptr_t)g, (uint32_t)t->tid);
+	if (s) {
+		t->last_tg = s;
+		return s;
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s || kmap_put(m->tgs, (uintptr_t)g, (uint32_t)t->tid, s) || ptrvec_push(&m->tgv, s)) {
 		free(s);
@@ -284,6 +297,7 @@ static struct tg *tg_get(struct model *m, struct gil *g, struct thread *t)
 	}
 	s->g = g;
 	s->t = t;
+	t->last_tg = s;
 	return s;
 }
 
@@ -568,6 +582,7 @@ int model_event(struct model *m, const struct gs_event *ev)
 	t = p ? thread_get(m, ev->pid, ev->tid) : NULL;
 	if (!t)
 		return -1;
+	m->last_thread = t;
 	if (t->first_ns < 0)
 		t->first_ns = ev->ts;
 	t->last_ns = ev->ts;
@@ -592,7 +607,10 @@ int model_event(struct model *m, const struct gs_event *ev)
 	default:
 		break;
 	}
-	g = gil_get(m, p, ev->gil, ev->ts);
+	if (t->last_tg && t->last_tg->g->addr == ev->gil && t->last_tg->g->retired_ns < 0)
+		g = t->last_tg->g; /* the usual case: skip two lookups */
+	else
+		g = gil_get(m, p, ev->gil, ev->ts);
 	s = g ? tg_get(m, g, t) : NULL;
 	if (!s)
 		return -1;

@@ -57,6 +57,11 @@ struct reader {
 	struct trace_info *info;
 	struct kmap *classes;  /* bt_event_class * -> struct class_info */
 	struct kmap *sclasses; /* bt_stream_class * -> struct sclass_info */
+	/* One-entry caches: consecutive events mostly share their classes. */
+	const bt_event_class *last_ec;
+	const struct class_info *last_ci;
+	const bt_stream_class *last_sc;
+	const struct sclass_info *last_si;
 	void **allocs;         /* every class_info and sclass_info */
 	size_t nallocs, capallocs;
 	int sink_failed;
@@ -124,13 +129,19 @@ static struct member member_find(const bt_field_class *sc, const char *name)
  * after setting an error. */
 static const struct class_info *class_info_get(struct reader *r, const bt_event_class *ec)
 {
-	struct class_info *ci = kmap_get(r->classes, (uintptr_t)ec, 0);
+	struct class_info *ci;
 	const char *name;
 	const bt_field_class *payload;
 	const struct evdef *def = NULL;
 
-	if (ci)
+	if (ec == r->last_ec)
+		return r->last_ci;
+	ci = kmap_get(r->classes, (uintptr_t)ec, 0);
+	if (ci) {
+		r->last_ec = ec;
+		r->last_ci = ci;
 		return ci;
+	}
 	ci = reader_alloc(r, sizeof(*ci));
 	if (!ci || kmap_put(r->classes, (uintptr_t)ec, 0, ci)) {
 		reader_errorf(r, "out of memory");
@@ -164,11 +175,17 @@ static const struct sclass_info *sclass_info_get(struct reader *r, const bt_stre
 						 const char *event_name)
 {
 	const bt_stream_class *sc = bt_stream_borrow_class_const(stream);
-	struct sclass_info *si = kmap_get(r->sclasses, (uintptr_t)sc, 0);
+	struct sclass_info *si;
 	const bt_field_class *ctx;
 
-	if (si)
+	if (sc == r->last_sc)
+		return r->last_si;
+	si = kmap_get(r->sclasses, (uintptr_t)sc, 0);
+	if (si) {
+		r->last_sc = sc;
+		r->last_si = si;
 		return si;
+	}
 	si = reader_alloc(r, sizeof(*si));
 	if (!si || kmap_put(r->sclasses, (uintptr_t)sc, 0, si)) {
 		reader_errorf(r, "out of memory");
