@@ -219,10 +219,10 @@ def _hist_svg(h: Dict[str, Any], interval_ns: Optional[int]) -> str:
     counts = dict((b, c) for b, c in h["bins"])
     lo = min(counts) - 1
     hi = max(counts) + 1
-    lo -= lo % BINS_PER_DECADE  # start and end on a decade
+    lo = max(0, lo - lo % BINS_PER_DECADE)  # start and end on a decade, not below 1 ns
     hi += (-hi) % BINS_PER_DECADE
     n = hi - lo
-    W, H, L, R, T, B = 460, 190, 44, 24, 24, 26
+    W, H, L, R, T, B = 640, 210, 46, 26, 26, 26
     pw, ph = W - L - R, H - T - B
     bw = pw / n
     peak = max(counts.values())

@@ -203,7 +203,9 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
     canvas.style.width = cssW + 'px'; canvas.style.height = totalH + 'px';
     canvas.width = Math.round(cssW * dpr); canvas.height = Math.round(totalH * dpr);
     ov.style.width = cssW + 'px';
-    ov.width = Math.round(cssW * dpr); ov.height = Math.round(ov.clientHeight * dpr || 44 * dpr);
+    const ovH = Math.max(40, Math.min(100, lanes.length * 4 + 6));  // 3 px or more per lane
+    ov.style.height = ovH + 'px';
+    ov.width = Math.round(cssW * dpr); ov.height = Math.round(ovH * dpr);
     overviewImage = null;
     draw();
   }
@@ -246,6 +248,19 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
       fn(i, c);
       i = lower(ts, start + (c + 1) * nsPerPx);
     }
+  }
+
+  // Marks at the times ts (with their end times, or none), each at least minW
+  // wide; touching marks are merged into one rectangle.
+  function strip(g, ts, te, y, h, start, nsPerPx, cols, minW) {
+    let r0 = -1, r1 = -1;
+    eachColumn(ts, start, nsPerPx, cols, function (i, c) {
+      const w = te ? Math.max(minW, (te[i] - ts[i]) / nsPerPx) : minW;
+      if (c <= r1) { r1 = Math.max(r1, c + w); return; }
+      if (r1 > r0) g.fillRect(r0, y, r1 - r0, h);
+      r0 = c; r1 = c + w;
+    });
+    if (r1 > r0) g.fillRect(r0, y, r1 - r0, h);
   }
 
   function drawAxis(g, W, start, nsPerPx) {
@@ -295,15 +310,11 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
       // a tick for every timed-out wait
       g.fillStyle = C.tick;
       g.globalAlpha = dense(l.ticks) ? 0.45 : 1;
-      const tw = Math.max(1, Math.round(dpr));
-      eachColumn(l.ticks, view.start, nsPerPx, W, function (i, c) { g.fillRect(c, y0 + TICK_Y * dpr, tw, TICK_H * dpr); });
+      strip(g, l.ticks, null, y0 + TICK_Y * dpr, TICK_H * dpr, view.start, nsPerPx, W, Math.max(1, Math.round(dpr)));
       // forced switches: the old holder waits until another thread took the GIL
       g.fillStyle = C.forced;
       g.globalAlpha = dense(l.forced.s) ? 0.45 : 1;
-      eachColumn(l.forced.s, view.start, nsPerPx, W, function (i, c) {
-        const w = Math.max(2 * dpr, (l.forced.e[i] - l.forced.s[i]) / nsPerPx);
-        g.fillRect(c, y0 + FORCED_Y * dpr, w, FORCED_H * dpr);
-      });
+      strip(g, l.forced.s, l.forced.e, y0 + FORCED_Y * dpr, FORCED_H * dpr, view.start, nsPerPx, W, 2 * dpr);
       g.globalAlpha = 1;
     });
     // drop requests: a marker on the holder's lane; lines from the requester when few
@@ -330,7 +341,7 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
       const y0 = (l.y + TICK_Y) * dpr;
       if (dense(l.dropTs)) {  // too many to tell apart: a faint strip where they are
         g.globalAlpha = 0.5;
-        eachColumn(l.dropTs, view.start, nsPerPx, W, function (i, c) { g.fillRect(c, y0, Math.max(1, dpr), 3 * dpr); });
+        strip(g, l.dropTs, null, y0, 3 * dpr, view.start, nsPerPx, W, Math.max(1, dpr));
         g.globalAlpha = 1;
         return;
       }
