@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "durs.h"
 #include "schema_sql.h" /* generated from schema.sql and indexes.sql */
 
 /* Column lists by name: readers and writers never depend on the order. */
@@ -137,6 +138,72 @@ int64_t db_run_id(const struct db *db)
 int64_t db_first_gil_id(const struct db *db)
 {
 	return db->first_gil_id;
+}
+
+int db_flush(struct db *db)
+{
+	return writer_stop(db, 0);
+}
+
+int db_percentiles(struct db *db, const char *table, const char *col, int64_t run_id,
+		   int64_t gil_id, struct dur_stats *out)
+{
+	char sql[256];
+	sqlite3_stmt *st = NULL;
+	uint64_t n = 0, i = 0, r50, r90, r99;
+	int rc = -1, step;
+
+	out->n = 0;
+	out->p50 = out->p90 = out->p99 = out->max = -1;
+	snprintf(sql, sizeof(sql), "SELECT count(%s) FROM %s WHERE run_id = ?1 AND "
+		 "(?2 IS NULL OR gil_id = ?2)", col, table);
+	if (sqlite3_prepare_v2(db->sql, sql, -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_int64(st, 1, run_id);
+	if (gil_id != DB_NULL)
+		sqlite3_bind_int64(st, 2, gil_id);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		goto fail;
+	n = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	out->n = n;
+	if (!n) {
+		rc = 0;
+		goto end;
+	}
+	/* Ranks as durs.c: ceil(p n / 100), 1-based. */
+	r50 = (50 * n + 99) / 100;
+	r90 = (90 * n + 99) / 100;
+	r99 = (99 * n + 99) / 100;
+	snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE run_id = ?1 AND (?2 IS NULL OR "
+		 "gil_id = ?2) AND %s IS NOT NULL ORDER BY 1", col, table, col);
+	if (sqlite3_prepare_v2(db->sql, sql, -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_int64(st, 1, run_id);
+	if (gil_id != DB_NULL)
+		sqlite3_bind_int64(st, 2, gil_id);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t v = sqlite3_column_int64(st, 0);
+
+		i++;
+		if (i == r50)
+			out->p50 = v;
+		if (i == r90)
+			out->p90 = v;
+		if (i == r99)
+			out->p99 = v;
+		out->max = v;
+	}
+	if (step != SQLITE_DONE)
+		goto fail;
+	rc = 0;
+	goto end;
+fail:
+	DB_FAIL(db, "cannot compute percentiles");
+end:
+	sqlite3_finalize(st);
+	return rc;
 }
 
 int db_exec(struct db *db, const char *sql)

@@ -19,6 +19,11 @@
  * the oldest is written unanswered (the holder's release was lost). */
 #define MAX_PENDING_DROPS 256
 
+/* Durations kept in memory for exact percentiles (4 bytes each): past
+ * this many, SQLite sorts them instead (slower, but memory stays flat
+ * however long the trace). GILSCOPE_DURS_BUDGET overrides it (tests). */
+#define DURS_BUDGET (4u << 20)
+
 /* A drop request answered later than this is worth a finding: the
  * holder ran without checking the eval breaker (a long C call). */
 #define SLOW_DROP_NS 1000000
@@ -62,7 +67,7 @@ struct gil {
 	int nwaiters;
 	int64_t contended_since, contended_ns;
 	int64_t held_ns, wait_ns, holds, waits, timeouts, switches;
-	int64_t drop_requests, forced_releases, handoff_ns, convoys, slow_drops;
+	int64_t drop_requests, forced_releases, handoff_ns, convoys, slow_drops, resp_max;
 	struct durs hold, wait, gap, resp;
 	struct pending_drop *pend;
 	size_t npend;
@@ -91,6 +96,8 @@ struct model {
 	struct thread *last_thread;
 	struct ptrvec procv, threadv, gilv, tgv;
 	uint64_t events, anomalies, lost_events, nlosses;
+	uint64_t durs_kept, durs_budget;
+	int spilled;               /* over budget: percentiles come from SQLite */
 	int64_t start_ns, end_ns, max_loss_end;
 	char err[512];
 };
@@ -144,6 +151,9 @@ struct model *model_new(struct db *db)
 	m->run_id = db_run_id(db);
 	m->next_gil_id = db_first_gil_id(db);
 	m->start_ns = m->end_ns = -1;
+	m->durs_budget = DURS_BUDGET;
+	if (getenv("GILSCOPE_DURS_BUDGET"))
+		m->durs_budget = strtoull(getenv("GILSCOPE_DURS_BUDGET"), NULL, 10);
 	m->procs = kmap_new();
 	m->threads = kmap_new();
 	m->gils = kmap_new();
@@ -199,6 +209,27 @@ static int oom(struct model *m)
 {
 	model_errorf(m, "out of memory");
 	return -1;
+}
+
+/* Keeps a duration for the percentiles while the budget lasts; past it,
+ * frees them all and leaves the percentiles to SQLite. */
+static int keep(struct model *m, struct durs *d, int64_t v)
+{
+	if (m->spilled)
+		return 0;
+	if (++m->durs_kept > m->durs_budget) {
+		for (size_t i = 0; i < m->gilv.n; i++) {
+			struct gil *g = m->gilv.v[i];
+
+			durs_free(&g->hold);
+			durs_free(&g->wait);
+			durs_free(&g->gap);
+			durs_free(&g->resp);
+		}
+		m->spilled = 1;
+		return 0;
+	}
+	return durs_add(d, v) ? oom(m) : 0;
 }
 
 /* ---- lookups ---------------------------------------------------------- */
@@ -330,8 +361,8 @@ static int hold_close(struct model *m, struct tg *s, int64_t end, const char *en
 	g->holds++;
 	s->t->held_ns += dur;
 	s->t->holds++;
-	if (durs_add(&g->hold, dur))
-		return oom(m);
+	if (keep(m, &g->hold, dur))
+		return -1;
 	return db_insert(m->db, DB_HOLDS, "iiiiiisi", m->run_id, g->id, (int64_t)s->t->tid,
 			 s->hold_start, end, dur, ended, (int64_t)crosses(m, s->hold_start));
 }
@@ -356,8 +387,8 @@ static int wait_close(struct model *m, struct tg *s, int64_t end, const char *ou
 	g->waits++;
 	s->t->wait_ns += dur;
 	s->t->waits++;
-	if (durs_add(&g->wait, dur))
-		return oom(m);
+	if (keep(m, &g->wait, dur))
+		return -1;
 	return db_insert(m->db, DB_WAITS, "iiiiiiisii", m->run_id, g->id, (int64_t)s->t->tid,
 			 s->wait_start, end, dur, s->wait_timeouts, outcome,
 			 (int64_t)crosses(m, s->wait_start), (int64_t)convoy);
@@ -368,10 +399,12 @@ static int drop_write(struct model *m, struct gil *g, const struct pending_drop 
 	int64_t resp = released == DB_NULL ? DB_NULL : released - d->ts;
 
 	if (resp != DB_NULL) {
-		if (durs_add(&g->resp, resp))
-			return oom(m);
+		if (keep(m, &g->resp, resp))
+			return -1;
 		if (resp > SLOW_DROP_NS)
 			g->slow_drops++;
+		if (resp > g->resp_max)
+			g->resp_max = resp;
 	}
 	return db_insert(m->db, DB_DROP_REQUESTS, "iiiiiiiii", m->run_id, g->id, d->ts,
 			 (int64_t)d->requester, (int64_t)d->holder, d->interval_us, released, resp,
@@ -475,8 +508,8 @@ static int on_acquire(struct model *m, struct tg *s, int64_t ts)
 
 		g->switches++;
 		g->handoff_ns += gap;
-		if (durs_add(&g->gap, gap))
-			return oom(m);
+		if (keep(m, &g->gap, gap))
+			return -1;
 		if (db_insert(m->db, DB_SWITCHES, "iiiiiiiii", m->run_id, g->id, g->rel_ns,
 			      (int64_t)g->rel_tid, ts, (int64_t)s->t->tid, gap,
 			      (int64_t)g->rel_forced, (int64_t)crosses(m, g->rel_ns)))
@@ -706,9 +739,16 @@ static int metrics_write(struct model *m, int64_t gil_id, const struct figures *
 {
 	struct dur_stats h, w, gp, r;
 
-	if (durs_stats(f->d_hold, &h) || durs_stats(f->d_wait, &w) || durs_stats(f->d_gap, &gp) ||
-	    durs_stats(f->d_resp, &r))
+	if (m->spilled) {
+		if (db_percentiles(m->db, "holds", "dur_ns", m->run_id, gil_id, &h) ||
+		    db_percentiles(m->db, "waits", "dur_ns", m->run_id, gil_id, &w) ||
+		    db_percentiles(m->db, "switches", "gap_ns", m->run_id, gil_id, &gp) ||
+		    db_percentiles(m->db, "drop_requests", "response_ns", m->run_id, gil_id, &r))
+			return -1;
+	} else if (durs_stats(f->d_hold, &h) || durs_stats(f->d_wait, &w) ||
+		   durs_stats(f->d_gap, &gp) || durs_stats(f->d_resp, &r)) {
 		return oom(m);
+	}
 #define Q(x) ((x) < 0 ? DB_NULL : (x))
 	return db_insert(m->db, DB_METRICS,
 			 "iiidddididii" "iiii" "iiii" "iiii" "iiii" "iiiiiii",
@@ -777,11 +817,7 @@ static int findings_write(struct model *m)
 				return -1;
 		}
 		if (g->slow_drops) {
-			struct dur_stats r;
-
-			if (durs_stats(&g->resp, &r))
-				return oom(m);
-			fmt_ns(a, sizeof(a), r.max);
+			fmt_ns(a, sizeof(a), g->resp_max);
 			fmt_ns(b, sizeof(b), SLOW_DROP_NS);
 			if (finding(m, "slow_drop_response", g->id, DB_NULL, (double)g->slow_drops,
 				    "%lld drop requests took over %s to be honoured (max %s): "
@@ -889,6 +925,9 @@ int model_finish(struct model *m, const struct run_info *run)
 		if (g->retired_ns < 0 && gil_close(m, g, g->proc->last_ns))
 			goto end;
 	}
+	/* SQLite computes the percentiles: every interval must be written. */
+	if (m->spilled && db_flush(m->db))
+		goto end;
 	for (size_t i = 0; i < m->procv.n; i++) {
 		struct process *p = m->procv.v[i];
 
@@ -945,8 +984,9 @@ int model_finish(struct model *m, const struct run_info *run)
 		rf.waits += f.waits;
 		rf.timeouts += f.timeouts;
 		rf.convoys += f.convoys;
-		if (durs_merge(&all_hold, &g->hold) || durs_merge(&all_wait, &g->wait) ||
-		    durs_merge(&all_gap, &g->gap) || durs_merge(&all_resp, &g->resp)) {
+		if (!m->spilled &&
+		    (durs_merge(&all_hold, &g->hold) || durs_merge(&all_wait, &g->wait) ||
+		     durs_merge(&all_gap, &g->gap) || durs_merge(&all_resp, &g->resp))) {
 			oom(m);
 			goto end;
 		}

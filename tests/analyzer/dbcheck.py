@@ -18,9 +18,11 @@ from gstest import check, fail  # noqa: E402,F401
 DATA = gstest.source_dir() / "tests" / "data" / "analyzer"
 
 
-def analyze(trace: Path, db: Path, *extra: str, expect_ok: bool = True) -> subprocess.CompletedProcess:
+def analyze(trace: Path, db: Path, *extra: str, expect_ok: bool = True,
+            env: dict | None = None) -> subprocess.CompletedProcess:
     argv = [str(gstest.gilscope()), "analyze", str(trace), "-o", str(db), "--no-progress", *extra]
-    res = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, **(env or {})))
     if expect_ok and res.returncode != 0:
         fail(f"{' '.join(argv)} exited {res.returncode}: {res.stderr.strip()}")
     return res
