@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 import tempfile
 from typing import List, Optional
@@ -26,12 +27,25 @@ docs/report.md tells how to read it."""
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Writes text to path through a temporary file in the same directory."""
-    directory = os.path.dirname(os.path.abspath(path))
+    """Writes text to path through a temporary file in the same directory,
+    renamed over it, so a reader never sees half a page.
+
+    '-' is standard output; an existing path that is not a regular file (a
+    pipe, /dev/stdout, a device) is written in place; a symbolic link is
+    followed, so the file it points to is replaced, not the link."""
+    if path == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
     if os.path.isdir(path):
         raise data.ReportError(f"cannot write {path}: is a directory")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".gilscope-report-", suffix=".tmp", dir=directory)
+        if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+            return
+        target = os.path.realpath(path)
+        fd, tmp = tempfile.mkstemp(prefix=".gilscope-report-", suffix=".tmp", dir=os.path.dirname(target))
     except OSError as e:
         raise data.ReportError(f"cannot write {path}: {e.strerror or e}") from None
     try:
@@ -40,7 +54,7 @@ def write_atomic(path: str, text: str) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except OSError as e:
         try:
             os.unlink(tmp)
@@ -57,7 +71,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                     "table, histograms and findings, in one self-contained page.")
     ap.add_argument("db", help="database written by `gilscope analyze`")
     ap.add_argument("-o", "--output", default="report.html", metavar="HTML",
-                    help="page to write (default: report.html); replaced atomically")
+                    help="page to write (default: report.html; '-': standard output); "
+                         "replaced atomically")
     ap.add_argument("--run-id", type=int, metavar="N", help="the run to show (default: the latest)")
     ap.add_argument("--title", metavar="T", help="page title (default: the recorded command)")
     ap.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
@@ -71,8 +86,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    if not args.quiet:
-        size = os.path.getsize(args.output)
+    if not args.quiet and args.output != "-" and os.path.isfile(args.output):
+        size = len(page.encode("utf-8"))
         print(f"{PROG}: wrote {args.output} ({size / 1e6:.1f} MB; run {model['run']['run_id']}, "
               f"{len(model['lanes'])} lanes)")
     return 0

@@ -47,6 +47,9 @@ def main() -> None:
     check(sorted(p.name for p in tmp.iterdir()) == ["report.html", "run.db"], "no temporary file is left behind")
     check("wrote" in res.stdout and "report.html" in res.stdout, "says what it wrote")
 
+    res = run(str(db), "-o", "-", "-q")
+    check(res.returncode == 0 and res.stdout.startswith("<!DOCTYPE html>"), "-o - writes the page to stdout")
+
     res = run(str(db), "-o", str(out), "--title", "my <title>", "-q")
     check(res.returncode == 0 and res.stdout == "", "-q prints nothing")
     check("<h1>my &lt;title&gt;</h1>" in out.read_text(), "--title sets the (escaped) title")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 import sys
 import tempfile
 import unittest
@@ -311,6 +312,26 @@ class Writing(Base):
         self.assertEqual(out.read_text(), "new")
         self.assertEqual(sorted(p.name for p in self.dir.iterdir()), ["r.html"])
         self.assertEqual(os.stat(out).st_mode & 0o777, 0o666 & ~_umask())
+
+    def test_special_outputs_are_written_in_place(self) -> None:
+        # a symbolic link: the file it points to is replaced, the link stays
+        real = self.dir / "real.html"
+        real.write_text("old")
+        link = self.dir / "link.html"
+        link.symlink_to(real)
+        cli.write_atomic(str(link), "via link")
+        self.assertTrue(link.is_symlink())
+        self.assertEqual(real.read_text(), "via link")
+        # a pipe (as /dev/stdout often is) is written, never renamed over
+        fifo = self.dir / "fifo"
+        os.mkfifo(fifo)
+        r = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            cli.write_atomic(str(fifo), "through a pipe")
+            self.assertEqual(os.read(r, 100), b"through a pipe")
+        finally:
+            os.close(r)
+        self.assertTrue(stat.S_ISFIFO(os.lstat(fifo).st_mode))
 
     def test_unwritable(self) -> None:
         with self.assertRaisesRegex(data.ReportError, "cannot write"):
