@@ -1,3 +1,180 @@
+/* `gilscope run`: record, analyze, report and summarize in one go. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "analyze.h"
 #include "commands.h"
-int cmd_run(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "gilscope run: not built yet\n"); return 1; }
+#include "record.h"
+
+#define PFX "gilscope run: "
+
+static void run_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: gilscope run [-o DIR] [--open] [--buffer-size SIZE] -- CMD [ARGS...]\n"
+		"\n"
+		"Records CMD's GIL events, analyzes them and writes the report, all in\n"
+		"DIR: DIR/trace (the LTTng trace), DIR/run.db (SQLite) and\n"
+		"DIR/report.html. Prints the summary and the report's path.\n"
+		"\n"
+		"Exits with CMD's status when CMD failed; otherwise 0, or 1 if a later\n"
+		"step failed.\n"
+		"\n"
+		"Options:\n"
+		"  -o, --output DIR       where to put everything (default ./gilscope-DATE-TIME)\n"
+		"  -b, --buffer-size SIZE ring buffer per CPU for the recording (default %lluM)\n"
+		"      --open             open the report in a browser when done\n"
+		"  -h, --help             this help\n"
+		"\n"
+		"Examples:\n"
+		"  gilscope run -- python3 app.py\n"
+		"  gilscope run -o out --open -- python3 samples/countdown.py threads\n"
+		"  sqlite3 out/run.db 'SELECT tid, name, held_ns FROM threads'\n",
+		(unsigned long long)(RECORD_DEFAULT_BUFFER >> 20));
+}
+
+static int join_path(char *buf, size_t size, const char *dir, const char *name)
+{
+	int n = snprintf(buf, size, "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= size) {
+		fprintf(stderr, PFX "path too long: %s/%s\n", dir, name);
+		return -1;
+	}
+	return 0;
+}
+
+/* Runs `gilscope report DB -o HTML` (the report is Python: a child). */
+static int run_report(const char *db, const char *html)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0) {
+		fprintf(stderr, PFX "cannot find my own executable: %s\n", strerror(errno));
+		return -1;
+	}
+	self[n] = '\0';
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, PFX "cannot fork: %s\n", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		execl(self, "gilscope", "report", db, "-o", html, (char *)NULL);
+		fprintf(stderr, PFX "cannot run %s: %s\n", self, strerror(errno));
+		_exit(127);
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static void open_in_browser(const char *html)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		execlp("xdg-open", "xdg-open", html, (char *)NULL);
+		_exit(127);
+	}
+	int status = 0;
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+		fprintf(stderr, PFX "could not open a browser (xdg-open); open %s yourself\n", html);
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "buffer-size", required_argument, NULL, 'b' },
+		{ "open", no_argument, NULL, 'O' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct record_opts ro = { 0 };
+	struct record_result rr;
+	char outdir[PATH_MAX], trace[PATH_MAX], db[PATH_MAX], html[PATH_MAX];
+	const char *want = NULL;
+	int open_report = 0, c, status = GILSCOPE_EXIT_FAILURE;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+o:b:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			want = optarg;
+			break;
+		case 'b':
+			ro.buffer_size = record_parse_size(optarg);
+			if (ro.buffer_size < 64 * 1024) {
+				fprintf(stderr, PFX "--buffer-size wants a size of at least 64k, like 64M, not '%s'\n", optarg);
+				return GILSCOPE_EXIT_USAGE;
+			}
+			break;
+		case 'O':
+			open_report = 1;
+			break;
+		case 'h':
+			run_usage(stdout);
+			return GILSCOPE_EXIT_OK;
+		default:
+			run_usage(stderr);
+			return GILSCOPE_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, PFX "no command given; see 'gilscope run --help'\n");
+		return GILSCOPE_EXIT_USAGE;
+	}
+	ro.cmd = argv + optind;
+
+	if (!want) {
+		time_t now = time(NULL);
+		struct tm tm;
+		localtime_r(&now, &tm);
+		strftime(outdir, sizeof(outdir), "gilscope-%Y%m%d-%H%M%S", &tm);
+	} else if (snprintf(outdir, sizeof(outdir), "%s", want) >= (int)sizeof(outdir)) {
+		fprintf(stderr, PFX "path too long: %s\n", want);
+		return GILSCOPE_EXIT_USAGE;
+	}
+	if (mkdir(outdir, 0777) < 0 && errno != EEXIST) {
+		fprintf(stderr, PFX "cannot create %s: %s\n", outdir, strerror(errno));
+		return GILSCOPE_EXIT_FAILURE;
+	}
+	if (join_path(trace, sizeof(trace), outdir, "trace") ||
+	    join_path(db, sizeof(db), outdir, "run.db") ||
+	    join_path(html, sizeof(html), outdir, "report.html"))
+		return GILSCOPE_EXIT_FAILURE;
+
+	ro.outdir = trace;
+	ro.quiet = 1;
+	if (record_run(&ro, &rr)) {
+		/* record said why; a command that never ran has no trace. */
+		return rr.status ? rr.status : GILSCOPE_EXIT_FAILURE;
+	}
+	fprintf(stderr, "gilscope: recorded %s (exit status %d, %llu events lost)\n",
+		rr.trace_dir, rr.status, (unsigned long long)rr.lost);
+
+	struct analyze_opts ao = { .trace_dir = trace, .db_path = db, .append = 0, .progress = -1 };
+	if (analyze_trace(&ao))
+		goto end;
+	if (run_report(db, html))
+		goto end;
+	fflush(stderr);
+	if (summary_print(db, stdout))
+		goto end;
+	printf("\nReport: %s\nDatabase: %s\n", html, db);
+	fflush(stdout);
+	if (open_report)
+		open_in_browser(html);
+	status = GILSCOPE_EXIT_OK;
+end:
+	return rr.status ? rr.status : status;
+}
