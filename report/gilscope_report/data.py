@@ -30,11 +30,14 @@ SUPPORTED_SCHEMA_VERSIONS = (1,)
 # time that goes backwards.
 TIME_ESCAPE = 0xFFFFFFFF
 
-# Codes of the per-interval byte columns. Bit 2 says events were lost inside.
+# Codes of the per-interval byte columns: how the interval ended in bits 0-1,
+# bit 2 when events were lost inside it, bit 3 for a convoy wait (a thread
+# that came back from I/O and waited a whole switch interval or more).
 HOLD_ENDED = {"voluntary": 0, "forced": 1, "trace_end": 2}
 WAIT_OUTCOME = {"acquired": 0, "abandoned": 1, "trace_end": 2}
 CODE_OTHER = 3
 CODE_LOSS = 4
+CODE_CONVOY = 8
 
 # Histograms: eight bins per decade of nanoseconds.
 BINS_PER_DECADE = 8
@@ -314,177 +317,176 @@ def load(path: str, run_id: Optional[int] = None, title: Optional[str] = None) -
         conn.close()
 
 
-def _load(conn: sqlite3.Connection, run_id: int, path: str, title: Optional[str]) -> Dict[str, Any]:
-    run = dict(conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone())
-    run_ids = [r[0] for r in conn.execute("SELECT run_id FROM runs ORDER BY run_id")]
+@dataclass
+class Run:
+    """What every step of the loading needs: the connection, the run, and its
+    time bounds (t0: the first event, all times are relative to it)."""
+    conn: sqlite3.Connection
+    run_id: int
+    t0: int
+    t1: int
 
-    # t0: the run's first event, or earlier if some interval starts before it.
+    def column(self, sql: str) -> List[Any]:
+        cur = self.conn.cursor()
+        cur.row_factory = None
+        return [r[0] for r in cur.execute(sql, {"run": self.run_id, "t0": self.t0})]
+
+
+def _time_bounds(conn: sqlite3.Connection, run_id: int, run: Dict[str, Any]) -> Tuple[int, int]:
+    """The run's first and last event, widened to every interval in it."""
     firsts = [run.get("start_ns")]
-    for table, col in (("holds", "start_ns"), ("waits", "start_ns"), ("timeouts", "ts_ns"),
-                       ("drop_requests", "ts_ns"), ("forced_switches", "start_ns")):
-        firsts.append(conn.execute(f"SELECT MIN({col}) FROM {table} WHERE run_id = ?", (run_id,)).fetchone()[0])
-    known = [f for f in firsts if f is not None]
-    t0 = min(known) if known else 0
     lasts = [run.get("end_ns")]
-    for table, col in (("holds", "end_ns"), ("waits", "end_ns"), ("timeouts", "ts_ns"),
-                       ("drop_requests", "ts_ns"), ("forced_switches", "end_ns")):
-        lasts.append(conn.execute(f"SELECT MAX({col}) FROM {table} WHERE run_id = ?", (run_id,)).fetchone()[0])
+    for table, first, last in (("holds", "start_ns", "end_ns"), ("waits", "start_ns", "end_ns"),
+                               ("timeouts", "ts_ns", "ts_ns"), ("drop_requests", "ts_ns", "ts_ns"),
+                               ("forced_switches", "start_ns", "end_ns")):
+        lo, hi = conn.execute(f"SELECT MIN({first}), MAX({last}) FROM {table} WHERE run_id = ?",
+                              (run_id,)).fetchone()
+        firsts.append(lo)
+        lasts.append(hi)
+    known = [v for v in firsts if v is not None]
+    t0 = min(known) if known else 0
     known = [v for v in lasts if v is not None]
-    t1 = max(known) if known else t0
-    span = max(t1 - t0, 1)
+    return t0, max(known) if known else t0
 
-    processes = {r["pid"]: r for r in _rows(conn, "processes", run_id, "first_ns, pid")}
-    gils = {r["gil_id"]: r for r in _rows(conn, "gils", run_id, "found_ns, gil_id")}
-    threads = _rows(conn, "threads", run_id, "pid, first_ns, tid")
+
+def _make_lanes(r: Run, processes: Dict[int, Dict[str, Any]], gils: Dict[int, Dict[str, Any]],
+                threads: List[Dict[str, Any]]) -> List[LaneBuilder]:
+    """One lane per (GIL, thread) with GIL activity, then one per thread with
+    none; by process, then GIL, then thread (the main thread on top)."""
     thread_by_key = {(t["pid"], t["tid"]): t for t in threads}
-    gil_pid = {g: r["pid"] for g, r in gils.items()}
-
-    # Lanes: every (GIL, thread) with activity, then threads with none.
     pairs = set()
     for table in ("holds", "waits"):
-        pairs.update(conn.execute(f"SELECT DISTINCT gil_id, tid FROM {table} WHERE run_id = ?", (run_id,)))
+        pairs.update(r.conn.execute(f"SELECT DISTINCT gil_id, tid FROM {table} WHERE run_id = ?", (r.run_id,)))
     keyed = []
     for gil_id, tid in pairs:
-        pid = gil_pid.get(gil_id)
+        pid = gils[gil_id]["pid"] if gil_id in gils else None
         if pid is None:  # a GIL the gils table does not know: find the thread's process
             pid = next((t["pid"] for t in threads if t["tid"] == tid), 0)
         keyed.append((pid, gil_id, tid))
-    seen_threads = {(pid, tid) for pid, _, tid in keyed}
-    for t in threads:
-        if (t["pid"], t["tid"]) not in seen_threads:
-            keyed.append((t["pid"], None, t["tid"]))
+    seen = {(pid, tid) for pid, _, tid in keyed}
+    keyed.extend((t["pid"], None, t["tid"]) for t in threads if (t["pid"], t["tid"]) not in seen)
 
-    def proc_order(pid: int) -> Tuple[int, int]:
-        p = processes.get(pid)
-        return ((p.get("first_ns") if p and p.get("first_ns") is not None else t1), pid)
+    def first_ns(row: Optional[Dict[str, Any]], key: str) -> int:
+        return row[key] if row and row.get(key) is not None else r.t1
 
-    def gil_order(gil_id: Optional[int]) -> Tuple[int, int]:
-        if gil_id is None:
-            return (1, 0)
-        g = gils.get(gil_id)
-        return (0, g["found_ns"] if g and g.get("found_ns") is not None else gil_id)
+    def order(k: Tuple[int, Optional[int], int]) -> Tuple[Any, ...]:
+        pid, gil_id, tid = k
+        gil_key = (1, 0) if gil_id is None else (0, first_ns(gils.get(gil_id), "found_ns"), gil_id)
+        return (first_ns(processes.get(pid), "first_ns"), pid, gil_key,
+                0 if tid == pid else 1, first_ns(thread_by_key.get((pid, tid)), "first_ns"), tid)
 
-    def thread_order(pid: int, tid: int) -> Tuple[int, int, int]:
-        t = thread_by_key.get((pid, tid))
-        first = t.get("first_ns") if t and t.get("first_ns") is not None else t1
-        return (0 if tid == pid else 1, first, tid)  # the main thread on top
+    keyed.sort(key=order)
+    return [LaneBuilder(i, pid, gil_id, tid) for i, (pid, gil_id, tid) in enumerate(keyed)]
 
-    keyed.sort(key=lambda k: (proc_order(k[0]), gil_order(k[1]), thread_order(k[0], k[2])))
-    lanes = [LaneBuilder(i, pid, gil_id, tid) for i, (pid, gil_id, tid) in enumerate(keyed)]
+
+def _fill_lanes(r: Run, lanes: List[LaneBuilder]) -> Tuple[List[int], List[int]]:
+    """Reads every lane's holds, waits, time-outs and forced switches.
+    Returns the hold and the wait durations (for the histograms)."""
     lane_of = {(l.gil_id, l.tid): l for l in lanes if l.gil_id is not None}
     gil_lanes: Dict[Optional[int], List[int]] = {}
     for lane in lanes:
         gil_lanes.setdefault(lane.gil_id, []).append(lane.tid)
 
-    # The bulk: one sorted query per table, transposed in C (zip), cut per lane.
+    def read(table: str, exprs: Sequence[str], order: str) -> Dict[Tuple[int, int], List[List[int]]]:
+        found = _by_lane(r.conn, table, exprs, order, r.run_id, r.t0, gil_lanes)
+        return {k: v for k, v in found.items() if k in lane_of}
+
     hold_codes = ("(CASE ended WHEN 'voluntary' THEN 0 WHEN 'forced' THEN 1 WHEN 'trace_end' THEN 2 "
-                  "ELSE 3 END) | (CASE WHEN crosses_loss THEN 4 ELSE 0 END)")
+                  f"ELSE {CODE_OTHER} END) | (CASE WHEN crosses_loss THEN {CODE_LOSS} ELSE 0 END)")
     hold_durs: List[int] = []
-    by_lane = _by_lane(conn, "holds", ("start_ns - :t0", "end_ns - :t0", hold_codes), "start_ns", run_id, t0,
-                       gil_lanes)
-    for key, (starts, ends, codes) in by_lane.items():
+    for key, (starts, ends, codes) in read("holds", ("start_ns - :t0", "end_ns - :t0", hold_codes),
+                                           "start_ns").items():
         hold_durs.extend(map(operator.sub, ends, starts))
         lane = lane_of[key]
         lane.hold_starts, lane.hold_ends, lane.hold_codes = starts, ends, codes
-    convoy = " | (CASE WHEN convoy THEN 8 ELSE 0 END)" if "convoy" in _table_columns(conn, "waits") else ""
+
+    convoy = ""
+    if "convoy" in _table_columns(r.conn, "waits"):
+        convoy = f" | (CASE WHEN convoy THEN {CODE_CONVOY} ELSE 0 END)"
     wait_codes = ("(CASE outcome WHEN 'acquired' THEN 0 WHEN 'abandoned' THEN 1 WHEN 'trace_end' THEN 2 "
-                  f"ELSE 3 END) | (CASE WHEN crosses_loss THEN 4 ELSE 0 END){convoy}")
+                  f"ELSE {CODE_OTHER} END) | (CASE WHEN crosses_loss THEN {CODE_LOSS} ELSE 0 END){convoy}")
     wait_durs: List[int] = []
-    by_lane = _by_lane(conn, "waits", ("start_ns - :t0", "end_ns - :t0", wait_codes, "timeouts"),
-                       "start_ns", run_id, t0, gil_lanes)
-    for key, (starts, ends, codes, n_timeouts) in by_lane.items():
+    for key, (starts, ends, codes, n_timeouts) in read(
+            "waits", ("start_ns - :t0", "end_ns - :t0", wait_codes, "timeouts"), "start_ns").items():
         wait_durs.extend(map(operator.sub, ends, starts))
         lane = lane_of[key]
         lane.wait_starts, lane.wait_ends, lane.wait_codes, lane.wait_timeouts = starts, ends, codes, n_timeouts
-    by_lane = _by_lane(conn, "timeouts", ("ts_ns - :t0",), "ts_ns", run_id, t0, gil_lanes)
-    for key, (ticks,) in by_lane.items():
-        if key in lane_of:
-            lane_of[key].ticks = ticks
-    by_lane = _by_lane(conn, "forced_switches", ("start_ns - :t0", "end_ns - :t0"), "start_ns", run_id, t0,
-                       gil_lanes)
-    for key, (starts, ends) in by_lane.items():
-        if key in lane_of:
-            lane_of[key].forced_starts, lane_of[key].forced_ends = starts, ends
 
-    # Drop requests, in time order, as (time, requester lane, holder lane, response).
-    # The lane numbers are joined in SQL through a temporary table (the
-    # connection is read-only; TEMP tables live apart from the database).
-    cur = conn.cursor()
+    for key, (ticks,) in read("timeouts", ("ts_ns - :t0",), "ts_ns").items():
+        lane_of[key].ticks = ticks
+    for key, (starts, ends) in read("forced_switches", ("start_ns - :t0", "end_ns - :t0"), "start_ns").items():
+        lane_of[key].forced_starts, lane_of[key].forced_ends = starts, ends
+    return hold_durs, wait_durs
+
+
+def _drops(r: Run, lanes: List[LaneBuilder]) -> Dict[str, Any]:
+    """Drop requests in time order: time, requester lane, holder lane,
+    response (-1 unknown). The lane numbers are joined in SQL through a
+    temporary table (the connection is read-only; TEMP tables live apart)."""
+    cur = r.conn.cursor()
     cur.row_factory = None
     cur.execute("CREATE TEMP TABLE report_lanes (gil_id INTEGER, tid INTEGER, idx INTEGER, "
                 "PRIMARY KEY (gil_id, tid))")
-    cur.executemany("INSERT INTO temp.report_lanes VALUES (?, ?, ?)",
-                    [(k[0], k[1], l.index) for k, l in lane_of.items()])
-    rows = cur.execute(
-        "SELECT d.ts_ns - :t0, r.idx, h.idx, IFNULL(d.response_ns, -1) FROM drop_requests d "
-        "JOIN temp.report_lanes r ON r.gil_id = d.gil_id AND r.tid = d.requester "
-        "JOIN temp.report_lanes h ON h.gil_id = d.gil_id AND h.tid = d.holder "
-        "WHERE d.run_id = :run ORDER BY d.ts_ns", {"run": run_id, "t0": t0}).fetchall()
-    drop_ts, drop_req, drop_hold, drop_resp = (list(c) for c in zip(*rows)) if rows else ([], [], [], [])
-    del rows
-    cur.execute("DROP TABLE temp.report_lanes")
-    drop_responses = [r[0] for r in cur.execute(
-        "SELECT response_ns FROM drop_requests WHERE run_id = ? AND response_ns IS NOT NULL", (run_id,))]
-    n_drops = cur.execute("SELECT COUNT(*) FROM drop_requests WHERE run_id = ?", (run_id,)).fetchone()[0]
-    dropped_unplaced = n_drops - len(drop_ts)
+    try:
+        cur.executemany("INSERT INTO temp.report_lanes VALUES (?, ?, ?)",
+                        [(l.gil_id, l.tid, l.index) for l in lanes if l.gil_id is not None])
+        rows = cur.execute(
+            "SELECT d.ts_ns - :t0, r.idx, h.idx, IFNULL(d.response_ns, -1) FROM drop_requests d "
+            "JOIN temp.report_lanes r ON r.gil_id = d.gil_id AND r.tid = d.requester "
+            "JOIN temp.report_lanes h ON h.gil_id = d.gil_id AND h.tid = d.holder "
+            "WHERE d.run_id = :run ORDER BY d.ts_ns", {"run": r.run_id, "t0": r.t0}).fetchall()
+    finally:
+        cur.execute("DROP TABLE temp.report_lanes")
+    ts, req, hold, resp = (list(c) for c in zip(*rows)) if rows else ([], [], [], [])
+    total = r.conn.execute("SELECT COUNT(*) FROM drop_requests WHERE run_id = ?", (r.run_id,)).fetchone()[0]
+    # lane numbers go in 16 bits: a run of more than 65535 threads is not drawn right
+    return {"n": len(ts), "ts": pack_times(ts), "req": pack_u16(req), "hold": pack_u16(hold),
+            "resp": pack_f32(resp), "unplaced": total - len(ts)}
 
-    cur = conn.cursor()
-    cur.row_factory = None
-    gaps = [r[0] for r in cur.execute("SELECT gap_ns FROM switches WHERE run_id = ?", (run_id,))]
 
-    metrics_rows = _rows(conn, "metrics", run_id)
-    metrics = next((m for m in metrics_rows if m.get("gil_id") is None), None)
+def _histograms(r: Run, metrics: Optional[Dict[str, Any]], hold_durs: List[int],
+                wait_durs: List[int]) -> List[Dict[str, Any]]:
+    """Hold, wait, hand-off gap and drop response; the percentiles are the
+    analyzer's (metrics) when it gave them, else computed here."""
+    samples = {
+        "hold": hold_durs,
+        "wait": wait_durs,
+        "gap": r.column("SELECT gap_ns FROM switches WHERE run_id = :run"),
+        "drop_response": r.column("SELECT response_ns FROM drop_requests WHERE run_id = :run "
+                                  "AND response_ns IS NOT NULL"),
+    }
+    out = []
+    for name, values in samples.items():
+        hist = Histogram(name)
+        hist.add_all(values)
+        if metrics and metrics.get(f"{name}_p50_ns") is not None:
+            pcts = {p: metrics.get(f"{name}_{p}_ns") for p in ("p50", "p90", "p99", "max")}
+        else:
+            values.sort()
+            pcts = {"p50": percentile(values, 50), "p90": percentile(values, 90),
+                    "p99": percentile(values, 99), "max": values[-1] if values else None}
+        out.append(hist.to_model(pcts))
+    return out
 
-    hold_hist = Histogram("hold")
-    wait_hist = Histogram("wait")
-    hold_hist.add_all(hold_durs)
-    wait_hist.add_all(wait_durs)
-    gap_hist = Histogram("gap")
-    gap_hist.add_all(gaps)
-    resp_hist = Histogram("drop_response")
-    resp_hist.add_all(drop_responses)
 
-    def pcts(prefix: str, values: List[int]) -> Dict[str, Optional[int]]:
-        if metrics and metrics.get(f"{prefix}_p50_ns") is not None:
-            return {p: metrics.get(f"{prefix}_{p}_ns") for p in ("p50", "p90", "p99", "max")}
-        values.sort()
-        return {"p50": percentile(values, 50), "p90": percentile(values, 90),
-                "p99": percentile(values, 99), "max": values[-1] if values else None}
+def _lane_model(lane: LaneBuilder, thread: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    name = thread.get("name") if thread else None
+    return {
+        "pid": lane.pid, "gil": lane.gil_id, "tid": lane.tid, "name": name,
+        "label": thread_label(name, lane.tid), "main": lane.tid == lane.pid,
+        "n_holds": len(lane.hold_starts), "n_waits": len(lane.wait_starts),
+        "h": pack_times(interleave(lane.hold_starts, lane.hold_ends)),
+        "hc": pack_u8(lane.hold_codes),
+        "w": pack_times(interleave(lane.wait_starts, lane.wait_ends)),
+        "wc": pack_u8(lane.wait_codes),
+        "wt": pack_u16(lane.wait_timeouts),
+        "t": pack_times(lane.ticks),
+        "f": pack_times(interleave(lane.forced_starts, lane.forced_ends)),
+    }
 
-    histograms = [
-        hold_hist.to_model(pcts("hold", hold_durs)),
-        wait_hist.to_model(pcts("wait", wait_durs)),
-        gap_hist.to_model(pcts("gap", gaps)),
-        resp_hist.to_model(pcts("drop_response", drop_responses)),
-    ]
 
-    lost = [{"stream": r.get("stream"),
-             "start": (r["start_ns"] - t0) if r.get("start_ns") is not None else None,
-             "end": (r["end_ns"] - t0) if r.get("end_ns") is not None else None,
-             "count": r.get("count")} for r in _rows(conn, "lost", run_id, "start_ns")]
-
-    findings = [{"kind": f.get("kind"), "gil_id": f.get("gil_id"), "tid": f.get("tid"),
-                 "value": f.get("value"), "message": f.get("message")}
-                for f in _rows(conn, "findings", run_id)]
-
-    wall = run.get("wall_ns") or (metrics or {}).get("wall_ns") or span
-    lane_models = []
-    for lane in lanes:
-        t = thread_by_key.get((lane.pid, lane.tid))
-        name = t.get("name") if t else None
-        lane_models.append({
-            "pid": lane.pid, "gil": lane.gil_id, "tid": lane.tid, "name": name,
-            "label": thread_label(name, lane.tid), "main": lane.tid == lane.pid,
-            "n_holds": len(lane.hold_starts), "n_waits": len(lane.wait_starts),
-            "h": pack_times(interleave(lane.hold_starts, lane.hold_ends)),
-            "hc": pack_u8(lane.hold_codes),
-            "w": pack_times(interleave(lane.wait_starts, lane.wait_ends)),
-            "wc": pack_u8(lane.wait_codes),
-            "wt": pack_u16(lane.wait_timeouts),
-            "t": pack_times(lane.ticks),
-            "f": pack_times(interleave(lane.forced_starts, lane.forced_ends)),
-        })
-
+def _groups(lanes: List[LaneBuilder], processes: Dict[int, Dict[str, Any]],
+            gils: Dict[int, Dict[str, Any]]) -> List[Dict[str, Any]]:
     groups = []
     for (pid, gil_id), members in groupby(lanes, key=lambda l: (l.pid, l.gil_id)):
         proc = processes.get(pid) or {}
@@ -496,22 +498,57 @@ def _load(conn: sqlite3.Connection, run_id: int, path: str, title: Optional[str]
             "python": gil.get("python_version") if gil else None,
             "lanes": [m.index for m in members],
         })
+    return groups
 
-    thread_rows = []
-    lanes_by_thread: Dict[Tuple[int, int], List[int]] = {}
+
+THREAD_FIELDS = ("pid", "tid", "name", "first_ns", "last_ns", "held_ns", "wait_ns", "holds", "waits", "timeouts",
+                 "drop_requests_issued", "drop_requests_received", "forced_releases", "convoys")
+
+
+def _thread_rows(threads: List[Dict[str, Any]], lanes: List[LaneBuilder], wall: int) -> List[Dict[str, Any]]:
+    gils_of: Dict[Tuple[int, int], set] = {}
     for lane in lanes:
-        lanes_by_thread.setdefault((lane.pid, lane.tid), []).append(lane.index)
+        if lane.gil_id is not None:
+            gils_of.setdefault((lane.pid, lane.tid), set()).add(lane.gil_id)
+    rows = []
     for t in threads:
-        row = {k: t.get(k) for k in ("pid", "tid", "name", "first_ns", "last_ns", "held_ns", "wait_ns",
-                                     "holds", "waits", "timeouts", "drop_requests_issued",
-                                     "drop_requests_received", "forced_releases", "convoys")}
+        row = {k: t.get(k) for k in THREAD_FIELDS}
         row["label"] = thread_label(t.get("name"), t["tid"])
         row["held_pct"] = 100.0 * (t.get("held_ns") or 0) / wall if wall else None
         row["wait_pct"] = 100.0 * (t.get("wait_ns") or 0) / wall if wall else None
-        row["gils"] = sorted({lanes[i].gil_id for i in lanes_by_thread.get((t["pid"], t["tid"]), [])
-                              if lanes[i].gil_id is not None})
-        thread_rows.append(row)
+        row["gils"] = sorted(gils_of.get((t["pid"], t["tid"]), ()))
+        rows.append(row)
+    return rows
 
+
+RUN_FIELDS = ("run_id", "trace_path", "hostname", "command", "exit_status", "wall_ns", "python_versions",
+              "interval_us", "event_count", "lost_events", "analyzer_version", "analyzed_at")
+
+
+def _load(conn: sqlite3.Connection, run_id: int, path: str, title: Optional[str]) -> Dict[str, Any]:
+    run = dict(conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone())
+    t0, t1 = _time_bounds(conn, run_id, run)
+    r = Run(conn, run_id, t0, t1)
+    span = max(t1 - t0, 1)
+
+    processes = {p["pid"]: p for p in _rows(conn, "processes", run_id, "first_ns, pid")}
+    gils = {g["gil_id"]: g for g in _rows(conn, "gils", run_id, "found_ns, gil_id")}
+    threads = _rows(conn, "threads", run_id, "pid, first_ns, tid")
+    thread_by_key = {(t["pid"], t["tid"]): t for t in threads}
+    metrics = next((m for m in _rows(conn, "metrics", run_id) if m.get("gil_id") is None), None)
+
+    lanes = _make_lanes(r, processes, gils, threads)
+    hold_durs, wait_durs = _fill_lanes(r, lanes)
+    drops = _drops(r, lanes)
+    histograms = _histograms(r, metrics, hold_durs, wait_durs)
+
+    lost = [{"stream": l.get("stream"),
+             "start": l["start_ns"] - t0 if l.get("start_ns") is not None else None,
+             "end": l["end_ns"] - t0 if l.get("end_ns") is not None else None,
+             "count": l.get("count")} for l in _rows(conn, "lost", run_id, "start_ns")]
+    findings = [{k: f.get(k) for k in ("kind", "gil_id", "tid", "value", "message")}
+                for f in _rows(conn, "findings", run_id)]
+    wall = run.get("wall_ns") or (metrics or {}).get("wall_ns") or span
     command = run.get("command")
     if title is None:
         title = short_command(command) if command else os.path.basename(run.get("trace_path") or path)
@@ -520,19 +557,16 @@ def _load(conn: sqlite3.Connection, run_id: int, path: str, title: Optional[str]
         "format": 1,
         "title": title,
         "db_path": str(path),
-        "run": {k: run.get(k) for k in ("run_id", "trace_path", "hostname", "command", "exit_status",
-                                        "wall_ns", "python_versions", "interval_us", "event_count",
-                                        "lost_events", "analyzer_version", "analyzed_at")},
-        "run_ids": run_ids,
+        "run": {k: run.get(k) for k in RUN_FIELDS},
+        "run_ids": [row[0] for row in conn.execute("SELECT run_id FROM runs ORDER BY run_id")],
         "t0": str(t0),  # absolute ns exceed JavaScript's exact integers
         "span": span,
         "metrics": metrics,
-        "groups": groups,
-        "lanes": lane_models,
-        "drops": {"n": len(drop_ts), "ts": pack_times(drop_ts), "req": pack_u16(drop_req),
-                  "hold": pack_u16(drop_hold), "resp": pack_f32(drop_resp), "unplaced": dropped_unplaced},
+        "groups": _groups(lanes, processes, gils),
+        "lanes": [_lane_model(l, thread_by_key.get((l.pid, l.tid))) for l in lanes],
+        "drops": drops,
         "lost": lost,
-        "threads": thread_rows,
+        "threads": _thread_rows(threads, lanes, wall),
         "histograms": histograms,
         "findings": findings,
     }

@@ -502,6 +502,7 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
       line(box, 'ended ', WAIT_END[code & 3]);
       const n = lane.waitTimeouts[i];
       if (n) line(box, 'timed out ', n + (n === 65535 ? '+' : '') + ' time' + (n === 1 ? '' : 's') + (gilIntervals[lane.gil] ? ' (switch interval ' + gilIntervals[lane.gil] + ')' : ''));
+      if (code & 8) line(box, 'convoy ', 'back from I/O, it waited a whole interval or more for a busy GIL', 'tip-warn');
       if (code & 4) line(box, '', 'events were lost inside this interval', 'tip-warn');
     } else {
       const pe = upper(lane.hold.e, t) - 1, we = upper(lane.wait.e, t) - 1;
