@@ -735,11 +735,24 @@ struct figures {
 	struct durs *d_hold, *d_wait, *d_gap, *d_resp;
 };
 
-static int metrics_write(struct model *m, int64_t gil_id, const struct figures *f)
+/* The percentiles of the last GIL written, for a run of one GIL: SQLite
+ * then sorts each column once, not twice. */
+struct pstats {
+	int valid;
+	struct dur_stats h, w, gp, r;
+};
+
+static int metrics_write(struct model *m, int64_t gil_id, const struct figures *f,
+			 struct pstats *ps)
 {
 	struct dur_stats h, w, gp, r;
 
-	if (m->spilled) {
+	if (ps->valid) {
+		h = ps->h;
+		w = ps->w;
+		gp = ps->gp;
+		r = ps->r;
+	} else if (m->spilled) {
 		if (db_percentiles(m->db, "holds", "dur_ns", m->run_id, gil_id, &h) ||
 		    db_percentiles(m->db, "waits", "dur_ns", m->run_id, gil_id, &w) ||
 		    db_percentiles(m->db, "switches", "gap_ns", m->run_id, gil_id, &gp) ||
@@ -749,6 +762,7 @@ static int metrics_write(struct model *m, int64_t gil_id, const struct figures *
 		   durs_stats(f->d_gap, &gp) || durs_stats(f->d_resp, &r)) {
 		return oom(m);
 	}
+	*ps = (struct pstats){ 0, h, w, gp, r };
 #define Q(x) ((x) < 0 ? DB_NULL : (x))
 	return db_insert(m->db, DB_METRICS,
 			 "iiidddididii" "iiii" "iiii" "iiii" "iiii" "iiiiiii",
@@ -915,6 +929,7 @@ int model_finish(struct model *m, const struct run_info *run)
 	struct durs all_hold = { 0 }, all_wait = { 0 }, all_gap = { 0 }, all_resp = { 0 };
 	struct figures rf = { .d_hold = &all_hold, .d_wait = &all_wait, .d_gap = &all_gap,
 			      .d_resp = &all_resp };
+	struct pstats ps = { 0 };
 	double held_pct_sum = 0, cont_pct_sum = 0;
 	int nwall = 0, rc = -1;
 
@@ -966,7 +981,8 @@ int model_finish(struct model *m, const struct run_info *run)
 		f.held_pct = pct(f.held, f.wall);
 		f.wait_pct = pct(f.wait, f.wall);
 		f.contention_pct = pct(f.contended, f.wall);
-		if (metrics_write(m, g->id, &f))
+		ps.valid = 0;
+		if (metrics_write(m, g->id, &f, &ps))
 			goto end;
 		if (f.wall > 0) {
 			held_pct_sum += f.held_pct;
@@ -984,7 +1000,7 @@ int model_finish(struct model *m, const struct run_info *run)
 		rf.waits += f.waits;
 		rf.timeouts += f.timeouts;
 		rf.convoys += f.convoys;
-		if (!m->spilled &&
+		if (!m->spilled && m->gilv.n > 1 &&
 		    (durs_merge(&all_hold, &g->hold) || durs_merge(&all_wait, &g->wait) ||
 		     durs_merge(&all_gap, &g->gap) || durs_merge(&all_resp, &g->resp))) {
 			oom(m);
@@ -1000,7 +1016,9 @@ int model_finish(struct model *m, const struct run_info *run)
 	rf.held_pct = nwall ? held_pct_sum / nwall : NAN;
 	rf.contention_pct = nwall ? cont_pct_sum / nwall : NAN;
 	rf.wait_pct = pct(rf.wait, rf.wall);
-	if (metrics_write(m, DB_NULL, &rf) || findings_write(m) || run_write(m, run))
+	/* One GIL: the run's percentiles are its. */
+	ps.valid = m->gilv.n == 1;
+	if (metrics_write(m, DB_NULL, &rf, &ps) || findings_write(m) || run_write(m, run))
 		goto end;
 	rc = 0;
 end:
