@@ -75,6 +75,15 @@ def main():
     stream.write_bytes(bytes(data))
     expect_error(tmp, bad, ["gilscope_0"])
 
+    # Corrupt inside a packet: found while reading, after the indexing.
+    mid = tmp / "corrupt-events"
+    shutil.copytree(good, mid)
+    stream = sorted(mid.glob("ust/uid/*/64-bit/gilscope_0"))[0]
+    data = bytearray(stream.read_bytes())
+    data[len(data) // 2:len(data) // 2 + 400] = b"\xff" * 400
+    stream.write_bytes(bytes(data))
+    expect_error(tmp, mid, ["cannot read the trace"])
+
     check(digest(old) == before, "the old database is untouched by every failure")
 
     # --append to a database of something else.
