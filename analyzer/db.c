@@ -382,6 +382,7 @@ static void *writer_main(void *arg)
 	struct db *db = arg;
 	struct writer *w = db->w;
 
+	pthread_setname_np(pthread_self(), "gilscope-write"); /* for top and perf */
 	for (;;) {
 		struct batch *b;
 		int failed;

@@ -193,6 +193,47 @@ end:
 	return rc;
 }
 
+/* Several GILs (a fork, subinterpreters with their own GIL): one line
+ * each. Nothing for the usual single GIL, the header says it all. */
+static int summary_gils(struct summary *s)
+{
+	sqlite3_stmt *st = sum_query(s,
+		"SELECT g.pid, g.address, g.rule, coalesce(g.interval_us, -1), m.held_pct, "
+		"m.contention_pct, m.switches, m.holds, m.wall_ns, "
+		"(SELECT count(*) FROM gils WHERE run_id = ?1) "
+		"FROM gils g JOIN metrics m ON m.gil_id = g.gil_id "
+		"WHERE g.run_id = ?1 ORDER BY g.pid, g.found_ns");
+	int rc = -1, step, first = 1;
+
+	if (!st)
+		return -1;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		char life[32];
+
+		if (sqlite3_column_int(st, 9) < 2)
+			continue;
+		if (first) {
+			fprintf(s->out, "\n  %7s %-16s %-9s %8s %6s %6s %8s %8s\n", "PID", "GIL", "RULE",
+				"LIFE", "HELD%", "CONT%", "SWITCHES", "HOLDS");
+			first = 0;
+		}
+		fmt_ns(life, sizeof(life), st, 8);
+		fprintf(s->out, "  %7lld %-16.16s %-9.9s %8s %6.1f %6.1f %8lld %8lld\n",
+			(long long)sqlite3_column_int64(st, 0), col_text(st, 1, "?"),
+			col_text(st, 2, "?"), life, sqlite3_column_double(st, 4),
+			sqlite3_column_double(st, 5), (long long)sqlite3_column_int64(st, 6),
+			(long long)sqlite3_column_int64(st, 7));
+	}
+	if (step != SQLITE_DONE) {
+		sum_fail(s, "cannot read the GILs");
+		goto end;
+	}
+	rc = 0;
+end:
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* bcc's print_log2_hist: bucket i holds [2^i, 2^(i+1)) us, 0 holds 0-1. */
 static int summary_hist(struct summary *s, const char *title, const char *sql)
 {
@@ -307,7 +348,8 @@ int summary_print(const char *db_path, FILE *out)
 		goto end;
 	}
 	s.run_id = sqlite3_column_int64(st, 0);
-	if (summary_header(&s) || summary_percentiles(&s) || summary_threads(&s) ||
+	if (summary_header(&s) || summary_percentiles(&s) || summary_gils(&s) ||
+	    summary_threads(&s) ||
 	    summary_hist(&s, "GIL hold times (all GILs):",
 			 "SELECT dur_ns FROM holds WHERE run_id = ?1") ||
 	    summary_hist(&s, "GIL wait times (all threads):",
