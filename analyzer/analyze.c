@@ -231,14 +231,15 @@ int analyze_trace(const struct analyze_opts *opts)
 			 "`gilscope record -o` wrote)", opts->trace_dir);
 		goto end;
 	}
-	if (find_traces(opts->trace_dir, &dirs, err, sizeof(err)))
+	/* Walk the real path: nftw does not descend into a symlinked root. */
+	abs = realpath(opts->trace_dir, NULL);
+	if (find_traces(abs ? abs : opts->trace_dir, &dirs, err, sizeof(err)))
 		goto end;
 	if (!dirs.n) {
 		snprintf(err, sizeof(err), "%s: no CTF trace inside (no `metadata` file): "
 			 "was the traced command run at all?", opts->trace_dir);
 		goto end;
 	}
-	abs = realpath(opts->trace_dir, NULL);
 	a.root = abs;
 	info_read(opts->trace_dir, &info);
 	db = db_open(opts->db_path, opts->append, err, sizeof(err));

@@ -24,7 +24,10 @@ def main():
     dbcheck.check_db(db, b, run_id=2)
     out = dbcheck.summary(db)
     check("run 2" in out and "pingpong" in out, "summary shows the latest run")
-    dbcheck.analyze(a, db)  # no --append: replaced
+    link = tmp / "link"
+    link.symlink_to(a)
+    dbcheck.analyze(link, db)  # no --append: replaced; through a symlink
+    check(one(db, "SELECT trace_path FROM runs") == str(a.resolve()), "a symlinked trace dir is followed")
     check(rows(db, "SELECT run_id FROM runs") == [(1,)], "without --append the database is replaced")
     check(not list(tmp.glob("runs.db.tmp-*")), "no temp file left")
     if not dbcheck.env_keep():
