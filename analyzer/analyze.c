@@ -262,8 +262,9 @@ int analyze_trace(const struct analyze_opts *opts)
 	default:
 		goto end;
 	}
-	if (a.progress)
-		progress_show(&a, 1);
+	if (a.progress && a.shown) /* the rest takes a while too: say what */
+		fprintf(stderr, "\r" PREFIX "%.1fM events read; computing figures, "
+			"indexing\033[K", model_event_count(a.model) / 1e6);
 	if (getenv("GILSCOPE_TIMING"))
 		fprintf(stderr, PREFIX "timing: read %.3f s\n", now_s() - a.t0);
 	if (!model_event_count(a.model)) {
