@@ -15,12 +15,17 @@
 #include "paths.h"
 
 /* Puts the package directory first on sys.path, then runs its main() with
- * the remaining arguments. -E -s: no PYTHON* variables, no user site, so
+ * the remaining arguments, after checking the version in syntax that any
+ * Python can read. -E -s: no PYTHON* variables, no user site, so
  * the user's environment cannot swap the package. -B: no .pyc next to an
  * installed package. */
 static const char bootstrap[] =
-	"import sys; d = sys.argv.pop(1); sys.path.insert(0, d); "
-	"from gilscope_report.__main__ import main; sys.exit(main(sys.argv[1:]))";
+	"import sys\n"
+	"if sys.version_info < (3, 9):\n"
+	"    sys.exit('gilscope report: needs Python 3.9 or newer, this is ' + sys.version.split()[0])\n"
+	"sys.path.insert(0, sys.argv.pop(1))\n"
+	"from gilscope_report.__main__ import main\n"
+	"sys.exit(main(sys.argv[1:]))\n";
 
 int cmd_report(int argc, char **argv)
 {

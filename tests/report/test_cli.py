@@ -14,7 +14,7 @@ sys.path.insert(0, str(HERE))
 import reportdb  # noqa: E402
 
 sys.path.insert(0, str(HERE.parent / "lib"))
-from gstest import check, gilscope, tmpdir  # noqa: E402
+from gstest import check, find_python, gilscope, tmpdir  # noqa: E402
 
 
 def run(*args: str, env: dict = None) -> subprocess.CompletedProcess:
@@ -98,6 +98,12 @@ def main() -> None:
     env = dict(os.environ, GILSCOPE_PYTHON=str(tmp / "no-python"))
     res = run(str(db), "-o", str(out), env=env)
     check(res.returncode == 1 and "cannot run" in res.stderr, "a missing interpreter is reported")
+    old = find_python("3.8") or find_python("3.6")
+    if old is not None:
+        res = run(str(db), "-o", str(out), env=dict(os.environ, GILSCOPE_PYTHON=str(old)))
+        fails(res, "needs Python 3.9 or newer", f"an old interpreter ({old}) is refused")
+    else:
+        print("note: no Python older than 3.9 here to check the version message with")
     shutil.rmtree(tmp, ignore_errors=True)
 
 
