@@ -441,6 +441,20 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
   document.getElementById('tl-in').addEventListener('click', function () { zoomAt(0.5, cssW / 2); });
   document.getElementById('tl-out').addEventListener('click', function () { zoomAt(2, cssW / 2); });
 
+  // Keys, when the page has the focus: + and - zoom, 0 resets, arrows pan.
+  document.addEventListener('keydown', function (ev) {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    const w = view.end - view.start;
+    if (ev.key === '+' || ev.key === '=') zoomAt(0.5, cssW / 2);
+    else if (ev.key === '-' || ev.key === '_') zoomAt(2, cssW / 2);
+    else if (ev.key === '0') { view.start = full.start; view.end = full.end; schedule(); }
+    else if (ev.key === 'ArrowLeft' || ev.key === 'ArrowRight') {
+      const d = (ev.key === 'ArrowLeft' ? -0.2 : 0.2) * w;
+      view.start += d; view.end += d; clampView(); schedule();
+    } else return;
+    ev.preventDefault();
+  });
+
   let ovDrag = false;
   function ovMove(ev) {
     const r = ov.getBoundingClientRect();

@@ -108,6 +108,12 @@ try {
     await settle();
     const reset = await range();
     check(Math.abs((reset[1] - reset[0]) - (before[1] - before[0])) < 1, 'reset shows the whole run again', reset);
+    await page.keyboard.press('+');
+    await settle();
+    const keyed = await range();
+    check(keyed[1] - keyed[0] < (reset[1] - reset[0]) * 0.6, 'the + key zooms in', keyed);
+    await page.keyboard.press('0');
+    await settle();
 
     // Zoom to a window where single intervals show, hover one, and keep the picture.
     const span = await page.evaluate(() => JSON.parse(document.getElementById('gilscope-data').textContent).span);
