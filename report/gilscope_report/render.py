@@ -125,7 +125,7 @@ def _cards(m: Dict[str, Any]) -> str:
     return "".join(cards)
 
 
-KIND_LABEL = {"convoy": "convoy effect", "slow_drop_response": "slow drop response",
+KIND_LABEL = {"waiting": "time waiting", "convoy": "convoy effect", "slow_drop_response": "slow drop response",
               "cpu_bound": "CPU-bound threads", "lost_events": "lost events"}
 
 
@@ -141,7 +141,18 @@ def _findings(m: Dict[str, Any]) -> str:
         kind = f.get("kind") or ""
         cls = re.sub(r"[^a-z_]", "", kind.lower())
         label = KIND_LABEL.get(kind, kind.replace("_", " "))
-        items.append(f'<li class="{cls}"><span class="kind">{esc(label)}</span>{esc(f.get("message"))}</li>')
+        message = f.get("message")
+        if kind == "waiting":
+            message = (f"Threads spent {f['value']:.0f}% of the time waiting for the GIL: CPU-bound work "
+                       "wants processes (multiprocessing, concurrent.futures.ProcessPoolExecutor) or "
+                       "C code that releases the GIL.")
+        text = esc(message)
+        slow = f.get("slowest")
+        if slow:
+            text += (f'<span class="detail">The slowest: {esc(slow["label"])} (tid {esc(slow["tid"])}) kept the '
+                     f'GIL {esc(fmt_dur(slow["response_ns"]))} after the drop request at '
+                     f'+{esc(fmt_dur(slow["at"]))}.</span>')
+        items.append(f'<li class="{cls}"><span class="kind">{esc(label)}</span>{text}</li>')
     if not items:
         items.append('<li class="none">Nothing stands out: no convoy, slow drop response or heavy '
                      "contention was found in this run.</li>")
