@@ -548,7 +548,7 @@ def _findings(r: Run, metrics: Optional[Dict[str, Any]], thread_by_key: Dict[Tup
 
 
 RUN_FIELDS = ("run_id", "trace_path", "hostname", "command", "exit_status", "wall_ns", "python_versions",
-              "interval_us", "event_count", "lost_events", "analyzer_version", "analyzed_at")
+              "interval_us", "event_count", "lost_events", "analyzer_version", "analyzed_at", "anomalies")
 
 
 def _load(conn: sqlite3.Connection, run_id: int, path: str, title: Optional[str]) -> Dict[str, Any]:

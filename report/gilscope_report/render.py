@@ -88,6 +88,8 @@ def _facts(m: Dict[str, Any]) -> str:
     fact("events", esc(fmt_count(run.get("event_count"))))
     lost = run.get("lost_events") or 0
     fact("lost events", esc(fmt_count(lost)), "bad" if lost > 0 else "good")
+    if run.get("anomalies"):
+        fact("anomalies", esc(fmt_count(run["anomalies"])), "bad")
     if run.get("exit_status") is not None:
         fact("exit status", esc(run["exit_status"]))
     if run.get("hostname"):

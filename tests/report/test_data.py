@@ -274,6 +274,15 @@ class Model(Base):
         self.assertEqual(data.short_command("python3 -c pass"), "python3 -c pass")
         self.assertEqual(data.short_command("/"), "/")
 
+    def test_anomalies_show_only_when_there_are_some(self) -> None:
+        path = reportdb.two_thread_db(self.dir / "run.db")
+        self.assertNotIn("<dt>anomalies</dt>", render.render(data.load(str(path)), ""))
+        c = sqlite3.connect(str(path))
+        c.execute("UPDATE runs SET anomalies = 5")
+        c.commit()
+        c.close()
+        self.assertIn('<dt>anomalies</dt><dd class="bad">5</dd>', render.render(data.load(str(path)), ""))
+
     def test_title(self) -> None:
         reportdb.two_thread_db(self.dir / "run.db")
         self.assertEqual(data.load(str(self.dir / "run.db"), title="T <1>")["title"], "T <1>")
