@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -100,6 +101,8 @@ static int find_traces(const char *root, struct strvec *dirs, char *err, size_t 
 struct info_file {
 	char *command;
 	long long exit_status;
+	int has_tag;
+	uint32_t tag;
 };
 
 static void unescape(char *s)
@@ -126,6 +129,7 @@ static void info_read(const char *trace_dir, struct info_file *info)
 
 	info->command = NULL;
 	info->exit_status = DB_NULL;
+	info->has_tag = 0;
 	snprintf(path, sizeof(path), "%s/gilscope.info", trace_dir);
 	f = fopen(path, "r");
 	if (!f)
@@ -142,6 +146,14 @@ static void info_read(const char *trace_dir, struct info_file *info)
 		if (!strcmp(line, "command")) {
 			free(info->command);
 			info->command = strdup(eq + 1);
+		} else if (!strcmp(line, "tag") && eq[1]) {
+			char *end;
+			unsigned long v = strtoul(eq + 1, &end, 10);
+
+			if (!*end && v <= UINT32_MAX) {
+				info->has_tag = 1;
+				info->tag = (uint32_t)v;
+			}
 		} else if (!strcmp(line, "exit_status") && eq[1]) {
 			char *end;
 			long long v = strtoll(eq + 1, &end, 10);
@@ -213,7 +225,7 @@ static int on_loss(void *ctx, const struct gs_loss *loss)
 int analyze_trace(const struct analyze_opts *opts)
 {
 	struct strvec dirs = { 0 };
-	struct info_file info = { NULL, DB_NULL };
+	struct info_file info = { NULL, DB_NULL, 0, 0 };
 	struct trace_info tinfo;
 	struct analysis a = { 0 };
 	struct trace_sink sink = { on_event, on_loss, &a };
@@ -250,6 +262,8 @@ int analyze_trace(const struct analyze_opts *opts)
 		snprintf(err, sizeof(err), "out of memory");
 		goto end;
 	}
+	if (info.has_tag)
+		model_filter_tag(a.model, info.tag);
 	a.progress = opts->progress < 0 ? isatty(STDERR_FILENO) : opts->progress;
 	a.t0 = now_s();
 	switch (trace_read((const char *const *)dirs.v, dirs.n, &sink, &tinfo,
@@ -267,6 +281,13 @@ int analyze_trace(const struct analyze_opts *opts)
 			"indexing\033[K", model_event_count(a.model) / 1e6);
 	if (getenv("GILSCOPE_TIMING"))
 		fprintf(stderr, PREFIX "timing: read %.3f s\n", now_s() - a.t0);
+	if (!model_event_count(a.model) && model_skipped_count(a.model)) {
+		snprintf(err, sizeof(err), "%s: the trace holds no gilscope events of this "
+			 "recording, only %llu of other processes (other recordings "
+			 "running at the same time): did the command run CPython?",
+			 opts->trace_dir, (unsigned long long)model_skipped_count(a.model));
+		goto end;
+	}
 	if (!model_event_count(a.model)) {
 		snprintf(err, sizeof(err), "%s: the CTF trace holds no gilscope events "
 			 "(%llu events of other providers): was the command a CPython "

@@ -21,8 +21,8 @@
 static const char *const insert_sql[DB__TABLES] = {
 	[DB_RUNS] = "INSERT INTO runs (run_id, trace_path, hostname, command, exit_status, "
 		"start_ns, end_ns, wall_ns, python_versions, interval_us, event_count, "
-		"lost_events, analyzer_version, analyzed_at, anomalies) "
-		"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		"lost_events, analyzer_version, analyzed_at, anomalies, skipped_events) "
+		"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	[DB_PROCESSES] = "INSERT INTO processes (run_id, pid, procname, first_ns, last_ns) "
 		"VALUES (?,?,?,?,?)",
 	[DB_GILS] = "INSERT INTO gils (gil_id, run_id, pid, address, interval_us, rule, "

@@ -28,8 +28,11 @@
  * holder ran without checking the eval breaker (a long C call). */
 #define SLOW_DROP_NS 1000000
 
+enum process_state { PROC_UNDECIDED, PROC_KEPT, PROC_SKIPPED };
+
 struct process {
 	int32_t pid;
+	enum process_state state;  /* only with a tag filter */
 	char *procname;
 	int64_t first_ns, last_ns;
 };
@@ -97,6 +100,9 @@ struct model {
 	struct ptrvec procv, threadv, gilv, tgv;
 	uint64_t events, anomalies, lost_events, nlosses;
 	uint64_t durs_kept, durs_budget;
+	int filter;                /* keep only processes carrying want_tag */
+	uint32_t want_tag;
+	uint64_t skipped;
 	int spilled;               /* over budget: percentiles come from SQLite */
 	int64_t start_ns, end_ns, max_loss_end;
 	char err[512];
@@ -124,6 +130,17 @@ const char *model_error(const struct model *m)
 uint64_t model_event_count(const struct model *m)
 {
 	return m->events;
+}
+
+void model_filter_tag(struct model *m, uint32_t tag)
+{
+	m->filter = 1;
+	m->want_tag = tag;
+}
+
+uint64_t model_skipped_count(const struct model *m)
+{
+	return m->skipped;
 }
 
 static int ptrvec_push(struct ptrvec *pv, void *p)
@@ -607,12 +624,24 @@ int model_event(struct model *m, const struct gs_event *ev)
 	struct gil *g;
 	struct tg *s;
 
+	p = process_get(m, ev->pid, ev->procname, ev->ts);
+	if (!p)
+		return -1;
+	if (m->filter && p->state != PROC_KEPT) {
+		if (p->state == PROC_UNDECIDED &&
+		    (ev->type == GS_EV_GIL_FOUND || ev->type == GS_EV_THREAD_NAME))
+			p->state = ev->tag == (int64_t)m->want_tag ? PROC_KEPT : PROC_SKIPPED;
+		if (p->state != PROC_KEPT) {
+			m->skipped++;
+			return 0;
+		}
+		p->first_ns = ev->ts; /* its life starts with what we keep */
+	}
 	m->events++;
 	if (m->start_ns < 0)
 		m->start_ns = ev->ts;
 	m->end_ns = ev->ts;
-	p = process_get(m, ev->pid, ev->procname, ev->ts);
-	t = p ? thread_get(m, ev->pid, ev->tid) : NULL;
+	t = thread_get(m, ev->pid, ev->tid);
 	if (!t)
 		return -1;
 	m->last_thread = t;
@@ -917,11 +946,12 @@ static int run_write(struct model *m, const struct run_info *run)
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	if (m->gilv.n)
 		interval = ((struct gil *)m->gilv.v[0])->interval_us;
-	return db_insert(m->db, DB_RUNS, "itttiiiitiiisti", m->run_id, run->trace_path,
+	return db_insert(m->db, DB_RUNS, "itttiiiitiiistii", m->run_id, run->trace_path,
 			 run->hostname && run->hostname[0] ? run->hostname : NULL, run->command,
 			 (int64_t)run->exit_status, m->start_ns, m->end_ns, m->end_ns - m->start_ns,
 			 versions[0] ? versions : NULL, interval, (int64_t)m->events,
-			 (int64_t)m->lost_events, GILSCOPE_VERSION, when, (int64_t)m->anomalies);
+			 (int64_t)m->lost_events, GILSCOPE_VERSION, when, (int64_t)m->anomalies,
+			 (int64_t)m->skipped);
 }
 
 int model_finish(struct model *m, const struct run_info *run)
@@ -946,6 +976,8 @@ int model_finish(struct model *m, const struct run_info *run)
 	for (size_t i = 0; i < m->procv.n; i++) {
 		struct process *p = m->procv.v[i];
 
+		if (m->filter && p->state != PROC_KEPT)
+			continue; /* another recording's */
 		if (db_insert(m->db, DB_PROCESSES, "iitii", m->run_id, (int64_t)p->pid, p->procname,
 			      p->first_ns, p->last_ns))
 			goto end;

@@ -21,6 +21,14 @@ struct run_info {
 };
 
 struct model *model_new(struct db *db);
+/* Keeps only the processes of one recording: an LTTng UST session sees
+ * every traced process of the user, other gilscope recordings' too. A
+ * process counts from its first gil_found or thread_name, if that carries
+ * tag (gilscope.info's); its events before that, and every event of a
+ * process with another tag, are skipped. Without a call, all are kept. */
+void model_filter_tag(struct model *m, uint32_t tag);
+/* Events skipped by the tag filter. */
+uint64_t model_skipped_count(const struct model *m);
 void model_free(struct model *m);
 /* Feed events and losses in time order; 0 or -1 (see model_error). */
 int model_event(struct model *m, const struct gs_event *ev);

@@ -19,7 +19,8 @@ CREATE TABLE IF NOT EXISTS runs (
   lost_events      INTEGER NOT NULL,  -- events the tracer discarded (sum of lost.count)
   analyzer_version TEXT NOT NULL,
   analyzed_at      TEXT NOT NULL,     -- ISO 8601 UTC
-  anomalies        INTEGER NOT NULL DEFAULT 0 -- events that fit no state (after a loss, or a tracer bug)
+  anomalies        INTEGER NOT NULL DEFAULT 0, -- events that fit no state (after a loss, or a tracer bug)
+  skipped_events   INTEGER NOT NULL DEFAULT 0  -- events of processes of other recordings (tag filter)
 );
 
 CREATE TABLE IF NOT EXISTS processes (

@@ -20,18 +20,19 @@ static const struct evdef {
 	const char *name;
 	enum gs_ev_type type;
 	const char *gil, *a, *b, *str;
+	const char *tag;       /* optional: older traces lack it */
 } evdefs[] = {
-	{ "gil_found",           GS_EV_GIL_FOUND,    "gil", "interval_us", "rule", "version" },
-	{ "request",             GS_EV_REQUEST,      "gil", NULL, NULL, NULL },
-	{ "acquire",             GS_EV_ACQUIRE,      "gil", NULL, NULL, NULL },
-	{ "release",             GS_EV_RELEASE,      "gil", "forced", NULL, NULL },
-	{ "wait_timeout",        GS_EV_WAIT_TIMEOUT, "gil", NULL, NULL, NULL },
-	{ "drop_request",        GS_EV_DROP_REQUEST, "gil", "holder", "interval_us", NULL },
-	{ "forced_switch_begin", GS_EV_FORCED_BEGIN, "gil", NULL, NULL, NULL },
-	{ "forced_switch_end",   GS_EV_FORCED_END,   "gil", NULL, NULL, NULL },
-	{ "request_abandoned",   GS_EV_ABANDONED,    "gil", NULL, NULL, NULL },
-	{ "gil_retired",         GS_EV_RETIRED,      "gil", NULL, NULL, NULL },
-	{ "thread_name",         GS_EV_THREAD_NAME,  NULL, "tid", NULL, "name" },
+	{ "gil_found",           GS_EV_GIL_FOUND,    "gil", "interval_us", "rule", "version", "tag" },
+	{ "request",             GS_EV_REQUEST,      "gil", NULL, NULL, NULL, NULL },
+	{ "acquire",             GS_EV_ACQUIRE,      "gil", NULL, NULL, NULL, NULL },
+	{ "release",             GS_EV_RELEASE,      "gil", "forced", NULL, NULL, NULL },
+	{ "wait_timeout",        GS_EV_WAIT_TIMEOUT, "gil", NULL, NULL, NULL, NULL },
+	{ "drop_request",        GS_EV_DROP_REQUEST, "gil", "holder", "interval_us", NULL, NULL },
+	{ "forced_switch_begin", GS_EV_FORCED_BEGIN, "gil", NULL, NULL, NULL, NULL },
+	{ "forced_switch_end",   GS_EV_FORCED_END,   "gil", NULL, NULL, NULL, NULL },
+	{ "request_abandoned",   GS_EV_ABANDONED,    "gil", NULL, NULL, NULL, NULL },
+	{ "gil_retired",         GS_EV_RETIRED,      "gil", NULL, NULL, NULL, NULL },
+	{ "thread_name",         GS_EV_THREAD_NAME,  NULL, "tid", NULL, "name", "tag" },
 };
 
 /* A payload member: index in the structure (-1 absent) and signedness. */
@@ -43,7 +44,7 @@ struct member {
 struct class_info {
 	int gilscope;          /* 0: another provider's event, skipped */
 	enum gs_ev_type type;
-	struct member gil, a, b, str;
+	struct member gil, a, b, str, tag;
 };
 
 struct sclass_info {
@@ -161,6 +162,7 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 	ci->a = member_find(payload, def->a);
 	ci->b = member_find(payload, def->b);
 	ci->str = member_find(payload, def->str);
+	ci->tag = member_find(payload, def->tag);
 	if ((def->gil && ci->gil.idx < 0) || (def->a && ci->a.idx < 0) ||
 	    (def->b && ci->b.idx < 0) || (def->str && ci->str.idx < 0)) {
 		reader_errorf(r, "event %s lacks a field of the gilscope event contract "
@@ -276,6 +278,7 @@ static int reader_event(struct reader *r, const bt_message *msg)
 	if (ci->b.idx >= 0)
 		e.b = field_int(payload, ci->b);
 	e.str = field_str(payload, ci->str);
+	e.tag = ci->tag.idx >= 0 ? field_int(payload, ci->tag) : -1;
 	if (r->sink->event(r->sink->ctx, &e)) {
 		r->sink_failed = 1;
 		return -1;

@@ -31,6 +31,8 @@ struct gs_event {
 				  drop_request: holder, interval_us;
 				  thread_name: tid */
 	const char *str;       /* gil_found: version; thread_name: name */
+	int64_t tag;           /* gil_found, thread_name: the recording's tag,
+				  -1 when the event has none */
 	const char *procname;  /* may be NULL */
 };
 

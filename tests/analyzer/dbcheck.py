@@ -138,6 +138,12 @@ def check_db(db: Path, trace: Path | None = None, run_id: int | None = None) -> 
 
     if trace is not None:
         t = gstest.read_trace(trace)
+        # Processes of other recordings (tag filter) are not in the run.
+        kept = {r[0] for r in q("SELECT pid FROM processes WHERE run_id = ?", run_id)}
+        skipped = q("SELECT skipped_events FROM runs WHERE run_id = ?", run_id)[0][0]
+        n_all = len(t.events)
+        t.events = [e for e in t.events if e.pid in kept]
+        check(n_all - len(t.events) == skipped, f"skipped_events {skipped} == events of other processes")
         names = [e.name for e in t.events]
         cnt = lambda n: names.count(n)  # noqa: E731
         check(nevents == len(t.events), f"event_count {nevents} == gilscope events {len(t.events)}")

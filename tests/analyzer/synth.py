@@ -17,7 +17,8 @@ import bt2
 # Payload fields per event, as in tracer/gilscope_tp.h: (name, kind)
 # kind: 'u64', 'u32', 's32', 'u8', 'str'.
 PAYLOADS = {
-    "gil_found": [("gil", "u64"), ("interval_us", "u32"), ("rule", "s32"), ("version", "str")],
+    "gil_found": [("gil", "u64"), ("interval_us", "u32"), ("rule", "s32"), ("version", "str"),
+                  ("tag", "u32")],
     "request": [("gil", "u64")],
     "acquire": [("gil", "u64")],
     "release": [("gil", "u64"), ("forced", "u8")],
@@ -27,7 +28,7 @@ PAYLOADS = {
     "forced_switch_end": [("gil", "u64")],
     "request_abandoned": [("gil", "u64")],
     "gil_retired": [("gil", "u64")],
-    "thread_name": [("tid", "s32"), ("name", "str")],
+    "thread_name": [("tid", "s32"), ("name", "str"), ("tag", "u32")],
 }
 
 
@@ -96,6 +97,9 @@ class _Iter(bt2._UserMessageIterator):
                 ctx["vtid"] = e.tid
             if "procname" in p["ctx"]:
                 ctx["procname"] = e.fields.get("_procname", "python3")
+            for fname, kind in PAYLOADS.get(e.name, []):
+                if fname not in e.fields:  # e.g. tag: 0, "not recorded by gilscope"
+                    msg.event.payload_field[fname] = "" if kind == "str" else 0
             for k, v in e.fields.items():
                 if not k.startswith("_"):
                     msg.event.payload_field[k] = v

@@ -193,8 +193,53 @@ def case_convoy_and_trace_end(tmp):
            "convoy: the open hold ends with the process's last event")
 
 
+def case_other_recordings(tmp):
+    # A UST session sees every traced process of the user: keep those
+    # whose first gil_found/thread_name carries gilscope.info's tag.
+    evs = [
+        Ev(1000, "request", 300, 300, {"gil": G}),          # started before us: no gil_found
+        Ev(1100, "gil_found", 100, 100, {"gil": G, "interval_us": 5000, "rule": 1, "version": "3.12",
+                                        "tag": 7}),
+        Ev(1100, "acquire", 100, 100, {"gil": G}),
+        Ev(1200, "gil_found", 200, 200, {"gil": G, "interval_us": 5000, "rule": 1, "version": "3.12",
+                                        "tag": 9}),         # another recording's
+        Ev(1200, "acquire", 200, 200, {"gil": G}),
+        Ev(1300, "acquire", 300, 300, {"gil": G}),
+        Ev(1400, "thread_name", 400, 400, {"tid": 400, "name": "MainThread", "tag": 7}),
+        Ev(1400, "gil_found", 400, 400, {"gil": G, "interval_us": 5000, "rule": 1, "version": "3.12",
+                                        "tag": 7}),
+        Ev(1450, "acquire", 400, 400, {"gil": G}),
+        Ev(1500, "release", 100, 100, {"gil": G, "forced": 0}),
+        Ev(1600, "release", 200, 200, {"gil": G, "forced": 0}),
+        Ev(1700, "release", 400, 400, {"gil": G, "forced": 0}),
+    ]
+    # As `gilscope record` lays it out: gilscope.info beside ust/.
+    trace = tmp / "tagged"
+    write_trace(trace / "ust" / "uid" / "0" / "64-bit", evs)
+    (trace / "gilscope.info").write_text("gilscope_version=0.1.0\ntag=7\ncommand=python3 -c 'x\\ny'\n"
+                                         "exit_status=3\n")
+    db = tmp / "tagged.db"
+    dbcheck.analyze(trace, db)
+    dbcheck.check_db(db, trace)
+    expect(db, "SELECT pid, first_ns FROM processes ORDER BY pid", [(100, 1100), (400, 1400)],
+           "tag: only the processes of this recording")
+    expect(db, "SELECT event_count, skipped_events, start_ns, end_ns, command, exit_status FROM runs",
+           [(7, 5, 1100, 1700, "python3 -c 'x\ny'", 3)],
+           "tag: skipped events counted apart; command unescaped from gilscope.info")
+    expect(db, "SELECT gil_id, tid, start_ns, end_ns FROM holds h JOIN gils g USING (gil_id) ORDER BY start_ns",
+           [(1, 100, 1100, 1500), (2, 400, 1450, 1700)], "tag: holds of kept processes only")
+    # All of them another recording's: say so.
+    only = tmp / "foreign"
+    write_trace(only / "ust", evs[3:5])
+    (only / "gilscope.info").write_text("tag=7\n")
+    res = dbcheck.analyze(only, tmp / "foreign.db", expect_ok=False)
+    check(res.returncode == 1 and "other processes" in res.stderr and res.stderr.count("\n") == 1,
+          f"tag: a trace of other recordings only: {res.stderr.strip()!r}")
+
+
 def main():
     tmp = dbcheck.tmpdir()
+    case_other_recordings(tmp)
     case_handoff_with_drop(tmp)
     case_loss(tmp)
     case_anomalies(tmp)
