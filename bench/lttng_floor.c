@@ -1,0 +1,43 @@
+/* bench/lttng_floor.c: LTTng-UST's own cost for an event of the shape of
+ * gilscope:request (one 64-bit integer field), with no interposition: the
+ * floor under gilscope's cost per GIL event with a session.
+ *
+ *   lttng_floor [EVENTS]
+ *
+ * It carries its own copy of the "gilscope" provider (tracer/gilscope_tp.h,
+ * probes linked in), so `gilscope record`, which enables gilscope:*, records
+ * its events with the same channel and contexts as the tracer's. Without a
+ * session each tracepoint is one predicted branch. It is not Python, so the
+ * preload that `record` adds stays passive and never loads its own probes.
+ * Prints "elapsed_ns=T events=N". */
+#define LTTNG_UST_TRACEPOINT_DEFINE
+#define LTTNG_UST_TRACEPOINT_CREATE_PROBES
+#include "gilscope_tp.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int main(int argc, char **argv)
+{
+	long events = argc > 1 ? strtol(argv[1], NULL, 10) : 3000000;
+	if (events <= 0) {
+		fprintf(stderr, "usage: lttng_floor [EVENTS]\n");
+		return 2;
+	}
+	static int x;
+	uint64_t gil = (uint64_t)(uintptr_t)&x; /* an address, as the tracer's */
+	long long t0 = now_ns();
+	for (long i = 0; i < events; i++)
+		lttng_ust_tracepoint(gilscope, request, gil);
+	long long t1 = now_ns();
+	printf("elapsed_ns=%lld events=%ld\n", t1 - t0, events);
+	return 0;
+}
