@@ -32,12 +32,34 @@ t.join()
 """
 
 
+SUBINTERPRETERS = """
+import threading
+try:
+    import _xxsubinterpreters as interpreters
+except ImportError:
+    import _interpreters as interpreters
+def run():
+    try:
+        iid = interpreters.create(isolated=True)  # its own GIL (PEP 684)
+    except TypeError:
+        iid = interpreters.create()
+    interpreters.run_string(iid, "n = 100000\\nwhile n: n -= 1")
+    interpreters.destroy(iid)
+ts = [threading.Thread(target=run) for _ in range(2)]
+for t in ts: t.start()
+for t in ts: t.join()
+"""
+
+
 def main():
     label, py = gstest.python_arg()
     if not gstest.preload_lib().exists():
         gstest.skip("the tracer is not built")
     tmp = dbcheck.tmpdir()
-    for name, prog in (("countdown", COUNTDOWN), ("pingpong", PINGPONG)):
+    progs = [("countdown", COUNTDOWN), ("pingpong", PINGPONG)]
+    if gstest.python_version(py) >= (3, 12):
+        progs.append(("subinterpreters", SUBINTERPRETERS))
+    for name, prog in progs:
         trace = tmp / name
         gstest.record([str(py), "-c", prog], trace)
         db = tmp / f"{name}.db"
@@ -53,6 +75,9 @@ def main():
                           "LIMIT 1 OFFSET (SELECT count(*) / 2 FROM holds WHERE ended = 'forced')")
             check(4_000_000 <= med <= 12_000_000,
                   f"{label}: median forced hold {med} ns is about one 5 ms interval (p50 all: {p50})")
+        elif name == "subinterpreters":
+            n = one(db, "SELECT count(*) FROM gils")
+            check(n >= 3, f"{label}: a GIL per interpreter ({n} GILs)")
         else:
             sw = one(db, "SELECT count(*) FROM switches")
             check(sw >= 200, f"{label}: ping-pong hands the GIL over at least once a round trip ({sw})")
