@@ -82,6 +82,9 @@ try {
       check(imgs === 0, 'no <img> element was created from a name', imgs);
     }
 
+    // The timeline sits below the header, cards and findings (their number
+    // varies): bring it into the viewport before pointing at it.
+    await page.$eval('#timeline-panel', (e) => e.scrollIntoView({ block: 'start' }));
     const canvas = await page.$('#tl-canvas');
     const box = await canvas.boundingBox();
     const range = () => page.$eval('#timeline', (e) => [Number(e.dataset.viewStart), Number(e.dataset.viewEnd)]);
