@@ -91,9 +91,14 @@ struct writer {
 	int nbatches, quit, failed;
 };
 
+/* Rows per multi-row INSERT: one statement step for MULTI_ROWS rows of
+ * a table saves most of SQLite's per-statement work on the big tables. */
+#define MULTI_ROWS 16
+
 struct db {
 	sqlite3 *sql;
 	sqlite3_stmt *stmt[DB__TABLES];
+	sqlite3_stmt *multi[DB__TABLES]; /* MULTI_ROWS rows; NULL: not worth it */
 	struct writer *w; /* NULL: rows are written at once, by the caller */
 	char *path;      /* the final name */
 	char *tmp_path;  /* what we write, NULL when appending in place */
@@ -255,6 +260,32 @@ static char *temp_beside(const char *path, char *err, size_t errlen)
 	return tmp;
 }
 
+/* insert_sql[t] with MULTI_ROWS groups of parameters after VALUES. */
+static int multi_prepare(struct db *db, enum db_table t)
+{
+	const char *values = strstr(insert_sql[t], "VALUES ");
+	const char *group = values + strlen("VALUES ");
+	size_t glen = strlen(group), hlen = (size_t)(group - insert_sql[t]);
+	size_t len = hlen + MULTI_ROWS * (glen + 1) + 1;
+	char *sql = malloc(len), *p;
+	int rc;
+
+	if (!sql)
+		return -1;
+	memcpy(sql, insert_sql[t], hlen);
+	p = sql + hlen;
+	for (int k = 0; k < MULTI_ROWS; k++) {
+		if (k)
+			*p++ = ',';
+		memcpy(p, group, glen);
+		p += glen;
+	}
+	*p = '\0';
+	rc = sqlite3_prepare_v3(db->sql, sql, -1, SQLITE_PREPARE_PERSISTENT, &db->multi[t], NULL);
+	free(sql);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
 struct db *db_open(const char *path, int append, char *err, size_t errlen)
 {
 	struct db *db = calloc(1, sizeof(*db));
@@ -316,7 +347,9 @@ struct db *db_open(const char *path, int append, char *err, size_t errlen)
 		goto fail;
 	for (int t = 0; t < DB__TABLES; t++) {
 		if (sqlite3_prepare_v3(db->sql, insert_sql[t], -1, SQLITE_PREPARE_PERSISTENT,
-				       &db->stmt[t], NULL) != SQLITE_OK) {
+				       &db->stmt[t], NULL) != SQLITE_OK ||
+		    ((t == DB_HOLDS || t == DB_WAITS || t == DB_SWITCHES || t == DB_TIMEOUTS) &&
+		     multi_prepare(db, (enum db_table)t))) {
 			DB_FAIL(db, "cannot prepare an insert (a database of another gilscope?)");
 			goto fail;
 		}
@@ -338,10 +371,10 @@ end:
 }
 
 /* Binds a row's cells and steps: the one place rows reach SQLite. */
-static int row_exec(struct db *db, enum db_table t, const char *fmt, const union cell *c)
+/* Binds one row's cells from parameter col on. */
+static int row_bind(sqlite3_stmt *s, int col, const char *fmt, const union cell *c)
 {
-	sqlite3_stmt *s = db->stmt[t];
-	int rc = SQLITE_OK, col = 1;
+	int rc = SQLITE_OK;
 
 	for (const char *f = fmt; *f && rc == SQLITE_OK; f++, col++, c++) {
 		switch (*f) {
@@ -360,12 +393,57 @@ static int row_exec(struct db *db, enum db_table t, const char *fmt, const union
 			rc = SQLITE_MISUSE;
 		}
 	}
+	return rc;
+}
+
+static int stmt_run(struct db *db, sqlite3_stmt *s, int rc)
+{
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	sqlite3_reset(s); /* every column is bound again: no clear_bindings */
 	if (rc != SQLITE_DONE) {
 		DB_FAIL(db, "cannot insert");
 		return -1;
+	}
+	return 0;
+}
+
+/* Binds a row's cells and steps: the one place single rows reach SQLite. */
+static int row_exec(struct db *db, enum db_table t, const char *fmt, const union cell *c)
+{
+	return stmt_run(db, db->stmt[t], row_bind(db->stmt[t], 1, fmt, c));
+}
+
+/* Writes a batch: per table, MULTI_ROWS rows a statement while they
+ * last, then one by one. Rows keep their order within each table. */
+static int batch_exec(struct db *db, struct batch *b)
+{
+	static uint32_t idx[DB__TABLES][BATCH_ROWS]; /* writer thread only */
+	uint32_t n[DB__TABLES] = { 0 };
+
+	for (uint32_t i = 0; i < b->nrows; i++)
+		idx[b->rows[i].table][n[b->rows[i].table]++] = i;
+	for (int t = 0; t < DB__TABLES; t++) {
+		uint32_t i = 0;
+
+		for (; db->multi[t] && i + MULTI_ROWS <= n[t]; i += MULTI_ROWS) {
+			int rc = SQLITE_OK, col = 1;
+
+			for (uint32_t k = 0; k < MULTI_ROWS && rc == SQLITE_OK; k++) {
+				struct row *r = &b->rows[idx[t][i + k]];
+
+				rc = row_bind(db->multi[t], col, r->fmt, &b->cells[r->first]);
+				col += (int)strlen(r->fmt);
+			}
+			if (stmt_run(db, db->multi[t], rc))
+				return -1;
+		}
+		for (; i < n[t]; i++) {
+			struct row *r = &b->rows[idx[t][i]];
+
+			if (row_exec(db, (enum db_table)t, r->fmt, &b->cells[r->first]))
+				return -1;
+		}
 	}
 	return 0;
 }
@@ -400,13 +478,10 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&w->mu);
 		if (!b)
 			break; /* quit, and nothing left */
-		for (uint32_t i = 0; i < b->nrows; i++) {
-			struct row *r = &b->rows[i];
-
-			if (!failed && row_exec(db, r->table, r->fmt, &b->cells[r->first]))
-				failed = 1;
-			cells_free(r->fmt, &b->cells[r->first]);
-		}
+		if (!failed && batch_exec(db, b))
+			failed = 1;
+		for (uint32_t i = 0; i < b->nrows; i++)
+			cells_free(b->rows[i].fmt, &b->cells[b->rows[i].first]);
 		b->nrows = b->ncells = 0;
 		pthread_mutex_lock(&w->mu);
 		if (failed)
@@ -574,8 +649,10 @@ int db_insert(struct db *db, enum db_table t, const char *fmt, ...)
 
 static void db_close(struct db *db)
 {
-	for (int t = 0; t < DB__TABLES; t++)
+	for (int t = 0; t < DB__TABLES; t++) {
 		sqlite3_finalize(db->stmt[t]);
+		sqlite3_finalize(db->multi[t]);
+	}
 	sqlite3_close(db->sql);
 	free(db->tmp_path);
 	free(db->path);
@@ -610,7 +687,8 @@ int db_commit(struct db *db, char *err, size_t errlen)
 	db->in_txn = 0;
 	for (int t = 0; t < DB__TABLES; t++) {
 		sqlite3_finalize(db->stmt[t]);
-		db->stmt[t] = NULL;
+		sqlite3_finalize(db->multi[t]);
+		db->stmt[t] = db->multi[t] = NULL;
 	}
 	if (sqlite3_close(db->sql) != SQLITE_OK) {
 		DB_FAIL(db, "cannot close");
@@ -648,7 +726,8 @@ void db_abort(struct db *db)
 	if (db->tmp_path) {
 		for (int t = 0; t < DB__TABLES; t++) {
 			sqlite3_finalize(db->stmt[t]);
-			db->stmt[t] = NULL;
+			sqlite3_finalize(db->multi[t]);
+			db->stmt[t] = db->multi[t] = NULL;
 		}
 		sqlite3_close(db->sql);
 		db->sql = NULL;
