@@ -4,7 +4,8 @@ Two threads count down in a pure-Python loop (CPU-bound), once with the
 switch interval at 5 ms (CPython's default) and once at 1 ms. A thread that
 waits for the GIL sets a drop request after one interval, so the rate of drop
 requests and forced switches follows the interval: ~200 a second at 5 ms,
-~1000 a second at 1 ms. The total work does not get done any faster -- the
+~1000 a second at 1 ms on an idle machine (on a busy one each hand-off also
+waits for the OS scheduler, up to a few ms, which lowers both). The total work does not get done any faster -- the
 GIL still lets one thread run at a time -- and each switch costs a little,
 so the shorter interval usually takes a bit longer; what it buys is latency:
 a thread that wakes up waits at most ~1 ms for the GIL instead of ~5 ms.

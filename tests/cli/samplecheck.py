@@ -1,0 +1,197 @@
+"""Helpers for the samples' end-to-end tests: run a sample under
+`gilscope run`, then ask the database what the sample claims.
+
+Bounds are physical, not wall-clock: the machine has two shared, noisy
+cores, so a test never asserts that one configuration is faster than
+another; it asserts how the GIL changed hands (who held it, who waited,
+which releases were forced), printing the timings for people.
+"""
+from __future__ import annotations
+
+import argparse
+import bisect
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import gstest  # noqa: E402
+
+check = gstest.check
+fail = gstest.fail
+skip = gstest.skip
+
+
+def args(modes: Optional[list[str]] = None) -> argparse.Namespace:
+    """--python LABEL (debian | X.Y) and, when modes are given, one of them."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--python", default="debian")
+    if modes:
+        ap.add_argument("mode", nargs="?", default=modes[0], choices=modes)
+    a = ap.parse_args()
+    exe = gstest.find_python(a.python)
+    if exe is None:
+        where = "/usr/bin/python3" if a.python == "debian" else f"pyenv versions ({gstest.pyenv_root()})"
+        skip(f"Python {a.python} is not installed here (looked in {where})")
+    a.exe = exe
+    a.version = gstest.python_version(exe)
+    return a
+
+
+def sample(name: str) -> Path:
+    p = gstest.source_dir() / "samples" / name
+    if not p.exists():
+        fail(f"{p} is missing")
+    return p
+
+
+@dataclass
+class Thread:
+    pid: int
+    tid: int
+    name: Optional[str]
+    first_ns: int
+    last_ns: int
+    holds: int
+    convoys: int
+
+
+@dataclass
+class Hold:
+    start: int
+    end: int
+    ended: str
+
+
+class Run:
+    """One `gilscope run` of a sample: its output and its database."""
+
+    def __init__(self, outdir: Path, res: subprocess.CompletedProcess):
+        self.dir = outdir
+        self.stdout = res.stdout
+        self.stderr = res.stderr
+        self.db = sqlite3.connect(str(outdir / "run.db"))
+        self.run_id = self.db.execute("SELECT max(run_id) FROM runs").fetchone()[0]
+
+    def q(self, sql: str, *params) -> list[tuple]:
+        return self.db.execute(sql, params).fetchall()
+
+    def one(self, sql: str, *params):
+        row = self.db.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+    def threads(self) -> list[Thread]:
+        return [Thread(*r) for r in self.q(
+            "SELECT pid, tid, name, first_ns, last_ns, holds, convoys FROM threads WHERE run_id = ?",
+            self.run_id)]
+
+    def thread(self, name: str) -> Thread:
+        ts = [t for t in self.threads() if t.name == name]
+        if len(ts) != 1:
+            fail(f"expected one thread named {name!r}, found {len(ts)}: "
+                 f"{sorted(str(t.name) for t in self.threads())}")
+        return ts[0]
+
+    def gil_of(self, t: Thread) -> int:
+        gils = self.q("SELECT DISTINCT gil_id FROM holds WHERE run_id = ? AND tid = ?", self.run_id, t.tid)
+        if len(gils) != 1:
+            fail(f"thread {t.name} held {len(gils)} GILs, expected 1")
+        return gils[0][0]
+
+    def holds(self, tid: int) -> list[Hold]:
+        return [Hold(*r) for r in self.q(
+            "SELECT start_ns, end_ns, ended FROM holds WHERE run_id = ? AND tid = ? ORDER BY start_ns",
+            self.run_id, tid)]
+
+    def wait_starts(self, tid: int) -> list[int]:
+        return [r[0] for r in self.q(
+            "SELECT start_ns FROM waits WHERE run_id = ? AND tid = ? ORDER BY start_ns", self.run_id, tid)]
+
+    def idle_periods(self, tid: int, min_ns: int) -> list[tuple[int, int]]:
+        """Stretches of at least min_ns when the thread neither held nor
+        wanted the GIL: from a release to its next request (a sleep, I/O)."""
+        starts = self.wait_starts(tid)
+        out = []
+        for h in self.holds(tid):
+            i = bisect.bisect_left(starts, h.end)
+            if i < len(starts) and starts[i] - h.end >= min_ns:
+                out.append((h.end, starts[i]))
+        return out
+
+    def bracketed_window(self, tid: int, mark_ns: int) -> tuple[int, int]:
+        """The loop a sample brackets with two sleeps of mark_ns: from the
+        request that ends the first sleep to the release that starts the
+        second one."""
+        idles = self.idle_periods(tid, int(mark_ns * 0.6))
+        if len(idles) < 2:
+            fail(f"thread {tid}: expected two sleeps of {mark_ns / 1e6:.0f} ms around its loop, "
+                 f"found {len(idles)} idle stretches: {idles}")
+        return idles[0][1], idles[1][0]
+
+    def held_in(self, gil_id: int, lo: int, hi: int) -> int:
+        """GIL-held time of one GIL inside [lo, hi] (holds clipped)."""
+        return self.one(
+            "SELECT coalesce(sum(min(end_ns, ?) - max(start_ns, ?)), 0) FROM holds "
+            "WHERE run_id = ? AND gil_id = ? AND end_ns > ? AND start_ns < ?",
+            hi, lo, self.run_id, gil_id, lo, hi)
+
+    def contended_in(self, gil_id: int, lo: int, hi: int) -> int:
+        """Time inside [lo, hi] with at least one thread waiting for the GIL."""
+        ivs = sorted((max(s, lo), min(e, hi)) for s, e in self.q(
+            "SELECT start_ns, end_ns FROM waits WHERE run_id = ? AND gil_id = ? AND end_ns > ? AND start_ns < ?",
+            self.run_id, gil_id, lo, hi))
+        total, cur_s, cur_e = 0, None, None
+        for s, e in ivs:
+            if cur_e is None or s > cur_e:
+                if cur_e is not None:
+                    total += cur_e - cur_s
+                cur_s, cur_e = s, e
+            else:
+                cur_e = max(cur_e, e)
+        if cur_e is not None:
+            total += cur_e - cur_s
+        return total
+
+    def findings(self, kind: str) -> list[tuple]:
+        return self.q("SELECT tid, value, message FROM findings WHERE run_id = ? AND kind = ?",
+                      self.run_id, kind)
+
+
+def run_sample(exe: Path, script: str, argv: list[str], timeout: float = 240) -> Run:
+    """gilscope run -o DIR -- PYTHON samples/SCRIPT ARGV; checks it went well."""
+    out = gstest.tmpdir("gilscope-sample-") / "out"
+    cmd = [str(gstest.gilscope()), "run", "-o", str(out), "--", str(exe), str(sample(script))] + argv
+    env = os.environ.copy()
+    env.pop("PYTHONPATH", None)
+    print("$ " + " ".join(cmd), flush=True)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    # The sample's own timings and gilscope's summary, for whoever reads the log.
+    print(res.stdout, flush=True)
+    if res.returncode != 0:
+        fail(f"gilscope run exited {res.returncode}\nstderr:\n{res.stderr}")
+    for f in ("run.db", "report.html"):
+        check((out / f).is_file(), f"gilscope run wrote {f}")
+    check("GIL summary" in res.stdout, "gilscope run printed the summary")
+    r = Run(out, res)
+    lost = r.one("SELECT lost_events FROM runs WHERE run_id = ?", r.run_id)
+    check(lost == 0, f"no event lost ({lost})")
+    anomalies = r.one("SELECT anomalies FROM runs WHERE run_id = ?", r.run_id)
+    check(anomalies == 0, f"no anomaly in the analysis ({anomalies})")
+    return r
+
+
+def number(text: str, pattern: str) -> float:
+    """The first group of pattern in text, as a float (the sample's printout)."""
+    m = re.search(pattern, text)
+    if not m:
+        fail(f"the sample's output has no match for {pattern!r}:\n{text}")
+    return float(m.group(1))
+
+
+def ms(ns: float) -> str:
+    return f"{ns / 1e6:.2f} ms"

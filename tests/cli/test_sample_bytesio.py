@@ -1,0 +1,59 @@
+"""samples/bytesio.py under `gilscope run`: does BytesIO.write release the GIL?
+
+Each loop in the sample is bracketed by two 50 ms sleeps, visible in the
+database as stretches where the thread neither held nor asked for the GIL;
+between them:
+- bytesio-writer (100k BytesIO.write): no voluntary release at all; its
+  holds end only when the os.write thread's drop request forces them to;
+- os-writer (100k os.write to /dev/null): one voluntary release per call,
+  100000 of them (a few more allowed);
+- each streamer (HTTP body read in 16 KiB chunks into a BytesIO): at least
+  one voluntary release per read (the socket reads), none needed for the
+  BytesIO writes.
+"""
+import collections
+
+import samplecheck as sc
+
+WRITES = 100000
+MARK_NS = 50_000_000
+
+
+def releases_in(r, tid, lo, hi):
+    """Releases of tid strictly inside (lo, hi): 'voluntary' and 'forced'."""
+    return collections.Counter(h.ended for h in r.holds(tid) if lo < h.end < hi)
+
+
+def main() -> None:
+    a = sc.args()
+    r = sc.run_sample(a.exe, "bytesio.py", ["all"])
+
+    bio = r.thread("bytesio-writer")
+    lo, hi = r.bracketed_window(bio.tid, MARK_NS)
+    c = releases_in(r, bio.tid, lo, hi)
+    sc.check(c["voluntary"] == 0,
+             f"bytesio-writer: no voluntary GIL release during its {WRITES} BytesIO.write calls "
+             f"({sc.ms(hi - lo)}; {c['forced']} forced by the other thread's drop requests)")
+    forced_ok = r.one("SELECT count(*) FROM drop_requests WHERE run_id = ? AND holder = ? AND ts_ns BETWEEN ? AND ?",
+                      r.run_id, bio.tid, lo, hi)
+    sc.check(forced_ok >= c["forced"],
+             f"bytesio-writer: each forced release answered a drop request ({forced_ok} >= {c['forced']})")
+
+    osw = r.thread("os-writer")
+    lo, hi = r.bracketed_window(osw.tid, MARK_NS)
+    c = releases_in(r, osw.tid, lo, hi)
+    sc.check(WRITES <= c["voluntary"] <= WRITES + WRITES // 100,
+             f"os-writer: {c['voluntary']} voluntary releases for {WRITES} os.write calls (one each)")
+
+    for k in (1, 2, 3):
+        st = r.thread(f"streamer-{k}")
+        reads = int(sc.number(r.stdout, rf"streamer-{k} [0-9.]+ MiB in ([0-9]+) reads"))
+        lo, hi = r.bracketed_window(st.tid, MARK_NS)
+        c = releases_in(r, st.tid, lo, hi)
+        sc.check(c["voluntary"] >= reads,
+                 f"streamer-{k}: {c['voluntary']} voluntary releases for {reads} chunked reads "
+                 f"into BytesIO (at least one per read: the socket reads)")
+
+
+if __name__ == "__main__":
+    main()

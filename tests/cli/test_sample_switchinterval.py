@@ -1,0 +1,58 @@
+"""samples/switchinterval.py under `gilscope run`: 5 ms, then 1 ms.
+
+For each phase (two counter threads named count-5ms-* / count-1ms-*):
+- a waiting counter sets its drop request one switch interval after it
+  began to wait (median delay within 0.9x to 2x the interval: a timed wait
+  never fires early, and a busy machine may fire it late);
+- the drop requests carry the interval in force (5000 / 1000 us) where the
+  tracer can read it (3.7+);
+- the 1 ms phase has more drop requests per second than the 5 ms phase
+  (about 5x on an idle machine; a loaded one adds the same scheduling delay
+  to every hand-off -- up to a 4 ms scheduler tick when the cores are
+  busy -- which shrinks the ratio, so only > 1.3x is asserted).
+"""
+import bisect
+import statistics
+
+import samplecheck as sc
+
+
+def phase(r, ms):
+    ts = [r.thread(f"count-{ms}ms-{i}") for i in (1, 2)]
+    tids = [t.tid for t in ts]
+    lo = max(r.holds(t)[0].start for t in tids)
+    hi = min(r.holds(t)[-1].end for t in tids)
+    rows = r.q("SELECT ts_ns, requester, interval_us FROM drop_requests WHERE run_id = ? "
+               "AND requester IN (?, ?) AND ts_ns BETWEEN ? AND ?", r.run_id, tids[0], tids[1], lo, hi)
+    starts = {t: r.wait_starts(t) for t in tids}
+    delays = []
+    for ts_ns, req, _ in rows:
+        i = bisect.bisect_right(starts[req], ts_ns) - 1
+        delays.append(ts_ns - starts[req][i])
+    ivs = {iv for _, _, iv in rows}
+    rate = len(rows) / ((hi - lo) / 1e9)
+    return rate, delays, ivs, len(rows), hi - lo
+
+
+def main() -> None:
+    a = sc.args()
+    r = sc.run_sample(a.exe, "switchinterval.py", ["5", "1"])
+    for label in ("5", "1"):
+        sc.number(r.stdout, rf"switch interval\s+{label} ms: .* in ([0-9.]+) s")
+    rates = {}
+    for ms in (5, 1):
+        rate, delays, ivs, n, span = phase(r, ms)
+        rates[ms] = rate
+        sc.check(n >= 20, f"{ms} ms: {n} drop requests in {sc.ms(span)} ({rate:.0f}/s)")
+        med = statistics.median(delays)
+        sc.check(0.9 * ms * 1e6 <= med <= 2 * ms * 1e6,
+                 f"{ms} ms: a waiter set its drop request {sc.ms(med)} (median) after it began to wait")
+        if a.version >= (3, 7):
+            sc.check(ivs == {ms * 1000}, f"{ms} ms: the drop requests carry interval_us {ivs}")
+    ratio = rates[1] / rates[5]
+    sc.check(ratio > 1.3, f"1 ms gives {ratio:.1f}x the drop requests per second of 5 ms "
+                          f"({rates[1]:.0f}/s vs {rates[5]:.0f}/s; ~5x on an idle machine)")
+
+
+if __name__ == "__main__":
+    main()
