@@ -221,6 +221,11 @@ def _rows(conn: sqlite3.Connection, table: str, run_id: int, order: str = "rowid
     return [dict(r) for r in conn.execute(f"SELECT * FROM {table} WHERE run_id = ? ORDER BY {order}", (run_id,))]
 
 
+# Beyond this many time-outs in a run (many threads waiting for a long time),
+# the page keeps only each wait's count of them and draws the ticks one
+# switch interval apart from the wait's start, so the page stays small.
+TICK_BUDGET = 1_000_000
+
 # Up to this many lanes on a GIL, reading each lane through the time index is
 # quicker than sorting the GIL's rows by thread.
 FEW_LANES = 4
@@ -325,6 +330,7 @@ class Run:
     run_id: int
     t0: int
     t1: int
+    derived_ticks: bool = False  # over TICK_BUDGET: ticks drawn from the waits' counts
 
     def column(self, sql: str) -> List[Any]:
         cur = self.conn.cursor()
@@ -412,8 +418,9 @@ def _fill_lanes(r: Run, lanes: List[LaneBuilder]) -> Tuple[List[int], List[int]]
         lane = lane_of[key]
         lane.wait_starts, lane.wait_ends, lane.wait_codes, lane.wait_timeouts = starts, ends, codes, n_timeouts
 
-    for key, (ticks,) in read("timeouts", ("ts_ns - :t0",), "ts_ns").items():
-        lane_of[key].ticks = ticks
+    if not r.derived_ticks:
+        for key, (ticks,) in read("timeouts", ("ts_ns - :t0",), "ts_ns").items():
+            lane_of[key].ticks = ticks
     for key, (starts, ends) in read("forced_switches", ("start_ns - :t0", "end_ns - :t0"), "start_ns").items():
         lane_of[key].forced_starts, lane_of[key].forced_ends = starts, ends
     return hold_durs, wait_durs
@@ -495,6 +502,7 @@ def _groups(lanes: List[LaneBuilder], processes: Dict[int, Dict[str, Any]],
             "pid": pid, "procname": proc.get("procname"),
             "gil": gil_id, "address": gil.get("address") if gil else None,
             "interval": _fmt_interval_us(gil.get("interval_us")) if gil else None,
+            "interval_ns": gil["interval_us"] * 1000 if gil and gil.get("interval_us") else None,
             "python": gil.get("python_version") if gil else None,
             "lanes": [m.index for m in members],
         })
@@ -554,7 +562,10 @@ RUN_FIELDS = ("run_id", "trace_path", "hostname", "command", "exit_status", "wal
 def _load(conn: sqlite3.Connection, run_id: int, path: str, title: Optional[str]) -> Dict[str, Any]:
     run = dict(conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone())
     t0, t1 = _time_bounds(conn, run_id, run)
-    r = Run(conn, run_id, t0, t1)
+    n_ticks = conn.execute("SELECT COUNT(*) FROM timeouts WHERE run_id = ?", (run_id,)).fetchone()[0]
+    unknown_interval = conn.execute("SELECT COUNT(*) FROM gils WHERE run_id = ? AND interval_us IS NULL",
+                                    (run_id,)).fetchone()[0]
+    r = Run(conn, run_id, t0, t1, derived_ticks=n_ticks > TICK_BUDGET and not unknown_interval)
     span = max(t1 - t0, 1)
 
     processes = {p["pid"]: p for p in _rows(conn, "processes", run_id, "first_ns, pid")}
@@ -590,6 +601,7 @@ def _load(conn: sqlite3.Connection, run_id: int, path: str, title: Optional[str]
         "groups": _groups(lanes, processes, gils),
         "lanes": [_lane_model(l, thread_by_key.get((l.pid, l.tid))) for l in lanes],
         "drops": drops,
+        "ticks": {"count": n_ticks, "derived": r.derived_ticks},
         "lost": lost,
         "threads": _thread_rows(threads, lanes, wall),
         "histograms": histograms,

@@ -278,6 +278,15 @@ def _hist_svg(h: Dict[str, Any], interval_ns: Optional[int]) -> str:
     return head + "".join(parts) + "</div>"
 
 
+def _timeline_note(m: Dict[str, Any]) -> str:
+    ticks = m.get("ticks") or {}
+    if not ticks.get("derived"):
+        return ""
+    return (f'<p class="hint note">This run has {esc(fmt_count(ticks["count"]))} wait time-outs, too many to '
+            "embed one by one: each wait's ticks are drawn one switch interval apart from its start, as many "
+            "as it counted.</p>")
+
+
 def _resource(name: str) -> str:
     return (HERE / name).read_text(encoding="utf-8")
 
@@ -307,6 +316,7 @@ def render(model: Dict[str, Any], version: str = "") -> str:
         "threads": _threads(model),
         "histograms": hists,
         "footer": footer,
+        "tl_note": _timeline_note(model),
         "data": json_for_script(model),
         "js": js,
     }

@@ -58,8 +58,20 @@ const gilscopeDecode = (function () {
     return iv.cum[i] + Math.min(t - iv.s[i], iv.e[i] - iv.s[i]);
   }
 
+  // Ticks of waits known only by their count of time-outs: one switch
+  // interval (iv, ns) apart from each wait's start, never past its end.
+  function derivedTicks(wait, counts, iv) {
+    let n = 0;
+    for (let i = 0; i < wait.n; i++) n += counts[i];
+    const t = new Float64Array(n);
+    let k = 0;
+    for (let i = 0; i < wait.n; i++) {
+      for (let j = 1; j <= counts[i]; j++) t[k++] = Math.min(wait.s[i] + j * iv, wait.e[i]);
+    }
+    return t;
+  }
   return { bytes: bytes, u16: u16, f32: f32, times: times, intervals: intervals,
-    upper: upper, lower: lower, covered: covered };
+    upper: upper, lower: lower, covered: covered, derivedTicks: derivedTicks };
 })();
 if (typeof module === 'object' && module.exports) module.exports = gilscopeDecode;
 
@@ -80,6 +92,13 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
       ticks: times(l.t), forced: intervals(l.f), drops: [],
     };
   });
+  // Too many time-outs to embed (data.py, TICK_BUDGET): one tick per switch
+  // interval from the start of each wait, as many as the wait counted.
+  if (data.ticks && data.ticks.derived) {
+    const ivOf = {};
+    data.groups.forEach(function (g) { if (g.gil !== null) ivOf[g.gil] = g.interval_ns; });
+    lanes.forEach(function (l) { if (ivOf[l.gil]) l.ticks = gilscopeDecode.derivedTicks(l.wait, l.waitTimeouts, ivOf[l.gil]); });
+  }
   const drops = { ts: times(data.drops.ts), req: u16(data.drops.req), hold: u16(data.drops.hold), resp: f32(data.drops.resp) };
   for (let k = 0; k < drops.ts.length; k++) lanes[drops.hold[k]].drops.push(k);
   lanes.forEach(function (l) {

@@ -9,6 +9,7 @@ import stat
 import sys
 import tempfile
 import unittest
+from unittest import mock
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -282,6 +283,24 @@ class Model(Base):
         c.commit()
         c.close()
         self.assertIn('<dt>anomalies</dt><dd class="bad">5</dd>', render.render(data.load(str(path)), ""))
+
+    def test_too_many_ticks_are_left_to_the_waits_counts(self) -> None:
+        path = reportdb.two_thread_db(self.dir / "run.db")
+        m = data.load(str(path))
+        self.assertEqual(m["ticks"], {"count": 19, "derived": False})
+        with mock.patch.object(data, "TICK_BUDGET", 10):
+            m = data.load(str(path))
+        self.assertEqual(m["ticks"], {"count": 19, "derived": True})
+        self.assertEqual([l["t"] for l in m["lanes"]], ["", "", ""])
+        self.assertEqual(m["groups"][0]["interval_ns"], 5 * MS)
+        self.assertIn("19 wait time-outs, too many to embed", render.render(m, ""))
+        # a GIL whose switch interval is unknown (3.6) keeps the exact ticks
+        c = sqlite3.connect(str(path))
+        c.execute("UPDATE gils SET interval_us = NULL")
+        c.commit()
+        c.close()
+        with mock.patch.object(data, "TICK_BUDGET", 10):
+            self.assertFalse(data.load(str(path))["ticks"]["derived"])
 
     def test_title(self) -> None:
         reportdb.two_thread_db(self.dir / "run.db")

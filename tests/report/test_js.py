@@ -38,6 +38,7 @@ out.model = cases.model.lanes.map((l) => ({ h: Array.from(d.times(l.h)), w: Arra
   t: Array.from(d.times(l.t)), f: Array.from(d.times(l.f)), hc: Array.from(d.bytes(l.hc)),
   wt: Array.from(d.u16(l.wt)) }));
 out.drops = Array.from(d.times(cases.model.drops.ts));
+out.derived = Array.from(d.derivedTicks(d.intervals(cases.derived.w), d.u16(cases.derived.wt), cases.derived.iv));
 process.stdout.write(JSON.stringify(out));
 """
 
@@ -66,6 +67,8 @@ def main() -> None:
         "f32": data.pack_f32([-1.0, 0.5, 8000.0]),
         "u8": data.pack_u8([0, 1, 2, 5, 255]),
         "model": model,
+        # waits [100, 12_000] with 2 time-outs and [20_000, 24_000] with 1 (ending before its tick)
+        "derived": {"w": data.pack_times([100, 12_000, 20_000, 24_000]), "wt": data.pack_u16([2, 1]), "iv": 5_000},
     }
     with tempfile.NamedTemporaryFile("w", suffix=".js", delete=False) as f:
         f.write(DRIVER)
@@ -91,6 +94,7 @@ def main() -> None:
               and js_lane["t"] == data.unpack_times(lane["t"]) and js_lane["f"] == data.unpack_times(lane["f"]),
               f"lane {lane['label']!r}: the page reads what Python packed")
     check(got["drops"] == data.unpack_times(model["drops"]["ts"]), "drop request times")
+    check(got["derived"] == [5_100, 10_100, 24_000], "ticks drawn from the waits' counts, never past a wait's end")
 
 
 if __name__ == "__main__":
