@@ -16,14 +16,18 @@ import sys, threading, time
 interval = float(sys.argv[1])
 n = int(sys.argv[2])
 sys.setswitchinterval(interval)
+started, finished = [], []
 def count_down(k):
+    started.append(time.process_time())
     while k > 0:
         k -= 1
+    finished.append(time.process_time())
 threads = [threading.Thread(target=count_down, args=(n,), name="counter-%d" % i) for i in range(2)]
-c0 = time.process_time()
 for t in threads: t.start()
 for t in threads: t.join()
-print("cpu", time.process_time() - c0)
+# The CPU time both counters were alive: when one is done, the other runs
+# alone and nobody asks it to drop the GIL.
+print("cpu", finished[0] - started[1])
 """
 
 
@@ -38,10 +42,61 @@ def run(exe: Path, interval: float, n: int) -> tuple[gstest.Trace, float, dict]:
     return trace, cpu, info
 
 
+def rerequest_delay(trace: gstest.Trace) -> float:
+    """Median time, in seconds, from a forced release to the same thread's
+    next request. A forced thread waits until the other took the GIL, then
+    must be scheduled before it can ask again; meanwhile the new holder
+    computes with nobody waiting. Microseconds on a quiet machine,
+    milliseconds when other processes keep both cores busy."""
+    forced_at: dict[int, int] = {}
+    delays = []
+    for e in trace.events:
+        if e.name == "release" and e.fields["forced"]:
+            forced_at[e.tid] = e.ts
+        elif e.name == "request" and e.tid in forced_at:
+            delays.append(e.ts - forced_at.pop(e.tid))
+    delays.sort()
+    return delays[len(delays) // 2] / 1e9 if delays else 0.0
+
+
+def busy(trace: gstest.Trace, interval: float) -> float:
+    """Returns the re-request delay when it exceeds a fifth of the interval:
+    other processes then hold the cores, the counters' cycle stretches and
+    drop requests per CPU second say more about the load than about the
+    GIL. 0.0 when the machine was quiet enough to measure."""
+    delay = rerequest_delay(trace)
+    return delay if delay > 0.2 * interval else 0.0
+
+
+def drop_rate_ok(trace: gstest.Trace, cpu: float, interval: float) -> float:
+    """Two CPU-bound threads give one drop request per interval of CPU time
+    while both run: checks that within 30%; returns drops per CPU second."""
+    drops = len(trace.named("drop_request"))
+    expect = cpu / interval
+    gstest.check(0.7 * expect <= drops <= 1.3 * expect,
+                 f"{drops} drop requests within 30% of cpu/interval = {cpu:.3f}/{interval} = {expect:.0f}")
+    return drops / cpu
+
+
+def quiet_run(exe: Path, interval: float, n: int) -> tuple[gstest.Trace, float, dict]:
+    """Runs the countdown until the machine was quiet enough (3 tries), then
+    checks the event sequences, which must hold whatever the load."""
+    for attempt in range(3):
+        trace, cpu, info = run(exe, interval, n)
+        gstest.check_sequences(trace)
+        delay = busy(trace, interval)
+        if not delay:
+            return trace, cpu, info
+        print(f"note: busy machine: forced threads asked again {delay * 1e3:.2f} ms after "
+              f"their release (microseconds when quiet); measuring again", flush=True)
+    gstest.skip(f"the machine stayed too busy to measure drop-request rates (3 tries, "
+                f"re-request delay {delay * 1e3:.2f} ms); the event sequences were checked")
+
+
 def main() -> None:
     label, exe = gstest.python_arg()
     n = 5_000_000
-    trace, cpu, info = run(exe, 0.005, n)
+    trace, cpu, info = quiet_run(exe, 0.005, n)
     gstest.check(trace.discarded == 0 and info["lost_events"] == "0", "no event lost")
     found = trace.named("gil_found")
     gstest.check(len(found) == 1, f"exactly one gil_found (got {len(found)})")
@@ -57,10 +112,8 @@ def main() -> None:
     for key, c in counts.items():
         gstest.check(abs(c["request"] - c["acquire"]) <= 1 and abs(c["acquire"] - c["release"]) <= 1,
                      f"thread {key[2]}: {c['request']} requests, {c['acquire']} acquires, {c['release']} releases pair up")
+    rate5 = drop_rate_ok(trace, cpu, 0.005)
     drops = len(trace.named("drop_request"))
-    expect = cpu / 0.005
-    gstest.check(0.7 * expect <= drops <= 1.3 * expect,
-                 f"{drops} drop requests within 30% of cpu/interval = {cpu:.3f}/0.005 = {expect:.0f}")
     forced = sum(1 for e in trace.named("release") if e.fields["forced"])
     gstest.check(abs(forced - drops) <= max(2, drops // 10), f"{forced} forced releases ~ {drops} drop requests")
     names = {e.fields["name"] for e in trace.named("thread_name")}
@@ -72,12 +125,10 @@ def main() -> None:
         ivs = {e.fields["interval_us"] for e in trace.named("drop_request")}
         gstest.check(ivs == {5000}, f"drop requests carry the interval in force: {ivs}")
 
-    fast, cpu1, _ = run(exe, 0.001, n)
-    gstest.check_sequences(fast)
-    drops1 = len(fast.named("drop_request"))
-    ratio = (drops1 / cpu1) / (drops / cpu)
-    gstest.check(3.5 <= ratio <= 6.5, f"1 ms interval: {drops1} drop requests in {cpu1:.3f} s CPU, "
-                 f"{ratio:.1f}x the rate at 5 ms (about 5x)")
+    fast, cpu1, _ = quiet_run(exe, 0.001, n)
+    rate1 = drop_rate_ok(fast, cpu1, 0.001)
+    ratio = rate1 / rate5
+    gstest.check(3.5 <= ratio <= 6.5, f"1 ms interval: {ratio:.1f}x the drop-request rate at 5 ms (about 5x)")
     if minor >= 7:
         ivs = {e.fields["interval_us"] for e in fast.named("drop_request")}
         gstest.check(ivs == {1000}, f"drop requests carry the new interval: {ivs}")
