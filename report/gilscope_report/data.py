@@ -492,13 +492,16 @@ def _lane_model(lane: LaneBuilder, thread: Optional[Dict[str, Any]]) -> Dict[str
     }
 
 
-def _groups(lanes: List[LaneBuilder], processes: Dict[int, Dict[str, Any]],
-            gils: Dict[int, Dict[str, Any]]) -> List[Dict[str, Any]]:
+def _groups(lanes: List[LaneBuilder], processes: Dict[int, Dict[str, Any]], gils: Dict[int, Dict[str, Any]],
+            gil_metrics: Dict[int, Dict[str, Any]]) -> List[Dict[str, Any]]:
     groups = []
     for (pid, gil_id), members in groupby(lanes, key=lambda l: (l.pid, l.gil_id)):
         proc = processes.get(pid) or {}
         gil = gils.get(gil_id) if gil_id is not None else None
+        mt = gil_metrics.get(gil_id, {}) if gil_id is not None else {}
         groups.append({
+            "held_pct": mt.get("held_pct"), "contention_pct": mt.get("contention_pct"),
+            "switches_per_s": mt.get("switches_per_s"),
             "pid": pid, "procname": proc.get("procname"),
             "gil": gil_id, "address": gil.get("address") if gil else None,
             "interval": _fmt_interval_us(gil.get("interval_us")) if gil else None,
@@ -572,7 +575,9 @@ def _load(conn: sqlite3.Connection, run_id: int, path: str, title: Optional[str]
     gils = {g["gil_id"]: g for g in _rows(conn, "gils", run_id, "found_ns, gil_id")}
     threads = _rows(conn, "threads", run_id, "pid, first_ns, tid")
     thread_by_key = {(t["pid"], t["tid"]): t for t in threads}
-    metrics = next((m for m in _rows(conn, "metrics", run_id) if m.get("gil_id") is None), None)
+    metrics_rows = _rows(conn, "metrics", run_id)
+    metrics = next((m for m in metrics_rows if m.get("gil_id") is None), None)
+    gil_metrics = {m["gil_id"]: m for m in metrics_rows if m.get("gil_id") is not None}
 
     lanes = _make_lanes(r, processes, gils, threads)
     hold_durs, wait_durs = _fill_lanes(r, lanes)
@@ -598,7 +603,7 @@ def _load(conn: sqlite3.Connection, run_id: int, path: str, title: Optional[str]
         "t0": str(t0),  # absolute ns exceed JavaScript's exact integers
         "span": span,
         "metrics": metrics,
-        "groups": _groups(lanes, processes, gils),
+        "groups": _groups(lanes, processes, gils, gil_metrics),
         "lanes": [_lane_model(l, thread_by_key.get((l.pid, l.tid))) for l in lanes],
         "drops": drops,
         "ticks": {"count": n_ticks, "derived": r.derived_ticks},

@@ -152,6 +152,9 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
     const parts = ['GIL ' + (g.address || g.gil)];
     if (g.interval) parts.push('switch interval ' + g.interval);
     if (g.python) parts.push('Python ' + g.python);
+    if (g.held_pct !== null && g.held_pct !== undefined) parts.push('held ' + g.held_pct.toFixed(1) + '%');
+    if (g.contention_pct !== null && g.contention_pct !== undefined) parts.push('contended ' + g.contention_pct.toFixed(1) + '%');
+    if (g.switches_per_s !== null && g.switches_per_s !== undefined) parts.push(g.switches_per_s.toFixed(0) + ' switches/s');
     return parts.join(' · ');
   }
 
