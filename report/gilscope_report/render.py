@@ -161,7 +161,7 @@ def _findings(m: Dict[str, Any]) -> str:
     return '<ul class="findings">' + "".join(items) + "</ul>"
 
 
-THREAD_COLUMNS = [
+THREAD_COLUMNS = (
     # (header, key, numeric, title)
     ("thread", "label", False, "Python thread name, else the kernel thread id"),
     ("tid", "tid", True, "kernel thread id"),
@@ -177,7 +177,7 @@ THREAD_COLUMNS = [
     ("drop req. got", "drop_requests_received", True, "drop requests made to it while it held the GIL"),
     ("forced", "forced_releases", True, "times it had to release the GIL on request"),
     ("convoys", "convoys", True, "times it came back from I/O and had to wait for a CPU-bound holder"),
-]
+)
 
 
 def _threads(m: Dict[str, Any]) -> str:
