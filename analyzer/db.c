@@ -29,8 +29,9 @@ static const char *const insert_sql[DB__TABLES] = {
 		"python_version, found_ns, retired_ns) VALUES (?,?,?,?,?,?,?,?,?)",
 	[DB_THREADS] = "INSERT INTO threads (run_id, pid, tid, name, first_ns, last_ns, "
 		"held_ns, wait_ns, holds, waits, timeouts, drop_requests_issued, "
-		"drop_requests_received, forced_releases, convoys) "
-		"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		"drop_requests_received, forced_releases, convoys, hold_p50_ns, hold_p90_ns, "
+		"hold_p99_ns, hold_max_ns, wait_p50_ns, wait_p90_ns, wait_p99_ns, wait_max_ns) "
+		"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	[DB_HOLDS] = "INSERT INTO holds (run_id, gil_id, tid, start_ns, end_ns, dur_ns, "
 		"ended, crosses_loss) VALUES (?,?,?,?,?,?,?,?)",
 	[DB_WAITS] = "INSERT INTO waits (run_id, gil_id, tid, start_ns, end_ns, dur_ns, "
@@ -207,6 +208,70 @@ int db_percentiles(struct db *db, const char *table, const char *col, int64_t ru
 fail:
 	DB_FAIL(db, "cannot compute percentiles");
 end:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int db_percentiles_by_thread(struct db *db, const char *table, const char *col, int64_t run_id,
+			     int (*fn)(void *ctx, int64_t pid, int64_t tid,
+				       const struct dur_stats *st),
+			     void *ctx)
+{
+	char sql[320];
+	sqlite3_stmt *cnt = NULL, *st = NULL;
+	struct dur_stats ds = { 0, -1, -1, -1, -1 };
+	int64_t pid = 0, tid = 0;
+	uint64_t n = 0, i = 0;
+	int rc = -1, step, have = 0;
+
+	/* Counts per thread first (as many rows as threads), in the same
+	 * order as the sorted walk, which then knows each group's ranks. */
+	snprintf(sql, sizeof(sql), "SELECT g.pid, t.tid, count(t.%s) FROM %s t JOIN gils g "
+		 "USING (gil_id) WHERE t.run_id = ?1 AND t.%s IS NOT NULL GROUP BY 1, 2 "
+		 "ORDER BY 1, 2", col, table, col);
+	if (sqlite3_prepare_v2(db->sql, sql, -1, &cnt, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_int64(cnt, 1, run_id);
+	snprintf(sql, sizeof(sql), "SELECT g.pid, t.tid, t.%s FROM %s t JOIN gils g USING "
+		 "(gil_id) WHERE t.run_id = ?1 AND t.%s IS NOT NULL ORDER BY 1, 2, 3",
+		 col, table, col);
+	if (sqlite3_prepare_v2(db->sql, sql, -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_int64(st, 1, run_id);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t v = sqlite3_column_int64(st, 2);
+
+		if (!have || sqlite3_column_int64(st, 0) != pid || sqlite3_column_int64(st, 1) != tid) {
+			if (have && fn(ctx, pid, tid, &ds))
+				goto end;
+			if (sqlite3_step(cnt) != SQLITE_ROW)
+				goto fail;
+			pid = sqlite3_column_int64(cnt, 0);
+			tid = sqlite3_column_int64(cnt, 1);
+			n = (uint64_t)sqlite3_column_int64(cnt, 2);
+			ds = (struct dur_stats){ n, -1, -1, -1, -1 };
+			i = 0;
+			have = 1;
+		}
+		i++;
+		if (i == (50 * n + 99) / 100)
+			ds.p50 = v;
+		if (i == (90 * n + 99) / 100)
+			ds.p90 = v;
+		if (i == (99 * n + 99) / 100)
+			ds.p99 = v;
+		ds.max = v;
+	}
+	if (step != SQLITE_DONE)
+		goto fail;
+	if (have && fn(ctx, pid, tid, &ds))
+		goto end;
+	rc = 0;
+	goto end;
+fail:
+	DB_FAIL(db, "cannot compute per-thread percentiles");
+end:
+	sqlite3_finalize(cnt);
 	sqlite3_finalize(st);
 	return rc;
 }

@@ -54,6 +54,12 @@ struct dur_stats;
  * duration in memory. Needs db_flush() first. */
 int db_percentiles(struct db *db, const char *table, const char *col, int64_t run_id,
 		   int64_t gil_id, struct dur_stats *out);
+/* The same per thread, in one sorted pass over the run's rows: calls fn
+ * for each (pid, tid) that has some. */
+int db_percentiles_by_thread(struct db *db, const char *table, const char *col, int64_t run_id,
+			     int (*fn)(void *ctx, int64_t pid, int64_t tid,
+				       const struct dur_stats *st),
+			     void *ctx);
 /* Runs SQL that needs no binding (e.g. UPDATE of the run's row). */
 int db_exec(struct db *db, const char *sql);
 /* Creates the indexes, commits, closes and renames into place. Frees db

@@ -98,23 +98,77 @@ static int64_t rank(const struct durs *d, unsigned p)
 	return nth(d, r - 1);
 }
 
+static int durs_sort(struct durs *d)
+{
+	if (d->sorted)
+		return 0;
+	if (sort_u32(d->small, d->nsmall))
+		return -1;
+	if (d->nbig)
+		qsort(d->big, d->nbig, sizeof(*d->big), cmp_i64);
+	d->sorted = 1;
+	return 0;
+}
+
 int durs_stats(struct durs *d, struct dur_stats *out)
 {
 	out->n = durs_count(d);
 	out->p50 = out->p90 = out->p99 = out->max = -1;
 	if (!out->n)
 		return 0;
-	if (!d->sorted) {
-		if (sort_u32(d->small, d->nsmall))
-			return -1;
-		if (d->nbig)
-			qsort(d->big, d->nbig, sizeof(*d->big), cmp_i64);
-		d->sorted = 1;
-	}
+	if (durs_sort(d))
+		return -1;
 	out->p50 = rank(d, 50);
 	out->p90 = rank(d, 90);
 	out->p99 = rank(d, 99);
 	out->max = nth(d, out->n - 1);
+	return 0;
+}
+
+int durs_stats_multi(struct durs *const *d, size_t k, struct dur_stats *out)
+{
+	uint64_t n = 0, r50, r90, r99, *pos;
+
+	if (k == 1)
+		return durs_stats(d[0], out);
+	out->p50 = out->p90 = out->p99 = out->max = -1;
+	for (size_t j = 0; j < k; j++) {
+		if (durs_sort(d[j]))
+			return -1;
+		n += durs_count(d[j]);
+		if (durs_count(d[j]) && nth(d[j], durs_count(d[j]) - 1) > out->max)
+			out->max = nth(d[j], durs_count(d[j]) - 1);
+	}
+	out->n = n;
+	if (!n)
+		return 0;
+	pos = calloc(k, sizeof(*pos));
+	if (!pos)
+		return -1;
+	r50 = (50 * n + 99) / 100;
+	r90 = (90 * n + 99) / 100;
+	r99 = (99 * n + 99) / 100;
+	/* k is the threads of a GIL: a linear pick of the smallest head. */
+	for (uint64_t i = 1; i <= r99; i++) {
+		size_t best = k;
+		int64_t v = 0;
+
+		for (size_t j = 0; j < k; j++) {
+			if (pos[j] < durs_count(d[j]) &&
+			    (best == k || nth(d[j], pos[j]) < v)) {
+				best = j;
+				v = nth(d[j], pos[j]);
+			}
+		}
+		pos[best]++;
+		if (i == r50)
+			out->p50 = v;
+		if (i == r90)
+			out->p90 = v;
+		if (i == r99)
+			out->p99 = v;
+	}
+	free(pos);
 	return 0;
 }
 

@@ -3,6 +3,7 @@
 #ifndef GILSCOPE_DURS_H
 #define GILSCOPE_DURS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct durs {
@@ -21,6 +22,9 @@ int durs_add(struct durs *d, int64_t v);       /* 0, or -1 out of memory */
 uint64_t durs_count(const struct durs *d);
 /* Nearest-rank percentiles (rank ceil(p * n / 100), 1-based). Sorts d. */
 int durs_stats(struct durs *d, struct dur_stats *out);
+/* The same over the union of k collections, without copying them: each
+ * is sorted in place, then they are merged on the fly up to the ranks. */
+int durs_stats_multi(struct durs *const *d, size_t k, struct dur_stats *out);
 /* Appends every value of src to dst (for run-wide figures). */
 int durs_merge(struct durs *dst, const struct durs *src);
 void durs_free(struct durs *d);

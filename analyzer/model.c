@@ -46,6 +46,7 @@ struct thread {
 	int64_t first_ns, last_ns; /* -1: only named by others */
 	int64_t held_ns, wait_ns, holds, waits, timeouts;
 	int64_t drops_issued, drops_received, forced_releases, convoys;
+	struct dur_stats hold_st, wait_st; /* filled at the end */
 };
 
 struct pending_drop {
@@ -71,7 +72,7 @@ struct gil {
 	int64_t contended_since, contended_ns;
 	int64_t held_ns, wait_ns, holds, waits, timeouts, switches;
 	int64_t drop_requests, forced_releases, handoff_ns, convoys, slow_drops, resp_max;
-	struct durs hold, wait, gap, resp;
+	struct durs gap, resp;     /* holds and waits: per thread, in struct tg */
 	struct pending_drop *pend;
 	size_t npend;
 };
@@ -84,6 +85,7 @@ struct tg {
 	int released_voluntarily;  /* last release was not forced, no request since */
 	int after_io;              /* the current wait follows a voluntary release */
 	int64_t wait_start, wait_timeouts, hold_start, forced_start;
+	struct durs hold, wait;    /* for the thread's and the GIL's percentiles */
 };
 
 struct ptrvec {
@@ -203,14 +205,17 @@ void model_free(struct model *m)
 
 		free(g->version);
 		free(g->pend);
-		durs_free(&g->hold);
-		durs_free(&g->wait);
 		durs_free(&g->gap);
 		durs_free(&g->resp);
 		free(g);
 	}
-	for (size_t i = 0; i < m->tgv.n; i++)
-		free(m->tgv.v[i]);
+	for (size_t i = 0; i < m->tgv.n; i++) {
+		struct tg *s = m->tgv.v[i];
+
+		durs_free(&s->hold);
+		durs_free(&s->wait);
+		free(s);
+	}
 	free(m->procv.v);
 	free(m->threadv.v);
 	free(m->gilv.v);
@@ -238,10 +243,14 @@ static int keep(struct model *m, struct durs *d, int64_t v)
 		for (size_t i = 0; i < m->gilv.n; i++) {
 			struct gil *g = m->gilv.v[i];
 
-			durs_free(&g->hold);
-			durs_free(&g->wait);
 			durs_free(&g->gap);
 			durs_free(&g->resp);
+		}
+		for (size_t i = 0; i < m->tgv.n; i++) {
+			struct tg *s = m->tgv.v[i];
+
+			durs_free(&s->hold);
+			durs_free(&s->wait);
 		}
 		m->spilled = 1;
 		return 0;
@@ -378,7 +387,7 @@ static int hold_close(struct model *m, struct tg *s, int64_t end, const char *en
 	g->holds++;
 	s->t->held_ns += dur;
 	s->t->holds++;
-	if (keep(m, &g->hold, dur))
+	if (keep(m, &s->hold, dur))
 		return -1;
 	return db_insert(m->db, DB_HOLDS, "iiiiiisi", m->run_id, g->id, (int64_t)s->t->tid,
 			 s->hold_start, end, dur, ended, (int64_t)crosses(m, s->hold_start));
@@ -404,7 +413,7 @@ static int wait_close(struct model *m, struct tg *s, int64_t end, const char *ou
 	g->waits++;
 	s->t->wait_ns += dur;
 	s->t->waits++;
-	if (keep(m, &g->wait, dur))
+	if (keep(m, &s->wait, dur))
 		return -1;
 	return db_insert(m->db, DB_WAITS, "iiiiiiisii", m->run_id, g->id, (int64_t)s->t->tid,
 			 s->wait_start, end, dur, s->wait_timeouts, outcome,
@@ -761,7 +770,10 @@ struct figures {
 	int64_t wall, held, wait, contended, switches, drops, forced, handoff;
 	int64_t holds, waits, timeouts, convoys;
 	double held_pct, wait_pct, contention_pct;
-	struct durs *d_hold, *d_wait, *d_gap, *d_resp;
+	/* Durations: holds and waits per thread state (ntg of them), hand-off
+	 * gaps and drop responses per GIL (ngil). */
+	struct durs **d_hold, **d_wait, **d_gap, **d_resp;
+	size_t ntg, ngil;
 };
 
 /* The percentiles of the last GIL written, for a run of one GIL: SQLite
@@ -787,8 +799,10 @@ static int metrics_write(struct model *m, int64_t gil_id, const struct figures *
 		    db_percentiles(m->db, "switches", "gap_ns", m->run_id, gil_id, &gp) ||
 		    db_percentiles(m->db, "drop_requests", "response_ns", m->run_id, gil_id, &r))
 			return -1;
-	} else if (durs_stats(f->d_hold, &h) || durs_stats(f->d_wait, &w) ||
-		   durs_stats(f->d_gap, &gp) || durs_stats(f->d_resp, &r)) {
+	} else if (durs_stats_multi(f->d_hold, f->ntg, &h) ||
+		   durs_stats_multi(f->d_wait, f->ntg, &w) ||
+		   durs_stats_multi(f->d_gap, f->ngil, &gp) ||
+		   durs_stats_multi(f->d_resp, f->ngil, &r)) {
 		return oom(m);
 	}
 	*ps = (struct pstats){ 0, h, w, gp, r };
@@ -954,15 +968,73 @@ static int run_write(struct model *m, const struct run_info *run)
 			 (int64_t)m->skipped);
 }
 
+static int thread_stats_set(void *ctx, int64_t pid, int64_t tid, const struct dur_stats *st,
+			    int hold)
+{
+	struct model *m = ctx;
+	struct thread *t = kmap_get(m->threads, (uint32_t)pid, (uint32_t)tid);
+
+	if (t)
+		*(hold ? &t->hold_st : &t->wait_st) = *st;
+	return 0;
+}
+
+static int thread_hold_stats(void *ctx, int64_t pid, int64_t tid, const struct dur_stats *st)
+{
+	return thread_stats_set(ctx, pid, tid, st, 1);
+}
+
+static int thread_wait_stats(void *ctx, int64_t pid, int64_t tid, const struct dur_stats *st)
+{
+	return thread_stats_set(ctx, pid, tid, st, 0);
+}
+
+/* Each thread's hold and wait percentiles, over its states on every GIL. */
+static int threads_stats(struct model *m, struct durs **hv, struct durs **wv)
+{
+	static const struct dur_stats none = { 0, -1, -1, -1, -1 };
+
+	for (size_t i = 0; i < m->threadv.n; i++) {
+		struct thread *t = m->threadv.v[i];
+		size_t k = 0;
+
+		t->hold_st = t->wait_st = none;
+		if (m->spilled)
+			continue;
+		for (size_t j = 0; j < m->tgv.n; j++) {
+			struct tg *s = m->tgv.v[j];
+
+			if (s->t == t) {
+				hv[k] = &s->hold;
+				wv[k++] = &s->wait;
+			}
+		}
+		if (k && (durs_stats_multi(hv, k, &t->hold_st) || durs_stats_multi(wv, k, &t->wait_st)))
+			return oom(m);
+	}
+	if (m->spilled &&
+	    (db_percentiles_by_thread(m->db, "holds", "dur_ns", m->run_id, thread_hold_stats, m) ||
+	     db_percentiles_by_thread(m->db, "waits", "dur_ns", m->run_id, thread_wait_stats, m)))
+		return -1;
+	return 0;
+}
+
 int model_finish(struct model *m, const struct run_info *run)
 {
-	struct durs all_hold = { 0 }, all_wait = { 0 }, all_gap = { 0 }, all_resp = { 0 };
-	struct figures rf = { .d_hold = &all_hold, .d_wait = &all_wait, .d_gap = &all_gap,
-			      .d_resp = &all_resp };
+	/* Lists of the duration collections the figures are taken over. */
+	struct durs **hv = calloc(m->tgv.n + 1, sizeof(*hv));
+	struct durs **wv = calloc(m->tgv.n + 1, sizeof(*wv));
+	struct durs **gv = calloc(m->gilv.n + 1, sizeof(*gv));
+	struct durs **rv = calloc(m->gilv.n + 1, sizeof(*rv));
+	struct figures rf = { .d_hold = hv, .d_wait = wv, .d_gap = gv, .d_resp = rv };
 	struct pstats ps = { 0 };
 	double held_pct_sum = 0, cont_pct_sum = 0;
 	int nwall = 0, rc = -1;
 
+	if (!hv || !wv || !gv || !rv) {
+		oom(m);
+		goto end;
+	}
 	/* What is still open ends with its process's last event. */
 	for (size_t i = 0; i < m->gilv.n; i++) {
 		struct gil *g = m->gilv.v[i];
@@ -982,34 +1054,54 @@ int model_finish(struct model *m, const struct run_info *run)
 			      p->first_ns, p->last_ns))
 			goto end;
 	}
-	for (size_t i = 0; i < m->threadv.n; i++) {
-		struct thread *t = m->threadv.v[i];
-
-		if (db_insert(m->db, DB_THREADS, "iiitiiiiiiiiiii", m->run_id, (int64_t)t->pid,
-			      (int64_t)t->tid, t->name, t->first_ns < 0 ? DB_NULL : t->first_ns,
-			      t->last_ns < 0 ? DB_NULL : t->last_ns, t->held_ns, t->wait_ns, t->holds,
-			      t->waits, t->timeouts, t->drops_issued, t->drops_received,
-			      t->forced_releases, t->convoys))
-			goto end;
-	}
+	/* GILs before threads: per-thread percentiles from SQLite join them. */
 	for (size_t i = 0; i < m->gilv.n; i++) {
 		struct gil *g = m->gilv.v[i];
-		int64_t end = g->retired_ns >= 0 ? g->retired_ns : g->proc->last_ns;
 		char addr[24];
-		struct figures f = {
-			.wall = end - g->found_ns, .held = g->held_ns, .wait = g->wait_ns,
-			.contended = g->contended_ns, .switches = g->switches,
-			.drops = g->drop_requests, .forced = g->forced_releases,
-			.handoff = g->handoff_ns, .holds = g->holds, .waits = g->waits,
-			.timeouts = g->timeouts, .convoys = g->convoys,
-			.d_hold = &g->hold, .d_wait = &g->wait, .d_gap = &g->gap, .d_resp = &g->resp,
-		};
 
 		snprintf(addr, sizeof(addr), "0x%llx", (unsigned long long)g->addr);
 		if (db_insert(m->db, DB_GILS, "iiitistii", g->id, m->run_id, (int64_t)g->pid, addr,
 			      g->interval_us, g->rule, g->version, g->found_ns,
 			      g->retired_ns >= 0 ? g->retired_ns : DB_NULL))
 			goto end;
+	}
+	if (threads_stats(m, hv, wv))
+		goto end;
+	for (size_t i = 0; i < m->threadv.n; i++) {
+		struct thread *t = m->threadv.v[i];
+#define Q(x) ((x) < 0 ? DB_NULL : (x))
+		if (db_insert(m->db, DB_THREADS, "iiitiiiiiiiiiii" "iiii" "iiii", m->run_id,
+			      (int64_t)t->pid, (int64_t)t->tid, t->name,
+			      t->first_ns < 0 ? DB_NULL : t->first_ns,
+			      t->last_ns < 0 ? DB_NULL : t->last_ns, t->held_ns, t->wait_ns, t->holds,
+			      t->waits, t->timeouts, t->drops_issued, t->drops_received,
+			      t->forced_releases, t->convoys,
+			      Q(t->hold_st.p50), Q(t->hold_st.p90), Q(t->hold_st.p99), Q(t->hold_st.max),
+			      Q(t->wait_st.p50), Q(t->wait_st.p90), Q(t->wait_st.p99), Q(t->wait_st.max)))
+			goto end;
+#undef Q
+	}
+	for (size_t i = 0; i < m->gilv.n; i++) {
+		struct gil *g = m->gilv.v[i];
+		int64_t end = g->retired_ns >= 0 ? g->retired_ns : g->proc->last_ns;
+		struct durs *gap1 = &g->gap, *resp1 = &g->resp;
+		struct figures f = {
+			.wall = end - g->found_ns, .held = g->held_ns, .wait = g->wait_ns,
+			.contended = g->contended_ns, .switches = g->switches,
+			.drops = g->drop_requests, .forced = g->forced_releases,
+			.handoff = g->handoff_ns, .holds = g->holds, .waits = g->waits,
+			.timeouts = g->timeouts, .convoys = g->convoys,
+			.d_hold = hv, .d_wait = wv, .d_gap = &gap1, .d_resp = &resp1, .ngil = 1,
+		};
+
+		for (size_t j = 0; j < m->tgv.n; j++) {
+			struct tg *s = m->tgv.v[j];
+
+			if (s->g == g) {
+				hv[f.ntg] = &s->hold;
+				wv[f.ntg++] = &s->wait;
+			}
+		}
 		f.held_pct = pct(f.held, f.wall);
 		f.wait_pct = pct(f.wait, f.wall);
 		f.contention_pct = pct(f.contended, f.wall);
@@ -1032,17 +1124,19 @@ int model_finish(struct model *m, const struct run_info *run)
 		rf.waits += f.waits;
 		rf.timeouts += f.timeouts;
 		rf.convoys += f.convoys;
-		if (!m->spilled && m->gilv.n > 1 &&
-		    (durs_merge(&all_hold, &g->hold) || durs_merge(&all_wait, &g->wait) ||
-		     durs_merge(&all_gap, &g->gap) || durs_merge(&all_resp, &g->resp))) {
-			oom(m);
-			goto end;
-		}
-		/* The per-GIL copies are no longer needed: give the memory back
-		 * before the run-wide sort. */
-		durs_free(&g->hold);
-		durs_free(&g->wait);
-		durs_free(&g->gap);
+	}
+	/* The run: every collection (sorted already: merged on the fly). */
+	for (size_t j = 0; j < m->tgv.n; j++) {
+		struct tg *s = m->tgv.v[j];
+
+		hv[rf.ntg] = &s->hold;
+		wv[rf.ntg++] = &s->wait;
+	}
+	for (size_t i = 0; i < m->gilv.n; i++) {
+		struct gil *g = m->gilv.v[i];
+
+		gv[rf.ngil] = &g->gap;
+		rv[rf.ngil++] = &g->resp;
 	}
 	rf.wall = m->end_ns - m->start_ns;
 	rf.held_pct = nwall ? held_pct_sum / nwall : NAN;
@@ -1054,9 +1148,9 @@ int model_finish(struct model *m, const struct run_info *run)
 		goto end;
 	rc = 0;
 end:
-	durs_free(&all_hold);
-	durs_free(&all_wait);
-	durs_free(&all_gap);
-	durs_free(&all_resp);
+	free(hv);
+	free(wv);
+	free(gv);
+	free(rv);
 	return rc;
 }

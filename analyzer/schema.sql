@@ -60,6 +60,8 @@ CREATE TABLE IF NOT EXISTS threads (
   drop_requests_received INTEGER NOT NULL DEFAULT 0,
   forced_releases        INTEGER NOT NULL DEFAULT 0,
   convoys                INTEGER NOT NULL DEFAULT 0,
+  hold_p50_ns INTEGER, hold_p90_ns INTEGER, hold_p99_ns INTEGER, hold_max_ns INTEGER,
+  wait_p50_ns INTEGER, wait_p90_ns INTEGER, wait_p99_ns INTEGER, wait_max_ns INTEGER,
   PRIMARY KEY (run_id, pid, tid)
 );
 
@@ -180,7 +182,9 @@ CREATE VIEW IF NOT EXISTS thread_metrics AS
          100.0 * t.held_ns / NULLIF(r.wall_ns, 0) AS held_pct,
          100.0 * t.wait_ns / NULLIF(r.wall_ns, 0) AS wait_pct,
          t.timeouts, t.drop_requests_issued, t.drop_requests_received,
-         t.forced_releases, t.convoys
+         t.forced_releases, t.convoys,
+         t.hold_p50_ns, t.hold_p90_ns, t.hold_p99_ns, t.hold_max_ns,
+         t.wait_p50_ns, t.wait_p90_ns, t.wait_p99_ns, t.wait_max_ns
   FROM threads t JOIN runs r USING (run_id);
 
 -- The run-wide metrics row.

@@ -158,7 +158,7 @@ static int summary_threads(struct summary *s)
 	sqlite3_stmt *st = sum_query(s,
 		"SELECT t.pid, coalesce(p.procname, '?'), t.tid, coalesce(t.name, ''), "
 		"100.0 * t.held_ns / NULLIF(r.wall_ns, 0), 100.0 * t.wait_ns / NULLIF(r.wall_ns, 0), "
-		"t.holds, t.waits, t.drop_requests_issued, t.forced_releases, t.convoys "
+		"t.holds, t.waits, t.wait_p99_ns, t.forced_releases, t.convoys "
 		"FROM threads t JOIN runs r USING (run_id) "
 		"LEFT JOIN processes p ON p.run_id = t.run_id AND p.pid = t.pid "
 		"WHERE t.run_id = ?1 AND (t.holds > 0 OR t.waits > 0) "
@@ -169,18 +169,21 @@ static int summary_threads(struct summary *s)
 	if (!st)
 		return -1;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		char p99[32];
+
 		if (sqlite3_column_int64(st, 0) != last_pid) {
 			last_pid = sqlite3_column_int64(st, 0);
 			fprintf(s->out, "\n  Threads of pid %lld (%.30s), %% of the run's wall time:\n",
 				(long long)last_pid, col_text(st, 1, "?"));
-			fprintf(s->out, "  %7s %-14s %6s %6s %8s %8s %6s %6s %6s\n", "TID", "NAME",
-				"HELD%", "WAIT%", "HOLDS", "WAITS", "DROPRQ", "FORCED", "CONVOY");
+			fprintf(s->out, "  %7s %-14s %6s %6s %8s %8s %9s %6s %6s\n", "TID", "NAME",
+				"HELD%", "WAIT%", "HOLDS", "WAITS", "WAIT p99", "FORCED", "CONVOY");
 		}
-		fprintf(s->out, "  %7lld %-14.14s %6.1f %6.1f %8lld %8lld %6lld %6lld %6lld\n",
+		fmt_ns(p99, sizeof(p99), st, 8);
+		fprintf(s->out, "  %7lld %-14.14s %6.1f %6.1f %8lld %8lld %9s %6lld %6lld\n",
 			(long long)sqlite3_column_int64(st, 2), col_text(st, 3, ""),
 			sqlite3_column_double(st, 4), sqlite3_column_double(st, 5),
 			(long long)sqlite3_column_int64(st, 6), (long long)sqlite3_column_int64(st, 7),
-			(long long)sqlite3_column_int64(st, 8), (long long)sqlite3_column_int64(st, 9),
+			p99, (long long)sqlite3_column_int64(st, 9),
 			(long long)sqlite3_column_int64(st, 10));
 	}
 	if (step != SQLITE_DONE) {

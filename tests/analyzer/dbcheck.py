@@ -136,6 +136,20 @@ def check_db(db: Path, trace: Path | None = None, run_id: int | None = None) -> 
         check(tuple(m) == want, f"metrics of {'the run' if gil_id is None else f'GIL {gil_id}'} "
               f"match the rows: {tuple(m)} == {want}")
 
+    # Per-thread percentiles: over the thread's rows on every GIL.
+    for pid, tid, hp50, hp99, hmax, wp50, wp90, wmax in q(
+            "SELECT pid, tid, hold_p50_ns, hold_p99_ns, hold_max_ns, wait_p50_ns, wait_p90_ns, "
+            "wait_max_ns FROM threads WHERE run_id = ?", run_id):
+        hs = [r[0] for r in q("SELECT h.dur_ns FROM holds h JOIN gils g USING (gil_id) "
+                              "WHERE h.run_id = ? AND g.pid = ? AND h.tid = ?", run_id, pid, tid)]
+        ws = [r[0] for r in q("SELECT w.dur_ns FROM waits w JOIN gils g USING (gil_id) "
+                              "WHERE w.run_id = ? AND g.pid = ? AND w.tid = ?", run_id, pid, tid)]
+        want = (nearest_rank(hs, 50), nearest_rank(hs, 99), max(hs) if hs else None,
+                nearest_rank(ws, 50), nearest_rank(ws, 90), max(ws) if ws else None)
+        if (hp50, hp99, hmax, wp50, wp90, wmax) != want:
+            fail(f"thread {pid}/{tid}: percentiles {(hp50, hp99, hmax, wp50, wp90, wmax)} != {want}")
+    check(True, "threads: hold and wait percentiles match their rows")
+
     if trace is not None:
         t = gstest.read_trace(trace)
         # Processes of other recordings (tag filter) are not in the run.
