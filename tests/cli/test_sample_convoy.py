@@ -1,15 +1,19 @@
 """samples/convoy.py under `gilscope run`: the convoy effect (bpo-7946).
 
-- echo-with-hog: after most of its 100 round trips the echo client waited
-  a whole switch interval to get the GIL back from the hog (a convoy wait:
-  at least 50), asking for it with a drop request addressed to cpu-hog,
-  and the analyzer reports a convoy finding naming the thread;
+- echo-with-hog: after its round trips the echo client waited a whole
+  switch interval to get the GIL back from the hog (a convoy wait), asking
+  for it with a drop request addressed to cpu-hog, and the analyzer reports
+  a convoy finding naming the thread. On an idle machine that is every
+  round trip (100 of 100); on a loaded one the hog is sometimes not on a
+  CPU when the client blocks, cannot take the GIL, and the client finds it
+  free (48 of 100 were seen at load 3 on two cores): at least 25 asserted;
 - echo-quiet: the same client with no hog hardly ever waits (convoys and
   drop requests at most 5% of its 200 round trips).
 """
 import samplecheck as sc
 
 ROUNDS_QUIET, ROUNDS_HOG = 200, 100
+AT_LEAST = 25
 
 
 def main() -> None:
@@ -20,8 +24,8 @@ def main() -> None:
     print(f"median echo latency (printed, not asserted): alone {alone:.0f} us, next to the hog {hog_us:.0f} us")
 
     quiet, loaded, hog = r.thread("echo-quiet"), r.thread("echo-with-hog"), r.thread("cpu-hog")
-    sc.check(loaded.convoys >= ROUNDS_HOG // 2,
-             f"echo-with-hog: {loaded.convoys} convoy waits in {ROUNDS_HOG} round trips (>= {ROUNDS_HOG // 2})")
+    sc.check(loaded.convoys >= AT_LEAST,
+             f"echo-with-hog: {loaded.convoys} convoy waits in {ROUNDS_HOG} round trips (>= {AT_LEAST})")
     interval_ns = 1000 * (r.one("SELECT interval_us FROM gils WHERE gil_id = ?", r.gil_of(loaded)) or 5000)
     long_waits = r.one("SELECT count(*) FROM waits WHERE run_id = ? AND tid = ? AND convoy = 1 AND dur_ns >= ?",
                        r.run_id, loaded.tid, interval_ns)
@@ -29,7 +33,7 @@ def main() -> None:
              f"echo-with-hog: each convoy wait lasted at least one switch interval ({long_waits})")
     drops = r.one("SELECT count(*) FROM drop_requests WHERE run_id = ? AND requester = ? AND holder = ?",
                   r.run_id, loaded.tid, hog.tid)
-    sc.check(drops >= ROUNDS_HOG // 2, f"echo-with-hog: {drops} drop requests to cpu-hog (>= {ROUNDS_HOG // 2})")
+    sc.check(drops >= AT_LEAST, f"echo-with-hog: {drops} drop requests to cpu-hog (>= {AT_LEAST})")
     convoy_tids = {tid for tid, _, _ in r.findings("convoy")}
     sc.check(loaded.tid in convoy_tids, "the analyzer's convoy finding names echo-with-hog")
     qdrops = r.one("SELECT count(*) FROM drop_requests WHERE run_id = ? AND requester = ?", r.run_id, quiet.tid)
