@@ -135,7 +135,8 @@ try {
         if (/holding the GIL|waiting for the GIL/.test(tipText)) break hover;
       }
     }
-    check(/holding the GIL|waiting for the GIL/.test(tipText), 'hovering an interval explains it', tipText);
+    check(/(holding the GIL|waiting for the GIL)start \+.+duration .+ended .+/.test(tipText),
+      'hovering an interval tells its thread, start, duration and how it ended', tipText);
     await page.click('table.threads th:nth-child(4)');
     const sorted = await page.$eval('table.threads th:nth-child(4)', (e) => e.getAttribute('aria-sort'));
     check(sorted === 'descending', 'clicking a table header sorts it', sorted);
