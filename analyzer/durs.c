@@ -125,9 +125,37 @@ int durs_stats(struct durs *d, struct dur_stats *out)
 	return 0;
 }
 
+/* A min-heap of the collections' next values, for the k-way merge. */
+struct head {
+	int64_t v;
+	size_t j;
+};
+
+static void heap_down(struct head *h, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		struct head t;
+
+		if (l < n && h[l].v < h[m].v)
+			m = l;
+		if (r < n && h[r].v < h[m].v)
+			m = r;
+		if (m == i)
+			return;
+		t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
 int durs_stats_multi(struct durs *const *d, size_t k, struct dur_stats *out)
 {
-	uint64_t n = 0, r50, r90, r99, *pos;
+	uint64_t n = 0, r50, r90, r99, *pos = NULL;
+	struct head *heap = NULL;
+	size_t nh = 0;
+	int rc = -1;
 
 	if (k == 1)
 		return durs_stats(d[0], out);
@@ -143,33 +171,38 @@ int durs_stats_multi(struct durs *const *d, size_t k, struct dur_stats *out)
 	if (!n)
 		return 0;
 	pos = calloc(k, sizeof(*pos));
-	if (!pos)
-		return -1;
+	heap = malloc(k * sizeof(*heap));
+	if (!pos || !heap)
+		goto end;
+	for (size_t j = 0; j < k; j++)
+		if (durs_count(d[j]))
+			heap[nh++] = (struct head){ nth(d[j], 0), j };
+	for (size_t i = nh; i-- > 0;)
+		heap_down(heap, nh, i);
 	r50 = (50 * n + 99) / 100;
 	r90 = (90 * n + 99) / 100;
 	r99 = (99 * n + 99) / 100;
-	/* k is the threads of a GIL: a linear pick of the smallest head. */
-	for (uint64_t i = 1; i <= r99; i++) {
-		size_t best = k;
-		int64_t v = 0;
+	for (uint64_t i = 1; i <= r99 && nh; i++) {
+		int64_t v = heap[0].v;
+		size_t j = heap[0].j;
 
-		for (size_t j = 0; j < k; j++) {
-			if (pos[j] < durs_count(d[j]) &&
-			    (best == k || nth(d[j], pos[j]) < v)) {
-				best = j;
-				v = nth(d[j], pos[j]);
-			}
-		}
-		pos[best]++;
 		if (i == r50)
 			out->p50 = v;
 		if (i == r90)
 			out->p90 = v;
 		if (i == r99)
 			out->p99 = v;
+		if (++pos[j] < durs_count(d[j]))
+			heap[0].v = nth(d[j], pos[j]);
+		else
+			heap[0] = heap[--nh];
+		heap_down(heap, nh, 0);
 	}
+	rc = 0;
+end:
 	free(pos);
-	return 0;
+	free(heap);
+	return rc;
 }
 
 int durs_merge(struct durs *dst, const struct durs *src)
