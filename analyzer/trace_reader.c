@@ -41,8 +41,11 @@ struct member {
 	int is_signed;
 };
 
+struct sclass_info;
+
 struct class_info {
 	int gilscope;          /* 0: another provider's event, skipped */
+	const struct sclass_info *si; /* its stream class's, once known */
 	enum gs_ev_type type;
 	struct member gil, a, b, str, tag;
 };
@@ -63,6 +66,7 @@ struct reader {
 	const struct class_info *last_ci;
 	const bt_stream_class *last_sc;
 	const struct sclass_info *last_si;
+	int64_t last_pid;      /* procname is read only when the pid changes */
 	void **allocs;         /* every class_info and sclass_info */
 	size_t nallocs, capallocs;
 	int sink_failed;
@@ -245,7 +249,7 @@ static int reader_event(struct reader *r, const bt_message *msg)
 {
 	const bt_event *ev = bt_message_event_borrow_event_const(msg);
 	const bt_event_class *ec = bt_event_borrow_class_const(ev);
-	const struct class_info *ci = class_info_get(r, ec);
+	struct class_info *ci = (struct class_info *)class_info_get(r, ec);
 	const struct sclass_info *si;
 	const bt_field *payload, *ctx;
 	struct gs_event e;
@@ -256,9 +260,14 @@ static int reader_event(struct reader *r, const bt_message *msg)
 		r->info->other_events++;
 		return 0;
 	}
-	si = sclass_info_get(r, bt_event_borrow_stream_const(ev), bt_event_class_get_name(ec));
-	if (!si)
-		return -1;
+	/* An event class belongs to one stream class: look it up once. */
+	si = ci->si;
+	if (!si) {
+		si = sclass_info_get(r, bt_event_borrow_stream_const(ev), bt_event_class_get_name(ec));
+		if (!si)
+			return -1;
+		ci->si = si;
+	}
 	payload = bt_event_borrow_payload_field_const(ev);
 	ctx = bt_event_borrow_common_context_field_const(ev);
 	memset(&e, 0, sizeof(e));
@@ -270,7 +279,10 @@ static int reader_event(struct reader *r, const bt_message *msg)
 	}
 	e.pid = (int32_t)field_int(ctx, si->vpid);
 	e.tid = (int32_t)field_int(ctx, si->vtid);
-	e.procname = field_str(ctx, si->procname);
+	if (e.pid != r->last_pid) { /* a process is only named when first seen */
+		e.procname = field_str(ctx, si->procname);
+		r->last_pid = e.pid;
+	}
 	if (ci->gil.idx >= 0)
 		e.gil = (uint64_t)field_int(payload, ci->gil);
 	if (ci->a.idx >= 0)
@@ -455,7 +467,7 @@ enum trace_read_status trace_read(const char *const *dirs, size_t n,
 				  char *err, size_t errlen)
 {
 	enum trace_read_status st = TRACE_READ_ERROR;
-	struct reader r = { .sink = sink, .info = info, .err = err, .errlen = errlen };
+	struct reader r = { .sink = sink, .info = info, .err = err, .errlen = errlen, .last_pid = -1 };
 	const bt_plugin *ctf_plugin = NULL, *utils_plugin = NULL;
 	const bt_component_class_source *fs_cls = NULL;
 	const bt_component_class_filter *muxer_cls = NULL;
