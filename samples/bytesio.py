@@ -88,6 +88,13 @@ def run_local():
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
+    connections = 0
+
+    def setup(self):
+        _Handler.connections += 1
+        threading.current_thread().name = "server-conn-%d" % _Handler.connections
+        http.server.BaseHTTPRequestHandler.setup(self)
+
     def do_GET(self):
         self.send_response(200)
         self.send_header("Content-Length", str(SIZE))
