@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,45 @@ static void info_read(const char *trace_dir, struct info_file *info)
 	fclose(f);
 }
 
+/* Interrupted (Ctrl-C, kill), remove the half-written temp file, then die
+ * as the signal would have had us (or run the caller's own handler). */
+static const char *volatile interrupted_temp;
+static const int caught_signals[] = { SIGINT, SIGTERM, SIGHUP };
+static struct sigaction saved_actions[3];
+
+static void on_signal(int sig)
+{
+	if (interrupted_temp)
+		unlink(interrupted_temp);
+	for (size_t i = 0; i < 3; i++)
+		if (caught_signals[i] == sig)
+			sigaction(sig, &saved_actions[i], NULL);
+	raise(sig);
+}
+
+static void signals_catch(const char *temp)
+{
+	struct sigaction sa;
+
+	interrupted_temp = temp;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < 3; i++) {
+		sigaction(caught_signals[i], NULL, &saved_actions[i]);
+		/* An ignored signal stays ignored (nohup, background jobs). */
+		if (saved_actions[i].sa_handler != SIG_IGN)
+			sigaction(caught_signals[i], &sa, NULL);
+	}
+}
+
+static void signals_restore(void)
+{
+	for (size_t i = 0; i < 3; i++)
+		sigaction(caught_signals[i], &saved_actions[i], NULL);
+	interrupted_temp = NULL;
+}
+
 struct analysis {
 	struct model *model;
 	const char *root;      /* the trace directory's real path */
@@ -232,7 +272,7 @@ int analyze_trace(const struct analyze_opts *opts)
 	struct db *db = NULL;
 	struct stat st;
 	char err[1024] = "", *abs = NULL;
-	int rc = 1;
+	int rc = 1, caught = 0;
 
 	if (stat(opts->trace_dir, &st)) {
 		snprintf(err, sizeof(err), "%s: %s", opts->trace_dir, strerror(errno));
@@ -257,6 +297,10 @@ int analyze_trace(const struct analyze_opts *opts)
 	db = db_open(opts->db_path, opts->append, err, sizeof(err));
 	if (!db)
 		goto end;
+	if (db_temp_path(db)) {
+		signals_catch(db_temp_path(db));
+		caught = 1;
+	}
 	a.model = model_new(db);
 	if (!a.model) {
 		snprintf(err, sizeof(err), "out of memory");
@@ -313,6 +357,8 @@ int analyze_trace(const struct analyze_opts *opts)
 	rc = db_commit(db, err, sizeof(err));
 	db = NULL;
 end:
+	if (caught)
+		signals_restore();
 	if (a.progress)
 		progress_show(&a, 1);
 	if (rc)

@@ -136,6 +136,11 @@ const char *db_error(const struct db *db)
 	return db->err;
 }
 
+const char *db_temp_path(const struct db *db)
+{
+	return db->tmp_path;
+}
+
 int64_t db_run_id(const struct db *db)
 {
 	return db->run_id;

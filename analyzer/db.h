@@ -69,5 +69,8 @@ int db_commit(struct db *db, char *err, size_t errlen);
  * frees db. */
 void db_abort(struct db *db);
 const char *db_error(const struct db *db);
+/* The temp file a fresh database is written to (NULL when appending), for
+ * a signal handler to remove. */
+const char *db_temp_path(const struct db *db);
 
 #endif
