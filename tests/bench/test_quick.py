@@ -22,7 +22,7 @@ ROWS = [
     "non-GIL mutex lock/unlock pairs", "LTTng floor",
     "  no preload", "  preload, no session", "  preload + session (record)",
     "  preload, passive (no Python)", "  preload, active, no GIL yet",
-    "  preload, active, GIL found", "  preload+session, GIL found",
+    "  preload, active, GIL found", "    same, as Python 3.12+", "  preload+session, GIL found",
     "  no session", "  session (record)",
     "1x: ", "2x: ", "4x: ", "  babeltrace2 sink.utils.dummy", "  gilscope analyze",
     "  1k (", "  10k (", "targets: ",
@@ -56,7 +56,7 @@ def main() -> int:
         if not any(line.startswith(section) for line in lines):
             fail(f"section {section!r} is missing")
     # Every data row: a median with a unit, then min-max, then a finite ratio.
-    data = [l for l in lines if re.match(r"  \S", l) and re.search(r"\d(-\d|\.\d+-)", l)]
+    data = [l for l in lines if re.match(r"  +\S", l) and re.search(r"\d(-\d|\.\d+-)", l)]
     if len(data) < 16:
         fail(f"only {len(data)} data rows")
     for line in data:
