@@ -1146,6 +1146,17 @@ int model_finish(struct model *m, const struct run_info *run)
 	ps.valid = m->gilv.n == 1;
 	if (metrics_write(m, DB_NULL, &rf, &ps) || findings_write(m) || run_write(m, run))
 		goto end;
+	/* Give the durations' memory back before SQLite builds the indexes. */
+	for (size_t j = 0; j < m->tgv.n; j++) {
+		struct tg *s = m->tgv.v[j];
+
+		durs_free(&s->hold);
+		durs_free(&s->wait);
+	}
+	for (size_t i = 0; i < m->gilv.n; i++) {
+		durs_free(&((struct gil *)m->gilv.v[i])->gap);
+		durs_free(&((struct gil *)m->gilv.v[i])->resp);
+	}
 	rc = 0;
 end:
 	free(hv);
