@@ -157,6 +157,40 @@ class Run:
             total += cur_e - cur_s
         return total
 
+    def comeback_ns(self, tids: list[int], lo: int, hi: int) -> Optional[float]:
+        """Median time from a CPU-bound thread's forced release to its next
+        request for the GIL, inside [lo, hi]. CPython asks again as soon as
+        the thread runs: on free cores that is tens of microseconds; when
+        other processes keep the cores busy the OS runs the thread only
+        milliseconds later (its timeslice), and then hand-off rates follow
+        the OS scheduler, not the switch interval."""
+        delays = []
+        for tid in tids:
+            starts = self.wait_starts(tid)
+            for h in self.holds(tid):
+                if h.ended != "forced" or not (lo <= h.end <= hi):
+                    continue
+                i = bisect.bisect_left(starts, h.end)
+                if i < len(starts):
+                    delays.append(starts[i] - h.end)
+        if not delays:
+            return None
+        delays.sort()
+        return float(delays[len(delays) // 2])
+
+    def cores_free(self, tids: list[int], lo: int, hi: int, limit_ns: int = 1_000_000) -> bool:
+        """Whether the OS ran these threads promptly (see comeback_ns); says
+        so either way."""
+        c = self.comeback_ns(tids, lo, hi)
+        if c is None or c <= limit_ns:
+            print(f"note: forced-out threads asked again after {ms(c or 0)} (median): the cores were free",
+                  flush=True)
+            return True
+        print(f"note: forced-out threads asked again only after {ms(c)} (median, > {ms(limit_ns)}): other "
+              f"processes kept the cores busy, so rates follow the OS scheduler here; the checks that "
+              f"need free cores are not made", flush=True)
+        return False
+
     def findings(self, kind: str) -> list[tuple]:
         return self.q("SELECT tid, value, message FROM findings WHERE run_id = ? AND kind = ?",
                       self.run_id, kind)

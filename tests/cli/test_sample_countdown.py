@@ -5,11 +5,12 @@
 - threads: while both counters are alive the GIL is held >= 90% of the
   time; they switch only through drop requests (>= 90% of the switches are
   forced), each after a full switch interval: at most ~1 switch per
-  interval (~200/s). The lower bound is loose, 25% of that: on a loaded
-  machine each hand-off also waits for the OS scheduler (holds of 10-16 ms
-  were seen at load 3 on two cores). They take turns throughout: no hold
-  longer than 20 intervals while both run (seq's one hold is ~150). The analyzer calls both
-  CPU-bound.
+  interval (~200/s), and the analyzer calls both CPU-bound. When the cores
+  are free (a forced-out counter asks again within 1 ms, see
+  samplecheck.Run.comeback_ns) also: at least 25% of that rate, and they
+  take turns throughout (no hold longer than 20 intervals). On a loaded
+  machine the OS timeslices the two threads and these two do not hold
+  (56/s and a 232 ms hold were seen at load 4 on two cores).
 - processes: two more processes, each with its own GIL, held by its counter
   nearly all of its life with no waiter, no switch, no drop request, and
   the two GILs held at the same time (which one GIL cannot be).
@@ -49,14 +50,18 @@ def main() -> None:
     n, forced = len(sw), sum(f for (f,) in sw)
     ideal = span / interval_ns
     rate = n / (span / 1e9)
-    sc.check(n >= 0.25 * ideal and n >= 20,
-             f"threads: {n} switches between the counters ({rate:.0f}/s; one per "
-             f"{interval_ns / 1e6:.0f} ms interval would be {ideal:.0f}), at least 25% of that")
     sc.check(n <= 1.1 * ideal + 5,
-             f"threads: no more than one switch per interval ({n} <= 1.1 x {ideal:.0f} + 5)")
+             f"threads: {n} switches between the counters ({rate:.0f}/s), no more than one per "
+             f"{interval_ns / 1e6:.0f} ms interval ({n} <= 1.1 x {ideal:.0f} + 5)")
+    sc.check(n >= 20, f"threads: they switched ({n} >= 20)")
     longest = max(h.end - h.start for h in h1 + h2 if lo <= h.start and h.end <= hi)
-    sc.check(longest <= 20 * interval_ns,
-             f"threads: they take turns throughout: longest hold {sc.ms(longest)} (<= 20 intervals)")
+    if r.cores_free([c1.tid, c2.tid], lo, hi):
+        sc.check(n >= 0.25 * ideal,
+                 f"threads: {n} switches, at least 25% of one per interval ({ideal:.0f})")
+        sc.check(longest <= 20 * interval_ns,
+                 f"threads: they take turns throughout: longest hold {sc.ms(longest)} (<= 20 intervals)")
+    else:
+        print(f"threads (not asserted): {rate:.0f} switches/s, longest hold {sc.ms(longest)}")
     sc.check(forced >= 0.9 * n, f"threads: {forced} of {n} switches were forced by a drop request")
     drops = r.one("SELECT count(*) FROM drop_requests WHERE run_id = ? AND gil_id = ? AND ts_ns BETWEEN ? AND ? "
                   "AND holder IN (?, ?)", r.run_id, gil, lo, hi, c1.tid, c2.tid)

@@ -2,14 +2,16 @@
 
 For each phase (two counter threads named count-5ms-* / count-1ms-*):
 - a waiting counter sets its drop request one switch interval after it
-  began to wait (median delay within 0.9x to 2x the interval: a timed wait
-  never fires early, and a busy machine may fire it late);
+  began to wait: never earlier (0.9x allowed for clock granularity), and
+  the fastest tenth within 2x (a busy machine fires some timers late);
 - the drop requests carry the interval in force (5000 / 1000 us) where the
   tracer can read it (3.7+);
-- the 1 ms phase has more drop requests per second than the 5 ms phase
-  (about 5x on an idle machine; a loaded one adds the same scheduling delay
-  to every hand-off -- up to a 4 ms scheduler tick when the cores are
-  busy -- which shrinks the ratio, so only > 1.3x is asserted).
+- when the cores are free (samplecheck.Run.comeback_ns), the 1 ms phase
+  has more drop requests per second than the 5 ms phase: about 5x on an
+  idle machine; > 2x is asserted. On a loaded machine the OS timeslices
+  the two threads, every hand-off waits milliseconds for the scheduler,
+  and the ratio falls towards 1 (1.0x was seen at load 4 on two cores):
+  then it is printed, not asserted.
 """
 import bisect
 import statistics
@@ -31,7 +33,7 @@ def phase(r, ms):
         delays.append(ts_ns - starts[req][i])
     ivs = {iv for _, _, iv in rows}
     rate = len(rows) / ((hi - lo) / 1e9)
-    return rate, delays, ivs, len(rows), hi - lo
+    return rate, delays, ivs, len(rows), hi - lo, tids, lo, hi
 
 
 def main() -> None:
@@ -39,19 +41,27 @@ def main() -> None:
     r = sc.run_sample(a.exe, "switchinterval.py", ["5", "1"])
     for label in ("5", "1"):
         sc.number(r.stdout, rf"switch interval\s+{label} ms: .* in ([0-9.]+) s")
-    rates = {}
+    rates, free = {}, True
     for ms in (5, 1):
-        rate, delays, ivs, n, span = phase(r, ms)
+        rate, delays, ivs, n, span, tids, lo, hi = phase(r, ms)
         rates[ms] = rate
         sc.check(n >= 20, f"{ms} ms: {n} drop requests in {sc.ms(span)} ({rate:.0f}/s)")
-        med = statistics.median(delays)
-        sc.check(0.9 * ms * 1e6 <= med <= 2 * ms * 1e6,
-                 f"{ms} ms: a waiter set its drop request {sc.ms(med)} (median) after it began to wait")
+        delays.sort()
+        fastest, p10, med = delays[0], delays[len(delays) // 10], statistics.median(delays)
+        sc.check(fastest >= 0.9 * ms * 1e6,
+                 f"{ms} ms: no drop request before one interval of waiting (earliest {sc.ms(fastest)})")
+        sc.check(p10 <= 2 * ms * 1e6,
+                 f"{ms} ms: the fastest tenth within 2 intervals (p10 {sc.ms(p10)}, median {sc.ms(med)})")
         if a.version >= (3, 7):
             sc.check(ivs == {ms * 1000}, f"{ms} ms: the drop requests carry interval_us {ivs}")
+        free = r.cores_free(tids, lo, hi) and free
     ratio = rates[1] / rates[5]
-    sc.check(ratio > 1.3, f"1 ms gives {ratio:.1f}x the drop requests per second of 5 ms "
-                          f"({rates[1]:.0f}/s vs {rates[5]:.0f}/s; ~5x on an idle machine)")
+    what = (f"1 ms gives {ratio:.1f}x the drop requests per second of 5 ms "
+            f"({rates[1]:.0f}/s vs {rates[5]:.0f}/s; ~5x on an idle machine)")
+    if free:
+        sc.check(ratio > 2, what)
+    else:
+        print(f"not asserted: {what}")
 
 
 if __name__ == "__main__":
