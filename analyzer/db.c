@@ -386,10 +386,10 @@ struct db *db_open(const char *path, int append, char *err, size_t errlen)
 	/* A fresh file is rebuilt from the trace on any failure: no journal,
 	 * no fsync. Appending keeps a journal so a failure rolls back. */
 	if (db_exec(db, append ? "PRAGMA synchronous=OFF; PRAGMA locking_mode=EXCLUSIVE;"
-				 "PRAGMA cache_size=-16384; PRAGMA temp_store=FILE;"
+				 "PRAGMA cache_size=-8192; PRAGMA temp_store=FILE;"
 			       : "PRAGMA page_size=65536; PRAGMA journal_mode=OFF; "
 				 "PRAGMA synchronous=OFF; PRAGMA locking_mode=EXCLUSIVE; "
-				 "PRAGMA cache_size=-16384; PRAGMA temp_store=FILE;"))
+				 "PRAGMA cache_size=-8192; PRAGMA temp_store=FILE;"))
 		goto fail;
 	version = db_query_int(db, "PRAGMA user_version", 0);
 	if (append && version != GILSCOPE_SCHEMA_VERSION &&

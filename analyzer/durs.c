@@ -20,11 +20,22 @@ static int grow(void **p, uint64_t *cap, uint64_t need, size_t size)
 	return 0;
 }
 
+size_t durs_size(int64_t v)
+{
+	return v <= UINT16_MAX ? 2 : v <= UINT32_MAX ? 4 : 8;
+}
+
 int durs_add(struct durs *d, int64_t v)
 {
 	if (v < 0)
 		v = 0;
 	d->sorted = 0;
+	if (v <= UINT16_MAX) {
+		if (grow((void **)&d->tiny, &d->captiny, d->ntiny + 1, sizeof(*d->tiny)))
+			return -1;
+		d->tiny[d->ntiny++] = (uint16_t)v;
+		return 0;
+	}
 	if (v <= UINT32_MAX) {
 		if (grow((void **)&d->small, &d->capsmall, d->nsmall + 1, sizeof(*d->small)))
 			return -1;
@@ -39,10 +50,10 @@ int durs_add(struct durs *d, int64_t v)
 
 uint64_t durs_count(const struct durs *d)
 {
-	return d->nsmall + d->nbig;
+	return d->ntiny + d->nsmall + d->nbig;
 }
 
-/* LSD radix sort, 4 passes of 8 bits: 10x quicker than qsort on the
+/* LSD radix sorts, 8 bits a pass: 10x quicker than qsort on the
  * millions of holds a churn trace gives. */
 static int sort_u32(uint32_t *a, uint64_t n)
 {
@@ -74,6 +85,35 @@ static int sort_u32(uint32_t *a, uint64_t n)
 	return 0;
 }
 
+static int cmp_u16(const void *x, const void *y)
+{
+	return (int)*(const uint16_t *)x - (int)*(const uint16_t *)y;
+}
+
+/* 2-byte values: a counting sort, one pass (qsort for a few). */
+static int sort_u16(uint16_t *a, uint64_t n)
+{
+	uint64_t *count;
+	uint64_t k = 0;
+
+	if (n < 2)
+		return 0;
+	if (n < 4096) {
+		qsort(a, n, sizeof(*a), cmp_u16);
+		return 0;
+	}
+	count = calloc(65536, sizeof(*count));
+	if (!count)
+		return -1;
+	for (uint64_t i = 0; i < n; i++)
+		count[a[i]]++;
+	for (uint32_t v = 0; v < 65536; v++)
+		for (uint64_t c = count[v]; c; c--)
+			a[k++] = (uint16_t)v;
+	free(count);
+	return 0;
+}
+
 static int cmp_i64(const void *x, const void *y)
 {
 	int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
@@ -81,10 +121,13 @@ static int cmp_i64(const void *x, const void *y)
 	return (a > b) - (a < b);
 }
 
-/* The k-th smallest (0-based) of the sorted union small ++ big: every big
- * value is larger than every small one. */
+/* The k-th smallest (0-based) of the sorted union tiny ++ small ++ big:
+ * each array's values are larger than every value of the one before. */
 static int64_t nth(const struct durs *d, uint64_t k)
 {
+	if (k < d->ntiny)
+		return d->tiny[k];
+	k -= d->ntiny;
 	return k < d->nsmall ? (int64_t)d->small[k] : d->big[k - d->nsmall];
 }
 
@@ -102,7 +145,7 @@ static int durs_sort(struct durs *d)
 {
 	if (d->sorted)
 		return 0;
-	if (sort_u32(d->small, d->nsmall))
+	if (sort_u16(d->tiny, d->ntiny) || sort_u32(d->small, d->nsmall))
 		return -1;
 	if (d->nbig)
 		qsort(d->big, d->nbig, sizeof(*d->big), cmp_i64);
@@ -205,23 +248,9 @@ end:
 	return rc;
 }
 
-int durs_merge(struct durs *dst, const struct durs *src)
-{
-	if (grow((void **)&dst->small, &dst->capsmall, dst->nsmall + src->nsmall, sizeof(*dst->small)) ||
-	    grow((void **)&dst->big, &dst->capbig, dst->nbig + src->nbig, sizeof(*dst->big)))
-		return -1;
-	if (src->nsmall)
-		memcpy(dst->small + dst->nsmall, src->small, src->nsmall * sizeof(*src->small));
-	if (src->nbig)
-		memcpy(dst->big + dst->nbig, src->big, src->nbig * sizeof(*src->big));
-	dst->nsmall += src->nsmall;
-	dst->nbig += src->nbig;
-	dst->sorted = 0;
-	return 0;
-}
-
 void durs_free(struct durs *d)
 {
+	free(d->tiny);
 	free(d->small);
 	free(d->big);
 	memset(d, 0, sizeof(*d));

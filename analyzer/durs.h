@@ -1,5 +1,6 @@
-/* Compact collections of durations for exact percentiles: 4 bytes per
- * value below 2^32 ns (4.3 s), 8 bytes for the rare longer ones. */
+/* Compact collections of durations for exact percentiles: 2 bytes per
+ * value below 65.5 us (most waits and hand-offs), 4 below 4.3 s, 8 for
+ * the rare longer ones. */
 #ifndef GILSCOPE_DURS_H
 #define GILSCOPE_DURS_H
 
@@ -7,9 +8,10 @@
 #include <stdint.h>
 
 struct durs {
+	uint16_t *tiny;
 	uint32_t *small;
 	int64_t *big;
-	uint64_t nsmall, capsmall, nbig, capbig;
+	uint64_t ntiny, captiny, nsmall, capsmall, nbig, capbig;
 	int sorted;
 };
 
@@ -18,6 +20,8 @@ struct dur_stats {
 	int64_t p50, p90, p99, max; /* -1 when n == 0 */
 };
 
+/* The bytes v takes in a collection. */
+size_t durs_size(int64_t v);
 int durs_add(struct durs *d, int64_t v);       /* 0, or -1 out of memory */
 uint64_t durs_count(const struct durs *d);
 /* Nearest-rank percentiles (rank ceil(p * n / 100), 1-based). Sorts d. */
@@ -25,8 +29,6 @@ int durs_stats(struct durs *d, struct dur_stats *out);
 /* The same over the union of k collections, without copying them: each
  * is sorted in place, then they are merged on the fly up to the ranks. */
 int durs_stats_multi(struct durs *const *d, size_t k, struct dur_stats *out);
-/* Appends every value of src to dst (for run-wide figures). */
-int durs_merge(struct durs *dst, const struct durs *src);
 void durs_free(struct durs *d);
 
 #endif

@@ -19,10 +19,11 @@
  * the oldest is written unanswered (the holder's release was lost). */
 #define MAX_PENDING_DROPS 256
 
-/* Durations kept in memory for exact percentiles (4 bytes each): past
- * this many, SQLite sorts them instead (slower, but memory stays flat
- * however long the trace). GILSCOPE_DURS_BUDGET overrides it (tests). */
-#define DURS_BUDGET (4u << 20)
+/* Bytes of durations kept in memory for exact percentiles (2 to 8 bytes
+ * each, durs.h): about 10M events' worth. Past it, SQLite sorts them
+ * instead (slower, but memory stays flat however long the trace).
+ * GILSCOPE_DURS_BUDGET overrides it (tests). */
+#define DURS_BUDGET (24u << 20)
 
 /* A drop request answered later than this is worth a finding: the
  * holder ran without checking the eval breaker (a long C call). */
@@ -239,7 +240,8 @@ static int keep(struct model *m, struct durs *d, int64_t v)
 {
 	if (m->spilled)
 		return 0;
-	if (++m->durs_kept > m->durs_budget) {
+	m->durs_kept += durs_size(v);
+	if (m->durs_kept > m->durs_budget) {
 		for (size_t i = 0; i < m->gilv.n; i++) {
 			struct gil *g = m->gilv.v[i];
 
