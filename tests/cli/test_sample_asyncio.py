@@ -22,7 +22,9 @@ def main() -> None:
             "WHERE run_id = ? AND gil_id IS NULL", r.run_id)[0]
     sc.check(m == (0, 0, 0, 0), f"no switch, drop request, forced release or timed-out wait: {m}")
     longest_wait = r.one("SELECT max(dur_ns) FROM waits WHERE run_id = ?", r.run_id) or 0
-    sc.check(longest_wait < 1_000_000, f"no wait for the GIL longer than 1 ms ({sc.ms(longest_wait)})")
+    # Nobody else can hold it: a wait is the few instructions between
+    # request and acquire, unless the OS preempts the thread right there.
+    sc.check(longest_wait < 20_000_000, f"no wait for the GIL longer than 20 ms ({sc.ms(longest_wait)})")
     sc.check(re.search(r"(^|\s)0\s+drop requests", r.stdout) is not None, "the summary says 0 drop requests")
 
 

@@ -55,7 +55,7 @@ def main() -> None:
              f"{interval_ns / 1e6:.0f} ms interval ({n} <= 1.1 x {ideal:.0f} + 5)")
     sc.check(n >= 20, f"threads: they switched ({n} >= 20)")
     longest = max(h.end - h.start for h in h1 + h2 if lo <= h.start and h.end <= hi)
-    if r.cores_free([c1.tid, c2.tid], lo, hi):
+    if r.cores_free([c1.tid, c2.tid], lo, hi, interval_ns):
         sc.check(n >= 0.25 * ideal,
                  f"threads: {n} switches, at least 25% of one per interval ({ideal:.0f})")
         sc.check(longest <= 20 * interval_ns,

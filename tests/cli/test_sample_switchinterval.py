@@ -54,7 +54,7 @@ def main() -> None:
                  f"{ms} ms: the fastest tenth within 2 intervals (p10 {sc.ms(p10)}, median {sc.ms(med)})")
         if a.version >= (3, 7):
             sc.check(ivs == {ms * 1000}, f"{ms} ms: the drop requests carry interval_us {ivs}")
-        free = r.cores_free(tids, lo, hi) and free
+        free = r.cores_free(tids, lo, hi, ms * 1_000_000) and free
     ratio = rates[1] / rates[5]
     what = (f"1 ms gives {ratio:.1f}x the drop requests per second of 5 ms "
             f"({rates[1]:.0f}/s vs {rates[5]:.0f}/s; ~5x on an idle machine)")
