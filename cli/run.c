@@ -112,11 +112,8 @@ int cmd_run(int argc, char **argv)
 			want = optarg;
 			break;
 		case 'b':
-			ro.buffer_size = record_parse_size(optarg);
-			if (ro.buffer_size < 64 * 1024) {
-				fprintf(stderr, PFX "--buffer-size wants a size of at least 64k, like 64M, not '%s'\n", optarg);
+			if (record_buffer_arg(optarg, &ro.buffer_size, "run"))
 				return GILSCOPE_EXIT_USAGE;
-			}
 			break;
 		case 'O':
 			open_report = 1;

@@ -468,6 +468,17 @@ static int command_wait(pid_t pid)
 
 /* --- putting it together ----------------------------------------------------- */
 
+int record_buffer_arg(const char *arg, uint64_t *size, const char *who)
+{
+	*size = record_parse_size(arg);
+	if (*size < 64 * 1024) {
+		fprintf(stderr, "gilscope %s: --buffer-size wants a size of at least 64k, like 64M, not '%s'\n",
+			who, arg);
+		return -1;
+	}
+	return 0;
+}
+
 uint64_t record_parse_size(const char *s)
 {
 	char *end;
@@ -680,11 +691,8 @@ int cmd_record(int argc, char **argv)
 			o.outdir = optarg;
 			break;
 		case 'b':
-			o.buffer_size = record_parse_size(optarg);
-			if (o.buffer_size < 64 * 1024) {
-				fprintf(stderr, PFX "--buffer-size wants a size of at least 64k, like 64M, not '%s'\n", optarg);
+			if (record_buffer_arg(optarg, &o.buffer_size, "record"))
 				return GILSCOPE_EXIT_USAGE;
-			}
 			break;
 		case 'q':
 			o.quiet = 1;
@@ -703,6 +711,6 @@ int cmd_record(int argc, char **argv)
 	}
 	o.cmd = argv + optind;
 	if (record_run(&o, &res))
-		return res.cmd_ran ? res.status : (res.status ? res.status : GILSCOPE_EXIT_FAILURE);
+		return res.status ? res.status : GILSCOPE_EXIT_FAILURE;
 	return res.status;
 }

@@ -26,6 +26,10 @@ struct record_result {
  * ended), -1 after printing one line on stderr saying what failed. */
 int record_run(const struct record_opts *opts, struct record_result *res);
 
+/* Parses a --buffer-size argument into *size; prints one line naming the
+ * subcommand `who` and returns -1 when it is not a size of at least 64k. */
+int record_buffer_arg(const char *arg, uint64_t *size, const char *who);
+
 /* Parses "64M", "512k", "1G", "4096": bytes, or 0 when invalid. */
 uint64_t record_parse_size(const char *s);
 
