@@ -114,24 +114,39 @@ class Run:
 
     def idle_periods(self, tid: int, min_ns: int) -> list[tuple[int, int]]:
         """Stretches of at least min_ns when the thread neither held nor
-        wanted the GIL: from a release to its next request (a sleep, I/O)."""
+        wanted the GIL: from a release to its next request (a sleep, I/O, a
+        lock). After a forced release the stretch starts when the thread's
+        forced-switch wait ends: the time the OS took to run it again is
+        not the program's doing. (A release for a sleep is 'forced' too
+        when a drop request happened to be pending.)"""
         starts = self.wait_starts(tid)
+        fsw = self.q("SELECT start_ns, end_ns FROM forced_switches WHERE run_id = ? AND tid = ? "
+                     "ORDER BY start_ns", self.run_id, tid)
+        fsw_starts = [a for a, _ in fsw]
         out = []
         for h in self.holds(tid):
             i = bisect.bisect_left(starts, h.end)
-            if i < len(starts) and starts[i] - h.end >= min_ns:
+            if i >= len(starts):
+                continue
+            begin = h.end
+            j = bisect.bisect_left(fsw_starts, h.end)
+            if h.ended == "forced" and j < len(fsw) and fsw[j][0] < starts[i]:
+                begin = max(begin, fsw[j][1])
+            if starts[i] - begin >= min_ns:
                 out.append((h.end, starts[i]))
         return out
 
     def bracketed_window(self, tid: int, mark_ns: int) -> tuple[int, int]:
-        """The loop a sample brackets with two sleeps of mark_ns: from the
+        """The loop a sample brackets with two sleeps of mark_ns, the last
+        two long idle stretches of the thread (earlier ones are waits
+        before the loop: a barrier, a server's first answer): from the
         request that ends the first sleep to the release that starts the
-        second one."""
-        idles = self.idle_periods(tid, int(mark_ns * 0.6))
+        second one. A sleep never returns early, so 0.9 x mark_ns."""
+        idles = self.idle_periods(tid, int(mark_ns * 0.9))
         if len(idles) < 2:
             fail(f"thread {tid}: expected two sleeps of {mark_ns / 1e6:.0f} ms around its loop, "
                  f"found {len(idles)} idle stretches: {idles}")
-        return idles[0][1], idles[1][0]
+        return idles[-2][1], idles[-1][0]
 
     def held_in(self, gil_id: int, lo: int, hi: int) -> int:
         """GIL-held time of one GIL inside [lo, hi] (holds clipped)."""
