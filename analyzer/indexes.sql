@@ -1,7 +1,8 @@
--- Created after the fill (quicker than maintaining them row by row).
--- Keys follow the order rows are written in (time, per GIL), so building
--- them is a near-linear pass: (run_id, gil_id, tid, start_ns) would cost
--- twice as much (a real sort of a million keys) on a churn trace.
+-- Created before the fill when a writer thread has a second CPU to keep
+-- them up to date, after it otherwise (db.c says why). Keys follow the
+-- order rows are written in (time, per GIL), so appending to them or
+-- building them is a near-linear pass: (run_id, gil_id, tid, start_ns)
+-- would cost twice as much (a real sort of a million keys).
 CREATE INDEX IF NOT EXISTS holds_by_time    ON holds(run_id, gil_id, start_ns);
 CREATE INDEX IF NOT EXISTS waits_by_time    ON waits(run_id, gil_id, start_ns);
 CREATE INDEX IF NOT EXISTS timeouts_by_time ON timeouts(run_id, gil_id, ts_ns);
