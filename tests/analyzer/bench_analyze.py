@@ -31,9 +31,10 @@ for t in ts: t.join()
 """
 
 
-def timed(argv):
+def timed(argv, env=None):
     """(wall s, peak RSS KiB) of argv, via GNU time."""
-    out = subprocess.run(["/usr/bin/time", "-f", "%e %M", *argv], capture_output=True, text=True)
+    out = subprocess.run(["/usr/bin/time", "-f", "%e %M", *argv], capture_output=True, text=True,
+                         env=dict(os.environ, **(env or {})))
     if out.returncode != 0:
         sys.exit(f"{' '.join(argv)} failed: {out.stderr}")
     wall, rss = out.stderr.strip().splitlines()[-1].split()
@@ -70,10 +71,12 @@ def main():
             subprocess.run([str(gilscope), "analyze", str(trace), "-o", str(db), "--no-progress"], check=True)
             events = subprocess.run(["sqlite3", str(db), "SELECT event_count || ' events, ' || lost_events "
                                      "|| ' lost' FROM runs"], capture_output=True, text=True).stdout.strip()
-            dummy, analyze = [], []
+            dummy, analyze, after = [], [], []
+            argv = [str(gilscope), "analyze", str(trace), "-o", str(db), "--no-progress"]
             for _ in range(args.runs):
                 dummy.append(timed(["babeltrace2", str(trace), "-c", "sink.utils.dummy"]))
-                analyze.append(timed([str(gilscope), "analyze", str(trace), "-o", str(db), "--no-progress"]))
+                analyze.append(timed(argv))
+                after.append(timed(argv, {"GILSCOPE_INDEX_AFTER_FILL": "1"}))
             md = statistics.median(w for w, _ in dummy)
             ma = statistics.median(w for w, _ in analyze)
             print(f"{trace.name}: {events}, {args.runs} interleaved runs")
@@ -83,6 +86,8 @@ def main():
                   f"peak RSS {max(r for _, r in analyze) / 1024:.1f} MiB")
             print(f"  ratio (medians): {ma / md:.2f}x   ratio (minima): "
                   f"{min(w for w, _ in analyze) / min(w for w, _ in dummy):.2f}x")
+            mf = statistics.median(w for w, _ in after)
+            print(f"  (indexes after the fill: median {mf:.2f} s, {mf / md:.2f}x)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
