@@ -5,8 +5,9 @@ database as stretches where the thread neither held nor asked for the GIL;
 between them:
 - bytesio-writer (100k BytesIO.write): no voluntary release at all; its
   holds end only when the os.write thread's drop request forces them to;
-- os-writer (100k os.write to /dev/null): one voluntary release per call,
-  100000 of them (a few more allowed);
+- os-writer (100k os.write to /dev/null): one release per call, 100000 of
+  them (1% more allowed), nearly all voluntary (a release is recorded as
+  forced when the other thread's drop request happened to be pending);
 - each streamer (HTTP body read in 16 KiB chunks into a BytesIO): at least
   one voluntary release per read (the socket reads), none needed for the
   BytesIO writes.
@@ -42,8 +43,11 @@ def main() -> None:
     osw = r.thread("os-writer")
     lo, hi = r.bracketed_window(osw.tid, MARK_NS)
     c = releases_in(r, osw.tid, lo, hi)
-    sc.check(WRITES <= c["voluntary"] <= WRITES + WRITES // 100,
-             f"os-writer: {c['voluntary']} voluntary releases for {WRITES} os.write calls (one each)")
+    total = c["voluntary"] + c["forced"]
+    sc.check(WRITES <= total <= WRITES + WRITES // 100,
+             f"os-writer: {total} GIL releases for {WRITES} os.write calls (one each; "
+             f"{c['forced']} with a drop request pending)")
+    sc.check(c["forced"] <= 100, f"os-writer: nearly all of them voluntary ({c['voluntary']})")
 
     for k in (1, 2, 3):
         st = r.thread(f"streamer-{k}")
