@@ -146,6 +146,29 @@ static inline struct gil *gil_by_s(const pthread_mutex_t *s)
 	return NULL;
 }
 
+enum { GIL_M = 1, GIL_S = 2 };
+
+/* The known GIL that x is the mutex (GIL_M) or switch mutex (GIL_S) of:
+ * one pass over the table, the hot path of every mutex call. */
+static inline struct gil *gil_lookup(const pthread_mutex_t *x, int *which)
+{
+	int n = atomic_load_explicit(&g_nslots, memory_order_acquire);
+	for (int i = 0; i < n; i++) {
+		const pthread_mutex_t *m = atomic_load_explicit(&g_gils[i].m, memory_order_relaxed);
+		if (!m)
+			continue;
+		if (m == x) {
+			*which = GIL_M;
+			return &g_gils[i];
+		}
+		if (g_gils[i].s == x) {
+			*which = GIL_S;
+			return &g_gils[i];
+		}
+	}
+	return NULL;
+}
+
 static inline uint64_t gil_addr(const struct gil *g)
 {
 	return (uint64_t)(uintptr_t)atomic_load_explicit(&g->m, memory_order_relaxed);
@@ -348,35 +371,41 @@ EXPORT int pthread_mutex_lock(pthread_mutex_t *mutex)
 {
 	ENSURE_REAL(mutex_lock);
 	int rc = real.mutex_lock(mutex);
-	if (rc || !active() || !tracking())
+	if (rc || !active())
 		return rc;
-	t_guard = 1;
-	struct gil *g;
-	if ((g = gil_by_m(mutex)))
-		on_lock_m(g);
-	else if ((g = gil_by_s(mutex)))
-		on_lock_s(g);
-	else if (atomic_load_explicit(&g_armed, memory_order_relaxed))
+	int which;
+	struct gil *g = gil_lookup(mutex, &which);
+	if (g) {
+		t_guard = 1;
+		if (which == GIL_M)
+			on_lock_m(g);
+		else
+			on_lock_s(g);
+		t_guard = 0;
+	} else if (atomic_load_explicit(&g_armed, memory_order_relaxed)) {
 		look_at_lock(mutex);
-	t_guard = 0;
+	}
 	return rc;
 }
 
 EXPORT int pthread_mutex_unlock(pthread_mutex_t *mutex)
 {
 	ENSURE_REAL(mutex_unlock);
-	if (active() && tracking()) {
-		t_guard = 1;
-		struct gil *g = gil_by_m(mutex);
-		if (g)
-			on_unlock_m(g);
-		if (atomic_load_explicit(&g_armed, memory_order_relaxed)) {
+	if (active()) {
+		int which;
+		struct gil *g = gil_lookup(mutex, &which);
+		if (g) {
+			if (which == GIL_M) {
+				t_guard = 1;
+				on_unlock_m(g);
+				t_guard = 0;
+			}
+		} else if (atomic_load_explicit(&g_armed, memory_order_relaxed)) {
 			held_sync_epoch();
 			held_pop(mutex);
 			if (mutex == t_cand_s || mutex == t_cand_m)
 				t_cand_m = t_cand_s = NULL;
 		}
-		t_guard = 0;
 	}
 	return real.mutex_unlock(mutex);
 }
