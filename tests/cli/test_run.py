@@ -7,6 +7,7 @@
 - one killed by SIGTERM gives 143 (128 + 15, as a shell would say);
 - a command that cannot be started gives 127, no command at all 2.
 """
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -51,6 +52,7 @@ def main() -> None:
     check(res.returncode == 127, f"a command that cannot start gives 127 (got {res.returncode})")
     res = gilscope("run", "-o", tmp / "none")
     check(res.returncode == 2 and res.stderr.strip() != "", f"no command: usage error 2 (got {res.returncode})")
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
