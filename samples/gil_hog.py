@@ -18,9 +18,11 @@ to it, one long call runs in its own thread:
           OpenSSL -- e.g. a pyenv 3.6 on Debian 12 -- falls back to the
           built-in _sha256 module, which keeps the GIL: the sample says so.)
 
-In the report: a drop-request marker from the ticker to the hog, and a hold
-of the whole call; the summary's "drop response" max is about the length of
-the call and a finding reports the drop requests slower than 1 ms.
+In the report: a hold of the whole call, the ticker (and the main thread,
+which wants the GIL back after starting the hog thread) waiting red all
+along, and a drop-request marker to the hog honoured only at the end; the
+summary's "drop response" max is about the length of the call and a
+finding reports the drop requests slower than 1 ms.
 
 Usage: python3 gil_hog.py [sum|regex|hashlib|all]   (default: all)
 Under gilscope: gilscope run -- python3 samples/gil_hog.py sum
