@@ -74,6 +74,16 @@ LTTNG_UST_TRACEPOINT_EVENT(gilscope, drop_request,
 	)
 )
 
+/* The process ends: exit() (after Python's finalization; status -1, not
+ * known there) or _exit(status) (os._exit, multiprocessing children).
+ * Whatever a thread still held or waited for ends here. */
+LTTNG_UST_TRACEPOINT_EVENT(gilscope, process_exit,
+	LTTNG_UST_TP_ARGS(int32_t, status),
+	LTTNG_UST_TP_FIELDS(
+		lttng_ust_field_integer(int32_t, status, status)
+	)
+)
+
 LTTNG_UST_TRACEPOINT_EVENT(gilscope, thread_name,
 	LTTNG_UST_TP_ARGS(int32_t, tid, const char *, name, uint32_t, tag),
 	LTTNG_UST_TP_FIELDS(

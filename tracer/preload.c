@@ -62,6 +62,7 @@ static struct {
 	int (*cond_timedwait)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
 	int (*cond_signal)(pthread_cond_t *);
 	pid_t (*fork)(void);
+	void (*exit_now)(int);
 } real;
 
 /* liblttng-ust's fork hooks, found once the provider is loaded: what
@@ -82,6 +83,7 @@ static atomic_int g_nslots;      /* high-water mark of used slots */
 static struct gil g_gils[MAX_GILS];
 static pthread_mutex_t g_registry = PTHREAD_MUTEX_INITIALIZER;
 static char g_version[96];
+static int g_exit_hooked;        /* at_exit registered (inherited by fork) */
 static uint32_t g_tag;           /* GILSCOPE_TAG: which recording we belong to */
 
 TLS pid_t t_tid;
@@ -122,6 +124,7 @@ static void resolve_all(void)
 	real.mutex_init = resolve("pthread_mutex_init", NULL);
 	real.mutex_unlock = resolve("pthread_mutex_unlock", NULL);
 	real.fork = resolve("fork", NULL);
+	real.exit_now = (void (*)(int))resolve("_exit", NULL);
 	atomic_thread_fence(memory_order_seq_cst);
 	real.mutex_lock = resolve("pthread_mutex_lock", NULL);
 }
@@ -220,6 +223,8 @@ static inline void held_pop(pthread_mutex_t *m)
 	/* Locked before we were looking: nothing to forget. */
 }
 
+static void at_exit(void);
+
 /* --- registering a GIL --------------------------------------------------- */
 
 static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
@@ -252,6 +257,13 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	if (!g_many_gils)
 		atomic_store(&g_armed, 0);
 	lttng_ust_tracepoint(gilscope, gil_found, gil_addr(g), gil_interval_us(g), rule, g_version, g_tag);
+	if (!g_exit_hooked) {
+		/* Registered here, not in the constructor: exit handlers run last
+		 * registered first, and liblttng-ust's own (set up by its
+		 * listener threads after our constructor) must not run before. */
+		g_exit_hooked = 1;
+		atexit(at_exit);
+	}
 	lttng_ust_tracepoint(gilscope, acquire, gil_addr(g));
 end:
 	real.mutex_unlock(&g_registry);
@@ -513,6 +525,32 @@ EXPORT pid_t fork(void)
 		ust_fork.after_parent(&saved);
 	errno = e;
 	return pid;
+}
+
+/* A process that ends while a thread holds the GIL (every process does
+ * after finalization, and os._exit skips even that) would leave the last
+ * hold without an end: mark the end. */
+static void process_exit(int status)
+{
+	if (atomic_load(&g_mode) != MODE_ACTIVE)
+		return;
+	t_guard = 1;
+	lttng_ust_tracepoint(gilscope, process_exit, status);
+	t_guard = 0;
+}
+
+static void at_exit(void)
+{
+	process_exit(-1);
+}
+
+EXPORT __attribute__((noreturn)) void _exit(int status)
+{
+	if (!real.exit_now)
+		resolve_all();
+	process_exit(status);
+	real.exit_now(status);
+	__builtin_unreachable();
 }
 
 /* Loads the tracepoint provider from the directory this library is in. */
