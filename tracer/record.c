@@ -66,17 +66,24 @@ static pid_t sessiond_pidfile_pid(void)
 	return (pid_t)pid;
 }
 
+/* A live lttng-sessiond at pid. A daemonized one that exited stays a
+ * zombie where nothing reaps orphans (some containers' init): that counts
+ * as gone. */
 static int is_sessiond(pid_t pid)
 {
-	char path[64], comm[64] = "";
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	char path[64], stat[256] = "";
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return 0;
-	if (!fgets(comm, sizeof(comm), f))
-		comm[0] = '\0';
+	if (!fgets(stat, sizeof(stat), f))
+		stat[0] = '\0';
 	fclose(f);
-	return !strncmp(comm, "lttng-sessiond", 14);
+	/* "pid (comm) S ...": the state follows the last ')' */
+	const char *close = strrchr(stat, ')');
+	if (!strstr(stat, "(lttng-sessiond)") || !close || close[1] != ' ')
+		return 0;
+	return close[2] != 'Z' && close[2] != 'X';
 }
 
 static int find_in_path(const char *name, char *out, size_t size)
@@ -190,7 +197,7 @@ static void daemon_release(struct daemon *d)
 		}
 		if (pid > 0 && is_sessiond(pid)) {
 			kill(pid, SIGTERM);
-			for (int i = 0; i < 100 && kill(pid, 0) == 0 && is_sessiond(pid); i++)
+			for (int i = 0; i < 200 && is_sessiond(pid); i++)
 				usleep(50 * 1000);
 		}
 	}
