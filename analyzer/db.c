@@ -23,8 +23,8 @@ static const char *const insert_sql[DB__TABLES] = {
 		"start_ns, end_ns, wall_ns, python_versions, interval_us, event_count, "
 		"lost_events, analyzer_version, analyzed_at, anomalies, skipped_events) "
 		"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-	[DB_PROCESSES] = "INSERT INTO processes (run_id, pid, procname, first_ns, last_ns) "
-		"VALUES (?,?,?,?,?)",
+	[DB_PROCESSES] = "INSERT INTO processes (run_id, pid, procname, first_ns, last_ns, "
+		"exit_status) VALUES (?,?,?,?,?,?)",
 	[DB_GILS] = "INSERT INTO gils (gil_id, run_id, pid, address, interval_us, rule, "
 		"python_version, found_ns, retired_ns) VALUES (?,?,?,?,?,?,?,?,?)",
 	[DB_THREADS] = "INSERT INTO threads (run_id, pid, tid, name, first_ns, last_ns, "

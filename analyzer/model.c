@@ -34,6 +34,8 @@ enum process_state { PROC_UNDECIDED, PROC_KEPT, PROC_SKIPPED };
 struct process {
 	int32_t pid;
 	enum process_state state;  /* only with a tag filter */
+	int exited;                /* its process_exit was seen */
+	int64_t exit_status;       /* DB_NULL: no process_exit; -1: exit() */
 	char *procname;
 	int64_t first_ns, last_ns;
 };
@@ -63,6 +65,7 @@ struct gil {
 	const char *rule;
 	char *version;
 	int64_t found_ns, retired_ns; /* retired_ns -1 while alive */
+	int ended;                 /* its process exited */
 	struct process *proc;
 	struct tg *holder;
 	int has_release;           /* released, not yet re-acquired */
@@ -279,6 +282,7 @@ static struct process *process_get(struct model *m, int32_t pid, const char *pro
 		return NULL;
 	}
 	p->pid = pid;
+	p->exit_status = DB_NULL;
 	p->procname = procname ? strdup(procname) : NULL;
 	p->first_ns = p->last_ns = ts;
 	return p;
@@ -332,7 +336,7 @@ static struct gil *gil_get(struct model *m, struct process *p, uint64_t addr, in
 {
 	struct gil *g = kmap_get(m->gils, (uint32_t)p->pid, addr);
 
-	if (g && g->retired_ns < 0)
+	if (g && g->retired_ns < 0 && !g->ended)
 		return g;
 	return gil_new(m, p, addr, ts);
 }
@@ -660,11 +664,37 @@ int model_event(struct model *m, const struct gs_event *ev)
 		t->first_ns = ev->ts;
 	t->last_ns = ev->ts;
 
+	/* Daemon threads may still run between exit()'s handler and the
+	 * end: their GIL is gone for us, their events change nothing. */
+	if (p->exited && ev->type != GS_EV_PROCESS_EXIT)
+		return 0;
 	switch (ev->type) {
 	case GS_EV_GIL_FOUND:
 		return on_gil_found(m, p, ev);
 	case GS_EV_RETIRED:
 		return on_retired(m, p, ev);
+	case GS_EV_PROCESS_EXIT:
+		/* What its threads still held or waited for ends here. exit()
+		 * may be followed by its own _exit: keep a known status. */
+		if (p->exited) {
+			if (ev->a >= 0)
+				p->exit_status = ev->a;
+			return 0;
+		}
+		p->exited = 1;
+		p->exit_status = ev->a;
+		for (size_t i = 0; i < m->gilv.n; i++) {
+			struct gil *eg = m->gilv.v[i];
+
+			if (eg->proc == p && eg->retired_ns < 0 && !eg->ended) {
+				if (gil_close(m, eg, ev->ts))
+					return -1;
+				eg->ended = 1;
+			}
+		}
+		return 0;
+	case GS_EV_OTHER:
+		return 0;
 	case GS_EV_THREAD_NAME: {
 		struct thread *named = thread_get(m, ev->pid, (int32_t)ev->a);
 
@@ -680,7 +710,8 @@ int model_event(struct model *m, const struct gs_event *ev)
 	default:
 		break;
 	}
-	if (t->last_tg && t->last_tg->g->addr == ev->gil && t->last_tg->g->retired_ns < 0)
+	if (t->last_tg && t->last_tg->g->addr == ev->gil && t->last_tg->g->retired_ns < 0 &&
+	    !t->last_tg->g->ended)
 		g = t->last_tg->g; /* the usual case: skip two lookups */
 	else
 		g = gil_get(m, p, ev->gil, ev->ts);
@@ -1041,7 +1072,7 @@ int model_finish(struct model *m, const struct run_info *run)
 	for (size_t i = 0; i < m->gilv.n; i++) {
 		struct gil *g = m->gilv.v[i];
 
-		if (g->retired_ns < 0 && gil_close(m, g, g->proc->last_ns))
+		if (g->retired_ns < 0 && !g->ended && gil_close(m, g, g->proc->last_ns))
 			goto end;
 	}
 	/* SQLite computes the percentiles: every interval must be written. */
@@ -1052,8 +1083,8 @@ int model_finish(struct model *m, const struct run_info *run)
 
 		if (m->filter && p->state != PROC_KEPT)
 			continue; /* another recording's */
-		if (db_insert(m->db, DB_PROCESSES, "iitii", m->run_id, (int64_t)p->pid, p->procname,
-			      p->first_ns, p->last_ns))
+		if (db_insert(m->db, DB_PROCESSES, "iitiii", m->run_id, (int64_t)p->pid, p->procname,
+			      p->first_ns, p->last_ns, p->exit_status))
 			goto end;
 	}
 	/* GILs before threads: per-thread percentiles from SQLite join them. */

@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS processes (
   procname TEXT,
   first_ns INTEGER,
   last_ns  INTEGER,
+  exit_status INTEGER,  -- from process_exit: _exit's status, -1 for exit(); NULL: not seen
   PRIMARY KEY (run_id, pid)
 );
 

@@ -33,6 +33,7 @@ static const struct evdef {
 	{ "request_abandoned",   GS_EV_ABANDONED,    "gil", NULL, NULL, NULL, NULL },
 	{ "gil_retired",         GS_EV_RETIRED,      "gil", NULL, NULL, NULL, NULL },
 	{ "thread_name",         GS_EV_THREAD_NAME,  NULL, "tid", NULL, "name", "tag" },
+	{ "process_exit",        GS_EV_PROCESS_EXIT, NULL, "status", NULL, NULL, NULL },
 };
 
 /* A payload member: index in the structure (-1 absent) and signedness. */
@@ -158,8 +159,13 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 	for (size_t i = 0; i < sizeof(evdefs) / sizeof(evdefs[0]); i++)
 		if (!strcmp(name + strlen(PROVIDER), evdefs[i].name))
 			def = &evdefs[i];
-	if (!def)
-		return ci; /* a newer tracer's event: skip it rather than fail */
+	if (!def) {
+		/* A newer tracer's event: counted, otherwise skipped. */
+		ci->type = GS_EV_OTHER;
+		ci->gil = ci->a = ci->b = ci->str = ci->tag = (struct member){ -1, 0 };
+		ci->gilscope = 1;
+		return ci;
+	}
 	payload = bt_event_class_borrow_payload_field_class_const(ec);
 	ci->type = def->type;
 	ci->gil = member_find(payload, def->gil);

@@ -19,6 +19,8 @@ enum gs_ev_type {
 	GS_EV_ABANDONED,
 	GS_EV_RETIRED,
 	GS_EV_THREAD_NAME,
+	GS_EV_PROCESS_EXIT,
+	GS_EV_OTHER,           /* a gilscope event this analyzer does not know */
 	GS_EV__COUNT,
 };
 
@@ -29,7 +31,7 @@ struct gs_event {
 	uint64_t gil;          /* GIL address (0 for thread_name) */
 	int64_t a, b;          /* gil_found: interval_us, rule; release: forced;
 				  drop_request: holder, interval_us;
-				  thread_name: tid */
+				  thread_name: tid; process_exit: status */
 	const char *str;       /* gil_found: version; thread_name: name */
 	int64_t tag;           /* gil_found, thread_name: the recording's tag,
 				  -1 when the event has none */

@@ -158,7 +158,14 @@ def check_db(db: Path, trace: Path | None = None, run_id: int | None = None) -> 
         n_all = len(t.events)
         t.events = [e for e in t.events if e.pid in kept]
         check(n_all - len(t.events) == skipped, f"skipped_events {skipped} == events of other processes")
-        names = [e.name for e in t.events]
+        # A process's events after its process_exit change nothing.
+        exits = {}
+        for e in t.events:
+            if e.name == "process_exit":
+                exits.setdefault(e.pid, e.ts)
+        live = [e for e in t.events if e.pid not in exits or e.ts <= exits[e.pid]
+                or e.name == "process_exit"]
+        names = [e.name for e in live]
         cnt = lambda n: names.count(n)  # noqa: E731
         check(nevents == len(t.events), f"event_count {nevents} == gilscope events {len(t.events)}")
         check(lost == t.discarded, f"lost_events {lost} == discarded {t.discarded}")
@@ -168,7 +175,7 @@ def check_db(db: Path, trace: Path | None = None, run_id: int | None = None) -> 
         check(n == cnt("wait_timeout"), f"timeouts rows {n} == wait_timeout events")
         n = q("SELECT count(*) FROM drop_requests WHERE run_id = ?", run_id)[0][0]
         check(n == cnt("drop_request"), f"drop_requests rows {n} == drop_request events")
-        forced = sum(1 for e in t.events if e.name == "release" and e.fields.get("forced"))
+        forced = sum(1 for e in live if e.name == "release" and e.fields.get("forced"))
         n = q("SELECT coalesce(sum(forced_releases), 0) FROM threads WHERE run_id = ?", run_id)[0][0]
         check(n == forced, f"forced releases {n} == release events with forced=1 ({forced})")
         n = q("SELECT count(*) FROM holds WHERE run_id = ? AND ended != 'trace_end'", run_id)[0][0]

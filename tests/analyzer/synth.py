@@ -29,6 +29,7 @@ PAYLOADS = {
     "request_abandoned": [("gil", "u64")],
     "gil_retired": [("gil", "u64")],
     "thread_name": [("tid", "s32"), ("name", "str"), ("tag", "u32")],
+    "process_exit": [("status", "s32")],
 }
 
 

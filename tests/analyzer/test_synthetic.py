@@ -237,8 +237,35 @@ def case_other_recordings(tmp):
           f"tag: a trace of other recordings only: {res.stderr.strip()!r}")
 
 
+def case_process_exit(tmp):
+    db = run(tmp, "exit", [
+        found(1000),
+        ev(1000, "acquire", 100),
+        ev(1100, "request", 101),
+        Ev(2000, "process_exit", 100, 100, {"status": -1}),  # exit(): both end here
+        ev(2100, "release", 101, forced=0),                 # after the exit: ignored
+        Ev(2200, "process_exit", 100, 101, {"status": 3}),  # its _exit: the status
+        Ev(2300, "mystery", 100, 100, {"x": 1}),             # a newer tracer's event
+        found(3000, tid=200, pid=200),
+        ev(3000, "acquire", 200, pid=200),
+        Ev(3500, "process_exit", 200, 200, {"status": 0}),
+        ev(3600, "acquire", 200, pid=200),                  # no new GIL for stragglers
+    ])
+    expect(db, "SELECT gil_id, tid, start_ns, end_ns, ended FROM holds ORDER BY start_ns",
+           [(1, 100, 1000, 2000, "trace_end"), (2, 200, 3000, 3500, "trace_end")],
+           "exit: an open hold ends at process_exit")
+    expect(db, "SELECT tid, start_ns, end_ns, outcome FROM waits", [(101, 1100, 2000, "trace_end")],
+           "exit: an open wait ends at process_exit")
+    expect(db, "SELECT pid, exit_status FROM processes ORDER BY pid", [(100, 3), (200, 0)],
+           "exit: the exit status, _exit's over exit()'s -1")
+    expect(db, "SELECT count(*) FROM gils", [(2,)], "exit: events after the exit make no GIL")
+    expect(db, "SELECT event_count, anomalies FROM runs", [(11, 0)],
+           "exit: every gilscope event counted, unknown ones too")
+
+
 def main():
     tmp = dbcheck.tmpdir()
+    case_process_exit(tmp)
     case_other_recordings(tmp)
     case_handoff_with_drop(tmp)
     case_loss(tmp)
