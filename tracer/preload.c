@@ -76,7 +76,7 @@ static struct {
 static atomic_int g_mode;
 static int g_layout_rule;        /* 3.7+: identify by the struct layout */
 static int g_behaviour_rule;     /* 3.6: identify by the call pattern alone */
-static int g_many_gils;          /* 3.12+: subinterpreters may add GILs */
+static int g_many_gils;          /* 3.12+: subinterpreters may add GILs later */
 static atomic_int g_armed;       /* still looking for a GIL */
 static atomic_int g_arm_epoch;   /* bumped on every re-arm */
 static atomic_int g_nslots;      /* high-water mark of used slots */
@@ -94,6 +94,7 @@ TLS pthread_mutex_t *t_held[MAX_HELD];
 TLS pthread_mutex_t *t_cand_m;   /* candidate GIL awaiting confirmation */
 TLS pthread_mutex_t *t_cand_s;
 TLS struct gil *t_req;           /* GIL this thread requested, not yet acquired */
+TLS pthread_mutex_t *t_last_init; /* the last mutex this thread initialised */
 
 static pid_t self_tid(void)
 {
@@ -254,8 +255,9 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	atomic_store_explicit(&g->m, m, memory_order_release);
 	if (g == &g_gils[n])
 		atomic_store_explicit(&g_nslots, n + 1, memory_order_release);
-	if (!g_many_gils)
-		atomic_store(&g_armed, 0);
+	/* Stop looking: from 3.12 on, the next GIL is announced by its
+	 * mutexes' initialisation (see pthread_mutex_init). */
+	atomic_store(&g_armed, 0);
 	lttng_ust_tracepoint(gilscope, gil_found, gil_addr(g), gil_interval_us(g), rule, g_version, g_tag);
 	if (!g_exit_hooked) {
 		/* Registered here, not in the constructor: exit handlers run last
@@ -428,13 +430,22 @@ EXPORT int pthread_mutex_init(pthread_mutex_t *mutex, const pthread_mutexattr_t 
 	if (active() && atomic_load_explicit(&g_nslots, memory_order_relaxed)) {
 		/* CPython re-initialises a GIL's mutexes in a fork child and may
 		 * reuse a freed subinterpreter GIL's memory: retire it. */
-		t_guard = 1;
-		struct gil *g = gil_by_m(mutex);
-		if (!g)
-			g = gil_by_s(mutex);
-		if (g)
+		int which;
+		struct gil *g = gil_lookup(mutex, &which);
+		if (g) {
+			t_guard = 1;
 			gil_retire(g);
-		t_guard = 0;
+			t_guard = 0;
+		} else if (g_many_gils && !atomic_load_explicit(&g_armed, memory_order_relaxed) &&
+			   (char *)mutex - (char *)t_last_init == GIL_S_MINUS_M) {
+			/* create_gil initialises M, then S: a subinterpreter is
+			 * making its own GIL (3.12+), taken right after. Look for
+			 * it only now, so that a Python process pays for the search
+			 * only while a GIL is being made. */
+			atomic_fetch_add(&g_arm_epoch, 1);
+			atomic_store(&g_armed, 1);
+		}
+		t_last_init = mutex;
 	}
 	return real.mutex_init(mutex, attr);
 }

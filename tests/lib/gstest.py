@@ -227,7 +227,7 @@ def check_sequences(trace: Trace) -> dict[tuple[int, int, int], collections.Coun
     found: set[tuple[int, int]] = set()
     holder: dict[tuple[int, int], int] = {}
     for e in trace.events:
-        if e.name in ("thread_name",):
+        if e.name in ("thread_name", "process_exit"):
             continue
         gil = e.fields["gil"]
         if e.name == "gil_found":
