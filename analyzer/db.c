@@ -14,15 +14,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "durs.h"
 #include "schema_sql.h" /* generated from schema.sql and indexes.sql */
 
 /* Column lists by name: readers and writers never depend on the order. */
 static const char *const insert_sql[DB__TABLES] = {
 	[DB_RUNS] = "INSERT INTO runs (run_id, trace_path, hostname, command, exit_status, "
 		"start_ns, end_ns, wall_ns, python_versions, interval_us, event_count, "
-		"lost_events, analyzer_version, analyzed_at, anomalies, skipped_events) "
-		"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		"lost_events, analyzer_version, analyzed_at, anomalies, skipped_events, "
+		"percentiles_exact) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	[DB_PROCESSES] = "INSERT INTO processes (run_id, pid, procname, first_ns, last_ns, "
 		"exit_status) VALUES (?,?,?,?,?,?)",
 	[DB_GILS] = "INSERT INTO gils (gil_id, run_id, pid, address, interval_us, rule, "
@@ -149,136 +148,6 @@ int64_t db_run_id(const struct db *db)
 int64_t db_first_gil_id(const struct db *db)
 {
 	return db->first_gil_id;
-}
-
-int db_flush(struct db *db)
-{
-	return writer_stop(db, 0);
-}
-
-int db_percentiles(struct db *db, const char *table, const char *col, int64_t run_id,
-		   int64_t gil_id, struct dur_stats *out)
-{
-	char sql[256];
-	sqlite3_stmt *st = NULL;
-	uint64_t n = 0, i = 0, r50, r90, r99;
-	int rc = -1, step;
-
-	out->n = 0;
-	out->p50 = out->p90 = out->p99 = out->max = -1;
-	snprintf(sql, sizeof(sql), "SELECT count(%s) FROM %s WHERE run_id = ?1 AND "
-		 "(?2 IS NULL OR gil_id = ?2)", col, table);
-	if (sqlite3_prepare_v2(db->sql, sql, -1, &st, NULL) != SQLITE_OK)
-		goto fail;
-	sqlite3_bind_int64(st, 1, run_id);
-	if (gil_id != DB_NULL)
-		sqlite3_bind_int64(st, 2, gil_id);
-	if (sqlite3_step(st) != SQLITE_ROW)
-		goto fail;
-	n = (uint64_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	st = NULL;
-	out->n = n;
-	if (!n) {
-		rc = 0;
-		goto end;
-	}
-	/* Ranks as durs.c: ceil(p n / 100), 1-based. */
-	r50 = (50 * n + 99) / 100;
-	r90 = (90 * n + 99) / 100;
-	r99 = (99 * n + 99) / 100;
-	snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE run_id = ?1 AND (?2 IS NULL OR "
-		 "gil_id = ?2) AND %s IS NOT NULL ORDER BY 1", col, table, col);
-	if (sqlite3_prepare_v2(db->sql, sql, -1, &st, NULL) != SQLITE_OK)
-		goto fail;
-	sqlite3_bind_int64(st, 1, run_id);
-	if (gil_id != DB_NULL)
-		sqlite3_bind_int64(st, 2, gil_id);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t v = sqlite3_column_int64(st, 0);
-
-		i++;
-		if (i == r50)
-			out->p50 = v;
-		if (i == r90)
-			out->p90 = v;
-		if (i == r99)
-			out->p99 = v;
-		out->max = v;
-	}
-	if (step != SQLITE_DONE)
-		goto fail;
-	rc = 0;
-	goto end;
-fail:
-	DB_FAIL(db, "cannot compute percentiles");
-end:
-	sqlite3_finalize(st);
-	return rc;
-}
-
-int db_percentiles_by_thread(struct db *db, const char *table, const char *col, int64_t run_id,
-			     int (*fn)(void *ctx, int64_t pid, int64_t tid,
-				       const struct dur_stats *st),
-			     void *ctx)
-{
-	char sql[320];
-	sqlite3_stmt *cnt = NULL, *st = NULL;
-	struct dur_stats ds = { 0, -1, -1, -1, -1 };
-	int64_t pid = 0, tid = 0;
-	uint64_t n = 0, i = 0;
-	int rc = -1, step, have = 0;
-
-	/* Counts per thread first (as many rows as threads), in the same
-	 * order as the sorted walk, which then knows each group's ranks. */
-	snprintf(sql, sizeof(sql), "SELECT g.pid, t.tid, count(t.%s) FROM %s t JOIN gils g "
-		 "USING (gil_id) WHERE t.run_id = ?1 AND t.%s IS NOT NULL GROUP BY 1, 2 "
-		 "ORDER BY 1, 2", col, table, col);
-	if (sqlite3_prepare_v2(db->sql, sql, -1, &cnt, NULL) != SQLITE_OK)
-		goto fail;
-	sqlite3_bind_int64(cnt, 1, run_id);
-	snprintf(sql, sizeof(sql), "SELECT g.pid, t.tid, t.%s FROM %s t JOIN gils g USING "
-		 "(gil_id) WHERE t.run_id = ?1 AND t.%s IS NOT NULL ORDER BY 1, 2, 3",
-		 col, table, col);
-	if (sqlite3_prepare_v2(db->sql, sql, -1, &st, NULL) != SQLITE_OK)
-		goto fail;
-	sqlite3_bind_int64(st, 1, run_id);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t v = sqlite3_column_int64(st, 2);
-
-		if (!have || sqlite3_column_int64(st, 0) != pid || sqlite3_column_int64(st, 1) != tid) {
-			if (have && fn(ctx, pid, tid, &ds))
-				goto end;
-			if (sqlite3_step(cnt) != SQLITE_ROW)
-				goto fail;
-			pid = sqlite3_column_int64(cnt, 0);
-			tid = sqlite3_column_int64(cnt, 1);
-			n = (uint64_t)sqlite3_column_int64(cnt, 2);
-			ds = (struct dur_stats){ n, -1, -1, -1, -1 };
-			i = 0;
-			have = 1;
-		}
-		i++;
-		if (i == (50 * n + 99) / 100)
-			ds.p50 = v;
-		if (i == (90 * n + 99) / 100)
-			ds.p90 = v;
-		if (i == (99 * n + 99) / 100)
-			ds.p99 = v;
-		ds.max = v;
-	}
-	if (step != SQLITE_DONE)
-		goto fail;
-	if (have && fn(ctx, pid, tid, &ds))
-		goto end;
-	rc = 0;
-	goto end;
-fail:
-	DB_FAIL(db, "cannot compute per-thread percentiles");
-end:
-	sqlite3_finalize(cnt);
-	sqlite3_finalize(st);
-	return rc;
 }
 
 int db_exec(struct db *db, const char *sql)

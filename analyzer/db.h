@@ -44,22 +44,6 @@ int64_t db_first_gil_id(const struct db *db);
  * (see db.c): 'i' int64_t (DB_NULL: NULL), 'd' double (NaN: NULL),
  * 't' const char * (NULL: NULL). Returns 0, or -1 with the error kept. */
 int db_insert(struct db *db, enum db_table t, const char *fmt, ...);
-/* Waits until every row inserted so far is in the database (the writer
- * thread stops; later inserts are written at once). */
-int db_flush(struct db *db);
-struct dur_stats;
-/* Exact nearest-rank percentiles of table.col over a run, and one GIL
- * unless gil_id is DB_NULL, NULLs left out. SQLite sorts with bounded
- * memory (it spills to temp files): for traces too long to keep every
- * duration in memory. Needs db_flush() first. */
-int db_percentiles(struct db *db, const char *table, const char *col, int64_t run_id,
-		   int64_t gil_id, struct dur_stats *out);
-/* The same per thread, in one sorted pass over the run's rows: calls fn
- * for each (pid, tid) that has some. */
-int db_percentiles_by_thread(struct db *db, const char *table, const char *col, int64_t run_id,
-			     int (*fn)(void *ctx, int64_t pid, int64_t tid,
-				       const struct dur_stats *st),
-			     void *ctx);
 /* Runs SQL that needs no binding (e.g. UPDATE of the run's row). */
 int db_exec(struct db *db, const char *sql);
 /* Creates the indexes, commits, closes and renames into place. Frees db

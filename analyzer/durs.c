@@ -25,10 +25,51 @@ size_t durs_size(int64_t v)
 	return v <= UINT16_MAX ? 2 : v <= UINT32_MAX ? 4 : 8;
 }
 
+/* Log-linear buckets: exact below 128, then 128 per power of two. */
+#define HIST_SUB 128
+#define HIST_BUCKETS (HIST_SUB + 56 * HIST_SUB)
+
+static size_t bucket_of(int64_t v)
+{
+	int e;
+
+	if (v < HIST_SUB)
+		return (size_t)v;
+	e = 63 - __builtin_clzll((unsigned long long)v); /* 7..62 */
+	return HIST_SUB + (size_t)(e - 7) * HIST_SUB + (size_t)((v >> (e - 7)) & (HIST_SUB - 1));
+}
+
+/* A bucket's middle value: what a percentile falling in it reports. */
+static int64_t bucket_value(size_t b)
+{
+	size_t e, sub;
+	int64_t lo, width;
+
+	if (b < HIST_SUB)
+		return (int64_t)b;
+	e = (b - HIST_SUB) / HIST_SUB + 7;
+	sub = (b - HIST_SUB) % HIST_SUB;
+	width = (int64_t)1 << (e - 7);
+	lo = (int64_t)(HIST_SUB + sub) << (e - 7);
+	return lo + (width - 1) / 2;
+}
+
+static void hist_add(struct durs *d, int64_t v)
+{
+	d->hist[bucket_of(v)]++;
+	d->nhist++;
+	if (v > d->hmax)
+		d->hmax = v;
+}
+
 int durs_add(struct durs *d, int64_t v)
 {
 	if (v < 0)
 		v = 0;
+	if (d->hist) {
+		hist_add(d, v);
+		return 0;
+	}
 	d->sorted = 0;
 	if (v <= UINT16_MAX) {
 		if (grow((void **)&d->tiny, &d->captiny, d->ntiny + 1, sizeof(*d->tiny)))
@@ -50,7 +91,7 @@ int durs_add(struct durs *d, int64_t v)
 
 uint64_t durs_count(const struct durs *d)
 {
-	return d->ntiny + d->nsmall + d->nbig;
+	return d->ntiny + d->nsmall + d->nbig + d->nhist;
 }
 
 /* LSD radix sorts, 8 bits a pass: 10x quicker than qsort on the
@@ -153,8 +194,12 @@ static int durs_sort(struct durs *d)
 	return 0;
 }
 
+static int hist_stats(struct durs *const *d, size_t k, struct dur_stats *out);
+
 int durs_stats(struct durs *d, struct dur_stats *out)
 {
+	if (d->hist)
+		return hist_stats(&d, 1, out);
 	out->n = durs_count(d);
 	out->p50 = out->p90 = out->p99 = out->max = -1;
 	if (!out->n)
@@ -202,6 +247,9 @@ int durs_stats_multi(struct durs *const *d, size_t k, struct dur_stats *out)
 
 	if (k == 1)
 		return durs_stats(d[0], out);
+	for (size_t j = 0; j < k; j++)
+		if (d[j]->hist)
+			return hist_stats(d, k, out);
 	out->p50 = out->p90 = out->p99 = out->max = -1;
 	for (size_t j = 0; j < k; j++) {
 		if (durs_sort(d[j]))
@@ -248,8 +296,85 @@ end:
 	return rc;
 }
 
+/* Percentiles of k collections, some histograms: the sum of their
+ * histograms (values still in arrays added in), walked to the ranks. */
+static int hist_stats(struct durs *const *d, size_t k, struct dur_stats *out)
+{
+	uint64_t *sum = calloc(HIST_BUCKETS, sizeof(*sum));
+	uint64_t n = 0, seen = 0, r50, r90, r99;
+
+	out->p50 = out->p90 = out->p99 = out->max = -1;
+	if (!sum)
+		return -1;
+	for (size_t j = 0; j < k; j++) {
+		const struct durs *c = d[j];
+
+		for (size_t b = 0; c->hist && b < HIST_BUCKETS; b++)
+			sum[b] += c->hist[b];
+		if (c->hist && c->nhist && c->hmax > out->max)
+			out->max = c->hmax;
+		for (uint64_t i = 0; i < c->ntiny + c->nsmall + c->nbig; i++) {
+			int64_t v = nth(c, i);
+
+			sum[bucket_of(v)]++;
+			if (v > out->max)
+				out->max = v;
+		}
+		n += durs_count(c);
+	}
+	out->n = n;
+	r50 = (50 * n + 99) / 100;
+	r90 = (90 * n + 99) / 100;
+	r99 = (99 * n + 99) / 100;
+	for (size_t b = 0; b < HIST_BUCKETS && n; b++) {
+		uint64_t next = seen + sum[b];
+		int64_t v = bucket_value(b) < out->max ? bucket_value(b) : out->max;
+
+		if (seen < r50 && r50 <= next)
+			out->p50 = v;
+		if (seen < r90 && r90 <= next)
+			out->p90 = v;
+		if (seen < r99 && r99 <= next)
+			out->p99 = v;
+		seen = next;
+	}
+	free(sum);
+	return 0;
+}
+
+int durs_to_hist(struct durs *d)
+{
+	uint32_t *h;
+
+	if (d->hist)
+		return 0;
+	h = calloc(HIST_BUCKETS, sizeof(*h));
+	if (!h)
+		return -1;
+	d->hmax = -1;
+	for (uint64_t i = 0; i < d->ntiny + d->nsmall + d->nbig; i++) {
+		int64_t v = nth(d, i);
+
+		h[bucket_of(v)]++;
+		if (v > d->hmax)
+			d->hmax = v;
+	}
+	d->nhist = d->ntiny + d->nsmall + d->nbig;
+	free(d->tiny);
+	free(d->small);
+	free(d->big);
+	d->tiny = NULL;
+	d->small = NULL;
+	d->big = NULL;
+	d->ntiny = d->nsmall = d->nbig = 0;
+	d->captiny = d->capsmall = d->capbig = 0;
+	d->hist = h;
+	return 0;
+}
+
 void durs_free(struct durs *d)
 {
+	free(d->hist);
 	free(d->tiny);
 	free(d->small);
 	free(d->big);

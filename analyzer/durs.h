@@ -1,6 +1,7 @@
 /* Compact collections of durations for exact percentiles: 2 bytes per
  * value below 65.5 us (most waits and hand-offs), 4 below 4.3 s, 8 for
- * the rare longer ones. */
+ * the rare longer ones. Turned into a log-linear histogram (fixed size,
+ * percentiles within 1/128 of the value) when memory must stay flat. */
 #ifndef GILSCOPE_DURS_H
 #define GILSCOPE_DURS_H
 
@@ -13,6 +14,9 @@ struct durs {
 	int64_t *big;
 	uint64_t ntiny, captiny, nsmall, capsmall, nbig, capbig;
 	int sorted;
+	uint32_t *hist;        /* non-NULL: histogram mode, arrays empty */
+	uint64_t nhist;
+	int64_t hmax;
 };
 
 struct dur_stats {
@@ -29,6 +33,9 @@ int durs_stats(struct durs *d, struct dur_stats *out);
 /* The same over the union of k collections, without copying them: each
  * is sorted in place, then they are merged on the fly up to the ranks. */
 int durs_stats_multi(struct durs *const *d, size_t k, struct dur_stats *out);
+/* Moves the values into a histogram (29 KiB) and frees the arrays: from
+ * then on memory no longer grows with the values. */
+int durs_to_hist(struct durs *d);
 void durs_free(struct durs *d);
 
 #endif

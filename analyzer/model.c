@@ -20,10 +20,11 @@
 #define MAX_PENDING_DROPS 256
 
 /* Bytes of durations kept in memory for exact percentiles (2 to 8 bytes
- * each, durs.h): about 10M events' worth. Past it, SQLite sorts them
- * instead (slower, but memory stays flat however long the trace).
+ * each, durs.h): about 3M intervals, 4M events' worth. Past it, each
+ * collection becomes a fixed-size histogram (percentiles within 1/128 of
+ * their value) so that peak memory does not grow with the trace.
  * GILSCOPE_DURS_BUDGET overrides it (tests). */
-#define DURS_BUDGET (24u << 20)
+#define DURS_BUDGET (6u << 20)
 
 /* A drop request answered later than this is worth a finding: the
  * holder ran without checking the eval breaker (a long C call). */
@@ -109,7 +110,7 @@ struct model {
 	int filter;                /* keep only processes carrying want_tag */
 	uint32_t want_tag;
 	uint64_t skipped;
-	int spilled;               /* over budget: percentiles come from SQLite */
+	int spilled;               /* over budget: histograms, not exact */
 	int64_t start_ns, end_ns, max_loss_end;
 	char err[512];
 };
@@ -237,29 +238,27 @@ static int oom(struct model *m)
 	return -1;
 }
 
-/* Keeps a duration for the percentiles while the budget lasts; past it,
- * frees them all and leaves the percentiles to SQLite. */
+/* Keeps a duration for the percentiles: exactly while the budget lasts,
+ * in histograms past it. */
 static int keep(struct model *m, struct durs *d, int64_t v)
 {
-	if (m->spilled)
-		return 0;
-	m->durs_kept += durs_size(v);
-	if (m->durs_kept > m->durs_budget) {
+	if (!m->spilled && (m->durs_kept += durs_size(v)) > m->durs_budget) {
 		for (size_t i = 0; i < m->gilv.n; i++) {
 			struct gil *g = m->gilv.v[i];
 
-			durs_free(&g->gap);
-			durs_free(&g->resp);
+			if (durs_to_hist(&g->gap) || durs_to_hist(&g->resp))
+				return oom(m);
 		}
 		for (size_t i = 0; i < m->tgv.n; i++) {
 			struct tg *s = m->tgv.v[i];
 
-			durs_free(&s->hold);
-			durs_free(&s->wait);
+			if (durs_to_hist(&s->hold) || durs_to_hist(&s->wait))
+				return oom(m);
 		}
 		m->spilled = 1;
-		return 0;
 	}
+	if (m->spilled && durs_to_hist(d)) /* a collection made since */
+		return oom(m);
 	return durs_add(d, v) ? oom(m) : 0;
 }
 
@@ -826,12 +825,6 @@ static int metrics_write(struct model *m, int64_t gil_id, const struct figures *
 		w = ps->w;
 		gp = ps->gp;
 		r = ps->r;
-	} else if (m->spilled) {
-		if (db_percentiles(m->db, "holds", "dur_ns", m->run_id, gil_id, &h) ||
-		    db_percentiles(m->db, "waits", "dur_ns", m->run_id, gil_id, &w) ||
-		    db_percentiles(m->db, "switches", "gap_ns", m->run_id, gil_id, &gp) ||
-		    db_percentiles(m->db, "drop_requests", "response_ns", m->run_id, gil_id, &r))
-			return -1;
 	} else if (durs_stats_multi(f->d_hold, f->ntg, &h) ||
 		   durs_stats_multi(f->d_wait, f->ntg, &w) ||
 		   durs_stats_multi(f->d_gap, f->ngil, &gp) ||
@@ -993,33 +986,12 @@ static int run_write(struct model *m, const struct run_info *run)
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	if (m->gilv.n)
 		interval = ((struct gil *)m->gilv.v[0])->interval_us;
-	return db_insert(m->db, DB_RUNS, "itttiiiitiiistii", m->run_id, run->trace_path,
+	return db_insert(m->db, DB_RUNS, "itttiiiitiiistiii", m->run_id, run->trace_path,
 			 run->hostname && run->hostname[0] ? run->hostname : NULL, run->command,
 			 (int64_t)run->exit_status, m->start_ns, m->end_ns, m->end_ns - m->start_ns,
 			 versions[0] ? versions : NULL, interval, (int64_t)m->events,
 			 (int64_t)m->lost_events, GILSCOPE_VERSION, when, (int64_t)m->anomalies,
-			 (int64_t)m->skipped);
-}
-
-static int thread_stats_set(void *ctx, int64_t pid, int64_t tid, const struct dur_stats *st,
-			    int hold)
-{
-	struct model *m = ctx;
-	struct thread *t = kmap_get(m->threads, (uint32_t)pid, (uint32_t)tid);
-
-	if (t)
-		*(hold ? &t->hold_st : &t->wait_st) = *st;
-	return 0;
-}
-
-static int thread_hold_stats(void *ctx, int64_t pid, int64_t tid, const struct dur_stats *st)
-{
-	return thread_stats_set(ctx, pid, tid, st, 1);
-}
-
-static int thread_wait_stats(void *ctx, int64_t pid, int64_t tid, const struct dur_stats *st)
-{
-	return thread_stats_set(ctx, pid, tid, st, 0);
+			 (int64_t)m->skipped, (int64_t)!m->spilled);
 }
 
 /* Each thread's hold and wait percentiles, over its states on every GIL. */
@@ -1032,8 +1004,6 @@ static int threads_stats(struct model *m, struct durs **hv, struct durs **wv)
 		size_t k = 0;
 
 		t->hold_st = t->wait_st = none;
-		if (m->spilled)
-			continue;
 		for (size_t j = 0; j < m->tgv.n; j++) {
 			struct tg *s = m->tgv.v[j];
 
@@ -1045,10 +1015,6 @@ static int threads_stats(struct model *m, struct durs **hv, struct durs **wv)
 		if (k && (durs_stats_multi(hv, k, &t->hold_st) || durs_stats_multi(wv, k, &t->wait_st)))
 			return oom(m);
 	}
-	if (m->spilled &&
-	    (db_percentiles_by_thread(m->db, "holds", "dur_ns", m->run_id, thread_hold_stats, m) ||
-	     db_percentiles_by_thread(m->db, "waits", "dur_ns", m->run_id, thread_wait_stats, m)))
-		return -1;
 	return 0;
 }
 
@@ -1075,9 +1041,6 @@ int model_finish(struct model *m, const struct run_info *run)
 		if (g->retired_ns < 0 && !g->ended && gil_close(m, g, g->proc->last_ns))
 			goto end;
 	}
-	/* SQLite computes the percentiles: every interval must be written. */
-	if (m->spilled && db_flush(m->db))
-		goto end;
 	for (size_t i = 0; i < m->procv.n; i++) {
 		struct process *p = m->procv.v[i];
 

@@ -20,7 +20,8 @@ CREATE TABLE IF NOT EXISTS runs (
   analyzer_version TEXT NOT NULL,
   analyzed_at      TEXT NOT NULL,     -- ISO 8601 UTC
   anomalies        INTEGER NOT NULL DEFAULT 0, -- events that fit no state (after a loss, or a tracer bug)
-  skipped_events   INTEGER NOT NULL DEFAULT 0  -- events of processes of other recordings (tag filter)
+  skipped_events   INTEGER NOT NULL DEFAULT 0, -- events of processes of other recordings (tag filter)
+  percentiles_exact INTEGER NOT NULL DEFAULT 1 -- 0: from histograms, within 1/128 (long traces)
 );
 
 CREATE TABLE IF NOT EXISTS processes (
