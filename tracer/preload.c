@@ -54,6 +54,9 @@ struct gil {
 	unsigned long switch_no;         /* acquisitions so far */
 };
 
+static int mutex_lock_first(pthread_mutex_t *m);
+static int mutex_unlock_first(pthread_mutex_t *m);
+
 static struct {
 	int (*mutex_lock)(pthread_mutex_t *);
 	int (*mutex_unlock)(pthread_mutex_t *);
@@ -63,7 +66,11 @@ static struct {
 	int (*cond_signal)(pthread_cond_t *);
 	pid_t (*fork)(void);
 	void (*exit_now)(int);
-} real;
+} real = {
+	.mutex_lock = mutex_lock_first,
+	.mutex_unlock = mutex_unlock_first,
+};
+static atomic_int g_resolved;
 
 /* liblttng-ust's fork hooks, found once the provider is loaded: what
  * liblttng-ust-fork.so does, without loading liblttng-ust everywhere. */
@@ -81,6 +88,11 @@ static atomic_int g_armed;       /* still looking for a GIL */
 static atomic_int g_arm_epoch;   /* bumped on every re-arm */
 static atomic_int g_nslots;      /* high-water mark of used slots */
 static struct gil g_gils[MAX_GILS];
+/* What the hot path of every mutex call reads: the first GIL's two
+ * mutexes, and whether anything else needs a look (still searching, or
+ * more GILs). Kept by fast_refresh() after every change of the above. */
+static _Atomic(const pthread_mutex_t *) g_hot_m, g_hot_s;
+static atomic_int g_complex;
 static pthread_mutex_t g_registry = PTHREAD_MUTEX_INITIALIZER;
 static char g_version[96];
 static int g_exit_hooked;        /* at_exit registered (inherited by fork) */
@@ -128,9 +140,24 @@ static void resolve_all(void)
 	real.exit_now = (void (*)(int))resolve("_exit", NULL);
 	atomic_thread_fence(memory_order_seq_cst);
 	real.mutex_lock = resolve("pthread_mutex_lock", NULL);
+	atomic_store(&g_resolved, 1);
 }
 
-#define ENSURE_REAL(fn) do { if (__builtin_expect(!real.fn, 0)) resolve_all(); } while (0)
+#define ENSURE_REAL(fn) do { if (__builtin_expect(!real.fn || !g_resolved, 0)) resolve_all(); } while (0)
+
+/* lock and unlock start out pointing here, so that their hot paths need
+ * no "resolved yet?" test: the first call resolves everything. */
+static int mutex_lock_first(pthread_mutex_t *m)
+{
+	resolve_all();
+	return real.mutex_lock(m);
+}
+
+static int mutex_unlock_first(pthread_mutex_t *m)
+{
+	resolve_all();
+	return real.mutex_unlock(m);
+}
 
 static inline struct gil *gil_by_m(const pthread_mutex_t *m)
 {
@@ -185,6 +212,30 @@ static uint32_t gil_interval_us(const struct gil *g)
 	unsigned long v = *(const volatile unsigned long *)
 		((const char *)atomic_load_explicit(&g->m, memory_order_relaxed) - GIL_INTERVAL_FROM_M);
 	return v <= UINT32_MAX ? (uint32_t)v : 0;
+}
+
+static void fast_refresh(void)
+{
+	int n = atomic_load(&g_nslots), live = 0;
+	const pthread_mutex_t *hm = NULL, *hs = NULL;
+	for (int i = 0; i < n; i++) {
+		const pthread_mutex_t *m = atomic_load(&g_gils[i].m);
+		if (!m)
+			continue;
+		if (!live++) {
+			hm = m;
+			hs = g_gils[i].s;
+		}
+	}
+	atomic_store(&g_hot_m, hm);
+	atomic_store(&g_hot_s, hs);
+	atomic_store(&g_complex, live > 1 || atomic_load(&g_armed));
+}
+
+static void set_armed(int on)
+{
+	atomic_store(&g_armed, on);
+	fast_refresh();
 }
 
 /* --- the held-mutex stack, kept only while looking for a GIL ----------- */
@@ -257,7 +308,7 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 		atomic_store_explicit(&g_nslots, n + 1, memory_order_release);
 	/* Stop looking: from 3.12 on, the next GIL is announced by its
 	 * mutexes' initialisation (see pthread_mutex_init). */
-	atomic_store(&g_armed, 0);
+	set_armed(0);
 	lttng_ust_tracepoint(gilscope, gil_found, gil_addr(g), gil_interval_us(g), rule, g_version, g_tag);
 	if (!g_exit_hooked) {
 		/* Registered here, not in the constructor: exit handlers run last
@@ -280,7 +331,7 @@ static void gil_retire(struct gil *g)
 		g->s = NULL;
 	}
 	atomic_fetch_add(&g_arm_epoch, 1);
-	atomic_store(&g_armed, 1);
+	set_armed(1);
 	real.mutex_unlock(&g_registry);
 }
 
@@ -381,11 +432,32 @@ static inline int tracking(void)
 
 /* --- the interposed functions -------------------------------------------- */
 
-EXPORT int pthread_mutex_lock(pthread_mutex_t *mutex)
+/* Whether a mutex call needs more than forwarding: the hot path of every
+ * mutex call in a traced Python (and in anything else under the preload),
+ * so it reads two pointers and a flag. Passive processes never set them. */
+static inline int mutex_interesting(const pthread_mutex_t *mutex)
 {
-	ENSURE_REAL(mutex_lock);
+	/* complex first, with acquire: fast_refresh() publishes the hot
+	 * pointers before it clears complex, so a reader that sees it clear
+	 * also sees the GIL it was cleared for. */
+	if (__builtin_expect(atomic_load_explicit(&g_complex, memory_order_acquire), 0)) {
+		if (t_guard || atomic_load_explicit(&g_mode, memory_order_relaxed) != MODE_ACTIVE)
+			return 0;
+		if (atomic_load_explicit(&g_armed, memory_order_relaxed))
+			return 1;
+		int which;
+		return gil_lookup(mutex, &which) != NULL;
+	}
+	if (mutex == atomic_load_explicit(&g_hot_m, memory_order_relaxed) ||
+	    mutex == atomic_load_explicit(&g_hot_s, memory_order_relaxed))
+		return !t_guard;
+	return 0;
+}
+
+static __attribute__((noinline)) int mutex_lock_slow(pthread_mutex_t *mutex)
+{
 	int rc = real.mutex_lock(mutex);
-	if (rc || !active())
+	if (rc)
 		return rc;
 	int which;
 	struct gil *g = gil_lookup(mutex, &which);
@@ -402,25 +474,35 @@ EXPORT int pthread_mutex_lock(pthread_mutex_t *mutex)
 	return rc;
 }
 
+EXPORT int pthread_mutex_lock(pthread_mutex_t *mutex)
+{
+	if (__builtin_expect(!mutex_interesting(mutex), 1))
+		return real.mutex_lock(mutex);
+	return mutex_lock_slow(mutex);
+}
+
+static __attribute__((noinline)) void mutex_unlock_slow(pthread_mutex_t *mutex)
+{
+	int which;
+	struct gil *g = gil_lookup(mutex, &which);
+	if (g) {
+		if (which == GIL_M) {
+			t_guard = 1;
+			on_unlock_m(g);
+			t_guard = 0;
+		}
+	} else if (atomic_load_explicit(&g_armed, memory_order_relaxed)) {
+		held_sync_epoch();
+		held_pop(mutex);
+		if (mutex == t_cand_s || mutex == t_cand_m)
+			t_cand_m = t_cand_s = NULL;
+	}
+}
+
 EXPORT int pthread_mutex_unlock(pthread_mutex_t *mutex)
 {
-	ENSURE_REAL(mutex_unlock);
-	if (active()) {
-		int which;
-		struct gil *g = gil_lookup(mutex, &which);
-		if (g) {
-			if (which == GIL_M) {
-				t_guard = 1;
-				on_unlock_m(g);
-				t_guard = 0;
-			}
-		} else if (atomic_load_explicit(&g_armed, memory_order_relaxed)) {
-			held_sync_epoch();
-			held_pop(mutex);
-			if (mutex == t_cand_s || mutex == t_cand_m)
-				t_cand_m = t_cand_s = NULL;
-		}
-	}
+	if (__builtin_expect(mutex_interesting(mutex), 0))
+		mutex_unlock_slow(mutex);
 	return real.mutex_unlock(mutex);
 }
 
@@ -443,7 +525,7 @@ EXPORT int pthread_mutex_init(pthread_mutex_t *mutex, const pthread_mutexattr_t 
 			 * it only now, so that a Python process pays for the search
 			 * only while a GIL is being made. */
 			atomic_fetch_add(&g_arm_epoch, 1);
-			atomic_store(&g_armed, 1);
+			set_armed(1);
 		}
 		t_last_init = mutex;
 	}
@@ -600,6 +682,7 @@ static void after_fork_child(void)
 	atomic_fetch_add(&g_arm_epoch, 1);
 	if (atomic_load(&g_mode) == MODE_ACTIVE)
 		atomic_store(&g_armed, 1);
+	fast_refresh();
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 	g_registry = fresh;
 }
@@ -620,7 +703,7 @@ __attribute__((constructor)) static void gilscope_init(void)
 {
 	int major = 0, minor = 0;
 
-	if (!real.mutex_lock)
+	if (!atomic_load(&g_resolved))
 		resolve_all();
 	/* Children of a traced program inherit LD_PRELOAD: only CPython is
 	 * looked at, everything else runs untouched. */
@@ -657,6 +740,6 @@ __attribute__((constructor)) static void gilscope_init(void)
 	g_layout_rule = minor >= 7;
 	g_many_gils = minor >= 12;
 	pthread_atfork(NULL, NULL, after_fork_child);
-	atomic_store(&g_armed, 1);
 	atomic_store(&g_mode, MODE_ACTIVE);
+	set_armed(1);
 }
