@@ -29,6 +29,9 @@
 /* A drop request answered later than this is worth a finding: the
  * holder ran without checking the eval breaker (a long C call). */
 #define SLOW_DROP_NS 1000000
+/* CPython's default switch interval, assumed where the tracer could not
+ * read it (3.6: the interval is a separate static). */
+#define DEFAULT_INTERVAL_US 5000
 
 enum process_state { PROC_UNDECIDED, PROC_KEPT, PROC_SKIPPED };
 
@@ -77,6 +80,7 @@ struct gil {
 	int64_t contended_since, contended_ns;
 	int64_t held_ns, wait_ns, holds, waits, timeouts, switches;
 	int64_t drop_requests, forced_releases, handoff_ns, convoys, slow_drops, resp_max;
+	int32_t resp_max_holder;   /* who kept the GIL longest after being asked */
 	struct durs gap, resp;     /* holds and waits: per thread, in struct tg */
 	struct pending_drop *pend;
 	size_t npend;
@@ -408,8 +412,9 @@ static int wait_close(struct model *m, struct tg *s, int64_t end, const char *ou
 	contention_update(g, -1, end);
 	/* Convoy (bpo-7946): it gave the GIL up for I/O and then waited at
 	 * least a whole switch interval to get it back. */
-	if (!strcmp(outcome, "acquired") && s->after_io && g->interval_us != DB_NULL &&
-	    g->interval_us > 0 && dur >= g->interval_us * 1000) {
+	int64_t interval = g->interval_us != DB_NULL && g->interval_us > 0 ? g->interval_us
+									 : DEFAULT_INTERVAL_US;
+	if (!strcmp(outcome, "acquired") && s->after_io && dur >= interval * 1000) {
 		convoy = 1;
 		s->t->convoys++;
 		g->convoys++;
@@ -434,8 +439,10 @@ static int drop_write(struct model *m, struct gil *g, const struct pending_drop 
 			return -1;
 		if (resp > SLOW_DROP_NS)
 			g->slow_drops++;
-		if (resp > g->resp_max)
+		if (resp > g->resp_max) {
 			g->resp_max = resp;
+			g->resp_max_holder = d->holder;
+		}
 	}
 	return db_insert(m->db, DB_DROP_REQUESTS, "iiiiiiiii", m->run_id, g->id, d->ts,
 			 (int64_t)d->requester, (int64_t)d->holder, d->interval_us, released, resp,
@@ -900,12 +907,21 @@ static int findings_write(struct model *m)
 				return -1;
 		}
 		if (g->slow_drops) {
+			struct thread *h = thread_get(m, g->pid, g->resp_max_holder);
+
+			if (!h)
+				return -1;
 			fmt_ns(a, sizeof(a), g->resp_max);
 			fmt_ns(b, sizeof(b), SLOW_DROP_NS);
-			if (finding(m, "slow_drop_response", g->id, DB_NULL, (double)g->slow_drops,
-				    "%lld drop requests took over %s to be honoured (max %s): "
-				    "the holder ran C code that does not check for them",
-				    (long long)g->slow_drops, b, a))
+			/* Name the worst holder: that is the thread to look at. It
+			 * either ran C code that keeps the GIL without checking for
+			 * drop requests, or was not scheduled (a busy machine). */
+			if (finding(m, "slow_drop_response", g->id, h->tid, (double)g->slow_drops,
+				    "%s kept the GIL %s after it was asked to drop it "
+				    "(%lld drop request%s took over %s): a long C call that "
+				    "holds the GIL, or the thread was not scheduled",
+				    thread_label(h, who, sizeof(who)), a, (long long)g->slow_drops,
+				    g->slow_drops == 1 ? "" : "s", b))
 				return -1;
 		}
 	}

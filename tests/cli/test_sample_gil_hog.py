@@ -38,8 +38,10 @@ def main() -> None:
              f"the analyzer reports (at least) the two slow drop responses: {[m for _, _, m in slow]}")
     hogs = {r.thread("hog-sum").tid, r.thread("hog-regex").tid}
     named = [tid for tid, _, _ in slow if tid is not None]
-    if named:  # a finding about one thread names the holder
-        sc.check(set(named) <= hogs, f"the slow-drop-response findings name the hogs ({named})")
+    sc.check(len(named) == len(slow) and set(named) <= hogs,
+             f"each slow-drop-response finding names a hog as the holder ({named})")
+    sc.check(all("hog-" in m and "after it was asked to drop it" in m for _, _, m in slow),
+             f"and says, by name, how long it kept the GIL: {[m for _, _, m in slow]}")
 
     took_ns = sc.number(r.stdout, r"hashlib\.sha256\(.*\)\s+took\s+([0-9.]+) s") * 1e9
     if "OpenSSL's sha256" not in r.stdout:

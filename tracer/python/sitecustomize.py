@@ -31,6 +31,12 @@ def _gilscope_install():
         return
     tell(threading.current_thread().name)
 
+    # A fork child's main thread is a new kernel thread: name it too.
+    import os
+    register = getattr(os, "register_at_fork", None)  # 3.7+
+    if register is not None:
+        register(after_in_child=lambda: tell(threading.current_thread().name))
+
     inner = getattr(threading.Thread, "_bootstrap_inner", None)
     if inner is None:
         return
