@@ -141,7 +141,7 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, PFX "path too long: %s\n", want);
 		return GILSCOPE_EXIT_USAGE;
 	}
-	if (mkdir(outdir, 0777) < 0 && errno != EEXIST) {
+	if (record_mkdir_parents(outdir) < 0 || (mkdir(outdir, 0777) < 0 && errno != EEXIST)) {
 		fprintf(stderr, PFX "cannot create %s: %s\n", outdir, strerror(errno));
 		return GILSCOPE_EXIT_FAILURE;
 	}

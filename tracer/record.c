@@ -512,6 +512,24 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 	return remove(path);
 }
 
+int record_mkdir_parents(const char *path)
+{
+	char buf[PATH_MAX];
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0777) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return 0;
+}
+
 /* Creates the output directory; *created tells whether it is new, so that
  * a recording that never ran its command leaves nothing behind. */
 static int make_outdir(const char *want, char *abs, size_t size, int *created)
@@ -525,6 +543,10 @@ static int make_outdir(const char *want, char *abs, size_t size, int *created)
 		want = def;
 	}
 	*created = 0;
+	if (record_mkdir_parents(want) < 0) {
+		fprintf(stderr, PFX "cannot create %s: %s\n", want, strerror(errno));
+		return -1;
+	}
 	if (mkdir(want, 0777) == 0) {
 		*created = 1;
 	} else {

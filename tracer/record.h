@@ -30,6 +30,10 @@ int record_run(const struct record_opts *opts, struct record_result *res);
  * subcommand `who` and returns -1 when it is not a size of at least 64k. */
 int record_buffer_arg(const char *arg, uint64_t *size, const char *who);
 
+/* Creates the missing parent directories of path (not path itself), as
+ * `mkdir -p` would. Returns 0, or -1 with errno set. */
+int record_mkdir_parents(const char *path);
+
 /* Parses "64M", "512k", "1G", "4096": bytes, or 0 when invalid. */
 uint64_t record_parse_size(const char *s);
 

@@ -45,6 +45,8 @@ def main() -> None:
     one_line_error(res, "output under a file", "Not a directory", 1)
 
     gstest.record(["true"], out / "c")
+    gstest.record(["true"], out / "deep" / "er")
+    gstest.check((out / "deep" / "er" / "gilscope.info").exists(), "missing parent directories are created")
     res = gs("record", "-o", str(out / "c"), "--", "true")
     one_line_error(res, "existing trace", "already holds a trace", 1)
 
