@@ -288,8 +288,13 @@ int analyze_trace(const struct analyze_opts *opts)
 	if (find_traces(abs ? abs : opts->trace_dir, &dirs, err, sizeof(err)))
 		goto end;
 	if (!dirs.n) {
-		snprintf(err, sizeof(err), "%s: no CTF trace inside (no `metadata` file): "
-			 "was the traced command run at all?", opts->trace_dir);
+		char info_path[PATH_MAX];
+		/* A gilscope recording with no stream: LTTng writes none when no
+		 * traced process registered, i.e. no CPython ran. */
+		snprintf(info_path, sizeof(info_path), "%s/gilscope.info", opts->trace_dir);
+		snprintf(err, sizeof(err), "%s: no CTF trace inside (no `metadata` file)%s",
+			 opts->trace_dir, access(info_path, F_OK) == 0
+			 ? ": no CPython 3.6+ process ran under the recorder" : "");
 		goto end;
 	}
 	a.root = abs;
