@@ -10,7 +10,7 @@ CMAKE_FLAGS ?= -DGILSCOPE_WERROR=ON
 DEB_PKGS := build-essential cmake pkg-config liblttng-ust-dev lttng-tools \
 	liblttng-ctl-dev babeltrace2 libbabeltrace2-dev python3-bt2 \
 	libsqlite3-dev sqlite3 python3
-TEST_PKGS := chromium nodejs npm
+TEST_PKGS := chromium
 
 .PHONY: all deps test-deps build test test-sanitize demo install bench clean
 
@@ -21,6 +21,9 @@ deps:
 
 test-deps: deps
 	@tools/ensure-packages $(TEST_PKGS)
+	@# node and npm may come from elsewhere (nodesource's nodejs bundles npm
+	@# and conflicts with Debian's npm package): ask Debian only when absent.
+	@command -v node >/dev/null && command -v npm >/dev/null || tools/ensure-packages nodejs npm
 	@tools/ensure-node-modules
 
 build: deps
