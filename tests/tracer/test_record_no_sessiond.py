@@ -12,8 +12,17 @@ import gstest  # noqa: E402
 
 
 def daemons() -> list[str]:
-    out = subprocess.run(["pgrep", "-x", "lttng-sessiond"], capture_output=True, text=True).stdout
-    return out.split()
+    """Live lttng-sessiond pids. A stopped daemon can stay a zombie where
+    nothing reaps orphans (some containers' init): that one is gone."""
+    live = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if "(lttng-sessiond)" in text and text.rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+            live.append(stat.parent.name)
+    return live
 
 
 def main() -> None:
