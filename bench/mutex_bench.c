@@ -25,8 +25,8 @@
 #define BLOCKS 10
 
 #ifdef BENCH_AS_PYTHON
-/* The version the preload reads decides its rules: 3.12+ keeps looking for
- * more GILs (subinterpreters) after the first one. BENCH_PY_VERSION picks. */
+/* The version the preload reads decides its rules: on 3.12+ subinterpreters
+ * may add GILs after the first one. BENCH_PY_VERSION picks. */
 __attribute__((visibility("default"))) const char *Py_GetVersion(void)
 {
 	const char *v = getenv("BENCH_PY_VERSION");
