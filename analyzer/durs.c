@@ -1,5 +1,7 @@
 #include "durs.h"
 
+#include <stdio.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -379,4 +381,16 @@ void durs_free(struct durs *d)
 	free(d->small);
 	free(d->big);
 	memset(d, 0, sizeof(*d));
+}
+
+void durs_format(char *buf, size_t len, double ns)
+{
+	if (ns < 1e3)
+		snprintf(buf, len, "%.0f ns", ns);
+	else if (ns < 1e6)
+		snprintf(buf, len, "%.1f us", ns / 1e3);
+	else if (ns < 1e9)
+		snprintf(buf, len, "%.2f ms", ns / 1e6);
+	else
+		snprintf(buf, len, "%.2f s", ns / 1e9);
 }

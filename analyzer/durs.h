@@ -24,6 +24,10 @@ struct dur_stats {
 	int64_t p50, p90, p99, max; /* -1 when n == 0 */
 };
 
+/* Writes a duration for people: "371 ns", "8.2 us", "5.16 ms", "1.20 s".
+ * Shared by the findings and the terminal summary. */
+void durs_format(char *buf, size_t len, double ns);
+
 /* The bytes v takes in a collection. */
 size_t durs_size(int64_t v);
 int durs_add(struct durs *d, int64_t v);       /* 0, or -1 out of memory */

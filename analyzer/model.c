@@ -785,14 +785,7 @@ int model_loss(struct model *m, const struct gs_loss *l)
 
 static void fmt_ns(char *buf, size_t len, int64_t ns)
 {
-	if (ns < 1000)
-		snprintf(buf, len, "%lld ns", (long long)ns);
-	else if (ns < 1000000)
-		snprintf(buf, len, "%.1f us", ns / 1e3);
-	else if (ns < 1000000000)
-		snprintf(buf, len, "%.2f ms", ns / 1e6);
-	else
-		snprintf(buf, len, "%.2f s", ns / 1e9);
+	durs_format(buf, len, (double)ns);
 }
 
 static double pct(int64_t part, int64_t whole)

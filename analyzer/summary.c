@@ -1,6 +1,7 @@
 /* summary_print(): the terminal summary of a run, perf-stat style figures
  * and bcc-style log2 histograms, never wider than 80 columns. */
 #include "analyze.h"
+#include "durs.h"
 
 #include <inttypes.h>
 #include <sqlite3.h>
@@ -42,21 +43,10 @@ static sqlite3_stmt *sum_query(struct summary *s, const char *sql)
 
 static void fmt_ns(char *buf, size_t len, sqlite3_stmt *st, int col)
 {
-	double ns;
-
-	if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
 		snprintf(buf, len, "-");
-		return;
-	}
-	ns = sqlite3_column_double(st, col);
-	if (ns < 1e3)
-		snprintf(buf, len, "%.0f ns", ns);
-	else if (ns < 1e6)
-		snprintf(buf, len, "%.1f us", ns / 1e3);
-	else if (ns < 1e9)
-		snprintf(buf, len, "%.2f ms", ns / 1e6);
 	else
-		snprintf(buf, len, "%.2f s", ns / 1e9);
+		durs_format(buf, len, sqlite3_column_double(st, col));
 }
 
 static const char *col_text(sqlite3_stmt *st, int col, const char *dflt)
