@@ -31,12 +31,12 @@ Works on Python 3.6 and newer (stdlib only).
 import http.client
 import http.server
 import io
-import multiprocessing
 import os
-import socketserver
 import sys
 import threading
 import time
+
+import _localhttp  # samples/: the local server both fetching samples use
 
 WRITES = 100000      # calls per thread in "local"
 PIECE = b"x" * 256   # bytes per call in "local"
@@ -110,24 +110,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-
-
-def _serve(conn):
-    threading.current_thread().name = "http-server"
-    srv = _Server(("127.0.0.1", 0), _Handler)
-    conn.send(srv.server_address[1])
-    conn.close()
-    srv.serve_forever()
-
-
 def run_http():
-    parent_end, child_end = multiprocessing.Pipe(duplex=False)
-    server = multiprocessing.Process(target=_serve, args=(child_end,), name="http-server")
-    server.daemon = True
-    server.start()
-    port = parent_end.recv()
+    server, port = _localhttp.start_server(_Handler)
     result = {}
 
     def streamer(k):

@@ -20,11 +20,11 @@ Works on Python 3.6 and newer (stdlib only).
 """
 import http.client
 import http.server
-import multiprocessing
-import socketserver
 import sys
 import threading
 import time
+
+import _localhttp  # samples/: the local server both fetching samples use
 
 DELAY = 0.02        # seconds the server waits before each answer
 REQUESTS = 40       # requests per mode
@@ -53,26 +53,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-
-
-def _serve(conn):
-    threading.current_thread().name = "http-server"
-    srv = _Server(("127.0.0.1", 0), _Handler)
-    conn.send(srv.server_address[1])
-    conn.close()
-    srv.serve_forever()
-
-
 def start_server():
     """Starts the server in a child process; returns (process, port)."""
-    parent_end, child_end = multiprocessing.Pipe(duplex=False)
-    proc = multiprocessing.Process(target=_serve, args=(child_end,), name="http-server")
-    proc.daemon = True
-    proc.start()
-    port = parent_end.recv()
-    return proc, port
+    return _localhttp.start_server(_Handler)
 
 
 def connect(port):

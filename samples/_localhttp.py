@@ -1,0 +1,31 @@
+"""A throw-away HTTP server on 127.0.0.1 for the samples that fetch
+(io_threads.py, bytesio.py). It runs in a child process, so that its own
+GIL does not mix with the fetching threads' in the report."""
+import http.server
+import multiprocessing
+import socketserver
+import threading
+
+
+class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+
+
+def _serve(handler, conn):
+    threading.current_thread().name = "http-server"
+    srv = _Server(("127.0.0.1", 0), handler)
+    conn.send(srv.server_address[1])
+    conn.close()
+    srv.serve_forever()
+
+
+def start_server(handler):
+    # type: (type) -> tuple
+    """Serves `handler` (a BaseHTTPRequestHandler class) on an ephemeral
+    port in a daemon child process; returns (process, port)."""
+    parent_end, child_end = multiprocessing.Pipe(duplex=False)
+    proc = multiprocessing.Process(target=_serve, args=(handler, child_end), name="http-server")
+    proc.daemon = True
+    proc.start()
+    port = parent_end.recv()
+    return proc, port
