@@ -126,9 +126,14 @@ def main() -> None:
         gstest.check(ivs == {5000}, f"drop requests carry the interval in force: {ivs}")
 
     fast, cpu1, _ = quiet_run(exe, 0.001, n)
-    rate1 = drop_rate_ok(fast, cpu1, 0.001)
-    ratio = rate1 / rate5
-    gstest.check(3.5 <= ratio <= 6.5, f"1 ms interval: {ratio:.1f}x the drop-request rate at 5 ms (about 5x)")
+    # About 5x. Not exactly: each cycle also holds a fixed cost (the
+    # waiter's timer slack, the hand-off, the forced switch: 0.1 to 0.4 ms
+    # measured here), which dilutes 1 ms cycles five times more than 5 ms
+    # ones, so the ratio sits between 3 and 5 on a real machine.
+    drops1 = len(fast.named("drop_request"))
+    ratio = (drops1 / cpu1) / rate5
+    gstest.check(3.0 <= ratio <= 6.0, f"1 ms interval: {drops1} drop requests in {cpu1:.3f} s CPU, "
+                 f"{ratio:.1f}x the rate at 5 ms (about 5x)")
     if minor >= 7:
         ivs = {e.fields["interval_us"] for e in fast.named("drop_request")}
         gstest.check(ivs == {1000}, f"drop requests carry the new interval: {ivs}")
