@@ -7,6 +7,21 @@ import socketserver
 import threading
 
 
+class Handler(http.server.BaseHTTPRequestHandler):
+    """Base of the samples' handlers: names each connection's server thread
+    ("server-conn-N", so the report's lanes say what they are) and keeps
+    the request log off the sample's output."""
+    connections = 0
+
+    def setup(self):
+        Handler.connections += 1
+        threading.current_thread().name = "server-conn-%d" % Handler.connections
+        http.server.BaseHTTPRequestHandler.setup(self)
+
+    def log_message(self, *args):
+        pass
+
+
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
 

@@ -29,7 +29,6 @@ Under gilscope: gilscope run -- python3 samples/bytesio.py local
 Works on Python 3.6 and newer (stdlib only).
 """
 import http.client
-import http.server
 import io
 import os
 import sys
@@ -87,14 +86,7 @@ def run_local():
           "the BytesIO thread on its own", flush=True)
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    connections = 0
-
-    def setup(self):
-        _Handler.connections += 1
-        threading.current_thread().name = "server-conn-%d" % _Handler.connections
-        http.server.BaseHTTPRequestHandler.setup(self)
-
+class _Handler(_localhttp.Handler):
     def do_GET(self):
         self.send_response(200)
         self.send_header("Content-Length", str(SIZE))
@@ -105,9 +97,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             n = min(left, len(piece))
             self.wfile.write(piece[:n])
             left -= n
-
-    def log_message(self, *args):
-        pass
 
 
 def run_http():

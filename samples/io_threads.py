@@ -19,7 +19,6 @@ Under gilscope: gilscope run -- python3 samples/io_threads.py threads
 Works on Python 3.6 and newer (stdlib only).
 """
 import http.client
-import http.server
 import sys
 import threading
 import time
@@ -32,15 +31,9 @@ THREADS = 8         # client threads in "threads" mode
 BODY = b"x" * 16384  # each answer's body
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(_localhttp.Handler):
     protocol_version = "HTTP/1.1"  # keep-alive: one server thread per client connection
     disable_nagle_algorithm = True  # or keep-alive meets delayed ACKs: +40 ms a request
-    connections = 0
-
-    def setup(self):
-        _Handler.connections += 1
-        threading.current_thread().name = "server-conn-%d" % _Handler.connections
-        http.server.BaseHTTPRequestHandler.setup(self)
 
     def do_GET(self):
         time.sleep(DELAY)
@@ -48,9 +41,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(BODY)))
         self.end_headers()
         self.wfile.write(BODY)
-
-    def log_message(self, *args):
-        pass
 
 
 def start_server():
