@@ -10,7 +10,7 @@ CMAKE_FLAGS ?= -DGILSCOPE_WERROR=ON
 DEB_PKGS := build-essential cmake pkg-config liblttng-ust-dev lttng-tools \
 	liblttng-ctl-dev babeltrace2 libbabeltrace2-dev python3-bt2 \
 	libsqlite3-dev sqlite3 python3
-TEST_PKGS := chromium
+TEST_PKGS := chromium protobuf-compiler
 
 .PHONY: all deps test-deps build test test-sanitize demo install bench clean
 

@@ -17,6 +17,7 @@ static const struct command commands[] = {
 	{ "summary", cmd_summary, "print a terminal summary of a database" },
 	{ "report",  cmd_report,  "write the HTML report of a database" },
 	{ "run",     cmd_run,     "record, analyze, report and summarize" },
+	{ "export",  cmd_export,  "write a run as a Perfetto (or Chrome JSON) trace" },
 };
 
 static void usage(FILE *out)
@@ -39,6 +40,7 @@ static void usage(FILE *out)
 		"  gilscope analyze trace -o run.db\n"
 		"  gilscope report run.db -o report.html\n"
 		"  gilscope summary run.db\n"
+		"  gilscope export run.db -o run.pftrace   # open in https://ui.perfetto.dev\n"
 		"\n"
 		"`gilscope COMMAND --help` tells more; see also gilscope(1).\n");
 }

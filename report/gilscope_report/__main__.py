@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import stat
 import sys
-import tempfile
 from typing import List, Optional
 
 if sys.version_info < (3, 9):  # pragma: no cover
     sys.exit("gilscope report: needs Python 3.9 or newer, this is " + sys.version.split()[0])
 
 from . import data, render  # noqa: E402
+from .output import open_output  # noqa: E402
 
 PROG = "gilscope report"
 
@@ -27,40 +26,10 @@ docs/report.md tells how to read it."""
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Writes text to path through a temporary file in the same directory,
-    renamed over it, so a reader never sees half a page.
-
-    '-' is standard output; an existing path that is not a regular file (a
-    pipe, /dev/stdout, a device) is written in place; a symbolic link is
-    followed, so the file it points to is replaced, not the link."""
-    if path == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    if os.path.isdir(path):
-        raise data.ReportError(f"cannot write {path}: is a directory")
-    try:
-        if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(text)
-            return
-        target = os.path.realpath(path)
-        fd, tmp = tempfile.mkstemp(prefix=".gilscope-report-", suffix=".tmp", dir=os.path.dirname(target))
-    except OSError as e:
-        raise data.ReportError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise data.ReportError(f"cannot write {path}: {e.strerror or e}") from None
+    """Writes text to path so that a reader never sees half a page
+    (output.open_output says how)."""
+    with open_output(path, prefix=".gilscope-report-") as f:
+        f.write(text)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -25,7 +25,7 @@ ROWS = [
     "  preload, active, GIL found", "    same, as Python 3.12+", "  preload+session, GIL found",
     "  no session", "  session (record)",
     "1x: ", "2x: ", "4x: ", "  babeltrace2 sink.utils.dummy", "  gilscope analyze",
-    "  1k (", "  10k (", "targets: ",
+    "  1k (", "  10k (", "    perfetto", "    json", "targets: ",
 ]
 
 
@@ -52,7 +52,7 @@ def main() -> int:
     for row in ROWS:
         if not any(line.startswith(row) or row in line for line in lines):
             fail(f"row {row!r} is missing")
-    for section in ("1. Tracing cost", "2. Analyzer", "3. Report"):
+    for section in ("1. Tracing cost", "2. Analyzer", "3. Report", "4. Export"):
         if not any(line.startswith(section) for line in lines):
             fail(f"section {section!r} is missing")
     # Every data row: a median with a unit, then min-max, then a finite ratio.
