@@ -101,7 +101,7 @@ static int find_traces(const char *root, struct strvec *dirs, char *err, size_t 
 /* TRACE_DIR/gilscope.info: key=value lines, "\\" and "\n" escaped. */
 struct info_file {
 	char *command;
-	long long exit_status;
+	int64_t exit_status;
 	int has_tag;
 	uint32_t tag;
 };
@@ -129,7 +129,7 @@ static void info_read(const char *trace_dir, struct info_file *info)
 	FILE *f;
 
 	info->command = NULL;
-	info->exit_status = DB_NULL;
+	info->exit_status = GS_UNKNOWN;
 	info->has_tag = 0;
 	snprintf(path, sizeof(path), "%s/gilscope.info", trace_dir);
 	f = fopen(path, "r");
@@ -265,7 +265,13 @@ static int on_loss(void *ctx, const struct gs_loss *loss)
 int analyze_trace(const struct analyze_opts *opts)
 {
 	struct strvec dirs = { 0 };
-	struct info_file info = { NULL, DB_NULL, 0, 0 };
+	struct info_file info = { NULL, GS_UNKNOWN, 0, 0 };
+	struct db_opts dbo = {
+		.path = opts->db_path,
+		.append = opts->append,
+		.index_after_fill = opts->index_after_fill,
+		.timing = opts->timing,
+	};
 	struct trace_info tinfo;
 	struct analysis a = { 0 };
 	struct trace_sink sink = { on_event, on_loss, &a };
@@ -299,14 +305,14 @@ int analyze_trace(const struct analyze_opts *opts)
 	}
 	a.root = abs;
 	info_read(opts->trace_dir, &info);
-	db = db_open(opts->db_path, opts->append, err, sizeof(err));
+	db = db_open(&dbo, err, sizeof(err));
 	if (!db)
 		goto end;
 	if (db_temp_path(db)) {
 		signals_catch(db_temp_path(db));
 		caught = 1;
 	}
-	a.model = model_new(db);
+	a.model = model_new(db, opts->durs_budget);
 	if (!a.model) {
 		snprintf(err, sizeof(err), "out of memory");
 		goto end;
@@ -316,7 +322,7 @@ int analyze_trace(const struct analyze_opts *opts)
 	a.progress = opts->progress < 0 ? isatty(STDERR_FILENO) : opts->progress;
 	a.t0 = now_s();
 	switch (trace_read((const char *const *)dirs.v, dirs.n, &sink, &tinfo,
-			   getenv("GILSCOPE_VERBOSE") != NULL, err, sizeof(err))) {
+			   opts->verbose, err, sizeof(err))) {
 	case TRACE_READ_OK:
 		break;
 	case TRACE_READ_SINK_ERROR:
@@ -328,7 +334,7 @@ int analyze_trace(const struct analyze_opts *opts)
 	if (a.progress && a.shown) /* the rest takes a while too: say what */
 		fprintf(stderr, "\r" PREFIX "%.1fM events read; computing figures, "
 			"indexing\033[K", model_event_count(a.model) / 1e6);
-	if (getenv("GILSCOPE_TIMING"))
+	if (opts->timing)
 		fprintf(stderr, PREFIX "timing: read %.3f s\n", now_s() - a.t0);
 	if (!model_event_count(a.model) && model_skipped_count(a.model)) {
 		snprintf(err, sizeof(err), "%s: the trace holds no gilscope events of this "
@@ -357,7 +363,7 @@ int analyze_trace(const struct analyze_opts *opts)
 			goto end;
 		}
 	}
-	if (getenv("GILSCOPE_TIMING"))
+	if (opts->timing)
 		fprintf(stderr, PREFIX "timing: finish %.3f s\n", now_s() - a.t0);
 	rc = db_commit(db, err, sizeof(err));
 	db = NULL;

@@ -4,13 +4,21 @@
 #ifndef GILSCOPE_ANALYZE_H
 #define GILSCOPE_ANALYZE_H
 
+#include <stdint.h>
 #include <stdio.h>
 
+/* Everything analyze_trace() needs, set by the command line (cli/): the
+ * library reads no environment. */
 struct analyze_opts {
 	const char *trace_dir; /* a `gilscope record` output (or any CTF dir) */
 	const char *db_path;   /* the database to write */
 	int append;            /* add a run to db_path instead of replacing it */
 	int progress;          /* -1 auto (stderr is a tty), 0, 1 */
+	int verbose;           /* on a trace error, print every babeltrace2 cause */
+	/* Tuning knobs, for tests and bench/ (docs/gilscope.1, ENVIRONMENT). */
+	uint64_t durs_budget;  /* bytes of durations for exact percentiles, 0 default */
+	int index_after_fill;  /* build the indexes after the rows, even on 2+ CPUs */
+	int timing;            /* print where the time goes on stderr */
 };
 
 /* Returns 0 on success; otherwise prints one line prefixed

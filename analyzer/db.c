@@ -16,35 +16,51 @@
 
 #include "schema_sql.h" /* generated from schema.sql and indexes.sql */
 
-/* Column lists by name: readers and writers never depend on the order. */
-static const char *const insert_sql[DB__TABLES] = {
-	[DB_RUNS] = "INSERT INTO runs (run_id, trace_path, hostname, command, exit_status, "
+/* The statements, indexed by enum db_table: each INSERT names its columns
+ * (readers and writers never depend on their order) and its placeholders'
+ * C types sit beside it, one letter each: 'i' int64_t, 'd' double, 't'
+ * const char * (copied), 's' const char * that outlives the run (a
+ * literal: not copied). db_open() checks the count against SQLite's.
+ * `multi`: the big tables, written MULTI_ROWS rows per statement. */
+static const struct stmt_def {
+	const char *sql;
+	const char *types;
+	int multi;
+} stmt_defs[DB__TABLES] = {
+	[DB_RUNS] = { "INSERT INTO runs (run_id, trace_path, hostname, command, exit_status, "
 		"start_ns, end_ns, wall_ns, python_versions, interval_us, event_count, "
 		"lost_events, analyzer_version, analyzed_at, anomalies, skipped_events, "
 		"percentiles_exact) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-	[DB_PROCESSES] = "INSERT INTO processes (run_id, pid, procname, first_ns, last_ns, "
-		"exit_status) VALUES (?,?,?,?,?,?)",
-	[DB_GILS] = "INSERT INTO gils (gil_id, run_id, pid, address, interval_us, rule, "
+		"itttiiiitiiistiii", 0 },
+	[DB_PROCESSES] = { "INSERT INTO processes (run_id, pid, procname, first_ns, last_ns, "
+		"exit_status) VALUES (?,?,?,?,?,?)", "iitiii", 0 },
+	[DB_GILS] = { "INSERT INTO gils (gil_id, run_id, pid, address, interval_us, rule, "
 		"python_version, found_ns, retired_ns) VALUES (?,?,?,?,?,?,?,?,?)",
-	[DB_THREADS] = "INSERT INTO threads (run_id, pid, tid, name, first_ns, last_ns, "
+		"iiitistii", 0 },
+	[DB_THREADS] = { "INSERT INTO threads (run_id, pid, tid, name, first_ns, last_ns, "
 		"held_ns, wait_ns, holds, waits, timeouts, drop_requests_issued, "
 		"drop_requests_received, forced_releases, convoys, hold_p50_ns, hold_p90_ns, "
 		"hold_p99_ns, hold_max_ns, wait_p50_ns, wait_p90_ns, wait_p99_ns, wait_max_ns) "
 		"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-	[DB_HOLDS] = "INSERT INTO holds (run_id, gil_id, tid, start_ns, end_ns, dur_ns, "
-		"ended, crosses_loss) VALUES (?,?,?,?,?,?,?,?)",
-	[DB_WAITS] = "INSERT INTO waits (run_id, gil_id, tid, start_ns, end_ns, dur_ns, "
+		"iiitiiiiiiiiiii" "iiii" "iiii", 0 },
+	[DB_HOLDS] = { "INSERT INTO holds (run_id, gil_id, tid, start_ns, end_ns, dur_ns, "
+		"ended, crosses_loss) VALUES (?,?,?,?,?,?,?,?)", "iiiiiisi", 1 },
+	[DB_WAITS] = { "INSERT INTO waits (run_id, gil_id, tid, start_ns, end_ns, dur_ns, "
 		"timeouts, outcome, crosses_loss, convoy) VALUES (?,?,?,?,?,?,?,?,?,?)",
-	[DB_TIMEOUTS] = "INSERT INTO timeouts (run_id, gil_id, tid, ts_ns) VALUES (?,?,?,?)",
-	[DB_DROP_REQUESTS] = "INSERT INTO drop_requests (run_id, gil_id, ts_ns, requester, "
+		"iiiiiiisii", 1 },
+	[DB_TIMEOUTS] = { "INSERT INTO timeouts (run_id, gil_id, tid, ts_ns) VALUES (?,?,?,?)",
+		"iiii", 1 },
+	[DB_DROP_REQUESTS] = { "INSERT INTO drop_requests (run_id, gil_id, ts_ns, requester, "
 		"holder, interval_us, released_ns, response_ns, crosses_loss) "
-		"VALUES (?,?,?,?,?,?,?,?,?)",
-	[DB_SWITCHES] = "INSERT INTO switches (run_id, gil_id, release_ns, from_tid, "
+		"VALUES (?,?,?,?,?,?,?,?,?)", "iiiiiiiii", 0 },
+	[DB_SWITCHES] = { "INSERT INTO switches (run_id, gil_id, release_ns, from_tid, "
 		"acquire_ns, to_tid, gap_ns, forced, crosses_loss) VALUES (?,?,?,?,?,?,?,?,?)",
-	[DB_FORCED_SWITCHES] = "INSERT INTO forced_switches (run_id, gil_id, tid, start_ns, "
-		"end_ns, dur_ns, crosses_loss) VALUES (?,?,?,?,?,?,?)",
-	[DB_LOST] = "INSERT INTO lost (run_id, stream, start_ns, end_ns, count) VALUES (?,?,?,?,?)",
-	[DB_METRICS] = "INSERT INTO metrics (run_id, gil_id, wall_ns, held_pct, wait_pct, "
+		"iiiiiiiii", 1 },
+	[DB_FORCED_SWITCHES] = { "INSERT INTO forced_switches (run_id, gil_id, tid, start_ns, "
+		"end_ns, dur_ns, crosses_loss) VALUES (?,?,?,?,?,?,?)", "iiiiiii", 0 },
+	[DB_LOST] = { "INSERT INTO lost (run_id, stream, start_ns, end_ns, count) "
+		"VALUES (?,?,?,?,?)", "itiii", 0 },
+	[DB_METRICS] = { "INSERT INTO metrics (run_id, gil_id, wall_ns, held_pct, wait_pct, "
 		"contention_pct, switches, switches_per_s, drop_requests, drop_requests_per_s, "
 		"forced_releases, handoff_ns, hold_p50_ns, hold_p90_ns, hold_p99_ns, hold_max_ns, "
 		"wait_p50_ns, wait_p90_ns, wait_p99_ns, wait_max_ns, gap_p50_ns, gap_p90_ns, "
@@ -52,8 +68,9 @@ static const char *const insert_sql[DB__TABLES] = {
 		"drop_response_p99_ns, drop_response_max_ns, held_ns, wait_ns, contended_ns, "
 		"holds, waits, timeouts, convoys) "
 		"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-	[DB_FINDINGS] = "INSERT INTO findings (run_id, kind, gil_id, tid, value, message) "
-		"VALUES (?,?,?,?,?,?)",
+		"iiidddididii" "iiii" "iiii" "iiii" "iiii" "iiiiiii", 0 },
+	[DB_FINDINGS] = { "INSERT INTO findings (run_id, kind, title, gil_id, tid, value, "
+		"message, detail, at_ns, dur_ns) VALUES (?,?,?,?,?,?,?,?,?,?)", "issiidttii", 0 },
 };
 
 /* Rows travel from the analysis thread to the writer thread in batches:
@@ -71,9 +88,8 @@ union cell {
 };
 
 struct row {
-	const char *fmt; /* a string literal of the caller: letters as db_insert */
 	uint32_t first;  /* its first cell */
-	uint8_t table;
+	uint8_t table;   /* its cells' types: stmt_defs[table].types */
 };
 
 struct batch {
@@ -104,6 +120,7 @@ struct db {
 	char *tmp_path;  /* what we write, NULL when appending in place */
 	int64_t run_id, first_gil_id;
 	int in_txn;
+	int timing;
 	char err[512];
 };
 
@@ -150,13 +167,13 @@ int64_t db_first_gil_id(const struct db *db)
 	return db->first_gil_id;
 }
 
-int db_exec(struct db *db, const char *sql)
+enum gs_status db_exec(struct db *db, const char *sql)
 {
 	if (sqlite3_exec(db->sql, sql, NULL, NULL, NULL) != SQLITE_OK) {
 		DB_FAIL(db, "SQL failed");
-		return -1;
+		return GS_ERR_DB;
 	}
-	return 0;
+	return GS_OK;
 }
 
 static int64_t db_query_int(struct db *db, const char *sql, int64_t dflt)
@@ -199,19 +216,19 @@ static char *temp_beside(const char *path, char *err, size_t errlen)
 	return tmp;
 }
 
-/* insert_sql[t] with MULTI_ROWS groups of parameters after VALUES. */
+/* stmt_defs[t].sql with MULTI_ROWS groups of parameters after VALUES. */
 static int multi_prepare(struct db *db, enum db_table t)
 {
-	const char *values = strstr(insert_sql[t], "VALUES ");
-	const char *group = values + strlen("VALUES ");
-	size_t glen = strlen(group), hlen = (size_t)(group - insert_sql[t]);
+	const char *one = stmt_defs[t].sql;
+	const char *group = strstr(one, "VALUES ") + strlen("VALUES ");
+	size_t glen = strlen(group), hlen = (size_t)(group - one);
 	size_t len = hlen + MULTI_ROWS * (glen + 1) + 1;
 	char *sql = malloc(len), *p;
 	int rc;
 
 	if (!sql)
 		return -1;
-	memcpy(sql, insert_sql[t], hlen);
+	memcpy(sql, one, hlen);
 	p = sql + hlen;
 	for (int k = 0; k < MULTI_ROWS; k++) {
 		if (k)
@@ -225,9 +242,32 @@ static int multi_prepare(struct db *db, enum db_table t)
 	return rc == SQLITE_OK ? 0 : -1;
 }
 
-struct db *db_open(const char *path, int append, char *err, size_t errlen)
+/* Prepares table t's statement(s), checking its placeholders against the
+ * types stmt_defs gives them. */
+static enum gs_status stmt_prepare(struct db *db, enum db_table t)
+{
+	const struct stmt_def *def = &stmt_defs[t];
+	int want = (int)strlen(def->types);
+
+	if (sqlite3_prepare_v3(db->sql, def->sql, -1, SQLITE_PREPARE_PERSISTENT,
+			       &db->stmt[t], NULL) != SQLITE_OK ||
+	    (def->multi && multi_prepare(db, t))) {
+		DB_FAIL(db, "cannot prepare an insert (a database of another gilscope?)");
+		return GS_ERR_DB;
+	}
+	if (sqlite3_bind_parameter_count(db->stmt[t]) != want) {
+		db_errorf(db, __LINE__, "statement %d has %d placeholders but %d types", (int)t,
+			  sqlite3_bind_parameter_count(db->stmt[t]), want);
+		return GS_ERR_DB;
+	}
+	return GS_OK;
+}
+
+struct db *db_open(const struct db_opts *opts, char *err, size_t errlen)
 {
 	struct db *db = calloc(1, sizeof(*db));
+	const char *path = opts->path;
+	int append = opts->append;
 	struct stat st;
 	int64_t version;
 	int ok = 0;
@@ -280,27 +320,22 @@ struct db *db_open(const char *path, int append, char *err, size_t errlen)
 		if (db_exec(db, pragma))
 			goto fail;
 	}
+	db->timing = opts->timing;
 	db->run_id = db_query_int(db, "SELECT coalesce(max(run_id), 0) + 1 FROM runs", 1);
 	db->first_gil_id = db_query_int(db, "SELECT coalesce(max(gil_id), 0) + 1 FROM gils", 1);
 	if (db->run_id == INT64_MIN || db->first_gil_id == INT64_MIN)
 		goto fail;
-	for (int t = 0; t < DB__TABLES; t++) {
-		if (sqlite3_prepare_v3(db->sql, insert_sql[t], -1, SQLITE_PREPARE_PERSISTENT,
-				       &db->stmt[t], NULL) != SQLITE_OK ||
-		    ((t == DB_HOLDS || t == DB_WAITS || t == DB_SWITCHES || t == DB_TIMEOUTS) &&
-		     multi_prepare(db, (enum db_table)t))) {
-			DB_FAIL(db, "cannot prepare an insert (a database of another gilscope?)");
+	for (int t = 0; t < DB__TABLES; t++)
+		if (stmt_prepare(db, (enum db_table)t))
 			goto fail;
-		}
-	}
 	/* Indexes: "after the fill" is the rule for a one-thread bulk load,
 	 * as building them at once beats maintaining them row by row. Here the
 	 * rows are written by a writer thread on a second CPU, which the trace
 	 * decoding leaves half idle: maintaining the indexes there costs no
 	 * wall time, while building them after the fill adds a third to a run
 	 * (3M events: 2.7 s instead of 3.6 s, babeltrace2 alone 2.0 s). With
-	 * one CPU, or GILSCOPE_INDEX_AFTER_FILL set, they come after. */
-	if (sysconf(_SC_NPROCESSORS_ONLN) >= 2 && !getenv("GILSCOPE_INDEX_AFTER_FILL") &&
+	 * one CPU, or opts->index_after_fill, they come after. */
+	if (sysconf(_SC_NPROCESSORS_ONLN) >= 2 && !opts->index_after_fill &&
 	    db_exec(db, gilscope_indexes_sql))
 		goto fail;
 	writer_start(db);
@@ -319,7 +354,6 @@ end:
 	return db;
 }
 
-/* Binds a row's cells and steps: the one place rows reach SQLite. */
 /* Binds one row's cells from parameter col on. */
 static int row_bind(sqlite3_stmt *s, int col, const char *fmt, const union cell *c)
 {
@@ -328,7 +362,7 @@ static int row_bind(sqlite3_stmt *s, int col, const char *fmt, const union cell 
 	for (const char *f = fmt; *f && rc == SQLITE_OK; f++, col++, c++) {
 		switch (*f) {
 		case 'i':
-			rc = c->i == DB_NULL ? sqlite3_bind_null(s, col) : sqlite3_bind_int64(s, col, c->i);
+			rc = c->i == GS_UNKNOWN ? sqlite3_bind_null(s, col) : sqlite3_bind_int64(s, col, c->i);
 			break;
 		case 'd':
 			rc = isnan(c->d) ? sqlite3_bind_null(s, col) : sqlite3_bind_double(s, col, c->d);
@@ -358,9 +392,9 @@ static int stmt_run(struct db *db, sqlite3_stmt *s, int rc)
 }
 
 /* Binds a row's cells and steps: the one place single rows reach SQLite. */
-static int row_exec(struct db *db, enum db_table t, const char *fmt, const union cell *c)
+static int row_exec(struct db *db, enum db_table t, const union cell *c)
 {
-	return stmt_run(db, db->stmt[t], row_bind(db->stmt[t], 1, fmt, c));
+	return stmt_run(db, db->stmt[t], row_bind(db->stmt[t], 1, stmt_defs[t].types, c));
 }
 
 /* Writes a batch: per table, MULTI_ROWS rows a statement while they
@@ -381,8 +415,9 @@ static int batch_exec(struct db *db, struct batch *b)
 			for (uint32_t k = 0; k < MULTI_ROWS && rc == SQLITE_OK; k++) {
 				struct row *r = &b->rows[idx[t][i + k]];
 
-				rc = row_bind(db->multi[t], col, r->fmt, &b->cells[r->first]);
-				col += (int)strlen(r->fmt);
+				rc = row_bind(db->multi[t], col, stmt_defs[t].types,
+					      &b->cells[r->first]);
+				col += (int)strlen(stmt_defs[t].types);
 			}
 			if (stmt_run(db, db->multi[t], rc))
 				return -1;
@@ -390,16 +425,16 @@ static int batch_exec(struct db *db, struct batch *b)
 		for (; i < n[t]; i++) {
 			struct row *r = &b->rows[idx[t][i]];
 
-			if (row_exec(db, (enum db_table)t, r->fmt, &b->cells[r->first]))
+			if (row_exec(db, (enum db_table)t, &b->cells[r->first]))
 				return -1;
 		}
 	}
 	return 0;
 }
 
-static void cells_free(const char *fmt, union cell *c)
+static void cells_free(enum db_table t, union cell *c)
 {
-	for (const char *f = fmt; *f; f++, c++)
+	for (const char *f = stmt_defs[t].types; *f; f++, c++)
 		if (*f == 't')
 			free(c->s);
 }
@@ -430,7 +465,7 @@ static void *writer_main(void *arg)
 		if (!failed && batch_exec(db, b))
 			failed = 1;
 		for (uint32_t i = 0; i < b->nrows; i++)
-			cells_free(b->rows[i].fmt, &b->cells[b->rows[i].first]);
+			cells_free(b->rows[i].table, &b->cells[b->rows[i].first]);
 		b->nrows = b->ncells = 0;
 		pthread_mutex_lock(&w->mu);
 		if (failed)
@@ -502,7 +537,8 @@ static int writer_stop(struct db *db, int discard)
 	failed = w->failed;
 	if (w->cur) {
 		for (uint32_t i = 0; i < w->cur->nrows; i++)
-			cells_free(w->cur->rows[i].fmt, &w->cur->cells[w->cur->rows[i].first]);
+			cells_free(w->cur->rows[i].table,
+				   &w->cur->cells[w->cur->rows[i].first]);
 		free(w->cur);
 	}
 	while (w->free_list) {
@@ -538,8 +574,9 @@ static void writer_start(struct db *db)
 	}
 }
 
-int db_insert(struct db *db, enum db_table t, const char *fmt, ...)
+enum gs_status db_insert(struct db *db, enum db_table t, ...)
 {
+	const char *fmt = stmt_defs[t].types;
 	union cell local[64], *c = local;
 	size_t n = strlen(fmt);
 	struct batch *b = NULL;
@@ -548,18 +585,18 @@ int db_insert(struct db *db, enum db_table t, const char *fmt, ...)
 
 	if (n > 64) {
 		db_errorf(db, __LINE__, "too many columns");
-		return -1;
+		return GS_ERR_DB;
 	}
 	if (db->w) {
 		b = db->w->cur;
 		if (!b || b->nrows == BATCH_ROWS || b->ncells + n > BATCH_CELLS) {
 			if (writer_submit(db))
-				return -1;
+				return GS_ERR_DB;
 			b = db->w->cur;
 		}
 		c = &b->cells[b->ncells];
 	}
-	va_start(ap, fmt);
+	va_start(ap, t);
 	for (size_t i = 0; i < n; i++) {
 		switch (fmt[i]) {
 		case 'i':
@@ -585,15 +622,15 @@ int db_insert(struct db *db, enum db_table t, const char *fmt, ...)
 	va_end(ap);
 	if (!b) {
 		if (!rc)
-			rc = row_exec(db, t, fmt, c);
-		cells_free(fmt, c);
-		return rc;
+			rc = row_exec(db, t, c);
+		cells_free(t, c);
+		return rc ? GS_ERR_DB : GS_OK;
 	}
-	b->rows[b->nrows++] = (struct row){ .fmt = fmt, .first = b->ncells, .table = (uint8_t)t };
+	b->rows[b->nrows++] = (struct row){ .first = b->ncells, .table = (uint8_t)t };
 	b->ncells += (uint32_t)n;
 	if (rc)
 		db_errorf(db, __LINE__, "out of memory");
-	return rc;
+	return rc ? GS_ERR_NOMEM : GS_OK;
 }
 
 static void db_close(struct db *db)
@@ -616,10 +653,10 @@ static double mono_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-int db_commit(struct db *db, char *err, size_t errlen)
+enum gs_status db_commit(struct db *db, char *err, size_t errlen)
 {
-	/* GILSCOPE_TIMING=1: where the time goes, for bench/ and us. */
-	int timing = getenv("GILSCOPE_TIMING") != NULL;
+	/* opts->timing: where the time goes, for bench/ and us. */
+	int timing = db->timing;
 	double t0 = mono_s(), t1, t2;
 
 	if (writer_stop(db, 0))
@@ -658,11 +695,11 @@ int db_commit(struct db *db, char *err, size_t errlen)
 		db->tmp_path = NULL;
 	}
 	db_close(db);
-	return 0;
+	return GS_OK;
 fail:
 	snprintf(err, errlen, "%s", db->err);
 	db_abort(db);
-	return -1;
+	return GS_ERR_DB;
 }
 
 void db_abort(struct db *db)

@@ -8,13 +8,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "status.h"
+
 /* PRAGMA user_version of the databases this analyzer writes. Bump it when
  * schema.sql changes in a way readers must know about. */
-#define GILSCOPE_SCHEMA_VERSION 1
+#define GILSCOPE_SCHEMA_VERSION 2
 
-/* Bound as SQL NULL by db_insert(). */
-#define DB_NULL INT64_MIN
-
+/* One INSERT per table, in db.c's statement table (its SQL and the C
+ * types of its placeholders side by side). */
 enum db_table {
 	DB_RUNS,
 	DB_PROCESSES,
@@ -34,21 +35,29 @@ enum db_table {
 
 struct db;
 
+struct db_opts {
+	const char *path;
+	int append;           /* add a run to path instead of replacing it */
+	int index_after_fill; /* create the indexes at the end, even with 2 CPUs */
+	int timing;           /* print where db_commit()'s time goes */
+};
+
 /* Opens the output. Without append, writes to a temp file beside path
  * that db_commit() renames over path. On error returns NULL with err set. */
-struct db *db_open(const char *path, int append, char *err, size_t errlen);
+struct db *db_open(const struct db_opts *opts, char *err, size_t errlen);
 /* The ids this run uses: one more than any already in the database. */
 int64_t db_run_id(const struct db *db);
 int64_t db_first_gil_id(const struct db *db);
-/* Inserts one row: fmt has one letter per column of the table's insert
- * (see db.c): 'i' int64_t (DB_NULL: NULL), 'd' double (NaN: NULL),
- * 't' const char * (NULL: NULL). Returns 0, or -1 with the error kept. */
-int db_insert(struct db *db, enum db_table t, const char *fmt, ...);
+/* Inserts one row of table t: one argument per placeholder of its
+ * INSERT, of the type its entry in db.c's statement table gives:
+ * int64_t (GS_UNKNOWN: NULL), double (NaN: NULL) or const char * (NULL:
+ * NULL, copied). GS_OK, or another status with the error kept. */
+enum gs_status db_insert(struct db *db, enum db_table t, ...);
 /* Runs SQL that needs no binding (e.g. UPDATE of the run's row). */
-int db_exec(struct db *db, const char *sql);
+enum gs_status db_exec(struct db *db, const char *sql);
 /* Creates the indexes, commits, closes and renames into place. Frees db
  * in every case; on error err holds one line and nothing is left behind. */
-int db_commit(struct db *db, char *err, size_t errlen);
+enum gs_status db_commit(struct db *db, char *err, size_t errlen);
 /* Rolls back, removes the temp file (the old database is untouched) and
  * frees db. */
 void db_abort(struct db *db);

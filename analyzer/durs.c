@@ -1,4 +1,5 @@
 #include "durs.h"
+#include "status.h"
 
 #include <stdio.h>
 
@@ -203,7 +204,7 @@ int durs_stats(struct durs *d, struct dur_stats *out)
 	if (d->hist)
 		return hist_stats(&d, 1, out);
 	out->n = durs_count(d);
-	out->p50 = out->p90 = out->p99 = out->max = -1;
+	out->p50 = out->p90 = out->p99 = out->max = GS_UNKNOWN;
 	if (!out->n)
 		return 0;
 	if (durs_sort(d))
@@ -252,7 +253,7 @@ int durs_stats_multi(struct durs *const *d, size_t k, struct dur_stats *out)
 	for (size_t j = 0; j < k; j++)
 		if (d[j]->hist)
 			return hist_stats(d, k, out);
-	out->p50 = out->p90 = out->p99 = out->max = -1;
+	out->p50 = out->p90 = out->p99 = out->max = GS_UNKNOWN;
 	for (size_t j = 0; j < k; j++) {
 		if (durs_sort(d[j]))
 			return -1;
@@ -305,7 +306,7 @@ static int hist_stats(struct durs *const *d, size_t k, struct dur_stats *out)
 	uint64_t *sum = calloc(HIST_BUCKETS, sizeof(*sum));
 	uint64_t n = 0, seen = 0, r50, r90, r99;
 
-	out->p50 = out->p90 = out->p99 = out->max = -1;
+	out->p50 = out->p90 = out->p99 = out->max = GS_UNKNOWN;
 	if (!sum)
 		return -1;
 	for (size_t j = 0; j < k; j++) {

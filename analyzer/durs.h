@@ -21,7 +21,7 @@ struct durs {
 
 struct dur_stats {
 	uint64_t n;
-	int64_t p50, p90, p99, max; /* -1 when n == 0 */
+	int64_t p50, p90, p99, max; /* GS_UNKNOWN (status.h) when n == 0 */
 };
 
 /* Writes a duration for people: "371 ns", "8.2 us", "5.16 ms", "1.20 s".

@@ -168,14 +168,20 @@ CREATE TABLE IF NOT EXISTS metrics (
   convoys      INTEGER
 );
 
--- Plain-words findings the summary and the report show.
+-- Plain-words findings, composed once by the analyzer (analyzer/findings.c),
+-- most important first; the summary and the report show them as stored.
 CREATE TABLE IF NOT EXISTS findings (
   run_id   INTEGER NOT NULL,
-  kind     TEXT NOT NULL,   -- 'convoy' | 'slow_drop_response' | 'cpu_bound' | 'lost_events' | ...
-  gil_id   INTEGER,
-  tid      INTEGER,
-  value    REAL,
-  message  TEXT NOT NULL
+  kind     TEXT NOT NULL,   -- 'waiting' | 'lost_events' | 'anomalies' | 'contention' |
+                            -- 'slow_drop_response' | 'convoy' | 'cpu_bound'
+  title    TEXT NOT NULL,   -- a heading of a few words
+  gil_id   INTEGER,         -- the GIL it is about, NULL: the run
+  tid      INTEGER,         -- the thread it is about, NULL: none
+  value    REAL,            -- the figure it is about (see docs/schema.md)
+  message  TEXT NOT NULL,   -- what it says
+  detail   TEXT,            -- a second sentence, NULL: none
+  at_ns    INTEGER,         -- a moment worth looking at, NULL: none
+  dur_ns   INTEGER          -- the duration at that moment, NULL: none
 );
 
 -- Per-thread shares of the run's wall time.

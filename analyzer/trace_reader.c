@@ -15,11 +15,13 @@
 
 #define PROVIDER "gilscope:"
 
-/* What each event class carries, by field name. */
+/* What each event class carries, by field name: the GIL, up to two
+ * integers (n1, n2), a string and the tag, decoded into the named fields
+ * of struct gs_event by reader_event(). */
 static const struct evdef {
 	const char *name;
 	enum gs_ev_type type;
-	const char *gil, *a, *b, *str;
+	const char *gil, *n1, *n2, *str;
 	const char *tag;       /* optional: older traces lack it */
 } evdefs[] = {
 	{ "gil_found",           GS_EV_GIL_FOUND,    "gil", "interval_us", "rule", "version", "tag" },
@@ -48,7 +50,7 @@ struct class_info {
 	int gilscope;          /* 0: another provider's event, skipped */
 	const struct sclass_info *si; /* its stream class's, once known */
 	enum gs_ev_type type;
-	struct member gil, a, b, str, tag;
+	struct member gil, n1, n2, str, tag;
 };
 
 struct sclass_info {
@@ -162,19 +164,19 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 	if (!def) {
 		/* A newer tracer's event: counted, otherwise skipped. */
 		ci->type = GS_EV_OTHER;
-		ci->gil = ci->a = ci->b = ci->str = ci->tag = (struct member){ -1, 0 };
+		ci->gil = ci->n1 = ci->n2 = ci->str = ci->tag = (struct member){ -1, 0 };
 		ci->gilscope = 1;
 		return ci;
 	}
 	payload = bt_event_class_borrow_payload_field_class_const(ec);
 	ci->type = def->type;
 	ci->gil = member_find(payload, def->gil);
-	ci->a = member_find(payload, def->a);
-	ci->b = member_find(payload, def->b);
+	ci->n1 = member_find(payload, def->n1);
+	ci->n2 = member_find(payload, def->n2);
 	ci->str = member_find(payload, def->str);
 	ci->tag = member_find(payload, def->tag);
-	if ((def->gil && ci->gil.idx < 0) || (def->a && ci->a.idx < 0) ||
-	    (def->b && ci->b.idx < 0) || (def->str && ci->str.idx < 0)) {
+	if ((def->gil && ci->gil.idx < 0) || (def->n1 && ci->n1.idx < 0) ||
+	    (def->n2 && ci->n2.idx < 0) || (def->str && ci->str.idx < 0)) {
 		reader_errorf(r, "event %s lacks a field of the gilscope event contract "
 			      "(recorded by another gilscope version?)", name);
 		return NULL;
@@ -251,6 +253,47 @@ static const char *field_str(const bt_field *st, struct member m)
 	return bt_field_string_get_value(f);
 }
 
+/* Payload integer m, GS_UNKNOWN when the event class lacks it. */
+static int64_t field_int_opt(const bt_field *st, struct member m)
+{
+	return m.idx >= 0 ? field_int(st, m) : GS_UNKNOWN;
+}
+
+/* The payload into the named fields of the event's type. */
+static void payload_decode(const struct class_info *ci, const bt_field *payload,
+			   struct gs_event *e)
+{
+	int64_t n1 = field_int_opt(payload, ci->n1), n2 = field_int_opt(payload, ci->n2);
+	const char *str = field_str(payload, ci->str);
+	int64_t tag = field_int_opt(payload, ci->tag);
+
+	switch (e->type) {
+	case GS_EV_GIL_FOUND:
+		e->u.gil_found.interval_us = n1;
+		e->u.gil_found.rule = n2;
+		e->u.gil_found.version = str;
+		e->u.gil_found.tag = tag;
+		break;
+	case GS_EV_RELEASE:
+		e->u.release.forced = n1 != 0;
+		break;
+	case GS_EV_DROP_REQUEST:
+		e->u.drop_request.holder = (int32_t)n1;
+		e->u.drop_request.interval_us = n2;
+		break;
+	case GS_EV_THREAD_NAME:
+		e->u.thread_name.tid = (int32_t)n1;
+		e->u.thread_name.name = str;
+		e->u.thread_name.tag = tag;
+		break;
+	case GS_EV_PROCESS_EXIT:
+		e->u.process_exit.status = n1;
+		break;
+	default:
+		break;
+	}
+}
+
 static int reader_event(struct reader *r, const bt_message *msg)
 {
 	const bt_event *ev = bt_message_event_borrow_event_const(msg);
@@ -291,12 +334,7 @@ static int reader_event(struct reader *r, const bt_message *msg)
 	}
 	if (ci->gil.idx >= 0)
 		e.gil = (uint64_t)field_int(payload, ci->gil);
-	if (ci->a.idx >= 0)
-		e.a = field_int(payload, ci->a);
-	if (ci->b.idx >= 0)
-		e.b = field_int(payload, ci->b);
-	e.str = field_str(payload, ci->str);
-	e.tag = ci->tag.idx >= 0 ? field_int(payload, ci->tag) : -1;
+	payload_decode(ci, payload, &e);
 	if (r->sink->event(r->sink->ctx, &e)) {
 		r->sink_failed = 1;
 		return -1;
@@ -309,7 +347,7 @@ static int reader_discarded(struct reader *r, const bt_message *msg, int packets
 	const bt_stream *stream = packets ? bt_message_discarded_packets_borrow_stream_const(msg)
 					  : bt_message_discarded_events_borrow_stream_const(msg);
 	const struct sclass_info *si = sclass_info_get(r, stream, NULL);
-	struct gs_loss l = { bt_stream_get_name(stream), -1, -1, 0 };
+	struct gs_loss l = { bt_stream_get_name(stream), GS_UNKNOWN, GS_UNKNOWN, 0 };
 	char name[64];
 
 	if (!si)
@@ -331,7 +369,7 @@ static int reader_discarded(struct reader *r, const bt_message *msg, int packets
 			    bt_clock_snapshot_get_ns_from_origin(
 				bt_message_discarded_events_borrow_end_default_clock_snapshot_const(msg),
 				&l.end_ns))
-				l.start_ns = l.end_ns = -1;
+				l.start_ns = l.end_ns = GS_UNKNOWN;
 		}
 	} else if (bt_stream_class_discarded_packets_have_default_clock_snapshots(
 			   bt_stream_borrow_class_const(stream))) {
@@ -341,7 +379,7 @@ static int reader_discarded(struct reader *r, const bt_message *msg, int packets
 		    bt_clock_snapshot_get_ns_from_origin(
 			bt_message_discarded_packets_borrow_end_default_clock_snapshot_const(msg),
 			&l.end_ns))
-			l.start_ns = l.end_ns = -1;
+			l.start_ns = l.end_ns = GS_UNKNOWN;
 	}
 	if (r->sink->loss(r->sink->ctx, &l)) {
 		r->sink_failed = 1;

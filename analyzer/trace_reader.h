@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "status.h"
+
 enum gs_ev_type {
 	GS_EV_GIL_FOUND,
 	GS_EV_REQUEST,
@@ -24,23 +26,50 @@ enum gs_ev_type {
 	GS_EV__COUNT,
 };
 
+/* gil_found's rule: the values of GILSCOPE_RULE_* in tracer/gilscope_tp.h
+ * (which the analyzer cannot include: it pulls in LTTng-UST). */
+enum gs_rule {
+	GS_RULE_LAYOUT = 1,
+	GS_RULE_BEHAVIOUR = 2,
+};
+
+/* One decoded event: the context every event has, then the payload of
+ * its type (tracer/gilscope_tp.h, docs/events.md). A number the event
+ * does not carry (an older tracer's) is GS_UNKNOWN, a string NULL. */
 struct gs_event {
 	enum gs_ev_type type;
 	int64_t ts;            /* ns from the clock's origin */
 	int32_t pid, tid;      /* vpid, vtid contexts: the actor */
-	uint64_t gil;          /* GIL address (0 for thread_name) */
-	int64_t a, b;          /* gil_found: interval_us, rule; release: forced;
-				  drop_request: holder, interval_us;
-				  thread_name: tid; process_exit: status */
-	const char *str;       /* gil_found: version; thread_name: name */
-	int64_t tag;           /* gil_found, thread_name: the recording's tag,
-				  -1 when the event has none */
-	const char *procname;  /* may be NULL */
+	uint64_t gil;          /* GIL address (0 for thread_name, process_exit) */
+	const char *procname;  /* NULL but for a process's first event */
+	union {
+		struct {
+			int64_t interval_us; /* 0: not readable */
+			int64_t rule;        /* enum gs_rule, else unknown */
+			const char *version;
+			int64_t tag;         /* the recording's tag */
+		} gil_found;
+		struct {
+			int forced;          /* it honoured a drop request */
+		} release;
+		struct {
+			int32_t holder;      /* the thread asked to drop the GIL */
+			int64_t interval_us; /* the switch interval then, 0 unknown */
+		} drop_request;
+		struct {
+			int32_t tid;         /* the thread named (not always the actor) */
+			const char *name;
+			int64_t tag;
+		} thread_name;
+		struct {
+			int64_t status;      /* _exit's status, -1 for exit() */
+		} process_exit;
+	} u;
 };
 
 struct gs_loss {
 	const char *stream;    /* stream name */
-	int64_t start_ns, end_ns; /* -1 when the trace does not say */
+	int64_t start_ns, end_ns; /* GS_UNKNOWN when the trace does not say */
 	uint64_t count;        /* events discarded (0: unknown, e.g. packets) */
 };
 

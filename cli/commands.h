@@ -19,4 +19,8 @@ int cmd_report(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 
+struct analyze_opts;
+/* Sets the analyzer's tuning knobs from the environment (cli/analyze.c). */
+void analyze_opts_env(struct analyze_opts *opts);
+
 #endif

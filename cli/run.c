@@ -160,6 +160,7 @@ int cmd_run(int argc, char **argv)
 		rr.trace_dir, rr.status, (unsigned long long)rr.lost);
 
 	struct analyze_opts ao = { .trace_dir = trace, .db_path = db, .append = 0, .progress = -1 };
+	analyze_opts_env(&ao);
 	if (analyze_trace(&ao))
 		goto end;
 	if (run_report(db, html))

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 # PRAGMA user_version values this report reads (GILSCOPE_SCHEMA_VERSION).
-SUPPORTED_SCHEMA_VERSIONS = (1,)
+SUPPORTED_SCHEMA_VERSIONS = (2,)
 
 # A delta of this value is an escape: the next two words are the absolute
 # time (high word, low word), for a gap of 2^32 ns (4.3 s) or more, or a
@@ -532,29 +532,18 @@ def _thread_rows(threads: List[Dict[str, Any]], lanes: List[LaneBuilder], wall: 
     return rows
 
 
-def _findings(r: Run, metrics: Optional[Dict[str, Any]], thread_by_key: Dict[Tuple[int, int], Dict[str, Any]],
-              gils: Dict[int, Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """The analyzer's findings, with two additions for the reader: a slow
-    drop response names the slowest holder ("slowest"), and CPU-bound threads
-    that waited a lot get the advice the page puts first ("waiting")."""
-    out = [{k: f.get(k) for k in ("kind", "gil_id", "tid", "value", "message")}
-           for f in _rows(r.conn, "findings", r.run_id)]
-    for f in out:
-        if f["kind"] != "slow_drop_response":
-            continue
-        where = "" if f["gil_id"] is None else " AND gil_id = :gil"
-        row = r.conn.execute("SELECT gil_id, holder, ts_ns - :t0, response_ns FROM drop_requests WHERE run_id = :run"
-                             f"{where} AND response_ns IS NOT NULL ORDER BY response_ns DESC, ts_ns LIMIT 1",
-                             {"run": r.run_id, "t0": r.t0, "gil": f["gil_id"]}).fetchone()
-        if row:
-            gil_id, holder, at, response = row[0], row[1], row[2], row[3]
-            pid = gils[gil_id]["pid"] if gil_id in gils else None
-            thread = thread_by_key.get((pid, holder)) if pid is not None else None
-            f["slowest"] = {"tid": holder, "label": thread_label(thread.get("name") if thread else None, holder),
-                            "at": at, "response_ns": response}
-    wait_pct = (metrics or {}).get("wait_pct")
-    if wait_pct is not None and wait_pct >= 10 and any(f["kind"] == "cpu_bound" for f in out):
-        out.insert(0, {"kind": "waiting", "gil_id": None, "tid": None, "value": wait_pct, "message": None})
+FINDING_FIELDS = ("kind", "title", "gil_id", "tid", "value", "message", "detail", "at_ns", "dur_ns")
+
+
+def _findings(r: Run) -> List[Dict[str, Any]]:
+    """The analyzer's findings as it wrote them (analyzer/findings.c, the one
+    place they are composed), most important first; at_ns relative to t0."""
+    out = []
+    for f in _rows(r.conn, "findings", r.run_id, "rowid"):
+        row = {k: f.get(k) for k in FINDING_FIELDS}
+        if row["at_ns"] is not None:
+            row["at_ns"] -= r.t0
+        out.append(row)
     return out
 
 
@@ -588,7 +577,7 @@ def _load(conn: sqlite3.Connection, run_id: int, path: str, title: Optional[str]
              "start": l["start_ns"] - t0 if l.get("start_ns") is not None else None,
              "end": l["end_ns"] - t0 if l.get("end_ns") is not None else None,
              "count": l.get("count")} for l in _rows(conn, "lost", run_id, "start_ns")]
-    findings = _findings(r, metrics, thread_by_key, gils)
+    findings = _findings(r)
     wall = run.get("wall_ns") or (metrics or {}).get("wall_ns") or span
     command = run.get("command")
     if title is None:

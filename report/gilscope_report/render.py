@@ -127,34 +127,17 @@ def _cards(m: Dict[str, Any]) -> str:
     return "".join(cards)
 
 
-KIND_LABEL = {"waiting": "time waiting", "convoy": "convoy effect", "slow_drop_response": "slow drop response",
-              "cpu_bound": "CPU-bound threads", "lost_events": "lost events"}
-
-
 def _findings(m: Dict[str, Any]) -> str:
+    """The findings as the analyzer wrote them: its title, its text, its
+    second sentence. Nothing here composes or derives one."""
     items = []
-    lost = m["run"].get("lost_events") or 0
-    kinds = {f.get("kind") for f in m["findings"]}
-    if lost > 0 and "lost_events" not in kinds:
-        items.append(f'<li class="lost_events"><span class="kind">lost events</span>'
-                     f"The tracer lost {esc(fmt_count(lost))} events: intervals near the loss "
-                     "(red bands on the timeline) may be wrong.</li>")
     for f in m["findings"]:
         kind = f.get("kind") or ""
         cls = re.sub(r"[^a-z_]", "", kind.lower())
-        label = KIND_LABEL.get(kind, kind.replace("_", " "))
-        message = f.get("message")
-        if kind == "waiting":
-            message = (f"Threads spent {f['value']:.0f}% of the time waiting for the GIL: CPU-bound work "
-                       "wants processes (multiprocessing, concurrent.futures.ProcessPoolExecutor) or "
-                       "C code that releases the GIL.")
-        text = esc(message)
-        slow = f.get("slowest")
-        if slow:
-            text += (f'<span class="detail">The slowest: {esc(slow["label"])} (tid {esc(slow["tid"])}) kept the '
-                     f'GIL {esc(fmt_dur(slow["response_ns"]))} after the drop request at '
-                     f'+{esc(fmt_dur(slow["at"]))}.</span>')
-        items.append(f'<li class="{cls}"><span class="kind">{esc(label)}</span>{text}</li>')
+        text = esc(f.get("message"))
+        if f.get("detail"):
+            text += f'<span class="detail">{esc(f["detail"])}</span>'
+        items.append(f'<li class="{cls}"><span class="kind">{esc(f.get("title") or kind)}</span>{text}</li>')
     if not items:
         items.append('<li class="none">Nothing stands out: no convoy, slow drop response or heavy '
                      "contention was found in this run.</li>")

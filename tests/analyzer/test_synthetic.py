@@ -263,6 +263,44 @@ def case_process_exit(tmp):
            "exit: every gilscope event counted, unknown ones too")
 
 
+def case_findings(tmp):
+    """Two CPU-bound threads passing the GIL by drop requests, one answered
+    after 2 ms: every finding the analyzer composes, in its order, with
+    its structured fields."""
+    evs = [found(1000), ev(1000, "acquire", 100), ev(1100, "request", 101)]
+    t, holder, other = 1000, 100, 101
+    slow_at = None
+    for k in range(22):
+        drop = t + 5 * MS
+        resp = 2 * MS if k == 3 else 10
+        if k == 3:
+            slow_at, slow_holder = drop, holder
+        evs += [ev(drop, "drop_request", other, holder=holder, interval_us=5000),
+                ev(drop + resp, "release", holder, forced=1),
+                ev(drop + resp + 10, "acquire", other),
+                ev(drop + resp + 20, "request", holder)]
+        t = drop + resp + 10
+        holder, other = other, holder
+    db = run(tmp, "findings", evs)
+    wait_pct = rows(db, "SELECT wait_pct FROM metrics WHERE gil_id IS NULL")[0][0]
+    check(wait_pct > 90, f"findings: both threads wait nearly all the time ({wait_pct:.1f}%)")
+    expect(db, "SELECT kind, title, gil_id IS NULL, tid FROM findings ORDER BY rowid",
+           [("waiting", "time waiting", 1, None), ("contention", "contention", 0, None),
+            ("slow_drop_response", "slow drop response", 0, slow_holder),
+            ("cpu_bound", "CPU-bound threads", 1, 100), ("cpu_bound", "CPU-bound threads", 1, 101)],
+           "findings: the advice to use processes first, then the GIL's, then the threads'")
+    expect(db, "SELECT value, detail, at_ns, dur_ns FROM findings WHERE kind = 'waiting'",
+           [(wait_pct, None, None, None)], "findings: 'waiting' carries the run's wait_pct")
+    check(rows(db, "SELECT message FROM findings WHERE kind = 'waiting'")[0][0].startswith(
+        f"Threads spent {wait_pct:.0f}% of the time waiting for the GIL"), "findings: 'waiting' says it")
+    expect(db, "SELECT value, detail, at_ns, dur_ns FROM findings WHERE kind = 'slow_drop_response'",
+           [(1.0, f"The slowest: thread {slow_holder} kept the GIL 2.00 ms after the drop request at "
+             f"+{(slow_at - 1000) / 1e6:.2f} ms.", slow_at, 2 * MS)],
+           "findings: the slow drop response names the slowest request, when and how long")
+    expect(db, "SELECT tid, value FROM findings WHERE kind = 'cpu_bound' ORDER BY tid", [(100, 11.0), (101, 11.0)],
+           "findings: CPU-bound threads count their forced releases")
+
+
 def main():
     tmp = dbcheck.tmpdir()
     case_process_exit(tmp)
@@ -272,6 +310,7 @@ def main():
     case_anomalies(tmp)
     case_retire_and_fork(tmp)
     case_convoy_and_trace_end(tmp)
+    case_findings(tmp)
     if not dbcheck.env_keep():
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -34,7 +34,7 @@ def import_report() -> None:
 
 
 class DB:
-    def __init__(self, path: Path, version: int = 1):
+    def __init__(self, path: Path, version: int = 2):
         self.path = path
         if path.exists():
             path.unlink()
@@ -101,8 +101,9 @@ class DB:
         cols.update(kw)
         self.insert("metrics", **cols)
 
-    def finding(self, kind: str, message: str, run_id: int = 1, **kw: Any) -> None:
-        self.insert("findings", run_id=run_id, kind=kind, message=message, **kw)
+    def finding(self, kind: str, message: str, run_id: int = 1, title: Optional[str] = None, **kw: Any) -> None:
+        self.insert("findings", run_id=run_id, kind=kind, title=title or kind.replace("_", " "), message=message,
+                    **kw)
 
     def lost(self, start: int, end: int, count: int, run_id: int = 1) -> None:
         self.insert("lost", run_id=run_id, stream="channel0_0", start_ns=start, end_ns=end, count=count)
@@ -147,8 +148,18 @@ def two_thread_db(path: Path, evil_name: str = "<img src=x onerror=alert(1)>") -
             t = acquire
     db.wait(1, other, t + 3 * US, t + 5 * MS + 10 * US, outcome="trace_end", timeouts=1)
     db.metrics(hold_p50_ns=5 * MS, hold_p90_ns=5 * MS, hold_p99_ns=5 * MS, hold_max_ns=5 * MS + 10 * US)
-    db.finding("cpu_bound", "Threads spent 95% of the time waiting for the GIL: CPU-bound work wants processes.")
-    db.finding("slow_drop_response", "Thread <b>x</b> kept the GIL 31 ms after a drop request.", tid=1001)
+    # The findings as the analyzer writes them (analyzer/findings.c), most
+    # important first, with HTML in the text to check that it is escaped.
+    db.finding("lost_events", "The tracer lost 3 events: intervals near the loss (red bands on the timeline) "
+               "may be wrong.", value=3)
+    db.finding("waiting", "Threads spent 80% of the time waiting for the GIL: CPU-bound work wants processes "
+               "(multiprocessing, concurrent.futures.ProcessPoolExecutor) or C code that releases the GIL.",
+               title="time waiting", value=80.0)
+    db.finding("cpu_bound", "Threads spent 95% of the time waiting for the GIL: CPU-bound work wants processes.",
+               title="CPU-bound threads")
+    db.finding("slow_drop_response", "Thread <b>x</b> kept the GIL 31 ms after a drop request.", tid=1001,
+               detail="The slowest: MainThread (tid 1000) kept the GIL 8.00 µs after the drop request at +5.00 ms.",
+               at_ns=T0 + 5 * MS + 2 * US, dur_ns=8 * US)
     db.lost(T0 + 40 * MS, T0 + 41 * MS, 3)
     db.close()
     return path

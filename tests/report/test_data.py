@@ -192,12 +192,14 @@ class Model(Base):
         self.assertEqual(hist["drop_response"]["percentiles"]["p50"], 8 * US)
         self.assertEqual(hist["gap"]["percentiles"]["max"], 10 * US)
         self.assertEqual(m["lost"], [{"stream": "channel0_0", "start": 40 * MS, "end": 41 * MS, "count": 3}])
-        # the advice for CPU-bound threads comes first; the slow drop response names its thread
-        self.assertEqual([f["kind"] for f in m["findings"]], ["waiting", "cpu_bound", "slow_drop_response"])
-        self.assertEqual(m["findings"][0]["value"], 80.0)
-        slowest = m["findings"][2]["slowest"]
-        self.assertEqual(slowest["response_ns"], 8 * US)
-        self.assertIn((slowest["tid"], slowest["label"]), [(1000, "MainThread"), (1001, EVIL)])
+        # the findings as stored, in their order, times relative to t0
+        self.assertEqual([f["kind"] for f in m["findings"]],
+                         ["lost_events", "waiting", "cpu_bound", "slow_drop_response"])
+        self.assertEqual(m["findings"][1]["value"], 80.0)
+        self.assertEqual(m["findings"][1]["title"], "time waiting")
+        slow = m["findings"][3]
+        self.assertEqual((slow["tid"], slow["at_ns"], slow["dur_ns"]), (1001, 5 * MS + 2 * US, 8 * US))
+        self.assertTrue(slow["detail"].startswith("The slowest: MainThread"))
         rows = {t["tid"]: t for t in m["threads"]}
         self.assertEqual(rows[1001]["name"], EVIL)
         self.assertEqual(rows[1002]["gils"], [])

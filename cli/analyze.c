@@ -1,5 +1,5 @@
-/* `gilscope analyze` and `gilscope summary`: the command lines only; the
- * work is in analyze.c and summary.c. */
+/* `gilscope analyze`: the command line only; the work is in
+ * analyzer/analyze.c. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,16 +34,17 @@ static const char *const analyze_usage =
 	"  sqlite3 run.db 'SELECT tid, count(*), max(dur_ns) FROM holds GROUP BY tid'\n"
 	"  sqlite3 run.db 'SELECT * FROM switches ORDER BY gap_ns DESC LIMIT 10'\n";
 
-static const char *const summary_usage =
-	"usage: gilscope summary DB\n"
-	"\n"
-	"Prints the latest run of DB (written by `gilscope analyze`) in at most\n"
-	"80 columns: the run, the GIL's figures, percentiles, a table of the\n"
-	"threads, log2 histograms of hold and wait times, and the findings.\n"
-	"\n"
-	"Examples:\n"
-	"  gilscope summary run.db\n"
-	"  gilscope summary run.db | less\n";
+/* The analyzer's tuning knobs, for tests and bench/: read here only, once
+ * per command (docs/gilscope.1, ENVIRONMENT). */
+void analyze_opts_env(struct analyze_opts *opts)
+{
+	const char *budget = getenv("GILSCOPE_DURS_BUDGET");
+
+	if (budget && *budget)
+		opts->durs_budget = strtoull(budget, NULL, 10);
+	opts->index_after_fill = getenv("GILSCOPE_INDEX_AFTER_FILL") != NULL;
+	opts->timing = getenv("GILSCOPE_TIMING") != NULL;
+}
 
 int cmd_analyze(int argc, char **argv)
 {
@@ -59,6 +60,7 @@ int cmd_analyze(int argc, char **argv)
 	struct analyze_opts opts = { .db_path = "run.db", .progress = -1 };
 	int c;
 
+	analyze_opts_env(&opts);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:avh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -75,8 +77,7 @@ int cmd_analyze(int argc, char **argv)
 			opts.progress = 0;
 			break;
 		case 'v':
-			/* Read by analyze_trace(), so that `gilscope run` gets it too. */
-			setenv("GILSCOPE_VERBOSE", "1", 1);
+			opts.verbose = 1;
 			break;
 		case 'h':
 			fputs(analyze_usage, stdout);
@@ -94,26 +95,3 @@ int cmd_analyze(int argc, char **argv)
 	return analyze_trace(&opts) ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
 }
 
-int cmd_summary(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(summary_usage, stdout);
-			return GILSCOPE_EXIT_OK;
-		}
-		fputs(summary_usage, stderr);
-		return GILSCOPE_EXIT_USAGE;
-	}
-	if (argc - optind != 1) {
-		fprintf(stderr, "gilscope summary: give one DB\n\n%s", summary_usage);
-		return GILSCOPE_EXIT_USAGE;
-	}
-	return summary_print(argv[optind], stdout) ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
-}
