@@ -10,9 +10,11 @@ CMAKE_FLAGS ?= -DGILSCOPE_WERROR=ON
 DEB_PKGS := build-essential cmake pkg-config liblttng-ust-dev lttng-tools \
 	liblttng-ctl-dev babeltrace2 libbabeltrace2-dev python3-bt2 \
 	libsqlite3-dev sqlite3 python3
-TEST_PKGS := chromium protobuf-compiler
+# libpython3.11-testsuite: CPython's own tests for Debian's python3, run
+# under the recorder by the `cpython` tests (make test-cpython).
+TEST_PKGS := chromium protobuf-compiler libpython3.11-testsuite
 
-.PHONY: all deps test-deps build test test-sanitize demo install bench clean
+.PHONY: all deps test-deps pythons build test test-sanitize demo install bench clean
 
 all: build
 
@@ -25,6 +27,14 @@ test-deps: deps
 	@# and conflicts with Debian's npm package): ask Debian only when absent.
 	@command -v node >/dev/null && command -v npm >/dev/null || tools/ensure-packages nodejs npm
 	@tools/ensure-node-modules
+	@# Debian sid's 3.14 and 3.15 join the per-interpreter tests when the
+	@# archive answers; without them those tests say they skip.
+	@tools/fetch-pythons || echo "gilscope: going on without Python 3.14/3.15" >&2
+
+# Debian sid's python3.14 and python3.15 into ~/.cache/gilscope/pythons
+# (or $$GILSCOPE_PYTHONS_DIR), the system untouched.
+pythons:
+	@tools/fetch-pythons
 
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null

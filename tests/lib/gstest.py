@@ -66,14 +66,35 @@ def pyenv_root() -> Optional[Path]:
     return home if home.is_dir() else None
 
 
+def fetched_pythons_dir() -> Path:
+    """Where tools/fetch-pythons puts Debian sid's newest Pythons."""
+    d = os.environ.get("GILSCOPE_PYTHONS_DIR")
+    if d:
+        return Path(d)
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "gilscope" / "pythons"
+
+
+def fetched_python(label: str) -> Optional[Path]:
+    """Python X.Y as unpacked by tools/fetch-pythons, if it is ready."""
+    root = fetched_pythons_dir() / label
+    exe = root / "usr" / "bin" / f"python{label}"
+    try:
+        ready = (root / ".gilscope-ready").read_text().strip() == str(root)
+    except OSError:
+        return None
+    return exe if ready and exe.exists() else None
+
+
 def find_python(label: str) -> Optional[Path]:
-    """'debian' is /usr/bin/python3; 'X.Y' is the newest pyenv X.Y.*."""
+    """'debian' is /usr/bin/python3; 'X.Y' is the newest pyenv X.Y.*, else
+    the one tools/fetch-pythons brought (3.14 and 3.15 from Debian sid)."""
     if label == "debian":
         p = Path("/usr/bin/python3")
         return p if p.exists() else None
     root = pyenv_root()
     if root is None:
-        return None
+        return fetched_python(label)
     cands = sorted(
         (Path(p) for p in glob.glob(str(root / "versions" / f"{label}.*"))
          if Path(p).name.split(".")[:2] == label.split(".")
@@ -83,7 +104,7 @@ def find_python(label: str) -> Optional[Path]:
         exe = c / "bin" / "python3"
         if exe.exists():
             return exe
-    return None
+    return fetched_python(label)
 
 
 def python_version(exe: Path) -> tuple[int, int]:
@@ -100,7 +121,9 @@ def python_arg() -> tuple[str, Path]:
     args, _ = ap.parse_known_args()
     exe = find_python(args.python)
     if exe is None:
-        where = "/usr/bin/python3" if args.python == "debian" else f"pyenv versions ({pyenv_root()})"
+        where = ("/usr/bin/python3" if args.python == "debian" else
+                 f"pyenv versions ({pyenv_root()}) and {fetched_pythons_dir()}; "
+                 "tools/fetch-pythons brings 3.14 and 3.15")
         skip(f"Python {args.python} is not installed here (looked in {where})")
     return args.python, exe
 
