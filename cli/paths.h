@@ -4,10 +4,24 @@
 #ifndef GILSCOPE_PATHS_H
 #define GILSCOPE_PATHS_H
 
+#include <limits.h>
 #include <stddef.h>
+
+#include "sessiond.h"
 
 /* Writes "<prefix>/<rel>" into buf, where prefix is the directory above the
  * one holding the running executable. Returns 0, or -1 with errno set. */
 int paths_resolve(const char *rel, char *buf, size_t size);
+
+/* Where the session daemon's files are, from the environment: the state
+ * directory ($XDG_RUNTIME_DIR, else /tmp), this user's lttng-sessiond.pid
+ * ($LTTNG_HOME or $HOME, /var/run/lttng for root) and lttng-sessiond in
+ * $PATH. Fills o with pointers into buf. buf->nested tells that this
+ * process runs under a recorder already ($GILSCOPE_TAG is set). */
+struct sessiond_paths {
+	char state_dir[PATH_MAX], pidfile[PATH_MAX], exe[PATH_MAX];
+	int nested;
+};
+void paths_sessiond(struct sessiond_opts *o, struct sessiond_paths *buf);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "analyze.h"
 #include "commands.h"
+#include "paths.h"
 #include "record.h"
 
 #define PFX "gilscope run: "
@@ -101,6 +102,8 @@ int cmd_run(int argc, char **argv)
 	};
 	struct record_opts ro = { 0 };
 	struct record_result rr;
+	struct sessiond_opts so;
+	struct sessiond_paths sp;
 	char outdir[PATH_MAX], trace[PATH_MAX], db[PATH_MAX], html[PATH_MAX];
 	const char *want = NULL;
 	int open_report = 0, c, status = GILSCOPE_EXIT_FAILURE;
@@ -131,6 +134,13 @@ int cmd_run(int argc, char **argv)
 		return GILSCOPE_EXIT_USAGE;
 	}
 	ro.cmd = argv + optind;
+	paths_sessiond(&so, &sp);
+	if (sp.nested) {
+		fprintf(stderr, PFX "already running under `gilscope record` (GILSCOPE_TAG is "
+			"set): recording inside a recording is not supported\n");
+		return GILSCOPE_EXIT_USAGE;
+	}
+	ro.sessiond = &so;
 
 	if (!want) {
 		time_t now = time(NULL);

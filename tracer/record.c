@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -22,188 +22,13 @@
 
 #include "commands.h"
 #include "paths.h"
+#include "sessiond.h"
 
 #define PFX "gilscope record: "
 #define CHANNEL "gilscope"
 #define NUM_SUBBUF 8
 
 static volatile sig_atomic_t g_child; /* pid to forward signals to */
-
-/* --- the session daemon ---------------------------------------------------
- * A root process always registers with the root daemon, so a running daemon
- * is shared. When none runs we start one and mark it as ours; every
- * recorder holds a shared lock on the same file while it records, and the
- * last one out (the only one that can take the lock exclusively) stops the
- * daemon it started. Two recorders starting at once serialise on the lock. */
-
-struct daemon {
-	int lock_fd;
-	char marker[PATH_MAX]; /* holds the pid of a daemon gilscope started */
-};
-
-static const char *runtime_dir(void)
-{
-	const char *d = getenv("XDG_RUNTIME_DIR");
-	return d && *d ? d : "/tmp";
-}
-
-static pid_t sessiond_pidfile_pid(void)
-{
-	char path[PATH_MAX];
-	const char *home = getenv("LTTNG_HOME");
-	if (getuid() == 0)
-		snprintf(path, sizeof(path), "/var/run/lttng/lttng-sessiond.pid");
-	else
-		snprintf(path, sizeof(path), "%s/.lttng/lttng-sessiond.pid",
-			 home ? home : (getenv("HOME") ? getenv("HOME") : "/"));
-	FILE *f = fopen(path, "r");
-	long pid = 0;
-	if (f) {
-		if (fscanf(f, "%ld", &pid) != 1)
-			pid = 0;
-		fclose(f);
-	}
-	return (pid_t)pid;
-}
-
-/* A live lttng-sessiond at pid. A daemonized one that exited stays a
- * zombie where nothing reaps orphans (some containers' init): that counts
- * as gone. */
-static int is_sessiond(pid_t pid)
-{
-	char path[64], stat[256] = "";
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (!fgets(stat, sizeof(stat), f))
-		stat[0] = '\0';
-	fclose(f);
-	/* "pid (comm) S ...": the state follows the last ')' */
-	const char *close = strrchr(stat, ')');
-	if (!strstr(stat, "(lttng-sessiond)") || !close || close[1] != ' ')
-		return 0;
-	return close[2] != 'Z' && close[2] != 'X';
-}
-
-static int find_in_path(const char *name, char *out, size_t size)
-{
-	const char *path = getenv("PATH");
-	if (!path)
-		path = "/usr/bin:/bin";
-	while (*path) {
-		size_t len = strcspn(path, ":");
-		int n = snprintf(out, size, "%.*s/%s", (int)len, path, name);
-		if (n > 0 && (size_t)n < size && access(out, X_OK) == 0)
-			return 0;
-		path += len + (path[len] == ':');
-	}
-	return -1;
-}
-
-static int daemon_start(struct daemon *d)
-{
-	char exe[PATH_MAX];
-	int err = -1;
-	if (find_in_path("lttng-sessiond", exe, sizeof(exe))) {
-		fprintf(stderr, PFX "no LTTng session daemon runs and lttng-sessiond is not "
-			"installed: apt-get install lttng-tools\n");
-		return -1;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		fprintf(stderr, PFX "cannot fork to start lttng-sessiond: %s\n", strerror(errno));
-		return -1;
-	}
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		if (null >= 0) {
-			dup2(null, 0);
-			dup2(null, 1);
-			dup2(null, 2);
-		}
-		setsid(); /* a Ctrl-C on the recorder's terminal must not reach it */
-		execl(exe, "lttng-sessiond", "--daemonize", "--no-kernel", (char *)NULL);
-		_exit(127);
-	}
-	int status;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		fprintf(stderr, PFX "%s --daemonize --no-kernel failed (status %d)\n", exe,
-			WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-		goto end;
-	}
-	for (int i = 0; i < 100 && !lttng_session_daemon_alive(); i++)
-		usleep(50 * 1000);
-	if (!lttng_session_daemon_alive()) {
-		fprintf(stderr, PFX "lttng-sessiond started but does not answer\n");
-		goto end;
-	}
-	pid_t dpid = sessiond_pidfile_pid();
-	FILE *m = fopen(d->marker, "w");
-	if (!m || fprintf(m, "%d\n", (int)dpid) < 0 || fclose(m) != 0) {
-		fprintf(stderr, PFX "cannot write %s: %s\n", d->marker, strerror(errno));
-		goto end;
-	}
-	err = 0;
-end:
-	return err;
-}
-
-static int daemon_acquire(struct daemon *d)
-{
-	char lock[PATH_MAX];
-	snprintf(lock, sizeof(lock), "%s/gilscope-sessiond-%d.lock", runtime_dir(), (int)getuid());
-	snprintf(d->marker, sizeof(d->marker), "%s/gilscope-sessiond-%d.pid", runtime_dir(), (int)getuid());
-	d->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (d->lock_fd < 0) {
-		fprintf(stderr, PFX "cannot open %s: %s\n", lock, strerror(errno));
-		return -1;
-	}
-	int err = -1;
-	if (flock(d->lock_fd, LOCK_EX) < 0) {
-		fprintf(stderr, PFX "cannot lock %s: %s\n", lock, strerror(errno));
-		goto end;
-	}
-	if (!lttng_session_daemon_alive() && daemon_start(d))
-		goto end;
-	err = 0;
-end:
-	/* Keep a shared lock while recording: it tells others we need it. */
-	if (flock(d->lock_fd, err ? LOCK_UN : LOCK_SH) < 0 && !err) {
-		fprintf(stderr, PFX "cannot lock %s: %s\n", lock, strerror(errno));
-		err = -1;
-	}
-	if (err) {
-		close(d->lock_fd);
-		d->lock_fd = -1;
-	}
-	return err;
-}
-
-static void daemon_release(struct daemon *d)
-{
-	if (d->lock_fd < 0)
-		return;
-	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) == 0) {
-		FILE *m = fopen(d->marker, "r");
-		int pid = 0;
-		if (m) {
-			if (fscanf(m, "%d", &pid) != 1)
-				pid = 0;
-			fclose(m);
-			unlink(d->marker);
-		}
-		if (pid > 0 && is_sessiond(pid)) {
-			kill(pid, SIGTERM);
-			for (int i = 0; i < 200 && is_sessiond(pid); i++)
-				usleep(50 * 1000);
-		}
-	}
-	close(d->lock_fd);
-	d->lock_fd = -1;
-}
 
 /* --- the session ----------------------------------------------------------- */
 
@@ -417,6 +242,7 @@ static pid_t command_start(char *const *cmd, const char *preload, const char *py
 		fprintf(stderr, PFX "pipe: %s\n", strerror(errno));
 		return -1;
 	}
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		fprintf(stderr, PFX "cannot fork: %s\n", strerror(errno));
@@ -433,6 +259,11 @@ static pid_t command_start(char *const *cmd, const char *preload, const char *py
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);
 		signal(SIGQUIT, SIG_DFL);
+		/* A recorder killed by SIGKILL cannot pass the signal on: the
+		 * kernel does, so that the command does not go on recording
+		 * into a session nobody will stop. */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) == 0 && getppid() != parent)
+			raise(SIGTERM);
 		if (prepend_env("LD_PRELOAD", pre, ':') || prepend_env("PYTHONPATH", pydir, ':') ||
 		    setenv("GILSCOPE_TAG", tagbuf, 1)) {
 			e = errno;
@@ -580,9 +411,9 @@ static int make_outdir(const char *want, char *abs, size_t size, int *created)
 
 int record_run(const struct record_opts *o, struct record_result *res)
 {
-	struct daemon d = { .lock_fd = -1 };
+	struct sessiond *d = NULL;
 	struct session s = { 0 };
-	char preload[PATH_MAX], pydir[PATH_MAX], start[32];
+	char preload[PATH_MAX], pydir[PATH_MAX], start[32], why[512];
 	uint32_t tag = 0;
 	int err = -1, created = 0;
 	struct sigaction sa, old_int, old_term, old_hup, old_quit;
@@ -614,10 +445,13 @@ int record_run(const struct record_opts *o, struct record_result *res)
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	strftime(start, sizeof(start), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	snprintf(s.name, sizeof(s.name), "gilscope-%d-%08x", (int)getpid(), tag);
+	sessiond_session_name(s.name, sizeof(s.name), getpid(), tag);
 
-	if (daemon_acquire(&d))
+	d = sessiond_acquire(o->sessiond, why, sizeof(why));
+	if (!d) {
+		fprintf(stderr, PFX "%s\n", why);
 		goto end;
+	}
 	if (session_setup(&s, res->trace_dir, bufsz))
 		goto end;
 	if (info_write(res->trace_dir, o->cmd, tag, start, 0, 0, 0))
@@ -647,7 +481,7 @@ int record_run(const struct record_opts *o, struct record_result *res)
 end:
 	if (session_teardown(&s, &res->lost))
 		err = -1;
-	daemon_release(&d);
+	sessiond_release(d);
 	if (handlers) {
 		sigaction(SIGINT, &old_int, NULL);
 		sigaction(SIGTERM, &old_term, NULL);
@@ -676,6 +510,7 @@ static void record_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: gilscope record [-o DIR] [--buffer-size SIZE] -- CMD [ARGS...]\n"
+		"       gilscope record --cleanup\n"
 		"\n"
 		"Runs CMD unchanged with gilscope's preload library and records every\n"
 		"GIL request, acquire, release, drop request and forced switch of\n"
@@ -688,10 +523,15 @@ static void record_usage(FILE *out)
 		"  -b, --buffer-size SIZE ring buffer per CPU, e.g. 64M (default %lluM);\n"
 		"                         raise it if events are reported lost\n"
 		"  -q, --quiet            no closing lines on stderr\n"
+		"      --cleanup          only destroy the stale sessions of recorders that\n"
+		"                         were killed (their traces are kept), then exit\n"
 		"  -h, --help             this help\n"
 		"\n"
-		"Uses a running LTTng session daemon, or starts a private one for the\n"
-		"recording. Needs lttng-tools and liblttng-ust1.\n"
+		"Uses a running LTTng session daemon, or starts a private one, stopped\n"
+		"by the last recording that ends. Recordings may run at the same time;\n"
+		"a recording inside a recording is refused. If the recorder is killed\n"
+		"(SIGKILL), CMD gets SIGTERM, and the next recording (or --cleanup)\n"
+		"flushes and destroys its session. Needs lttng-tools and liblttng-ust1.\n"
 		"\n"
 		"Examples:\n"
 		"  gilscope record -o trace -- python3 app.py\n"
@@ -706,12 +546,15 @@ int cmd_record(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "buffer-size", required_argument, NULL, 'b' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "cleanup", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct record_opts o = { 0 };
 	struct record_result res;
-	int c;
+	struct sessiond_opts so;
+	struct sessiond_paths sp;
+	int c, cleanup = 0;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+o:b:qh", longopts, NULL)) != -1) {
@@ -726,6 +569,9 @@ int cmd_record(int argc, char **argv)
 		case 'q':
 			o.quiet = 1;
 			break;
+		case 'C':
+			cleanup = 1;
+			break;
 		case 'h':
 			record_usage(stdout);
 			return GILSCOPE_EXIT_OK;
@@ -734,11 +580,35 @@ int cmd_record(int argc, char **argv)
 			return GILSCOPE_EXIT_USAGE;
 		}
 	}
+	paths_sessiond(&so, &sp);
+	if (cleanup) {
+		char err[512];
+		int n;
+
+		if (optind < argc) {
+			fprintf(stderr, PFX "--cleanup takes no command\n");
+			return GILSCOPE_EXIT_USAGE;
+		}
+		n = sessiond_cleanup(&so, err, sizeof(err));
+		if (n < 0) {
+			fprintf(stderr, PFX "%s\n", err);
+			return GILSCOPE_EXIT_FAILURE;
+		}
+		if (!n)
+			fprintf(stderr, PFX "no stale gilscope session\n");
+		return GILSCOPE_EXIT_OK;
+	}
 	if (optind >= argc) {
 		fprintf(stderr, PFX "no command given; see 'gilscope record --help'\n");
 		return GILSCOPE_EXIT_USAGE;
 	}
+	if (sp.nested) {
+		fprintf(stderr, PFX "already running under `gilscope record` (GILSCOPE_TAG is "
+			"set): recording inside a recording is not supported\n");
+		return GILSCOPE_EXIT_USAGE;
+	}
 	o.cmd = argv + optind;
+	o.sessiond = &so;
 	if (record_run(&o, &res))
 		return res.status ? res.status : GILSCOPE_EXIT_FAILURE;
 	return res.status;

@@ -6,6 +6,8 @@
 #include <limits.h>
 #include <stdint.h>
 
+#include "sessiond.h"
+
 #define RECORD_DEFAULT_BUFFER (32ull << 20) /* per CPU: 8 x 4 MiB, lost none under churn */
 
 struct record_opts {
@@ -13,6 +15,7 @@ struct record_opts {
 	uint64_t buffer_size;   /* per-CPU ring buffer bytes, 0: default */
 	char *const *cmd;       /* NULL-terminated argv of the command */
 	int quiet;              /* no closing lines on stderr */
+	const struct sessiond_opts *sessiond; /* the daemon's files (cli: paths_sessiond) */
 };
 
 struct record_result {

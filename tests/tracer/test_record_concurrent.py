@@ -1,5 +1,6 @@
-"""Two `gilscope record`s started at the same moment both work, and each
-trace tells its own processes apart from the other recording's (tags)."""
+"""Three `gilscope record`s started at the same moment all work, their
+commands run at the same time (no recorder waits for another to end), and
+each trace tells its own processes apart from the others' (tags)."""
 import subprocess
 import sys
 from pathlib import Path
@@ -7,9 +8,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 import gstest  # noqa: E402
 
-PROG = "import threading\ndef f():\n    n = 400000\n    while n: n -= 1\n" \
+# Each command says when it started and ended (wall clock), and lasts
+# about 3 s: started together, the three must overlap in time.
+PROG = "import time\nt0 = time.time()\nimport threading\ndef f():\n    n = 400000\n" \
+       "    while n: n -= 1\n" \
        "ts = [threading.Thread(target=f) for _ in range(2)]\n" \
-       "[t.start() for t in ts]; [t.join() for t in ts]\nimport os; print(os.getpid())\n"
+       "[t.start() for t in ts]; [t.join() for t in ts]\n" \
+       "time.sleep(max(0.0, 3.0 - (time.time() - t0)))\n" \
+       "import os; print(os.getpid(), t0, time.time())\n"
+N = 3
 
 
 def main() -> None:
@@ -17,14 +24,21 @@ def main() -> None:
     out = gstest.tmpdir()
     procs = [subprocess.Popen([str(gstest.gilscope()), "record", "-o", str(out / f"t{i}"), "--",
                                str(py), "-c", PROG], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(2)]
+             for i in range(N)]
     results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
     for i, (stdout, stderr, rc) in enumerate(results):
         gstest.check(rc == 0, f"recorder {i} exited 0 ({rc}); stderr: {stderr.strip()[-300:]}")
-    pids = [int(r[0].strip()) for r in results]
-    tags = [int(gstest.info(out / f"t{i}")["tag"]) for i in range(2)]
-    gstest.check(tags[0] != tags[1], f"distinct tags {tags}")
-    for i in range(2):
+    fields = [r[0].split() for r in results]
+    pids = [int(f[0]) for f in fields]
+    spans = [(float(f[1]), float(f[2])) for f in fields]
+    latest_start = max(s for s, _ in spans)
+    earliest_end = min(e for _, e in spans)
+    gstest.check(latest_start < earliest_end,
+                 f"the {N} commands ran at the same time: the last started "
+                 f"{latest_start - earliest_end:+.2f} s after the first ended ({spans})")
+    tags = [int(gstest.info(out / f"t{i}")["tag"]) for i in range(N)]
+    gstest.check(len(set(tags)) == N, f"distinct tags {tags}")
+    for i in range(N):
         own = gstest.own_events(gstest.read_trace(out / f"t{i}"), tags[i])
         got = {e.pid for e in own.events}
         gstest.check(got == {pids[i]}, f"trace {i} keeps only its own process {pids[i]}: {got}")
@@ -33,7 +47,7 @@ def main() -> None:
         n = sum(x["acquire"] for x in c.values())
         gstest.check(n > 100 and len(c) >= 3, f"trace {i}: {n} acquires by {len(c)} threads")
         gstest.check_sequences(own)
-    print("PASSED: concurrent records")
+    print(f"PASSED: {N} concurrent records overlapped by {earliest_end - latest_start:.2f} s")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,452 @@
+/* The session daemon's start and stop, the registry of live recorders and
+ * the clean-up of stale sessions (sessiond.h says the rules). */
+#include "sessiond.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <lttng/lttng.h>
+
+struct sessiond {
+	struct sessiond_opts o;
+	int ref_fd; /* our reference: a shared flock */
+};
+
+static void errorf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void errorf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Field 22 of /proc/PID/stat (start time in clock ticks), with the state
+ * in *state; 0 when the process is gone. */
+static unsigned long long proc_start(pid_t pid, char *state)
+{
+	char path[64], buf[1024];
+	unsigned long long start = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fgets(buf, sizeof(buf), f)) {
+		/* "pid (comm) S ...": comm may hold spaces; fields follow the last ')' */
+		const char *p = strrchr(buf, ')');
+
+		if (p && p[1] == ' ') {
+			if (state)
+				*state = p[2];
+			/* field 3 is the state; skip to field 22 */
+			p += 2;
+			for (int field = 3; field < 22 && p; field++) {
+				p = strchr(p, ' ');
+				if (p)
+					p++;
+			}
+			if (p)
+				start = strtoull(p, NULL, 10);
+		}
+	}
+	fclose(f);
+	return start;
+}
+
+static int comm_starts(pid_t pid, const char *prefix)
+{
+	char path[64], comm[64] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = '\0';
+	fclose(f);
+	return !strncmp(comm, prefix, strlen(prefix));
+}
+
+/* A live process (a zombie is gone: some containers' init reaps nothing). */
+static int proc_live(pid_t pid)
+{
+	char state = 'X';
+
+	return proc_start(pid, &state) && state != 'Z' && state != 'X';
+}
+
+int sessiond_recorder_alive(pid_t pid)
+{
+	return pid > 0 && proc_live(pid) && comm_starts(pid, "gilscope");
+}
+
+static int is_sessiond(pid_t pid)
+{
+	return pid > 0 && proc_live(pid) && comm_starts(pid, "lttng-sessiond");
+}
+
+int sessiond_session_name(char *buf, size_t len, pid_t recorder, uint32_t tag)
+{
+	int n = snprintf(buf, len, SESSIOND_NAME_PREFIX "%d-%08x", (int)recorder, tag);
+
+	return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+/* The recorder pid of a gilscope session name ("gilscope-PID-anything"),
+ * 0 if the name is not ours. */
+static pid_t session_recorder(const char *name)
+{
+	const char *p = name + strlen(SESSIOND_NAME_PREFIX);
+	char *end;
+	long pid;
+
+	if (strncmp(name, SESSIOND_NAME_PREFIX, strlen(SESSIOND_NAME_PREFIX)))
+		return 0;
+	errno = 0;
+	pid = strtol(p, &end, 10);
+	if (errno || end == p || *end != '-' || !end[1] || pid <= 0 || pid > INT_MAX)
+		return 0;
+	return (pid_t)pid;
+}
+
+/* --- files in state_dir ----------------------------------------------------
+ * gilscope-UID.sessiond-lock  the short lock: held while the daemon is
+ *                             checked, started or stopped, never longer;
+ * gilscope-sessiond-UID.lock  the reference count: every live recorder holds
+ *                             a shared flock on it (which blocks no other
+ *                             recorder); the kernel drops a killed one's, and
+ *                             whoever can convert it to exclusive is the last;
+ * gilscope-sessiond-UID.pid   the pid of the daemon gilscope started.
+ * The last two are the names gilscope 0.x used, which held its lock for the
+ * whole recording: both kinds of recorder can run at once without stopping
+ * the other's daemon. */
+
+enum state_file { STATE_LOCK, STATE_REF, STATE_MARKER };
+
+static void state_path(char *buf, size_t len, const struct sessiond_opts *o, enum state_file f)
+{
+	int uid = (int)getuid();
+
+	switch (f) {
+	case STATE_LOCK:
+		snprintf(buf, len, "%s/gilscope-%d.sessiond-lock", o->state_dir, uid);
+		break;
+	case STATE_REF:
+		snprintf(buf, len, "%s/gilscope-sessiond-%d.lock", o->state_dir, uid);
+		break;
+	case STATE_MARKER:
+		snprintf(buf, len, "%s/gilscope-sessiond-%d.pid", o->state_dir, uid);
+		break;
+	}
+}
+
+static int state_open(const struct sessiond_opts *o, enum state_file f, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	state_path(path, sizeof(path), o, f);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		errorf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+	return fd;
+}
+
+static int flock_retry(int fd, int op)
+{
+	int rc;
+
+	while ((rc = flock(fd, op)) < 0 && errno == EINTR)
+		;
+	return rc;
+}
+
+/* Opens and flocks a state file; returns the fd (close it to unlock) or -1. */
+static int state_lock(const struct sessiond_opts *o, enum state_file f, int op, char *err,
+		      size_t errlen)
+{
+	int fd = state_open(o, f, err, errlen);
+
+	if (fd >= 0 && flock_retry(fd, op) < 0) {
+		char path[PATH_MAX];
+
+		state_path(path, sizeof(path), o, f);
+		errorf(err, errlen, "cannot lock %s: %s", path, strerror(errno));
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* The short lock. */
+static int lock_take(const struct sessiond_opts *o, char *err, size_t errlen)
+{
+	return state_lock(o, STATE_LOCK, LOCK_EX, err, errlen);
+}
+
+/* A reference: a shared flock, which blocks no other recorder. */
+static int ref_take(const struct sessiond_opts *o, char *err, size_t errlen)
+{
+	return state_lock(o, STATE_REF, LOCK_SH, err, errlen);
+}
+
+/* With the short lock held: 1 when no other recorder holds a reference;
+ * fd (a reference of ours, or any open of the file) then holds it
+ * exclusively, so that no recorder of gilscope 0.x starts meanwhile. */
+static int ref_last(int fd)
+{
+	return fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0;
+}
+
+/* The pid of the daemon gilscope started (the marker), 0 if none. */
+static pid_t marker_read(const struct sessiond_opts *o)
+{
+	char path[PATH_MAX];
+	int pid = 0;
+	FILE *f;
+
+	state_path(path, sizeof(path), o, STATE_MARKER);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%d", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	return (pid_t)pid;
+}
+
+static void marker_remove(const struct sessiond_opts *o)
+{
+	char path[PATH_MAX];
+
+	state_path(path, sizeof(path), o, STATE_MARKER);
+	unlink(path);
+}
+
+/* --- the daemon ------------------------------------------------------------ */
+
+static pid_t pidfile_read(const char *path)
+{
+	long pid = 0;
+	FILE *f = path ? fopen(path, "r") : NULL;
+
+	if (f) {
+		if (fscanf(f, "%ld", &pid) != 1)
+			pid = 0;
+		fclose(f);
+	}
+	return (pid_t)pid;
+}
+
+static int daemon_start(const struct sessiond_opts *o, char *err, size_t errlen)
+{
+	char marker[PATH_MAX];
+	int status;
+	pid_t pid;
+	FILE *m;
+
+	if (!o->exe) {
+		errorf(err, errlen, "no LTTng session daemon runs and lttng-sessiond is not "
+		       "installed: apt-get install lttng-tools");
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		errorf(err, errlen, "cannot fork to start lttng-sessiond: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		setsid(); /* a Ctrl-C on the recorder's terminal must not reach it */
+		execl(o->exe, "lttng-sessiond", "--daemonize", "--no-kernel", (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		errorf(err, errlen, "%s --daemonize --no-kernel failed (status %d)", o->exe,
+		       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+		return -1;
+	}
+	for (int i = 0; i < 100 && !lttng_session_daemon_alive(); i++)
+		usleep(50 * 1000);
+	if (!lttng_session_daemon_alive()) {
+		errorf(err, errlen, "lttng-sessiond started but does not answer");
+		return -1;
+	}
+	state_path(marker, sizeof(marker), o, STATE_MARKER);
+	m = fopen(marker, "w");
+	if (!m || fprintf(m, "%d\n", (int)pidfile_read(o->pidfile)) < 0 || fclose(m) != 0) {
+		errorf(err, errlen, "cannot write %s: %s", marker, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* With the lock held and no live recorder: stops the daemon gilscope
+ * started, if it still runs. */
+static void daemon_stop_ours(const struct sessiond_opts *o)
+{
+	pid_t pid = marker_read(o);
+
+	if (!pid)
+		return;
+	if (is_sessiond(pid)) {
+		kill(pid, SIGTERM);
+		for (int i = 0; i < 200 && is_sessiond(pid); i++)
+			usleep(50 * 1000);
+	}
+	marker_remove(o);
+}
+
+/* --- stale sessions -------------------------------------------------------- */
+
+/* Stops (flushing the buffers into the trace) and destroys every session
+ * whose recorder is gone. Returns how many, -1 when listing failed. */
+static int stale_destroy(const struct sessiond_opts *o, char *err, size_t errlen)
+{
+	struct lttng_session *list = NULL;
+	int n, done = 0;
+
+	if (!lttng_session_daemon_alive())
+		return 0;
+	n = lttng_list_sessions(&list);
+	if (n < 0) {
+		errorf(err, errlen, "cannot list the LTTng sessions: %s", lttng_strerror(n));
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		pid_t rec = session_recorder(list[i].name);
+		int rc;
+
+		if (!rec || sessiond_recorder_alive(rec))
+			continue;
+		/* Another recorder may be cleaning the same one: "not found" is
+		 * fine. lttng_stop_tracing waits until the data is on disk. */
+		rc = lttng_stop_tracing(list[i].name);
+		if (rc < 0 && rc != -LTTNG_ERR_SESS_NOT_FOUND && rc != -LTTNG_ERR_TRACE_ALREADY_STOPPED &&
+		    o->notes)
+			fprintf(o->notes, "gilscope: cannot stop the stale session %s: %s\n",
+				list[i].name, lttng_strerror(rc));
+		rc = lttng_destroy_session(list[i].name);
+		if (rc == -LTTNG_ERR_SESS_NOT_FOUND)
+			continue;
+		if (rc < 0) {
+			if (o->notes)
+				fprintf(o->notes, "gilscope: cannot destroy the stale session %s: %s\n",
+					list[i].name, lttng_strerror(rc));
+			continue;
+		}
+		done++;
+		if (o->notes)
+			fprintf(o->notes, "gilscope: destroyed the stale session %s (its recorder, "
+				"pid %d, is gone); its trace is kept in %s\n", list[i].name,
+				(int)rec, list[i].path);
+	}
+	free(list);
+	return done;
+}
+
+/* --- the API ---------------------------------------------------------------- */
+
+struct sessiond *sessiond_acquire(const struct sessiond_opts *o, char *err, size_t errlen)
+{
+	struct sessiond *d = calloc(1, sizeof(*d));
+	int lock = -1, ok = 0;
+
+	if (!d) {
+		errorf(err, errlen, "out of memory");
+		return NULL;
+	}
+	d->o = *o;
+	d->ref_fd = -1;
+	lock = lock_take(o, err, errlen);
+	if (lock < 0)
+		goto end;
+	/* The reference first: a recorder stopping the daemon holds the
+	 * reference file exclusively until the daemon is gone (gilscope 0.x
+	 * without the short lock), so no one sees a dying daemon as alive. */
+	d->ref_fd = ref_take(o, err, errlen);
+	if (d->ref_fd < 0)
+		goto end;
+	if (!lttng_session_daemon_alive()) {
+		/* A marker of a daemon that is gone says nothing any more. */
+		marker_remove(o);
+		if (daemon_start(o, err, errlen))
+			goto end;
+	}
+	ok = 1;
+end:
+	if (lock >= 0)
+		close(lock);
+	if (!ok) {
+		if (d->ref_fd >= 0)
+			close(d->ref_fd);
+		free(d);
+		return NULL;
+	}
+	/* Outside the lock: stopping a session waits for its data. */
+	if (stale_destroy(o, err, errlen) < 0 && o->notes)
+		fprintf(o->notes, "gilscope: %s\n", err);
+	err[0] = '\0';
+	return d;
+}
+
+void sessiond_release(struct sessiond *d)
+{
+	char err[256];
+	int lock;
+
+	if (!d)
+		return;
+	lock = lock_take(&d->o, err, sizeof(err));
+	if (lock >= 0 && marker_read(&d->o) && ref_last(d->ref_fd)) {
+		stale_destroy(&d->o, err, sizeof(err));
+		daemon_stop_ours(&d->o);
+	}
+	if (d->ref_fd >= 0)
+		close(d->ref_fd);
+	if (lock >= 0)
+		close(lock);
+	free(d);
+}
+
+int sessiond_cleanup(const struct sessiond_opts *o, char *err, size_t errlen)
+{
+	int n = stale_destroy(o, err, errlen), lock, ref;
+
+	if (n < 0)
+		return -1;
+	lock = lock_take(o, err, errlen);
+	if (lock < 0)
+		return -1;
+	ref = state_open(o, STATE_REF, err, errlen);
+	if (marker_read(o) && ref_last(ref))
+		daemon_stop_ours(o);
+	if (ref >= 0)
+		close(ref);
+	close(lock);
+	return n;
+}
