@@ -6,6 +6,9 @@ recorder's set-up and teardown are not counted. Prints "elapsed_ns=T".
     python3 workload.py churn THREADS N each thread calls os.sched_yield() N
                                         times: on 3.10+ every call releases
                                         and retakes the GIL (3 GIL events)
+    python3 workload.py churn THREADS N DEPTH
+                                        the same, DEPTH Python frames deep
+                                        (what a recorded stack walks)
 
 A single churning thread also times its loop in BLOCKS blocks and prints
 "best_ns": BLOCKS times its fastest block, which leaves out the time slices
@@ -43,16 +46,26 @@ def churn(n, best=None):
         best[0] = t if best[0] is None else min(best[0], t)
 
 
+def deep(depth, fn, *args):
+    if depth <= 1:
+        return fn(*args)
+    return deep(depth - 1, fn, *args)
+
+
 def main(argv):
     kind = argv[1]
     if kind == "countdown":
         target, threads, n = countdown, 2, int(argv[2])
     elif kind == "churn":
         target, threads, n = churn, int(argv[2]), int(argv[3])
+        if len(argv) > 4:
+            # Thread bootstrap adds 3 frames (4 with gilscope's thread hook).
+            depth = max(1, int(argv[4]) - 3)
+            target = (lambda fn: lambda *a: deep(depth, fn, *a))(churn)
     else:
-        sys.exit("usage: workload.py countdown N | churn THREADS N")
+        sys.exit("usage: workload.py countdown N | churn THREADS N [DEPTH]")
     best = [None]
-    args = (n, best) if target is churn and threads == 1 else (n,)
+    args = (n, best) if kind == "churn" and threads == 1 else (n,)
     ts = [threading.Thread(target=target, args=args) for _ in range(threads)]
     t0 = time.perf_counter_ns()
     for t in ts:

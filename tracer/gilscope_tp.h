@@ -44,8 +44,6 @@ LTTNG_UST_TRACEPOINT_EVENT_CLASS(gilscope, gil_only,
 )
 LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_only, gilscope, request,
 	LTTNG_UST_TP_ARGS(uint64_t, gil))
-LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_only, gilscope, acquire,
-	LTTNG_UST_TP_ARGS(uint64_t, gil))
 LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_only, gilscope, wait_timeout,
 	LTTNG_UST_TP_ARGS(uint64_t, gil))
 LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_only, gilscope,
@@ -57,11 +55,59 @@ LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_only, gilscope,
 LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_only, gilscope, gil_retired,
 	LTTNG_UST_TP_ARGS(uint64_t, gil))
 
+/* acquire and release carry where the thread is in its Python code
+ * (tracer/attrib.h): `code` names a code object described by a `code`
+ * event of the same process (0: no Python frame, or attribution off),
+ * `offset` the byte offset of the instruction it executes (-1: unknown),
+ * `stack` a stack described by a `stack` event (0: none). */
+LTTNG_UST_TRACEPOINT_EVENT(gilscope, acquire,
+	LTTNG_UST_TP_ARGS(uint64_t, gil, uint32_t, code, int32_t, offset, uint32_t, stack),
+	LTTNG_UST_TP_FIELDS(
+		lttng_ust_field_integer_hex(uint64_t, gil, gil)
+		lttng_ust_field_integer(uint32_t, code, code)
+		lttng_ust_field_integer(int32_t, offset, offset)
+		lttng_ust_field_integer(uint32_t, stack, stack)
+	)
+)
+
 LTTNG_UST_TRACEPOINT_EVENT(gilscope, release,
-	LTTNG_UST_TP_ARGS(uint64_t, gil, int, forced),
+	LTTNG_UST_TP_ARGS(uint64_t, gil, int, forced, uint32_t, code, int32_t, offset, uint32_t, stack),
 	LTTNG_UST_TP_FIELDS(
 		lttng_ust_field_integer_hex(uint64_t, gil, gil)
 		lttng_ust_field_integer(uint8_t, forced, forced)
+		lttng_ust_field_integer(uint32_t, code, code)
+		lttng_ust_field_integer(int32_t, offset, offset)
+		lttng_ust_field_integer(uint32_t, stack, stack)
+	)
+)
+
+/* A code object, once per process and id: `lt_format` says how to read
+ * `linetable` (1: co_lnotab of 3.7-3.9, 2: co_linetable of 3.10, 3: the
+ * location table of 3.11+), starting from `firstlineno`. `name` is the
+ * qualified name on 3.11+, the plain name before. */
+LTTNG_UST_TRACEPOINT_EVENT(gilscope, code,
+	LTTNG_UST_TP_ARGS(uint32_t, id, int32_t, firstlineno, int, lt_format,
+			  const char *, filename, const char *, name,
+			  const uint8_t *, linetable, uint32_t, lt_len),
+	LTTNG_UST_TP_FIELDS(
+		lttng_ust_field_integer(uint32_t, id, id)
+		lttng_ust_field_integer(int32_t, firstlineno, firstlineno)
+		lttng_ust_field_integer(uint8_t, lt_format, lt_format)
+		lttng_ust_field_string(filename, filename)
+		lttng_ust_field_string(name, name)
+		lttng_ust_field_sequence(uint8_t, linetable, linetable, uint32_t, lt_len)
+	)
+)
+
+/* A Python stack, once per process and id: code ids and instruction
+ * offsets, innermost frame first, at most 64 frames. */
+LTTNG_UST_TRACEPOINT_EVENT(gilscope, stack,
+	LTTNG_UST_TP_ARGS(uint32_t, id, const uint32_t *, codes, const int32_t *, offsets,
+			  uint32_t, depth),
+	LTTNG_UST_TP_FIELDS(
+		lttng_ust_field_integer(uint32_t, id, id)
+		lttng_ust_field_sequence(uint32_t, codes, codes, uint32_t, depth)
+		lttng_ust_field_sequence(int32_t, offsets, offsets, uint32_t, depth)
 	)
 )
 

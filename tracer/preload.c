@@ -23,6 +23,7 @@
 #define LTTNG_UST_TRACEPOINT_DEFINE
 #define LTTNG_UST_TRACEPOINT_PROBE_DYNAMIC_LINKAGE
 #include "gilscope_tp.h"
+#include "attrib.h"
 
 #define EXPORT __attribute__((visibility("default")))
 /* TLS touched inside pthread hooks must not allocate lazily. */
@@ -34,6 +35,7 @@
 #define GIL_S_MINUS_M ((ptrdiff_t)(sizeof(pthread_cond_t) + sizeof(pthread_mutex_t)))
 #define GIL_SWITCH_COND_FROM_S ((ptrdiff_t)sizeof(pthread_cond_t))
 #define GIL_INTERVAL_FROM_M ((ptrdiff_t)80)
+#define GIL_LAST_HOLDER_FROM_M ((ptrdiff_t)72)
 
 #define MAX_GILS 64
 #define MAX_HELD 8
@@ -106,6 +108,7 @@ TLS pthread_mutex_t *t_held[MAX_HELD];
 TLS pthread_mutex_t *t_cand_m;   /* candidate GIL awaiting confirmation */
 TLS pthread_mutex_t *t_cand_s;
 TLS struct gil *t_req;           /* GIL this thread requested, not yet acquired */
+TLS struct gil *t_acq;           /* GIL this thread took, acquire not yet emitted */
 TLS pthread_mutex_t *t_last_init; /* the last mutex this thread initialised */
 
 static pid_t self_tid(void)
@@ -214,6 +217,27 @@ static uint32_t gil_interval_us(const struct gil *g)
 	return v <= UINT32_MAX ? (uint32_t)v : 0;
 }
 
+/* Where the thread that last stored its state in the GIL is in its code.
+ * Called only where that thread is the caller: the holder at its lock(M) in
+ * drop_gil, the acquirer at its unlock(S) in take_gil (pyframe.h). */
+static void gil_site(const struct gil *g, enum attrib_at at, struct attrib_site *site)
+{
+	const void *tstate = NULL;
+	if (g->rule == GILSCOPE_RULE_LAYOUT)
+		tstate = *(const void *const volatile *)
+			((const char *)atomic_load_explicit(&g->m, memory_order_relaxed) - GIL_LAST_HOLDER_FROM_M);
+	attrib_read(tstate, at, site);
+}
+
+static void emit_acquire(const struct gil *g)
+{
+	if (lttng_ust_tracepoint_enabled(gilscope, acquire)) {
+		struct attrib_site site;
+		gil_site(g, ATTRIB_AT_ACQUIRE, &site);
+		lttng_ust_do_tracepoint(gilscope, acquire, gil_addr(g), site.code, site.offset, site.stack);
+	}
+}
+
 static void fast_refresh(void)
 {
 	int n = atomic_load(&g_nslots), live = 0;
@@ -317,7 +341,7 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 		g_exit_hooked = 1;
 		atexit(at_exit);
 	}
-	lttng_ust_tracepoint(gilscope, acquire, gil_addr(g));
+	emit_acquire(g);
 end:
 	real.mutex_unlock(&g_registry);
 }
@@ -343,7 +367,12 @@ static void on_lock_m(struct gil *g)
 	pid_t tid = self_tid();
 	g->m_owner = tid;
 	if (g->holder == tid) {
-		lttng_ust_tracepoint(gilscope, release, gil_addr(g), g->drop_pending);
+		if (lttng_ust_tracepoint_enabled(gilscope, release)) {
+			struct attrib_site site;
+			gil_site(g, ATTRIB_AT_RELEASE, &site);
+			lttng_ust_do_tracepoint(gilscope, release, gil_addr(g), g->drop_pending,
+						site.code, site.offset, site.stack);
+		}
 		g->holder = 0;
 	} else {
 		t_req = g;
@@ -351,7 +380,9 @@ static void on_lock_m(struct gil *g)
 	}
 }
 
-/* lock(S) returned: with M held this is take_gil setting locked = 1. */
+/* lock(S) returned: with M held this is take_gil setting locked = 1.
+ * The acquire is emitted at unlock(S), once take_gil has stored the
+ * acquirer's thread state in last_holder (see on_unlock_s). */
 static void on_lock_s(struct gil *g)
 {
 	pid_t tid = self_tid();
@@ -361,7 +392,15 @@ static void on_lock_s(struct gil *g)
 	g->switch_no++;
 	g->drop_pending = 0;
 	t_req = NULL;
-	lttng_ust_tracepoint(gilscope, acquire, gil_addr(g));
+	t_acq = g;
+}
+
+static void on_unlock_s(struct gil *g)
+{
+	if (t_acq != g)
+		return;
+	t_acq = NULL;
+	emit_acquire(g);
 }
 
 static void on_unlock_m(struct gil *g)
@@ -486,11 +525,12 @@ static __attribute__((noinline)) void mutex_unlock_slow(pthread_mutex_t *mutex)
 	int which;
 	struct gil *g = gil_lookup(mutex, &which);
 	if (g) {
-		if (which == GIL_M) {
-			t_guard = 1;
+		t_guard = 1;
+		if (which == GIL_M)
 			on_unlock_m(g);
-			t_guard = 0;
-		}
+		else
+			on_unlock_s(g);
+		t_guard = 0;
 	} else if (atomic_load_explicit(&g_armed, memory_order_relaxed)) {
 		held_sync_epoch();
 		held_pop(mutex);
@@ -674,6 +714,7 @@ static void after_fork_child(void)
 	 * by CPython (pthread_mutex_init) and found again. */
 	t_tid = 0;
 	t_req = NULL;
+	t_acq = NULL;
 	t_nheld = 0;
 	t_cand_m = t_cand_s = NULL;
 	for (int i = 0; i < MAX_GILS; i++)
@@ -685,6 +726,7 @@ static void after_fork_child(void)
 	fast_refresh();
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 	g_registry = fresh;
+	attrib_after_fork_child();
 }
 
 static int parse_version(const char *v, int *major, int *minor)
@@ -697,6 +739,28 @@ static int parse_version(const char *v, int *major, int *minor)
 	*major = (int)a;
 	*minor = (int)b;
 	return 0;
+}
+
+/* GILSCOPE_ATTRIB (set by `gilscope record`): off, site or stack
+ * (default: stack). */
+static enum attrib_mode attrib_mode_from_env(void)
+{
+	const char *a = getenv("GILSCOPE_ATTRIB");
+	if (a && !strcmp(a, "off"))
+		return ATTRIB_OFF;
+	if (a && !strcmp(a, "site"))
+		return ATTRIB_SITE;
+	return ATTRIB_STACK;
+}
+
+/* GILSCOPE_TEST_UNKNOWN_PYTHON=1 makes this interpreter look like a minor
+ * version the tracer has no offsets for: a test-only knob (the preload's own
+ * configuration) that shows an unknown CPython is traced without code
+ * locations and never crashes. */
+static int attrib_minor(int minor)
+{
+	const char *t = getenv("GILSCOPE_TEST_UNKNOWN_PYTHON");
+	return t && !strcmp(t, "1") ? 99 : minor;
 }
 
 __attribute__((constructor)) static void gilscope_init(void)
@@ -736,6 +800,7 @@ __attribute__((constructor)) static void gilscope_init(void)
 		g_tag = (uint32_t)strtoul(tag, NULL, 10);
 	if (probes_load())
 		return;
+	attrib_init(major, attrib_minor(minor), attrib_mode_from_env(), g_version);
 	g_behaviour_rule = minor == 6;
 	g_layout_rule = minor >= 7;
 	g_many_gils = minor >= 12;

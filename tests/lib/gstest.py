@@ -170,6 +170,15 @@ class Trace:
         return [e for e in self.events if e.name == name]
 
 
+def _field_value(bt2: object, v: object) -> object:
+    """A payload field as str, int, or list of ints (sequences)."""
+    if isinstance(v, bt2._StringFieldConst):  # type: ignore[attr-defined]
+        return str(v)
+    if isinstance(v, bt2._ArrayFieldConst):  # type: ignore[attr-defined]
+        return [int(x) for x in v]
+    return int(v)  # type: ignore[call-overload]
+
+
 def read_trace(path: Path, allow_empty: bool = False) -> Trace:
     """Reads every gilscope event of a trace with babeltrace2's Python bindings.
     LTTng writes no CTF stream when no traced process registered: with
@@ -195,8 +204,7 @@ def read_trace(path: Path, allow_empty: bool = False) -> Trace:
         if not ev.name.startswith("gilscope:"):
             continue
         ctx = ev.common_context_field
-        fields = {k: (str(v) if isinstance(v, bt2._StringFieldConst) else int(v))
-                  for k, v in ev.payload_field.items()}
+        fields = {k: _field_value(bt2, v) for k, v in ev.payload_field.items()}
         events.append(Event(ev.name[len("gilscope:"):], msg.default_clock_snapshot.ns_from_origin,
                             int(ctx["vpid"]), int(ctx["vtid"]), str(ctx["procname"]), fields))
     return Trace(events, discarded)
@@ -250,7 +258,7 @@ def check_sequences(trace: Trace) -> dict[tuple[int, int, int], collections.Coun
     found: set[tuple[int, int]] = set()
     holder: dict[tuple[int, int], int] = {}
     for e in trace.events:
-        if e.name in ("thread_name", "process_exit"):
+        if e.name in ("thread_name", "process_exit", "code", "stack"):
             continue
         gil = e.fields["gil"]
         if e.name == "gil_found":

@@ -1,0 +1,205 @@
+"""Code attribution of GIL events, against the traced program's own view.
+
+A program with known lines: a pipe os.read at line A in f, a catastrophic
+regular expression at line B in g and a CPU loop at line C in h, run by
+three threads at once; a 30-deep call chain ending in os.read at line D; and
+300 code objects compiled, called once and freed in a loop (their memory
+reused by the next). The program writes traceback.extract_stack() captured
+in the very statement of each os.read. Checks: the sites of the releases
+are exactly those lines and functions, each stack equals the program's
+traceback, the deep chain is recorded whole, no reused code object is ever
+named after a former one; and with the tracer told it does not know the
+interpreter (a test-only knob), the program still runs and is traced,
+without code locations.
+"""
+import collections
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import gstest  # noqa: E402
+import pylines  # noqa: E402
+
+PROGRAM = r'''
+import json, os, re, sys, threading, time, traceback
+N = 200
+GEN = 300
+r, w = os.pipe()
+os.write(w, b"x" * (N + 40))
+r2, w2 = os.pipe()
+os.write(w2, b"y" * (GEN + 40))
+done = []
+truth = {}
+P = re.compile(r"(a+)+$")
+S = "a" * 18 + "b"
+
+def f():
+    for i in range(N):
+        data = os.read(r, 1); st = traceback.extract_stack()  # LINE_A
+    truth["f"] = [(e.filename, e.lineno, e.name) for e in st]
+
+def g():
+    while not done: P.match(S)  # LINE_B
+
+def h():
+    n = 0
+    while not done: n += 1  # LINE_C
+
+def chain(k):
+    if k == 0:
+        data = os.read(r, 1); st = traceback.extract_stack()  # LINE_D
+        truth["deep"] = [(e.filename, e.lineno, e.name) for e in st]
+        return
+    chain(k - 1)
+
+threads = [threading.Thread(target=fn, name=fn.__name__) for fn in (g, h)]
+for t in threads: t.start()
+reader = threading.Thread(target=f, name="f")
+reader.start()
+reader.join()
+time.sleep(0.3)
+done.append(1)
+for t in threads: t.join()
+chain(30)
+for i in range(GEN):
+    ns = {"os": os, "r2": r2}
+    src = "def gen_%04d():\n    os.read(r2, 1)\n" % i
+    exec(compile(src, "gen_%04d.py" % i, "exec"), ns)
+    ns["gen_%04d" % i]()
+    del ns, src
+with open(sys.argv[1], "w") as out:
+    json.dump(truth, out)
+'''
+
+
+def marker_line(text: str, tag: str) -> int:
+    for n, line in enumerate(text.splitlines(), start=1):
+        if line.rstrip().endswith("# " + tag):
+            return n
+    gstest.fail(f"no {tag} in the program")
+
+
+def main() -> None:
+    label, exe = gstest.python_arg()
+    major, minor = gstest.python_version(exe)
+    if (major, minor) < (3, 7):
+        gstest.skip(f"Python {major}.{minor}: no code attribution before 3.7 (docs/tracer.md)")
+    out = gstest.tmpdir()
+    prog = out / "sites.py"
+    prog.write_text(PROGRAM)
+    lines = {t: marker_line(PROGRAM, t) for t in ("LINE_A", "LINE_B", "LINE_C", "LINE_D")}
+    truth_file = out / "truth.json"
+    res = gstest.record([str(exe), str(prog), str(truth_file)], out / "trace")
+    gstest.check("without their code location" not in res.stderr,
+                 f"the tracer knows Python {major}.{minor}'s frames ({res.stderr.strip()[-200:]})")
+    truth = json.loads(truth_file.read_text())
+    info = gstest.info(out / "trace")
+    trace = gstest.own_events(gstest.read_trace(out / "trace"), int(info["tag"]))
+    gstest.check(trace.discarded == 0, "no event lost")
+    gstest.check_sequences(trace)
+
+    codes: dict[tuple[int, int], dict] = {}
+    stacks: dict[tuple[int, int], dict] = {}
+    for e in trace.events:
+        if e.name == "code":
+            key = (e.pid, e.fields["id"])
+            gstest.check(key not in codes, f"code id {key} described once") if key in codes else None
+            codes[key] = e.fields
+        elif e.name == "stack":
+            stacks[(e.pid, e.fields["id"])] = e.fields
+
+    def site(pid: int, code: int, offset: int) -> tuple[str, str, object]:
+        c = codes.get((pid, code))
+        if c is None:
+            gstest.fail(f"code id {code} of pid {pid} used but never described")
+        return (c["filename"], c["name"],
+                pylines.line_of(c["lt_format"], c["linetable"], c["firstlineno"], offset))
+
+    tid_of = {e.fields["name"]: e.tid for e in trace.named("thread_name")}
+    rel = collections.defaultdict(list)
+    for e in trace.named("release"):
+        rel[e.tid].append(e)
+    gstest.check(all(k in tid_of for k in ("f", "g", "h")), "threads f, g and h named")
+
+    def short(name: str) -> str:
+        return name.rsplit(".", 1)[-1]
+
+    # Line A: every release of thread f made in f is at line A.
+    in_f = [site(e.pid, e.fields["code"], e.fields["offset"]) for e in rel[tid_of["f"]]
+            if e.fields["code"]]
+    in_f = [s for s in in_f if s[0] == str(prog) and short(s[1]) == "f"]
+    at_a = [s for s in in_f if s[2] == lines["LINE_A"]]
+    gstest.check(len(at_a) >= 200 and len(at_a) == len(in_f),
+                 f"f released the GIL {len(at_a)} times at line A ({lines['LINE_A']}) "
+                 f"and nowhere else in f: {collections.Counter(in_f).most_common(4)}")
+
+    # Lines B and C: forced releases of g and h happen where they loop.
+    for name, tag in (("g", "LINE_B"), ("h", "LINE_C")):
+        forced = [site(e.pid, e.fields["code"], e.fields["offset"]) for e in rel[tid_of[name]]
+                  if e.fields["forced"]]
+        mine = [s for s in forced if s[0] == str(prog) and short(s[1]) == name]
+        wrong = [s for s in mine if s[2] != lines[tag]]
+        gstest.check(len(mine) >= 3 and not wrong,
+                     f"{name}: {len(mine)} forced releases, all at {tag} ({lines[tag]}): "
+                     f"{collections.Counter(forced).most_common(4)}")
+
+    # Stacks: equal to the traceback the program took in the same statement.
+    def stack_sites(e: gstest.Event) -> list[tuple[str, int, str]]:
+        s = stacks.get((e.pid, e.fields["stack"]))
+        if s is None:
+            gstest.fail(f"stack id {e.fields['stack']} used but never described")
+        return [(c[0], c[2], short(c[1])) for c in
+                (site(e.pid, cid, off) for cid, off in zip(s["codes"], s["offsets"]))][::-1]
+
+    want_f = [tuple(x) for x in truth["f"]]
+    got_f = [stack_sites(e) for e in rel[tid_of["f"]] if e.fields["stack"]
+             and site(e.pid, e.fields["code"], e.fields["offset"])[2] == lines["LINE_A"]]
+    gstest.check(got_f and all(s == want_f for s in got_f),
+                 f"f's stacks at line A equal its traceback ({len(want_f)} frames)"
+                 + ("" if got_f and got_f[0] == want_f else f": got {got_f[:1]} want {want_f}"))
+
+    main_tid = next(e.pid for e in trace.events)
+    want_deep = [tuple(x) for x in truth["deep"]]
+    got_deep = [stack_sites(e) for e in rel[main_tid] if e.fields["stack"]
+                and site(e.pid, e.fields["code"], e.fields["offset"])[2] == lines["LINE_D"]
+                and short(site(e.pid, e.fields["code"], e.fields["offset"])[1]) == "chain"]
+    gstest.check(len(want_deep) >= 32 and got_deep == [want_deep],
+                 f"the 30-deep chain is recorded whole ({len(want_deep)} frames)"
+                 + ("" if got_deep == [want_deep] else f": got {got_deep} want {want_deep}"))
+
+    # Reused code objects: the i-th gen call is named gen_i, in order.
+    gens = []
+    for e in rel[main_tid]:
+        if not e.fields["code"]:
+            continue
+        fn, name, line = site(e.pid, e.fields["code"], e.fields["offset"])
+        m = re.fullmatch(r"gen_(\d{4})\.py", fn)
+        if m:
+            gens.append((int(m.group(1)), name, line))
+    ids = {e.fields["code"] for e in rel[main_tid] if e.fields["code"]
+           and re.fullmatch(r"gen_\d{4}\.py", site(e.pid, e.fields["code"], e.fields["offset"])[0])}
+    gstest.check([g[0] for g in gens] == list(range(300))
+                 and all(name == f"gen_{i:04d}" and line == 2 for i, name, line in gens),
+                 f"300 freed-and-reused code objects each named right ({len(ids)} code ids): "
+                 f"{[g for i, g in enumerate(gens) if g[0] != i or g[1] != f'gen_{i:04d}'][:3]}")
+
+    # An interpreter the tracer does not know: traced, no code locations.
+    env = dict(os.environ, GILSCOPE_TEST_UNKNOWN_PYTHON="1")
+    res = gstest.record([str(exe), str(prog), str(out / "truth2.json")], out / "trace2", env=env)
+    gstest.check("without their code location" in res.stderr,
+                 "an unknown interpreter is said to run without code locations")
+    info = gstest.info(out / "trace2")
+    t2 = gstest.own_events(gstest.read_trace(out / "trace2"), int(info["tag"]))
+    gstest.check_sequences(t2)
+    gil = [e for e in t2.events if e.name in ("acquire", "release")]
+    gstest.check(len(gil) > 1000 and all(e.fields["code"] == 0 for e in gil)
+                 and not t2.named("code") and not t2.named("stack"),
+                 f"{len(gil)} GIL events, none with a code location")
+    print(f"PASSED: sites ({label})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,252 @@
+/* Code ids and stack ids for GIL events (attrib.h).
+ *
+ * A code object gets an id the first time a GIL event of this process
+ * shows it, and a `code` event describes it. The per-process table is keyed
+ * by the object's address and checked against its identity (pyframe_ident)
+ * on every use, so an address reused by another code object gets a new id
+ * and a new `code` event, never the old name. Stacks (lists of code ids and
+ * offsets) are interned by a 64-bit hash the same way.
+ *
+ * Each thread keeps a small cache of both, read without a lock; the shared
+ * tables behind them are guarded by a spin lock, held only on a miss. */
+#include "attrib.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gilscope_tp.h"
+#include "pyframe.h"
+
+#define TLS static __thread __attribute__((tls_model("initial-exec")))
+
+#define CODE_SLOTS 8192
+#define STACK_SLOTS 16384
+#define PROBES 16
+#define T_CODE_SLOTS 64
+#define T_STACK_SLOTS 32
+
+struct code_slot {
+	struct pyframe_ident_full id;
+	uint32_t cid;
+	uint32_t gen; /* slot is empty unless gen == g_gen */
+};
+
+/* A thread's cached code: checked against the object's pointers only. */
+struct t_code_slot {
+	struct pyframe_ident id;
+	uint32_t cid;
+	uint32_t gen;
+};
+
+/* What a thread's last release found: its acquire, with no Python run in
+ * between (it had no GIL), finds the same frames. */
+struct t_last {
+	const void *tstate, *top;
+	struct attrib_site site;
+	unsigned gen;
+	int valid;
+};
+
+struct stack_slot {
+	uint64_t hash;
+	uint32_t sid;
+	uint32_t gen;
+};
+
+static enum attrib_mode g_mode;
+static atomic_uint g_gen = 1;
+static atomic_flag g_lock = ATOMIC_FLAG_INIT;
+static uint32_t g_next_code = 1, g_next_stack = 1;
+static struct code_slot g_codes[CODE_SLOTS];
+static struct stack_slot g_stacks[STACK_SLOTS];
+
+TLS struct t_code_slot t_codes[T_CODE_SLOTS];
+TLS struct stack_slot t_stacks[T_STACK_SLOTS];
+TLS struct t_last t_last;
+
+static void lock(void)
+{
+	while (atomic_flag_test_and_set_explicit(&g_lock, memory_order_acquire))
+		__builtin_ia32_pause();
+}
+
+static void unlock(void)
+{
+	atomic_flag_clear_explicit(&g_lock, memory_order_release);
+}
+
+static inline uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+	return h * 0xff51afd7ed558ccdULL;
+}
+
+static inline uint32_t ptr_hash(const void *p)
+{
+	uint64_t v = (uint64_t)(uintptr_t)p;
+	v ^= v >> 17;
+	v *= 0xed5ad4bbU;
+	return (uint32_t)(v ^ (v >> 29));
+}
+
+void attrib_init(int major, int minor, enum attrib_mode mode, const char *version)
+{
+	g_mode = ATTRIB_OFF;
+	if (mode == ATTRIB_OFF)
+		return;
+	enum pyframe_status st = pyframe_init(major, minor);
+	if (st != PYFRAME_OK) {
+		fprintf(stderr, "gilscope: Python %s: %s; GIL events are recorded without their "
+			"code location\n", version, pyframe_status_str(st));
+		return;
+	}
+	g_mode = mode;
+}
+
+enum attrib_mode attrib_mode_get(void)
+{
+	return g_mode;
+}
+
+void attrib_after_fork_child(void)
+{
+	atomic_flag_clear(&g_lock);
+	atomic_fetch_add(&g_gen, 1);
+}
+
+/* Under the lock: a new code id, described by a `code` event. */
+static uint32_t code_new(const struct pyframe_ident *id)
+{
+	uint32_t cid = g_next_code++;
+	if (lttng_ust_tracepoint_enabled(gilscope, code)) {
+		struct pyframe_code_desc d;
+		pyframe_describe(id->code, &d);
+		lttng_ust_do_tracepoint(gilscope, code, cid, d.firstlineno, d.lt_format,
+					d.filename, d.name, d.linetable, d.lt_len);
+	}
+	return cid;
+}
+
+static uint32_t code_id(const void *code, unsigned gen)
+{
+	struct pyframe_ident id;
+	pyframe_ident(code, &id);
+	uint32_t h = ptr_hash(code);
+	struct t_code_slot *t = &t_codes[h % T_CODE_SLOTS];
+	if (t->gen == gen && pyframe_ident_equal(&t->id, &id))
+		return t->cid;
+
+	struct pyframe_ident_full full;
+	pyframe_ident_full(&id, &full);
+	struct code_slot *victim = NULL, *s = NULL;
+	lock();
+	for (int i = 0; i < PROBES; i++) {
+		struct code_slot *c = &g_codes[(h + (uint32_t)i) % CODE_SLOTS];
+		if (c->gen != gen) {
+			if (!victim)
+				victim = c;
+			continue;
+		}
+		if (c->id.id.code == code) {
+			s = c;
+			break;
+		}
+	}
+	if (!s) {
+		/* Full run of slots: the first one gives way (its code, if
+		 * seen again, gets a new id and a new description). */
+		s = victim ? victim : &g_codes[h % CODE_SLOTS];
+		s->gen = 0;
+	}
+	if (s->gen != gen || !pyframe_ident_full_equal(&s->id, &full)) {
+		s->id = full;
+		s->cid = code_new(&id);
+		s->gen = gen;
+	}
+	t->id = id;
+	t->cid = s->cid;
+	t->gen = gen;
+	unlock();
+	return t->cid;
+}
+
+static uint32_t stack_id(const uint32_t *codes, const int32_t *offsets, int n, unsigned gen)
+{
+	uint64_t h = (uint64_t)n;
+	for (int i = 0; i < n; i++)
+		h = mix(h, ((uint64_t)codes[i] << 32) | (uint32_t)offsets[i]);
+	h |= 1;
+	struct stack_slot *t = &t_stacks[h % T_STACK_SLOTS];
+	if (t->gen == gen && t->hash == h)
+		return t->sid;
+
+	struct stack_slot *s = NULL, *empty = NULL;
+	lock();
+	for (int i = 0; i < PROBES; i++) {
+		struct stack_slot *c = &g_stacks[(h + (uint64_t)i) % STACK_SLOTS];
+		if (c->gen != gen) {
+			if (!empty)
+				empty = c;
+		} else if (c->hash == h) {
+			s = c;
+			break;
+		}
+	}
+	if (!s) {
+		s = empty ? empty : &g_stacks[h % STACK_SLOTS];
+		s->hash = h;
+		s->sid = g_next_stack++;
+		s->gen = gen;
+		lttng_ust_tracepoint(gilscope, stack, s->sid, codes, offsets, (uint32_t)n);
+	}
+	*t = *s;
+	unlock();
+	return t->sid;
+}
+
+static void site_read(const void *tstate, struct attrib_site *out, unsigned gen)
+{
+	struct pyframe fr[PYFRAME_MAX_DEPTH];
+	int n = g_mode == ATTRIB_STACK ? pyframe_walk(tstate, fr, PYFRAME_MAX_DEPTH) : pyframe_top(tstate, fr);
+	if (n <= 0)
+		return;
+	if (g_mode != ATTRIB_STACK) {
+		out->code = code_id(fr[0].code, gen);
+		out->offset = fr[0].offset;
+		return;
+	}
+	uint32_t codes[PYFRAME_MAX_DEPTH];
+	int32_t offsets[PYFRAME_MAX_DEPTH];
+	for (int i = 0; i < n; i++) {
+		codes[i] = code_id(fr[i].code, gen);
+		offsets[i] = fr[i].offset;
+	}
+	out->code = codes[0];
+	out->offset = offsets[0];
+	out->stack = stack_id(codes, offsets, n, gen);
+}
+
+void attrib_read(const void *tstate, enum attrib_at at, struct attrib_site *out)
+{
+	out->code = 0;
+	out->offset = -1;
+	out->stack = 0;
+	if (g_mode == ATTRIB_OFF || !tstate)
+		return;
+	unsigned gen = atomic_load_explicit(&g_gen, memory_order_relaxed);
+	const void *top = pyframe_top_addr(tstate);
+	if (at == ATTRIB_AT_ACQUIRE && t_last.valid && t_last.tstate == tstate && t_last.top == top &&
+	    t_last.gen == gen) {
+		*out = t_last.site;
+		t_last.valid = 0;
+		return;
+	}
+	if (top)
+		site_read(tstate, out, gen);
+	t_last.valid = at == ATTRIB_AT_RELEASE;
+	t_last.tstate = tstate;
+	t_last.top = top;
+	t_last.site = *out;
+	t_last.gen = gen;
+}
