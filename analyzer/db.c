@@ -44,15 +44,16 @@ static const struct stmt_def {
 		"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 		"iiitiiiiiiiiiii" "iiii" "iiii", 0 },
 	[DB_HOLDS] = { "INSERT INTO holds (run_id, gil_id, tid, start_ns, end_ns, dur_ns, "
-		"ended, crosses_loss) VALUES (?,?,?,?,?,?,?,?)", "iiiiiisi", 1 },
+		"ended, crosses_loss, start_site_id, end_site_id, start_stack_id, end_stack_id) "
+		"VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", "iiiiiisiiiii", 1 },
 	[DB_WAITS] = { "INSERT INTO waits (run_id, gil_id, tid, start_ns, end_ns, dur_ns, "
-		"timeouts, outcome, crosses_loss, convoy) VALUES (?,?,?,?,?,?,?,?,?,?)",
-		"iiiiiiisii", 1 },
+		"timeouts, outcome, crosses_loss, convoy, site_id, stack_id) "
+		"VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", "iiiiiiisiiii", 1 },
 	[DB_TIMEOUTS] = { "INSERT INTO timeouts (run_id, gil_id, tid, ts_ns) VALUES (?,?,?,?)",
 		"iiii", 1 },
 	[DB_DROP_REQUESTS] = { "INSERT INTO drop_requests (run_id, gil_id, ts_ns, requester, "
-		"holder, interval_us, released_ns, response_ns, crosses_loss) "
-		"VALUES (?,?,?,?,?,?,?,?,?)", "iiiiiiiii", 0 },
+		"holder, interval_us, released_ns, response_ns, crosses_loss, holder_site_id) "
+		"VALUES (?,?,?,?,?,?,?,?,?,?)", "iiiiiiiiii", 0 },
 	[DB_SWITCHES] = { "INSERT INTO switches (run_id, gil_id, release_ns, from_tid, "
 		"acquire_ns, to_tid, gap_ns, forced, crosses_loss) VALUES (?,?,?,?,?,?,?,?,?)",
 		"iiiiiiiii", 1 },
@@ -71,6 +72,14 @@ static const struct stmt_def {
 		"iiidddididii" "iiii" "iiii" "iiii" "iiii" "iiiiiii", 0 },
 	[DB_FINDINGS] = { "INSERT INTO findings (run_id, kind, title, gil_id, tid, value, "
 		"message, detail, at_ns, dur_ns) VALUES (?,?,?,?,?,?,?,?,?,?)", "issiidttii", 0 },
+	[DB_CODE_SITES] = { "INSERT INTO code_sites (run_id, site_id, filename, function, line, "
+		"holds, held_ns, max_hold_ns, acquires, voluntary_releases, released_ns, "
+		"forced_releases, waits, wait_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		"iittiiiiiiiiii", 0 },
+	[DB_STACKS] = { "INSERT INTO stacks (run_id, stack_id, depth, site_id, holds, held_ns, "
+		"waits, wait_ns) VALUES (?,?,?,?,?,?,?,?)", "iiiiiiii", 0 },
+	[DB_STACK_FRAMES] = { "INSERT INTO stack_frames (run_id, stack_id, depth, site_id) "
+		"VALUES (?,?,?,?)", "iiii", 1 },
 };
 
 /* Rows travel from the analysis thread to the writer thread in batches:

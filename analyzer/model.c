@@ -79,7 +79,8 @@ struct model *model_new(struct db *db, uint64_t durs_budget)
 	m->threads = kmap_new();
 	m->gils = kmap_new();
 	m->tgs = kmap_new();
-	if (!m->procs || !m->threads || !m->gils || !m->tgs) {
+	m->sites = sites_new();
+	if (!m->procs || !m->threads || !m->gils || !m->tgs || !m->sites) {
 		model_free(m);
 		return NULL;
 	}
@@ -126,6 +127,7 @@ void model_free(struct model *m)
 	kmap_free(m->threads);
 	kmap_free(m->gils);
 	kmap_free(m->tgs);
+	sites_free(m->sites);
 	free(m);
 }
 
@@ -277,7 +279,8 @@ static void contention_update(struct gil *g, int delta, int64_t ts)
 		g->contended_ns += ts - g->contended_since;
 }
 
-static enum gs_status hold_close(struct model *m, struct tg *s, int64_t end, const char *ended)
+static enum gs_status hold_close(struct model *m, struct tg *s, int64_t end, const char *ended,
+				 struct site *site, struct stack *stack)
 {
 	struct gil *g = s->g;
 	int64_t dur = end - s->hold_start;
@@ -290,14 +293,19 @@ static enum gs_status hold_close(struct model *m, struct tg *s, int64_t end, con
 	g->holds++;
 	s->t->held_ns += dur;
 	s->t->holds++;
+	site_hold_ended(site, stack, dur);
 	st = keep(m, &s->hold, dur);
 	if (st == GS_OK)
 		st = db_insert(m->db, DB_HOLDS, m->run_id, g->id, (int64_t)s->t->tid,
-			       s->hold_start, end, dur, ended, (int64_t)crosses(m, s->hold_start));
+			       s->hold_start, end, dur, ended, (int64_t)crosses(m, s->hold_start),
+			       site_id(s->hold_site), site_id(site), stack_id(s->hold_stack),
+			       stack_id(stack));
 	return st;
 }
 
-static enum gs_status wait_close(struct model *m, struct tg *s, int64_t end, const char *outcome)
+/* site, stack: where the thread asked for the GIL (NULL unknown). */
+static enum gs_status wait_close(struct model *m, struct tg *s, int64_t end, const char *outcome,
+				 struct site *site, struct stack *stack)
 {
 	struct gil *g = s->g;
 	int64_t dur = end - s->wait_start;
@@ -319,15 +327,20 @@ static enum gs_status wait_close(struct model *m, struct tg *s, int64_t end, con
 	g->waits++;
 	s->t->wait_ns += dur;
 	s->t->waits++;
+	site_waited(site, stack, dur);
 	st = keep(m, &s->wait, dur);
 	if (st == GS_OK)
 		st = db_insert(m->db, DB_WAITS, m->run_id, g->id, (int64_t)s->t->tid,
 			       s->wait_start, end, dur, s->wait_timeouts, outcome,
-			       (int64_t)crosses(m, s->wait_start), (int64_t)convoy);
+			       (int64_t)crosses(m, s->wait_start), (int64_t)convoy,
+			       site_id(site), stack_id(stack));
 	return st;
 }
 
-static enum gs_status drop_write(struct model *m, struct gil *g, const struct pending_drop *d, int64_t released)
+/* released, site: the holder's release that answered it (GS_UNKNOWN,
+ * NULL: none seen) and where it happened. */
+static enum gs_status drop_write(struct model *m, struct gil *g, const struct pending_drop *d,
+				 int64_t released, struct site *site)
 {
 	int64_t resp = released == GS_UNKNOWN ? GS_UNKNOWN : released - d->ts;
 	enum gs_status st = GS_OK;
@@ -345,7 +358,7 @@ static enum gs_status drop_write(struct model *m, struct gil *g, const struct pe
 	if (st == GS_OK)
 		st = db_insert(m->db, DB_DROP_REQUESTS, m->run_id, g->id, d->ts,
 			       (int64_t)d->requester, (int64_t)d->holder, d->interval_us, released,
-			       resp, (int64_t)crosses(m, d->ts));
+			       resp, (int64_t)crosses(m, d->ts), site_id(site));
 	return st;
 }
 
@@ -361,13 +374,13 @@ static enum gs_status gil_close(struct model *m, struct gil *g, int64_t end)
 		if (s->g != g)
 			continue;
 		if (s->waiting)
-			st = wait_close(m, s, end, "trace_end");
+			st = wait_close(m, s, end, "trace_end", s->wait_site, s->wait_stack);
 		if (s->holding && st == GS_OK)
-			st = hold_close(m, s, end, "trace_end");
+			st = hold_close(m, s, end, "trace_end", NULL, NULL);
 		s->in_forced = 0; /* a forced switch with no end is not written */
 	}
 	for (size_t i = 0; i < g->npend && st == GS_OK; i++)
-		st = drop_write(m, g, &g->pend[i], GS_UNKNOWN);
+		st = drop_write(m, g, &g->pend[i], GS_UNKNOWN, NULL);
 	g->npend = 0;
 	if (g->nwaiters) { /* cannot happen once every wait is closed; be safe */
 		g->contended_ns += end - g->contended_since;
@@ -420,13 +433,20 @@ static enum gs_status on_request(struct model *m, struct tg *s, int64_t ts)
 	s->waiting = 1;
 	s->wait_start = ts;
 	s->wait_timeouts = 0;
+	/* Until its acquire says, it waits where it last let the GIL go. */
+	s->wait_site = s->rel_site;
+	s->wait_stack = s->rel_stack;
+	if (s->released_voluntarily)
+		site_off(s->rel_site, ts - s->rel_ns);
 	s->after_io = s->released_voluntarily;
 	s->released_voluntarily = 0;
 	contention_update(g, +1, ts);
 	return GS_OK;
 }
 
-static enum gs_status on_acquire(struct model *m, struct tg *s, int64_t ts)
+/* site, stack: where the thread is (and was while it waited). */
+static enum gs_status on_acquire(struct model *m, struct tg *s, int64_t ts, struct site *site,
+				 struct stack *stack)
 {
 	struct gil *g = s->g;
 	int64_t wait_start = GS_UNKNOWN;
@@ -443,7 +463,7 @@ static enum gs_status on_acquire(struct model *m, struct tg *s, int64_t ts)
 	}
 	if (s->waiting) {
 		wait_start = s->wait_start;
-		st = wait_close(m, s, ts, "acquired");
+		st = wait_close(m, s, ts, "acquired", site, stack);
 		if (st != GS_OK)
 			return st;
 	}
@@ -464,18 +484,22 @@ static enum gs_status on_acquire(struct model *m, struct tg *s, int64_t ts)
 	g->has_release = 0;
 	s->holding = 1;
 	s->hold_start = ts;
+	s->hold_site = site;
+	s->hold_stack = stack;
+	site_hold_started(site);
 	g->holder = s;
 	return GS_OK;
 }
 
-static enum gs_status on_release(struct model *m, struct tg *s, int64_t ts, int forced)
+static enum gs_status on_release(struct model *m, struct tg *s, int64_t ts, int forced,
+				 struct site *site, struct stack *stack)
 {
 	struct gil *g = s->g;
 	size_t kept = 0;
 	enum gs_status st = GS_OK;
 
 	if (s->holding) {
-		st = hold_close(m, s, ts, forced ? "forced" : "voluntary");
+		st = hold_close(m, s, ts, forced ? "forced" : "voluntary", site, stack);
 		if (st != GS_OK)
 			return st;
 	} else {
@@ -495,9 +519,13 @@ static enum gs_status on_release(struct model *m, struct tg *s, int64_t ts, int 
 	g->rel_ns = ts;
 	g->rel_forced = forced;
 	s->released_voluntarily = !forced;
+	site_released(site, forced);
+	s->rel_site = site;
+	s->rel_stack = stack;
+	s->rel_ns = ts;
 	for (size_t i = 0; i < g->npend && st == GS_OK; i++) {
 		if (g->pend[i].holder == s->t->tid)
-			st = drop_write(m, g, &g->pend[i], ts);
+			st = drop_write(m, g, &g->pend[i], ts, site);
 		else
 			g->pend[kept++] = g->pend[i];
 	}
@@ -524,7 +552,7 @@ static enum gs_status on_drop_request(struct model *m, struct tg *s, const struc
 	if (!g->pend && !(g->pend = malloc(MAX_PENDING_DROPS * sizeof(*g->pend))))
 		return model_oom(m);
 	if (g->npend == MAX_PENDING_DROPS) {
-		st = drop_write(m, g, &g->pend[0], GS_UNKNOWN);
+		st = drop_write(m, g, &g->pend[0], GS_UNKNOWN, NULL);
 		if (st != GS_OK)
 			return st;
 		memmove(g->pend, g->pend + 1, (g->npend - 1) * sizeof(*g->pend));
@@ -621,6 +649,9 @@ static enum gs_status on_gil_event(struct model *m, struct process *p, struct th
 	struct tg *last = t->last_tg;
 	struct gil *g;
 	struct tg *s;
+	struct site *site = NULL;
+	struct stack *stack = NULL;
+	int err = 0;
 
 	if (last && last->g->addr == ev->gil && last->g->retired_ns == GS_UNKNOWN &&
 	    !last->g->ended)
@@ -630,13 +661,19 @@ static enum gs_status on_gil_event(struct model *m, struct process *p, struct th
 	s = g ? tg_get(m, g, t) : NULL;
 	if (!s)
 		return GS_ERR_NOMEM;
+	if (ev->type == GS_EV_ACQUIRE || ev->type == GS_EV_RELEASE) {
+		site = sites_site(m->sites, ev->pid, &ev->site, &err);
+		stack = sites_stack_of(m->sites, ev->pid, &ev->site);
+		if (err)
+			return model_oom(m);
+	}
 	switch (ev->type) {
 	case GS_EV_REQUEST:
 		return on_request(m, s, ev->ts);
 	case GS_EV_ACQUIRE:
-		return on_acquire(m, s, ev->ts);
+		return on_acquire(m, s, ev->ts, site, stack);
 	case GS_EV_RELEASE:
-		return on_release(m, s, ev->ts, ev->u.release.forced);
+		return on_release(m, s, ev->ts, ev->u.release.forced, site, stack);
 	case GS_EV_WAIT_TIMEOUT:
 		return on_wait_timeout(m, s, ev->ts);
 	case GS_EV_DROP_REQUEST:
@@ -654,7 +691,7 @@ static enum gs_status on_gil_event(struct model *m, struct process *p, struct th
 			m->anomalies++;
 			return GS_OK;
 		}
-		return wait_close(m, s, ev->ts, "abandoned");
+		return wait_close(m, s, ev->ts, "abandoned", s->wait_site, s->wait_stack);
 	default:
 		return GS_OK;
 	}
@@ -715,6 +752,10 @@ enum gs_status model_event(struct model *m, const struct gs_event *ev)
 		return on_process_exit(m, p, ev);
 	case GS_EV_THREAD_NAME:
 		return on_thread_name(m, ev);
+	case GS_EV_CODE:
+		return sites_code(m->sites, ev->pid, ev) ? model_oom(m) : GS_OK;
+	case GS_EV_STACK:
+		return sites_stack(m->sites, ev->pid, ev) ? model_oom(m) : GS_OK;
 	case GS_EV_OTHER:
 		return GS_OK;
 	default:
@@ -751,6 +792,8 @@ enum gs_status model_finish(struct model *m, const struct run_info *run)
 		st = metrics_write(m, &totals);
 	if (st == GS_OK)
 		st = findings_write(m, &totals);
+	if (st == GS_OK)
+		st = sites_write(m->sites, m->db, m->run_id);
 	if (st == GS_OK)
 		st = metrics_run_write(m, run);
 	/* Give the durations' memory back before SQLite builds the indexes. */

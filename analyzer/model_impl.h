@@ -11,6 +11,7 @@
 
 #include "durs.h"
 #include "model.h"
+#include "sites.h"
 
 /* Drop requests waiting for their holder's release, per GIL. Past this,
  * the oldest is written unanswered (the holder's release was lost). */
@@ -92,6 +93,11 @@ struct tg {
 	int released_voluntarily;  /* last release was not forced, no request since */
 	int after_io;              /* the current wait follows a voluntary release */
 	int64_t wait_start, wait_timeouts, hold_start, forced_start;
+	/* Where in the code (sites.h; NULL unknown): the hold's start, the
+	 * current wait's, and the last release's. */
+	struct site *hold_site, *wait_site, *rel_site;
+	struct stack *hold_stack, *wait_stack, *rel_stack;
+	int64_t rel_ns;
 	struct durs hold, wait;    /* for the thread's and the GIL's percentiles */
 };
 
@@ -107,6 +113,7 @@ struct model {
 	struct process *last_proc; /* consecutive events mostly share them */
 	struct thread *last_thread;
 	struct ptrvec procv, threadv, gilv, tgv;
+	struct sites *sites;
 	uint64_t events, anomalies, lost_events, nlosses;
 	uint64_t durs_kept, durs_budget;
 	int filter;                /* keep only processes carrying want_tag */

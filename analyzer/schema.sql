@@ -75,7 +75,11 @@ CREATE TABLE IF NOT EXISTS holds (
   end_ns       INTEGER NOT NULL,
   dur_ns       INTEGER NOT NULL,
   ended        TEXT NOT NULL,   -- 'voluntary' | 'forced' | 'trace_end'
-  crosses_loss INTEGER NOT NULL DEFAULT 0  -- events were lost inside the interval
+  crosses_loss INTEGER NOT NULL DEFAULT 0, -- events were lost inside the interval
+  start_site_id  INTEGER,       -- code_sites: where the thread resumed (NULL unknown)
+  end_site_id    INTEGER,       -- code_sites: where it let the GIL go (NULL unknown)
+  start_stack_id INTEGER,       -- stacks: the whole stack at the start (NULL unknown)
+  end_stack_id   INTEGER        -- stacks: the whole stack at the end (NULL unknown)
 );
 
 CREATE TABLE IF NOT EXISTS waits (
@@ -88,7 +92,9 @@ CREATE TABLE IF NOT EXISTS waits (
   timeouts     INTEGER NOT NULL,
   outcome      TEXT NOT NULL,   -- 'acquired' | 'abandoned' | 'trace_end'
   crosses_loss INTEGER NOT NULL DEFAULT 0,
-  convoy       INTEGER NOT NULL DEFAULT 0  -- waited >= one interval after releasing the GIL voluntarily (I/O)
+  convoy       INTEGER NOT NULL DEFAULT 0, -- waited >= one interval after releasing the GIL voluntarily (I/O)
+  site_id      INTEGER,         -- code_sites: the line that asked for the GIL back (NULL unknown)
+  stack_id     INTEGER          -- stacks: its whole stack (NULL unknown)
 );
 
 CREATE TABLE IF NOT EXISTS timeouts (
@@ -107,7 +113,8 @@ CREATE TABLE IF NOT EXISTS drop_requests (
   interval_us INTEGER,           -- the switch interval in force, NULL unknown
   released_ns INTEGER,           -- the holder's next release, NULL if none seen
   response_ns INTEGER,           -- released_ns - ts_ns
-  crosses_loss INTEGER NOT NULL DEFAULT 0
+  crosses_loss INTEGER NOT NULL DEFAULT 0,
+  holder_site_id INTEGER        -- code_sites: where the holder released the GIL (NULL unknown)
 );
 
 CREATE TABLE IF NOT EXISTS switches (
@@ -166,6 +173,47 @@ CREATE TABLE IF NOT EXISTS metrics (
   waits        INTEGER,
   timeouts     INTEGER,
   convoys      INTEGER
+);
+
+-- Where in the code: one row per (file, function, line) that a GIL event
+-- of the run happened at, with what the GIL did there (docs/schema.md).
+CREATE TABLE IF NOT EXISTS code_sites (
+  run_id      INTEGER NOT NULL,
+  site_id     INTEGER NOT NULL,
+  filename    TEXT NOT NULL,     -- co_filename ('?' when its description was lost)
+  function    TEXT NOT NULL,     -- co_qualname (3.11+), co_name before
+  line        INTEGER,           -- NULL: the line table gives none
+  holds       INTEGER NOT NULL,  -- holds that ended here
+  held_ns     INTEGER NOT NULL,  -- their summed duration
+  max_hold_ns INTEGER,           -- the longest of them, NULL if none
+  acquires    INTEGER NOT NULL,  -- holds that started here (the thread resumed here)
+  voluntary_releases INTEGER NOT NULL, -- releases here not forced by a drop request (I/O, C calls)
+  released_ns INTEGER NOT NULL,  -- time without the GIL after those: release to the thread's next request
+  forced_releases INTEGER NOT NULL, -- releases here that honoured a drop request
+  waits       INTEGER NOT NULL,  -- waits for the GIL asked for here
+  wait_ns     INTEGER NOT NULL,  -- their summed duration
+  PRIMARY KEY (run_id, site_id)
+);
+
+-- Python stacks of the holds and waits, deduplicated by their frames.
+CREATE TABLE IF NOT EXISTS stacks (
+  run_id   INTEGER NOT NULL,
+  stack_id INTEGER NOT NULL,
+  depth    INTEGER NOT NULL,     -- frames (at most 64: deeper stacks are cut at the outer end)
+  site_id  INTEGER,              -- the innermost frame's site
+  holds    INTEGER NOT NULL,     -- holds that ended with this stack
+  held_ns  INTEGER NOT NULL,
+  waits    INTEGER NOT NULL,     -- waits asked for with this stack
+  wait_ns  INTEGER NOT NULL,
+  PRIMARY KEY (run_id, stack_id)
+);
+
+CREATE TABLE IF NOT EXISTS stack_frames (
+  run_id   INTEGER NOT NULL,
+  stack_id INTEGER NOT NULL,
+  depth    INTEGER NOT NULL,     -- 0: innermost
+  site_id  INTEGER NOT NULL,
+  PRIMARY KEY (run_id, stack_id, depth)
 );
 
 -- Plain-words findings, composed once by the analyzer (analyzer/findings.c),

@@ -28,6 +28,8 @@ static const struct evdef {
 	{ "request",             GS_EV_REQUEST,      "gil", NULL, NULL, NULL, NULL },
 	{ "acquire",             GS_EV_ACQUIRE,      "gil", NULL, NULL, NULL, NULL },
 	{ "release",             GS_EV_RELEASE,      "gil", "forced", NULL, NULL, NULL },
+	{ "code",                GS_EV_CODE,         NULL, "id", "firstlineno", "filename", NULL },
+	{ "stack",               GS_EV_STACK,        NULL, "id", NULL, NULL, NULL },
 	{ "wait_timeout",        GS_EV_WAIT_TIMEOUT, "gil", NULL, NULL, NULL, NULL },
 	{ "drop_request",        GS_EV_DROP_REQUEST, "gil", "holder", "interval_us", NULL, NULL },
 	{ "forced_switch_begin", GS_EV_FORCED_BEGIN, "gil", NULL, NULL, NULL, NULL },
@@ -36,6 +38,18 @@ static const struct evdef {
 	{ "gil_retired",         GS_EV_RETIRED,      "gil", NULL, NULL, NULL, NULL },
 	{ "thread_name",         GS_EV_THREAD_NAME,  NULL, "tid", NULL, "name", "tag" },
 	{ "process_exit",        GS_EV_PROCESS_EXIT, NULL, "status", NULL, NULL, NULL },
+};
+
+/* The rest, by event type: optional for acquire and release (older
+ * traces lack them), required for code and stack. */
+static const struct evext {
+	enum gs_ev_type type;
+	const char *n3, *n4, *n5, *str2, *arr1, *arr2;
+} evexts[] = {
+	{ GS_EV_ACQUIRE, "code", "offset", "stack", NULL, NULL, NULL },
+	{ GS_EV_RELEASE, "code", "offset", "stack", NULL, NULL, NULL },
+	{ GS_EV_CODE, "lt_format", NULL, NULL, "name", "linetable", NULL },
+	{ GS_EV_STACK, NULL, NULL, NULL, NULL, "codes", "offsets" },
 };
 
 /* A payload member: index in the structure (-1 absent) and signedness. */
@@ -51,6 +65,7 @@ struct class_info {
 	const struct sclass_info *si; /* its stream class's, once known */
 	enum gs_ev_type type;
 	struct member gil, n1, n2, str, tag;
+	struct member n3, n4, n5, str2, arr1, arr2;
 };
 
 struct sclass_info {
@@ -70,6 +85,10 @@ struct reader {
 	const bt_stream_class *last_sc;
 	const struct sclass_info *last_si;
 	int64_t last_pid;      /* procname is read only when the pid changes */
+	/* What a code or stack event's arrays are decoded into. */
+	uint8_t linetable[GS_MAX_LINETABLE];
+	uint32_t codes[GS_MAX_STACK];
+	int32_t offsets[GS_MAX_STACK];
 	void **allocs;         /* every class_info and sclass_info */
 	size_t nallocs, capallocs;
 	int sink_failed;
@@ -141,6 +160,7 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 	const char *name;
 	const bt_field_class *payload;
 	const struct evdef *def = NULL;
+	const struct evext *ext = NULL;
 
 	if (ec == r->last_ec)
 		return r->last_ci;
@@ -165,6 +185,7 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 		/* A newer tracer's event: counted, otherwise skipped. */
 		ci->type = GS_EV_OTHER;
 		ci->gil = ci->n1 = ci->n2 = ci->str = ci->tag = (struct member){ -1, 0 };
+		ci->n3 = ci->n4 = ci->n5 = ci->str2 = ci->arr1 = ci->arr2 = ci->gil;
 		ci->gilscope = 1;
 		return ci;
 	}
@@ -175,8 +196,20 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 	ci->n2 = member_find(payload, def->n2);
 	ci->str = member_find(payload, def->str);
 	ci->tag = member_find(payload, def->tag);
+	for (size_t i = 0; i < sizeof(evexts) / sizeof(evexts[0]); i++)
+		if (evexts[i].type == def->type)
+			ext = &evexts[i];
+	ci->n3 = member_find(payload, ext ? ext->n3 : NULL);
+	ci->n4 = member_find(payload, ext ? ext->n4 : NULL);
+	ci->n5 = member_find(payload, ext ? ext->n5 : NULL);
+	ci->str2 = member_find(payload, ext ? ext->str2 : NULL);
+	ci->arr1 = member_find(payload, ext ? ext->arr1 : NULL);
+	ci->arr2 = member_find(payload, ext ? ext->arr2 : NULL);
 	if ((def->gil && ci->gil.idx < 0) || (def->n1 && ci->n1.idx < 0) ||
-	    (def->n2 && ci->n2.idx < 0) || (def->str && ci->str.idx < 0)) {
+	    (def->n2 && ci->n2.idx < 0) || (def->str && ci->str.idx < 0) ||
+	    ((def->type == GS_EV_CODE || def->type == GS_EV_STACK) &&
+	     ((ext->n3 && ci->n3.idx < 0) || (ext->str2 && ci->str2.idx < 0) ||
+	      (ext->arr1 && ci->arr1.idx < 0) || (ext->arr2 && ci->arr2.idx < 0)))) {
 		reader_errorf(r, "event %s lacks a field of the gilscope event contract "
 			      "(recorded by another gilscope version?)", name);
 		return NULL;
@@ -259,8 +292,37 @@ static int64_t field_int_opt(const bt_field *st, struct member m)
 	return m.idx >= 0 ? field_int(st, m) : GS_UNKNOWN;
 }
 
+/* Integer array m into out (at most max elements); its length. */
+static uint32_t field_ints(const bt_field *st, struct member m, void *out, size_t elem, uint32_t max)
+{
+	const bt_field *f;
+	uint64_t n;
+
+	if (m.idx < 0)
+		return 0;
+	f = bt_field_structure_borrow_member_field_by_index_const(st, (uint64_t)m.idx);
+	if (!bt_field_class_type_is(bt_field_get_class_type(f), BT_FIELD_CLASS_TYPE_ARRAY))
+		return 0;
+	n = bt_field_array_get_length(f);
+	if (n > max)
+		n = max;
+	for (uint64_t i = 0; i < n; i++) {
+		const bt_field *x = bt_field_array_borrow_element_field_by_index_const(f, i);
+		int64_t v = bt_field_class_type_is(bt_field_get_class_type(x),
+						   BT_FIELD_CLASS_TYPE_SIGNED_INTEGER)
+			? bt_field_integer_signed_get_value(x)
+			: (int64_t)bt_field_integer_unsigned_get_value(x);
+
+		if (elem == 1)
+			((uint8_t *)out)[i] = (uint8_t)v;
+		else if (elem == 4)
+			((uint32_t *)out)[i] = (uint32_t)v;
+	}
+	return (uint32_t)n;
+}
+
 /* The payload into the named fields of the event's type. */
-static void payload_decode(const struct class_info *ci, const bt_field *payload,
+static void payload_decode(struct reader *r, const struct class_info *ci, const bt_field *payload,
 			   struct gs_event *e)
 {
 	int64_t n1 = field_int_opt(payload, ci->n1), n2 = field_int_opt(payload, ci->n2);
@@ -276,7 +338,35 @@ static void payload_decode(const struct class_info *ci, const bt_field *payload,
 		break;
 	case GS_EV_RELEASE:
 		e->u.release.forced = n1 != 0;
+		/* fall through */
+	case GS_EV_ACQUIRE: {
+		int64_t code = field_int_opt(payload, ci->n3), off = field_int_opt(payload, ci->n4),
+			stack = field_int_opt(payload, ci->n5);
+
+		e->site.code = code > 0 && code <= UINT32_MAX ? (uint32_t)code : 0;
+		e->site.offset = off >= 0 && off <= INT32_MAX ? (int32_t)off : -1;
+		e->site.stack = stack > 0 && stack <= UINT32_MAX ? (uint32_t)stack : 0;
 		break;
+	}
+	case GS_EV_CODE:
+		e->u.code.id = (uint32_t)n1;
+		e->u.code.firstlineno = (int32_t)n2;
+		e->u.code.lt_format = (int)field_int_opt(payload, ci->n3);
+		e->u.code.filename = str;
+		e->u.code.name = field_str(payload, ci->str2);
+		e->u.code.linetable = r->linetable;
+		e->u.code.lt_len = field_ints(payload, ci->arr1, r->linetable, 1, GS_MAX_LINETABLE);
+		break;
+	case GS_EV_STACK: {
+		uint32_t nc = field_ints(payload, ci->arr1, r->codes, 4, GS_MAX_STACK);
+		uint32_t no = field_ints(payload, ci->arr2, r->offsets, 4, GS_MAX_STACK);
+
+		e->u.stack.id = (uint32_t)n1;
+		e->u.stack.codes = r->codes;
+		e->u.stack.offsets = r->offsets;
+		e->u.stack.depth = nc < no ? nc : no;
+		break;
+	}
 	case GS_EV_DROP_REQUEST:
 		e->u.drop_request.holder = (int32_t)n1;
 		e->u.drop_request.interval_us = n2;
@@ -334,7 +424,7 @@ static int reader_event(struct reader *r, const bt_message *msg)
 	}
 	if (ci->gil.idx >= 0)
 		e.gil = (uint64_t)field_int(payload, ci->gil);
-	payload_decode(ci, payload, &e);
+	payload_decode(r, ci, payload, &e);
 	if (r->sink->event(r->sink->ctx, &e)) {
 		r->sink_failed = 1;
 		return -1;

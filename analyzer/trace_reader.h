@@ -22,6 +22,8 @@ enum gs_ev_type {
 	GS_EV_RETIRED,
 	GS_EV_THREAD_NAME,
 	GS_EV_PROCESS_EXIT,
+	GS_EV_CODE,
+	GS_EV_STACK,
 	GS_EV_OTHER,           /* a gilscope event this analyzer does not know */
 	GS_EV__COUNT,
 };
@@ -33,6 +35,20 @@ enum gs_rule {
 	GS_RULE_BEHAVIOUR = 2,
 };
 
+/* Where a thread was in its Python code at an acquire or release: a code
+ * id and stack id of its process (0: none, or an older tracer), the byte
+ * offset of the instruction (-1: unknown). */
+struct gs_site {
+	uint32_t code;
+	int32_t offset;
+	uint32_t stack;
+};
+
+/* The longest line table and stack a code/stack event is read with (the
+ * tracer's own limits, tracer/pyframe.h). */
+#define GS_MAX_LINETABLE 16384
+#define GS_MAX_STACK 64
+
 /* One decoded event: the context every event has, then the payload of
  * its type (tracer/gilscope_tp.h, docs/events.md). A number the event
  * does not carry (an older tracer's) is GS_UNKNOWN, a string NULL. */
@@ -42,6 +58,7 @@ struct gs_event {
 	int32_t pid, tid;      /* vpid, vtid contexts: the actor */
 	uint64_t gil;          /* GIL address (0 for thread_name, process_exit) */
 	const char *procname;  /* NULL but for a process's first event */
+	struct gs_site site;   /* acquire, release */
 	union {
 		struct {
 			int64_t interval_us; /* 0: not readable */
@@ -64,6 +81,20 @@ struct gs_event {
 		struct {
 			int64_t status;      /* _exit's status, -1 for exit() */
 		} process_exit;
+		struct {
+			uint32_t id;
+			int32_t firstlineno;
+			int lt_format;       /* 1 lnotab, 2 3.10 linetable, 3 locations */
+			const char *filename, *name;
+			const uint8_t *linetable;
+			uint32_t lt_len;
+		} code;
+		struct {
+			uint32_t id;
+			const uint32_t *codes; /* innermost first */
+			const int32_t *offsets;
+			uint32_t depth;
+		} stack;
 	} u;
 };
 

@@ -34,7 +34,7 @@ def import_report() -> None:
 
 
 class DB:
-    def __init__(self, path: Path, version: int = 2):
+    def __init__(self, path: Path, version: int = 3):
         self.path = path
         if path.exists():
             path.unlink()

@@ -16,6 +16,8 @@ import collections
 import json
 import os
 import re
+import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
@@ -80,6 +82,55 @@ def marker_line(text: str, tag: str) -> int:
         if line.rstrip().endswith("# " + tag):
             return n
     gstest.fail(f"no {tag} in the program")
+
+
+def check_db(out: Path, prog: Path, lines: dict, truth: dict, tid_of: dict) -> None:
+    """The analyzer's code_sites, stacks and site columns say the same."""
+    db = out / "run.db"
+    res = subprocess.run([str(gstest.gilscope()), "analyze", str(out / "trace"), "-o", str(db)],
+                         capture_output=True, text=True)
+    if res.returncode:
+        gstest.fail(f"gilscope analyze failed: {res.stderr}")
+    con = sqlite3.connect(str(db))
+    q = con.execute
+
+    def site(function: str, tag: str) -> tuple:
+        row = q("SELECT site_id, holds, voluntary_releases, forced_releases, waits, released_ns "
+                "FROM code_sites WHERE filename = ? AND function = ? AND line = ?",
+                (str(prog), function, lines[tag])).fetchone()
+        if row is None:
+            gstest.fail(f"no code_sites row for {function} at {tag} ({lines[tag]})")
+        return row
+
+    a = site("f", "LINE_A")
+    gstest.check(a[2] >= 200 and a[4] >= 200 and a[5] > 0,
+                 f"code_sites: f at line A, {a[2]} voluntary releases, {a[4]} waits, "
+                 f"{a[5]} ns without the GIL after them")
+    for name, tag in (("g", "LINE_B"), ("h", "LINE_C")):
+        row = site(name, tag)
+        elsewhere = q("SELECT sum(forced_releases) FROM code_sites WHERE filename = ? AND "
+                      "function = ? AND line IS NOT ?", (str(prog), name, lines[tag])).fetchone()[0]
+        gstest.check(row[3] >= 3 and not elsewhere,
+                     f"code_sites: {name}'s {row[3]} forced releases all at {tag}")
+        drops = q("SELECT count(*), count(holder_site_id), sum(holder_site_id = ?) "
+                  "FROM drop_requests WHERE holder = ?", (row[0], tid_of[name])).fetchone()
+        gstest.check(drops[0] >= 3 and drops[0] == drops[1] == drops[2],
+                     f"drop_requests: {name} answered {drops[0]} at {tag} ({drops[2]} there)")
+    f_tid = tid_of["f"]
+    ends = q("SELECT count(*), sum(end_site_id = ?) FROM holds h JOIN gils USING (gil_id) "
+             "WHERE tid = ? AND ended = 'voluntary'", (a[0], f_tid)).fetchone()
+    gstest.check(ends[1] >= 200, f"holds: {ends[1]} of f's {ends[0]} voluntary holds end at line A")
+    deep = [tuple(x) for x in truth["deep"]]
+    stacks = q("SELECT stack_id FROM stacks WHERE depth = ?", (len(deep),)).fetchall()
+    found = False
+    for (sid,) in stacks:
+        frames = q("SELECT filename, line, function FROM stack_frames JOIN code_sites "
+                   "USING (run_id, site_id) WHERE stack_id = ? ORDER BY depth DESC",
+                   (sid,)).fetchall()
+        if [(f, ln, fn.rsplit(".", 1)[-1]) for f, ln, fn in frames] == deep:
+            found = True
+    gstest.check(found, f"stacks: the {len(deep)}-frame chain is a stack of the database")
+    con.close()
 
 
 def main() -> None:
@@ -185,6 +236,8 @@ def main() -> None:
                  and all(name == f"gen_{i:04d}" and line == 2 for i, name, line in gens),
                  f"300 freed-and-reused code objects each named right ({len(ids)} code ids): "
                  f"{[g for i, g in enumerate(gens) if g[0] != i or g[1] != f'gen_{i:04d}'][:3]}")
+
+    check_db(out, prog, lines, truth, tid_of)
 
     # An interpreter the tracer does not know: traced, no code locations.
     env = dict(os.environ, GILSCOPE_TEST_UNKNOWN_PYTHON="1")

@@ -1,0 +1,332 @@
+/* Sites and stacks: see sites.h. A site is one (file, function, line),
+ * shared by every process and code object that has it; a stack is one
+ * list of sites, innermost first. Both get run-wide ids, in the order
+ * they are first seen. */
+#include "sites.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmap.h"
+#include "linetable.h"
+
+struct site {
+	int64_t id;
+	char *filename, *function;
+	int32_t line;              /* -1: unknown */
+	uint64_t hash;
+	struct site *next;         /* same (hash, line) */
+	int64_t holds, held_ns, max_hold_ns, acquires;
+	int64_t voluntary, forced, off_ns, waits, wait_ns;
+};
+
+struct code {
+	char *filename, *name;
+	int32_t firstlineno;
+	int format;
+	uint8_t *lt;
+	uint32_t lt_len;
+};
+
+struct stack {
+	int64_t id;
+	uint32_t depth;
+	struct site **frames;      /* innermost first */
+	uint64_t hash;
+	struct stack *next;        /* same (hash, depth) */
+	int64_t holds, held_ns, waits, wait_ns;
+};
+
+struct vec {
+	void **v;
+	size_t n, cap;
+};
+
+struct sites {
+	struct kmap *codes;        /* (pid, code id) -> struct code */
+	struct kmap *at;           /* (pid, code id << 32 | offset) -> struct site */
+	struct kmap *by_key;       /* (hash, line) -> struct site chain */
+	struct kmap *pstacks;      /* (pid, stack id) -> struct stack */
+	struct kmap *by_frames;    /* (hash, depth) -> struct stack chain */
+	struct vec codev, sitev, stackv;
+};
+
+static int vec_push(struct vec *v, void *p)
+{
+	if (v->n == v->cap) {
+		size_t ncap = v->cap ? 2 * v->cap : 64;
+		void **nv = realloc(v->v, ncap * sizeof(*nv));
+
+		if (!nv)
+			return -1;
+		v->v = nv;
+		v->cap = ncap;
+	}
+	v->v[v->n++] = p;
+	return 0;
+}
+
+static uint64_t fnv(uint64_t h, const char *s)
+{
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+	return (h ^ 0xff) * 0x100000001b3ULL; /* a separator: "ab","c" != "a","bc" */
+}
+
+struct sites *sites_new(void)
+{
+	struct sites *ss = calloc(1, sizeof(*ss));
+
+	if (!ss)
+		return NULL;
+	ss->codes = kmap_new();
+	ss->at = kmap_new();
+	ss->by_key = kmap_new();
+	ss->pstacks = kmap_new();
+	ss->by_frames = kmap_new();
+	if (!ss->codes || !ss->at || !ss->by_key || !ss->pstacks || !ss->by_frames) {
+		sites_free(ss);
+		return NULL;
+	}
+	return ss;
+}
+
+void sites_free(struct sites *ss)
+{
+	if (!ss)
+		return;
+	for (size_t i = 0; i < ss->codev.n; i++) {
+		struct code *c = ss->codev.v[i];
+
+		free(c->filename);
+		free(c->name);
+		free(c->lt);
+		free(c);
+	}
+	for (size_t i = 0; i < ss->sitev.n; i++) {
+		struct site *s = ss->sitev.v[i];
+
+		free(s->filename);
+		free(s->function);
+		free(s);
+	}
+	for (size_t i = 0; i < ss->stackv.n; i++) {
+		struct stack *st = ss->stackv.v[i];
+
+		free(st->frames);
+		free(st);
+	}
+	free(ss->codev.v);
+	free(ss->sitev.v);
+	free(ss->stackv.v);
+	kmap_free(ss->codes);
+	kmap_free(ss->at);
+	kmap_free(ss->by_key);
+	kmap_free(ss->pstacks);
+	kmap_free(ss->by_frames);
+	free(ss);
+}
+
+enum gs_status sites_code(struct sites *ss, int32_t pid, const struct gs_event *ev)
+{
+	struct code *c = calloc(1, sizeof(*c));
+
+	if (!c || vec_push(&ss->codev, c)) {
+		free(c);
+		return GS_ERR_NOMEM;
+	}
+	c->filename = strdup(ev->u.code.filename ? ev->u.code.filename : "?");
+	c->name = strdup(ev->u.code.name ? ev->u.code.name : "?");
+	c->firstlineno = ev->u.code.firstlineno;
+	c->format = ev->u.code.lt_format;
+	c->lt_len = ev->u.code.lt_len;
+	c->lt = malloc(c->lt_len ? c->lt_len : 1);
+	if (!c->filename || !c->name || !c->lt)
+		return GS_ERR_NOMEM;
+	if (c->lt_len)
+		memcpy(c->lt, ev->u.code.linetable, c->lt_len);
+	/* Ids are never reused within a process: a repeat replaces. */
+	return kmap_put(ss->codes, (uint32_t)pid, ev->u.code.id, c) ? GS_ERR_NOMEM : GS_OK;
+}
+
+/* The site (filename, function, line), created if new; NULL out of memory. */
+static struct site *site_intern(struct sites *ss, const char *filename, const char *function,
+				int32_t line)
+{
+	uint64_t h = fnv(fnv(0xcbf29ce484222325ULL, filename), function);
+	struct site *head = kmap_get(ss->by_key, h, (uint32_t)line), *s;
+
+	for (s = head; s; s = s->next)
+		if (!strcmp(s->filename, filename) && !strcmp(s->function, function))
+			return s;
+	s = calloc(1, sizeof(*s));
+	if (!s || vec_push(&ss->sitev, s)) {
+		free(s);
+		return NULL;
+	}
+	s->id = (int64_t)ss->sitev.n;
+	s->filename = strdup(filename);
+	s->function = strdup(function);
+	s->line = line;
+	s->hash = h;
+	s->next = head;
+	if (!s->filename || !s->function || kmap_put(ss->by_key, h, (uint32_t)line, s))
+		return NULL;
+	return s;
+}
+
+/* The site of (code, offset) in pid; NULL when the code is unknown (its
+ * description lost) or out of memory (*err set). */
+static struct site *site_at(struct sites *ss, int32_t pid, uint32_t code, int32_t offset, int *err)
+{
+	uint64_t key = ((uint64_t)code << 32) | (uint32_t)offset;
+	struct site *s = kmap_get(ss->at, (uint32_t)pid, key);
+	struct code *c;
+
+	if (s || !code)
+		return s;
+	c = kmap_get(ss->codes, (uint32_t)pid, code);
+	if (!c)
+		return NULL;
+	s = site_intern(ss, c->filename, c->name,
+			linetable_line(c->format, c->lt, c->lt_len, c->firstlineno, offset));
+	if (!s || kmap_put(ss->at, (uint32_t)pid, key, s)) {
+		*err = 1;
+		return NULL;
+	}
+	return s;
+}
+
+struct site *sites_site(struct sites *ss, int32_t pid, const struct gs_site *at, int *err)
+{
+	return at->code ? site_at(ss, pid, at->code, at->offset, err) : NULL;
+}
+
+enum gs_status sites_stack(struct sites *ss, int32_t pid, const struct gs_event *ev)
+{
+	uint32_t depth = ev->u.stack.depth;
+	struct site **frames = malloc((depth ? depth : 1) * sizeof(*frames));
+	struct stack *st, *head;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	int err = 0;
+
+	if (!frames)
+		return GS_ERR_NOMEM;
+	for (uint32_t i = 0; i < depth; i++) {
+		frames[i] = site_at(ss, pid, ev->u.stack.codes[i], ev->u.stack.offsets[i], &err);
+		if (!frames[i] && !err) /* a code whose description was lost */
+			frames[i] = site_intern(ss, "?", "?", -1);
+		if (!frames[i]) {
+			free(frames);
+			return GS_ERR_NOMEM;
+		}
+		h = (h ^ (uint64_t)frames[i]->id) * 0x100000001b3ULL;
+	}
+	head = kmap_get(ss->by_frames, h, depth);
+	for (st = head; st; st = st->next)
+		if (st->depth == depth && !memcmp(st->frames, frames, depth * sizeof(*frames)))
+			break;
+	if (st) {
+		free(frames);
+	} else {
+		st = calloc(1, sizeof(*st));
+		if (!st || vec_push(&ss->stackv, st)) {
+			free(st);
+			free(frames);
+			return GS_ERR_NOMEM;
+		}
+		st->id = (int64_t)ss->stackv.n;
+		st->depth = depth;
+		st->frames = frames;
+		st->hash = h;
+		st->next = head;
+		if (kmap_put(ss->by_frames, h, depth, st))
+			return GS_ERR_NOMEM;
+	}
+	return kmap_put(ss->pstacks, (uint32_t)pid, ev->u.stack.id, st) ? GS_ERR_NOMEM : GS_OK;
+}
+
+struct stack *sites_stack_of(struct sites *ss, int32_t pid, const struct gs_site *at)
+{
+	return at->stack ? kmap_get(ss->pstacks, (uint32_t)pid, at->stack) : NULL;
+}
+
+int64_t site_id(const struct site *s)
+{
+	return s ? s->id : GS_UNKNOWN;
+}
+
+int64_t stack_id(const struct stack *s)
+{
+	return s ? s->id : GS_UNKNOWN;
+}
+
+void site_hold_ended(struct site *s, struct stack *st, int64_t dur)
+{
+	if (s) {
+		s->holds++;
+		s->held_ns += dur;
+		if (dur > s->max_hold_ns)
+			s->max_hold_ns = dur;
+	}
+	if (st) {
+		st->holds++;
+		st->held_ns += dur;
+	}
+}
+
+void site_hold_started(struct site *s)
+{
+	if (s)
+		s->acquires++;
+}
+
+void site_released(struct site *s, int forced)
+{
+	if (s && forced)
+		s->forced++;
+	else if (s)
+		s->voluntary++;
+}
+
+void site_off(struct site *s, int64_t dur)
+{
+	if (s)
+		s->off_ns += dur;
+}
+
+void site_waited(struct site *s, struct stack *st, int64_t dur)
+{
+	if (s) {
+		s->waits++;
+		s->wait_ns += dur;
+	}
+	if (st) {
+		st->waits++;
+		st->wait_ns += dur;
+	}
+}
+
+enum gs_status sites_write(struct sites *ss, struct db *db, int64_t run_id)
+{
+	enum gs_status st = GS_OK;
+
+	for (size_t i = 0; i < ss->sitev.n && st == GS_OK; i++) {
+		struct site *s = ss->sitev.v[i];
+
+		st = db_insert(db, DB_CODE_SITES, run_id, s->id, s->filename, s->function,
+			       s->line >= 0 ? (int64_t)s->line : GS_UNKNOWN, s->holds, s->held_ns,
+			       s->holds ? s->max_hold_ns : GS_UNKNOWN, s->acquires, s->voluntary,
+			       s->off_ns, s->forced, s->waits, s->wait_ns);
+	}
+	for (size_t i = 0; i < ss->stackv.n && st == GS_OK; i++) {
+		struct stack *k = ss->stackv.v[i];
+
+		st = db_insert(db, DB_STACKS, run_id, k->id, (int64_t)k->depth,
+			       k->depth ? k->frames[0]->id : GS_UNKNOWN, k->holds, k->held_ns,
+			       k->waits, k->wait_ns);
+		for (uint32_t d = 0; d < k->depth && st == GS_OK; d++)
+			st = db_insert(db, DB_STACK_FRAMES, run_id, k->id, (int64_t)d, k->frames[d]->id);
+	}
+	return st;
+}

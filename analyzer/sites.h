@@ -1,0 +1,43 @@
+/* Code sites and stacks (analyzer/sites.c): the tracer's per-process code
+ * and stack ids turned into run-wide sites (file, function, line) and
+ * stacks (lists of sites), with what the GIL did at each. */
+#ifndef GILSCOPE_SITES_H
+#define GILSCOPE_SITES_H
+
+#include <stdint.h>
+
+#include "db.h"
+#include "status.h"
+#include "trace_reader.h"
+
+struct sites;
+struct site;
+struct stack;
+
+struct sites *sites_new(void);
+void sites_free(struct sites *ss);
+
+/* A code or stack event of process pid. */
+enum gs_status sites_code(struct sites *ss, int32_t pid, const struct gs_event *ev);
+enum gs_status sites_stack(struct sites *ss, int32_t pid, const struct gs_event *ev);
+
+/* What an acquire's or release's gs_site points at in process pid; NULL
+ * when unknown (no code location, or its description was lost). *err is
+ * set out of memory. */
+struct site *sites_site(struct sites *ss, int32_t pid, const struct gs_site *at, int *err);
+struct stack *sites_stack_of(struct sites *ss, int32_t pid, const struct gs_site *at);
+/* Their ids in the database; GS_UNKNOWN for NULL. */
+int64_t site_id(const struct site *s);
+int64_t stack_id(const struct stack *s);
+
+/* What happened there. Each takes NULL and does nothing. */
+void site_hold_ended(struct site *s, struct stack *st, int64_t dur);
+void site_hold_started(struct site *s);
+void site_released(struct site *s, int forced);
+void site_off(struct site *s, int64_t dur);    /* without the GIL after a voluntary release */
+void site_waited(struct site *s, struct stack *st, int64_t dur);
+
+/* Writes code_sites, stacks and stack_frames for run_id. */
+enum gs_status sites_write(struct sites *ss, struct db *db, int64_t run_id);
+
+#endif
