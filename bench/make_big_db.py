@@ -20,13 +20,26 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import sqlite3
 import sys
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
 SCHEMA = Path(__file__).resolve().parents[1] / "analyzer" / "schema.sql"
-SCHEMA_VERSION = 1
+
+
+def schema_version() -> int:
+    """The version the analyzer writes (analyzer/db.h), so that the fake
+    database is read as the real ones are."""
+
+    text = (SCHEMA.parent / "db.h").read_text()
+    m = re.search(r"#define GILSCOPE_SCHEMA_VERSION (\d+)", text)
+    if not m:
+        raise SystemExit("make_big_db: no GILSCOPE_SCHEMA_VERSION in analyzer/db.h")
+    return int(m.group(1))
+
+
 T0 = 1_763_772_000_000_000_000  # an epoch-like origin, as LTTng's clock gives
 
 
@@ -50,7 +63,7 @@ def make(path: Path, intervals: int, threads: int, interval_us: int, seed: int,
         path.unlink()
     db = sqlite3.connect(str(path))
     db.executescript(SCHEMA.read_text())
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    db.execute(f"PRAGMA user_version = {schema_version()}")
     db.execute("PRAGMA synchronous = OFF")
     db.execute("PRAGMA journal_mode = OFF")
 
@@ -172,18 +185,18 @@ def make(path: Path, intervals: int, threads: int, interval_us: int, seed: int,
                    [run_id, g] + list(row.values()))
     slow = max(drops, key=lambda d: d[7])
     findings = [
-        ("cpu_bound", None, None, row["wait_pct"],
+        ("cpu_bound", "CPU-bound threads", None, None, row["wait_pct"],
          f"Threads spent {row['wait_pct']:.0f}% of the time waiting for the GIL: "
          "CPU-bound work wants processes (multiprocessing, concurrent.futures.ProcessPoolExecutor)."),
-        ("slow_drop_response", gil_id, slow[4], slow[7] / 1e6,
+        ("slow_drop_response", "slow drop response", gil_id, slow[4], slow[7] / 1e6,
          f"Thread {names[tids.index(slow[4])]} kept the GIL {slow[7] / 1e6:.1f} ms after a drop request "
          f"(the switch interval is {interval_us / 1000:g} ms): it was running C code that does not "
          "check for drop requests."),
     ]
     if lost:
-        findings.append(("lost_events", None, None, lost,
+        findings.append(("lost_events", "lost events", None, None, lost,
                          f"The tracer lost {lost} events: intervals around the loss may be wrong."))
-    insert(db, "findings", "run_id kind gil_id tid value message", [(run_id,) + f for f in findings])
+    insert(db, "findings", "run_id kind title gil_id tid value message", [(run_id,) + f for f in findings])
     indexes = SCHEMA.parent / "indexes.sql"  # as the analyzer does after its fill
     if indexes.exists():
         db.executescript(indexes.read_text())
