@@ -34,7 +34,7 @@ static enum gs_status finding_write(struct model *m, const struct finding *f,
 static enum gs_status finding_write(struct model *m, const struct finding *f,
 				    const char *fmt, ...)
 {
-	char msg[512];
+	char msg[2048];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -50,6 +50,34 @@ static const char *thread_label(const struct thread *t, char *buf, size_t len)
 		snprintf(buf, len, "thread %d (%s)", t->tid, t->name);
 	else
 		snprintf(buf, len, "thread %d", t->tid);
+	return buf;
+}
+
+/* " at hog.py:13 in spin (`re.match(PAT, s)`)": where in the code, with
+ * the line's text when its file is readable, and the program's own line
+ * that called it when that is in a library ("called from ..."); "" when
+ * unknown. */
+static const char *code_phrase(const struct site *site, const struct stack *stack, char *buf,
+			       size_t len)
+{
+	char label[256], src[160], from[512];
+	const struct site *caller = stack_caller(stack);
+
+	buf[0] = from[0] = '\0';
+	if (!site)
+		return buf;
+	if (caller) {
+		site_label(caller, label, sizeof(label));
+		if (site_source(caller, src, sizeof(src)) == 0)
+			snprintf(from, sizeof(from), ", called from %s (`%s`)", label, src);
+		else
+			snprintf(from, sizeof(from), ", called from %s", label);
+	}
+	site_label(site, label, sizeof(label));
+	if (site_source(site, src, sizeof(src)) == 0)
+		snprintf(buf, len, " at %s (`%s`)%s", label, src, from);
+	else
+		snprintf(buf, len, " at %s%s", label, from);
 	return buf;
 }
 
@@ -122,7 +150,7 @@ static enum gs_status contention_write(struct model *m, const struct gil *g)
 static enum gs_status slow_drop_write(struct model *m, const struct gil *g)
 {
 	struct thread *h;
-	char worst[64], limit[64], at[64], who[128], detail[512];
+	char worst[64], limit[64], at[64], who[128], detail[1280], code[900];
 	struct finding f = { "slow_drop_response", "slow drop response", g->id, GS_UNKNOWN,
 			     (double)g->slow_drops, detail, g->resp_max_ns, g->resp_max };
 
@@ -136,18 +164,19 @@ static enum gs_status slow_drop_write(struct model *m, const struct gil *g)
 	fmt_ns(limit, sizeof(limit), SLOW_DROP_NS);
 	fmt_ns(at, sizeof(at), g->resp_max_ns - m->start_ns);
 	thread_label(h, who, sizeof(who));
+	code_phrase(g->resp_max_site, g->resp_max_stack, code, sizeof(code));
 	snprintf(detail, sizeof(detail), "The slowest: %s kept the GIL %s after the drop "
-		 "request at +%s.", who, worst, at);
-	return finding_write(m, &f, "%s kept the GIL %s after it was asked to drop it "
+		 "request at +%s%s.", who, worst, at, code);
+	return finding_write(m, &f, "%s kept the GIL %s after it was asked to drop it%s "
 			     "(%lld drop request%s took over %s): a long C call that holds the "
-			     "GIL, or the thread was not scheduled", who, worst,
+			     "GIL, or the thread was not scheduled", who, worst, code,
 			     (long long)g->slow_drops, g->slow_drops == 1 ? "" : "s", limit);
 }
 
 static enum gs_status thread_findings_write(struct model *m)
 {
 	enum gs_status st = GS_OK;
-	char who[128];
+	char who[128], code[900];
 
 	for (size_t i = 0; i < m->threadv.n && st == GS_OK; i++) {
 		struct thread *t = m->threadv.v[i];
@@ -156,10 +185,11 @@ static enum gs_status thread_findings_write(struct model *m)
 
 		if (t->convoys)
 			st = finding_write(m, &f, "%s released the GIL to block (I/O, sleep, a "
-					   "lock) and then waited at least a whole switch interval "
-					   "to get it back, %lld time%s: the convoy effect",
-					   thread_label(t, who, sizeof(who)), (long long)t->convoys,
-					   t->convoys == 1 ? "" : "s");
+					   "lock)%s and then waited at least a whole switch "
+					   "interval to get it back, %lld time%s: the convoy effect",
+					   thread_label(t, who, sizeof(who)),
+					   code_phrase(t->convoy_site, t->convoy_stack, code, sizeof(code)),
+					   (long long)t->convoys, t->convoys == 1 ? "" : "s");
 	}
 	for (size_t i = 0; i < m->threadv.n && st == GS_OK; i++) {
 		struct thread *t = m->threadv.v[i];
@@ -168,8 +198,10 @@ static enum gs_status thread_findings_write(struct model *m)
 
 		if (is_cpu_bound(t))
 			st = finding_write(m, &f, "%s is CPU-bound: %lld of its %lld holds ended by "
-					   "a drop request", thread_label(t, who, sizeof(who)),
-					   (long long)t->forced_releases, (long long)t->holds);
+					   "a drop request%s%s", thread_label(t, who, sizeof(who)),
+					   (long long)t->forced_releases, (long long)t->holds,
+					   t->forced_site ? "; the longest was interrupted" : "",
+					   code_phrase(t->forced_site, t->forced_stack, code, sizeof(code)));
 	}
 	return st;
 }

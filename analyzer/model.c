@@ -294,6 +294,11 @@ static enum gs_status hold_close(struct model *m, struct tg *s, int64_t end, con
 	s->t->held_ns += dur;
 	s->t->holds++;
 	site_hold_ended(site, stack, dur);
+	if (!strcmp(ended, "forced") && dur > s->t->forced_max) {
+		s->t->forced_max = dur;
+		s->t->forced_site = site;
+		s->t->forced_stack = stack;
+	}
 	st = keep(m, &s->hold, dur);
 	if (st == GS_OK)
 		st = db_insert(m->db, DB_HOLDS, m->run_id, g->id, (int64_t)s->t->tid,
@@ -322,6 +327,11 @@ static enum gs_status wait_close(struct model *m, struct tg *s, int64_t end, con
 		convoy = 1;
 		s->t->convoys++;
 		g->convoys++;
+		if (dur > s->t->convoy_max) {
+			s->t->convoy_max = dur;
+			s->t->convoy_site = site;
+			s->t->convoy_stack = stack;
+		}
 	}
 	g->wait_ns += dur;
 	g->waits++;
@@ -340,7 +350,7 @@ static enum gs_status wait_close(struct model *m, struct tg *s, int64_t end, con
 /* released, site: the holder's release that answered it (GS_UNKNOWN,
  * NULL: none seen) and where it happened. */
 static enum gs_status drop_write(struct model *m, struct gil *g, const struct pending_drop *d,
-				 int64_t released, struct site *site)
+				 int64_t released, struct site *site, struct stack *stack)
 {
 	int64_t resp = released == GS_UNKNOWN ? GS_UNKNOWN : released - d->ts;
 	enum gs_status st = GS_OK;
@@ -353,6 +363,8 @@ static enum gs_status drop_write(struct model *m, struct gil *g, const struct pe
 			g->resp_max = resp;
 			g->resp_max_holder = d->holder;
 			g->resp_max_ns = d->ts;
+			g->resp_max_site = site;
+			g->resp_max_stack = stack;
 		}
 	}
 	if (st == GS_OK)
@@ -380,7 +392,7 @@ static enum gs_status gil_close(struct model *m, struct gil *g, int64_t end)
 		s->in_forced = 0; /* a forced switch with no end is not written */
 	}
 	for (size_t i = 0; i < g->npend && st == GS_OK; i++)
-		st = drop_write(m, g, &g->pend[i], GS_UNKNOWN, NULL);
+		st = drop_write(m, g, &g->pend[i], GS_UNKNOWN, NULL, NULL);
 	g->npend = 0;
 	if (g->nwaiters) { /* cannot happen once every wait is closed; be safe */
 		g->contended_ns += end - g->contended_since;
@@ -525,7 +537,7 @@ static enum gs_status on_release(struct model *m, struct tg *s, int64_t ts, int 
 	s->rel_ns = ts;
 	for (size_t i = 0; i < g->npend && st == GS_OK; i++) {
 		if (g->pend[i].holder == s->t->tid)
-			st = drop_write(m, g, &g->pend[i], ts, site);
+			st = drop_write(m, g, &g->pend[i], ts, site, stack);
 		else
 			g->pend[kept++] = g->pend[i];
 	}
@@ -552,7 +564,7 @@ static enum gs_status on_drop_request(struct model *m, struct tg *s, const struc
 	if (!g->pend && !(g->pend = malloc(MAX_PENDING_DROPS * sizeof(*g->pend))))
 		return model_oom(m);
 	if (g->npend == MAX_PENDING_DROPS) {
-		st = drop_write(m, g, &g->pend[0], GS_UNKNOWN, NULL);
+		st = drop_write(m, g, &g->pend[0], GS_UNKNOWN, NULL, NULL);
 		if (st != GS_OK)
 			return st;
 		memmove(g->pend, g->pend + 1, (g->npend - 1) * sizeof(*g->pend));

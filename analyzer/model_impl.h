@@ -52,6 +52,11 @@ struct thread {
 	int64_t held_ns, wait_ns, holds, waits, timeouts;
 	int64_t drops_issued, drops_received, forced_releases, convoys;
 	struct dur_stats hold_st, wait_st; /* filled at the end */
+	/* For the findings to name the code: where its longest convoy wait
+	 * was asked for, and where its longest forced hold ended. */
+	struct site *convoy_site, *forced_site;
+	struct stack *convoy_stack, *forced_stack;
+	int64_t convoy_max, forced_max;
 };
 
 struct pending_drop {
@@ -80,6 +85,8 @@ struct gil {
 	int64_t drop_requests, forced_releases, handoff_ns, convoys, slow_drops, resp_max;
 	int32_t resp_max_holder;   /* who kept the GIL longest after being asked */
 	int64_t resp_max_ns;       /* when that drop request was made */
+	struct site *resp_max_site; /* where that holder released at last */
+	struct stack *resp_max_stack;
 	struct durs gap, resp;     /* holds and waits: per thread, in struct tg */
 	struct pending_drop *pend;
 	size_t npend;

@@ -7,8 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
 #include "kmap.h"
 #include "linetable.h"
+#include "srcline.h"
 
 struct site {
 	int64_t id;
@@ -259,6 +262,44 @@ int64_t site_id(const struct site *s)
 int64_t stack_id(const struct stack *s)
 {
 	return s ? s->id : GS_UNKNOWN;
+}
+
+const char *site_label(const struct site *s, char *buf, size_t len)
+{
+	char raw[512];
+
+	if (!s) {
+		snprintf(buf, len, "%s", "");
+		return buf;
+	}
+	if (s->line >= 0)
+		snprintf(raw, sizeof(raw), "%s:%d in %s", srcline_base(s->filename), s->line,
+			 s->function);
+	else
+		snprintf(raw, sizeof(raw), "%s in %s", srcline_base(s->filename), s->function);
+	srcline_clean(raw, buf, len);
+	return buf;
+}
+
+int site_source(const struct site *s, char *buf, size_t len)
+{
+	return s && s->line > 0 ? srcline_read(s->filename, s->line, buf, len) : -1;
+}
+
+static int is_library(const struct site *s)
+{
+	return s->filename[0] == '<' || strstr(s->filename, "/lib/python") ||
+	       strstr(s->filename, "/lib64/python");
+}
+
+const struct site *stack_caller(const struct stack *st)
+{
+	if (!st || !st->depth || !is_library(st->frames[0]))
+		return NULL;
+	for (uint32_t i = 1; i < st->depth; i++)
+		if (!is_library(st->frames[i]))
+			return st->frames[i];
+	return NULL;
 }
 
 void site_hold_ended(struct site *s, struct stack *st, int64_t dur)

@@ -30,6 +30,17 @@ struct stack *sites_stack_of(struct sites *ss, int32_t pid, const struct gs_site
 int64_t site_id(const struct site *s);
 int64_t stack_id(const struct stack *s);
 
+/* "hog.py:13 in spin" (the file's last component; no ":line" when the
+ * line is unknown), cleaned for a terminal; "" for NULL. */
+const char *site_label(const struct site *s, char *buf, size_t len);
+/* The source line's text, when its file is readable here: 0, else -1. */
+int site_source(const struct site *s, char *buf, size_t len);
+
+/* The innermost frame of st that is the program's own code (not under a
+ * lib/pythonX.Y/ directory, not frozen), when the innermost frame itself
+ * is not; NULL otherwise: "called from" this. */
+const struct site *stack_caller(const struct stack *st);
+
 /* What happened there. Each takes NULL and does nothing. */
 void site_hold_ended(struct site *s, struct stack *st, int64_t dur);
 void site_hold_started(struct site *s);

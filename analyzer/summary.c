@@ -2,6 +2,7 @@
  * and bcc-style log2 histograms, never wider than 80 columns. */
 #include "analyze.h"
 #include "durs.h"
+#include "srcline.h"
 
 #include <inttypes.h>
 #include <sqlite3.h>
@@ -13,6 +14,7 @@
 #define PREFIX "gilscope summary: "
 #define HIST_BUCKETS 40
 #define STARS 40
+#define SITE_COLS 31
 
 struct summary {
 	sqlite3 *sql;
@@ -279,6 +281,82 @@ end:
 	return rc;
 }
 
+/* Where the GIL goes: the lines it was held until, waited at and released
+ * at (code_sites): the top 4 by held time, 3 by wait and 3 by releases,
+ * each with its source line when the file is readable here. */
+static int summary_sites(struct summary *s)
+{
+	sqlite3_stmt *st = sum_query(s,
+		"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'code_sites'");
+	int rc = -1, step, n = 0;
+
+	if (!st)
+		return -1;
+	if (sqlite3_step(st) != SQLITE_ROW || !sqlite3_column_int(st, 0)) {
+		fprintf(s->out, "\n  Where the GIL goes: not in this database (analyzed by a "
+			"gilscope without code locations)\n");
+		rc = 0;
+		goto end;
+	}
+	sqlite3_finalize(st);
+	st = sum_query(s,
+		"WITH c AS (SELECT * FROM code_sites WHERE run_id = ?1), pick AS ("
+		" SELECT site_id FROM (SELECT site_id FROM c WHERE held_ns > 0 "
+		"  ORDER BY held_ns DESC LIMIT 4) UNION "
+		" SELECT site_id FROM (SELECT site_id FROM c WHERE wait_ns > 0 "
+		"  ORDER BY wait_ns DESC LIMIT 3) UNION "
+		" SELECT site_id FROM (SELECT site_id FROM c "
+		"  WHERE voluntary_releases + forced_releases > 0 "
+		"  ORDER BY voluntary_releases + forced_releases DESC LIMIT 3)) "
+		"SELECT filename, function, line, held_ns, wait_ns, voluntary_releases, "
+		"released_ns, forced_releases FROM c WHERE site_id IN pick "
+		"ORDER BY held_ns + wait_ns DESC, site_id");
+	if (!st)
+		return -1;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		char held[32], wait[32], off[32], raw[512], site[256], src[72];
+		const char *file = col_text(st, 0, "?");
+		size_t len;
+
+		if (!n++) {
+			fprintf(s->out, "\n  Where the GIL goes (held until, waited at, released "
+				"at these lines):\n");
+			fprintf(s->out, "  %9s %9s %8s %9s %6s  %s\n", "HELD", "WAITED", "RELEASES",
+				"OFF-GIL", "FORCED", "FILE:LINE FUNCTION");
+		}
+		fmt_ns(held, sizeof(held), st, 3);
+		fmt_ns(wait, sizeof(wait), st, 4);
+		fmt_ns(off, sizeof(off), st, 6);
+		if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+			snprintf(raw, sizeof(raw), "%s:%lld %s", srcline_base(file),
+				 (long long)sqlite3_column_int64(st, 2), col_text(st, 1, "?"));
+		else
+			snprintf(raw, sizeof(raw), "%s %s", srcline_base(file), col_text(st, 1, "?"));
+		srcline_clean(raw, site, sizeof(site));
+		/* Too long: the end (line and function) matters most. */
+		len = strlen(site);
+		fprintf(s->out, "  %9s %9s %8lld %9s %6lld  %s%s\n", held, wait,
+			(long long)sqlite3_column_int64(st, 5), off,
+			(long long)sqlite3_column_int64(st, 7), len > SITE_COLS ? "..." : "",
+			len > SITE_COLS ? site + len - (SITE_COLS - 3) : site);
+		if (sqlite3_column_type(st, 2) != SQLITE_NULL &&
+		    !srcline_read(file, sqlite3_column_int64(st, 2), src, sizeof(src)))
+			fprintf(s->out, "  %10s`%.64s`\n", "", src);
+	}
+	if (step != SQLITE_DONE) {
+		sum_fail(s, "cannot read the code sites");
+		goto end;
+	}
+	if (!n)
+		fprintf(s->out, "\n  Where the GIL goes: no code locations (Python 3.6, an "
+			"interpreter the\n  tracer does not know, or recorded with "
+			"GILSCOPE_ATTRIB=off)\n");
+	rc = 0;
+end:
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* Findings are written most important first; wrap each at 78 columns. */
 static int summary_findings(struct summary *s)
 {
@@ -347,6 +425,7 @@ int summary_print(const char *db_path, FILE *out)
 			 "SELECT dur_ns FROM holds WHERE run_id = ?1") ||
 	    summary_hist(&s, "GIL wait times (all threads):",
 			 "SELECT dur_ns FROM waits WHERE run_id = ?1") ||
+	    summary_sites(&s) ||
 	    summary_findings(&s))
 		goto end;
 	fprintf(out, "\n");

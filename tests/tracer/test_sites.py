@@ -130,7 +130,20 @@ def check_db(out: Path, prog: Path, lines: dict, truth: dict, tid_of: dict) -> N
         if [(f, ln, fn.rsplit(".", 1)[-1]) for f, ln, fn in frames] == deep:
             found = True
     gstest.check(found, f"stacks: the {len(deep)}-frame chain is a stack of the database")
+    slow = [m for (m,) in q("SELECT message FROM findings WHERE kind = 'slow_drop_response'")]
+    gstest.check(len(slow) == 1 and f"sites.py:{lines['LINE_B']} in g (`while not done: "
+                 "P.match(S)  # LINE_B`)" in slow[0],
+                 f"the slow-drop finding names the regex line and quotes it: {slow}")
     con.close()
+    res = subprocess.run([str(gstest.gilscope()), "summary", str(db)], capture_output=True, text=True)
+    table = res.stdout.partition("Where the GIL goes")[2].partition("Findings")[0]
+    rows = table.splitlines()
+    want = [f"sites.py:{lines[t]} {fn}" for fn, t in (("f", "LINE_A"), ("g", "LINE_B"), ("h", "LINE_C"))]
+    gstest.check(res.returncode == 0 and all(any(r.endswith(w) for r in rows) for w in want[1:])
+                 and "`while not done: n += 1  # LINE_C`" in table
+                 and max(len(r) for r in rows) <= 80,
+                 f"summary: 'Where the GIL goes' names the lines of g and h and quotes them "
+                 f"within 80 columns:{table}")
 
 
 def main() -> None:
