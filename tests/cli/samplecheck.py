@@ -44,6 +44,14 @@ def args(modes: Optional[list[str]] = None) -> argparse.Namespace:
     return a
 
 
+def line_of(script: str, text: str) -> int:
+    """The line of samples/SCRIPT whose code starts with text."""
+    for n, line in enumerate(sample(script).read_text().splitlines(), start=1):
+        if line.strip().startswith(text):
+            return n
+    fail(f"no line starting with {text!r} in {script}")
+
+
 def sample(name: str) -> Path:
     p = gstest.source_dir() / "samples" / name
     if not p.exists():
@@ -222,6 +230,26 @@ class Run:
                  "other processes kept the cores busy, so hand-offs follow the OS scheduler here and "
                  "the checks that need free cores are not made"), flush=True)
         return free
+
+    def site_counts(self, file_suffix: str, line: int) -> tuple[int, int]:
+        """(voluntary, forced) releases at that line of a file (code_sites)."""
+        v, f = self.db.execute(
+            "SELECT coalesce(sum(voluntary_releases), 0), coalesce(sum(forced_releases), 0) "
+            "FROM code_sites WHERE run_id = ? AND filename LIKE ? AND line = ?",
+            (self.run_id, "%/" + file_suffix, line)).fetchone()
+        return int(v), int(f)
+
+    def releases_through(self, tid: int, file_suffix: str, line: int, lo: int, hi: int,
+                         ended: str = "voluntary") -> int:
+        """Holds of tid ended inside (lo, hi) whose end stack passes through
+        that line of a file: releases made by a call on that line, however
+        deep the call went before it released the GIL."""
+        return self.one(
+            "SELECT count(*) FROM holds h WHERE h.run_id = ? AND h.tid = ? AND h.ended = ? "
+            "AND h.end_ns > ? AND h.end_ns < ? AND EXISTS (SELECT 1 FROM stack_frames f "
+            "JOIN code_sites c ON c.run_id = f.run_id AND c.site_id = f.site_id "
+            "WHERE f.run_id = h.run_id AND f.stack_id = h.end_stack_id AND c.line = ? "
+            "AND c.filename LIKE ?)", self.run_id, tid, ended, lo, hi, line, "%/" + file_suffix)
 
     def findings(self, kind: str) -> list[tuple]:
         return self.q("SELECT tid, value, message FROM findings WHERE run_id = ? AND kind = ?",

@@ -11,6 +11,10 @@ between them:
 - each streamer (HTTP body read in 16 KiB chunks into a BytesIO): at least
   one voluntary release per read (the socket reads), none needed for the
   BytesIO writes.
+And by line (code_sites, stacks; 3.7+): the `write(PIECE)` line has no
+voluntary release, the `os.write` line one per call, every streamer's
+releases pass through its `resp.read(CHUNK)` line (at least one per read),
+and its `buf.write(data)` line has no voluntary release.
 """
 import collections
 
@@ -18,6 +22,10 @@ import samplecheck as sc
 
 WRITES = 100000
 MARK_NS = 50_000_000
+WRITE_LINE = sc.line_of("bytesio.py", "write(PIECE)")
+OS_WRITE_LINE = sc.line_of("bytesio.py", "os.write(fd, PIECE)")
+READ_LINE = sc.line_of("bytesio.py", "data = resp.read(CHUNK)")
+BUF_WRITE_LINE = sc.line_of("bytesio.py", "buf.write(data)")
 
 
 def releases_in(r, tid, lo, hi):
@@ -57,6 +65,25 @@ def main() -> None:
         sc.check(c["voluntary"] >= reads,
                  f"streamer-{k}: {c['voluntary']} voluntary releases for {reads} chunked reads "
                  f"into BytesIO (at least one per read: the socket reads)")
+        if a.version >= (3, 7):
+            through = r.releases_through(st.tid, "bytesio.py", READ_LINE, lo, hi)
+            sc.check(through >= reads,
+                     f"streamer-{k}: {through} of them made by the resp.read line "
+                     f"(bytesio.py:{READ_LINE}), at least one per read ({reads})")
+
+    if a.version < (3, 7):
+        print("Python 3.6: no code locations, the by-line answers are not checked")
+        return
+    # The answers by line, as code_sites (the summary's "Where the GIL goes") gives them.
+    v, f = r.site_counts("bytesio.py", WRITE_LINE)
+    sc.check(v == 0, f"bytesio.py:{WRITE_LINE} `write(PIECE)` (BytesIO.write): 0 voluntary "
+             f"releases ({f} forced by drop requests)")
+    v, f = r.site_counts("bytesio.py", OS_WRITE_LINE)
+    sc.check(WRITES - 100 <= v + f <= WRITES + WRITES // 100,
+             f"bytesio.py:{OS_WRITE_LINE} `os.write(fd, PIECE)`: {v + f} releases for {WRITES} "
+             f"calls, one each ({v} voluntary)")
+    v, f = r.site_counts("bytesio.py", BUF_WRITE_LINE)
+    sc.check(v == 0, f"bytesio.py:{BUF_WRITE_LINE} `buf.write(data)`: 0 voluntary releases")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,14 @@ For sum(range(N)) and the backtracking regex, each in its own thread:
 For hashlib.sha256 of 400 MB, when this Python's hashlib is OpenSSL's: the
 GIL is released while hashing (longest hold < half the call) and the ticker
 keeps taking the GIL meanwhile.
+By line (3.7+): each hog's long hold ends in the call on its line of
+gil_hog.py (its end stack passes through it), and the slow-drop finding
+names that line.
 """
 import samplecheck as sc
+
+SUM_LINE = sc.line_of("gil_hog.py", "return sum(range(SUM_N))")
+REGEX_LINE = sc.line_of("gil_hog.py", 'return re.match(r"(a+)+$"')
 
 
 def main() -> None:
@@ -33,6 +39,18 @@ def main() -> None:
                       "ORDER BY response_ns DESC LIMIT 1", r.run_id, t.tid)
         sc.check(asker in (ticker.tid, r.thread("MainThread").tid),
                  f"{name}: the slow drop request came from the ticker or the main thread")
+    if a.version >= (3, 7):
+        # By line: where each hog let the GIL go, and the finding naming it.
+        for name, fn, line in (("hog-sum", "call_sum", SUM_LINE), ("hog-regex", "call_regex", REGEX_LINE)):
+            t = r.thread(name)
+            end = r.one("SELECT end_ns FROM holds WHERE run_id = ? AND tid = ? "
+                        "ORDER BY dur_ns DESC LIMIT 1", r.run_id, t.tid)
+            through = r.releases_through(t.tid, "gil_hog.py", line, end - 1, end + 1, ended="forced")
+            sc.check(through == 1, f"{name}: its long hold ended in the call on gil_hog.py:{line} "
+                     f"in {fn} (its end stack passes through that line)")
+        v, f = r.site_counts("gil_hog.py", SUM_LINE)
+        sc.check(f >= 1 and v == 0, f"gil_hog.py:{SUM_LINE} `return sum(range(SUM_N))`: {f} forced "
+                 f"release(s), no voluntary one")
     slow = r.findings("slow_drop_response")
     sc.check(len(slow) >= 1 and sum(v for _, v, _ in slow) >= 2,
              f"the analyzer reports (at least) the two slow drop responses: {[m for _, _, m in slow]}")
@@ -42,6 +60,10 @@ def main() -> None:
              f"each slow-drop-response finding names a hog as the holder ({named})")
     sc.check(all("hog-" in m and "after it was asked to drop it" in m for _, _, m in slow),
              f"and says, by name, how long it kept the GIL: {[m for _, _, m in slow]}")
+    if a.version >= (3, 7):
+        sc.check(all(f"gil_hog.py:{SUM_LINE} in call_sum" in m or f"gil_hog.py:{REGEX_LINE} in call_regex" in m
+                     for _, _, m in slow),
+                 f"and names the hog's line: {[m for _, _, m in slow]}")
 
     took_ns = sc.number(r.stdout, r"hashlib\.sha256\(.*\)\s+took\s+([0-9.]+) s") * 1e9
     if "OpenSSL's sha256" not in r.stdout:
