@@ -22,6 +22,8 @@ from itertools import groupby, repeat
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from . import code
+
 # PRAGMA user_version values this report reads (GILSCOPE_SCHEMA_VERSION).
 SUPPORTED_SCHEMA_VERSIONS = (2, 3)
 
@@ -600,4 +602,5 @@ def _load(conn: sqlite3.Connection, run_id: int, path: str, title: Optional[str]
         "threads": _thread_rows(threads, lanes, wall),
         "histograms": histograms,
         "findings": findings,
+        "code": code.load(conn, run_id, t0),
     }

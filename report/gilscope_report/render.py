@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+from . import code
 from .data import BINS_PER_DECADE
 
 HERE = Path(__file__).resolve().parent
@@ -275,7 +276,8 @@ def _resource(name: str) -> str:
 
 
 def render(model: Dict[str, Any], version: str = "") -> str:
-    js = _resource("report.js")
+    # The Code panel's script follows the timeline's (it uses its hooks).
+    js = _resource("report.js") + "\n" + _resource("code.js")
     if "<script" in js.lower() or "</script" in js.lower():  # a guard for whoever edits report.js
         raise AssertionError("report.js must not contain '<script' or '</script'")
     digest = base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode("ascii")
@@ -300,7 +302,8 @@ def render(model: Dict[str, Any], version: str = "") -> str:
         "histograms": hists,
         "footer": footer,
         "tl_note": _timeline_note(model),
-        "data": json_for_script(model),
+        "code": code.render_panel(model.get("code")),
+        "data": json_for_script({**model, "code": code.script_data(model.get("code"))}),
         "js": js,
     }
     return re.sub(r"\{\{(\w+)\}\}", lambda mo: values[mo.group(1)], _resource("template.html"))

@@ -387,6 +387,7 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
     rows.forEach(function (r) {
       if (r.kind === 'group') g.fillText(groupText(r.group), 8 * dpr, (r.y + r.h / 2) * dpr);
     });
+    if (window.gilscopeOverlay) window.gilscopeOverlay(g, lanes, view.start, nsPerPx, W, dpr, BAR_Y, BAR_H);
     drawOverview();
     const txt = fmtAt(Math.max(0, view.start)) + ' – ' + fmtAt(Math.min(span, view.end)) + '  (' + fmtDur(view.end - view.start) + ' shown)';
     rangeEl.textContent = txt;
@@ -523,6 +524,7 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
       line(box, 'start ', fmtAt(lane.hold.s[i]));
       line(box, 'duration ', fmtDur(lane.hold.e[i] - lane.hold.s[i]));
       line(box, 'ended ', HOLD_END[code & 3]);
+      if (window.gilscopeCodeOf) window.gilscopeCodeOf(box, line, lane, 'hold', lane.hold.s[i]);
       const d0 = lower(lane.dropTs, lane.hold.s[i]), d1 = lower(lane.dropTs, lane.hold.e[i]);
       if (d1 > d0) {
         const k = lane.drops[d0], resp = drops.resp[k];
@@ -536,6 +538,7 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
       line(box, 'start ', fmtAt(lane.wait.s[i]));
       line(box, 'duration ', fmtDur(lane.wait.e[i] - lane.wait.s[i]));
       line(box, 'ended ', WAIT_END[code & 3]);
+      if (window.gilscopeCodeOf) window.gilscopeCodeOf(box, line, lane, 'wait', lane.wait.s[i]);
       const n = lane.waitTimeouts[i];
       if (n) line(box, 'timed out ', n + (n === 65535 ? '+' : '') + ' time' + (n === 1 ? '' : 's') + (gilIntervals[lane.gil] ? ' (switch interval ' + gilIntervals[lane.gil] + ')' : ''));
       if (code & 8) line(box, 'convoy ', 'back from I/O, it waited a whole interval or more for a busy GIL', 'tip-warn');
@@ -575,7 +578,7 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
   window.addEventListener('scroll', hideTip, { passive: true });
   resize();
   mark('gilscope-timeline-drawn');
-  window.gilscopeReport = { view: view, lanes: lanes.length, draw: draw };
+  window.gilscopeReport = { view: view, lanes: lanes.length, draw: draw, laneList: lanes, data: data };
 })();
 
 // ---- sortable tables: click a header ----
