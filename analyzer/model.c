@@ -47,21 +47,6 @@ uint64_t model_skipped_count(const struct model *m)
 	return m->skipped;
 }
 
-static int ptrvec_push(struct ptrvec *pv, void *p)
-{
-	if (pv->n == pv->cap) {
-		size_t ncap = pv->cap ? 2 * pv->cap : 16;
-		void **nv = realloc(pv->v, ncap * sizeof(*nv));
-
-		if (!nv)
-			return -1;
-		pv->v = nv;
-		pv->cap = ncap;
-	}
-	pv->v[pv->n++] = p;
-	return 0;
-}
-
 struct model *model_new(struct db *db, uint64_t durs_budget)
 {
 	struct model *m = calloc(1, sizeof(*m));

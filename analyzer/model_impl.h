@@ -11,6 +11,7 @@
 
 #include "durs.h"
 #include "model.h"
+#include "ptrvec.h"
 #include "sites.h"
 
 /* Drop requests waiting for their holder's release, per GIL. Past this,
@@ -108,10 +109,6 @@ struct tg {
 	struct durs hold, wait;    /* for the thread's and the GIL's percentiles */
 };
 
-struct ptrvec {
-	void **v;
-	size_t n, cap;
-};
 
 struct model {
 	struct db *db;

@@ -11,6 +11,7 @@
 
 #include "kmap.h"
 #include "linetable.h"
+#include "ptrvec.h"
 #include "srcline.h"
 
 struct site {
@@ -40,34 +41,14 @@ struct stack {
 	int64_t holds, held_ns, waits, wait_ns;
 };
 
-struct vec {
-	void **v;
-	size_t n, cap;
-};
-
 struct sites {
 	struct kmap *codes;        /* (pid, code id) -> struct code */
 	struct kmap *at;           /* (pid, code id << 32 | offset) -> struct site */
 	struct kmap *by_key;       /* (hash, line) -> struct site chain */
 	struct kmap *pstacks;      /* (pid, stack id) -> struct stack */
 	struct kmap *by_frames;    /* (hash, depth) -> struct stack chain */
-	struct vec codev, sitev, stackv;
+	struct ptrvec codev, sitev, stackv;
 };
-
-static int vec_push(struct vec *v, void *p)
-{
-	if (v->n == v->cap) {
-		size_t ncap = v->cap ? 2 * v->cap : 64;
-		void **nv = realloc(v->v, ncap * sizeof(*nv));
-
-		if (!nv)
-			return -1;
-		v->v = nv;
-		v->cap = ncap;
-	}
-	v->v[v->n++] = p;
-	return 0;
-}
 
 static uint64_t fnv(uint64_t h, const char *s)
 {
@@ -134,7 +115,7 @@ enum gs_status sites_code(struct sites *ss, int32_t pid, const struct gs_event *
 {
 	struct code *c = calloc(1, sizeof(*c));
 
-	if (!c || vec_push(&ss->codev, c)) {
+	if (!c || ptrvec_push(&ss->codev, c)) {
 		free(c);
 		return GS_ERR_NOMEM;
 	}
@@ -163,7 +144,7 @@ static struct site *site_intern(struct sites *ss, const char *filename, const ch
 		if (!strcmp(s->filename, filename) && !strcmp(s->function, function))
 			return s;
 	s = calloc(1, sizeof(*s));
-	if (!s || vec_push(&ss->sitev, s)) {
+	if (!s || ptrvec_push(&ss->sitev, s)) {
 		free(s);
 		return NULL;
 	}
@@ -233,7 +214,7 @@ enum gs_status sites_stack(struct sites *ss, int32_t pid, const struct gs_event 
 		free(frames);
 	} else {
 		st = calloc(1, sizeof(*st));
-		if (!st || vec_push(&ss->stackv, st)) {
+		if (!st || ptrvec_push(&ss->stackv, st)) {
 			free(st);
 			free(frames);
 			return GS_ERR_NOMEM;

@@ -10,7 +10,6 @@ the code in its tooltips (code.js).
 """
 from __future__ import annotations
 
-import html
 import sqlite3
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -130,17 +129,13 @@ def _flame(conn: sqlite3.Connection, run_id: int, col: str, labels: Dict[int, st
 
 
 def _fmt_dur(ns: Optional[float]) -> str:
-    if ns is None:
-        return "—"
-    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
-        if abs(ns) >= scale:
-            v = ns / scale
-            return f"{v:.{0 if abs(v) >= 100 else 1 if abs(v) >= 10 else 2}f} {unit}"
-    return f"{ns:.0f} ns"
+    from .render import fmt_dur  # render imports this module: import at call time
+    return fmt_dur(ns)
 
 
 def _esc(v: Any) -> str:
-    return html.escape("" if v is None else str(v), quote=True)
+    from .render import esc
+    return esc(v)
 
 
 COLUMNS = (
