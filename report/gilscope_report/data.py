@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import code
+from . import scale
 
 # PRAGMA user_version values this report reads (GILSCOPE_SCHEMA_VERSION).
 SUPPORTED_SCHEMA_VERSIONS = (2, 3)
@@ -234,13 +235,15 @@ FEW_LANES = 4
 
 
 def _by_lane(conn: sqlite3.Connection, table: str, exprs: Sequence[str], order: str, run_id: int, t0: int,
-             lanes: Dict[Optional[int], List[int]]) -> Dict[Tuple[int, int], List[List[int]]]:
+             lanes: Dict[Optional[int], List[int]], where: str = "",
+             extra: Optional[Dict[str, Any]] = None) -> Dict[Tuple[int, int], List[List[int]]]:
     """Integer columns of one table's rows, per lane (gil_id, tid), sorted by order.
 
     SQLite concatenates each lane's column into one text (group_concat), which
     Python splits and converts at C speed: far quicker than a row object per
     interval. lanes maps each GIL to its threads. Lanes that do not come out
-    sorted are sorted here."""
+    sorted are sorted here. where (" AND ...", with extra's parameters)
+    keeps a stretch of time."""
     inner = ", ".join(f"IFNULL({e}, 0) AS c{i}" for i, e in enumerate(exprs))
     cols = ", ".join(f"group_concat(c{i})" for i in range(len(exprs)))
     cur = conn.cursor()
@@ -257,6 +260,7 @@ def _by_lane(conn: sqlite3.Connection, table: str, exprs: Sequence[str], order: 
             out[key] = values
 
     params: Dict[str, Any] = {"run": run_id, "t0": t0}
+    params.update(extra or {})
     for gil_id, tids in lanes.items():
         if gil_id is None:
             continue
@@ -265,11 +269,11 @@ def _by_lane(conn: sqlite3.Connection, table: str, exprs: Sequence[str], order: 
             for tid in tids:
                 params["tid"] = tid
                 row = cur.execute(f"SELECT {cols} FROM (SELECT {inner} FROM {table} WHERE run_id = :run "
-                                  f"AND gil_id = :gil AND tid = :tid ORDER BY {order})", params).fetchone()
+                                  f"AND gil_id = :gil AND tid = :tid{where} ORDER BY {order})", params).fetchone()
                 take((gil_id, tid), row)
         else:
             for row in cur.execute(f"SELECT tid, {cols} FROM (SELECT tid, {inner} FROM {table} "
-                                   f"WHERE run_id = :run AND gil_id = :gil ORDER BY tid, {order}) GROUP BY tid",
+                                   f"WHERE run_id = :run AND gil_id = :gil{where} ORDER BY tid, {order}) GROUP BY tid",
                                    params):
                 take((gil_id, row[0]), row[1:])
     return out
@@ -313,11 +317,13 @@ def _fmt_interval_us(us: Optional[int]) -> Optional[str]:
     return f"{us / 1000:g} ms" if us >= 1000 else f"{us} µs"
 
 
-def load(path: str, run_id: Optional[int] = None, title: Optional[str] = None) -> Dict[str, Any]:
-    """Reads one run of the database at path into the page model."""
+def load(path: str, run_id: Optional[int] = None, title: Optional[str] = None,
+         window: Optional[Tuple[int, int]] = None) -> Dict[str, Any]:
+    """Reads one run of the database at path into the page model; window
+    (ns from the run's first event, start and end) keeps that stretch only."""
     conn = open_db(path)
     try:
-        return _load(conn, pick_run(conn, run_id, path), path, title)
+        return _load(conn, pick_run(conn, run_id, path), path, title, window)
     except sqlite3.DatabaseError as e:
         raise ReportError(f"{path}: cannot read the database ({e})") from None
     finally:
@@ -333,6 +339,12 @@ class Run:
     t0: int
     t1: int
     derived_ticks: bool = False  # over TICK_BUDGET: ticks drawn from the waits' counts
+    # Absolute [lo, hi) stretches whose intervals are read one by one (None:
+    # the whole run), with how far before lo an interval overlapping it can
+    # start, per table; clip: cut intervals at the stretch's bounds.
+    spans: Optional[List[Tuple[int, int]]] = None
+    pads: Dict[str, int] = field(default_factory=dict)
+    clip: bool = False
 
     def column(self, sql: str) -> List[Any]:
         cur = self.conn.cursor()
@@ -358,12 +370,13 @@ def _time_bounds(conn: sqlite3.Connection, run_id: int, run: Dict[str, Any]) -> 
 
 
 def _make_lanes(r: Run, processes: Dict[int, Dict[str, Any]], gils: Dict[int, Dict[str, Any]],
-                threads: List[Dict[str, Any]]) -> List[LaneBuilder]:
-    """One lane per (GIL, thread) with GIL activity, then one per thread with
-    none; by process, then GIL, then thread (the main thread on top)."""
+                threads: List[Dict[str, Any]], known: Optional[List[Tuple[int, int]]] = None) -> List[LaneBuilder]:
+    """One lane per (GIL, thread) with GIL activity (known: those pairs,
+    found already), then one per thread with none; by process, then GIL,
+    then thread (the main thread on top)."""
     thread_by_key = {(t["pid"], t["tid"]): t for t in threads}
-    pairs = set()
-    for table in ("holds", "waits"):
+    pairs = set(known or ())
+    for table in ("holds", "waits") if known is None else ():
         pairs.update(r.conn.execute(f"SELECT DISTINCT gil_id, tid FROM {table} WHERE run_id = ?", (r.run_id,)))
     keyed = []
     for gil_id, tid in pairs:
@@ -387,6 +400,38 @@ def _make_lanes(r: Run, processes: Dict[int, Dict[str, Any]], gils: Dict[int, Di
     return [LaneBuilder(i, pid, gil_id, tid) for i, (pid, gil_id, tid) in enumerate(keyed)]
 
 
+def _read_spans(r: Run, table: str, exprs: Sequence[str], order: str, gil_lanes: Dict[Optional[int], List[int]],
+                lane_of: Dict[Tuple[int, int], "LaneBuilder"]) -> Dict[Tuple[int, int], List[List[int]]]:
+    """_by_lane over r.spans only: the rows that overlap each stretch (an
+    interval table's start may lie up to r.pads[table] before it), joined
+    per lane in time order, an interval in two stretches once."""
+    point = order == "ts_ns"
+    out: Dict[Tuple[int, int], List[List[int]]] = {}
+    prev_hi: Optional[int] = None
+    for lo, hi in r.spans or ():
+        if point:
+            where = " AND ts_ns >= :lo AND ts_ns < :hi"
+        else:
+            where = " AND start_ns >= :lo_pad AND start_ns < :hi AND end_ns > :lo"
+        ex = list(exprs)
+        if r.clip:
+            ex = [e.replace("start_ns - :t0", "MAX(start_ns, :lo) - :t0").replace("end_ns - :t0", "MIN(end_ns, :hi) - :t0")
+                  .replace("ts_ns - :t0", "ts_ns - :t0") for e in ex]
+        found = _by_lane(r.conn, table, ex, order, r.run_id, r.t0, gil_lanes, where,
+                         {"lo": lo, "hi": hi, "lo_pad": lo - r.pads.get(table, 0)})
+        for key, cols in found.items():
+            if key not in lane_of:
+                continue
+            if key not in out:
+                out[key] = cols
+                continue
+            keep = [i for i, v in enumerate(cols[0]) if prev_hi is None or v + r.t0 >= prev_hi]
+            for dst, src in zip(out[key], cols):
+                dst.extend(src[i] for i in keep)
+        prev_hi = hi
+    return out
+
+
 def _fill_lanes(r: Run, lanes: List[LaneBuilder]) -> Tuple[List[int], List[int]]:
     """Reads every lane's holds, waits, time-outs and forced switches.
     Returns the hold and the wait durations (for the histograms)."""
@@ -396,8 +441,10 @@ def _fill_lanes(r: Run, lanes: List[LaneBuilder]) -> Tuple[List[int], List[int]]
         gil_lanes.setdefault(lane.gil_id, []).append(lane.tid)
 
     def read(table: str, exprs: Sequence[str], order: str) -> Dict[Tuple[int, int], List[List[int]]]:
-        found = _by_lane(r.conn, table, exprs, order, r.run_id, r.t0, gil_lanes)
-        return {k: v for k, v in found.items() if k in lane_of}
+        if r.spans is None:
+            found = _by_lane(r.conn, table, exprs, order, r.run_id, r.t0, gil_lanes)
+            return {k: v for k, v in found.items() if k in lane_of}
+        return _read_spans(r, table, exprs, order, gil_lanes, lane_of)
 
     hold_codes = ("(CASE ended WHEN 'voluntary' THEN 0 WHEN 'forced' THEN 1 WHEN 'trace_end' THEN 2 "
                   f"ELSE {CODE_OTHER} END) | (CASE WHEN crosses_loss THEN {CODE_LOSS} ELSE 0 END)")
@@ -439,15 +486,21 @@ def _drops(r: Run, lanes: List[LaneBuilder]) -> Dict[str, Any]:
     try:
         cur.executemany("INSERT INTO temp.report_lanes VALUES (?, ?, ?)",
                         [(l.gil_id, l.tid, l.index) for l in lanes if l.gil_id is not None])
-        rows = cur.execute(
-            "SELECT d.ts_ns - :t0, r.idx, h.idx, IFNULL(d.response_ns, -1) FROM drop_requests d "
-            "JOIN temp.report_lanes r ON r.gil_id = d.gil_id AND r.tid = d.requester "
-            "JOIN temp.report_lanes h ON h.gil_id = d.gil_id AND h.tid = d.holder "
-            "WHERE d.run_id = :run ORDER BY d.ts_ns", {"run": r.run_id, "t0": r.t0}).fetchall()
+        rows = []
+        for lo, hi in r.spans or [(None, None)]:
+            where = "" if lo is None else " AND d.ts_ns >= :lo AND d.ts_ns < :hi"
+            rows += cur.execute(
+                "SELECT d.ts_ns - :t0, r.idx, h.idx, IFNULL(d.response_ns, -1) FROM drop_requests d "
+                "JOIN temp.report_lanes r ON r.gil_id = d.gil_id AND r.tid = d.requester "
+                "JOIN temp.report_lanes h ON h.gil_id = d.gil_id AND h.tid = d.holder "
+                f"WHERE d.run_id = :run{where} ORDER BY d.ts_ns",
+                {"run": r.run_id, "t0": r.t0, "lo": lo, "hi": hi}).fetchall()
     finally:
         cur.execute("DROP TABLE temp.report_lanes")
     ts, req, hold, resp = (list(c) for c in zip(*rows)) if rows else ([], [], [], [])
     total = r.conn.execute("SELECT COUNT(*) FROM drop_requests WHERE run_id = ?", (r.run_id,)).fetchone()[0]
+    if r.spans is not None:  # the others are left out on purpose, not unplaced
+        total = len(rows)
     # lane numbers go in 16 bits: a run of more than 65535 threads is not drawn right
     return {"n": len(ts), "ts": pack_times(ts), "req": pack_u16(req), "hold": pack_u16(hold),
             "resp": pack_f32(resp), "unplaced": total - len(ts)}
@@ -474,6 +527,27 @@ def _histograms(r: Run, metrics: Optional[Dict[str, Any]], hold_durs: List[int],
             values.sort()
             pcts = {"p50": percentile(values, 50), "p90": percentile(values, 90),
                     "p99": percentile(values, 99), "max": values[-1] if values else None}
+        out.append(hist.to_model(pcts))
+    return out
+
+
+def _histograms_sql(r: Run, path: str, metrics: Optional[Dict[str, Any]], grid: "scale.Grid") -> List[Dict[str, Any]]:
+    """The histograms of a run too large to read row by row: holds and
+    waits counted while summarising them, gaps and drop responses by SQLite."""
+    counted = dict(scale.histograms(path, r.run_id, BINS_PER_DECADE))
+    counted["hold"], counted["wait"] = grid.bins["holds"], grid.bins["waits"]
+    out = []
+    for name in ("hold", "wait", "gap", "drop_response"):
+        hist = Histogram(name)
+        for b, n in counted.get(name, {}).items():
+            hist.counts[max(b, 0)] = hist.counts.get(max(b, 0), 0) + n
+            hist.total += n
+        if metrics and metrics.get(f"{name}_p50_ns") is not None:
+            pcts = {p: metrics.get(f"{name}_{p}_ns") for p in ("p50", "p90", "p99", "max")}
+        else:
+            edge = BIN_EDGES.__getitem__
+            pcts = {p: scale.percentile_of_bins(hist.counts, float(p[1:]), edge) for p in ("p50", "p90", "p99")}
+            pcts["max"] = None
         out.append(hist.to_model(pcts))
     return out
 
@@ -553,9 +627,22 @@ RUN_FIELDS = ("run_id", "trace_path", "hostname", "command", "exit_status", "wal
               "interval_us", "event_count", "lost_events", "analyzer_version", "analyzed_at", "anomalies")
 
 
-def _load(conn: sqlite3.Connection, run_id: int, path: str, title: Optional[str]) -> Dict[str, Any]:
+def _load(conn: sqlite3.Connection, run_id: int, path: str, title: Optional[str],
+          window: Optional[Tuple[int, int]] = None) -> Dict[str, Any]:
     run = dict(conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone())
-    t0, t1 = _time_bounds(conn, run_id, run)
+    metrics_rows = _rows(conn, "metrics", run_id)
+    metrics = next((m for m in metrics_rows if m.get("gil_id") is None), None)
+    gil_metrics = {m["gil_id"]: m for m in metrics_rows if m.get("gil_id") is not None}
+    # A large run is read through its indexes and summarised (scale.py)
+    total = scale.total_intervals(conn, run_id, metrics)
+    large = total > scale.SUMMARY_THRESHOLD and scale.has_log10(path)
+    pads = scale.max_durations(conn, run_id, metrics) if large or window is not None else {}
+    t0, t1 = scale.bounds(conn, run_id, run, pads) if large else _time_bounds(conn, run_id, run)
+    run_t0, r_t1 = t0, t1
+    if window is not None:
+        if window[0] >= t1 - t0:
+            raise ReportError(f"{path}: the window starts after the run's end (+{(t1 - t0) / 1e9:.3f} s)")
+        t0, t1 = t0 + window[0], min(t1, t0 + window[1])
     n_ticks = conn.execute("SELECT COUNT(*) FROM timeouts WHERE run_id = ?", (run_id,)).fetchone()[0]
     unknown_interval = conn.execute("SELECT COUNT(*) FROM gils WHERE run_id = ? AND interval_us IS NULL",
                                     (run_id,)).fetchone()[0]
@@ -566,14 +653,30 @@ def _load(conn: sqlite3.Connection, run_id: int, path: str, title: Optional[str]
     gils = {g["gil_id"]: g for g in _rows(conn, "gils", run_id, "found_ns, gil_id")}
     threads = _rows(conn, "threads", run_id, "pid, first_ns, tid")
     thread_by_key = {(t["pid"], t["tid"]): t for t in threads}
-    metrics_rows = _rows(conn, "metrics", run_id)
-    metrics = next((m for m in metrics_rows if m.get("gil_id") is None), None)
-    gil_metrics = {m["gil_id"]: m for m in metrics_rows if m.get("gil_id") is not None}
 
-    lanes = _make_lanes(r, processes, gils, threads)
+    n_intervals = total if window is None else scale.count_intervals(conn, run_id, t0, t1 + 1)
+    summarise = large and n_intervals > scale.SUMMARY_THRESHOLD
+    lanes = _make_lanes(r, processes, gils, threads,
+                        scale.lane_pairs(conn, run_id, gils, threads) if large else None)
+    grid: Optional[scale.Grid] = None
+    detail: List[Tuple[int, int, int]] = []
+    if summarise:
+        keys = [(l.gil_id, l.tid) for l in lanes if l.gil_id is not None]
+        grid = scale.summarize(path, run_id, keys, t0, t1 + 1, BINS_PER_DECADE)
+        detail = scale.pick_windows(grid)
+        r.spans = [(a, b) for a, b, _ in detail]
+        r.pads = pads
+        r.clip = window is not None
+    elif window is not None:
+        r.spans = [(t0, t1)]
+        r.pads = pads
+        r.clip = True
     hold_durs, wait_durs = _fill_lanes(r, lanes)
     drops = _drops(r, lanes)
-    histograms = _histograms(r, metrics, hold_durs, wait_durs)
+    if grid is not None:
+        histograms = _histograms_sql(r, path, metrics if window is None else None, grid)
+    else:
+        histograms = _histograms(r, metrics if window is None else None, hold_durs, wait_durs)
 
     lost = [{"stream": l.get("stream"),
              "start": l["start_ns"] - t0 if l.get("start_ns") is not None else None,
@@ -585,7 +688,7 @@ def _load(conn: sqlite3.Connection, run_id: int, path: str, title: Optional[str]
     if title is None:
         title = short_command(command) if command else os.path.basename(run.get("trace_path") or path)
 
-    return {
+    model = {
         "format": 1,
         "title": title,
         "db_path": str(path),
@@ -604,3 +707,17 @@ def _load(conn: sqlite3.Connection, run_id: int, path: str, title: Optional[str]
         "findings": findings,
         "code": code.load(conn, run_id, t0),
     }
+    if window is not None:
+        model["window"] = {"start": t0 - run_t0, "end": t1 - run_t0, "run_span": max(1, r_t1 - run_t0)}
+    if grid is not None:
+        model["summary"] = {
+            "intervals": n_intervals, "threshold": scale.SUMMARY_THRESHOLD,
+            "bucket_ns": grid.width, "buckets": grid.n,
+            "windows": [[a - t0, b - t0, n] for a, b, n in detail],
+            "detail_intervals": sum(len(l.hold_starts) + len(l.wait_starts) for l in lanes),
+        }
+        for lane, lm in zip(lanes, model["lanes"]):
+            key = (lane.gil_id, lane.tid)
+            lm["s"] = {"h": _b64(grid.fractions(key, "holds")), "w": _b64(grid.fractions(key, "waits")),
+                       "nh": _b64(grid.counts(key, "holds")), "nw": _b64(grid.counts(key, "waits"))}
+    return model

@@ -263,12 +263,35 @@ def _hist_svg(h: Dict[str, Any], interval_ns: Optional[int]) -> str:
 
 
 def _timeline_note(m: Dict[str, Any]) -> str:
+    out = []
+    win = m.get("window")
+    if win:
+        out.append(f'<p class="hint note">This page shows +{esc(fmt_dur(win["start"]))} to '
+                   f'+{esc(fmt_dur(win["end"]))} of a run {esc(fmt_dur(win["run_span"]))} long '
+                   "(<code>--window</code>): the timeline, the histograms and the drop requests cover that "
+                   "stretch; the cards, findings and thread table the whole run.</p>")
+    sm = m.get("summary")
+    if sm:
+        buttons = "".join(
+            f'<button type="button" class="tl-win" data-start="{a}" data-end="{b}">'
+            f'+{esc(fmt_dur(a))} – +{esc(fmt_dur(b))} ({esc(fmt_count(n))})</button>'
+            for a, b, n in sm["windows"])
+        out.append(
+            f'<p class="hint note" id="tl-summary">This run has {esc(fmt_count(sm["intervals"]))} holds and waits, '
+            f'more than a page holds one by one ({esc(fmt_count(sm["threshold"]))}): the timeline shows, per pixel '
+            f'column, the share of time held and waited, summed from buckets of {esc(fmt_dur(sm["bucket_ns"]))} '
+            "(exact to a bucket at every zoom). Single intervals, time-outs, drop requests and forced switches "
+            f'are on the page for the {len(sm["windows"])} busiest windows '
+            f'({esc(fmt_count(sm["detail_intervals"]))} intervals; marked in blue on the axis and the overview): '
+            "zoom in inside one to see them. <code>gilscope report --window START:END</code> draws any stretch "
+            "in full; <code>gilscope export</code> writes every interval for Perfetto.</p>"
+            f'<div class="tl-windows">{buttons}</div>')
     ticks = m.get("ticks") or {}
-    if not ticks.get("derived"):
-        return ""
-    return (f'<p class="hint note">This run has {esc(fmt_count(ticks["count"]))} wait time-outs, too many to '
-            "embed one by one: each wait's ticks are drawn one switch interval apart from its start, as many "
-            "as it counted.</p>")
+    if ticks.get("derived"):
+        out.append(f'<p class="hint note">This run has {esc(fmt_count(ticks["count"]))} wait time-outs, too many to '
+                   "embed one by one: each wait's ticks are drawn one switch interval apart from its start, as many "
+                   "as it counted.</p>")
+    return "".join(out)
 
 
 def _resource(name: str) -> str:

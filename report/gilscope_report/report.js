@@ -70,8 +70,27 @@ const gilscopeDecode = (function () {
     }
     return t;
   }
+  // A lane's summary of a large run (scale.py): per bucket of w ns, 16-bit
+  // fractions of it held and waited, and holds and waits started in it ->
+  // prefix sums, so that any stretch's totals cost two look-ups.
+  function summary(s, w, n) {
+    function cum(packed, scale) {
+      const v = u16(packed);
+      const c = new Float64Array(n + 1);
+      for (let k = 0; k < n; k++) c[k + 1] = c[k] + (k < v.length ? v[k] * scale : 0);
+      return c;
+    }
+    return { w: w, n: n, held: cum(s.h, w / 65535), waited: cum(s.w, w / 65535), nh: cum(s.nh, 1), nw: cum(s.nw, 1) };
+  }
+  // Summed value of a prefix-sum column over [0, t], linear inside a bucket.
+  function sumAt(sm, c, t) {
+    if (t <= 0) return 0;
+    const k = Math.floor(t / sm.w);
+    if (k >= sm.n) return c[sm.n];
+    return c[k] + (t - k * sm.w) / sm.w * (c[k + 1] - c[k]);
+  }
   return { bytes: bytes, u16: u16, f32: f32, times: times, intervals: intervals,
-    upper: upper, lower: lower, covered: covered, derivedTicks: derivedTicks };
+    upper: upper, lower: lower, covered: covered, derivedTicks: derivedTicks, summary: summary, sumAt: sumAt };
 })();
 if (typeof module === 'object' && module.exports) module.exports = gilscopeDecode;
 
@@ -104,6 +123,13 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
   lanes.forEach(function (l) {
     l.dropTs = Float64Array.from(l.drops, function (k) { return drops.ts[k]; });
   });
+  // A large run (data.summary): lanes carry a summary everywhere and single
+  // intervals only inside the busiest windows.
+  const SUM = data.summary || null;
+  if (SUM) {
+    data.lanes.forEach(function (l, i) { lanes[i].sum = gilscopeDecode.summary(l.s || {}, SUM.bucket_ns, SUM.buckets); });
+  }
+  const sumAt = gilscopeDecode.sumAt;
   mark('gilscope-decoded');
   const span = data.span;
   const gilIntervals = {};
@@ -234,20 +260,21 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
 
   // ---- drawing ----
   // Per device-pixel column: the fraction of it each lane held and waited.
-  function fractions(iv, start, nsPerPx, cols, out) {
-    let prev = covered(iv, start);
+  function fractions(cov, start, nsPerPx, cols, out) {
+    let prev = cov(start);
     for (let c = 0; c < cols; c++) {
-      const cur = covered(iv, start + (c + 1) * nsPerPx);
+      const cur = cov(start + (c + 1) * nsPerPx);
       out[c] = Math.min(1, Math.max(0, (cur - prev) / nsPerPx));
       prev = cur;
     }
   }
   // Stacked columns: green from the bottom, red above it; a column with any
   // activity shows at least minPx, so short holds stay visible zoomed out.
-  function drawBars(g, iv1, iv2, x0, y0, h, cols, start, nsPerPx, minPx) {
+  // cov1, cov2: time held and waited in [0, t] (null: none at all).
+  function drawBars(g, cov1, cov2, x0, y0, h, cols, start, nsPerPx, minPx) {
     const a = new Float32Array(cols), b = new Float32Array(cols);
-    if (iv1.n) fractions(iv1, start, nsPerPx, cols, a);
-    if (iv2.n) fractions(iv2, start, nsPerPx, cols, b);
+    if (cov1) fractions(cov1, start, nsPerPx, cols, a);
+    if (cov2) fractions(cov2, start, nsPerPx, cols, b);
     function px(f) { return f <= 0 ? 0 : Math.max(minPx, Math.round(f * h)); }
     let runStart = 0, rh = px(a[0]), rw = Math.min(h - rh, px(b[0]));
     for (let c = 1; c <= cols; c++) {
@@ -303,6 +330,29 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
     g.fillStyle = '#cfd5df'; g.fillRect(0, AXIS_H * dpr - 1, W, 1);
   }
 
+  // The lane's held and waited time up to t: from its single intervals, or
+  // from its summary when they are not all on the page (exact: false).
+  function coverage(l, exact) {
+    if (exact || !l.sum) {
+      return [l.hold.n ? function (t) { return covered(l.hold, t); } : null,
+        l.wait.n ? function (t) { return covered(l.wait, t); } : null];
+    }
+    const sm = l.sum;
+    return [sm.held[sm.n] > 0 ? function (t) { return sumAt(sm, sm.held, t); } : null,
+      sm.waited[sm.n] > 0 ? function (t) { return sumAt(sm, sm.waited, t); } : null];
+  }
+  // Single intervals are on the page for the whole run, or for the view
+  // when it lies inside one of the detail windows.
+  function detailWindow(a, b) {
+    if (!SUM) return null;
+    for (let k = 0; k < SUM.windows.length; k++) {
+      const w = SUM.windows[k];
+      if (a >= w[0] && b <= w[1]) return w;
+    }
+    return null;
+  }
+  function exactView() { return !SUM || detailWindow(view.start, view.end) !== null; }
+
   // More than one marker per 6 CSS pixels in view: too many to draw one by one.
   function dense(ts) {
     return lower(ts, view.end) - lower(ts, view.start) > cssW / 6;
@@ -326,9 +376,19 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
     if (xe < W) g.fillRect(xe, AXIS_H * dpr, W - xe, H);
     drawAxis(g, W, view.start, nsPerPx);
     const minBar = Math.max(1, Math.round(2 * dpr));
+    const exact = exactView();
+    if (SUM) {  // where single intervals are on the page: a band on the axis
+      g.fillStyle = 'rgba(55,103,214,0.35)';
+      SUM.windows.forEach(function (w) {
+        const a = (w[0] - view.start) / nsPerPx, b = (w[1] - view.start) / nsPerPx;
+        if (b >= 0 && a <= W) g.fillRect(a, AXIS_H * dpr - 3 * dpr, Math.max(2 * dpr, b - a), 3 * dpr);
+      });
+    }
     lanes.forEach(function (l) {
       const y0 = l.y * dpr;
-      drawBars(g, l.hold, l.wait, 0, y0 + BAR_Y * dpr, BAR_H * dpr, W, view.start, nsPerPx, minBar);
+      const cov = coverage(l, exact);
+      drawBars(g, cov[0], cov[1], 0, y0 + BAR_Y * dpr, BAR_H * dpr, W, view.start, nsPerPx, minBar);
+      if (!exact) return;  // time-outs and forced switches: inside the detail windows only
       // a tick for every timed-out wait
       g.fillStyle = C.tick;
       g.globalAlpha = dense(l.ticks) ? 0.45 : 1;
@@ -341,7 +401,7 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
     });
     // drop requests: a marker on the holder's lane; lines from the requester when few
     const a0 = lower(drops.ts, view.start), a1 = lower(drops.ts, view.end);
-    if (a1 - a0 <= 400) {
+    if (exact && a1 - a0 <= 400) {
       g.strokeStyle = C.dropLine; g.lineWidth = Math.max(1, dpr);
       g.beginPath();
       for (let k = a0; k < a1; k++) {
@@ -361,6 +421,7 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
     const s = 4 * dpr;
     lanes.forEach(function (l) {
       const y0 = (l.y + TICK_Y) * dpr;
+      if (!exact) return;
       if (dense(l.dropTs)) {  // too many to tell apart: a faint strip where they are
         g.globalAlpha = 0.5;
         strip(g, l.dropTs, null, y0, 3 * dpr, view.start, nsPerPx, W, Math.max(1, dpr));
@@ -389,7 +450,9 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
     });
     if (window.gilscopeOverlay) window.gilscopeOverlay(g, lanes, view.start, nsPerPx, W, dpr, BAR_Y, BAR_H);
     drawOverview();
-    const txt = fmtAt(Math.max(0, view.start)) + ' – ' + fmtAt(Math.min(span, view.end)) + '  (' + fmtDur(view.end - view.start) + ' shown)';
+    let txt = fmtAt(Math.max(0, view.start)) + ' – ' + fmtAt(Math.min(span, view.end)) + '  (' + fmtDur(view.end - view.start) + ' shown)';
+    if (SUM) txt += exact ? ' · single intervals' : ' · summary, ' + fmtDur(SUM.bucket_ns) + ' per bucket';
+    root.setAttribute('data-mode', exact ? 'intervals' : 'summary');
     rangeEl.textContent = txt;
     root.setAttribute('data-view-start', String(Math.round(view.start)));
     root.setAttribute('data-view-end', String(Math.round(view.end)));
@@ -408,8 +471,16 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
       const lh = Math.max(1, Math.floor((H - 4) / n));
       const nsPerPx = (full.end - full.start) / W;
       lanes.forEach(function (l, k) {
-        drawBars(g, l.hold, l.wait, 0, 2 + k * lh, Math.max(1, lh - (lh > 3 ? 1 : 0)), W, full.start, nsPerPx, 1);
+        const cov = coverage(l, !SUM);
+        drawBars(g, cov[0], cov[1], 0, 2 + k * lh, Math.max(1, lh - (lh > 3 ? 1 : 0)), W, full.start, nsPerPx, 1);
       });
+      if (SUM) {  // the detail windows, framed
+        g.strokeStyle = 'rgba(55,103,214,0.9)'; g.lineWidth = Math.max(1, dpr);
+        SUM.windows.forEach(function (w) {
+          const a = (w[0] - full.start) / nsPerPx, b = (w[1] - full.start) / nsPerPx;
+          g.strokeRect(a, 0.5, Math.max(2, b - a), H - 1);
+        });
+      }
       overviewImage = off;
     }
     octx.setTransform(1, 0, 0, 1, 0, 0);
@@ -508,6 +579,16 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
     head.textContent = lane.label; box.appendChild(head);
     line(box, '', 'tid ' + lane.tid + ' · pid ' + lane.pid, 'tip-sub');
     const a = t - slack, b = t + slack;
+    if (!exactView() && lane.sum) {
+      const sm = lane.sum;
+      const nh = Math.round(sumAt(sm, sm.nh, b) - sumAt(sm, sm.nh, a)), nw = Math.round(sumAt(sm, sm.nw, b) - sumAt(sm, sm.nw, a));
+      const held = sumAt(sm, sm.held, b) - sumAt(sm, sm.held, a), waited = sumAt(sm, sm.waited, b) - sumAt(sm, sm.waited, a);
+      line(box, '', 'about ' + nh + ' holds and ' + nw + ' waits here', 'tip-state');
+      line(box, 'around ', fmtAt(t) + ' (' + fmtDur(b - a) + ')');
+      line(box, 'holding ', Math.round(100 * held / (b - a)) + '%  · waiting ' + Math.round(100 * waited / (b - a)) + '%');
+      line(box, '', 'summary of a large run: zoom into a marked window for single intervals', 'tip-hint');
+      return box;
+    }
     const h = overlapping(lane.hold, a, b), w = overlapping(lane.wait, a, b);
     const nh = h[1] - h[0], nw = w[1] - w[0];
     if (nh + nw > 1) {
@@ -573,6 +654,15 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
     tip.style.left = Math.max(4, left) + 'px'; tip.style.top = Math.max(4, top) + 'px';
   });
   canvas.addEventListener('mouseleave', hideTip);
+
+  // The detail windows' buttons (render.py writes them): show that window.
+  document.querySelectorAll('button.tl-win').forEach(function (btn) {
+    btn.addEventListener('click', function () {
+      view.start = Number(btn.getAttribute('data-start')); view.end = Number(btn.getAttribute('data-end'));
+      clampView(); schedule();
+      document.getElementById('timeline-panel').scrollIntoView({ block: 'start' });
+    });
+  });
 
   window.addEventListener('resize', resize);
   window.addEventListener('scroll', hideTip, { passive: true });

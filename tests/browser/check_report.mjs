@@ -2,8 +2,11 @@
 // checks it as a person would; prints one JSON object with what it saw.
 //
 //   node check_report.mjs --html report.html --lanes 3 --text '<img ...>' \
-//        --screenshot out.png [--zoom-ms 80]
+//        --screenshot out.png [--zoom-ms 80] [--large]
 //
+// --large: a page that summarises a large run (data.summary): it must open
+// in summary mode, and zooming into a detail window must show single
+// intervals (the tooltip of one hold or wait).
 // Exit status 0 when every check passed, 1 otherwise (the JSON says which).
 import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -20,6 +23,7 @@ function args() {
     else if (k === '--text') a.text = x; else if (k === '--screenshot') a.screenshot = x;
     else if (k === '--zoom-ms') a.zoomMs = Number(x); else if (k === '--chromium') a.chromium = x;
     else if (k === '--only-timing') { a.onlyTiming = true; continue; }
+    else if (k === '--large') { a.large = true; continue; }
     else throw new Error('unknown argument ' + k);
     i++;
   }
@@ -121,8 +125,23 @@ try {
     // Zoom to a window where single intervals show, hover one, and keep the picture.
     const span = await page.evaluate(() => JSON.parse(document.getElementById('gilscope-data').textContent).span);
     const zoomNs = Math.min(span, opt.zoomMs * 1e6);
+    let zoomAt = span * 0.45;
+    if (opt.large) {
+      const mode = await page.$eval('#timeline', (e) => e.dataset.mode);
+      check(mode === 'summary', 'a large run opens as a summary', mode);
+      const note = await page.$eval('#tl-summary', (e) => e.textContent).catch(() => '');
+      check(/busiest windows/.test(note) && /gilscope export/.test(note), 'the page says how it thinned the run', note);
+      const before = await page.$eval('#tl-range', (e) => e.textContent);
+      await page.click('button.tl-win');
+      await settle();
+      const mode2 = await page.$eval('#timeline', (e) => e.dataset.mode);
+      const shown = await range();
+      out.window_view = shown;
+      check(mode2 === 'intervals', 'a detail window shows single intervals', { mode2, before, shown });
+      zoomAt = shown[0] + (shown[1] - shown[0]) * 0.4;
+    }
     await page.evaluate(([s, e]) => { const v = window.gilscopeReport.view; v.start = s; v.end = e; window.gilscopeReport.draw(); },
-      [span * 0.45, span * 0.45 + zoomNs]);
+      [zoomAt, zoomAt + zoomNs]);
     await settle();
     // Hover each lane in turn until one explains an interval.
     const laneYs = await page.$$eval('.lane-label', (els) => els.map((e) => e.getBoundingClientRect().top + e.getBoundingClientRect().height / 2));
