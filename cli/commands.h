@@ -18,6 +18,7 @@ int cmd_summary(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 
 struct analyze_opts;
 /* Sets the analyzer's tuning knobs from the environment (cli/analyze.c). */

@@ -18,6 +18,7 @@ static const struct command commands[] = {
 	{ "report",  cmd_report,  "write the HTML report of a database" },
 	{ "run",     cmd_run,     "record, analyze, report and summarize" },
 	{ "export",  cmd_export,  "write a run as a Perfetto (or Chrome JSON) trace" },
+	{ "diff",    cmd_diff,    "compare two runs: figures, threads, sites, verdict" },
 };
 
 static void usage(FILE *out)
@@ -41,6 +42,7 @@ static void usage(FILE *out)
 		"  gilscope report run.db -o report.html\n"
 		"  gilscope summary run.db\n"
 		"  gilscope export run.db -o run.pftrace   # open in https://ui.perfetto.dev\n"
+		"  gilscope diff before.db after.db        # did my change help?\n"
 		"\n"
 		"`gilscope COMMAND --help` tells more; see also gilscope(1).\n");
 }

@@ -14,8 +14,9 @@ held nearly all of the time. Two threads take as long as one thread, or
 longer. Two processes have a GIL each and really run in parallel (given two
 free cores).
 
-Usage: python3 countdown.py [seq|threads|processes|all] [COUNT]
-       (default: all, COUNT = 15000000 per worker)
+Usage: python3 countdown.py [seq|threads|processes|all] [COUNT] [WORKERS]
+       (default: all, COUNT = 15000000 per worker, WORKERS = 2: numbers
+       counted, by one thread in turn, by as many threads, or processes)
 Under gilscope: gilscope run -- python3 samples/countdown.py threads
 
 Works on Python 3.6 and newer (stdlib only).
@@ -33,14 +34,14 @@ def count_down(n):
         n -= 1
 
 
-def run_seq(n):
-    count_down(n)
-    count_down(n)
+def run_seq(n, workers=2):
+    for _ in range(workers):
+        count_down(n)
 
 
-def run_threads(n):
+def run_threads(n, count=2):
     workers = [threading.Thread(target=count_down, args=(n,), name="counter-%d" % i)
-               for i in (1, 2)]
+               for i in range(1, count + 1)]
     for t in workers:
         t.start()
     for t in workers:
@@ -60,10 +61,10 @@ def _process_main(n, i, conn):
     conn.close()
 
 
-def run_processes(n):
+def run_processes(n, count=2):
     # The default start method: fork on Linux (until 3.14), so no re-import.
     workers = []
-    for i in (1, 2):
+    for i in range(1, count + 1):
         parent_end, child_end = multiprocessing.Pipe(duplex=False)
         p = multiprocessing.Process(target=_process_main, args=(n, i, child_end),
                                     name="counter-proc-%d" % i)
@@ -79,27 +80,29 @@ def run_processes(n):
 
 
 MODES = [("seq", "sequential", run_seq),
-         ("threads", "2 threads", run_threads),
-         ("processes", "2 processes", run_processes)]
+         ("threads", "%d threads", run_threads),
+         ("processes", "%d processes", run_processes)]
 
 
 def main(argv):
     mode = argv[1] if len(argv) > 1 else "all"
     n = int(argv[2]) if len(argv) > 2 else DEFAULT_COUNT
+    workers = int(argv[3]) if len(argv) > 3 else 2
     names = [m[0] for m in MODES]
-    if mode != "all" and mode not in names:
-        sys.exit("usage: countdown.py [%s|all] [COUNT]" % "|".join(names))
+    if mode != "all" and mode not in names or workers < 1:
+        sys.exit("usage: countdown.py [%s|all] [COUNT] [WORKERS]" % "|".join(names))
     results = []
     for key, label, fn in MODES:
         if mode not in ("all", key):
             continue
         t0 = time.perf_counter()
-        fn(n)
+        fn(n, workers)
         dt = time.perf_counter() - t0
+        label = label % workers if "%d" in label else label
         results.append((label, dt))
         print("%-12s %6.2f s" % (label, dt), flush=True)
     if len(results) > 1:
-        print("counting 2 x %d: %s" % (n, ", ".join("%s %.2f s" % r for r in results)))
+        print("counting %d x %d: %s" % (workers, n, ", ".join("%s %.2f s" % r for r in results)))
 
 
 if __name__ == "__main__":
