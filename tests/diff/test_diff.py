@@ -51,6 +51,16 @@ def metric(db: Path, col: str) -> float:
     return float(v)
 
 
+def has_sites(db: Path) -> bool:
+    c = sqlite3.connect(str(db))
+    try:
+        return c.execute("SELECT COUNT(*) FROM code_sites").fetchone()[0] > 0
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        c.close()
+
+
 def main() -> None:
     tmp = tmpdir("gilscope-diff-")
     countdown = str(source_dir() / "samples" / "countdown.py")
@@ -71,7 +81,11 @@ def main() -> None:
     for i in range(1, 5):
         check(re.search(rf"counter-{i} +0/1 +absent", res.stdout) is not None, f"counter-{i} is only in B")
     check(re.search(r"MainThread +1/1 ", res.stdout) is not None, "MainThread is matched by name")
-    check("no code attribution" in res.stdout, "code sites: says there is no attribution to compare")
+    if has_sites(one) and has_sites(four):
+        check(re.search(r"countdown\.py:count_down +\S", res.stdout) is not None,
+              "code sites: count_down is compared (code attribution in both runs)")
+    else:
+        check("no code attribution" in res.stdout, "code sites: says there is no attribution to compare")
 
     threads = recorded_db([py, countdown, "threads", COUNT], tmp, "threads")
     procs = recorded_db([py, countdown, "processes", COUNT], tmp, "procs")
@@ -106,8 +120,13 @@ def main() -> None:
         c = sqlite3.connect(str(db))
         c.execute("CREATE TABLE IF NOT EXISTS code_sites (run_id INTEGER, site_id INTEGER, filename TEXT, "
                   "function TEXT, line INTEGER, holds INTEGER, held_ns INTEGER, waits INTEGER, wait_ns INTEGER)")
-        c.execute("INSERT INTO code_sites VALUES (1, 1, '/app/work.py', 'crunch', 10, 10, ?, 4, 2000)", (held,))
-        c.execute("INSERT INTO code_sites VALUES (1, 2, '/app/work.py', 'crunch', 12, 1, 1000, 0, 0)")
+        cols = [r[1] for r in c.execute("PRAGMA table_info(code_sites)")]
+        for row in (dict(run_id=1, site_id=1, filename="/app/work.py", function="crunch", line=10, holds=10,
+                         held_ns=held, waits=4, wait_ns=2000),
+                    dict(run_id=1, site_id=2, filename="/app/work.py", function="crunch", line=12, holds=1,
+                         held_ns=1000, waits=0, wait_ns=0)):
+            values = [row.get(k, 0) for k in cols]  # columns of a newer schema: 0
+            c.execute(f"INSERT INTO code_sites ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", values)
         c.commit()
         c.close()
     res = diff(str(a), str(b))
