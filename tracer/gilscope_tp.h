@@ -139,6 +139,33 @@ LTTNG_UST_TRACEPOINT_EVENT(gilscope, thread_name,
 	)
 )
 
+/* Resynchronisation, for sessions that start while the process runs
+ * (`gilscope record --pid`, flight-recorder snapshots): when the `resync`
+ * event goes from disabled to enabled for this process, the next GIL
+ * event first emits `resync` (the marker), then `gil_known` for each GIL
+ * alive and `thread_name` for each named thread still alive, so that the
+ * trace can be read alone. `gil_known` describes a GIL found earlier; it
+ * never starts a new one. */
+LTTNG_UST_TRACEPOINT_EVENT(gilscope, resync,
+	LTTNG_UST_TP_ARGS(uint32_t, ngils, uint32_t, tag),
+	LTTNG_UST_TP_FIELDS(
+		lttng_ust_field_integer(uint32_t, ngils, ngils)
+		lttng_ust_field_integer(uint32_t, tag, tag)
+	)
+)
+
+LTTNG_UST_TRACEPOINT_EVENT(gilscope, gil_known,
+	LTTNG_UST_TP_ARGS(uint64_t, gil, uint32_t, interval_us, int, rule,
+			  const char *, version, uint32_t, tag),
+	LTTNG_UST_TP_FIELDS(
+		lttng_ust_field_integer_hex(uint64_t, gil, gil)
+		lttng_ust_field_integer(uint32_t, interval_us, interval_us)
+		lttng_ust_field_integer(int32_t, rule, rule)
+		lttng_ust_field_string(version, version)
+		lttng_ust_field_integer(uint32_t, tag, tag)
+	)
+)
+
 #endif /* GILSCOPE_TP_H */
 
 #include <lttng/tracepoint-event.h>

@@ -99,6 +99,7 @@ static pthread_mutex_t g_registry = PTHREAD_MUTEX_INITIALIZER;
 static char g_version[96];
 static int g_exit_hooked;        /* at_exit registered (inherited by fork) */
 static uint32_t g_tag;           /* GILSCOPE_TAG: which recording we belong to */
+static atomic_int g_resync_on;   /* the resync tracepoint's state last acted upon */
 
 TLS pid_t t_tid;
 TLS int t_guard;                 /* inside our own code: pass through */
@@ -333,6 +334,8 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	/* Stop looking: from 3.12 on, the next GIL is announced by its
 	 * mutexes' initialisation (see pthread_mutex_init). */
 	set_armed(0);
+	/* gil_found tells a running session everything: no resync for it. */
+	atomic_store(&g_resync_on, lttng_ust_tracepoint_enabled(gilscope, resync) != 0);
 	lttng_ust_tracepoint(gilscope, gil_found, gil_addr(g), gil_interval_us(g), rule, g_version, g_tag);
 	if (!g_exit_hooked) {
 		/* Registered here, not in the constructor: exit handlers run last
@@ -458,6 +461,83 @@ static void look_at_signal(pthread_cond_t *c)
 		gil_register(m, s, GILSCOPE_RULE_BEHAVIOUR);
 }
 
+/* --- sessions that start while the process runs ----------------------
+ * `gilscope record --pid` and flight-recorder snapshots see a process in
+ * mid-life: its gil_found and thread names went by long ago. When the
+ * `resync` tracepoint goes from disabled to enabled for this process, the
+ * next GIL event says again what a reader needs (gilscope_tp.h). The test
+ * is one load on the GIL's own path; nothing runs while no session is. */
+
+#define MAX_NAMES 256
+#define NAME_LEN 64
+
+struct thread_name_slot {
+	pid_t tid;                       /* 0: free */
+	char name[NAME_LEN];
+};
+
+static struct thread_name_slot g_names[MAX_NAMES]; /* under g_registry */
+
+static void names_remember(pid_t tid, const char *name)
+{
+	struct thread_name_slot *slot = NULL;
+	real.mutex_lock(&g_registry);
+	for (int i = 0; i < MAX_NAMES && !slot; i++) {
+		struct thread_name_slot *c = &g_names[((unsigned)tid + (unsigned)i) % MAX_NAMES];
+		if (c->tid == tid || c->tid == 0)
+			slot = c;
+	}
+	if (!slot)
+		slot = &g_names[(unsigned)tid % MAX_NAMES]; /* full: the oldest guess loses */
+	slot->tid = tid;
+	size_t len = strnlen(name, NAME_LEN - 1);
+	memcpy(slot->name, name, len);
+	slot->name[len] = '\0';
+	real.mutex_unlock(&g_registry);
+}
+
+static int thread_alive(pid_t tid)
+{
+	char path[48];
+	snprintf(path, sizeof(path), "/proc/self/task/%d", (int)tid);
+	return access(path, F_OK) == 0;
+}
+
+static __attribute__((noinline)) void resync_emit(void)
+{
+	uint32_t ngils = 0;
+	real.mutex_lock(&g_registry);
+	int n = atomic_load(&g_nslots);
+	for (int i = 0; i < n; i++)
+		ngils += atomic_load_explicit(&g_gils[i].m, memory_order_relaxed) != NULL;
+	lttng_ust_tracepoint(gilscope, resync, ngils, g_tag);
+	for (int i = 0; i < n; i++) {
+		struct gil *g = &g_gils[i];
+		if (atomic_load_explicit(&g->m, memory_order_relaxed))
+			lttng_ust_tracepoint(gilscope, gil_known, gil_addr(g), gil_interval_us(g),
+					     g->rule, g_version, g_tag);
+	}
+	for (int i = 0; i < MAX_NAMES; i++) {
+		struct thread_name_slot *slot = &g_names[i];
+		if (!slot->tid)
+			continue;
+		if (thread_alive(slot->tid))
+			lttng_ust_tracepoint(gilscope, thread_name, slot->tid, slot->name, g_tag);
+		else
+			slot->tid = 0; /* ended: forget it */
+	}
+	real.mutex_unlock(&g_registry);
+}
+
+/* On every GIL event, before it is emitted (t_guard set). */
+static inline void resync_check(void)
+{
+	int on = lttng_ust_tracepoint_enabled(gilscope, resync) != 0;
+	if (__builtin_expect(on != atomic_load_explicit(&g_resync_on, memory_order_relaxed), 0) &&
+	    atomic_exchange(&g_resync_on, on) != on && on)
+		resync_emit();
+}
+
 static inline int active(void)
 {
 	return atomic_load_explicit(&g_mode, memory_order_relaxed) == MODE_ACTIVE && !t_guard;
@@ -502,6 +582,7 @@ static __attribute__((noinline)) int mutex_lock_slow(pthread_mutex_t *mutex)
 	struct gil *g = gil_lookup(mutex, &which);
 	if (g) {
 		t_guard = 1;
+		resync_check();
 		if (which == GIL_M)
 			on_lock_m(g);
 		else
@@ -637,6 +718,7 @@ EXPORT void gilscope_thread_name(const char *name)
 	if (!name || atomic_load(&g_mode) != MODE_ACTIVE)
 		return;
 	t_guard = 1;
+	names_remember(self_tid(), name);
 	lttng_ust_tracepoint(gilscope, thread_name, self_tid(), name, g_tag);
 	t_guard = 0;
 }
@@ -727,6 +809,7 @@ static void after_fork_child(void)
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 	g_registry = fresh;
 	attrib_after_fork_child();
+	memset(g_names, 0, sizeof(g_names));
 }
 
 static int parse_version(const char *v, int *major, int *minor)
