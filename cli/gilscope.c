@@ -19,6 +19,9 @@ static const struct command commands[] = {
 	{ "run",     cmd_run,     "record, analyze, report and summarize" },
 	{ "export",  cmd_export,  "write a run as a Perfetto (or Chrome JSON) trace" },
 	{ "diff",    cmd_diff,    "compare two runs: figures, threads, sites, verdict" },
+	{ "exec",    cmd_exec,    "run a service ready to be recorded later (record --pid)" },
+	{ "snapshot", cmd_snapshot, "write what a flight recorder (record --flight) holds" },
+	{ "flight",  cmd_flight,  "flight stop: end a flight recorder" },
 };
 
 static void usage(FILE *out)
@@ -43,6 +46,8 @@ static void usage(FILE *out)
 		"  gilscope summary run.db\n"
 		"  gilscope export run.db -o run.pftrace   # open in https://ui.perfetto.dev\n"
 		"  gilscope diff before.db after.db        # did my change help?\n"
+		"  gilscope exec -- python3 server.py     # a service, traced later by pid:\n"
+		"  gilscope record --pid 4242 --duration 10s -o trace\n"
 		"\n"
 		"`gilscope COMMAND --help` tells more; see also gilscope(1).\n");
 }

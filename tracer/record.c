@@ -20,6 +20,7 @@
 
 #include <lttng/lttng.h>
 
+#include "attach.h"
 #include "commands.h"
 #include "paths.h"
 #include "sessiond.h"
@@ -232,6 +233,11 @@ static int prepend_env(const char *name, const char *value, char sep)
 	return rc;
 }
 
+int record_env_preload(const char *preload, const char *pydir)
+{
+	return prepend_env("LD_PRELOAD", preload, ':') || prepend_env("PYTHONPATH", pydir, ':') ? -1 : 0;
+}
+
 /* Starts the command; returns its pid, or -1 after saying why it could not
  * be executed (errno from the child's execvp comes back through a pipe). */
 static pid_t command_start(char *const *cmd, const char *preload, const char *pydir, uint32_t tag)
@@ -264,7 +270,7 @@ static pid_t command_start(char *const *cmd, const char *preload, const char *py
 		 * into a session nobody will stop. */
 		if (prctl(PR_SET_PDEATHSIG, SIGTERM) == 0 && getppid() != parent)
 			raise(SIGTERM);
-		if (prepend_env("LD_PRELOAD", pre, ':') || prepend_env("PYTHONPATH", pydir, ':') ||
+		if (record_env_preload(pre, pydir) ||
 		    setenv("GILSCOPE_TAG", tagbuf, 1)) {
 			e = errno;
 		} else {
@@ -511,6 +517,8 @@ static void record_usage(FILE *out)
 	fprintf(out,
 		"usage: gilscope record [-o DIR] [--buffer-size SIZE] -- CMD [ARGS...]\n"
 		"       gilscope record --cleanup\n"
+		"       gilscope record --pid PID[,PID...] [--duration TIME] [--follow-children] [-o DIR]\n"
+		"       gilscope record --flight [--buffer-size SIZE] --pid PID[,PID...]\n"
 		"\n"
 		"Runs CMD unchanged with gilscope's preload library and records every\n"
 		"GIL request, acquire, release, drop request and forced switch of\n"
@@ -523,6 +531,14 @@ static void record_usage(FILE *out)
 		"  -b, --buffer-size SIZE ring buffer per CPU, e.g. 64M (default %lluM);\n"
 		"                         raise it if events are reported lost\n"
 		"  -q, --quiet            no closing lines on stderr\n"
+		"  -p, --pid PID[,PID...] record these running processes instead (started\n"
+		"                         with `gilscope exec`), until Ctrl-C or --duration\n"
+		"  -d, --duration TIME    with --pid: stop after TIME (10s, 500ms, 2m)\n"
+		"      --follow-children  with --pid: their child processes too\n"
+		"      --flight           with --pid: keep the last --buffer-size of events\n"
+		"                         per CPU in memory (flight recorder) and return;\n"
+		"                         `gilscope snapshot -o DIR` writes them out,\n"
+		"                         `gilscope flight stop` ends it\n"
 		"      --cleanup          only destroy the stale sessions of recorders that\n"
 		"                         were killed (their traces are kept), then exit\n"
 		"  -h, --help             this help\n"
@@ -536,6 +552,8 @@ static void record_usage(FILE *out)
 		"Examples:\n"
 		"  gilscope record -o trace -- python3 app.py\n"
 		"  gilscope record -b 256M -o churn -- python3 -c 'import os; ...'\n"
+		"  gilscope record --pid 4242 --duration 10s -o trace\n"
+		"  gilscope record --flight -b 4M --pid 4242; gilscope snapshot -o snap1\n"
 		"  gilscope analyze trace -o run.db\n",
 		(unsigned long long)(RECORD_DEFAULT_BUFFER >> 20));
 }
@@ -548,16 +566,23 @@ int cmd_record(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "cleanup", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "follow-children", no_argument, NULL, 'F' },
+		{ "flight", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct record_opts o = { 0 };
+	pid_t pids[ATTACH_MAX_PIDS];
+	struct attach_opts ao = { .pids = pids };
+	int flight = 0;
 	struct record_result res;
 	struct sessiond_opts so;
 	struct sessiond_paths sp;
 	int c, cleanup = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+o:b:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+o:b:qhp:d:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			o.outdir = optarg;
@@ -571,6 +596,23 @@ int cmd_record(int argc, char **argv)
 			break;
 		case 'C':
 			cleanup = 1;
+			break;
+		case 'p':
+			if (attach_parse_pids(optarg, pids, ATTACH_MAX_PIDS, &ao.npids, "record"))
+				return GILSCOPE_EXIT_USAGE;
+			break;
+		case 'd':
+			if (!(ao.duration_ns = attach_parse_duration(optarg))) {
+				fprintf(stderr, PFX "--duration wants a time like 10s, 500ms or 2m, not '%s'\n",
+					optarg);
+				return GILSCOPE_EXIT_USAGE;
+			}
+			break;
+		case 'F':
+			ao.follow_children = 1;
+			break;
+		case 'R':
+			flight = 1;
 			break;
 		case 'h':
 			record_usage(stdout);
@@ -597,6 +639,13 @@ int cmd_record(int argc, char **argv)
 		if (!n)
 			fprintf(stderr, PFX "no stale gilscope session\n");
 		return GILSCOPE_EXIT_OK;
+	}
+	if (ao.npids || flight || ao.duration_ns || ao.follow_children) {
+		ao.outdir = o.outdir;
+		ao.buffer_size = o.buffer_size;
+		ao.quiet = o.quiet;
+		ao.sessiond = &so;
+		return cmd_record_attached(&ao, flight, argc - optind);
 	}
 	if (optind >= argc) {
 		fprintf(stderr, PFX "no command given; see 'gilscope record --help'\n");

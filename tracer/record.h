@@ -37,6 +37,11 @@ int record_buffer_arg(const char *arg, uint64_t *size, const char *who);
  * `mkdir -p` would. Returns 0, or -1 with errno set. */
 int record_mkdir_parents(const char *path);
 
+/* Puts the preload library first in LD_PRELOAD and the Python hook's
+ * directory first on PYTHONPATH, in this process's environment (for the
+ * command it executes next). Returns 0, or -1 with errno set. */
+int record_env_preload(const char *preload, const char *pydir);
+
 /* Parses "64M", "512k", "1G", "4096": bytes, or 0 when invalid. */
 uint64_t record_parse_size(const char *s);
 

@@ -433,6 +433,17 @@ void sessiond_release(struct sessiond *d)
 	free(d);
 }
 
+int sessiond_keep(struct sessiond *d, char *err, size_t errlen)
+{
+	int lock = lock_take(&d->o, err, errlen);
+
+	if (lock < 0)
+		return -1;
+	marker_remove(&d->o);
+	close(lock);
+	return 0;
+}
+
 int sessiond_cleanup(const struct sessiond_opts *o, char *err, size_t errlen)
 {
 	int n = stale_destroy(o, err, errlen), lock, ref;

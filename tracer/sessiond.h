@@ -43,6 +43,11 @@ struct sessiond *sessiond_acquire(const struct sessiond_opts *o, char *err, size
  * started (never one that was already running). NULL is ignored. */
 void sessiond_release(struct sessiond *d);
 
+/* A session that outlives its recorder (the flight recorder) needs the
+ * daemon to stay: forget that gilscope started it, so that no recorder
+ * stops it. Returns 0, or -1 after writing one line to err. */
+int sessiond_keep(struct sessiond *d, char *err, size_t errlen);
+
 /* Destroys every stale gilscope session (see above) of the running daemon;
  * with no recorder left, stops a daemon gilscope started. Writes one line
  * per session to o->notes. Returns the number destroyed, or -1 after

@@ -1,0 +1,78 @@
+/* `gilscope exec`: runs a command ready to be traced later, with no
+ * recording: the preload library and the thread-name hook, then execvp
+ * (the command takes gilscope's place: its pid, signals and exit status
+ * are its own, as a service manager expects). */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "paths.h"
+#include "record.h"
+
+#define PFX "gilscope exec: "
+
+static void exec_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: gilscope exec -- CMD [ARGS...]\n"
+		"\n"
+		"Runs CMD (replacing gilscope, same pid) with gilscope's preload library\n"
+		"and Python hook, recording nothing. Its CPython processes cost a few ns\n"
+		"per GIL event while no session records them, and register with an LTTng\n"
+		"session daemon whenever one runs, also one started later; then\n"
+		"`gilscope record --pid PID` or the flight recorder (`record --flight`)\n"
+		"trace them without a restart. docs/services.md has the equivalent\n"
+		"environment for systemd units, containers, gunicorn and uwsgi.\n"
+		"\n"
+		"Options:\n"
+		"  -h, --help   this help\n"
+		"\n"
+		"Examples:\n"
+		"  gilscope exec -- python3 server.py &\n"
+		"  gilscope record --pid $! --duration 10s -o trace\n"
+		"  gilscope exec -- gunicorn -w 4 app:app\n");
+}
+
+int cmd_exec(int argc, char **argv)
+{
+	char preload[PATH_MAX], pydir[PATH_MAX];
+	int first = 1;
+
+	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		exec_usage(stdout);
+		return GILSCOPE_EXIT_OK;
+	}
+	if (argc > 1 && !strcmp(argv[1], "--"))
+		first = 2;
+	else if (argc > 1 && argv[1][0] == '-') {
+		fprintf(stderr, PFX "unknown option '%s'; see 'gilscope exec --help'\n", argv[1]);
+		return GILSCOPE_EXIT_USAGE;
+	}
+	if (first >= argc) {
+		fprintf(stderr, PFX "no command given; see 'gilscope exec --help'\n");
+		return GILSCOPE_EXIT_USAGE;
+	}
+	if (paths_resolve("lib/gilscope/libgilscope-preload.so", preload, sizeof(preload)) ||
+	    access(preload, R_OK) < 0) {
+		fprintf(stderr, PFX "the preload library is missing (%s): %s\n", preload, strerror(errno));
+		return GILSCOPE_EXIT_FAILURE;
+	}
+	if (paths_resolve("share/gilscope/python", pydir, sizeof(pydir))) {
+		fprintf(stderr, PFX "cannot locate the Python hook: %s\n", strerror(errno));
+		return GILSCOPE_EXIT_FAILURE;
+	}
+	/* No GILSCOPE_TAG: a recording's tag would tie the process to one
+	 * recording; `record --pid` names its processes instead. */
+	unsetenv("GILSCOPE_TAG");
+	if (record_env_preload(preload, pydir)) {
+		fprintf(stderr, PFX "cannot set the environment: %s\n", strerror(errno));
+		return GILSCOPE_EXIT_FAILURE;
+	}
+	execvp(argv[first], argv + first);
+	fprintf(stderr, PFX "cannot run '%s': %s\n", argv[first], strerror(errno));
+	return errno == ENOENT ? 127 : 126;
+}

@@ -1,0 +1,67 @@
+/* `gilscope snapshot`: writes what a flight recorder holds. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+
+#include "attach.h"
+#include "commands.h"
+
+#define PFX "gilscope snapshot: "
+
+static void snapshot_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: gilscope snapshot [SESSION] -o DIR\n"
+		"\n"
+		"Writes the events a flight recorder (`gilscope record --flight`) holds\n"
+		"in memory, the last --buffer-size per CPU, as a trace in DIR; the\n"
+		"recorder goes on. Before writing, each recorded process says again\n"
+		"what its GILs and threads are. Analyze DIR like any trace; its start\n"
+		"is the ring buffer's horizon. SESSION: the flight session when\n"
+		"several run (`lttng list`).\n"
+		"\n"
+		"Options:\n"
+		"  -o, --output DIR   where to write (new or empty)\n"
+		"  -h, --help         this help\n"
+		"\n"
+		"Examples:\n"
+		"  gilscope snapshot -o snap1 && gilscope analyze snap1 -o snap1.db\n");
+}
+
+int cmd_snapshot(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *outdir = NULL, *session = NULL;
+	char trace[PATH_MAX];
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			outdir = optarg;
+			break;
+		case 'h':
+			snapshot_usage(stdout);
+			return GILSCOPE_EXIT_OK;
+		default:
+			snapshot_usage(stderr);
+			return GILSCOPE_EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		session = argv[optind++];
+	if (optind < argc || !outdir) {
+		fprintf(stderr, PFX "%s; see 'gilscope snapshot --help'\n",
+			outdir ? "one session name at most" : "-o DIR is required");
+		return GILSCOPE_EXIT_USAGE;
+	}
+	if (flight_snapshot(session, outdir, trace, sizeof(trace)))
+		return GILSCOPE_EXIT_FAILURE;
+	fprintf(stderr, "gilscope: snapshot written to %s\n", trace);
+	return GILSCOPE_EXIT_OK;
+}

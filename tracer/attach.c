@@ -1,0 +1,845 @@
+/* Recording processes that already run: an LTTng session whose vpid
+ * tracker holds only them (`record --pid`), or a snapshot session kept in
+ * memory (the flight recorder). The preload library in each process says
+ * again what its GILs and threads are when the session starts
+ * (gilscope:resync, tracer/preload.c), so each trace reads alone. */
+#include "attach.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lttng/lttng.h>
+
+#define CHANNEL "gilscope"
+#define NUM_SUBBUF 8
+#define RESYNC_EVENT "gilscope:resync"
+/* How long a process may take to register with a session daemon that
+ * has just started (liblttng-ust's listener waits on the daemon's futex). */
+#define REGISTER_WAIT_MS 5000
+/* How long the processes get to notice the resync before a snapshot: one
+ * GIL event each is enough; a process whose GIL does not move for that
+ * long shows its names only in the next snapshot. */
+#define RESYNC_WAIT_MS 300
+
+static volatile sig_atomic_t g_stop;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	g_stop = 1;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int lttng_fail(const char *pfx, const char *what, int rc)
+{
+	fprintf(stderr, "%s%s: %s\n", pfx, what, lttng_strerror(rc));
+	return -1;
+}
+
+/* --- arguments --------------------------------------------------------------- */
+
+int attach_parse_pids(const char *arg, pid_t *pids, size_t max, size_t *n, const char *who)
+{
+	const char *p = arg;
+	*n = 0;
+	while (*p) {
+		char *end;
+		errno = 0;
+		long v = strtol(p, &end, 10);
+		if (errno || end == p || v <= 0 || v > 0x7fffffff || (*end && *end != ',') ||
+		    *n == max) {
+			fprintf(stderr, "gilscope %s: --pid wants process ids like 1234 or 1234,5678 "
+				"(at most %zu), not '%s'\n", who, max, arg);
+			return -1;
+		}
+		pids[(*n)++] = (pid_t)v;
+		p = *end ? end + 1 : end;
+	}
+	if (!*n) {
+		fprintf(stderr, "gilscope %s: --pid wants at least one process id\n", who);
+		return -1;
+	}
+	return 0;
+}
+
+int64_t attach_parse_duration(const char *arg)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(arg, &end);
+	if (errno || end == arg || !(v > 0))
+		return 0;
+	double scale = 1e9;
+	if (!strcmp(end, "ms"))
+		scale = 1e6;
+	else if (!strcmp(end, "m") || !strcmp(end, "min"))
+		scale = 60e9;
+	else if (!strcmp(end, "h"))
+		scale = 3600e9;
+	else if (*end && strcmp(end, "s"))
+		return 0;
+	double ns = v * scale;
+	return ns >= 1 && ns < 9e18 ? (int64_t)ns : 0;
+}
+
+/* --- the processes --------------------------------------------------------------- */
+
+/* The short name of pid (its comm), "?" when unreadable. */
+static void proc_comm(pid_t pid, char *out, size_t len)
+{
+	char path[64];
+	snprintf(out, len, "?");
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	if (fgets(out, (int)len, f))
+		out[strcspn(out, "\n")] = '\0';
+	fclose(f);
+}
+
+static long proc_uid(pid_t pid)
+{
+	char path[64], line[256];
+	long uid = -1;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Uid:", 4)) {
+			uid = strtol(line + 4, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return uid;
+}
+
+enum maps_has { MAPS_UNREADABLE = -1, MAPS_NONE = 0, MAPS_PRELOAD = 1, MAPS_PROBES = 2 };
+
+/* Whether pid mapped the preload library, and its LTTng provider (loaded
+ * only in a CPython it traces). */
+static int proc_maps(pid_t pid)
+{
+	char path[64], line[4096];
+	int has = MAPS_NONE;
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return MAPS_UNREADABLE;
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, "/libgilscope-preload.so"))
+			has |= MAPS_PRELOAD;
+		else if (strstr(line, "/libgilscope-probes.so"))
+			has |= MAPS_PROBES;
+	}
+	fclose(f);
+	return has;
+}
+
+static void other_user(const char *pfx, pid_t pid, long uid)
+{
+	struct passwd *pw = uid >= 0 ? getpwuid((uid_t)uid) : NULL;
+	if (pw)
+		fprintf(stderr, "%spid %d belongs to user %s: record it as that user "
+			"(sudo -u %s gilscope ...) or as root\n", pfx, (int)pid, pw->pw_name, pw->pw_name);
+	else
+		fprintf(stderr, "%spid %d belongs to another user (uid %ld): record it as that "
+			"user or as root\n", pfx, (int)pid, uid);
+}
+
+/* One line saying why pid cannot be recorded, or 0. */
+static int pid_check(const char *pfx, pid_t pid)
+{
+	char comm[64];
+	if (kill(pid, 0) < 0 && errno == ESRCH) {
+		fprintf(stderr, "%spid %d is not running\n", pfx, (int)pid);
+		return -1;
+	}
+	long uid = proc_uid(pid);
+	if (geteuid() != 0 && uid >= 0 && uid != (long)geteuid()) {
+		other_user(pfx, pid, uid);
+		return -1;
+	}
+	proc_comm(pid, comm, sizeof(comm));
+	switch (proc_maps(pid)) {
+	case MAPS_UNREADABLE:
+		if (errno == ENOENT) {
+			fprintf(stderr, "%spid %d is not running\n", pfx, (int)pid);
+			return -1;
+		}
+		other_user(pfx, pid, uid);
+		return -1;
+	case MAPS_NONE:
+		fprintf(stderr, "%spid %d (%s) was not started with gilscope's preload library: "
+			"restart it with `gilscope exec -- CMD...` (docs/services.md)\n",
+			pfx, (int)pid, comm);
+		return -1;
+	case MAPS_PRELOAD:
+		fprintf(stderr, "%spid %d (%s) runs gilscope's preload library but is not a "
+			"CPython it traces (3.6+ with a GIL)\n", pfx, (int)pid, comm);
+		return -1;
+	default:
+		return 0;
+	}
+}
+
+/* Whether the session daemon lists gilscope tracepoints of pid. */
+static int pid_registered(pid_t pid)
+{
+	struct lttng_domain dom = { .type = LTTNG_DOMAIN_UST };
+	struct lttng_event *evs = NULL;
+	struct lttng_handle *h = lttng_create_handle(NULL, &dom);
+	int found = 0;
+	if (!h)
+		return 0;
+	int n = lttng_list_tracepoints(h, &evs);
+	for (int i = 0; i < n && !found; i++)
+		found = evs[i].pid == pid && !strncmp(evs[i].name, "gilscope:", 9);
+	free(evs);
+	lttng_destroy_handle(h);
+	return found;
+}
+
+static int wait_registered(const char *pfx, const pid_t *pids, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int64_t deadline = mono_ns() + (int64_t)REGISTER_WAIT_MS * 1000000;
+		while (!pid_registered(pids[i]) && mono_ns() < deadline)
+			sleep_ms(50);
+		if (!pid_registered(pids[i])) {
+			char comm[64];
+			proc_comm(pids[i], comm, sizeof(comm));
+			fprintf(stderr, "%spid %d (%s) did not register with the LTTng session daemon "
+				"in %d s: it runs as another user, or with another LTTNG_HOME, than "
+				"the daemon this command uses\n", pfx, (int)pids[i], comm,
+				REGISTER_WAIT_MS / 1000);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* --- the session ---------------------------------------------------------------- */
+
+struct attach_session {
+	char name[LTTNG_NAME_MAX];
+	struct lttng_handle *handle;
+	struct lttng_process_attr_tracker_handle *tracker;
+	int created, started;
+};
+
+static int tracker_add(const char *pfx, struct attach_session *s, pid_t pid)
+{
+	enum lttng_process_attr_tracker_handle_status st =
+		lttng_process_attr_virtual_process_id_tracker_handle_add_pid(s->tracker, pid);
+	if (st != LTTNG_PROCESS_ATTR_TRACKER_HANDLE_STATUS_OK &&
+	    st != LTTNG_PROCESS_ATTR_TRACKER_HANDLE_STATUS_EXISTS) {
+		fprintf(stderr, "%scannot add pid %d to the session's process tracker (status %d)\n",
+			pfx, (int)pid, (int)st);
+		return -1;
+	}
+	return 0;
+}
+
+/* The gilscope channel with the per-process contexts, every gilscope
+ * event but (in a snapshot session) resync, only the given processes. */
+static int session_setup(const char *pfx, struct attach_session *s, const char *outdir,
+			 uint64_t bufsz, const pid_t *pids, size_t npids)
+{
+	struct lttng_domain dom;
+	struct lttng_channel *chan = NULL;
+	struct lttng_event *ev = NULL;
+	int rc, err = -1;
+	int snapshot = outdir == NULL;
+	static const enum lttng_event_context_type ctxs[] = {
+		LTTNG_EVENT_CONTEXT_VPID, LTTNG_EVENT_CONTEXT_VTID, LTTNG_EVENT_CONTEXT_PROCNAME,
+	};
+	char *exclusion = NULL;
+
+	rc = snapshot ? lttng_create_session_snapshot(s->name, NULL)
+		      : lttng_create_session(s->name, outdir);
+	if (rc < 0) {
+		if (rc == -LTTNG_ERR_EXIST_SESS)
+			fprintf(stderr, "%sa session named %s already exists: `gilscope flight stop %s` "
+				"ends it\n", pfx, s->name, s->name);
+		else
+			lttng_fail(pfx, "cannot create the LTTng session", rc);
+		goto end;
+	}
+	s->created = 1;
+	memset(&dom, 0, sizeof(dom));
+	dom.type = LTTNG_DOMAIN_UST;
+	dom.buf_type = LTTNG_BUFFER_PER_UID;
+	if (!(s->handle = lttng_create_handle(s->name, &dom))) {
+		fprintf(stderr, "%scannot create an LTTng handle\n", pfx);
+		goto end;
+	}
+	if (!(chan = lttng_channel_create(&dom))) {
+		fprintf(stderr, "%scannot create an LTTng channel\n", pfx);
+		goto end;
+	}
+	snprintf(chan->name, sizeof(chan->name), "%s", CHANNEL);
+	/* A flight recorder overwrites its oldest events; a recording keeps
+	 * them all and counts what it had to discard. */
+	chan->attr.overwrite = snapshot;
+	chan->attr.num_subbuf = NUM_SUBBUF;
+	chan->attr.subbuf_size = bufsz / NUM_SUBBUF;
+	if (snapshot)
+		chan->attr.output = LTTNG_EVENT_MMAP;
+	if ((rc = lttng_enable_channel(s->handle, chan)) < 0) {
+		lttng_fail(pfx, "cannot enable the LTTng channel", rc);
+		goto end;
+	}
+	for (size_t i = 0; i < sizeof(ctxs) / sizeof(ctxs[0]); i++) {
+		struct lttng_event_context ctx;
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.ctx = ctxs[i];
+		if ((rc = lttng_add_context(s->handle, &ctx, NULL, CHANNEL)) < 0) {
+			lttng_fail(pfx, "cannot add a context to the LTTng channel", rc);
+			goto end;
+		}
+	}
+	enum lttng_error_code ec = lttng_session_get_tracker_handle(
+		s->name, LTTNG_DOMAIN_UST, LTTNG_PROCESS_ATTR_VIRTUAL_PROCESS_ID, &s->tracker);
+	if (ec != LTTNG_OK) {
+		lttng_fail(pfx, "cannot get the session's process tracker", -(int)ec);
+		goto end;
+	}
+	if (lttng_process_attr_tracker_handle_set_tracking_policy(
+		    s->tracker, LTTNG_TRACKING_POLICY_INCLUDE_SET) != LTTNG_PROCESS_ATTR_TRACKER_HANDLE_STATUS_OK) {
+		fprintf(stderr, "%scannot restrict the session to the given processes\n", pfx);
+		goto end;
+	}
+	for (size_t i = 0; i < npids; i++)
+		if (tracker_add(pfx, s, pids[i]))
+			goto end;
+	if (!(ev = lttng_event_create())) {
+		fprintf(stderr, "%scannot create an LTTng event rule\n", pfx);
+		goto end;
+	}
+	snprintf(ev->name, sizeof(ev->name), "gilscope:*");
+	ev->type = LTTNG_EVENT_TRACEPOINT;
+	ev->loglevel_type = LTTNG_EVENT_LOGLEVEL_ALL;
+	/* A snapshot session turns resync on just before each snapshot: the
+	 * names and GILs then sit at the newest end of the ring buffer. */
+	if (snapshot && !(exclusion = calloc(1, LTTNG_SYMBOL_NAME_LEN))) {
+		fprintf(stderr, "%sout of memory\n", pfx);
+		goto end;
+	}
+	if (exclusion)
+		snprintf(exclusion, LTTNG_SYMBOL_NAME_LEN, "%s", RESYNC_EVENT);
+	if ((rc = lttng_enable_event_with_exclusions(s->handle, ev, CHANNEL, NULL,
+						     exclusion ? 1 : 0, exclusion ? &exclusion : NULL)) < 0) {
+		lttng_fail(pfx, "cannot enable the gilscope events", rc);
+		goto end;
+	}
+	if ((rc = lttng_start_tracing(s->name)) < 0) {
+		lttng_fail(pfx, "cannot start tracing", rc);
+		goto end;
+	}
+	s->started = 1;
+	err = 0;
+end:
+	free(exclusion);
+	if (ev)
+		lttng_event_destroy(ev);
+	if (chan)
+		lttng_channel_destroy(chan);
+	return err;
+}
+
+static void session_release(struct attach_session *s)
+{
+	if (s->tracker)
+		lttng_process_attr_tracker_handle_destroy(s->tracker);
+	if (s->handle)
+		lttng_destroy_handle(s->handle);
+	s->tracker = NULL;
+	s->handle = NULL;
+}
+
+static int session_teardown(const char *pfx, struct attach_session *s, uint64_t *lost)
+{
+	int rc, err = 0;
+	*lost = 0;
+	if (s->started && (rc = lttng_stop_tracing(s->name)) < 0)
+		err = lttng_fail(pfx, "cannot stop tracing", rc);
+	if (s->handle) {
+		struct lttng_channel *chans = NULL;
+		int n = lttng_list_channels(s->handle, &chans);
+		for (int i = 0; i < n; i++) {
+			uint64_t d = 0;
+			if (!lttng_channel_get_discarded_event_count(&chans[i], &d))
+				*lost += d;
+		}
+		free(chans);
+	}
+	session_release(s);
+	if (s->created && (rc = lttng_destroy_session(s->name)) < 0)
+		err = lttng_fail(pfx, "cannot destroy the LTTng session", rc);
+	s->created = s->started = 0;
+	return err;
+}
+
+/* LTTng wants power-of-two sub-buffers of at least a page. */
+static uint64_t ring_size(uint64_t want)
+{
+	uint64_t bufsz = want ? want : RECORD_DEFAULT_BUFFER;
+	uint64_t sub = 4096;
+	while (sub * 2 <= bufsz / NUM_SUBBUF)
+		sub *= 2;
+	return sub * NUM_SUBBUF;
+}
+
+/* --- the info file --------------------------------------------------------------- */
+
+static void put_escaped(FILE *f, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n && s[i]; i++) {
+		if (s[i] == '\\')
+			fputs("\\\\", f);
+		else if (s[i] == '\n')
+			fputs("\\n", f);
+		else
+			fputc(s[i], f);
+	}
+}
+
+/* The first process's command line, its arguments joined by spaces. */
+static void put_cmdline(FILE *f, pid_t pid)
+{
+	char path[64], buf[4096];
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	FILE *c = fopen(path, "r");
+	size_t n = c ? fread(buf, 1, sizeof(buf) - 1, c) : 0;
+	if (c)
+		fclose(c);
+	while (n && buf[n - 1] == '\0')
+		n--;
+	for (size_t i = 0; i < n; i++)
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+	put_escaped(f, buf, n);
+}
+
+/* mode: "attach" or "snapshot". No tag line: processes started by
+ * `gilscope exec` carry none; the `pids` line is what a reader keeps. */
+static int info_write(const char *pfx, const char *dir, const char *mode, const pid_t *pids,
+		      size_t npids, const char *session, uint64_t ring, const uint64_t *lost)
+{
+	char path[4200], host[256] = "", start[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(start, sizeof(start), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(path, sizeof(path), "%s/gilscope.info", dir);
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		fprintf(stderr, "%scannot write %s: %s\n", pfx, path, strerror(errno));
+		return -1;
+	}
+	gethostname(host, sizeof(host) - 1);
+	fprintf(f, "gilscope_version=%s\nmode=%s\nstart_time=%s\nhostname=", GILSCOPE_VERSION, mode, start);
+	put_escaped(f, host, sizeof(host));
+	fputs("\npids=", f);
+	for (size_t i = 0; i < npids; i++)
+		fprintf(f, "%s%d", i ? "," : "", (int)pids[i]);
+	fputs("\ncommand=", f);
+	if (npids)
+		put_cmdline(f, pids[0]);
+	fputc('\n', f);
+	if (session) {
+		fputs("session=", f);
+		put_escaped(f, session, strlen(session));
+		fprintf(f, "\nring_buffer_per_cpu=%llu\n", (unsigned long long)ring);
+	}
+	if (lost)
+		fprintf(f, "lost_events=%llu\n", (unsigned long long)*lost);
+	if (fclose(f) != 0) {
+		fprintf(stderr, "%scannot write %s: %s\n", pfx, path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Creates dir (and its parents); it must not hold anything yet. */
+static int outdir_make(const char *pfx, const char *want, char *abs)
+{
+	if (record_mkdir_parents(want) < 0 || (mkdir(want, 0777) < 0 && errno != EEXIST)) {
+		fprintf(stderr, "%scannot create %s: %s\n", pfx, want, strerror(errno));
+		return -1;
+	}
+	DIR *d = opendir(want);
+	if (!d) {
+		fprintf(stderr, "%scannot open %s: %s\n", pfx, want, strerror(errno));
+		return -1;
+	}
+	struct dirent *e;
+	int empty = 1;
+	while ((e = readdir(d)) && empty)
+		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+	closedir(d);
+	if (!empty) {
+		fprintf(stderr, "%s%s is not empty; choose another -o or remove it\n", pfx, want);
+		return -1;
+	}
+	if (access(want, W_OK) < 0 || !realpath(want, abs)) {
+		fprintf(stderr, "%scannot write to %s: %s\n", pfx, want, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* --- record --pid ---------------------------------------------------------------- */
+
+struct pidset {
+	pid_t v[ATTACH_MAX_PIDS];
+	size_t n;
+};
+
+static int pidset_has(const struct pidset *s, pid_t p)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i] == p)
+			return 1;
+	return 0;
+}
+
+/* Adds the new descendants of the recorded processes to the tracker. A
+ * child is seen within one poll of its birth: what it did before is not
+ * in the trace (it starts clipped, like its parent). */
+static int follow_children(const char *pfx, struct attach_session *s, struct pidset *set)
+{
+	int added;
+	do {
+		added = 0;
+		DIR *d = opendir("/proc");
+		if (!d)
+			return 0;
+		struct dirent *e;
+		while ((e = readdir(d)) && set->n < ATTACH_MAX_PIDS) {
+			if (!isdigit((unsigned char)e->d_name[0]))
+				continue;
+			pid_t pid = (pid_t)atoi(e->d_name);
+			char path[64], stat[512];
+			if (pidset_has(set, pid))
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+			FILE *f = fopen(path, "r");
+			if (!f)
+				continue;
+			size_t len = fread(stat, 1, sizeof(stat) - 1, f);
+			fclose(f);
+			stat[len] = '\0';
+			const char *close = strrchr(stat, ')');
+			int ppid = 0;
+			char state;
+			if (!close || sscanf(close + 1, " %c %d", &state, &ppid) != 2)
+				continue;
+			if (pidset_has(set, (pid_t)ppid)) {
+				if (tracker_add(pfx, s, pid)) {
+					closedir(d);
+					return -1;
+				}
+				set->v[set->n++] = pid;
+				added = 1;
+			}
+		}
+		closedir(d);
+	} while (added);
+	return 0;
+}
+
+static int any_alive(const struct pidset *set)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (kill(set->v[i], 0) == 0 || errno == EPERM)
+			return 1;
+	return 0;
+}
+
+int attach_record(const struct attach_opts *o, struct record_result *res)
+{
+	static const char pfx[] = "gilscope record: ";
+	struct sessiond *d = NULL;
+	char why[512];
+	struct attach_session s = { 0 };
+	struct pidset set = { .n = 0 };
+	struct sigaction sa, old_int, old_term, old_hup;
+	int err = -1, handlers = 0;
+	char want[64];
+	uint64_t ring = ring_size(o->buffer_size);
+
+	memset(res, 0, sizeof(*res));
+	for (size_t i = 0; i < o->npids; i++)
+		if (pid_check(pfx, o->pids[i]))
+			return -1;
+	memcpy(set.v, o->pids, o->npids * sizeof(pid_t));
+	set.n = o->npids;
+	const char *dir = o->outdir;
+	if (!dir) {
+		time_t now = time(NULL);
+		struct tm tm;
+		localtime_r(&now, &tm);
+		strftime(want, sizeof(want), "gilscope-%Y%m%d-%H%M%S", &tm);
+		dir = want;
+	}
+	if (outdir_make(pfx, dir, res->trace_dir))
+		return -1;
+	if (!(d = sessiond_acquire(o->sessiond, why, sizeof(why)))) {
+		fprintf(stderr, "%s%s\n", pfx, why);
+		goto end;
+	}
+	if (wait_registered(pfx, o->pids, o->npids))
+		goto end;
+	snprintf(s.name, sizeof(s.name), "gilscope-%d-attach-%d", (int)getpid(), (int)o->pids[0]);
+
+	g_stop = 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop; /* no SA_RESTART: the sleep below ends early */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGHUP, &sa, &old_hup);
+	handlers = 1;
+
+	if (session_setup(pfx, &s, res->trace_dir, ring, set.v, set.n))
+		goto end;
+	if (!o->quiet)
+		fprintf(stderr, "gilscope: recording pid %d%s%s; Ctrl-C ends\n", (int)o->pids[0],
+			o->npids > 1 ? " and others" : "", o->follow_children ? " and its children" : "");
+	int64_t end_at = o->duration_ns ? mono_ns() + o->duration_ns : INT64_MAX;
+	while (!g_stop && mono_ns() < end_at) {
+		if (o->follow_children && follow_children(pfx, &s, &set))
+			goto end;
+		if (!any_alive(&set)) {
+			if (!o->quiet)
+				fprintf(stderr, "gilscope: every recorded process ended\n");
+			break;
+		}
+		int64_t left = end_at - mono_ns();
+		sleep_ms(left < 100000000 ? (left > 0 ? (long)(left / 1000000) + 1 : 1) : 100);
+	}
+	res->cmd_ran = 1;
+	err = 0;
+end:
+	if (session_teardown(pfx, &s, &res->lost))
+		err = -1;
+	sessiond_release(d);
+	if (handlers) {
+		sigaction(SIGINT, &old_int, NULL);
+		sigaction(SIGTERM, &old_term, NULL);
+		sigaction(SIGHUP, &old_hup, NULL);
+	}
+	if (res->trace_dir[0] &&
+	    info_write(pfx, res->trace_dir, "attach", set.v, set.n, NULL, ring, err ? NULL : &res->lost))
+		err = -1;
+	if (!err && !o->quiet) {
+		fprintf(stderr, "gilscope: trace written to %s\n", res->trace_dir);
+		if (res->lost)
+			fprintf(stderr, "gilscope: WARNING: %llu events were lost; record again "
+				"with a larger --buffer-size\n", (unsigned long long)res->lost);
+		else
+			fprintf(stderr, "gilscope: no events lost\n");
+	}
+	return err;
+}
+
+/* --- the flight recorder -------------------------------------------------------- */
+
+int flight_start(const struct attach_opts *o, char *name, size_t namelen)
+{
+	static const char pfx[] = "gilscope record: ";
+	struct sessiond *d = NULL;
+	char why[512];
+	struct attach_session s = { 0 };
+	int err = -1;
+	uint64_t ring = ring_size(o->buffer_size);
+
+	for (size_t i = 0; i < o->npids; i++)
+		if (pid_check(pfx, o->pids[i]))
+			return -1;
+	if (!(d = sessiond_acquire(o->sessiond, why, sizeof(why)))) {
+		fprintf(stderr, "%s%s\n", pfx, why);
+		goto end;
+	}
+	if (wait_registered(pfx, o->pids, o->npids))
+		goto end;
+	snprintf(s.name, sizeof(s.name), FLIGHT_PREFIX "%d", (int)o->pids[0]);
+	if (session_setup(pfx, &s, NULL, ring, o->pids, o->npids))
+		goto end;
+	/* The session outlives us: the daemon must not be stopped under it. */
+	if (sessiond_keep(d, why, sizeof(why))) {
+		fprintf(stderr, "%s%s\n", pfx, why);
+		goto end;
+	}
+	snprintf(name, namelen, "%s", s.name);
+	err = 0;
+end:
+	if (err && s.created) {
+		uint64_t lost;
+		session_teardown(pfx, &s, &lost);
+	}
+	session_release(&s);
+	sessiond_release(d);
+	return err;
+}
+
+/* The flight session to use: `want`, or the only one running. */
+static int flight_find(const char *pfx, const char *want, char *name, size_t len)
+{
+	struct lttng_session *list = NULL;
+	int n, found = 0;
+
+	if (!lttng_session_daemon_alive()) {
+		fprintf(stderr, "%sno LTTng session daemon runs, so no flight recorder either: "
+			"start one with `gilscope record --flight --pid PID`\n", pfx);
+		return -1;
+	}
+	n = lttng_list_sessions(&list);
+	if (n < 0)
+		return lttng_fail(pfx, "cannot list the LTTng sessions", n);
+	name[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		int match = want ? !strcmp(list[i].name, want)
+				 : !strncmp(list[i].name, FLIGHT_PREFIX, strlen(FLIGHT_PREFIX));
+		if (!match)
+			continue;
+		if (found++ && !want) {
+			fprintf(stderr, "%sseveral flight recorders run (%s, %s, ...): name one\n",
+				pfx, name, list[i].name);
+			free(list);
+			return -1;
+		}
+		snprintf(name, len, "%s", list[i].name);
+	}
+	free(list);
+	if (!found) {
+		if (want)
+			fprintf(stderr, "%sno LTTng session named %s runs (`lttng list` shows them)\n",
+				pfx, want);
+		else
+			fprintf(stderr, "%sno flight recorder runs: start one with "
+				"`gilscope record --flight --pid PID`\n", pfx);
+		return -1;
+	}
+	return 0;
+}
+
+/* The processes a session's vpid tracker includes. */
+static size_t flight_pids(const char *session, pid_t *pids, size_t max)
+{
+	struct lttng_process_attr_tracker_handle *t = NULL;
+	const struct lttng_process_attr_values *vals = NULL;
+	unsigned int count = 0;
+	size_t n = 0;
+	if (lttng_session_get_tracker_handle(session, LTTNG_DOMAIN_UST,
+					     LTTNG_PROCESS_ATTR_VIRTUAL_PROCESS_ID, &t) != LTTNG_OK)
+		return 0;
+	if (lttng_process_attr_tracker_handle_get_inclusion_set(t, &vals) ==
+		    LTTNG_PROCESS_ATTR_TRACKER_HANDLE_STATUS_OK &&
+	    lttng_process_attr_values_get_count(vals, &count) == LTTNG_PROCESS_ATTR_VALUES_STATUS_OK) {
+		for (unsigned int i = 0; i < count && n < max; i++) {
+			pid_t p;
+			if (lttng_process_attr_values_get_pid_at_index(vals, i, &p) ==
+			    LTTNG_PROCESS_ATTR_VALUES_STATUS_OK)
+				pids[n++] = p;
+		}
+	}
+	lttng_process_attr_tracker_handle_destroy(t);
+	return n;
+}
+
+int flight_snapshot(const char *session, const char *outdir, char *trace_dir, size_t len)
+{
+	static const char pfx[] = "gilscope snapshot: ";
+	char name[LTTNG_NAME_MAX];
+	struct lttng_domain dom;
+	struct lttng_handle *h = NULL;
+	struct lttng_event *ev = NULL;
+	struct lttng_snapshot_output *out = NULL;
+	pid_t pids[ATTACH_MAX_PIDS];
+	int rc, err = -1, resync = 0;
+	(void)len;
+
+	if (flight_find(pfx, session, name, sizeof(name)))
+		return -1;
+	if (outdir_make(pfx, outdir, trace_dir))
+		return -1;
+	memset(&dom, 0, sizeof(dom));
+	dom.type = LTTNG_DOMAIN_UST;
+	dom.buf_type = LTTNG_BUFFER_PER_UID;
+	if (!(h = lttng_create_handle(name, &dom)) || !(ev = lttng_event_create()) ||
+	    !(out = lttng_snapshot_output_create())) {
+		fprintf(stderr, "%sout of memory\n", pfx);
+		goto end;
+	}
+	/* resync off -> on: each process says what its GILs and threads are,
+	 * at the newest end of the ring. */
+	snprintf(ev->name, sizeof(ev->name), "%s", RESYNC_EVENT);
+	ev->type = LTTNG_EVENT_TRACEPOINT;
+	ev->loglevel_type = LTTNG_EVENT_LOGLEVEL_ALL;
+	if ((rc = lttng_enable_event_with_exclusions(h, ev, CHANNEL, NULL, 0, NULL)) < 0) {
+		lttng_fail(pfx, "cannot enable gilscope:resync", rc);
+		goto end;
+	}
+	resync = 1;
+	sleep_ms(RESYNC_WAIT_MS);
+	if ((rc = lttng_snapshot_output_set_local_path(trace_dir, out)) < 0) {
+		lttng_fail(pfx, "cannot set the snapshot's directory", rc);
+		goto end;
+	}
+	if ((rc = lttng_snapshot_record(name, out, 1)) < 0) {
+		lttng_fail(pfx, "cannot take the snapshot", rc);
+		goto end;
+	}
+	size_t n = flight_pids(name, pids, ATTACH_MAX_PIDS);
+	if (info_write(pfx, trace_dir, "snapshot", pids, n, name, 0, NULL))
+		goto end;
+	err = 0;
+end:
+	if (resync && (rc = lttng_disable_event(h, RESYNC_EVENT, CHANNEL)) < 0)
+		err = lttng_fail(pfx, "cannot disable gilscope:resync", rc);
+	if (out)
+		lttng_snapshot_output_destroy(out);
+	if (ev)
+		lttng_event_destroy(ev);
+	if (h)
+		lttng_destroy_handle(h);
+	return err;
+}
+
+int flight_stop(const char *session)
+{
+	static const char pfx[] = "gilscope flight stop: ";
+	char name[LTTNG_NAME_MAX];
+	int rc;
+	if (flight_find(pfx, session, name, sizeof(name)))
+		return -1;
+	if ((rc = lttng_destroy_session(name)) < 0)
+		return lttng_fail(pfx, "cannot destroy the flight session", rc);
+	fprintf(stderr, "gilscope: flight recorder %s stopped\n", name);
+	return 0;
+}

@@ -1,0 +1,56 @@
+/* Tracing processes that are already running: `gilscope record --pid`
+ * (a session that records only those processes, through LTTng's vpid
+ * tracker) and the flight recorder (a snapshot session: a ring buffer in
+ * memory, written out on demand). The processes must have been started
+ * with the preload library (`gilscope exec`); docs/services.md. */
+#ifndef GILSCOPE_ATTACH_H
+#define GILSCOPE_ATTACH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "record.h"
+
+#define ATTACH_MAX_PIDS 256
+#define FLIGHT_PREFIX "gilscope-flight-"
+
+struct attach_opts {
+	const pid_t *pids;      /* the processes asked for */
+	size_t npids;
+	const char *outdir;     /* record: the trace directory (NULL: default) */
+	uint64_t buffer_size;   /* per-CPU bytes, 0: default */
+	int64_t duration_ns;    /* record: 0 until SIGINT/SIGTERM */
+	const struct sessiond_opts *sessiond; /* the daemon's files (cli: paths_sessiond) */
+	int follow_children;    /* track their descendants too, as they appear */
+	int quiet;
+};
+
+/* Parses "PID[,PID...]" into pids (at most max); prints one line naming
+ * `who` and returns -1 when it is not a list of positive numbers. */
+int attach_parse_pids(const char *arg, pid_t *pids, size_t max, size_t *n, const char *who);
+
+/* Parses "10s", "500ms", "2m", "1.5s" or plain seconds into ns; 0 when
+ * invalid. */
+int64_t attach_parse_duration(const char *arg);
+
+/* `record --pid`: records the processes until the duration ends or
+ * SIGINT/SIGTERM. res->trace_dir and res->lost are filled. Returns 0, or
+ * -1 after printing one line. */
+int attach_record(const struct attach_opts *o, struct record_result *res);
+
+/* `record --flight`: creates and starts the snapshot session (named
+ * FLIGHT_PREFIX<first pid>, written to name) and returns; the session
+ * lives on in the session daemon until `flight stop`. */
+int flight_start(const struct attach_opts *o, char *name, size_t namelen);
+
+/* `snapshot [SESSION] -o DIR`: writes the ring buffers' content to DIR,
+ * after asking the processes to say again what their GILs and threads
+ * are. session NULL: the only flight session. Writes the trace directory
+ * to trace_dir. */
+int flight_snapshot(const char *session, const char *outdir, char *trace_dir, size_t len);
+
+/* `flight stop [SESSION]`: destroys the flight session(s). */
+int flight_stop(const char *session);
+
+#endif
