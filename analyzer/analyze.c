@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "horizon.h"
 #include "model.h"
 #include "trace_reader.h"
 
@@ -104,7 +105,34 @@ struct info_file {
 	int64_t exit_status;
 	int has_tag;
 	uint32_t tag;
+	char mode[16];         /* "" (a launch), "attach" or "snapshot" */
+	int32_t *pids;         /* pids=: the processes recorded by pid */
+	size_t npids;
 };
+
+/* "1,2,3" -> info->pids; a malformed list keeps none. */
+static void info_pids(struct info_file *info, const char *list)
+{
+	size_t n = 1;
+
+	for (const char *c = list; *c; c++)
+		n += *c == ',';
+	free(info->pids);
+	info->npids = 0;
+	if (!(info->pids = malloc(n * sizeof(*info->pids))))
+		return;
+	for (const char *c = list; *c;) {
+		char *end;
+		long v = strtol(c, &end, 10);
+
+		if (end == c || v <= 0 || v > INT32_MAX || (*end && *end != ',')) {
+			info->npids = 0;
+			return;
+		}
+		info->pids[info->npids++] = (int32_t)v;
+		c = *end ? end + 1 : end;
+	}
+}
 
 static void unescape(char *s)
 {
@@ -131,6 +159,9 @@ static void info_read(const char *trace_dir, struct info_file *info)
 	info->command = NULL;
 	info->exit_status = GS_UNKNOWN;
 	info->has_tag = 0;
+	info->mode[0] = '\0';
+	info->pids = NULL;
+	info->npids = 0;
 	snprintf(path, sizeof(path), "%s/gilscope.info", trace_dir);
 	f = fopen(path, "r");
 	if (!f)
@@ -155,6 +186,10 @@ static void info_read(const char *trace_dir, struct info_file *info)
 				info->has_tag = 1;
 				info->tag = (uint32_t)v;
 			}
+		} else if (!strcmp(line, "mode")) {
+			snprintf(info->mode, sizeof(info->mode), "%s", eq + 1);
+		} else if (!strcmp(line, "pids")) {
+			info_pids(info, eq + 1);
 		} else if (!strcmp(line, "exit_status") && eq[1]) {
 			char *end;
 			long long v = strtoll(eq + 1, &end, 10);
@@ -265,7 +300,7 @@ static int on_loss(void *ctx, const struct gs_loss *loss)
 int analyze_trace(const struct analyze_opts *opts)
 {
 	struct strvec dirs = { 0 };
-	struct info_file info = { NULL, GS_UNKNOWN, 0, 0 };
+	struct info_file info = { .command = NULL, .exit_status = GS_UNKNOWN };
 	struct db_opts dbo = {
 		.path = opts->db_path,
 		.append = opts->append,
@@ -319,6 +354,19 @@ int analyze_trace(const struct analyze_opts *opts)
 	}
 	if (info.has_tag)
 		model_filter_tag(a.model, info.tag);
+	if (info.npids && model_filter_pids(a.model, info.pids, info.npids)) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto end;
+	}
+	if (!strcmp(info.mode, "attach")) {
+		model_set_start(a.model, "attach", GS_UNKNOWN);
+	} else if (!strcmp(info.mode, "snapshot")) {
+		int64_t horizon;
+
+		if (trace_horizon((const char *const *)dirs.v, dirs.n, &horizon, err, sizeof(err)))
+			goto end;
+		model_set_start(a.model, "snapshot", horizon);
+	}
 	a.progress = opts->progress < 0 ? isatty(STDERR_FILENO) : opts->progress;
 	a.t0 = now_s();
 	switch (trace_read((const char *const *)dirs.v, dirs.n, &sink, &tinfo,
@@ -378,6 +426,7 @@ end:
 	model_free(a.model);
 	strvec_free(&dirs);
 	free(info.command);
+	free(info.pids);
 	free(abs);
 	return rc;
 }

@@ -30,8 +30,9 @@ static const struct stmt_def {
 	[DB_RUNS] = { "INSERT INTO runs (run_id, trace_path, hostname, command, exit_status, "
 		"start_ns, end_ns, wall_ns, python_versions, interval_us, event_count, "
 		"lost_events, analyzer_version, analyzed_at, anomalies, skipped_events, "
-		"percentiles_exact) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-		"itttiiiitiiistiii", 0 },
+		"percentiles_exact, trace_start, horizon_ns, before_horizon_events) "
+		"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		"itttiiiitiiistiii" "sii", 0 },
 	[DB_PROCESSES] = { "INSERT INTO processes (run_id, pid, procname, first_ns, last_ns, "
 		"exit_status) VALUES (?,?,?,?,?,?)", "iitiii", 0 },
 	[DB_GILS] = { "INSERT INTO gils (gil_id, run_id, pid, address, interval_us, rule, "
@@ -44,11 +45,11 @@ static const struct stmt_def {
 		"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 		"iiitiiiiiiiiiii" "iiii" "iiii", 0 },
 	[DB_HOLDS] = { "INSERT INTO holds (run_id, gil_id, tid, start_ns, end_ns, dur_ns, "
-		"ended, crosses_loss, start_site_id, end_site_id, start_stack_id, end_stack_id) "
-		"VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", "iiiiiisiiiii", 1 },
+		"ended, crosses_loss, start_site_id, end_site_id, start_stack_id, end_stack_id, "
+		"started) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", "iiiiiisiiiii" "s", 1 },
 	[DB_WAITS] = { "INSERT INTO waits (run_id, gil_id, tid, start_ns, end_ns, dur_ns, "
-		"timeouts, outcome, crosses_loss, convoy, site_id, stack_id) "
-		"VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", "iiiiiiisiiii", 1 },
+		"timeouts, outcome, crosses_loss, convoy, site_id, stack_id, started) "
+		"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", "iiiiiiisiiii" "s", 1 },
 	[DB_TIMEOUTS] = { "INSERT INTO timeouts (run_id, gil_id, tid, ts_ns) VALUES (?,?,?,?)",
 		"iiii", 1 },
 	[DB_DROP_REQUESTS] = { "INSERT INTO drop_requests (run_id, gil_id, ts_ns, requester, "

@@ -96,7 +96,7 @@ static enum gs_status entities_write(struct model *m, struct durs **hv, struct d
 	for (size_t i = 0; i < m->procv.n && st == GS_OK; i++) {
 		struct process *p = m->procv.v[i];
 
-		if (m->filter && p->state != PROC_KEPT)
+		if ((m->filter || m->keep_pids) && p->state != PROC_KEPT)
 			continue; /* another recording's */
 		st = db_insert(m->db, DB_PROCESSES, m->run_id, (int64_t)p->pid, p->procname,
 			       p->first_ns, p->last_ns, p->exit_status);
@@ -306,5 +306,6 @@ enum gs_status metrics_run_write(struct model *m, const struct run_info *run)
 			 run->exit_status, m->start_ns, m->end_ns, m->end_ns - m->start_ns,
 			 versions[0] ? versions : NULL, interval, (int64_t)m->events,
 			 (int64_t)m->lost_events, GILSCOPE_VERSION, when, (int64_t)m->anomalies,
-			 (int64_t)m->skipped, (int64_t)!m->spilled);
+			 (int64_t)m->skipped, (int64_t)!m->spilled, m->trace_start,
+			 m->horizon_ns, (int64_t)m->before_horizon);
 }

@@ -42,6 +42,32 @@ void model_filter_tag(struct model *m, uint32_t tag)
 	m->want_tag = tag;
 }
 
+enum gs_status model_filter_pids(struct model *m, const int32_t *pids, size_t n)
+{
+	free(m->keep_pids);
+	m->n_keep = 0;
+	if (!(m->keep_pids = malloc((n ? n : 1) * sizeof(*pids))))
+		return model_oom(m);
+	memcpy(m->keep_pids, pids, n * sizeof(*pids));
+	m->n_keep = n;
+	return GS_OK;
+}
+
+void model_set_start(struct model *m, const char *kind, int64_t horizon_ns)
+{
+	m->trace_start = kind;
+	m->clip = strcmp(kind, "launch") != 0;
+	m->horizon_ns = horizon_ns;
+}
+
+static int pid_kept(const struct model *m, int32_t pid)
+{
+	for (size_t i = 0; i < m->n_keep; i++)
+		if (m->keep_pids[i] == pid)
+			return 1;
+	return 0;
+}
+
 uint64_t model_skipped_count(const struct model *m)
 {
 	return m->skipped;
@@ -57,6 +83,8 @@ struct model *model_new(struct db *db, uint64_t durs_budget)
 	m->run_id = db_run_id(db);
 	m->next_gil_id = db_first_gil_id(db);
 	m->start_ns = m->end_ns = GS_UNKNOWN;
+	m->trace_start = "launch";
+	m->horizon_ns = GS_UNKNOWN;
 	m->durs_budget = DURS_BUDGET;
 	if (durs_budget)
 		m->durs_budget = durs_budget;
@@ -113,6 +141,7 @@ void model_free(struct model *m)
 	kmap_free(m->gils);
 	kmap_free(m->tgs);
 	sites_free(m->sites);
+	free(m->keep_pids);
 	free(m);
 }
 
@@ -284,12 +313,14 @@ static enum gs_status hold_close(struct model *m, struct tg *s, int64_t end, con
 		s->t->forced_site = site;
 		s->t->forced_stack = stack;
 	}
+	const char *started = s->hold_clipped ? "trace_start" : "acquired";
+	s->hold_clipped = 0;
 	st = keep(m, &s->hold, dur);
 	if (st == GS_OK)
 		st = db_insert(m->db, DB_HOLDS, m->run_id, g->id, (int64_t)s->t->tid,
 			       s->hold_start, end, dur, ended, (int64_t)crosses(m, s->hold_start),
 			       site_id(s->hold_site), site_id(site), stack_id(s->hold_stack),
-			       stack_id(stack));
+			       stack_id(stack), started);
 	return st;
 }
 
@@ -323,12 +354,14 @@ static enum gs_status wait_close(struct model *m, struct tg *s, int64_t end, con
 	s->t->wait_ns += dur;
 	s->t->waits++;
 	site_waited(site, stack, dur);
+	const char *started = s->wait_clipped ? "trace_start" : "request";
+	s->wait_clipped = 0;
 	st = keep(m, &s->wait, dur);
 	if (st == GS_OK)
 		st = db_insert(m->db, DB_WAITS, m->run_id, g->id, (int64_t)s->t->tid,
 			       s->wait_start, end, dur, s->wait_timeouts, outcome,
 			       (int64_t)crosses(m, s->wait_start), (int64_t)convoy,
-			       site_id(site), stack_id(stack));
+			       site_id(site), stack_id(stack), started);
 	return st;
 }
 
@@ -404,6 +437,7 @@ static enum gs_status on_gil_found(struct model *m, struct process *p, const str
 	g = gil_new(m, p, ev->gil, ev->ts);
 	if (!g)
 		return GS_ERR_NOMEM;
+	g->from_start = 1;
 	g->interval_us = ev->u.gil_found.interval_us > 0 ? ev->u.gil_found.interval_us
 							 : GS_UNKNOWN;
 	g->rule = ev->u.gil_found.rule == GS_RULE_LAYOUT ? "layout"
@@ -411,6 +445,59 @@ static enum gs_status on_gil_found(struct model *m, struct process *p, const str
 	if (ev->u.gil_found.version && !(g->version = strdup(ev->u.gil_found.version)))
 		return model_oom(m);
 	return GS_OK;
+}
+
+/* A GIL the process found before the trace began (resync): it describes
+ * the live GIL at that address, or one whose events have not come yet. */
+static enum gs_status on_gil_known(struct model *m, struct process *p, const struct gs_event *ev)
+{
+	struct gil *g = gil_get(m, p, ev->gil, ev->ts);
+
+	if (!g)
+		return GS_ERR_NOMEM;
+	if (ev->u.gil_found.interval_us > 0)
+		g->interval_us = ev->u.gil_found.interval_us;
+	if (!strcmp(g->rule, "unknown"))
+		g->rule = ev->u.gil_found.rule == GS_RULE_LAYOUT ? "layout"
+			: ev->u.gil_found.rule == GS_RULE_BEHAVIOUR ? "behaviour" : "unknown";
+	if (!g->version && ev->u.gil_found.version &&
+	    !(g->version = strdup(ev->u.gil_found.version)))
+		return model_oom(m);
+	return GS_OK;
+}
+
+/* The first event of a thread on a GIL found before the trace began tells
+ * what was open at the trace's start: a release ends a hold, an acquire
+ * (or a time-out, drop request, abandon) ends or continues a wait. That
+ * interval is kept from the start, marked started = 'trace_start'. */
+static void clip_open(struct model *m, struct tg *s, enum gs_ev_type type)
+{
+	struct gil *g = s->g;
+	int64_t start = m->horizon_ns != GS_UNKNOWN ? m->horizon_ns : m->start_ns;
+
+	switch (type) {
+	case GS_EV_RELEASE:
+		if (g->holder)
+			return; /* someone else holds it: the release does not fit */
+		s->holding = 1;
+		s->hold_start = start;
+		s->hold_clipped = 1;
+		g->holder = s;
+		return;
+	case GS_EV_ACQUIRE:
+	case GS_EV_WAIT_TIMEOUT:
+	case GS_EV_DROP_REQUEST:
+	case GS_EV_ABANDONED:
+		s->waiting = 1;
+		s->wait_start = start;
+		s->wait_timeouts = 0;
+		s->wait_clipped = 1;
+		s->after_io = 0;
+		contention_update(g, +1, start);
+		return;
+	default:
+		return;
+	}
 }
 
 static enum gs_status on_request(struct model *m, struct tg *s, int64_t ts)
@@ -435,6 +522,7 @@ static enum gs_status on_request(struct model *m, struct tg *s, int64_t ts)
 	s->wait_stack = s->rel_stack;
 	if (s->released_voluntarily)
 		site_off(s->rel_site, ts - s->rel_ns);
+	s->wait_clipped = 0;
 	s->after_io = s->released_voluntarily;
 	s->released_voluntarily = 0;
 	contention_update(g, +1, ts);
@@ -484,6 +572,7 @@ static enum gs_status on_acquire(struct model *m, struct tg *s, int64_t ts, stru
 	s->hold_site = site;
 	s->hold_stack = stack;
 	site_hold_started(site);
+	s->hold_clipped = 0;
 	g->holder = s;
 	return GS_OK;
 }
@@ -664,6 +753,11 @@ static enum gs_status on_gil_event(struct model *m, struct process *p, struct th
 		if (err)
 			return model_oom(m);
 	}
+	if (!s->seen) {
+		s->seen = 1;
+		if (m->clip && !g->from_start)
+			clip_open(m, s, ev->type);
+	}
 	switch (ev->type) {
 	case GS_EV_REQUEST:
 		return on_request(m, s, ev->ts);
@@ -695,12 +789,16 @@ static enum gs_status on_gil_event(struct model *m, struct process *p, struct th
 }
 
 /* The tag filter: a process is kept from its first event that carries a
- * tag, if that is the recording's. 1: the event counts. */
+ * tag, if that is the recording's; the pid filter (record --pid: processes
+ * started by `gilscope exec` carry no tag) keeps the listed pids. 1: the
+ * event counts. */
 static int tag_keeps(struct model *m, struct process *p, const struct gs_event *ev)
 {
-	if (!m->filter || p->state == PROC_KEPT)
+	if ((!m->filter && !m->keep_pids) || p->state == PROC_KEPT)
 		return 1;
-	if (p->state == PROC_UNDECIDED) {
+	if (p->state == PROC_UNDECIDED && m->keep_pids) {
+		p->state = pid_kept(m, p->pid) ? PROC_KEPT : PROC_SKIPPED;
+	} else if (p->state == PROC_UNDECIDED) {
 		int64_t tag = ev->type == GS_EV_GIL_FOUND ? ev->u.gil_found.tag
 			: ev->type == GS_EV_THREAD_NAME ? ev->u.thread_name.tag : GS_UNKNOWN;
 
@@ -717,9 +815,14 @@ static int tag_keeps(struct model *m, struct process *p, const struct gs_event *
 
 enum gs_status model_event(struct model *m, const struct gs_event *ev)
 {
-	struct process *p = process_get(m, ev->pid, ev->procname, ev->ts);
+	struct process *p;
 	struct thread *t;
 
+	if (m->horizon_ns != GS_UNKNOWN && ev->ts < m->horizon_ns) {
+		m->before_horizon++; /* a snapshot's incomplete part */
+		return GS_OK;
+	}
+	p = process_get(m, ev->pid, ev->procname, ev->ts);
 	if (!p)
 		return GS_ERR_NOMEM;
 	if (!tag_keeps(m, p, ev))
@@ -743,6 +846,10 @@ enum gs_status model_event(struct model *m, const struct gs_event *ev)
 	switch (ev->type) {
 	case GS_EV_GIL_FOUND:
 		return on_gil_found(m, p, ev);
+	case GS_EV_GIL_KNOWN:
+		return on_gil_known(m, p, ev);
+	case GS_EV_RESYNC:
+		return GS_OK;
 	case GS_EV_RETIRED:
 		return on_retired(m, p, ev);
 	case GS_EV_PROCESS_EXIT:

@@ -30,6 +30,15 @@ struct model *model_new(struct db *db, uint64_t durs_budget);
  * tag (gilscope.info's); its events before that, and every event of a
  * process with another tag, are skipped. Without a call, all are kept. */
 void model_filter_tag(struct model *m, uint32_t tag);
+/* Keeps only the processes with these pids (`record --pid`: processes
+ * started by `gilscope exec` carry no tag). Returns 0, or -1 (memory). */
+enum gs_status model_filter_pids(struct model *m, const int32_t *pids, size_t n);
+/* How the trace starts: "launch" (with its processes; the default),
+ * "attach" (`record --pid`: in their mid-life) or "snapshot" (a flight
+ * recorder's ring: at horizon_ns, the latest stream beginning; earlier
+ * events are skipped and counted). In mid-life, holds and waits open at
+ * the start are kept from it, marked started = 'trace_start'. */
+void model_set_start(struct model *m, const char *kind, int64_t horizon_ns);
 /* Events skipped by the tag filter. */
 uint64_t model_skipped_count(const struct model *m);
 void model_free(struct model *m);

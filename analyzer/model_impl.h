@@ -74,6 +74,7 @@ struct gil {
 	char *version;
 	int64_t found_ns, retired_ns; /* retired_ns GS_UNKNOWN while alive */
 	int ended;                 /* its process exited */
+	int from_start;            /* its gil_found is in the trace: nothing to clip */
 	struct process *proc;
 	struct tg *holder;
 	int has_release;           /* released, not yet re-acquired */
@@ -98,6 +99,8 @@ struct tg {
 	struct gil *g;
 	struct thread *t;
 	int waiting, holding, in_forced;
+	int seen;                  /* an event of it was read (clipping) */
+	int hold_clipped, wait_clipped; /* open at the trace's start */
 	int released_voluntarily;  /* last release was not forced, no request since */
 	int after_io;              /* the current wait follows a voluntary release */
 	int64_t wait_start, wait_timeouts, hold_start, forced_start;
@@ -123,6 +126,12 @@ struct model {
 	int filter;                /* keep only processes carrying want_tag */
 	uint32_t want_tag;
 	uint64_t skipped;
+	int32_t *keep_pids;        /* pid filter (record --pid), n_keep of them */
+	size_t n_keep;
+	const char *trace_start;   /* 'launch' | 'attach' | 'snapshot' */
+	int clip;                  /* the trace starts in mid-life */
+	int64_t horizon_ns;        /* snapshot: events before it are skipped */
+	uint64_t before_horizon;
 	int spilled;               /* over budget: histograms, not exact */
 	int64_t start_ns, end_ns, max_loss_end;
 	char err[512];

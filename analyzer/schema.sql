@@ -21,7 +21,10 @@ CREATE TABLE IF NOT EXISTS runs (
   analyzed_at      TEXT NOT NULL,     -- ISO 8601 UTC
   anomalies        INTEGER NOT NULL DEFAULT 0, -- events that fit no state (after a loss, or a tracer bug)
   skipped_events   INTEGER NOT NULL DEFAULT 0, -- events of processes of other recordings (tag filter)
-  percentiles_exact INTEGER NOT NULL DEFAULT 1 -- 0: from histograms, within 1/128 (long traces)
+  percentiles_exact INTEGER NOT NULL DEFAULT 1, -- 0: from histograms, within 1/128 (long traces)
+  trace_start      TEXT NOT NULL DEFAULT 'launch', -- 'launch' | 'attach' (record --pid) | 'snapshot' (flight recorder)
+  horizon_ns       INTEGER,           -- snapshot: the ring buffers' horizon (start_ns is at or after it)
+  before_horizon_events INTEGER NOT NULL DEFAULT 0 -- snapshot: events before the horizon, skipped
 );
 
 CREATE TABLE IF NOT EXISTS processes (
@@ -79,7 +82,8 @@ CREATE TABLE IF NOT EXISTS holds (
   start_site_id  INTEGER,       -- code_sites: where the thread resumed (NULL unknown)
   end_site_id    INTEGER,       -- code_sites: where it let the GIL go (NULL unknown)
   start_stack_id INTEGER,       -- stacks: the whole stack at the start (NULL unknown)
-  end_stack_id   INTEGER        -- stacks: the whole stack at the end (NULL unknown)
+  end_stack_id   INTEGER,       -- stacks: the whole stack at the end (NULL unknown)
+  started        TEXT NOT NULL DEFAULT 'acquired' -- 'acquired' | 'trace_start' (open when the trace began: clipped)
 );
 
 CREATE TABLE IF NOT EXISTS waits (
@@ -94,7 +98,8 @@ CREATE TABLE IF NOT EXISTS waits (
   crosses_loss INTEGER NOT NULL DEFAULT 0,
   convoy       INTEGER NOT NULL DEFAULT 0, -- waited >= one interval after releasing the GIL voluntarily (I/O)
   site_id      INTEGER,         -- code_sites: the line that asked for the GIL back (NULL unknown)
-  stack_id     INTEGER          -- stacks: its whole stack (NULL unknown)
+  stack_id     INTEGER,         -- stacks: its whole stack (NULL unknown)
+  started      TEXT NOT NULL DEFAULT 'request' -- 'request' | 'trace_start' (open when the trace began: clipped)
 );
 
 CREATE TABLE IF NOT EXISTS timeouts (

@@ -38,6 +38,8 @@ static const struct evdef {
 	{ "gil_retired",         GS_EV_RETIRED,      "gil", NULL, NULL, NULL, NULL },
 	{ "thread_name",         GS_EV_THREAD_NAME,  NULL, "tid", NULL, "name", "tag" },
 	{ "process_exit",        GS_EV_PROCESS_EXIT, NULL, "status", NULL, NULL, NULL },
+	{ "resync",              GS_EV_RESYNC,       NULL, "ngils", NULL, NULL, "tag" },
+	{ "gil_known",           GS_EV_GIL_KNOWN,    "gil", "interval_us", "rule", "version", "tag" },
 };
 
 /* The rest, by event type: optional for acquire and release (older
@@ -331,6 +333,7 @@ static void payload_decode(struct reader *r, const struct class_info *ci, const 
 
 	switch (e->type) {
 	case GS_EV_GIL_FOUND:
+	case GS_EV_GIL_KNOWN:
 		e->u.gil_found.interval_us = n1;
 		e->u.gil_found.rule = n2;
 		e->u.gil_found.version = str;

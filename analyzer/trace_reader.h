@@ -24,6 +24,8 @@ enum gs_ev_type {
 	GS_EV_PROCESS_EXIT,
 	GS_EV_CODE,
 	GS_EV_STACK,
+	GS_EV_RESYNC,          /* a session started mid-life: what follows re-states */
+	GS_EV_GIL_KNOWN,       /* a GIL found before the trace began */
 	GS_EV_OTHER,           /* a gilscope event this analyzer does not know */
 	GS_EV__COUNT,
 };
@@ -60,7 +62,7 @@ struct gs_event {
 	const char *procname;  /* NULL but for a process's first event */
 	struct gs_site site;   /* acquire, release */
 	union {
-		struct {
+		struct {             /* gil_found and gil_known */
 			int64_t interval_us; /* 0: not readable */
 			int64_t rule;        /* enum gs_rule, else unknown */
 			const char *version;

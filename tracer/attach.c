@@ -21,7 +21,7 @@
 
 #define CHANNEL "gilscope"
 #define NUM_SUBBUF 8
-#define RESYNC_EVENT "gilscope:resync"
+#define RESYNC_EVENT "gilscope_ctl:resync" /* the switch: gilscope_ctl_tp.h */
 /* How long a process may take to register with a session daemon that
  * has just started (liblttng-ust's listener waits on the daemon's futex). */
 #define REGISTER_WAIT_MS 5000
@@ -264,7 +264,9 @@ static int tracker_add(const char *pfx, struct attach_session *s, pid_t pid)
 }
 
 /* The gilscope channel with the per-process contexts, every gilscope
- * event but (in a snapshot session) resync, only the given processes. */
+ * event, only the given processes; a recording also turns the resync
+ * switch on (a snapshot session turns it on just before each snapshot:
+ * the names and GILs then sit at the newest end of the ring buffer). */
 static int session_setup(const char *pfx, struct attach_session *s, const char *outdir,
 			 uint64_t bufsz, const pid_t *pids, size_t npids)
 {
@@ -276,7 +278,6 @@ static int session_setup(const char *pfx, struct attach_session *s, const char *
 	static const enum lttng_event_context_type ctxs[] = {
 		LTTNG_EVENT_CONTEXT_VPID, LTTNG_EVENT_CONTEXT_VTID, LTTNG_EVENT_CONTEXT_PROCNAME,
 	};
-	char *exclusion = NULL;
 
 	rc = snapshot ? lttng_create_session_snapshot(s->name, NULL)
 		      : lttng_create_session(s->name, outdir);
@@ -342,17 +343,13 @@ static int session_setup(const char *pfx, struct attach_session *s, const char *
 	snprintf(ev->name, sizeof(ev->name), "gilscope:*");
 	ev->type = LTTNG_EVENT_TRACEPOINT;
 	ev->loglevel_type = LTTNG_EVENT_LOGLEVEL_ALL;
-	/* A snapshot session turns resync on just before each snapshot: the
-	 * names and GILs then sit at the newest end of the ring buffer. */
-	if (snapshot && !(exclusion = calloc(1, LTTNG_SYMBOL_NAME_LEN))) {
-		fprintf(stderr, "%sout of memory\n", pfx);
+	if ((rc = lttng_enable_event_with_exclusions(s->handle, ev, CHANNEL, NULL, 0, NULL)) < 0) {
+		lttng_fail(pfx, "cannot enable the gilscope events", rc);
 		goto end;
 	}
-	if (exclusion)
-		snprintf(exclusion, LTTNG_SYMBOL_NAME_LEN, "%s", RESYNC_EVENT);
-	if ((rc = lttng_enable_event_with_exclusions(s->handle, ev, CHANNEL, NULL,
-						     exclusion ? 1 : 0, exclusion ? &exclusion : NULL)) < 0) {
-		lttng_fail(pfx, "cannot enable the gilscope events", rc);
+	snprintf(ev->name, sizeof(ev->name), "%s", RESYNC_EVENT);
+	if (!snapshot && (rc = lttng_enable_event_with_exclusions(s->handle, ev, CHANNEL, NULL, 0, NULL)) < 0) {
+		lttng_fail(pfx, "cannot enable " RESYNC_EVENT, rc);
 		goto end;
 	}
 	if ((rc = lttng_start_tracing(s->name)) < 0) {
@@ -362,7 +359,6 @@ static int session_setup(const char *pfx, struct attach_session *s, const char *
 	s->started = 1;
 	err = 0;
 end:
-	free(exclusion);
 	if (ev)
 		lttng_event_destroy(ev);
 	if (chan)
@@ -802,7 +798,7 @@ int flight_snapshot(const char *session, const char *outdir, char *trace_dir, si
 	ev->type = LTTNG_EVENT_TRACEPOINT;
 	ev->loglevel_type = LTTNG_EVENT_LOGLEVEL_ALL;
 	if ((rc = lttng_enable_event_with_exclusions(h, ev, CHANNEL, NULL, 0, NULL)) < 0) {
-		lttng_fail(pfx, "cannot enable gilscope:resync", rc);
+		lttng_fail(pfx, "cannot enable " RESYNC_EVENT, rc);
 		goto end;
 	}
 	resync = 1;
@@ -821,7 +817,7 @@ int flight_snapshot(const char *session, const char *outdir, char *trace_dir, si
 	err = 0;
 end:
 	if (resync && (rc = lttng_disable_event(h, RESYNC_EVENT, CHANNEL)) < 0)
-		err = lttng_fail(pfx, "cannot disable gilscope:resync", rc);
+		err = lttng_fail(pfx, "cannot disable " RESYNC_EVENT, rc);
 	if (out)
 		lttng_snapshot_output_destroy(out);
 	if (ev)

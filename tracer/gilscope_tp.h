@@ -140,8 +140,9 @@ LTTNG_UST_TRACEPOINT_EVENT(gilscope, thread_name,
 )
 
 /* Resynchronisation, for sessions that start while the process runs
- * (`gilscope record --pid`, flight-recorder snapshots): when the `resync`
- * event goes from disabled to enabled for this process, the next GIL
+ * (`gilscope record --pid`, flight-recorder snapshots): when the switch
+ * gilscope_ctl:resync (gilscope_ctl_tp.h) goes from disabled to enabled
+ * for this process, and every second while it stays on, the next GIL
  * event first emits `resync` (the marker), then `gil_known` for each GIL
  * alive and `thread_name` for each named thread still alive, so that the
  * trace can be read alone. `gil_known` describes a GIL found earlier; it

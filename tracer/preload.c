@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Tracepoints are defined here but their provider lives in
@@ -24,6 +25,7 @@
 #define LTTNG_UST_TRACEPOINT_PROBE_DYNAMIC_LINKAGE
 #include "gilscope_tp.h"
 #include "attrib.h"
+#include "gilscope_ctl_tp.h"
 
 #define EXPORT __attribute__((visibility("default")))
 /* TLS touched inside pthread hooks must not allocate lazily. */
@@ -99,7 +101,10 @@ static pthread_mutex_t g_registry = PTHREAD_MUTEX_INITIALIZER;
 static char g_version[96];
 static int g_exit_hooked;        /* at_exit registered (inherited by fork) */
 static uint32_t g_tag;           /* GILSCOPE_TAG: which recording we belong to */
-static atomic_int g_resync_on;   /* the resync tracepoint's state last acted upon */
+static atomic_int g_resync_on;   /* resync_wanted() last acted upon */
+static atomic_uint g_resync_ticks; /* GIL events while resync is on */
+static atomic_llong g_resync_last; /* CLOCK_MONOTONIC ns of the last resync */
+static atomic_int g_resync_again; /* a resync is due RESYNC_AGAIN_NS after the switch */
 
 TLS pid_t t_tid;
 TLS int t_guard;                 /* inside our own code: pass through */
@@ -111,6 +116,16 @@ TLS pthread_mutex_t *t_cand_s;
 TLS struct gil *t_req;           /* GIL this thread requested, not yet acquired */
 TLS struct gil *t_acq;           /* GIL this thread took, acquire not yet emitted */
 TLS pthread_mutex_t *t_last_init; /* the last mutex this thread initialised */
+
+/* The switch is on and the events it makes us emit are enabled too: a
+ * session enables its events one by one, the switch may come first. */
+static inline int resync_wanted(void)
+{
+	return lttng_ust_tracepoint_enabled(gilscope_ctl, resync) &&
+	       lttng_ust_tracepoint_enabled(gilscope, resync) &&
+	       lttng_ust_tracepoint_enabled(gilscope, gil_known) &&
+	       lttng_ust_tracepoint_enabled(gilscope, thread_name);
+}
 
 static pid_t self_tid(void)
 {
@@ -335,7 +350,7 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	 * mutexes' initialisation (see pthread_mutex_init). */
 	set_armed(0);
 	/* gil_found tells a running session everything: no resync for it. */
-	atomic_store(&g_resync_on, lttng_ust_tracepoint_enabled(gilscope, resync) != 0);
+	atomic_store(&g_resync_on, resync_wanted());
 	lttng_ust_tracepoint(gilscope, gil_found, gil_addr(g), gil_interval_us(g), rule, g_version, g_tag);
 	if (!g_exit_hooked) {
 		/* Registered here, not in the constructor: exit handlers run last
@@ -464,12 +479,23 @@ static void look_at_signal(pthread_cond_t *c)
 /* --- sessions that start while the process runs ----------------------
  * `gilscope record --pid` and flight-recorder snapshots see a process in
  * mid-life: its gil_found and thread names went by long ago. When the
- * `resync` tracepoint goes from disabled to enabled for this process, the
- * next GIL event says again what a reader needs (gilscope_tp.h). The test
+ * gilscope_ctl:resync tracepoint goes from disabled to enabled for this
+ * process, the next GIL event says again what a reader needs
+ * (gilscope_ctl_tp.h, gilscope_tp.h). The test
  * is one load on the GIL's own path; nothing runs while no session is. */
 
 #define MAX_NAMES 256
 #define NAME_LEN 64
+/* While resync is on, it is also repeated every RESYNC_PERIOD_NS (the
+ * clock is read once per RESYNC_TICKS GIL events): the enabled state is
+ * shared by every session, so a session that starts while another one
+ * already enables resync sees no transition. */
+#define RESYNC_PERIOD_NS 1000000000LL
+#define RESYNC_TICKS 64
+/* LTTng-UST registers a starting session's probes before it marks the
+ * session active: what the first GIL event emits at the switch may be
+ * dropped. It is said again this long after. */
+#define RESYNC_AGAIN_NS 5000000LL
 
 struct thread_name_slot {
 	pid_t tid;                       /* 0: free */
@@ -478,24 +504,6 @@ struct thread_name_slot {
 
 static struct thread_name_slot g_names[MAX_NAMES]; /* under g_registry */
 
-static void names_remember(pid_t tid, const char *name)
-{
-	struct thread_name_slot *slot = NULL;
-	real.mutex_lock(&g_registry);
-	for (int i = 0; i < MAX_NAMES && !slot; i++) {
-		struct thread_name_slot *c = &g_names[((unsigned)tid + (unsigned)i) % MAX_NAMES];
-		if (c->tid == tid || c->tid == 0)
-			slot = c;
-	}
-	if (!slot)
-		slot = &g_names[(unsigned)tid % MAX_NAMES]; /* full: the oldest guess loses */
-	slot->tid = tid;
-	size_t len = strnlen(name, NAME_LEN - 1);
-	memcpy(slot->name, name, len);
-	slot->name[len] = '\0';
-	real.mutex_unlock(&g_registry);
-}
-
 static int thread_alive(pid_t tid)
 {
 	char path[48];
@@ -503,9 +511,49 @@ static int thread_alive(pid_t tid)
 	return access(path, F_OK) == 0;
 }
 
+static struct thread_name_slot *names_find(pid_t tid)
+{
+	for (int i = 0; i < MAX_NAMES; i++) {
+		struct thread_name_slot *c = &g_names[((unsigned)tid + (unsigned)i) % MAX_NAMES];
+		if (c->tid == tid || c->tid == 0)
+			return c;
+	}
+	return NULL;
+}
+
+static void names_remember(pid_t tid, const char *name)
+{
+	real.mutex_lock(&g_registry);
+	struct thread_name_slot *slot = names_find(tid);
+	if (!slot) {
+		/* Full: forget the threads that ended (a server starting a
+		 * thread per connection fills it with them). */
+		for (int i = 0; i < MAX_NAMES; i++)
+			if (!thread_alive(g_names[i].tid))
+				g_names[i].tid = 0;
+		slot = names_find(tid);
+	}
+	if (!slot)
+		slot = &g_names[(unsigned)tid % MAX_NAMES]; /* 256 live names: one loses */
+	slot->tid = tid;
+	size_t len = strnlen(name, NAME_LEN - 1);
+	memcpy(slot->name, name, len);
+	slot->name[len] = '\0';
+	real.mutex_unlock(&g_registry);
+}
+
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static __attribute__((noinline)) void resync_emit(void)
 {
 	uint32_t ngils = 0;
+	atomic_store(&g_resync_last, mono_ns());
 	real.mutex_lock(&g_registry);
 	int n = atomic_load(&g_nslots);
 	for (int i = 0; i < n; i++)
@@ -529,13 +577,33 @@ static __attribute__((noinline)) void resync_emit(void)
 	real.mutex_unlock(&g_registry);
 }
 
+static __attribute__((noinline)) void resync_tick(void)
+{
+	/* A plain load and store: a lost tick among racing GILs is harmless. */
+	unsigned t = atomic_load_explicit(&g_resync_ticks, memory_order_relaxed) + 1;
+	atomic_store_explicit(&g_resync_ticks, t, memory_order_relaxed);
+	int again = atomic_load_explicit(&g_resync_again, memory_order_relaxed);
+	if (!again && t % RESYNC_TICKS)
+		return;
+	int64_t since = mono_ns() - atomic_load_explicit(&g_resync_last, memory_order_relaxed);
+	if (since >= RESYNC_PERIOD_NS || (again && since >= RESYNC_AGAIN_NS)) {
+		atomic_store(&g_resync_again, 0);
+		resync_emit();
+	}
+}
+
 /* On every GIL event, before it is emitted (t_guard set). */
 static inline void resync_check(void)
 {
-	int on = lttng_ust_tracepoint_enabled(gilscope, resync) != 0;
-	if (__builtin_expect(on != atomic_load_explicit(&g_resync_on, memory_order_relaxed), 0) &&
-	    atomic_exchange(&g_resync_on, on) != on && on)
-		resync_emit();
+	int on = resync_wanted();
+	if (__builtin_expect(on != atomic_load_explicit(&g_resync_on, memory_order_relaxed), 0)) {
+		if (atomic_exchange(&g_resync_on, on) != on && on) {
+			resync_emit();
+			atomic_store(&g_resync_again, 1);
+		}
+	} else if (__builtin_expect(on, 0)) {
+		resync_tick();
+	}
 }
 
 static inline int active(void)

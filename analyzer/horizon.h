@@ -1,0 +1,13 @@
+/* Where a flight-recorder snapshot's complete part begins. */
+#ifndef GILSCOPE_HORIZON_H
+#define GILSCOPE_HORIZON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Sets *horizon to the latest beginning (ns from origin) among the
+ * streams of the CTF traces dirs[0..n): from there on every CPU's events
+ * are all present. Returns 0, or -1 with one line in err. */
+int trace_horizon(const char *const *dirs, size_t n, int64_t *horizon, char *err, size_t len);
+
+#endif
