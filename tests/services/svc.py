@@ -103,7 +103,7 @@ def gs(*args: str, timeout: float = 120, user: Optional[str] = None,
        env: Optional[dict] = None) -> subprocess.CompletedProcess:
     argv = [str(gstest.gilscope()), *args]
     if user:
-        argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]
+        argv = ["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups", *argv]
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
 
 
