@@ -66,7 +66,7 @@ static int summary_header(struct summary *s)
 		"m.switches, m.switches_per_s, m.drop_requests, m.drop_requests_per_s, "
 		"m.held_pct, m.contention_pct, m.wait_pct, m.handoff_ns, m.forced_releases, "
 		"(SELECT count(*) FROM processes WHERE run_id = ?1), "
-		"(SELECT count(*) FROM gils WHERE run_id = ?1) "
+		"(SELECT count(*) FROM gils WHERE run_id = ?1), r.trace_start "
 		"FROM runs r LEFT JOIN metrics m ON m.run_id = r.run_id AND m.gil_id IS NULL "
 		"WHERE r.run_id = ?1");
 	char wall[32], handoff[32];
@@ -93,8 +93,13 @@ static int summary_header(struct summary *s)
 		(long long)sqlite3_column_int64(st, 7), (long long)sqlite3_column_int64(st, 8));
 	if (sqlite3_column_int64(st, 9))
 		fprintf(s->out, "  anomalies %lld", (long long)sqlite3_column_int64(st, 9));
-	fprintf(s->out, "\n  processes %-24d GILs    %d\n\n", sqlite3_column_int(st, 19),
+	fprintf(s->out, "\n  processes %-24d GILs    %d\n", sqlite3_column_int(st, 19),
 		sqlite3_column_int(st, 20));
+	if (!strcmp(col_text(st, 21, "launch"), "snapshot"))
+		fprintf(s->out, "  starts    at the flight recorder's buffer horizon (a snapshot)\n");
+	else if (!strcmp(col_text(st, 21, "launch"), "attach"))
+		fprintf(s->out, "  starts    when `record --pid` attached (open holds/waits clipped)\n");
+	fprintf(s->out, "\n");
 	fprintf(s->out, "  %14lld  switches            # %10.1f /sec\n",
 		(long long)sqlite3_column_int64(st, 10), sqlite3_column_double(st, 11));
 	fprintf(s->out, "  %14lld  drop requests       # %10.1f /sec\n",

@@ -20,12 +20,13 @@ int cmd_run(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 
-struct analyze_opts;
-/* Sets the analyzer's tuning knobs from the environment (cli/analyze.c). */
-void analyze_opts_env(struct analyze_opts *opts);
 int cmd_exec(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_flight(int argc, char **argv);
+
+struct analyze_opts;
+/* Sets the analyzer's tuning knobs from the environment (cli/analyze.c). */
+void analyze_opts_env(struct analyze_opts *opts);
 
 struct attach_opts;
 /* `record --pid` / `record --flight`, once `record` parsed its options;

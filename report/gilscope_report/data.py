@@ -627,6 +627,16 @@ RUN_FIELDS = ("run_id", "trace_path", "hostname", "command", "exit_status", "wal
               "interval_us", "event_count", "lost_events", "analyzer_version", "analyzed_at", "anomalies")
 
 
+def _run_fields(run: Dict[str, Any]) -> Dict[str, Any]:
+    """The runs row for the page; how the trace starts only when it is not
+    with the program (record --pid, a flight-recorder snapshot)."""
+    out = {k: run.get(k) for k in RUN_FIELDS}
+    if run.get("trace_start") not in (None, "launch"):
+        out["trace_start"] = run["trace_start"]
+        out["before_horizon_events"] = run.get("before_horizon_events") or 0
+    return out
+
+
 def _load(conn: sqlite3.Connection, run_id: int, path: str, title: Optional[str],
           window: Optional[Tuple[int, int]] = None) -> Dict[str, Any]:
     run = dict(conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone())
@@ -692,7 +702,7 @@ def _load(conn: sqlite3.Connection, run_id: int, path: str, title: Optional[str]
         "format": 1,
         "title": title,
         "db_path": str(path),
-        "run": {k: run.get(k) for k in RUN_FIELDS},
+        "run": _run_fields(run),
         "run_ids": [row[0] for row in conn.execute("SELECT run_id FROM runs ORDER BY run_id")],
         "t0": str(t0),  # absolute ns exceed JavaScript's exact integers
         "span": span,

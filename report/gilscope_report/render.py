@@ -85,6 +85,11 @@ def _facts(m: Dict[str, Any]) -> str:
     iv = run.get("interval_us")
     fact("switch interval", esc(fmt_dur(iv * 1000) if iv is not None else "unknown"))
     fact("wall time", esc(fmt_dur(run.get("wall_ns"))))
+    if run.get("trace_start") == "snapshot":
+        fact("trace starts", esc("at the flight recorder's buffer horizon (a snapshot; "
+                                 f"{fmt_count(run.get('before_horizon_events'))} earlier events skipped)"))
+    elif run.get("trace_start") == "attach":
+        fact("trace starts", esc("when `record --pid` attached: what was open then is clipped"))
     fact("threads", esc(len(m["threads"])))
     fact("events", esc(fmt_count(run.get("event_count"))))
     lost = run.get("lost_events") or 0

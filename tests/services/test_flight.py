@@ -78,6 +78,13 @@ def main() -> None:
             con.execute("SELECT count(*) FROM waits WHERE started = 'trace_start'").fetchone()[0]
         gstest.check(clipped >= 1, f"holds/waits open at the horizon are marked 'trace_start' ({clipped})")
 
+        html = out / "snap.html"
+        rep = svc.gs("report", str(db), "-o", str(html))
+        summ = svc.gs("summary", str(db))
+        gstest.check(rep.returncode == 0 and "buffer horizon" in html.read_text()
+                     and summ.returncode == 0 and "buffer horizon" in summ.stdout,
+                     "the report and the summary say the run starts at the buffer's horizon")
+
         res = svc.gs("flight", "stop")
         gstest.check(res.returncode == 0 and session not in svc.sessions(), "flight stop ends the session")
         session = None
