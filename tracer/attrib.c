@@ -109,6 +109,11 @@ enum attrib_mode attrib_mode_get(void)
 	return g_mode;
 }
 
+void attrib_forget(void)
+{
+	atomic_fetch_add(&g_gen, 1);
+}
+
 void attrib_after_fork_child(void)
 {
 	atomic_flag_clear(&g_lock);

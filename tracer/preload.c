@@ -550,10 +550,14 @@ static int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static __attribute__((noinline)) void resync_emit(void)
+/* forget: a new session may have missed the code and stack descriptions
+ * too (not on the periodic repeats: the session saw them). */
+static __attribute__((noinline)) void resync_emit(int forget)
 {
 	uint32_t ngils = 0;
 	atomic_store(&g_resync_last, mono_ns());
+	if (forget)
+		attrib_forget();
 	real.mutex_lock(&g_registry);
 	int n = atomic_load(&g_nslots);
 	for (int i = 0; i < n; i++)
@@ -588,7 +592,7 @@ static __attribute__((noinline)) void resync_tick(void)
 	int64_t since = mono_ns() - atomic_load_explicit(&g_resync_last, memory_order_relaxed);
 	if (since >= RESYNC_PERIOD_NS || (again && since >= RESYNC_AGAIN_NS)) {
 		atomic_store(&g_resync_again, 0);
-		resync_emit();
+		resync_emit(again);
 	}
 }
 
@@ -598,7 +602,7 @@ static inline void resync_check(void)
 	int on = resync_wanted();
 	if (__builtin_expect(on != atomic_load_explicit(&g_resync_on, memory_order_relaxed), 0)) {
 		if (atomic_exchange(&g_resync_on, on) != on && on) {
-			resync_emit();
+			resync_emit(1);
 			atomic_store(&g_resync_again, 1);
 		}
 	} else if (__builtin_expect(on, 0)) {

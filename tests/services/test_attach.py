@@ -100,6 +100,12 @@ def main() -> None:
         gstest.check(q("SELECT count(*) FROM holds WHERE started NOT IN ('acquired', 'trace_start')")[0][0] == 0
                      and q("SELECT count(*) FROM waits WHERE started NOT IN ('request', 'trace_start')")[0][0] == 0,
                      "every other hold started with an acquire, every wait with a request")
+        sites = q("SELECT filename, function, sum(holds) FROM code_sites WHERE filename LIKE '%service.py' "
+                  "GROUP BY function")
+        unknown = q("SELECT count(*) FROM code_sites WHERE filename = '?'")[0][0]
+        gstest.check(any(f == "spin" and n > 0 for _, f, n in sites),
+                     f"the code objects were described again: holds end in service.py:spin ({sites})")
+        gstest.check(unknown <= 2, f"(almost) no site whose description was lost ({unknown})")
         anomalies = q("SELECT anomalies FROM runs")[0][0]
         gstest.check(anomalies <= 4, f"the clipped start leaves (almost) no anomaly ({anomalies})")
         print("PASSED: exec + record --pid")
