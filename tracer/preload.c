@@ -104,7 +104,7 @@ static uint32_t g_tag;           /* GILSCOPE_TAG: which recording we belong to *
 static atomic_int g_resync_on;   /* resync_wanted() last acted upon */
 static atomic_uint g_resync_ticks; /* GIL events while resync is on */
 static atomic_llong g_resync_last; /* CLOCK_MONOTONIC ns of the last resync */
-static atomic_int g_resync_again; /* a resync is due RESYNC_AGAIN_NS after the switch */
+static atomic_int g_resync_again; /* repeats still due after the switch (RESYNC_AGAIN) */
 
 TLS pid_t t_tid;
 TLS int t_guard;                 /* inside our own code: pass through */
@@ -494,8 +494,10 @@ static void look_at_signal(pthread_cond_t *c)
 #define RESYNC_TICKS 64
 /* LTTng-UST registers a starting session's probes before it marks the
  * session active: what the first GIL event emits at the switch may be
- * dropped. It is said again this long after. */
-#define RESYNC_AGAIN_NS 5000000LL
+ * dropped (longer when its listener thread is descheduled in between).
+ * It is said again 5, 50 and 250 ms after the switch. */
+#define RESYNC_AGAINS 3
+#define RESYNC_AGAIN_NS(left) ((left) == 3 ? 5000000LL : (left) == 2 ? 45000000LL : 200000000LL)
 
 struct thread_name_slot {
 	pid_t tid;                       /* 0: free */
@@ -590,8 +592,8 @@ static __attribute__((noinline)) void resync_tick(void)
 	if (!again && t % RESYNC_TICKS)
 		return;
 	int64_t since = mono_ns() - atomic_load_explicit(&g_resync_last, memory_order_relaxed);
-	if (since >= RESYNC_PERIOD_NS || (again && since >= RESYNC_AGAIN_NS)) {
-		atomic_store(&g_resync_again, 0);
+	if (since >= RESYNC_PERIOD_NS || (again && since >= RESYNC_AGAIN_NS(again))) {
+		atomic_store(&g_resync_again, again ? again - 1 : 0);
 		resync_emit(again);
 	}
 }
@@ -603,7 +605,7 @@ static inline void resync_check(void)
 	if (__builtin_expect(on != atomic_load_explicit(&g_resync_on, memory_order_relaxed), 0)) {
 		if (atomic_exchange(&g_resync_on, on) != on && on) {
 			resync_emit(1);
-			atomic_store(&g_resync_again, 1);
+			atomic_store(&g_resync_again, RESYNC_AGAINS);
 		}
 	} else if (__builtin_expect(on, 0)) {
 		resync_tick();
