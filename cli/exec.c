@@ -56,15 +56,8 @@ int cmd_exec(int argc, char **argv)
 		fprintf(stderr, PFX "no command given; see 'gilscope exec --help'\n");
 		return GILSCOPE_EXIT_USAGE;
 	}
-	if (paths_resolve("lib/gilscope/libgilscope-preload.so", preload, sizeof(preload)) ||
-	    access(preload, R_OK) < 0) {
-		fprintf(stderr, PFX "the preload library is missing (%s): %s\n", preload, strerror(errno));
+	if (paths_hook(PFX, preload, pydir))
 		return GILSCOPE_EXIT_FAILURE;
-	}
-	if (paths_resolve("share/gilscope/python", pydir, sizeof(pydir))) {
-		fprintf(stderr, PFX "cannot locate the Python hook: %s\n", strerror(errno));
-		return GILSCOPE_EXIT_FAILURE;
-	}
 	/* No GILSCOPE_TAG: a recording's tag would tie the process to one
 	 * recording; `record --pid` names its processes instead. */
 	unsetenv("GILSCOPE_TAG");

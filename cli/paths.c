@@ -46,6 +46,20 @@ static int find_in_path(const char *name, char *out, size_t size)
 	return -1;
 }
 
+int paths_hook(const char *pfx, char *preload, char *pydir)
+{
+	if (paths_resolve("lib/gilscope/libgilscope-preload.so", preload, PATH_MAX) ||
+	    access(preload, R_OK) < 0) {
+		fprintf(stderr, "%sthe preload library is missing (%s): %s\n", pfx, preload, strerror(errno));
+		return -1;
+	}
+	if (paths_resolve("share/gilscope/python", pydir, PATH_MAX)) {
+		fprintf(stderr, "%scannot locate the Python hook: %s\n", pfx, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 void paths_sessiond(struct sessiond_opts *o, struct sessiond_paths *buf)
 {
 	const char *rt = getenv("XDG_RUNTIME_DIR");

@@ -13,6 +13,11 @@
  * one holding the running executable. Returns 0, or -1 with errno set. */
 int paths_resolve(const char *rel, char *buf, size_t size);
 
+/* The preload library and the Python hook's directory (share/gilscope/
+ * python), into buffers of PATH_MAX. Returns 0, or -1 after printing one
+ * line starting with pfx. */
+int paths_hook(const char *pfx, char *preload, char *pydir);
+
 /* Where the session daemon's files are, from the environment: the state
  * directory ($XDG_RUNTIME_DIR, else /tmp), this user's lttng-sessiond.pid
  * ($LTTNG_HOME or $HOME, /var/run/lttng for root) and lttng-sessiond in

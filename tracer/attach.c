@@ -19,9 +19,8 @@
 
 #include <lttng/lttng.h>
 
-#define CHANNEL "gilscope"
-#define NUM_SUBBUF 8
-#define RESYNC_EVENT "gilscope_ctl:resync" /* the switch: gilscope_ctl_tp.h */
+#include "session.h"
+
 /* How long a process may take to register with a session daemon that
  * has just started (liblttng-ust's listener waits on the daemon's futex). */
 #define REGISTER_WAIT_MS 5000
@@ -241,174 +240,6 @@ static int wait_registered(const char *pfx, const pid_t *pids, size_t n)
 	return 0;
 }
 
-/* --- the session ---------------------------------------------------------------- */
-
-struct attach_session {
-	char name[LTTNG_NAME_MAX];
-	struct lttng_handle *handle;
-	struct lttng_process_attr_tracker_handle *tracker;
-	int created, started;
-};
-
-static int tracker_add(const char *pfx, struct attach_session *s, pid_t pid)
-{
-	enum lttng_process_attr_tracker_handle_status st =
-		lttng_process_attr_virtual_process_id_tracker_handle_add_pid(s->tracker, pid);
-	if (st != LTTNG_PROCESS_ATTR_TRACKER_HANDLE_STATUS_OK &&
-	    st != LTTNG_PROCESS_ATTR_TRACKER_HANDLE_STATUS_EXISTS) {
-		fprintf(stderr, "%scannot add pid %d to the session's process tracker (status %d)\n",
-			pfx, (int)pid, (int)st);
-		return -1;
-	}
-	return 0;
-}
-
-/* The gilscope channel with the per-process contexts, every gilscope
- * event, only the given processes; a recording also turns the resync
- * switch on (a snapshot session turns it on just before each snapshot:
- * the names and GILs then sit at the newest end of the ring buffer). */
-static int session_setup(const char *pfx, struct attach_session *s, const char *outdir,
-			 uint64_t bufsz, const pid_t *pids, size_t npids)
-{
-	struct lttng_domain dom;
-	struct lttng_channel *chan = NULL;
-	struct lttng_event *ev = NULL;
-	int rc, err = -1;
-	int snapshot = outdir == NULL;
-	static const enum lttng_event_context_type ctxs[] = {
-		LTTNG_EVENT_CONTEXT_VPID, LTTNG_EVENT_CONTEXT_VTID, LTTNG_EVENT_CONTEXT_PROCNAME,
-	};
-
-	rc = snapshot ? lttng_create_session_snapshot(s->name, NULL)
-		      : lttng_create_session(s->name, outdir);
-	if (rc < 0) {
-		if (rc == -LTTNG_ERR_EXIST_SESS)
-			fprintf(stderr, "%sa session named %s already exists: `gilscope flight stop %s` "
-				"ends it\n", pfx, s->name, s->name);
-		else
-			lttng_fail(pfx, "cannot create the LTTng session", rc);
-		goto end;
-	}
-	s->created = 1;
-	memset(&dom, 0, sizeof(dom));
-	dom.type = LTTNG_DOMAIN_UST;
-	dom.buf_type = LTTNG_BUFFER_PER_UID;
-	if (!(s->handle = lttng_create_handle(s->name, &dom))) {
-		fprintf(stderr, "%scannot create an LTTng handle\n", pfx);
-		goto end;
-	}
-	if (!(chan = lttng_channel_create(&dom))) {
-		fprintf(stderr, "%scannot create an LTTng channel\n", pfx);
-		goto end;
-	}
-	snprintf(chan->name, sizeof(chan->name), "%s", CHANNEL);
-	/* A flight recorder overwrites its oldest events; a recording keeps
-	 * them all and counts what it had to discard. */
-	chan->attr.overwrite = snapshot;
-	chan->attr.num_subbuf = NUM_SUBBUF;
-	chan->attr.subbuf_size = bufsz / NUM_SUBBUF;
-	if (snapshot)
-		chan->attr.output = LTTNG_EVENT_MMAP;
-	if ((rc = lttng_enable_channel(s->handle, chan)) < 0) {
-		lttng_fail(pfx, "cannot enable the LTTng channel", rc);
-		goto end;
-	}
-	for (size_t i = 0; i < sizeof(ctxs) / sizeof(ctxs[0]); i++) {
-		struct lttng_event_context ctx;
-		memset(&ctx, 0, sizeof(ctx));
-		ctx.ctx = ctxs[i];
-		if ((rc = lttng_add_context(s->handle, &ctx, NULL, CHANNEL)) < 0) {
-			lttng_fail(pfx, "cannot add a context to the LTTng channel", rc);
-			goto end;
-		}
-	}
-	enum lttng_error_code ec = lttng_session_get_tracker_handle(
-		s->name, LTTNG_DOMAIN_UST, LTTNG_PROCESS_ATTR_VIRTUAL_PROCESS_ID, &s->tracker);
-	if (ec != LTTNG_OK) {
-		lttng_fail(pfx, "cannot get the session's process tracker", -(int)ec);
-		goto end;
-	}
-	if (lttng_process_attr_tracker_handle_set_tracking_policy(
-		    s->tracker, LTTNG_TRACKING_POLICY_INCLUDE_SET) != LTTNG_PROCESS_ATTR_TRACKER_HANDLE_STATUS_OK) {
-		fprintf(stderr, "%scannot restrict the session to the given processes\n", pfx);
-		goto end;
-	}
-	for (size_t i = 0; i < npids; i++)
-		if (tracker_add(pfx, s, pids[i]))
-			goto end;
-	if (!(ev = lttng_event_create())) {
-		fprintf(stderr, "%scannot create an LTTng event rule\n", pfx);
-		goto end;
-	}
-	snprintf(ev->name, sizeof(ev->name), "gilscope:*");
-	ev->type = LTTNG_EVENT_TRACEPOINT;
-	ev->loglevel_type = LTTNG_EVENT_LOGLEVEL_ALL;
-	if ((rc = lttng_enable_event_with_exclusions(s->handle, ev, CHANNEL, NULL, 0, NULL)) < 0) {
-		lttng_fail(pfx, "cannot enable the gilscope events", rc);
-		goto end;
-	}
-	snprintf(ev->name, sizeof(ev->name), "%s", RESYNC_EVENT);
-	if (!snapshot && (rc = lttng_enable_event_with_exclusions(s->handle, ev, CHANNEL, NULL, 0, NULL)) < 0) {
-		lttng_fail(pfx, "cannot enable " RESYNC_EVENT, rc);
-		goto end;
-	}
-	if ((rc = lttng_start_tracing(s->name)) < 0) {
-		lttng_fail(pfx, "cannot start tracing", rc);
-		goto end;
-	}
-	s->started = 1;
-	err = 0;
-end:
-	if (ev)
-		lttng_event_destroy(ev);
-	if (chan)
-		lttng_channel_destroy(chan);
-	return err;
-}
-
-static void session_release(struct attach_session *s)
-{
-	if (s->tracker)
-		lttng_process_attr_tracker_handle_destroy(s->tracker);
-	if (s->handle)
-		lttng_destroy_handle(s->handle);
-	s->tracker = NULL;
-	s->handle = NULL;
-}
-
-static int session_teardown(const char *pfx, struct attach_session *s, uint64_t *lost)
-{
-	int rc, err = 0;
-	*lost = 0;
-	if (s->started && (rc = lttng_stop_tracing(s->name)) < 0)
-		err = lttng_fail(pfx, "cannot stop tracing", rc);
-	if (s->handle) {
-		struct lttng_channel *chans = NULL;
-		int n = lttng_list_channels(s->handle, &chans);
-		for (int i = 0; i < n; i++) {
-			uint64_t d = 0;
-			if (!lttng_channel_get_discarded_event_count(&chans[i], &d))
-				*lost += d;
-		}
-		free(chans);
-	}
-	session_release(s);
-	if (s->created && (rc = lttng_destroy_session(s->name)) < 0)
-		err = lttng_fail(pfx, "cannot destroy the LTTng session", rc);
-	s->created = s->started = 0;
-	return err;
-}
-
-/* LTTng wants power-of-two sub-buffers of at least a page. */
-static uint64_t ring_size(uint64_t want)
-{
-	uint64_t bufsz = want ? want : RECORD_DEFAULT_BUFFER;
-	uint64_t sub = 4096;
-	while (sub * 2 <= bufsz / NUM_SUBBUF)
-		sub *= 2;
-	return sub * NUM_SUBBUF;
-}
-
 /* --- the info file --------------------------------------------------------------- */
 
 static void put_escaped(FILE *f, const char *s, size_t n)
@@ -508,6 +339,27 @@ static int outdir_make(const char *pfx, const char *want, char *abs)
 	return 0;
 }
 
+/* Checks the processes, takes the session daemon and waits until they
+ * registered with it. NULL after printing one line. */
+static struct sessiond *attach_begin(const char *pfx, const struct attach_opts *o)
+{
+	char why[512];
+	struct sessiond *d;
+
+	for (size_t i = 0; i < o->npids; i++)
+		if (pid_check(pfx, o->pids[i]))
+			return NULL;
+	if (!(d = sessiond_acquire(o->sessiond, why, sizeof(why)))) {
+		fprintf(stderr, "%s%s\n", pfx, why);
+		return NULL;
+	}
+	if (wait_registered(pfx, o->pids, o->npids)) {
+		sessiond_release(d);
+		return NULL;
+	}
+	return d;
+}
+
 /* --- record --pid ---------------------------------------------------------------- */
 
 struct pidset {
@@ -526,7 +378,7 @@ static int pidset_has(const struct pidset *s, pid_t p)
 /* Adds the new descendants of the recorded processes to the tracker. A
  * child is seen within one poll of its birth: what it did before is not
  * in the trace (it starts clipped, like its parent). */
-static int follow_children(const char *pfx, struct attach_session *s, struct pidset *set)
+static int follow_children(const char *pfx, struct gs_session *s, struct pidset *set)
 {
 	int added;
 	do {
@@ -555,7 +407,7 @@ static int follow_children(const char *pfx, struct attach_session *s, struct pid
 			if (!close || sscanf(close + 1, " %c %d", &state, &ppid) != 2)
 				continue;
 			if (pidset_has(set, (pid_t)ppid)) {
-				if (tracker_add(pfx, s, pid)) {
+				if (session_track(pfx, s, pid)) {
 					closedir(d);
 					return -1;
 				}
@@ -580,18 +432,14 @@ int attach_record(const struct attach_opts *o, struct record_result *res)
 {
 	static const char pfx[] = "gilscope record: ";
 	struct sessiond *d = NULL;
-	char why[512];
-	struct attach_session s = { 0 };
+	struct gs_session s = { 0 };
 	struct pidset set = { .n = 0 };
 	struct sigaction sa, old_int, old_term, old_hup;
 	int err = -1, handlers = 0;
 	char want[64];
-	uint64_t ring = ring_size(o->buffer_size);
+	uint64_t ring = session_ring(o->buffer_size);
 
 	memset(res, 0, sizeof(*res));
-	for (size_t i = 0; i < o->npids; i++)
-		if (pid_check(pfx, o->pids[i]))
-			return -1;
 	memcpy(set.v, o->pids, o->npids * sizeof(pid_t));
 	set.n = o->npids;
 	const char *dir = o->outdir;
@@ -602,13 +450,9 @@ int attach_record(const struct attach_opts *o, struct record_result *res)
 		strftime(want, sizeof(want), "gilscope-%Y%m%d-%H%M%S", &tm);
 		dir = want;
 	}
-	if (outdir_make(pfx, dir, res->trace_dir))
+	if (!(d = attach_begin(pfx, o)))
 		return -1;
-	if (!(d = sessiond_acquire(o->sessiond, why, sizeof(why)))) {
-		fprintf(stderr, "%s%s\n", pfx, why);
-		goto end;
-	}
-	if (wait_registered(pfx, o->pids, o->npids))
+	if (outdir_make(pfx, dir, res->trace_dir))
 		goto end;
 	snprintf(s.name, sizeof(s.name), "gilscope-%d-attach-%d", (int)getpid(), (int)o->pids[0]);
 
@@ -621,7 +465,9 @@ int attach_record(const struct attach_opts *o, struct record_result *res)
 	sigaction(SIGHUP, &sa, &old_hup);
 	handlers = 1;
 
-	if (session_setup(pfx, &s, res->trace_dir, ring, set.v, set.n))
+	struct gs_session_opts so = { .outdir = res->trace_dir, .ring = ring, .pids = set.v,
+				      .npids = set.n, .resync = 1 };
+	if (session_setup(pfx, &s, &so))
 		goto end;
 	if (!o->quiet)
 		fprintf(stderr, "gilscope: recording pid %d%s%s; Ctrl-C ends\n", (int)o->pids[0],
@@ -652,14 +498,8 @@ end:
 	if (res->trace_dir[0] &&
 	    info_write(pfx, res->trace_dir, "attach", set.v, set.n, NULL, ring, err ? NULL : &res->lost))
 		err = -1;
-	if (!err && !o->quiet) {
-		fprintf(stderr, "gilscope: trace written to %s\n", res->trace_dir);
-		if (res->lost)
-			fprintf(stderr, "gilscope: WARNING: %llu events were lost; record again "
-				"with a larger --buffer-size\n", (unsigned long long)res->lost);
-		else
-			fprintf(stderr, "gilscope: no events lost\n");
-	}
+	if (!err && !o->quiet)
+		record_say_written(res, ring);
 	return err;
 }
 
@@ -670,21 +510,15 @@ int flight_start(const struct attach_opts *o, char *name, size_t namelen)
 	static const char pfx[] = "gilscope record: ";
 	struct sessiond *d = NULL;
 	char why[512];
-	struct attach_session s = { 0 };
+	struct gs_session s = { 0 };
 	int err = -1;
-	uint64_t ring = ring_size(o->buffer_size);
+	struct gs_session_opts so = { .outdir = NULL, .ring = session_ring(o->buffer_size),
+				      .pids = o->pids, .npids = o->npids };
 
-	for (size_t i = 0; i < o->npids; i++)
-		if (pid_check(pfx, o->pids[i]))
-			return -1;
-	if (!(d = sessiond_acquire(o->sessiond, why, sizeof(why)))) {
-		fprintf(stderr, "%s%s\n", pfx, why);
-		goto end;
-	}
-	if (wait_registered(pfx, o->pids, o->npids))
-		goto end;
+	if (!(d = attach_begin(pfx, o)))
+		return -1;
 	snprintf(s.name, sizeof(s.name), FLIGHT_PREFIX "%d", (int)o->pids[0]);
-	if (session_setup(pfx, &s, NULL, ring, o->pids, o->npids))
+	if (session_setup(pfx, &s, &so))
 		goto end;
 	/* The session outlives us: the daemon must not be stopped under it. */
 	if (sessiond_keep(d, why, sizeof(why))) {
@@ -794,11 +628,11 @@ int flight_snapshot(const char *session, const char *outdir, char *trace_dir, si
 	}
 	/* resync off -> on: each process says what its GILs and threads are,
 	 * at the newest end of the ring. */
-	snprintf(ev->name, sizeof(ev->name), "%s", RESYNC_EVENT);
+	snprintf(ev->name, sizeof(ev->name), "%s", SESSION_RESYNC_EVENT);
 	ev->type = LTTNG_EVENT_TRACEPOINT;
 	ev->loglevel_type = LTTNG_EVENT_LOGLEVEL_ALL;
-	if ((rc = lttng_enable_event_with_exclusions(h, ev, CHANNEL, NULL, 0, NULL)) < 0) {
-		lttng_fail(pfx, "cannot enable " RESYNC_EVENT, rc);
+	if ((rc = lttng_enable_event_with_exclusions(h, ev, SESSION_CHANNEL, NULL, 0, NULL)) < 0) {
+		lttng_fail(pfx, "cannot enable " SESSION_RESYNC_EVENT, rc);
 		goto end;
 	}
 	resync = 1;
@@ -812,12 +646,19 @@ int flight_snapshot(const char *session, const char *outdir, char *trace_dir, si
 		goto end;
 	}
 	size_t n = flight_pids(name, pids, ATTACH_MAX_PIDS);
-	if (info_write(pfx, trace_dir, "snapshot", pids, n, name, 0, NULL))
+	uint64_t ring = 0;
+	struct lttng_channel *chans = NULL;
+	int nch = lttng_list_channels(h, &chans);
+	for (int i = 0; i < nch; i++)
+		if (!strcmp(chans[i].name, SESSION_CHANNEL))
+			ring = chans[i].attr.subbuf_size * chans[i].attr.num_subbuf;
+	free(chans);
+	if (info_write(pfx, trace_dir, "snapshot", pids, n, name, ring, NULL))
 		goto end;
 	err = 0;
 end:
-	if (resync && (rc = lttng_disable_event(h, RESYNC_EVENT, CHANNEL)) < 0)
-		err = lttng_fail(pfx, "cannot disable " RESYNC_EVENT, rc);
+	if (resync && (rc = lttng_disable_event(h, SESSION_RESYNC_EVENT, SESSION_CHANNEL)) < 0)
+		err = lttng_fail(pfx, "cannot disable " SESSION_RESYNC_EVENT, rc);
 	if (out)
 		lttng_snapshot_output_destroy(out);
 	if (ev)

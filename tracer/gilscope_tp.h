@@ -23,7 +23,8 @@
  * the trace's gilscope.info): UST sessions see every process of the user,
  * so a reader keeps only the processes whose first gil_found or
  * thread_name carries its recording's tag. 0: not recorded by gilscope. */
-LTTNG_UST_TRACEPOINT_EVENT(gilscope, gil_found,
+/* gil_found and gil_known (below) describe a GIL the same way. */
+LTTNG_UST_TRACEPOINT_EVENT_CLASS(gilscope, gil_desc,
 	LTTNG_UST_TP_ARGS(uint64_t, gil, uint32_t, interval_us, int, rule,
 			  const char *, version, uint32_t, tag),
 	LTTNG_UST_TP_FIELDS(
@@ -34,6 +35,9 @@ LTTNG_UST_TRACEPOINT_EVENT(gilscope, gil_found,
 		lttng_ust_field_integer(uint32_t, tag, tag)
 	)
 )
+LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_desc, gilscope, gil_found,
+	LTTNG_UST_TP_ARGS(uint64_t, gil, uint32_t, interval_us, int, rule,
+			  const char *, version, uint32_t, tag))
 
 /* The events that carry only the GIL's address share one class. */
 LTTNG_UST_TRACEPOINT_EVENT_CLASS(gilscope, gil_only,
@@ -155,17 +159,9 @@ LTTNG_UST_TRACEPOINT_EVENT(gilscope, resync,
 	)
 )
 
-LTTNG_UST_TRACEPOINT_EVENT(gilscope, gil_known,
+LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_desc, gilscope, gil_known,
 	LTTNG_UST_TP_ARGS(uint64_t, gil, uint32_t, interval_us, int, rule,
-			  const char *, version, uint32_t, tag),
-	LTTNG_UST_TP_FIELDS(
-		lttng_ust_field_integer_hex(uint64_t, gil, gil)
-		lttng_ust_field_integer(uint32_t, interval_us, interval_us)
-		lttng_ust_field_integer(int32_t, rule, rule)
-		lttng_ust_field_string(version, version)
-		lttng_ust_field_integer(uint32_t, tag, tag)
-	)
-)
+			  const char *, version, uint32_t, tag))
 
 #endif /* GILSCOPE_TP_H */
 

@@ -23,125 +23,12 @@
 #include "attach.h"
 #include "commands.h"
 #include "paths.h"
+#include "session.h"
 #include "sessiond.h"
 
 #define PFX "gilscope record: "
-#define CHANNEL "gilscope"
-#define NUM_SUBBUF 8
 
 static volatile sig_atomic_t g_child; /* pid to forward signals to */
-
-/* --- the session ----------------------------------------------------------- */
-
-struct session {
-	char name[LTTNG_NAME_MAX];
-	struct lttng_handle *handle;
-	int created;
-	int started;
-};
-
-static int lttng_fail(const char *what, int rc)
-{
-	fprintf(stderr, PFX "%s: %s\n", what, lttng_strerror(rc));
-	return -1;
-}
-
-static int session_setup(struct session *s, const char *outdir, uint64_t buffer_size)
-{
-	struct lttng_domain dom;
-	struct lttng_channel *chan = NULL;
-	struct lttng_event *ev = NULL;
-	int rc, err = -1;
-	static const enum lttng_event_context_type ctxs[] = {
-		LTTNG_EVENT_CONTEXT_VPID, LTTNG_EVENT_CONTEXT_VTID, LTTNG_EVENT_CONTEXT_PROCNAME,
-	};
-
-	if ((rc = lttng_create_session(s->name, outdir)) < 0) {
-		lttng_fail("cannot create the LTTng session", rc);
-		goto end;
-	}
-	s->created = 1;
-	memset(&dom, 0, sizeof(dom));
-	dom.type = LTTNG_DOMAIN_UST;
-	dom.buf_type = LTTNG_BUFFER_PER_UID;
-	s->handle = lttng_create_handle(s->name, &dom);
-	if (!s->handle) {
-		fprintf(stderr, PFX "cannot create an LTTng handle\n");
-		goto end;
-	}
-	chan = lttng_channel_create(&dom);
-	if (!chan) {
-		fprintf(stderr, PFX "cannot create an LTTng channel\n");
-		goto end;
-	}
-	snprintf(chan->name, sizeof(chan->name), "%s", CHANNEL);
-	chan->attr.overwrite = 0; /* discard and count, never overwrite silently */
-	chan->attr.num_subbuf = NUM_SUBBUF;
-	chan->attr.subbuf_size = buffer_size / NUM_SUBBUF;
-	if ((rc = lttng_enable_channel(s->handle, chan)) < 0) {
-		lttng_fail("cannot enable the LTTng channel", rc);
-		goto end;
-	}
-	for (size_t i = 0; i < sizeof(ctxs) / sizeof(ctxs[0]); i++) {
-		struct lttng_event_context ctx;
-		memset(&ctx, 0, sizeof(ctx));
-		ctx.ctx = ctxs[i];
-		if ((rc = lttng_add_context(s->handle, &ctx, NULL, CHANNEL)) < 0) {
-			lttng_fail("cannot add a context to the LTTng channel", rc);
-			goto end;
-		}
-	}
-	ev = lttng_event_create();
-	if (!ev) {
-		fprintf(stderr, PFX "cannot create an LTTng event rule\n");
-		goto end;
-	}
-	snprintf(ev->name, sizeof(ev->name), "gilscope:*");
-	ev->type = LTTNG_EVENT_TRACEPOINT;
-	ev->loglevel_type = LTTNG_EVENT_LOGLEVEL_ALL;
-	if ((rc = lttng_enable_event_with_exclusions(s->handle, ev, CHANNEL, NULL, 0, NULL)) < 0) {
-		lttng_fail("cannot enable the gilscope events", rc);
-		goto end;
-	}
-	if ((rc = lttng_start_tracing(s->name)) < 0) {
-		lttng_fail("cannot start tracing", rc);
-		goto end;
-	}
-	s->started = 1;
-	err = 0;
-end:
-	if (ev)
-		lttng_event_destroy(ev);
-	if (chan)
-		lttng_channel_destroy(chan);
-	return err;
-}
-
-/* Stops (flushing every buffer) and destroys the session; *lost receives
- * the events the channel discarded. Safe on a half-made session. */
-static int session_teardown(struct session *s, uint64_t *lost)
-{
-	int rc, err = 0;
-	*lost = 0;
-	if (s->started && (rc = lttng_stop_tracing(s->name)) < 0)
-		err = lttng_fail("cannot stop tracing", rc);
-	if (s->handle) {
-		struct lttng_channel *chans = NULL;
-		int n = lttng_list_channels(s->handle, &chans);
-		for (int i = 0; i < n; i++) {
-			uint64_t d = 0;
-			if (!lttng_channel_get_discarded_event_count(&chans[i], &d))
-				*lost += d;
-		}
-		free(chans);
-		lttng_destroy_handle(s->handle);
-		s->handle = NULL;
-	}
-	if (s->created && (rc = lttng_destroy_session(s->name)) < 0)
-		err = lttng_fail("cannot destroy the LTTng session", rc);
-	s->created = s->started = 0;
-	return err;
-}
 
 /* --- the info file beside the trace ---------------------------------------- */
 
@@ -418,7 +305,7 @@ static int make_outdir(const char *want, char *abs, size_t size, int *created)
 int record_run(const struct record_opts *o, struct record_result *res)
 {
 	struct sessiond *d = NULL;
-	struct session s = { 0 };
+	struct gs_session s = { 0 };
 	char preload[PATH_MAX], pydir[PATH_MAX], start[32], why[512];
 	uint32_t tag = 0;
 	int err = -1, created = 0;
@@ -426,22 +313,10 @@ int record_run(const struct record_opts *o, struct record_result *res)
 	int handlers = 0;
 
 	memset(res, 0, sizeof(*res));
-	uint64_t bufsz = o->buffer_size ? o->buffer_size : RECORD_DEFAULT_BUFFER;
-	/* LTTng wants power-of-two sub-buffers of at least a page. */
-	uint64_t sub = 4096;
-	while (sub * 2 <= bufsz / NUM_SUBBUF)
-		sub *= 2;
-	bufsz = sub * NUM_SUBBUF;
+	uint64_t bufsz = session_ring(o->buffer_size);
 
-	if (paths_resolve("lib/gilscope/libgilscope-preload.so", preload, sizeof(preload)) ||
-	    access(preload, R_OK) < 0) {
-		fprintf(stderr, PFX "the preload library is missing (%s): %s\n", preload, strerror(errno));
+	if (paths_hook(PFX, preload, pydir))
 		goto end;
-	}
-	if (paths_resolve("share/gilscope/python", pydir, sizeof(pydir))) {
-		fprintf(stderr, PFX "cannot locate the Python hook: %s\n", strerror(errno));
-		goto end;
-	}
 	if (make_outdir(o->outdir, res->trace_dir, sizeof(res->trace_dir), &created))
 		goto end;
 	if (getrandom(&tag, sizeof(tag), 0) != sizeof(tag))
@@ -458,7 +333,8 @@ int record_run(const struct record_opts *o, struct record_result *res)
 		fprintf(stderr, PFX "%s\n", why);
 		goto end;
 	}
-	if (session_setup(&s, res->trace_dir, bufsz))
+	struct gs_session_opts so = { .outdir = res->trace_dir, .ring = bufsz };
+	if (session_setup(PFX, &s, &so))
 		goto end;
 	if (info_write(res->trace_dir, o->cmd, tag, start, 0, 0, 0))
 		goto end;
@@ -485,7 +361,7 @@ int record_run(const struct record_opts *o, struct record_result *res)
 	g_child = 0;
 	err = 0;
 end:
-	if (session_teardown(&s, &res->lost))
+	if (session_teardown(PFX, &s, &res->lost))
 		err = -1;
 	sessiond_release(d);
 	if (handlers) {
@@ -498,18 +374,22 @@ end:
 		err = -1;
 	if (err && !res->cmd_ran && created)
 		nftw(res->trace_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-	if (!err && !o->quiet) {
-		fprintf(stderr, "gilscope: trace written to %s\n", res->trace_dir);
-		if (res->lost)
-			fprintf(stderr, "gilscope: WARNING: %llu events were lost; record again "
-				"with a larger --buffer-size (now %llu%s per CPU)\n",
-				(unsigned long long)res->lost,
-				(unsigned long long)(bufsz >= (1 << 20) ? bufsz >> 20 : bufsz >> 10),
-				bufsz >= (1 << 20) ? "M" : "k");
-		else
-			fprintf(stderr, "gilscope: no events lost\n");
-	}
+	if (!err && !o->quiet)
+		record_say_written(res, bufsz);
 	return err;
+}
+
+void record_say_written(const struct record_result *res, uint64_t ring)
+{
+	fprintf(stderr, "gilscope: trace written to %s\n", res->trace_dir);
+	if (res->lost)
+		fprintf(stderr, "gilscope: WARNING: %llu events were lost; record again "
+			"with a larger --buffer-size (now %llu%s per CPU)\n",
+			(unsigned long long)res->lost,
+			(unsigned long long)(ring >= (1 << 20) ? ring >> 20 : ring >> 10),
+			ring >= (1 << 20) ? "M" : "k");
+	else
+		fprintf(stderr, "gilscope: no events lost\n");
 }
 
 static void record_usage(FILE *out)

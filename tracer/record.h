@@ -29,6 +29,10 @@ struct record_result {
  * ended), -1 after printing one line on stderr saying what failed. */
 int record_run(const struct record_opts *opts, struct record_result *res);
 
+/* The closing lines on stderr: where the trace is, and the events lost
+ * (with the per-CPU ring to raise). */
+void record_say_written(const struct record_result *res, uint64_t ring);
+
 /* Parses a --buffer-size argument into *size; prints one line naming the
  * subcommand `who` and returns -1 when it is not a size of at least 64k. */
 int record_buffer_arg(const char *arg, uint64_t *size, const char *who);

@@ -1,0 +1,175 @@
+/* The LTTng session every gilscope recorder makes (session.h). */
+#include "session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "record.h"
+
+#define NUM_SUBBUF 8
+
+static int lttng_fail(const char *pfx, const char *what, int rc)
+{
+	fprintf(stderr, "%s%s: %s\n", pfx, what, lttng_strerror(rc));
+	return -1;
+}
+
+uint64_t session_ring(uint64_t want)
+{
+	uint64_t bufsz = want ? want : RECORD_DEFAULT_BUFFER;
+	uint64_t sub = 4096;
+	while (sub * 2 <= bufsz / NUM_SUBBUF)
+		sub *= 2;
+	return sub * NUM_SUBBUF;
+}
+
+int session_track(const char *pfx, struct gs_session *s, pid_t pid)
+{
+	enum lttng_process_attr_tracker_handle_status st =
+		lttng_process_attr_virtual_process_id_tracker_handle_add_pid(s->tracker, pid);
+	if (st != LTTNG_PROCESS_ATTR_TRACKER_HANDLE_STATUS_OK &&
+	    st != LTTNG_PROCESS_ATTR_TRACKER_HANDLE_STATUS_EXISTS) {
+		fprintf(stderr, "%scannot add pid %d to the session's process tracker (status %d)\n",
+			pfx, (int)pid, (int)st);
+		return -1;
+	}
+	return 0;
+}
+
+static int tracker_setup(const char *pfx, struct gs_session *s, const pid_t *pids, size_t n)
+{
+	enum lttng_error_code ec = lttng_session_get_tracker_handle(
+		s->name, LTTNG_DOMAIN_UST, LTTNG_PROCESS_ATTR_VIRTUAL_PROCESS_ID, &s->tracker);
+	if (ec != LTTNG_OK)
+		return lttng_fail(pfx, "cannot get the session's process tracker", -(int)ec);
+	if (lttng_process_attr_tracker_handle_set_tracking_policy(
+		    s->tracker, LTTNG_TRACKING_POLICY_INCLUDE_SET) != LTTNG_PROCESS_ATTR_TRACKER_HANDLE_STATUS_OK) {
+		fprintf(stderr, "%scannot restrict the session to the given processes\n", pfx);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (session_track(pfx, s, pids[i]))
+			return -1;
+	return 0;
+}
+
+int session_setup(const char *pfx, struct gs_session *s, const struct gs_session_opts *o)
+{
+	struct lttng_domain dom;
+	struct lttng_channel *chan = NULL;
+	struct lttng_event *ev = NULL;
+	int rc, err = -1;
+	int snapshot = o->outdir == NULL;
+	static const enum lttng_event_context_type ctxs[] = {
+		LTTNG_EVENT_CONTEXT_VPID, LTTNG_EVENT_CONTEXT_VTID, LTTNG_EVENT_CONTEXT_PROCNAME,
+	};
+
+	rc = snapshot ? lttng_create_session_snapshot(s->name, NULL)
+		      : lttng_create_session(s->name, o->outdir);
+	if (rc < 0) {
+		if (rc == -LTTNG_ERR_EXIST_SESS)
+			fprintf(stderr, "%sa session named %s already exists (`lttng list`)\n",
+				pfx, s->name);
+		else
+			lttng_fail(pfx, "cannot create the LTTng session", rc);
+		goto end;
+	}
+	s->created = 1;
+	memset(&dom, 0, sizeof(dom));
+	dom.type = LTTNG_DOMAIN_UST;
+	dom.buf_type = LTTNG_BUFFER_PER_UID;
+	if (!(s->handle = lttng_create_handle(s->name, &dom))) {
+		fprintf(stderr, "%scannot create an LTTng handle\n", pfx);
+		goto end;
+	}
+	if (!(chan = lttng_channel_create(&dom))) {
+		fprintf(stderr, "%scannot create an LTTng channel\n", pfx);
+		goto end;
+	}
+	snprintf(chan->name, sizeof(chan->name), "%s", SESSION_CHANNEL);
+	/* A flight recorder overwrites its oldest events; a recording
+	 * discards and counts, never overwrites silently. */
+	chan->attr.overwrite = snapshot;
+	chan->attr.num_subbuf = NUM_SUBBUF;
+	chan->attr.subbuf_size = o->ring / NUM_SUBBUF;
+	if (snapshot)
+		chan->attr.output = LTTNG_EVENT_MMAP;
+	if ((rc = lttng_enable_channel(s->handle, chan)) < 0) {
+		lttng_fail(pfx, "cannot enable the LTTng channel", rc);
+		goto end;
+	}
+	for (size_t i = 0; i < sizeof(ctxs) / sizeof(ctxs[0]); i++) {
+		struct lttng_event_context ctx;
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.ctx = ctxs[i];
+		if ((rc = lttng_add_context(s->handle, &ctx, NULL, SESSION_CHANNEL)) < 0) {
+			lttng_fail(pfx, "cannot add a context to the LTTng channel", rc);
+			goto end;
+		}
+	}
+	if (o->pids && tracker_setup(pfx, s, o->pids, o->npids))
+		goto end;
+	if (!(ev = lttng_event_create())) {
+		fprintf(stderr, "%scannot create an LTTng event rule\n", pfx);
+		goto end;
+	}
+	snprintf(ev->name, sizeof(ev->name), "gilscope:*");
+	ev->type = LTTNG_EVENT_TRACEPOINT;
+	ev->loglevel_type = LTTNG_EVENT_LOGLEVEL_ALL;
+	if ((rc = lttng_enable_event_with_exclusions(s->handle, ev, SESSION_CHANNEL, NULL, 0, NULL)) < 0) {
+		lttng_fail(pfx, "cannot enable the gilscope events", rc);
+		goto end;
+	}
+	snprintf(ev->name, sizeof(ev->name), "%s", SESSION_RESYNC_EVENT);
+	if (o->resync &&
+	    (rc = lttng_enable_event_with_exclusions(s->handle, ev, SESSION_CHANNEL, NULL, 0, NULL)) < 0) {
+		lttng_fail(pfx, "cannot enable " SESSION_RESYNC_EVENT, rc);
+		goto end;
+	}
+	if ((rc = lttng_start_tracing(s->name)) < 0) {
+		lttng_fail(pfx, "cannot start tracing", rc);
+		goto end;
+	}
+	s->started = 1;
+	err = 0;
+end:
+	if (ev)
+		lttng_event_destroy(ev);
+	if (chan)
+		lttng_channel_destroy(chan);
+	return err;
+}
+
+void session_release(struct gs_session *s)
+{
+	if (s->tracker)
+		lttng_process_attr_tracker_handle_destroy(s->tracker);
+	if (s->handle)
+		lttng_destroy_handle(s->handle);
+	s->tracker = NULL;
+	s->handle = NULL;
+}
+
+int session_teardown(const char *pfx, struct gs_session *s, uint64_t *lost)
+{
+	int rc, err = 0;
+	*lost = 0;
+	if (s->started && (rc = lttng_stop_tracing(s->name)) < 0)
+		err = lttng_fail(pfx, "cannot stop tracing", rc);
+	if (s->handle) {
+		struct lttng_channel *chans = NULL;
+		int n = lttng_list_channels(s->handle, &chans);
+		for (int i = 0; i < n; i++) {
+			uint64_t d = 0;
+			if (!lttng_channel_get_discarded_event_count(&chans[i], &d))
+				*lost += d;
+		}
+		free(chans);
+	}
+	session_release(s);
+	if (s->created && (rc = lttng_destroy_session(s->name)) < 0)
+		err = lttng_fail(pfx, "cannot destroy the LTTng session", rc);
+	s->created = s->started = 0;
+	return err;
+}

@@ -1,0 +1,53 @@
+/* One gilscope LTTng session, as every recorder makes it: user space,
+ * per-UID buffers, the channel "gilscope" with the vpid, vtid and procname
+ * contexts and every gilscope:* event; optionally only some processes
+ * (the vpid tracker), in memory only (a snapshot session), with the
+ * resync switch on (gilscope_ctl_tp.h). */
+#ifndef GILSCOPE_SESSION_H
+#define GILSCOPE_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <lttng/lttng.h>
+
+#define SESSION_CHANNEL "gilscope"
+#define SESSION_RESYNC_EVENT "gilscope_ctl:resync"
+
+struct gs_session {
+	char name[LTTNG_NAME_MAX];  /* set by the caller before setup */
+	struct lttng_handle *handle;
+	struct lttng_process_attr_tracker_handle *tracker;
+	int created, started;
+};
+
+struct gs_session_opts {
+	const char *outdir;     /* the trace's directory; NULL: a snapshot session */
+	uint64_t ring;          /* per-CPU bytes, from session_ring() */
+	const pid_t *pids;      /* only these processes; NULL: every one */
+	size_t npids;
+	int resync;             /* turn the resync switch on too */
+};
+
+/* The per-CPU ring LTTng accepts for `want` bytes (0: the default):
+ * 8 power-of-two sub-buffers of at least a page. */
+uint64_t session_ring(uint64_t want);
+
+/* Creates, sets up and starts s->name. pfx starts every error line.
+ * Returns 0, or -1 after printing one line; session_teardown() (or, for a
+ * session that outlives the caller, session_release()) cleans up either
+ * way. */
+int session_setup(const char *pfx, struct gs_session *s, const struct gs_session_opts *o);
+
+/* Adds pid to a tracked session's processes. */
+int session_track(const char *pfx, struct gs_session *s, pid_t pid);
+
+/* Frees the handles, leaving the session in the daemon. */
+void session_release(struct gs_session *s);
+
+/* Stops (flushing every buffer) and destroys the session; *lost receives
+ * the events the channel discarded. Safe on a half-made session. */
+int session_teardown(const char *pfx, struct gs_session *s, uint64_t *lost);
+
+#endif
