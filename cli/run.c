@@ -20,7 +20,7 @@
 static void run_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: gilscope run [-o DIR] [--open] [--buffer-size SIZE] -- CMD [ARGS...]\n"
+		"usage: gilscope run [-o DIR] [--open] [--buffer-size SIZE] [--code MODE] -- CMD [ARGS...]\n"
 		"\n"
 		"Records CMD's GIL events, analyzes them and writes the report, all in\n"
 		"DIR: DIR/trace (the LTTng trace), DIR/run.db (SQLite) and\n"
@@ -32,6 +32,8 @@ static void run_usage(FILE *out)
 		"Options:\n"
 		"  -o, --output DIR       where to put everything (default ./gilscope-DATE-TIME)\n"
 		"  -b, --buffer-size SIZE ring buffer per CPU for the recording (default %lluM)\n"
+		"  -c, --code MODE        code locations: stack (default), site (the line\n"
+		"                         only) or off; see gilscope record --help\n"
 		"      --open             open the report in a browser when done\n"
 		"  -h, --help             this help\n"
 		"\n"
@@ -96,6 +98,7 @@ int cmd_run(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "buffer-size", required_argument, NULL, 'b' },
+		{ "code", required_argument, NULL, 'c' },
 		{ "open", no_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -109,10 +112,15 @@ int cmd_run(int argc, char **argv)
 	int open_report = 0, c, status = GILSCOPE_EXIT_FAILURE;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+o:b:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+o:b:c:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			want = optarg;
+			break;
+		case 'c':
+			if (record_code_arg(optarg, "run"))
+				return GILSCOPE_EXIT_USAGE;
+			ro.code = optarg;
 			break;
 		case 'b':
 			if (record_buffer_arg(optarg, &ro.buffer_size, "run"))

@@ -127,7 +127,8 @@ int record_env_preload(const char *preload, const char *pydir)
 
 /* Starts the command; returns its pid, or -1 after saying why it could not
  * be executed (errno from the child's execvp comes back through a pipe). */
-static pid_t command_start(char *const *cmd, const char *preload, const char *pydir, uint32_t tag)
+static pid_t command_start(char *const *cmd, const char *preload, const char *pydir, uint32_t tag,
+			   const char *code)
 {
 	int pfd[2];
 	char tagbuf[16];
@@ -157,8 +158,10 @@ static pid_t command_start(char *const *cmd, const char *preload, const char *py
 		 * into a session nobody will stop. */
 		if (prctl(PR_SET_PDEATHSIG, SIGTERM) == 0 && getppid() != parent)
 			raise(SIGTERM);
+		/* The tracer reads GILSCOPE_ATTRIB: the preload's own configuration. */
 		if (record_env_preload(pre, pydir) ||
-		    setenv("GILSCOPE_TAG", tagbuf, 1)) {
+		    setenv("GILSCOPE_TAG", tagbuf, 1) ||
+		    (code && setenv("GILSCOPE_ATTRIB", code, 1))) {
 			e = errno;
 		} else {
 			execvp(cmd[0], cmd);
@@ -198,6 +201,14 @@ static int command_wait(pid_t pid)
 }
 
 /* --- putting it together ----------------------------------------------------- */
+
+int record_code_arg(const char *arg, const char *who)
+{
+	if (!strcmp(arg, "off") || !strcmp(arg, "site") || !strcmp(arg, "stack"))
+		return 0;
+	fprintf(stderr, "gilscope %s: --code wants off, site or stack, not '%s'\n", who, arg);
+	return -1;
+}
 
 int record_buffer_arg(const char *arg, uint64_t *size, const char *who)
 {
@@ -349,7 +360,7 @@ int record_run(const struct record_opts *o, struct record_result *res)
 	sigaction(SIGQUIT, &sa, &old_quit);
 	handlers = 1;
 
-	pid_t pid = command_start(o->cmd, preload, pydir, tag);
+	pid_t pid = command_start(o->cmd, preload, pydir, tag, o->code);
 	if (pid < 0) {
 		/* The shell's convention: 126 found but not runnable, 127 not found. */
 		res->status = errno == ENOENT ? 127 : 126;
@@ -395,7 +406,7 @@ void record_say_written(const struct record_result *res, uint64_t ring)
 static void record_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: gilscope record [-o DIR] [--buffer-size SIZE] -- CMD [ARGS...]\n"
+		"usage: gilscope record [-o DIR] [--buffer-size SIZE] [--code MODE] -- CMD [ARGS...]\n"
 		"       gilscope record --cleanup\n"
 		"       gilscope record --pid PID[,PID...] [--duration TIME] [--follow-children] [-o DIR]\n"
 		"       gilscope record --flight [--buffer-size SIZE] --pid PID[,PID...]\n"
@@ -410,6 +421,9 @@ static void record_usage(FILE *out)
 		"                         must not already hold a trace\n"
 		"  -b, --buffer-size SIZE ring buffer per CPU, e.g. 64M (default %lluM);\n"
 		"                         raise it if events are reported lost\n"
+		"  -c, --code MODE        code locations of each acquire and release: stack\n"
+		"                         (the line and the whole Python stack, default),\n"
+		"                         site (the line only: cheaper) or off\n"
 		"  -q, --quiet            no closing lines on stderr\n"
 		"  -p, --pid PID[,PID...] record these running processes instead (started\n"
 		"                         with `gilscope exec`), until Ctrl-C or --duration\n"
@@ -443,6 +457,7 @@ int cmd_record(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "buffer-size", required_argument, NULL, 'b' },
+		{ "code", required_argument, NULL, 'c' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "cleanup", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
@@ -462,10 +477,15 @@ int cmd_record(int argc, char **argv)
 	int c, cleanup = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+o:b:qhp:d:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+o:b:c:qhp:d:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			o.outdir = optarg;
+			break;
+		case 'c':
+			if (record_code_arg(optarg, "record"))
+				return GILSCOPE_EXIT_USAGE;
+			o.code = optarg;
 			break;
 		case 'b':
 			if (record_buffer_arg(optarg, &o.buffer_size, "record"))

@@ -15,6 +15,7 @@ struct record_opts {
 	uint64_t buffer_size;   /* per-CPU ring buffer bytes, 0: default */
 	char *const *cmd;       /* NULL-terminated argv of the command */
 	int quiet;              /* no closing lines on stderr */
+	const char *code;       /* code locations: "off", "site", "stack"; NULL: the tracer's default (stack) */
 	const struct sessiond_opts *sessiond; /* the daemon's files (cli: paths_sessiond) */
 };
 
@@ -36,6 +37,10 @@ void record_say_written(const struct record_result *res, uint64_t ring);
 /* Parses a --buffer-size argument into *size; prints one line naming the
  * subcommand `who` and returns -1 when it is not a size of at least 64k. */
 int record_buffer_arg(const char *arg, uint64_t *size, const char *who);
+
+/* Checks a --code argument (off, site or stack); prints one line naming the
+ * subcommand `who` and returns -1 when it is none of them. */
+int record_code_arg(const char *arg, const char *who);
 
 /* Creates the missing parent directories of path (not path itself), as
  * `mkdir -p` would. Returns 0, or -1 with errno set. */

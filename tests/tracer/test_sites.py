@@ -252,6 +252,19 @@ def main() -> None:
 
     check_db(out, prog, lines, truth, tid_of)
 
+    # `record --code site`: the line only, no stacks; `--code off`: nothing.
+    for mode in ("site", "off"):
+        gstest.record([str(exe), str(prog), str(out / f"truth-{mode}.json")], out / f"trace-{mode}",
+                      extra=["--code", mode])
+        info = gstest.info(out / f"trace-{mode}")
+        tm = gstest.own_events(gstest.read_trace(out / f"trace-{mode}"), int(info["tag"]))
+        gil = [e for e in tm.events if e.name in ("acquire", "release")]
+        with_code = sum(1 for e in gil if e.fields["code"])
+        ok = (not tm.named("stack") and all(e.fields["stack"] == 0 for e in gil) and
+              (with_code > len(gil) // 2 if mode == "site" else with_code == 0 and not tm.named("code")))
+        gstest.check(ok, f"record --code {mode}: {with_code} of {len(gil)} GIL events with a code "
+                     f"location, {len(tm.named('stack'))} stacks")
+
     # An interpreter the tracer does not know: traced, no code locations.
     env = dict(os.environ, GILSCOPE_TEST_UNKNOWN_PYTHON="1")
     res = gstest.record([str(exe), str(prog), str(out / "truth2.json")], out / "trace2", env=env)
