@@ -108,28 +108,30 @@ struct info_file {
 	char mode[16];         /* "" (a launch), "attach" or "snapshot" */
 	int32_t *pids;         /* pids=: the processes recorded by pid */
 	size_t npids;
+	int32_t *late_pids;    /* late_pids=: those that joined during it */
+	size_t nlate;
 };
 
-/* "1,2,3" -> info->pids; a malformed list keeps none. */
-static void info_pids(struct info_file *info, const char *list)
+/* "1,2,3" -> *pids; a malformed list keeps none. */
+static void info_pids(int32_t **pids, size_t *npids, const char *list)
 {
 	size_t n = 1;
 
 	for (const char *c = list; *c; c++)
 		n += *c == ',';
-	free(info->pids);
-	info->npids = 0;
-	if (!(info->pids = malloc(n * sizeof(*info->pids))))
+	free(*pids);
+	*npids = 0;
+	if (!(*pids = malloc(n * sizeof(**pids))))
 		return;
 	for (const char *c = list; *c;) {
 		char *end;
 		long v = strtol(c, &end, 10);
 
 		if (end == c || v <= 0 || v > INT32_MAX || (*end && *end != ',')) {
-			info->npids = 0;
+			*npids = 0;
 			return;
 		}
-		info->pids[info->npids++] = (int32_t)v;
+		(*pids)[(*npids)++] = (int32_t)v;
 		c = *end ? end + 1 : end;
 	}
 }
@@ -160,8 +162,8 @@ static void info_read(const char *trace_dir, struct info_file *info)
 	info->exit_status = GS_UNKNOWN;
 	info->has_tag = 0;
 	info->mode[0] = '\0';
-	info->pids = NULL;
-	info->npids = 0;
+	info->pids = info->late_pids = NULL;
+	info->npids = info->nlate = 0;
 	snprintf(path, sizeof(path), "%s/gilscope.info", trace_dir);
 	f = fopen(path, "r");
 	if (!f)
@@ -189,7 +191,9 @@ static void info_read(const char *trace_dir, struct info_file *info)
 		} else if (!strcmp(line, "mode")) {
 			snprintf(info->mode, sizeof(info->mode), "%s", eq + 1);
 		} else if (!strcmp(line, "pids")) {
-			info_pids(info, eq + 1);
+			info_pids(&info->pids, &info->npids, eq + 1);
+		} else if (!strcmp(line, "late_pids")) {
+			info_pids(&info->late_pids, &info->nlate, eq + 1);
 		} else if (!strcmp(line, "exit_status") && eq[1]) {
 			char *end;
 			long long v = strtoll(eq + 1, &end, 10);
@@ -354,7 +358,8 @@ int analyze_trace(const struct analyze_opts *opts)
 	}
 	if (info.has_tag)
 		model_filter_tag(a.model, info.tag);
-	if (info.npids && model_filter_pids(a.model, info.pids, info.npids)) {
+	if (info.npids && model_filter_pids(a.model, info.pids, info.npids, info.late_pids,
+					    info.nlate)) {
 		snprintf(err, sizeof(err), "out of memory");
 		goto end;
 	}
@@ -427,6 +432,7 @@ end:
 	strvec_free(&dirs);
 	free(info.command);
 	free(info.pids);
+	free(info.late_pids);
 	free(abs);
 	return rc;
 }

@@ -42,15 +42,24 @@ void model_filter_tag(struct model *m, uint32_t tag)
 	m->want_tag = tag;
 }
 
-enum gs_status model_filter_pids(struct model *m, const int32_t *pids, size_t n)
+static enum gs_status pids_copy(struct model *m, int32_t **to, size_t *nto, const int32_t *pids,
+				size_t n)
 {
-	free(m->keep_pids);
-	m->n_keep = 0;
-	if (!(m->keep_pids = malloc((n ? n : 1) * sizeof(*pids))))
+	free(*to);
+	*nto = 0;
+	if (!(*to = malloc((n ? n : 1) * sizeof(*pids))))
 		return model_oom(m);
-	memcpy(m->keep_pids, pids, n * sizeof(*pids));
-	m->n_keep = n;
+	memcpy(*to, pids, n * sizeof(*pids));
+	*nto = n;
 	return GS_OK;
+}
+
+enum gs_status model_filter_pids(struct model *m, const int32_t *pids, size_t n,
+				 const int32_t *late, size_t nlate)
+{
+	enum gs_status st = pids_copy(m, &m->keep_pids, &m->n_keep, pids, n);
+
+	return st == GS_OK ? pids_copy(m, &m->late_pids, &m->n_late, late, nlate) : st;
 }
 
 void model_set_start(struct model *m, const char *kind, int64_t horizon_ns)
@@ -60,10 +69,10 @@ void model_set_start(struct model *m, const char *kind, int64_t horizon_ns)
 	m->horizon_ns = horizon_ns;
 }
 
-static int pid_kept(const struct model *m, int32_t pid)
+static int pid_in(const int32_t *pids, size_t n, int32_t pid)
 {
-	for (size_t i = 0; i < m->n_keep; i++)
-		if (m->keep_pids[i] == pid)
+	for (size_t i = 0; i < n; i++)
+		if (pids[i] == pid)
 			return 1;
 	return 0;
 }
@@ -142,6 +151,7 @@ void model_free(struct model *m)
 	kmap_free(m->tgs);
 	sites_free(m->sites);
 	free(m->keep_pids);
+	free(m->late_pids);
 	free(m);
 }
 
@@ -473,7 +483,8 @@ static enum gs_status on_gil_known(struct model *m, struct process *p, const str
 static void clip_open(struct model *m, struct tg *s, enum gs_ev_type type)
 {
 	struct gil *g = s->g;
-	int64_t start = m->horizon_ns != GS_UNKNOWN ? m->horizon_ns : m->start_ns;
+	int64_t start = m->horizon_ns != GS_UNKNOWN ? m->horizon_ns
+		: g->proc->late ? g->proc->first_ns : m->start_ns;
 
 	switch (type) {
 	case GS_EV_RELEASE:
@@ -797,7 +808,8 @@ static int tag_keeps(struct model *m, struct process *p, const struct gs_event *
 	if ((!m->filter && !m->keep_pids) || p->state == PROC_KEPT)
 		return 1;
 	if (p->state == PROC_UNDECIDED && m->keep_pids) {
-		p->state = pid_kept(m, p->pid) ? PROC_KEPT : PROC_SKIPPED;
+		p->state = pid_in(m->keep_pids, m->n_keep, p->pid) ? PROC_KEPT : PROC_SKIPPED;
+		p->late = pid_in(m->late_pids, m->n_late, p->pid);
 	} else if (p->state == PROC_UNDECIDED) {
 		int64_t tag = ev->type == GS_EV_GIL_FOUND ? ev->u.gil_found.tag
 			: ev->type == GS_EV_THREAD_NAME ? ev->u.thread_name.tag : GS_UNKNOWN;

@@ -31,8 +31,11 @@ struct model *model_new(struct db *db, uint64_t durs_budget);
  * process with another tag, are skipped. Without a call, all are kept. */
 void model_filter_tag(struct model *m, uint32_t tag);
 /* Keeps only the processes with these pids (`record --pid`: processes
- * started by `gilscope exec` carry no tag). Returns 0, or -1 (memory). */
-enum gs_status model_filter_pids(struct model *m, const int32_t *pids, size_t n);
+ * started by `gilscope exec` carry no tag); `late` ones joined during the
+ * recording (--follow-children): what they had open starts with their
+ * first event, not the trace's. */
+enum gs_status model_filter_pids(struct model *m, const int32_t *pids, size_t n,
+				 const int32_t *late, size_t nlate);
 /* How the trace starts: "launch" (with its processes; the default),
  * "attach" (`record --pid`: in their mid-life) or "snapshot" (a flight
  * recorder's ring: at horizon_ns, the latest stream beginning; earlier

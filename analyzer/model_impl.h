@@ -37,6 +37,7 @@ enum process_state { PROC_UNDECIDED, PROC_KEPT, PROC_SKIPPED };
 struct process {
 	int32_t pid;
 	enum process_state state;  /* only with a tag filter */
+	int late;                  /* joined a mid-life trace after its start */
 	int exited;                /* its process_exit was seen */
 	int64_t exit_status;       /* GS_UNKNOWN: no process_exit; -1: exit() */
 	char *procname;
@@ -128,6 +129,8 @@ struct model {
 	uint64_t skipped;
 	int32_t *keep_pids;        /* pid filter (record --pid), n_keep of them */
 	size_t n_keep;
+	int32_t *late_pids;        /* those of them that joined late */
+	size_t n_late;
 	const char *trace_start;   /* 'launch' | 'attach' | 'snapshot' */
 	int clip;                  /* the trace starts in mid-life */
 	int64_t horizon_ns;        /* snapshot: events before it are skipped */

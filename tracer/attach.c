@@ -274,7 +274,8 @@ static void put_cmdline(FILE *f, pid_t pid)
 /* mode: "attach" or "snapshot". No tag line: processes started by
  * `gilscope exec` carry none; the `pids` line is what a reader keeps. */
 static int info_write(const char *pfx, const char *dir, const char *mode, const pid_t *pids,
-		      size_t npids, const char *session, uint64_t ring, const uint64_t *lost)
+		      size_t npids, size_t nfirst, const char *session, uint64_t ring,
+		      const uint64_t *lost)
 {
 	char path[4200], host[256] = "", start[32];
 	time_t now = time(NULL);
@@ -293,6 +294,13 @@ static int info_write(const char *pfx, const char *dir, const char *mode, const 
 	fputs("\npids=", f);
 	for (size_t i = 0; i < npids; i++)
 		fprintf(f, "%s%d", i ? "," : "", (int)pids[i]);
+	/* Children that joined during the recording: what they had open
+	 * when they joined starts with their first event, not the trace's. */
+	if (nfirst < npids) {
+		fputs("\nlate_pids=", f);
+		for (size_t i = nfirst; i < npids; i++)
+			fprintf(f, "%s%d", i > nfirst ? "," : "", (int)pids[i]);
+	}
 	fputs("\ncommand=", f);
 	if (npids)
 		put_cmdline(f, pids[0]);
@@ -496,7 +504,8 @@ end:
 		sigaction(SIGHUP, &old_hup, NULL);
 	}
 	if (res->trace_dir[0] &&
-	    info_write(pfx, res->trace_dir, "attach", set.v, set.n, NULL, ring, err ? NULL : &res->lost))
+	    info_write(pfx, res->trace_dir, "attach", set.v, set.n, o->npids, NULL, ring,
+		       err ? NULL : &res->lost))
 		err = -1;
 	if (!err && !o->quiet)
 		record_say_written(res, ring);
@@ -653,7 +662,7 @@ int flight_snapshot(const char *session, const char *outdir, char *trace_dir, si
 		if (!strcmp(chans[i].name, SESSION_CHANNEL))
 			ring = chans[i].attr.subbuf_size * chans[i].attr.num_subbuf;
 	free(chans);
-	if (info_write(pfx, trace_dir, "snapshot", pids, n, name, ring, NULL))
+	if (info_write(pfx, trace_dir, "snapshot", pids, n, n, name, ring, NULL))
 		goto end;
 	err = 0;
 end:

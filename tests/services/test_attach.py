@@ -93,8 +93,15 @@ def main() -> None:
         gstest.check(clipped_h[0] + clipped_w[0] >= 1,
                      f"holds/waits open at the start are kept, marked 'trace_start' "
                      f"({clipped_h[0]} holds, {clipped_w[0]} waits)")
-        gstest.check(all(c[0] == 0 or c[1] == c[2] == start for c in (clipped_h, clipped_w)),
-                     "and clipped to the trace's start")
+        late = {int(x) for x in info.get("late_pids", "").split(",") if x}
+        gstest.check(late == {service.server_pid},
+                     f"gilscope.info: late_pids lists the child that joined during the recording ({late})")
+        starts = q("SELECT c.start_ns, p.pid, p.first_ns FROM (SELECT gil_id, start_ns FROM holds "
+                   "WHERE started = 'trace_start' UNION ALL SELECT gil_id, start_ns FROM waits "
+                   "WHERE started = 'trace_start') c JOIN gils g USING (gil_id) "
+                   "JOIN processes p ON p.pid = g.pid AND p.run_id = g.run_id")
+        gstest.check(all(s == (first if pid in late else start) for s, pid, first in starts),
+                     "and clipped to the trace's start (a child that joined later: to its first event)")
         per_tid = q("SELECT tid, count(*) FROM holds WHERE started = 'trace_start' GROUP BY tid HAVING count(*) > 1")
         gstest.check(not per_tid, "at most one clipped hold per thread")
         gstest.check(q("SELECT count(*) FROM holds WHERE started NOT IN ('acquired', 'trace_start')")[0][0] == 0
