@@ -2,6 +2,7 @@
  * through the state machine into a new (or --append'ed) database. */
 #include "analyze.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
@@ -15,7 +16,9 @@
 
 #include "db.h"
 #include "horizon.h"
+#include "isolate.h"
 #include "model.h"
+#include "trace_check.h"
 #include "trace_reader.h"
 
 #define PREFIX "gilscope analyze: "
@@ -64,39 +67,128 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The search for traces is bounded: a recording's streams are four
+ * levels down (ust/uid/UID/64-bit), and `gilscope analyze /` must not
+ * walk the whole file system. */
+#define SEARCH_DEPTH 8
+#define SEARCH_ENTRIES 100000
+
 /* nftw has no user pointer: the walk's state lives here (one walk at a
  * time). */
-static struct strvec *walk_dirs;
-static int walk_failed;
+static struct strvec *walk_dirs, *walk_recs;
+static size_t walk_entries;
+static int walk_failed, walk_too_many;
 
 static int walk_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
+	const char *name = path + ftw->base;
+	struct strvec *to = NULL;
+
 	(void)st;
-	if (type == FTW_F && !strcmp(path + ftw->base, "metadata")) {
+	if (++walk_entries > SEARCH_ENTRIES) {
+		walk_too_many = 1;
+		return FTW_STOP;
+	}
+	if (type == FTW_D && ftw->level >= SEARCH_DEPTH)
+		return FTW_SKIP_SUBTREE;
+	if (type == FTW_F && !strcmp(name, "metadata"))
+		to = walk_dirs;
+	else if (type == FTW_F && !strcmp(name, "gilscope.info"))
+		to = walk_recs;
+	if (to) {
 		char dir[PATH_MAX];
 
 		snprintf(dir, sizeof(dir), "%.*s", ftw->base > 0 ? ftw->base - 1 : 0, path);
-		if (strvec_push(walk_dirs, dir)) {
+		if (strvec_push(to, dir)) {
 			walk_failed = ENOMEM;
-			return 1;
+			return FTW_STOP;
 		}
 	}
-	return 0;
+	return FTW_CONTINUE;
 }
 
-/* Every directory under root holding a CTF `metadata` file, sorted. */
-static int find_traces(const char *root, struct strvec *dirs, char *err, size_t errlen)
+/* The recording of recs (sorted) that holds dir, or -1. */
+static ssize_t owner_of(const struct strvec *recs, const char *dir)
 {
+	ssize_t best = -1;
+
+	for (size_t i = 0; i < recs->n; i++) {
+		size_t n = strlen(recs->v[i]);
+
+		if (!strncmp(dir, recs->v[i], n) && (dir[n] == '/' || !dir[n]) &&
+		    (best < 0 || n > strlen(recs->v[best])))
+			best = (ssize_t)i;
+	}
+	return best;
+}
+
+/* Every directory under root holding a CTF `metadata` file, sorted, of
+ * one recording: *rec_dir receives the recording's directory (the one
+ * holding gilscope.info; root for plain CTF traces). Several recordings
+ * are refused, by name. */
+static int find_traces(const char *root, struct strvec *dirs, char **rec_dir, char *err,
+		       size_t errlen)
+{
+	struct strvec recs = { 0 }, owners = { 0 };
+	size_t root_len = strlen(root);
+	int rc = -1, orphans = 0;
+
 	walk_dirs = dirs;
-	walk_failed = 0;
-	if (nftw(root, walk_one, 16, FTW_PHYS) < 0 || walk_failed) {
+	walk_recs = &recs;
+	walk_entries = 0;
+	walk_failed = walk_too_many = 0;
+	if (nftw(root, walk_one, 16, FTW_PHYS | FTW_ACTIONRETVAL) < 0 || walk_failed) {
 		snprintf(err, errlen, "%s: cannot search for CTF traces: %s", root,
 			 strerror(walk_failed ? walk_failed : errno));
-		return -1;
+		goto end;
+	}
+	if (walk_too_many) {
+		snprintf(err, errlen, "%s: no recording found in the first %d files: give the "
+			 "directory `gilscope record -o` wrote", root, SEARCH_ENTRIES);
+		goto end;
 	}
 	if (dirs->n)
 		qsort(dirs->v, dirs->n, sizeof(*dirs->v), cmp_str);
-	return 0;
+	if (recs.n)
+		qsort(recs.v, recs.n, sizeof(*recs.v), cmp_str);
+	/* The recordings that hold streams, and streams of none. */
+	for (size_t i = 0; i < dirs->n; i++) {
+		ssize_t o = owner_of(&recs, dirs->v[i]);
+
+		if (o < 0)
+			orphans = 1;
+		else if (!owners.n || strcmp(owners.v[owners.n - 1], recs.v[o]))
+			if (strvec_push(&owners, recs.v[o]))
+				goto nomem;
+	}
+	if (owners.n + (size_t)(orphans && owners.n) > 1) {
+		size_t n = (size_t)snprintf(err, errlen, "%s holds %zu recordings (", root,
+					    owners.n + (size_t)orphans);
+
+		for (size_t i = 0; i < owners.n && n < errlen; i++) {
+			const char *rel = owners.v[i] + root_len + (owners.v[i][root_len] == '/');
+
+			n += (size_t)snprintf(err + n, errlen - n, "%s%s", i ? ", " : "",
+					      *rel ? rel : ".");
+		}
+		if (orphans && n < errlen)
+			n += (size_t)snprintf(err + n, errlen - n, ", and CTF traces of no recording");
+		if (n < errlen)
+			snprintf(err + n, errlen - n, "): analyze them one at a time, with --append "
+				 "to put them in one database");
+		goto end;
+	}
+	*rec_dir = strdup(owners.n ? owners.v[0] : recs.n == 1 ? recs.v[0] : root);
+	if (!*rec_dir)
+		goto nomem;
+	rc = 0;
+	goto end;
+nomem:
+	snprintf(err, errlen, "out of memory");
+end:
+	strvec_free(&recs);
+	strvec_free(&owners);
+	return rc;
 }
 
 /* TRACE_DIR/gilscope.info: key=value lines, "\\" and "\n" escaped. */
@@ -110,6 +202,7 @@ struct info_file {
 	size_t npids;
 	int32_t *late_pids;    /* late_pids=: those that joined during it */
 	size_t nlate;
+	int bad_tag;           /* a tag= line that is not a number */
 };
 
 /* "1,2,3" -> *pids; a malformed list keeps none. */
@@ -164,6 +257,7 @@ static void info_read(const char *trace_dir, struct info_file *info)
 	info->mode[0] = '\0';
 	info->pids = info->late_pids = NULL;
 	info->npids = info->nlate = 0;
+	info->bad_tag = 0;
 	snprintf(path, sizeof(path), "%s/gilscope.info", trace_dir);
 	f = fopen(path, "r");
 	if (!f)
@@ -184,9 +278,11 @@ static void info_read(const char *trace_dir, struct info_file *info)
 			char *end;
 			unsigned long v = strtoul(eq + 1, &end, 10);
 
-			if (!*end && v <= UINT32_MAX) {
+			if (!*end && v <= UINT32_MAX && eq[1] != '-') {
 				info->has_tag = 1;
 				info->tag = (uint32_t)v;
+			} else {
+				info->bad_tag = 1;
 			}
 		} else if (!strcmp(line, "mode")) {
 			snprintf(info->mode, sizeof(info->mode), "%s", eq + 1);
@@ -245,13 +341,32 @@ static void signals_restore(void)
 	interrupted_temp = NULL;
 }
 
+#define TAGS_SEEN 4
+
 struct analysis {
 	struct model *model;
 	const char *root;      /* the trace directory's real path */
 	int progress;
 	double t0, last_shown;
 	int shown;
+	int64_t tags[TAGS_SEEN]; /* the first distinct tags events carry */
+	int ntags;
 };
+
+/* Remembers the tags the trace's processes carry, to tell a damaged
+ * gilscope.info from other recordings' processes. */
+static void tags_note(struct analysis *a, const struct gs_event *ev)
+{
+	int64_t tag = ev->type == GS_EV_GIL_FOUND ? ev->u.gil_found.tag
+		: ev->type == GS_EV_THREAD_NAME ? ev->u.thread_name.tag : GS_UNKNOWN;
+
+	if (tag == GS_UNKNOWN || a->ntags == TAGS_SEEN)
+		return;
+	for (int i = 0; i < a->ntags; i++)
+		if (a->tags[i] == tag)
+			return;
+	a->tags[a->ntags++] = tag;
+}
 
 static double now_s(void)
 {
@@ -285,6 +400,8 @@ static int on_event(void *ctx, const struct gs_event *ev)
 
 	if (a->progress && (model_event_count(a->model) & 0xffff) == 0)
 		progress_show(a, 0);
+	if (ev->type == GS_EV_GIL_FOUND || ev->type == GS_EV_THREAD_NAME)
+		tags_note(a, ev);
 	return model_event(a->model, ev);
 }
 
@@ -301,9 +418,20 @@ static int on_loss(void *ctx, const struct gs_loss *loss)
 	return model_loss(a->model, &l);
 }
 
-int analyze_trace(const struct analyze_opts *opts)
+/* What the child analyzing a trace needs. */
+struct job {
+	const struct analyze_opts *opts;
+	struct strvec dirs;    /* the trace directories, of one recording */
+	const char *abs;       /* opts->trace_dir's real path, or NULL */
+	const char *rec_dir;   /* the recording's directory */
+};
+
+/* In the child (isolate_run): reads the trace into the database. Returns
+ * 0, or 1 after one line on stderr. */
+static int analyze_job(void *arg)
 {
-	struct strvec dirs = { 0 };
+	struct job *j = arg;
+	const struct analyze_opts *opts = j->opts;
 	struct info_file info = { .command = NULL, .exit_status = GS_UNKNOWN };
 	struct db_opts dbo = {
 		.path = opts->db_path,
@@ -315,39 +443,22 @@ int analyze_trace(const struct analyze_opts *opts)
 	struct analysis a = { 0 };
 	struct trace_sink sink = { on_event, on_loss, &a };
 	struct db *db = NULL;
-	struct stat st;
-	char err[1024] = "", *abs = NULL;
+	char err[1024] = "";
 	int rc = 1, caught = 0;
 
-	if (stat(opts->trace_dir, &st)) {
-		snprintf(err, sizeof(err), "%s: %s", opts->trace_dir, strerror(errno));
+	a.root = j->abs;
+	info_read(j->rec_dir, &info);
+	if (info.bad_tag) {
+		snprintf(err, sizeof(err), "%s/gilscope.info: its tag= line is not a number: the "
+			 "file is damaged (its processes cannot be told from other recordings')",
+			 j->rec_dir);
 		goto end;
 	}
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, sizeof(err), "%s: not a directory (give the directory "
-			 "`gilscope record -o` wrote)", opts->trace_dir);
-		goto end;
-	}
-	/* Walk the real path: nftw does not descend into a symlinked root. */
-	abs = realpath(opts->trace_dir, NULL);
-	if (find_traces(abs ? abs : opts->trace_dir, &dirs, err, sizeof(err)))
-		goto end;
-	if (!dirs.n) {
-		char info_path[PATH_MAX];
-		/* A gilscope recording with no stream: LTTng writes none when no
-		 * traced process registered, i.e. no CPython ran. */
-		snprintf(info_path, sizeof(info_path), "%s/gilscope.info", opts->trace_dir);
-		snprintf(err, sizeof(err), "%s: no CTF trace inside (no `metadata` file)%s",
-			 opts->trace_dir, access(info_path, F_OK) == 0
-			 ? ": no CPython 3.6+ process ran under the recorder" : "");
-		goto end;
-	}
-	a.root = abs;
-	info_read(opts->trace_dir, &info);
 	db = db_open(&dbo, err, sizeof(err));
 	if (!db)
 		goto end;
 	if (db_temp_path(db)) {
+		isolate_announce_temp(db_temp_path(db));
 		signals_catch(db_temp_path(db));
 		caught = 1;
 	}
@@ -368,13 +479,14 @@ int analyze_trace(const struct analyze_opts *opts)
 	} else if (!strcmp(info.mode, "snapshot")) {
 		int64_t horizon;
 
-		if (trace_horizon((const char *const *)dirs.v, dirs.n, &horizon, err, sizeof(err)))
+		if (trace_horizon((const char *const *)j->dirs.v, j->dirs.n, &horizon, err,
+				  sizeof(err)))
 			goto end;
 		model_set_start(a.model, "snapshot", horizon);
 	}
 	a.progress = opts->progress < 0 ? isatty(STDERR_FILENO) : opts->progress;
 	a.t0 = now_s();
-	switch (trace_read((const char *const *)dirs.v, dirs.n, &sink, &tinfo,
+	switch (trace_read((const char *const *)j->dirs.v, j->dirs.n, &sink, &tinfo,
 			   opts->verbose, err, sizeof(err))) {
 	case TRACE_READ_OK:
 		break;
@@ -390,10 +502,18 @@ int analyze_trace(const struct analyze_opts *opts)
 	if (opts->timing)
 		fprintf(stderr, PREFIX "timing: read %.3f s\n", now_s() - a.t0);
 	if (!model_event_count(a.model) && model_skipped_count(a.model)) {
-		snprintf(err, sizeof(err), "%s: the trace holds no gilscope events of this "
-			 "recording, only %llu of other processes (other recordings "
-			 "running at the same time): did the command run CPython?",
-			 opts->trace_dir, (unsigned long long)model_skipped_count(a.model));
+		char tags[128] = "";
+		size_t n = 0;
+
+		for (int i = 0; i < a.ntags && n < sizeof(tags); i++)
+			n += (size_t)snprintf(tags + n, sizeof(tags) - n, "%s%lld",
+					      i ? ", " : "", (long long)a.tags[i]);
+		snprintf(err, sizeof(err), "%s: no process carries this recording's tag %lu "
+			 "(gilscope.info); the trace holds %llu events of processes tagged %s: "
+			 "other recordings' while the command ran no CPython, or a damaged "
+			 "gilscope.info (its tag= line)", opts->trace_dir,
+			 (unsigned long)info.tag,
+			 (unsigned long long)model_skipped_count(a.model), tags[0] ? tags : "?");
 		goto end;
 	}
 	if (!model_event_count(a.model)) {
@@ -405,7 +525,7 @@ int analyze_trace(const struct analyze_opts *opts)
 	}
 	{
 		struct run_info run = {
-			.trace_path = abs ? abs : opts->trace_dir,
+			.trace_path = j->rec_dir,
 			.hostname = tinfo.hostname,
 			.command = info.command,
 			.exit_status = info.exit_status,
@@ -429,10 +549,184 @@ end:
 		fprintf(stderr, PREFIX "%s\n", err[0] ? err : "failed");
 	db_abort(db);
 	model_free(a.model);
-	strvec_free(&dirs);
 	free(info.command);
 	free(info.pids);
 	free(info.late_pids);
+	return rc;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* A probe's directory: symbolic links and one directory, no more. */
+static void remove_tree(const char *dir)
+{
+	nftw(dir, remove_entry, 4, FTW_DEPTH | FTW_PHYS);
+}
+
+static int probe_sink_event(void *ctx, const struct gs_event *ev)
+{
+	(void)ctx;
+	(void)ev;
+	return 0;
+}
+
+static int probe_sink_loss(void *ctx, const struct gs_loss *loss)
+{
+	(void)ctx;
+	(void)loss;
+	return 0;
+}
+
+/* In a child: reads one trace directory, discarding the events. */
+static int probe_job(void *arg)
+{
+	const char *dir = arg;
+	struct trace_sink sink = { probe_sink_event, probe_sink_loss, NULL };
+	struct trace_info tinfo;
+	char err[256];
+
+	return trace_read(&dir, 1, &sink, &tinfo, 0, err, sizeof(err)) == TRACE_READ_OK ? 0 : 1;
+}
+
+/* After babeltrace2 died on dirs: the stream file it cannot survive,
+ * found by reading each stream alone (with its metadata and index) in a
+ * child. file receives it, or the trace directory when no single stream
+ * does it. */
+static void probe_streams(const struct strvec *dirs, char *file, size_t len)
+{
+	snprintf(file, len, "%s", dirs->n ? dirs->v[0] : "?");
+	for (size_t i = 0; i < dirs->n; i++) {
+		DIR *d = opendir(dirs->v[i]);
+		struct dirent *de;
+		int found = 0;
+
+		if (!d)
+			continue;
+		while (!found && (de = readdir(d))) {
+			char tmp[] = "/tmp/gilscope-probe-XXXXXX", from[PATH_MAX], to[PATH_MAX + 64];
+			struct isolate_result res;
+			struct stat st;
+
+			snprintf(from, sizeof(from), "%s/%s", dirs->v[i], de->d_name);
+			if (!strcmp(de->d_name, "metadata") || de->d_name[0] == '.' ||
+			    stat(from, &st) || !S_ISREG(st.st_mode) || !mkdtemp(tmp))
+				continue;
+			snprintf(to, sizeof(to), "%s/%s", tmp, de->d_name);
+			if (!symlink(from, to)) {
+				char meta[PATH_MAX], meta_to[PATH_MAX + 64], idx[PATH_MAX + 64];
+				char idx_to[PATH_MAX + 80];
+
+				snprintf(meta, sizeof(meta), "%s/metadata", dirs->v[i]);
+				snprintf(meta_to, sizeof(meta_to), "%s/metadata", tmp);
+				snprintf(idx, sizeof(idx), "%s/index/%s.idx", dirs->v[i], de->d_name);
+				snprintf(idx_to, sizeof(idx_to), "%s/index", tmp);
+				if (!symlink(meta, meta_to)) {
+					int with_idx = 0;
+
+
+					if (!access(idx, F_OK) && !mkdir(idx_to, 0700)) {
+						snprintf(idx_to, sizeof(idx_to), "%s/index/%s.idx", tmp,
+							 de->d_name);
+						with_idx = symlink(idx, idx_to) == 0;
+					}
+					if (!isolate_run(probe_job, tmp, 0, &res) && res.signal) {
+						snprintf(file, len, "%.*s%s", (int)(len - 16), from,
+							 with_idx ? " (or its index)" : "");
+						found = 1;
+					}
+				}
+			}
+			remove_tree(tmp);
+		}
+		closedir(d);
+		if (found)
+			return;
+	}
+}
+
+int analyze_trace(const struct analyze_opts *opts)
+{
+	struct job j = { .opts = opts };
+	struct isolate_result res;
+	char *rec_dir = NULL, *abs = NULL;
+	struct stat st;
+	char err[PATH_MAX + 1024] = "";
+	int rc = 1;
+
+	if (stat(opts->trace_dir, &st)) {
+		snprintf(err, sizeof(err), "%s: %s", opts->trace_dir, strerror(errno));
+		goto end;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, sizeof(err), "%s: not a directory (give the directory "
+			 "`gilscope record -o` wrote)", opts->trace_dir);
+		goto end;
+	}
+	/* Walk the real path: nftw does not descend into a symlinked root. */
+	abs = realpath(opts->trace_dir, NULL);
+	if (find_traces(abs ? abs : opts->trace_dir, &j.dirs, &rec_dir, err, sizeof(err)))
+		goto end;
+	if (!j.dirs.n) {
+		char info_path[PATH_MAX];
+		/* A gilscope recording with no stream: LTTng writes none when no
+		 * traced process registered, i.e. no CPython ran. */
+		snprintf(info_path, sizeof(info_path), "%s/gilscope.info", rec_dir);
+		snprintf(err, sizeof(err), "%s: no CTF trace inside (no `metadata` file)%s",
+			 opts->trace_dir, access(info_path, F_OK) == 0
+			 ? ": no CPython 3.6+ process ran under the recorder" : "");
+		goto end;
+	}
+	for (size_t i = 0; i < j.dirs.n && !opts->no_trace_check; i++) {
+		char why[900];
+
+		if (trace_check_dir(j.dirs.v[i], why, sizeof(why))) {
+			snprintf(err, sizeof(err), "the trace is corrupt at %s", why);
+			goto end;
+		}
+	}
+	j.abs = abs;
+	j.rec_dir = rec_dir;
+	/* babeltrace2 asserts on some damage: read in a child, so that an
+	 * abort is a message, and the child's temp file is removed. */
+	if (isolate_run(analyze_job, &j, 1, &res)) {
+		snprintf(err, sizeof(err), "%s", res.reason);
+		goto end;
+	}
+	if (res.temp[0] && res.signal)
+		unlink(res.temp);
+	if (res.signal == SIGINT || res.signal == SIGTERM || res.signal == SIGHUP) {
+		/* Interrupted: die of the same signal, as the child did. */
+		signal(res.signal, SIG_DFL);
+		raise(res.signal);
+	}
+	if (res.signal) {
+		char file[PATH_MAX];
+
+		if (opts->append)
+			db_recover(opts->db_path);
+		probe_streams(&j.dirs, file, sizeof(file));
+		snprintf(err, sizeof(err), "the trace is corrupt at %s: %s", file,
+			 res.reason[0] ? res.reason : strsignal(res.signal));
+		goto end;
+	}
+	rc = res.status ? 1 : 0;
+	err[0] = '\0';
+end:
+	if (rc && err[0]) {
+		/* One line, whatever the causes held. */
+		for (char *p = err; *p; p++)
+			if (*p == '\n' || *p == '\t')
+				*p = ' ';
+		fprintf(stderr, PREFIX "%s\n", err);
+	}
+	strvec_free(&j.dirs);
+	free(rec_dir);
 	free(abs);
 	return rc;
 }

@@ -19,6 +19,9 @@ struct analyze_opts {
 	uint64_t durs_budget;  /* bytes of durations for exact percentiles, 0 default */
 	int index_after_fill;  /* build the indexes after the rows, even on 2+ CPUs */
 	int timing;            /* print where the time goes on stderr */
+	int no_trace_check;    /* skip the checks of metadata and indexes made
+				  before babeltrace2 reads them (tests of the
+				  child that survives babeltrace2's aborts) */
 };
 
 /* Returns 0 on success; otherwise prints one line prefixed

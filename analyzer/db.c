@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fsinfo.h"
 #include "schema_sql.h" /* generated from schema.sql and indexes.sql */
 
 /* The statements, indexed by enum db_table: each INSERT names its columns
@@ -154,8 +155,28 @@ static void db_errorf(struct db *db, int line, const char *fmt, ...)
 		snprintf(db->err + n, sizeof(db->err) - (size_t)n, " (db.c:%d)", line);
 }
 
-#define DB_FAIL(db, what) \
-	db_errorf((db), __LINE__, "%s: %s: %s", (db)->path, (what), sqlite3_errmsg((db)->sql))
+/* SQLite's error, and what the user can do about the two they can fix: a
+ * full disk (how much is free, where) and a lock another process holds
+ * (which process). */
+static void db_fail(struct db *db, int line, const char *what)
+{
+	int code = db->sql ? sqlite3_errcode(db->sql) & 0xff : SQLITE_ERROR;
+	char why[600] = "", info[400];
+
+	if (code == SQLITE_FULL || (db->sql && sqlite3_system_errno(db->sql) == ENOSPC)) {
+		fsinfo_free(db->tmp_path ? db->tmp_path : db->path, info, sizeof(info));
+		snprintf(why, sizeof(why), ": the disk is full (%s): free some space or write "
+			 "the database elsewhere (-o)", info);
+	} else if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
+		snprintf(why, sizeof(why), ": another process holds a lock on it (%s): let it "
+			 "finish or close it, or write elsewhere (-o)",
+			 fsinfo_holders(db->path, info, sizeof(info)) ? info : "not visible here");
+	}
+	db_errorf(db, line, "%s: %s: %s%s", db->path, what,
+		  db->sql ? sqlite3_errmsg(db->sql) : "out of memory", why);
+}
+
+#define DB_FAIL(db, what) db_fail((db), __LINE__, (what))
 
 const char *db_error(const struct db *db)
 {
@@ -663,6 +684,41 @@ static double mono_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Takes the write lock of the database a fresh one replaces (*old, NULL
+ * when there is none to lock, or it is no SQLite file). -1 after the
+ * error when another process holds a lock on it. */
+static int old_lock(struct db *db, sqlite3 **old)
+{
+	struct stat st;
+	int rc;
+
+	*old = NULL;
+	if (stat(db->path, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    sqlite3_open_v2(db->path, old, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		sqlite3_close(*old);
+		*old = NULL;
+		return 0;
+	}
+	sqlite3_busy_timeout(*old, 2000);
+	rc = sqlite3_exec(*old, "BEGIN EXCLUSIVE", NULL, NULL, NULL);
+	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
+		char who[400];
+
+		db_errorf(db, 0, "%s is in use: another process holds a lock on it (%s): let it "
+			  "finish or close it, or write elsewhere (-o); it was not replaced",
+			  db->path, fsinfo_holders(db->path, who, sizeof(who)) ? who
+			  : "not visible here");
+		sqlite3_close(*old);
+		*old = NULL;
+		return -1;
+	}
+	if (rc != SQLITE_OK) { /* not a database: nothing to protect */
+		sqlite3_close(*old);
+		*old = NULL;
+	}
+	return 0;
+}
+
 enum gs_status db_commit(struct db *db, char *err, size_t errlen)
 {
 	/* opts->timing: where the time goes, for bench/ and us. */
@@ -695,12 +751,25 @@ enum gs_status db_commit(struct db *db, char *err, size_t errlen)
 		/* mkstemp made it 0600; a database is no secret. */
 		mode_t um = umask(0);
 
+		sqlite3 *old = NULL;
+		int moved;
+
 		umask(um);
-		if (chmod(db->tmp_path, 0666 & ~um) || rename(db->tmp_path, db->path)) {
+		/* Replace only a database no one is writing: its writer's
+		 * commit would go to the replaced file and be lost. Its lock
+		 * is held until the new file is in place. */
+		if (old_lock(db, &old))
+			goto fail;
+		moved = chmod(db->tmp_path, 0666 & ~um) == 0 && rename(db->tmp_path, db->path) == 0;
+		if (!moved)
 			db_errorf(db, 0, "cannot move %s to %s: %s", db->tmp_path,
 				  db->path, strerror(errno));
-			goto fail;
+		if (old) {
+			sqlite3_exec(old, "ROLLBACK", NULL, NULL, NULL);
+			sqlite3_close(old);
 		}
+		if (!moved)
+			goto fail;
 		free(db->tmp_path);
 		db->tmp_path = NULL;
 	}
@@ -730,4 +799,15 @@ void db_abort(struct db *db)
 		unlink(db->tmp_path);
 	}
 	db_close(db);
+}
+
+void db_recover(const char *path)
+{
+	sqlite3 *sql = NULL;
+
+	/* Opening and reading rolls back what a dead writer left (a hot
+	 * journal), and removes the journal. */
+	if (sqlite3_open_v2(path, &sql, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK)
+		sqlite3_exec(sql, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+	sqlite3_close(sql);
 }

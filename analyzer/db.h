@@ -65,6 +65,9 @@ enum gs_status db_commit(struct db *db, char *err, size_t errlen);
  * frees db. */
 void db_abort(struct db *db);
 const char *db_error(const struct db *db);
+/* After a writer died in the middle of an --append: rolls its
+ * transaction back (the database is as it was before). */
+void db_recover(const char *path);
 /* The temp file a fresh database is written to (NULL when appending), for
  * a signal handler to remove. */
 const char *db_temp_path(const struct db *db);

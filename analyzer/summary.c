@@ -1,7 +1,9 @@
 /* summary_print(): the terminal summary of a run, perf-stat style figures
  * and bcc-style log2 histograms, never wider than 80 columns. */
 #include "analyze.h"
+#include "db.h"
 #include "durs.h"
+#include "fsinfo.h"
 #include "srcline.h"
 
 #include <inttypes.h>
@@ -16,15 +18,30 @@
 #define STARS 40
 #define SITE_COLS 31
 
+#define TEXT_SLOTS 8
+
 struct summary {
 	sqlite3 *sql;
 	FILE *out;
+	const char *path;
 	int64_t run_id;
-	char err[512];
+	char err[1024];
+	char text[TEXT_SLOTS][1024]; /* escaped strings of one printf */
+	int next_text;
 };
 
 static int sum_fail(struct summary *s, const char *what)
 {
+	int code = sqlite3_errcode(s->sql) & 0xff;
+
+	if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
+		char who[400];
+
+		snprintf(s->err, sizeof(s->err), "locked: another process is writing it (%s): "
+			 "let it finish or close it, then try again",
+			 fsinfo_holders(s->path, who, sizeof(who)) ? who : "not visible here");
+		return -1;
+	}
 	snprintf(s->err, sizeof(s->err), "%s: %s", what, sqlite3_errmsg(s->sql));
 	return -1;
 }
@@ -51,11 +68,47 @@ static void fmt_ns(char *buf, size_t len, sqlite3_stmt *st, int col)
 		durs_format(buf, len, sqlite3_column_double(st, col));
 }
 
-static const char *col_text(sqlite3_stmt *st, int col, const char *dflt)
+/* Text for the terminal: what the traced program chose (thread names,
+ * its command line) may hold escape sequences; control characters, C1
+ * controls and bytes that are not UTF-8 are shown as \xHH. */
+static void term_escape(const unsigned char *in, char *out, size_t len)
+{
+	size_t o = 0;
+
+	while (*in && o + 5 < len) {
+		unsigned char c = *in;
+		size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+			 : (c & 0xf8) == 0xf0 ? 4 : 0;
+		size_t ok = n;
+
+		for (size_t k = 1; k < n && ok; k++)
+			if ((in[k] & 0xc0) != 0x80)
+				ok = 0;
+		if (n == 2 && c == 0xc2 && in[1] < 0xa0)
+			ok = 0; /* U+0080..U+009F: C1 controls, CSI among them */
+		if (c < 0x20 || c == 0x7f || !ok) {
+			o += (size_t)snprintf(out + o, len - o, "\\x%02x", c);
+			in++;
+			continue;
+		}
+		if (o + n >= len)
+			break;
+		memcpy(out + o, in, n);
+		o += n;
+		in += n;
+	}
+	out[o] = '\0';
+}
+
+static const char *col_text(struct summary *s, sqlite3_stmt *st, int col, const char *dflt)
 {
 	const unsigned char *t = sqlite3_column_text(st, col);
+	char *buf = s->text[s->next_text++ % TEXT_SLOTS];
 
-	return t ? (const char *)t : dflt;
+	if (!t)
+		return dflt;
+	term_escape(t, buf, sizeof(s->text[0]));
+	return buf;
 }
 
 static int summary_header(struct summary *s)
@@ -81,23 +134,23 @@ static int summary_header(struct summary *s)
 	fmt_ns(wall, sizeof(wall), st, 6);
 	fmt_ns(handoff, sizeof(handoff), st, 17);
 	fprintf(s->out, "\n GIL summary of run %" PRId64 ": %.56s", s->run_id,
-		col_text(st, 0, "(command unknown)"));
+		col_text(s, st, 0, "(command unknown)"));
 	if (sqlite3_column_type(st, 1) != SQLITE_NULL)
 		fprintf(s->out, " (exit %d)", sqlite3_column_int(st, 1));
 	fprintf(s->out, "\n\n");
-	fprintf(s->out, "  trace     %.68s\n", col_text(st, 2, "?"));
-	fprintf(s->out, "  host      %-24.24s python  %s\n", col_text(st, 3, "?"),
-		col_text(st, 4, "?"));
-	fprintf(s->out, "  wall      %-24s interval %s us\n", wall, col_text(st, 5, "?"));
+	fprintf(s->out, "  trace     %.68s\n", col_text(s, st, 2, "?"));
+	fprintf(s->out, "  host      %-24.24s python  %s\n", col_text(s, st, 3, "?"),
+		col_text(s, st, 4, "?"));
+	fprintf(s->out, "  wall      %-24s interval %s us\n", wall, col_text(s, st, 5, "?"));
 	fprintf(s->out, "  events    %-24lld lost    %lld",
 		(long long)sqlite3_column_int64(st, 7), (long long)sqlite3_column_int64(st, 8));
 	if (sqlite3_column_int64(st, 9))
 		fprintf(s->out, "  anomalies %lld", (long long)sqlite3_column_int64(st, 9));
 	fprintf(s->out, "\n  processes %-24d GILs    %d\n", sqlite3_column_int(st, 19),
 		sqlite3_column_int(st, 20));
-	if (!strcmp(col_text(st, 21, "launch"), "snapshot"))
+	if (!strcmp(col_text(s, st, 21, "launch"), "snapshot"))
 		fprintf(s->out, "  starts    at the flight recorder's buffer horizon (a snapshot)\n");
-	else if (!strcmp(col_text(st, 21, "launch"), "attach"))
+	else if (!strcmp(col_text(s, st, 21, "launch"), "attach"))
 		fprintf(s->out, "  starts    when `record --pid` attached (open holds/waits clipped)\n");
 	fprintf(s->out, "\n");
 	fprintf(s->out, "  %14lld  switches            # %10.1f /sec\n",
@@ -171,13 +224,13 @@ static int summary_threads(struct summary *s)
 		if (sqlite3_column_int64(st, 0) != last_pid) {
 			last_pid = sqlite3_column_int64(st, 0);
 			fprintf(s->out, "\n  Threads of pid %lld (%.30s), %% of the run's wall time:\n",
-				(long long)last_pid, col_text(st, 1, "?"));
+				(long long)last_pid, col_text(s, st, 1, "?"));
 			fprintf(s->out, "  %7s %-14s %6s %6s %8s %8s %9s %6s %6s\n", "TID", "NAME",
 				"HELD%", "WAIT%", "HOLDS", "WAITS", "WAIT p99", "FORCED", "CONVOY");
 		}
 		fmt_ns(p99, sizeof(p99), st, 8);
 		fprintf(s->out, "  %7lld %-14.14s %6.1f %6.1f %8lld %8lld %9s %6lld %6lld\n",
-			(long long)sqlite3_column_int64(st, 2), col_text(st, 3, ""),
+			(long long)sqlite3_column_int64(st, 2), col_text(s, st, 3, ""),
 			sqlite3_column_double(st, 4), sqlite3_column_double(st, 5),
 			(long long)sqlite3_column_int64(st, 6), (long long)sqlite3_column_int64(st, 7),
 			p99, (long long)sqlite3_column_int64(st, 9),
@@ -219,8 +272,8 @@ static int summary_gils(struct summary *s)
 		}
 		fmt_ns(life, sizeof(life), st, 8);
 		fprintf(s->out, "  %7lld %-16.16s %-9.9s %8s %6.1f %6.1f %8lld %8lld\n",
-			(long long)sqlite3_column_int64(st, 0), col_text(st, 1, "?"),
-			col_text(st, 2, "?"), life, sqlite3_column_double(st, 4),
+			(long long)sqlite3_column_int64(st, 0), col_text(s, st, 1, "?"),
+			col_text(s, st, 2, "?"), life, sqlite3_column_double(st, 4),
 			sqlite3_column_double(st, 5), (long long)sqlite3_column_int64(st, 6),
 			(long long)sqlite3_column_int64(st, 7));
 	}
@@ -320,7 +373,7 @@ static int summary_sites(struct summary *s)
 		return -1;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		char held[32], wait[32], off[32], raw[512], site[256], src[72];
-		const char *file = col_text(st, 0, "?");
+		const char *file = col_text(s, st, 0, "?");
 		size_t len;
 
 		if (!n++) {
@@ -334,9 +387,9 @@ static int summary_sites(struct summary *s)
 		fmt_ns(off, sizeof(off), st, 6);
 		if (sqlite3_column_type(st, 2) != SQLITE_NULL)
 			snprintf(raw, sizeof(raw), "%s:%lld %s", srcline_base(file),
-				 (long long)sqlite3_column_int64(st, 2), col_text(st, 1, "?"));
+				 (long long)sqlite3_column_int64(st, 2), col_text(s, st, 1, "?"));
 		else
-			snprintf(raw, sizeof(raw), "%s %s", srcline_base(file), col_text(st, 1, "?"));
+			snprintf(raw, sizeof(raw), "%s %s", srcline_base(file), col_text(s, st, 1, "?"));
 		srcline_clean(raw, site, sizeof(site));
 		/* Too long: the end (line and function) matters most. */
 		len = strlen(site);
@@ -372,7 +425,7 @@ static int summary_findings(struct summary *s)
 	if (!st)
 		return -1;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *msg = col_text(st, 0, "");
+		const char *msg = col_text(s, st, 0, "");
 		int first = 1;
 
 		if (!n++)
@@ -406,9 +459,47 @@ end:
 	return rc;
 }
 
+/* The schema version this summary reads, as the report checks it. */
+static int summary_check_schema(struct summary *s)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t version = -1, runs = 0;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(s->sql, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		sum_fail(s, "not a gilscope database");
+		goto end;
+	}
+	version = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(s->sql, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+			       "AND name = 'runs'", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		sum_fail(s, "not a gilscope database");
+		goto end;
+	}
+	runs = sqlite3_column_int64(st, 0);
+	if (!runs) {
+		snprintf(s->err, sizeof(s->err), "not a gilscope database (no runs table)");
+		goto end;
+	}
+	if (version != GILSCOPE_SCHEMA_VERSION) {
+		snprintf(s->err, sizeof(s->err), "database schema version %lld, this summary reads "
+			 "%d: re-run `gilscope analyze` with this gilscope", (long long)version,
+			 GILSCOPE_SCHEMA_VERSION);
+		goto end;
+	}
+	rc = 0;
+end:
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int summary_print(const char *db_path, FILE *out)
 {
-	struct summary s = { .out = out };
+	struct summary s = { .out = out, .path = db_path };
 	sqlite3_stmt *st = NULL;
 	int rc = 1;
 
@@ -416,6 +507,10 @@ int summary_print(const char *db_path, FILE *out)
 		snprintf(s.err, sizeof(s.err), "%s", s.sql ? sqlite3_errmsg(s.sql) : "cannot open");
 		goto end;
 	}
+	/* A writer's commit takes a moment: wait for it, not for ever. */
+	sqlite3_busy_timeout(s.sql, 2000);
+	if (summary_check_schema(&s))
+		goto end;
 	st = sum_query(&s, "SELECT max(run_id) FROM runs");
 	if (!st)
 		goto end;

@@ -661,6 +661,13 @@ enum trace_read_status trace_read(const char *const *dirs, size_t n,
 
 			snprintf(what, sizeof(what), "cannot open the CTF trace %s", dirs[i]);
 			reader_take_bt_error(&r, what, verbose);
+			/* babeltrace2 says no more than "Cannot create trace"
+			 * when the metadata does not parse or a stream's first
+			 * header is damaged: say where to look. */
+			if (strstr(r.err, "Cannot create trace"))
+				reader_errorf(&r, "the trace is corrupt at %s: babeltrace2 cannot "
+					      "open it (its metadata, or the header of a stream, is "
+					      "damaged)", dirs[i]);
 			goto end;
 		}
 		BT_VALUE_PUT_REF_AND_RESET(params);

@@ -44,6 +44,7 @@ void analyze_opts_env(struct analyze_opts *opts)
 		opts->durs_budget = strtoull(budget, NULL, 10);
 	opts->index_after_fill = getenv("GILSCOPE_INDEX_AFTER_FILL") != NULL;
 	opts->timing = getenv("GILSCOPE_TIMING") != NULL;
+	opts->no_trace_check = getenv("GILSCOPE_NO_TRACE_CHECK") != NULL;
 }
 
 int cmd_analyze(int argc, char **argv)

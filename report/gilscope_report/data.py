@@ -177,6 +177,56 @@ def percentile(sorted_values: Sequence[int], p: float) -> Optional[int]:
     return int(sorted_values[k])
 
 
+def holders(path: str) -> str:
+    """The processes other than this one with path open, from /proc:
+    "pid 123 (sqlite3), pid 456 (python3)", or "" if none are visible."""
+    try:
+        want = os.path.realpath(path)
+        pids = [d for d in os.listdir("/proc") if d.isdigit() and int(d) != os.getpid()]
+    except OSError:
+        return ""
+    found = []
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == want:
+                    with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
+                        found.append(f"pid {pid} ({f.read().strip()})")
+                    break
+            except OSError:
+                continue
+        if len(found) == 4:
+            break
+    return ", ".join(found)
+
+
+def find_bad_value(conn: sqlite3.Connection) -> str:
+    """The first value of an INTEGER column that is not an integer (or
+    NULL), as "holds.start_ns = 'abc' (text, rowid 5)", or "" if none.
+
+    Only called once loading failed: it scans every such column."""
+    try:
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        for t in tables:
+            for col in conn.execute(f'PRAGMA table_info("{t}")'):
+                name, decl = col[1], (col[2] or "").upper()
+                if "INT" not in decl:
+                    continue
+                row = conn.execute(
+                    f'SELECT rowid, "{name}", typeof("{name}") FROM "{t}" '
+                    f'WHERE typeof("{name}") NOT IN (\'integer\', \'null\') LIMIT 1').fetchone()
+                if row:
+                    return f"{t}.{name} = {row[1]!r} ({row[2]}, rowid {row[0]})"
+    except sqlite3.Error:
+        return ""
+    return ""
+
+
 def open_db(path: str) -> sqlite3.Connection:
     """Opens a gilscope database read-only, or raises ReportError."""
     p = Path(path)
@@ -185,9 +235,15 @@ def open_db(path: str) -> sqlite3.Connection:
     if p.is_dir():
         raise ReportError(f"{path}: is a directory, not a gilscope database")
     try:
-        conn = sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True)
+        conn = sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True, timeout=2.0)
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.OperationalError as e:
+        if "locked" in str(e) or "busy" in str(e):
+            raise ReportError(f"{path}: locked: another process is writing it "
+                              f"({holders(path) or 'not visible here'}): let it finish or close it, "
+                              "then try again") from None
+        raise ReportError(f"{path}: not a gilscope database ({e})") from None
     except sqlite3.DatabaseError as e:
         raise ReportError(f"{path}: not a gilscope database ({e})") from None
     if "runs" not in tables:
@@ -326,6 +382,12 @@ def load(path: str, run_id: Optional[int] = None, title: Optional[str] = None,
         return _load(conn, pick_run(conn, run_id, path), path, title, window)
     except sqlite3.DatabaseError as e:
         raise ReportError(f"{path}: cannot read the database ({e})") from None
+    except (TypeError, ValueError, OverflowError, ArithmeticError) as e:
+        # A value of a kind `gilscope analyze` never writes (the file was
+        # edited, or damaged): name it rather than print a traceback.
+        bad = find_bad_value(conn)
+        raise ReportError(f"{path}: not as `gilscope analyze` writes it: "
+                          f"{bad or type(e).__name__ + ': ' + str(e)}") from None
     finally:
         conn.close()
 

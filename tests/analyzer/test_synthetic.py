@@ -233,8 +233,10 @@ def case_other_recordings(tmp):
     write_trace(only / "ust", evs[3:5])
     (only / "gilscope.info").write_text("tag=7\n")
     res = dbcheck.analyze(only, tmp / "foreign.db", expect_ok=False)
-    check(res.returncode == 1 and "other processes" in res.stderr and res.stderr.count("\n") == 1,
-          f"tag: a trace of other recordings only: {res.stderr.strip()!r}")
+    check(res.returncode == 1 and "no process carries this recording's tag 7" in res.stderr
+          and "tagged 9" in res.stderr and "damaged gilscope.info" in res.stderr
+          and res.stderr.count("\n") == 1,
+          f"tag: a trace of other recordings only (or a damaged tag): {res.stderr.strip()!r}")
 
 
 def case_process_exit(tmp):

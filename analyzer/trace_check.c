@@ -1,0 +1,193 @@
+/* trace_check_dir(): the metadata packets and the packet indexes of a CTF
+ * trace, bounds-checked before libbabeltrace2 trusts them (CTF 1.8
+ * "metadata_packet_header"; LTTng's "ctf_packet_index", big-endian). */
+#include "trace_check.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define METADATA_MAGIC 0x75D11D57u
+#define METADATA_HEADER 37       /* bytes: magic, uuid, checksum, sizes, 5 bytes */
+#define INDEX_MAGIC 0xC1F1DCC1u
+#define INDEX_HEADER 16          /* magic, major, minor, entry length */
+#define INDEX_ENTRY_MIN 56       /* v1.0: seven 64-bit fields */
+
+static uint32_t get32(const unsigned char *p, int big)
+{
+	return big ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
+		   : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+static uint64_t get64be(const unsigned char *p)
+{
+	return (uint64_t)get32(p, 1) << 32 | get32(p + 4, 1);
+}
+
+/* The whole file, or NULL with err set. */
+static unsigned char *slurp(const char *path, size_t *len, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char *buf = NULL;
+	struct stat st;
+
+	if (!f || fstat(fileno(f), &st) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!buf) {
+		snprintf(err, errlen, "%s: out of memory (%lld bytes)", path, (long long)st.st_size);
+		goto fail;
+	}
+	*len = fread(buf, 1, (size_t)st.st_size, f);
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	fclose(f);
+	return buf;
+fail:
+	free(buf);
+	if (f)
+		fclose(f);
+	return NULL;
+}
+
+static int check_metadata(const char *path, char *err, size_t errlen)
+{
+	size_t len = 0, off = 0;
+	unsigned char *m = slurp(path, &len, err, errlen);
+	int big, rc = -1, n = 0;
+
+	if (!m)
+		return -1;
+	if (!len) {
+		snprintf(err, errlen, "%s: empty: the recording ended before LTTng wrote it "
+			 "(a full disk while recording?)", path);
+		goto end;
+	}
+	if (len < 4 || (get32(m, 0) != METADATA_MAGIC && get32(m, 1) != METADATA_MAGIC)) {
+		rc = 0; /* plain-text metadata: babeltrace2's parser copes */
+		goto end;
+	}
+	big = get32(m, 1) == METADATA_MAGIC;
+	for (; off < len; n++) {
+		uint64_t content, size;
+
+		if (len - off < METADATA_HEADER) {
+			snprintf(err, errlen, "%s: metadata packet %d at byte %zu is cut short "
+				 "(%zu bytes left, its header needs %d)", path, n, off, len - off,
+				 METADATA_HEADER);
+			goto end;
+		}
+		if (get32(m + off, big) != METADATA_MAGIC) {
+			snprintf(err, errlen, "%s: metadata packet %d at byte %zu has a wrong magic "
+				 "number (0x%08" PRIx32 ")", path, n, off, get32(m + off, big));
+			goto end;
+		}
+		content = get32(m + off + 24, big);
+		size = get32(m + off + 28, big);
+		if (size % 8 || size / 8 < METADATA_HEADER || content < 8 * METADATA_HEADER ||
+		    content > size) {
+			snprintf(err, errlen, "%s: metadata packet %d at byte %zu has impossible "
+				 "sizes (content %" PRIu64 " bits, packet %" PRIu64 " bits)", path, n,
+				 off, content, size);
+			goto end;
+		}
+		if (size / 8 > len - off) {
+			snprintf(err, errlen, "%s: metadata packet %d at byte %zu is cut short "
+				 "(%" PRIu64 " bytes, %zu left): the file is truncated", path, n, off,
+				 size / 8, len - off);
+			goto end;
+		}
+		off += size / 8;
+	}
+	rc = 0;
+end:
+	free(m);
+	return rc;
+}
+
+/* DIR/index/NAME.idx against DIR/NAME. */
+static int check_index(const char *dir, const char *name, char *err, size_t errlen)
+{
+	char path[PATH_MAX], stream[PATH_MAX];
+	size_t len = 0, nlen = strlen(name) - strlen(".idx");
+	unsigned char *x;
+	struct stat st;
+	uint32_t entry;
+	uint64_t prev_end = 0;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "%s/index/%s", dir, name);
+	snprintf(stream, sizeof(stream), "%s/%.*s", dir, (int)nlen, name);
+	if (stat(stream, &st) < 0)
+		return 0; /* an index of no stream: babeltrace2 ignores it */
+	x = slurp(path, &len, err, errlen);
+	if (!x)
+		return -1;
+	if (len < INDEX_HEADER || get32(x, 1) != INDEX_MAGIC) {
+		snprintf(err, errlen, "%s: not a CTF packet index (bad header)", path);
+		goto end;
+	}
+	entry = get32(x + 12, 1);
+	if (get32(x + 4, 1) != 1 || entry < INDEX_ENTRY_MIN || entry > 4096 ||
+	    (len - INDEX_HEADER) % entry) {
+		snprintf(err, errlen, "%s: index version %" PRIu32 ".%" PRIu32 " with %" PRIu32
+			 "-byte entries over %zu bytes: damaged", path, get32(x + 4, 1),
+			 get32(x + 8, 1), entry, len - INDEX_HEADER);
+		goto end;
+	}
+	for (size_t off = INDEX_HEADER, n = 0; off < len; off += entry, n++) {
+		const unsigned char *e = x + off;
+		uint64_t at = get64be(e), size = get64be(e + 8), content = get64be(e + 16);
+		uint64_t begin = get64be(e + 24), endts = get64be(e + 32);
+
+		if (!size || size % 8 || content > size || at < prev_end ||
+		    at > (uint64_t)st.st_size || size / 8 > (uint64_t)st.st_size - at ||
+		    begin > endts) {
+			snprintf(err, errlen, "%s: entry %zu (packet at byte %" PRIu64 ", %" PRIu64
+				 " bits, content %" PRIu64 " bits, time %" PRIu64 "..%" PRIu64
+				 ") does not fit %s (%lld bytes): damaged index; without the "
+				 "index/ directory the stream is read alone", path, n, at, size,
+				 content, begin, endts, stream, (long long)st.st_size);
+			goto end;
+		}
+		prev_end = at + size / 8;
+	}
+	rc = 0;
+end:
+	free(x);
+	return rc;
+}
+
+int trace_check_dir(const char *dir, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "%s/metadata", dir);
+	if (check_metadata(path, err, errlen))
+		return -1;
+	snprintf(path, sizeof(path), "%s/index", dir);
+	d = opendir(path);
+	if (!d)
+		return 0; /* no index: babeltrace2 reads the streams alone */
+	while (!rc && (de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+
+		if (n > 4 && !strcmp(de->d_name + n - 4, ".idx"))
+			rc = check_index(dir, de->d_name, err, errlen);
+	}
+	closedir(d);
+	return rc;
+}

@@ -1,0 +1,15 @@
+/* Checks of a CTF trace directory made before libbabeltrace2 reads it:
+ * the damage babeltrace2 2.0 does not survive (a cut metadata packet makes
+ * it loop for ever; an index entry past its stream's end makes it abort)
+ * is found here and named: the file, the place, what is wrong. */
+#ifndef GILSCOPE_TRACE_CHECK_H
+#define GILSCOPE_TRACE_CHECK_H
+
+#include <stddef.h>
+
+/* Checks DIR/metadata (packetized or plain text) and every DIR/index/
+ * *.idx against the stream it indexes. Returns 0, or -1 with err holding
+ * "FILE: REASON" (one line). */
+int trace_check_dir(const char *dir, char *err, size_t errlen);
+
+#endif
