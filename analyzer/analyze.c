@@ -445,6 +445,7 @@ static int analyze_job(void *arg)
 	struct db *db = NULL;
 	char err[1024] = "";
 	int rc = 1, caught = 0;
+	enum trace_read_status status = TRACE_READ_ERROR;
 
 	a.root = j->abs;
 	info_read(j->rec_dir, &info);
@@ -486,8 +487,25 @@ static int analyze_job(void *arg)
 	}
 	a.progress = opts->progress < 0 ? isatty(STDERR_FILENO) : opts->progress;
 	a.t0 = now_s();
-	switch (trace_read((const char *const *)j->dirs.v, j->dirs.n, &sink, &tinfo,
-			   opts->verbose, err, sizeof(err))) {
+	for (;;) {
+		enum trace_read_status st = trace_read((const char *const *)j->dirs.v, j->dirs.n,
+						       &sink, &tinfo, opts->verbose, err, sizeof(err));
+
+		/* One part of a recording that does not open (the metadata of
+		 * another user's processes, cut when the session ended) must
+		 * not cost the others: it is left out, and said so. */
+		if (st != TRACE_READ_OPEN_ERROR || j->dirs.n < 2 || tinfo.bad_dir >= j->dirs.n) {
+			status = st;
+			break;
+		}
+		fprintf(stderr, PREFIX "warning: left out %s: %s\n", j->dirs.v[tinfo.bad_dir], err);
+		free(j->dirs.v[tinfo.bad_dir]);
+		memmove(j->dirs.v + tinfo.bad_dir, j->dirs.v + tinfo.bad_dir + 1,
+			(j->dirs.n - tinfo.bad_dir - 1) * sizeof(*j->dirs.v));
+		j->dirs.n--;
+		err[0] = '\0';
+	}
+	switch (status) {
 	case TRACE_READ_OK:
 		break;
 	case TRACE_READ_SINK_ERROR:

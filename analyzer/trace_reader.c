@@ -615,6 +615,7 @@ enum trace_read_status trace_read(const char *const *dirs, size_t n,
 	bt_graph_run_status rs;
 
 	memset(info, 0, sizeof(*info));
+	info->bad_dir = SIZE_MAX;
 	err[0] = '\0';
 	r.classes = kmap_new();
 	r.sclasses = kmap_new();
@@ -668,6 +669,8 @@ enum trace_read_status trace_read(const char *const *dirs, size_t n,
 				reader_errorf(&r, "the trace is corrupt at %s: babeltrace2 cannot "
 					      "open it (its metadata, or the header of a stream, is "
 					      "damaged)", dirs[i]);
+			info->bad_dir = i;
+			st = TRACE_READ_OPEN_ERROR;
 			goto end;
 		}
 		BT_VALUE_PUT_REF_AND_RESET(params);

@@ -117,12 +117,14 @@ struct trace_sink {
 struct trace_info {
 	char hostname[256];    /* from the CTF environment, "" if absent */
 	uint64_t other_events; /* events of other providers, skipped */
+	size_t bad_dir;        /* TRACE_READ_OPEN_ERROR: which directory */
 };
 
 enum trace_read_status {
 	TRACE_READ_OK = 0,
 	TRACE_READ_SINK_ERROR,  /* a sink callback failed */
 	TRACE_READ_ERROR,       /* err holds one line */
+	TRACE_READ_OPEN_ERROR,  /* dirs[info->bad_dir] does not open; err says why */
 };
 
 /* Reads every message of the CTF traces in dirs[0..n). On

@@ -103,21 +103,24 @@ def main() -> None:
     _, s1 = kill_recorder(out, "k1", py)
     res = gs("record", "-o", str(out / "next"), "--", "true")
     gstest.check(res.returncode == 0, f"the next recording works: {res.stderr.strip()}")
-    gstest.check("destroyed the stale session " + s1 in res.stderr,
-                 f"and says it destroyed {s1}*: {res.stderr.strip()}")
-    gstest.check(s1 not in sessions(), f"{s1}* is gone")
+    # Any recorder starting meanwhile (another test's) may be the one that
+    # cleans it and says so: the session must be gone all the same.
+    if "destroyed the stale session " + s1 not in res.stderr:
+        print(f"note: another recorder destroyed {s1}* first")
+    gstest.check(s1 not in sessions(), f"{s1}* is gone after the next recording")
     analyzable(out / "k1", out / "k1.db")
 
     # Killed, then cleaned on demand.
     _, s2 = kill_recorder(out, "k2", py)
     res = gs("record", "--cleanup")
-    gstest.check(res.returncode == 0 and "destroyed the stale session " + s2 in res.stderr,
+    gstest.check(res.returncode == 0 and ("destroyed the stale session " + s2 in res.stderr
+                                          or "no stale gilscope session" in res.stderr),
                  f"--cleanup destroys {s2}*: {res.returncode} {res.stderr.strip()}")
-    gstest.check(s2 not in sessions(), f"{s2}* is gone")
+    gstest.check(s2 not in sessions(), f"{s2}* is gone after --cleanup")
     analyzable(out / "k2", out / "k2.db")
     res = gs("record", "--cleanup")
-    gstest.check(res.returncode == 0 and "no stale gilscope session" in res.stderr,
-                 f"a second --cleanup finds nothing: {res.stderr.strip()}")
+    gstest.check(res.returncode == 0 and s2 not in res.stderr,
+                 f"a second --cleanup has nothing of ours to do: {res.stderr.strip()}")
     res = gs("record", "--cleanup", "--", "true")
     gstest.check(res.returncode == 2, f"--cleanup with a command is a usage error ({res.returncode})")
     os.close(ref)
