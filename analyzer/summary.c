@@ -133,7 +133,7 @@ static int summary_header(struct summary *s)
 	}
 	fmt_ns(wall, sizeof(wall), st, 6);
 	fmt_ns(handoff, sizeof(handoff), st, 17);
-	fprintf(s->out, "\n GIL summary of run %" PRId64 ": %.56s", s->run_id,
+	fprintf(s->out, "\n GIL summary of run %" PRId64 ": %.44s", s->run_id,
 		col_text(s, st, 0, "(command unknown)"));
 	if (sqlite3_column_type(st, 1) != SQLITE_NULL)
 		fprintf(s->out, " (exit %d)", sqlite3_column_int(st, 1));
