@@ -21,6 +21,7 @@ enum frame_kind {
 struct layout {
 	int kind;
 	int minor;
+	ptrdiff_t rt_finalizing;  /* _PyRuntime's finalizing thread state */
 	ptrdiff_t ts_frame, cf_current;
 	/* PyFrameObject (3.7-3.10) */
 	ptrdiff_t f_back, f_code, f_lasti;
@@ -40,35 +41,36 @@ struct layout {
 
 static struct layout L;
 static const void *g_code_type, *g_frame_type;
+static const char *g_runtime;
 static int g_ready;
 
 #define RD(type, base, off) (*(type const *)(const void *)((const char *)(base) + (off)))
 
 static const struct layout table[] = {
-	/* 3.7 */ { .kind = KIND_FRAME_OBJECT, .minor = 7, .ts_frame = 24,
+	/* 3.7 */ { .kind = KIND_FRAME_OBJECT, .minor = 7, .rt_finalizing = 8, .ts_frame = 24,
 		.f_back = 24, .f_code = 32, .f_lasti = 104, .lasti_mult = 1,
 		.co_filename = 96, .co_name = 104, .co_linetable = 112, .co_firstlineno = 36,
 		.lt_format = PYFRAME_LT_LNOTAB, .str_ascii_size = 48, .str_compact_size = 72 },
-	/* 3.8 */ { .kind = KIND_FRAME_OBJECT, .minor = 8, .ts_frame = 24,
+	/* 3.8 */ { .kind = KIND_FRAME_OBJECT, .minor = 8, .rt_finalizing = 16, .ts_frame = 24,
 		.f_back = 24, .f_code = 32, .f_lasti = 104, .lasti_mult = 1,
 		.co_filename = 104, .co_name = 112, .co_linetable = 120, .co_firstlineno = 40,
 		.lt_format = PYFRAME_LT_LNOTAB, .str_ascii_size = 48, .str_compact_size = 72 },
-	/* 3.9 */ { .kind = KIND_FRAME_OBJECT, .minor = 9, .ts_frame = 24,
+	/* 3.9 */ { .kind = KIND_FRAME_OBJECT, .minor = 9, .rt_finalizing = 16, .ts_frame = 24,
 		.f_back = 24, .f_code = 32, .f_lasti = 104, .lasti_mult = 1,
 		.co_filename = 104, .co_name = 112, .co_linetable = 120, .co_firstlineno = 40,
 		.lt_format = PYFRAME_LT_LNOTAB, .str_ascii_size = 48, .str_compact_size = 72 },
-	/* 3.10 */ { .kind = KIND_FRAME_OBJECT, .minor = 10, .ts_frame = 24,
+	/* 3.10 */ { .kind = KIND_FRAME_OBJECT, .minor = 10, .rt_finalizing = 16, .ts_frame = 24,
 		.f_back = 24, .f_code = 32, .f_lasti = 96, .lasti_mult = 2,
 		.co_filename = 104, .co_name = 112, .co_linetable = 120, .co_firstlineno = 40,
 		.lt_format = PYFRAME_LT_LINETABLE, .str_ascii_size = 48, .str_compact_size = 72 },
 	/* 3.11: co_qualname at 128 is used as the name */
-	{ .kind = KIND_CFRAME, .minor = 11, .ts_frame = 56, .cf_current = 8,
+	{ .kind = KIND_CFRAME, .minor = 11, .rt_finalizing = 24, .ts_frame = 56, .cf_current = 8,
 		.if_previous = 48, .if_code = 32, .if_instr = 56, .if_owner = 69,
 		.co_firsttraceable = 168,
 		.co_filename = 112, .co_name = 128, .co_linetable = 136, .co_firstlineno = 72,
 		.co_code_adaptive = 184,
 		.lt_format = PYFRAME_LT_LOCATIONS, .str_ascii_size = 48, .str_compact_size = 72 },
-	/* 3.12 */ { .kind = KIND_CFRAME, .minor = 12, .ts_frame = 56, .cf_current = 0,
+	/* 3.12 */ { .kind = KIND_CFRAME, .minor = 12, .rt_finalizing = 24, .ts_frame = 56, .cf_current = 0,
 		.if_previous = 8, .if_code = 0, .if_instr = 56, .if_owner = 70,
 		.owner_cstack = 3, .co_firsttraceable = 176,
 		.co_filename = 112, .co_name = 128, .co_linetable = 136, .co_firstlineno = 68,
@@ -126,6 +128,9 @@ static enum pyframe_status from_debug_offsets(int minor)
 		return PYFRAME_BAD_DEBUG_OFFSETS;
 	L.kind = KIND_IFRAME;
 	L.minor = minor;
+	if (d[4] >= d[3])
+		return PYFRAME_BAD_DEBUG_OFFSETS;
+	L.rt_finalizing = (ptrdiff_t)d[4];
 	L.ts_frame = (ptrdiff_t)ts[4];
 	L.if_previous = (ptrdiff_t)fr[1];
 	L.if_code = (ptrdiff_t)fr[2];
@@ -162,7 +167,8 @@ enum pyframe_status pyframe_init(int major, int minor)
 	if (major != 3)
 		return st;
 	g_code_type = dlsym(RTLD_DEFAULT, "PyCode_Type");
-	if (!g_code_type)
+	g_runtime = dlsym(RTLD_DEFAULT, "_PyRuntime");
+	if (!g_code_type || !g_runtime)
 		return PYFRAME_NO_SYMBOL;
 	/* 3.7-3.10 frames are objects: each is checked before it is read (a
 	 * thread's last drop_gil on 3.7 and 3.8 runs after its thread state
@@ -205,6 +211,12 @@ static inline int is_code(const void *p)
 static inline const void *first_frame(const void *tstate)
 {
 	if (!tstate || ((uintptr_t)tstate & 7))
+		return NULL;
+	/* Once Py_Finalize() began, a daemon thread's take_gil/drop_gil may
+	 * store a thread state already freed (3.7, 3.8): only the finalizing
+	 * thread's own is read then. */
+	const void *fin = RD(const void *, g_runtime, L.rt_finalizing);
+	if (fin && fin != tstate)
 		return NULL;
 	const void *f = RD(const void *, tstate, L.ts_frame);
 	if (L.kind == KIND_CFRAME && f)

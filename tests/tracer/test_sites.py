@@ -77,6 +77,22 @@ with open(sys.argv[1], "w") as out:
 '''
 
 
+DAEMONS = r'''
+import os, threading, time
+def churn():
+    r, w = os.pipe()
+    while True:
+        os.write(w, b"x"); os.read(r, 1)
+def spin():
+    n = 0
+    while True: n += 1
+for fn in (churn, churn, spin, spin):
+    threading.Thread(target=fn, daemon=True).start()
+time.sleep(0.2)
+print("bye", flush=True)
+'''
+
+
 def marker_line(text: str, tag: str) -> int:
     for n, line in enumerate(text.splitlines(), start=1):
         if line.rstrip().endswith("# " + tag):
@@ -264,6 +280,15 @@ def main() -> None:
               (with_code > len(gil) // 2 if mode == "site" else with_code == 0 and not tm.named("code")))
         gstest.check(ok, f"record --code {mode}: {with_code} of {len(gil)} GIL events with a code "
                      f"location, {len(tm.named('stack'))} stacks")
+
+    # Daemon threads churning the GIL while the interpreter finalizes (their
+    # thread states are freed under them on 3.7 and 3.8): no crash.
+    daemons = out / "daemons.py"
+    daemons.write_text(DAEMONS)
+    for k in range(3):
+        res = gstest.record([str(exe), str(daemons)], out / f"trace-daemons-{k}", check=False)
+        gstest.check(res.returncode == 0 and "bye" in res.stdout,
+                     f"daemon threads at exit, run {k + 1}: exit {res.returncode} ({res.stderr.strip()[-300:]})")
 
     # An interpreter the tracer does not know: traced, no code locations.
     env = dict(os.environ, GILSCOPE_TEST_UNKNOWN_PYTHON="1")
