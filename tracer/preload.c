@@ -656,11 +656,14 @@ static __attribute__((noinline)) int mutex_lock_slow(pthread_mutex_t *mutex)
 	struct gil *g = gil_lookup(mutex, &which);
 	if (g) {
 		t_guard = 1;
-		resync_check();
-		if (which == GIL_M)
+		if (which == GIL_M) {
+			/* Every request and release locks M first: checking
+			 * there is enough. */
+			resync_check();
 			on_lock_m(g);
-		else
+		} else {
 			on_lock_s(g);
+		}
 		t_guard = 0;
 	} else if (atomic_load_explicit(&g_armed, memory_order_relaxed)) {
 		look_at_lock(mutex);
