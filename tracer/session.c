@@ -69,8 +69,8 @@ int session_setup(const char *pfx, struct gs_session *s, const struct gs_session
 		      : lttng_create_session(s->name, o->outdir);
 	if (rc < 0) {
 		if (rc == -LTTNG_ERR_EXIST_SESS)
-			fprintf(stderr, "%sa session named %s already exists (`lttng list`)\n",
-				pfx, s->name);
+			fprintf(stderr, "%sa session named %s already runs: `gilscope flight stop %s` "
+				"ends a flight recorder\n", pfx, s->name, s->name);
 		else
 			lttng_fail(pfx, "cannot create the LTTng session", rc);
 		goto end;

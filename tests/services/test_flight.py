@@ -35,6 +35,11 @@ def main() -> None:
         session = res.stdout.strip()
         gstest.check(session.startswith("gilscope-flight-") and session in svc.sessions(),
                      f"it prints the session's name, {session}, which lives on")
+        again = svc.gs("record", "--flight", "--pid", str(service.pid))
+        lines = again.stderr.strip().splitlines()
+        gstest.check(again.returncode == 1 and len(lines) == 1 and "already runs" in lines[0]
+                     and session in svc.sessions(),
+                     f"a second flight recorder of the same pid: one line, exit 1, the first one kept ({lines})")
         started = time.time_ns()
         ncpu = os.cpu_count() or 1
         sizes = []
