@@ -193,7 +193,8 @@ static struct process *process_get(struct model *m, int32_t pid, const char *pro
 		: kmap_get(m->procs, (uint32_t)pid, 0);
 
 	if (p) {
-		p->last_ns = ts;
+		if (ts > p->last_ns) /* events of different GILs interleave */
+			p->last_ns = ts;
 		m->last_proc = p;
 		return p;
 	}
@@ -299,7 +300,9 @@ static void contention_update(struct gil *g, int delta, int64_t ts)
 {
 	if (delta > 0 && g->nwaiters++ == 0)
 		g->contended_since = ts;
-	if (delta < 0 && g->nwaiters > 0 && --g->nwaiters == 0)
+	/* A request's time is taken before its thread queues on the GIL's
+	 * mutex, so it may trail another thread's later event by a few ns. */
+	if (delta < 0 && g->nwaiters > 0 && --g->nwaiters == 0 && ts > g->contended_since)
 		g->contended_ns += ts - g->contended_since;
 }
 
@@ -840,16 +843,20 @@ enum gs_status model_event(struct model *m, const struct gs_event *ev)
 	if (!tag_keeps(m, p, ev))
 		return GS_OK;
 	m->events++;
-	if (m->start_ns == GS_UNKNOWN)
+	/* Times are when events happened: each GIL's in order, but those of
+	 * different GILs may go back a little. */
+	if (m->start_ns == GS_UNKNOWN || ev->ts < m->start_ns)
 		m->start_ns = ev->ts;
-	m->end_ns = ev->ts;
+	if (m->end_ns == GS_UNKNOWN || ev->ts > m->end_ns)
+		m->end_ns = ev->ts;
 	t = model_thread(m, ev->pid, ev->tid);
 	if (!t)
 		return GS_ERR_NOMEM;
 	m->last_thread = t;
 	if (t->first_ns == GS_UNKNOWN)
 		t->first_ns = ev->ts;
-	t->last_ns = ev->ts;
+	if (ev->ts > t->last_ns)
+		t->last_ns = ev->ts;
 
 	/* Daemon threads may still run between exit()'s handler and the
 	 * end: their GIL is gone for us, their events change nothing. */

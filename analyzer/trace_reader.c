@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kmap.h"
+#include "reorder.h"
 
 #define PROVIDER "gilscope:"
 
@@ -68,16 +69,19 @@ struct class_info {
 	enum gs_ev_type type;
 	struct member gil, n1, n2, str, tag;
 	struct member n3, n4, n5, str2, arr1, arr2;
+	struct member seq, ts, switch_number; /* a tracer that emits after the mutex */
 };
 
 struct sclass_info {
 	int has_clock;
+	const bt_clock_class *clock; /* borrowed: converts carried ts */
 	int discard_clock;     /* discarded-events messages have clock snapshots */
 	struct member vpid, vtid, procname;
 };
 
 struct reader {
 	const struct trace_sink *sink;
+	struct reorder *ro;
 	struct trace_info *info;
 	struct kmap *classes;  /* bt_event_class * -> struct class_info */
 	struct kmap *sclasses; /* bt_stream_class * -> struct sclass_info */
@@ -188,6 +192,7 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 		ci->type = GS_EV_OTHER;
 		ci->gil = ci->n1 = ci->n2 = ci->str = ci->tag = (struct member){ -1, 0 };
 		ci->n3 = ci->n4 = ci->n5 = ci->str2 = ci->arr1 = ci->arr2 = ci->gil;
+		ci->seq = ci->ts = ci->switch_number = ci->gil;
 		ci->gilscope = 1;
 		return ci;
 	}
@@ -207,6 +212,15 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 	ci->str2 = member_find(payload, ext ? ext->str2 : NULL);
 	ci->arr1 = member_find(payload, ext ? ext->arr1 : NULL);
 	ci->arr2 = member_find(payload, ext ? ext->arr2 : NULL);
+	ci->seq = member_find(payload, "seq");
+	ci->ts = member_find(payload, "ts");
+	ci->switch_number = member_find(payload, def->type == GS_EV_ACQUIRE ? "switch_number" : NULL);
+	if ((ci->seq.idx < 0) != (ci->ts.idx < 0)) {
+		reader_errorf(r, "event %s carries %s but not %s (recorded by another gilscope "
+			      "version?)", name, ci->seq.idx < 0 ? "ts" : "seq",
+			      ci->seq.idx < 0 ? "seq" : "ts");
+		return NULL;
+	}
 	if ((def->gil && ci->gil.idx < 0) || (def->n1 && ci->n1.idx < 0) ||
 	    (def->n2 && ci->n2.idx < 0) || (def->str && ci->str.idx < 0) ||
 	    ((def->type == GS_EV_CODE || def->type == GS_EV_STACK) &&
@@ -240,7 +254,8 @@ static const struct sclass_info *sclass_info_get(struct reader *r, const bt_stre
 		reader_errorf(r, "out of memory");
 		return NULL;
 	}
-	si->has_clock = bt_stream_class_borrow_default_clock_class_const(sc) != NULL;
+	si->clock = bt_stream_class_borrow_default_clock_class_const(sc);
+	si->has_clock = si->clock != NULL;
 	si->discard_clock = si->has_clock &&
 		bt_stream_class_discarded_events_have_default_clock_snapshots(sc);
 	ctx = bt_stream_class_borrow_event_common_context_field_class_const(sc);
@@ -428,11 +443,31 @@ static int reader_event(struct reader *r, const bt_message *msg)
 	if (ci->gil.idx >= 0)
 		e.gil = (uint64_t)field_int(payload, ci->gil);
 	payload_decode(r, ci, payload, &e);
-	if (r->sink->event(r->sink->ctx, &e)) {
+	e.rec_ts = e.ts;
+	if (ci->seq.idx >= 0) {
+		/* When it happened, in the same clock as the record time. */
+		uint64_t raw = (uint64_t)field_int(payload, ci->ts);
+
+		if (bt_clock_class_cycles_to_ns_from_origin(si->clock, raw, &e.ts)) {
+			reader_errorf(r, "the ts of %s overflows", bt_event_class_get_name(ec));
+			return -1;
+		}
+		e.has_seq = 1;
+		e.seq = (uint64_t)field_int(payload, ci->seq);
+		r->info->seq_events++;
+	}
+	if (ci->switch_number.idx >= 0)
+		e.switch_number = (uint64_t)field_int(payload, ci->switch_number);
+	switch (reorder_event(r->ro, &e)) {
+	case 0:
+		return 0;
+	case -1:
 		r->sink_failed = 1;
 		return -1;
+	default:
+		reader_errorf(r, "out of memory");
+		return -1;
 	}
-	return 0;
 }
 
 static int reader_discarded(struct reader *r, const bt_message *msg, int packets)
@@ -619,8 +654,9 @@ enum trace_read_status trace_read(const char *const *dirs, size_t n,
 	err[0] = '\0';
 	r.classes = kmap_new();
 	r.sclasses = kmap_new();
+	r.ro = reorder_new(sink);
 	graph = bt_graph_create(0);
-	if (!r.classes || !r.sclasses || !graph) {
+	if (!r.classes || !r.sclasses || !r.ro || !graph) {
 		reader_errorf(&r, "out of memory");
 		goto end;
 	}
@@ -710,8 +746,21 @@ enum trace_read_status trace_read(const char *const *dirs, size_t n,
 		}
 		goto end;
 	}
+	if (reorder_finish(r.ro)) {
+		st = TRACE_READ_SINK_ERROR;
+		goto end;
+	}
 	st = TRACE_READ_OK;
 end:
+	if (r.ro) {
+		struct reorder_stats ros;
+
+		reorder_get_stats(r.ro, &ros);
+		info->reordered = ros.reordered;
+		info->seq_gaps = ros.gaps;
+		info->seq_late = ros.late;
+	}
+	reorder_free(r.ro);
 	bt_value_put_ref(params);
 	bt_graph_put_ref(graph);
 	bt_plugin_put_ref(ctf_plugin);

@@ -1,6 +1,7 @@
 /* Reads gilscope events out of CTF traces: one source.ctf.fs per trace
  * directory, a muxer, and a simple sink that decodes each event into a
- * struct gs_event and hands it to a callback, in time order. */
+ * struct gs_event and hands it to a callback: each GIL's events in
+ * CPython's order (by their seq, reorder.h), the rest in time order. */
 #ifndef GILSCOPE_TRACE_READER_H
 #define GILSCOPE_TRACE_READER_H
 
@@ -56,7 +57,12 @@ struct gs_site {
  * does not carry (an older tracer's) is GS_UNKNOWN, a string NULL. */
 struct gs_event {
 	enum gs_ev_type type;
-	int64_t ts;            /* ns from the clock's origin */
+	int64_t ts;            /* ns from the clock's origin: when it happened
+				  (the carried ts where the event has one) */
+	int64_t rec_ts;        /* when LTTng recorded it */
+	int has_seq;           /* a GIL event of a tracer that carries seq */
+	uint64_t seq;          /* its place in its GIL's order */
+	uint64_t switch_number; /* acquire: CPython's counter after it, 0 unknown */
 	int32_t pid, tid;      /* vpid, vtid contexts: the actor */
 	uint64_t gil;          /* GIL address (0 for thread_name, process_exit) */
 	const char *procname;  /* NULL but for a process's first event */
@@ -118,6 +124,10 @@ struct trace_info {
 	char hostname[256];    /* from the CTF environment, "" if absent */
 	uint64_t other_events; /* events of other providers, skipped */
 	size_t bad_dir;        /* TRACE_READ_OPEN_ERROR: which directory */
+	uint64_t seq_events;   /* events that carried a seq */
+	uint64_t reordered;    /* of those, that overtook an earlier one */
+	uint64_t seq_gaps;     /* places in a GIL's order never seen */
+	uint64_t seq_late;     /* events whose place was given up: skipped */
 };
 
 enum trace_read_status {

@@ -1,5 +1,5 @@
 /* bench/lttng_floor.c: LTTng-UST's own cost for an event of the shape of
- * gilscope:request (one 64-bit integer field), with no interposition: the
+ * gilscope:gil_retired (one 64-bit integer field), with no interposition: the
  * floor under gilscope's cost per GIL event with a session.
  *
  *   lttng_floor [EVENTS]
@@ -42,7 +42,7 @@ int main(int argc, char **argv)
 	for (int b = 0; b < BLOCKS; b++) {
 		long long t0 = now_ns();
 		for (long i = 0; i < block; i++)
-			lttng_ust_tracepoint(gilscope, request, gil);
+			lttng_ust_tracepoint(gilscope, gil_retired, gil);
 		long long t = now_ns() - t0;
 		total += t;
 		if (best < 0 || t < best)

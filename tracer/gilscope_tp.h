@@ -39,35 +39,58 @@ LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_desc, gilscope, gil_found,
 	LTTNG_UST_TP_ARGS(uint64_t, gil, uint32_t, interval_us, int, rule,
 			  const char *, version, uint32_t, tag))
 
-/* The events that carry only the GIL's address share one class. */
-LTTNG_UST_TRACEPOINT_EVENT_CLASS(gilscope, gil_only,
+/* Every GIL state change carries, besides the GIL's address:
+ * - seq: its place in the GIL's own order, counted per GIL from 0 (at its
+ *   gil_found) over the events that were enabled, taken where CPython
+ *   makes the change (mostly under the GIL's mutex);
+ * - ts: the trace clock's value at that moment (LTTng's own clock,
+ *   CLOCK_MONOTONIC unless a clock plugin is set).
+ * The event itself is written later, once the mutex is let go, so its
+ * record time is not its time and records of different threads may come
+ * out of order: readers order each GIL's events by seq and use ts. */
+LTTNG_UST_TRACEPOINT_EVENT_CLASS(gilscope, gil_seq,
+	LTTNG_UST_TP_ARGS(uint64_t, gil, uint64_t, seq, uint64_t, ts),
+	LTTNG_UST_TP_FIELDS(
+		lttng_ust_field_integer_hex(uint64_t, gil, gil)
+		lttng_ust_field_integer(uint64_t, seq, seq)
+		lttng_ust_field_integer(uint64_t, ts, ts)
+	)
+)
+LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_seq, gilscope, request,
+	LTTNG_UST_TP_ARGS(uint64_t, gil, uint64_t, seq, uint64_t, ts))
+LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_seq, gilscope, wait_timeout,
+	LTTNG_UST_TP_ARGS(uint64_t, gil, uint64_t, seq, uint64_t, ts))
+LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_seq, gilscope,
+	forced_switch_begin, LTTNG_UST_TP_ARGS(uint64_t, gil, uint64_t, seq, uint64_t, ts))
+LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_seq, gilscope,
+	forced_switch_end, LTTNG_UST_TP_ARGS(uint64_t, gil, uint64_t, seq, uint64_t, ts))
+LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_seq, gilscope,
+	request_abandoned, LTTNG_UST_TP_ARGS(uint64_t, gil, uint64_t, seq, uint64_t, ts))
+
+/* gil_retired is written at once, in order with gil_found: no seq. */
+LTTNG_UST_TRACEPOINT_EVENT(gilscope, gil_retired,
 	LTTNG_UST_TP_ARGS(uint64_t, gil),
 	LTTNG_UST_TP_FIELDS(
 		lttng_ust_field_integer_hex(uint64_t, gil, gil)
 	)
 )
-LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_only, gilscope, request,
-	LTTNG_UST_TP_ARGS(uint64_t, gil))
-LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_only, gilscope, wait_timeout,
-	LTTNG_UST_TP_ARGS(uint64_t, gil))
-LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_only, gilscope,
-	forced_switch_begin, LTTNG_UST_TP_ARGS(uint64_t, gil))
-LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_only, gilscope,
-	forced_switch_end, LTTNG_UST_TP_ARGS(uint64_t, gil))
-LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_only, gilscope,
-	request_abandoned, LTTNG_UST_TP_ARGS(uint64_t, gil))
-LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_only, gilscope, gil_retired,
-	LTTNG_UST_TP_ARGS(uint64_t, gil))
 
 /* acquire and release carry where the thread is in its Python code
  * (tracer/attrib.h): `code` names a code object described by a `code`
  * event of the same process (0: no Python frame, or attribution off),
  * `offset` the byte offset of the instruction it executes (-1: unknown),
- * `stack` a stack described by a `stack` event (0: none). */
+ * `stack` a stack described by a `stack` event (0: none).
+ * acquire's switch_number is CPython's own count of hand-offs (struct
+ * _gil_runtime_state), read after this acquire updated it; 0 where it
+ * cannot be read (3.6). */
 LTTNG_UST_TRACEPOINT_EVENT(gilscope, acquire,
-	LTTNG_UST_TP_ARGS(uint64_t, gil, uint32_t, code, int32_t, offset, uint32_t, stack),
+	LTTNG_UST_TP_ARGS(uint64_t, gil, uint64_t, seq, uint64_t, ts, uint64_t, switch_number,
+			  uint32_t, code, int32_t, offset, uint32_t, stack),
 	LTTNG_UST_TP_FIELDS(
 		lttng_ust_field_integer_hex(uint64_t, gil, gil)
+		lttng_ust_field_integer(uint64_t, seq, seq)
+		lttng_ust_field_integer(uint64_t, ts, ts)
+		lttng_ust_field_integer(uint64_t, switch_number, switch_number)
 		lttng_ust_field_integer(uint32_t, code, code)
 		lttng_ust_field_integer(int32_t, offset, offset)
 		lttng_ust_field_integer(uint32_t, stack, stack)
@@ -75,9 +98,12 @@ LTTNG_UST_TRACEPOINT_EVENT(gilscope, acquire,
 )
 
 LTTNG_UST_TRACEPOINT_EVENT(gilscope, release,
-	LTTNG_UST_TP_ARGS(uint64_t, gil, int, forced, uint32_t, code, int32_t, offset, uint32_t, stack),
+	LTTNG_UST_TP_ARGS(uint64_t, gil, uint64_t, seq, uint64_t, ts, int, forced,
+			  uint32_t, code, int32_t, offset, uint32_t, stack),
 	LTTNG_UST_TP_FIELDS(
 		lttng_ust_field_integer_hex(uint64_t, gil, gil)
+		lttng_ust_field_integer(uint64_t, seq, seq)
+		lttng_ust_field_integer(uint64_t, ts, ts)
 		lttng_ust_field_integer(uint8_t, forced, forced)
 		lttng_ust_field_integer(uint32_t, code, code)
 		lttng_ust_field_integer(int32_t, offset, offset)
@@ -116,9 +142,12 @@ LTTNG_UST_TRACEPOINT_EVENT(gilscope, stack,
 )
 
 LTTNG_UST_TRACEPOINT_EVENT(gilscope, drop_request,
-	LTTNG_UST_TP_ARGS(uint64_t, gil, int32_t, holder, uint32_t, interval_us),
+	LTTNG_UST_TP_ARGS(uint64_t, gil, uint64_t, seq, uint64_t, ts, int32_t, holder,
+			  uint32_t, interval_us),
 	LTTNG_UST_TP_FIELDS(
 		lttng_ust_field_integer_hex(uint64_t, gil, gil)
+		lttng_ust_field_integer(uint64_t, seq, seq)
+		lttng_ust_field_integer(uint64_t, ts, ts)
 		lttng_ust_field_integer(int32_t, holder, holder)
 		lttng_ust_field_integer(uint32_t, interval_us, interval_us)
 	)

@@ -6,6 +6,12 @@
  * All GIL state changes in CPython happen while its mutex M is held, so the
  * bookkeeping below is done under M too and needs no lock of its own: the
  * per-GIL fields are only written by the thread that holds M.
+ *
+ * Nothing slow happens under M: there an event only takes its place in the
+ * GIL's order (a per-GIL sequence number) and the trace clock's time, into
+ * a small per-thread list of pending events; the LTTng records (and the
+ * code attribution read from the thread's own frames) are written once the
+ * thread has let go of M (see "event capture and emission").
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -15,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +45,7 @@
 #define GIL_SWITCH_COND_FROM_S ((ptrdiff_t)sizeof(pthread_cond_t))
 #define GIL_INTERVAL_FROM_M ((ptrdiff_t)80)
 #define GIL_LAST_HOLDER_FROM_M ((ptrdiff_t)72)
+#define GIL_SWITCH_NUMBER_FROM_M ((ptrdiff_t)56)
 
 #define MAX_GILS 64
 #define MAX_HELD 8
@@ -51,12 +59,15 @@ struct gil {
 	_Atomic(pthread_mutex_t *) m;    /* NULL: free slot */
 	pthread_mutex_t *s;
 	int rule;
-	/* Written under M only. */
-	pid_t holder;                    /* tid holding the GIL, 0 if free */
-	pid_t m_owner;                   /* tid holding M, 0 if none */
+	/* Written under M only; holder is also read without M, by a thread
+	 * asking whether it is the holder (only it can change that answer). */
+	_Atomic(pid_t) holder;           /* tid holding the GIL, 0 if free */
 	int drop_pending;                /* a drop request awaits a release */
 	unsigned long switch_no;         /* acquisitions so far */
-};
+	/* The next event's place in this GIL's order. Atomic: requests take
+	 * theirs before M, forced switches under S only. */
+	_Atomic uint64_t seq;
+} __attribute__((aligned(64)));          /* GILs never share a cache line */
 
 static int mutex_lock_first(pthread_mutex_t *m);
 static int mutex_unlock_first(pthread_mutex_t *m);
@@ -114,7 +125,7 @@ TLS pthread_mutex_t *t_held[MAX_HELD];
 TLS pthread_mutex_t *t_cand_m;   /* candidate GIL awaiting confirmation */
 TLS pthread_mutex_t *t_cand_s;
 TLS struct gil *t_req;           /* GIL this thread requested, not yet acquired */
-TLS struct gil *t_acq;           /* GIL this thread took, acquire not yet emitted */
+TLS struct gil *t_in_m;          /* GIL whose mutex M this thread holds */
 TLS pthread_mutex_t *t_last_init; /* the last mutex this thread initialised */
 
 /* The switch is on and the events it makes us emit are enabled too: a
@@ -224,34 +235,23 @@ static inline uint64_t gil_addr(const struct gil *g)
 	return (uint64_t)(uintptr_t)atomic_load_explicit(&g->m, memory_order_relaxed);
 }
 
+/* CPython's unsigned long fields before M (layout rule only). */
+static inline unsigned long gil_field(const pthread_mutex_t *m, ptrdiff_t back)
+{
+	return *(const volatile unsigned long *)((const char *)m - back);
+}
+
+static uint32_t gil_read_interval(const pthread_mutex_t *m)
+{
+	unsigned long v = gil_field(m, GIL_INTERVAL_FROM_M);
+	return v <= UINT32_MAX ? (uint32_t)v : 0;
+}
+
 static uint32_t gil_interval_us(const struct gil *g)
 {
 	if (g->rule != GILSCOPE_RULE_LAYOUT)
 		return 0;
-	unsigned long v = *(const volatile unsigned long *)
-		((const char *)atomic_load_explicit(&g->m, memory_order_relaxed) - GIL_INTERVAL_FROM_M);
-	return v <= UINT32_MAX ? (uint32_t)v : 0;
-}
-
-/* Where the thread that last stored its state in the GIL is in its code.
- * Called only where that thread is the caller: the holder at its lock(M) in
- * drop_gil, the acquirer at its unlock(S) in take_gil (pyframe.h). */
-static void gil_site(const struct gil *g, enum attrib_at at, struct attrib_site *site)
-{
-	const void *tstate = NULL;
-	if (g->rule == GILSCOPE_RULE_LAYOUT)
-		tstate = *(const void *const volatile *)
-			((const char *)atomic_load_explicit(&g->m, memory_order_relaxed) - GIL_LAST_HOLDER_FROM_M);
-	attrib_read(tstate, at, site);
-}
-
-static void emit_acquire(const struct gil *g)
-{
-	if (lttng_ust_tracepoint_enabled(gilscope, acquire)) {
-		struct attrib_site site;
-		gil_site(g, ATTRIB_AT_ACQUIRE, &site);
-		lttng_ust_do_tracepoint(gilscope, acquire, gil_addr(g), site.code, site.offset, site.stack);
-	}
+	return gil_read_interval(atomic_load_explicit(&g->m, memory_order_relaxed));
 }
 
 static void fast_refresh(void)
@@ -317,6 +317,289 @@ static inline void held_pop(pthread_mutex_t *m)
 
 static void at_exit(void);
 
+/* --- event capture and emission ------------------------------------------
+ *
+ * One path for every GIL state change: ev_*() capture what the event needs
+ * at the moment CPython makes the change (its place in the GIL's order,
+ * the trace clock, and what must be read under the mutex) into a
+ * per-thread pending record; pending_flush() writes the LTTng records once
+ * the thread holds neither M nor S. Reads that need no mutex (anything the
+ * thread's own Python frames say: they cannot change while it is in
+ * take_gil or drop_gil) belong in pending_flush(), not under M.
+ * Nothing is captured, and no clock read, while an event is disabled.
+ */
+
+enum pev_type {
+	PEV_REQUEST,
+	PEV_ACQUIRE,
+	PEV_RELEASE,
+	PEV_WAIT_TIMEOUT,
+	PEV_DROP_REQUEST,
+	PEV_FORCED_BEGIN,
+	PEV_FORCED_END,
+	PEV_ABANDONED,
+};
+
+struct pending_ev {
+	uint8_t type;                    /* enum pev_type */
+	uint8_t forced;                  /* release */
+	int32_t holder;                  /* drop_request */
+	uint32_t interval_us;            /* drop_request */
+	uint64_t gil, seq, ts;
+	uint64_t switch_number;          /* acquire: CPython's, 0 unknown */
+	uint64_t tstate;                 /* acquire, release: last_holder, 0 unknown */
+	uint8_t has_tstate;              /* tstate was read (layout rule) */
+};
+
+/* A thread captures at most a few events between two flushes (a release,
+ * or a request's time-outs, drop request and acquire); when more pile up
+ * (a waiter timing out again and again) the oldest are written at once. */
+#define PENDING_MAX 8
+
+TLS struct pending_ev t_pend[PENDING_MAX];
+TLS int t_npend;
+TLS int t_acq = -1;              /* index of the acquire awaiting switch_number */
+
+/* Whether a thread has records not yet written, seen from other threads:
+ * a process that ends (os._exit right after a join) must not cut off the
+ * release another thread is about to write. One cache line per thread,
+ * written only by its owner; MAX_THREAD_SLOTS threads at a time are
+ * waited for, more are not. */
+#define MAX_THREAD_SLOTS 1024
+struct thread_slot {
+	atomic_int used;
+	atomic_int pending;
+} __attribute__((aligned(64)));
+static struct thread_slot g_slots[MAX_THREAD_SLOTS];
+static pthread_key_t g_slot_key;
+static int g_slot_key_ok;
+TLS struct thread_slot *t_slot;
+TLS int t_slot_tried;
+
+static void thread_slot_release(void *slot)
+{
+	struct thread_slot *ts = slot;
+	atomic_store(&ts->pending, 0);
+	atomic_store(&ts->used, 0);
+	t_slot = NULL; /* run by the thread itself, at its very end */
+	t_slot_tried = 1;
+}
+
+static void thread_slot_take(void)
+{
+	t_slot_tried = 1;
+	if (!g_slot_key_ok)
+		return;
+	for (int i = 0; i < MAX_THREAD_SLOTS; i++) {
+		int free_ = 0;
+		if (atomic_compare_exchange_strong(&g_slots[i].used, &free_, 1)) {
+			t_slot = &g_slots[i];
+			/* The key's destructor gives the slot back at thread exit. */
+			if (pthread_setspecific(g_slot_key, t_slot)) {
+				atomic_store(&t_slot->used, 0);
+				t_slot = NULL;
+			}
+			return;
+		}
+	}
+}
+
+static inline void thread_slot_pending(int on)
+{
+	if (!t_slot) {
+		if (!on || t_slot_tried)
+			return;
+		thread_slot_take();
+		if (!t_slot)
+			return;
+	}
+	atomic_store_explicit(&t_slot->pending, on, memory_order_release);
+}
+
+/* The process ends: give the other threads with unwritten records a
+ * moment (they are past the mutex, about to write them) to do so. */
+static void pending_wait_others(void)
+{
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < MAX_THREAD_SLOTS; i++) {
+		struct thread_slot *ts = &g_slots[i];
+		while (ts != t_slot && atomic_load_explicit(&ts->used, memory_order_relaxed) &&
+		       atomic_load_explicit(&ts->pending, memory_order_acquire)) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if ((now.tv_sec - t0.tv_sec) * 1000000000L + (now.tv_nsec - t0.tv_nsec) > 50000000L)
+				return; /* 50 ms in all: a thread that is stuck stays so */
+			sched_yield();
+		}
+	}
+}
+
+/* The trace clock: LTTng's own read function once the provider is loaded
+ * (CLOCK_MONOTONIC unless a clock plugin replaced it). */
+static uint64_t clock_monotonic(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_MONOTONIC, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+static uint64_t (*g_clock)(void) = clock_monotonic;
+
+/* Where the thread is in its Python code (tracer/attrib.h), read at the
+ * flush, out of the mutex: the thread is still inside take_gil or
+ * drop_gil (its own pthread call), so its frames have not moved since the
+ * event. tstate is its own PyThreadState, taken from last_holder under M. */
+static void pending_site(const struct pending_ev *p, enum attrib_at at, struct attrib_site *site)
+{
+	attrib_read(p->has_tstate ? (const void *)(uintptr_t)p->tstate : NULL, at, site);
+}
+
+static void pending_flush(void)
+{
+	int guard = t_guard;
+	t_guard = 1;
+	for (int i = 0; i < t_npend; i++) {
+		const struct pending_ev *p = &t_pend[i];
+		switch ((enum pev_type)p->type) {
+		case PEV_REQUEST:
+			lttng_ust_tracepoint(gilscope, request, p->gil, p->seq, p->ts);
+			break;
+		case PEV_ACQUIRE:
+			if (lttng_ust_tracepoint_enabled(gilscope, acquire)) {
+				struct attrib_site site;
+				pending_site(p, ATTRIB_AT_ACQUIRE, &site);
+				lttng_ust_do_tracepoint(gilscope, acquire, p->gil, p->seq, p->ts,
+							p->switch_number, site.code, site.offset,
+							site.stack);
+			}
+			break;
+		case PEV_RELEASE:
+			if (lttng_ust_tracepoint_enabled(gilscope, release)) {
+				struct attrib_site site;
+				pending_site(p, ATTRIB_AT_RELEASE, &site);
+				lttng_ust_do_tracepoint(gilscope, release, p->gil, p->seq, p->ts,
+							p->forced, site.code, site.offset, site.stack);
+			}
+			break;
+		case PEV_WAIT_TIMEOUT:
+			lttng_ust_tracepoint(gilscope, wait_timeout, p->gil, p->seq, p->ts);
+			break;
+		case PEV_DROP_REQUEST:
+			lttng_ust_tracepoint(gilscope, drop_request, p->gil, p->seq, p->ts,
+					     p->holder, p->interval_us);
+			break;
+		case PEV_FORCED_BEGIN:
+			lttng_ust_tracepoint(gilscope, forced_switch_begin, p->gil, p->seq, p->ts);
+			break;
+		case PEV_FORCED_END:
+			lttng_ust_tracepoint(gilscope, forced_switch_end, p->gil, p->seq, p->ts);
+			break;
+		case PEV_ABANDONED:
+			lttng_ust_tracepoint(gilscope, request_abandoned, p->gil, p->seq, p->ts);
+			break;
+		}
+	}
+	t_npend = 0;
+	t_acq = -1;
+	thread_slot_pending(0);
+	t_guard = guard;
+}
+
+static inline int pev_enabled(enum pev_type type)
+{
+	switch (type) {
+	case PEV_REQUEST:      return lttng_ust_tracepoint_enabled(gilscope, request);
+	case PEV_ACQUIRE:      return lttng_ust_tracepoint_enabled(gilscope, acquire);
+	case PEV_RELEASE:      return lttng_ust_tracepoint_enabled(gilscope, release);
+	case PEV_WAIT_TIMEOUT: return lttng_ust_tracepoint_enabled(gilscope, wait_timeout);
+	case PEV_DROP_REQUEST: return lttng_ust_tracepoint_enabled(gilscope, drop_request);
+	case PEV_FORCED_BEGIN: return lttng_ust_tracepoint_enabled(gilscope, forced_switch_begin);
+	case PEV_FORCED_END:   return lttng_ust_tracepoint_enabled(gilscope, forced_switch_end);
+	case PEV_ABANDONED:    return lttng_ust_tracepoint_enabled(gilscope, request_abandoned);
+	}
+	return 0;
+}
+
+/* A new pending record with its place and time, or NULL while the event
+ * is off. The sequence number is taken before the clock so that, among
+ * events serialised by one mutex, time never goes back as seq goes up. */
+static inline struct pending_ev *pending_add(struct gil *g, enum pev_type type)
+{
+	if (!pev_enabled(type))
+		return NULL;
+	if (t_npend == PENDING_MAX)
+		pending_flush(); /* rare: see PENDING_MAX */
+	if (!t_npend)
+		thread_slot_pending(1);
+	struct pending_ev *p = &t_pend[t_npend++];
+	p->type = (uint8_t)type;
+	p->gil = gil_addr(g);
+	p->seq = atomic_fetch_add_explicit(&g->seq, 1, memory_order_relaxed);
+	p->ts = g_clock();
+	return p;
+}
+
+static inline void ev_simple(struct gil *g, enum pev_type type)
+{
+	pending_add(g, type);
+}
+
+/* A request is made outside any mutex: written at once. */
+static void ev_request(struct gil *g)
+{
+	if (pending_add(g, PEV_REQUEST))
+		pending_flush();
+}
+
+static void ev_release(struct gil *g, int forced)
+{
+	struct pending_ev *p = pending_add(g, PEV_RELEASE);
+	if (!p)
+		return;
+	p->forced = (uint8_t)forced;
+	/* drop_gil stored the releasing thread state before it locked M. */
+	p->has_tstate = g->rule == GILSCOPE_RULE_LAYOUT;
+	p->tstate = p->has_tstate
+		? gil_field(atomic_load_explicit(&g->m, memory_order_relaxed), GIL_LAST_HOLDER_FROM_M) : 0;
+}
+
+static void ev_acquire(struct gil *g)
+{
+	struct pending_ev *p = pending_add(g, PEV_ACQUIRE);
+	if (!p)
+		return;
+	p->switch_number = 0;
+	p->tstate = 0;
+	p->has_tstate = 0;
+	t_acq = (int)(p - t_pend);
+}
+
+/* take_gil has set locked, last_holder and switch_number (it does that
+ * after locking S, before signalling switch_cond and unlocking S): read
+ * them into the acquire captured at lock(S). */
+static void ev_acquire_complete(struct gil *g)
+{
+	if (t_acq < 0)
+		return;
+	struct pending_ev *p = &t_pend[t_acq];
+	t_acq = -1;
+	if (g->rule != GILSCOPE_RULE_LAYOUT || p->gil != gil_addr(g))
+		return;
+	const pthread_mutex_t *m = atomic_load_explicit(&g->m, memory_order_relaxed);
+	p->switch_number = gil_field(m, GIL_SWITCH_NUMBER_FROM_M);
+	p->tstate = gil_field(m, GIL_LAST_HOLDER_FROM_M);
+	p->has_tstate = 1;
+}
+
+static void ev_drop_request(struct gil *g, pid_t holder, uint32_t interval_us)
+{
+	struct pending_ev *p = pending_add(g, PEV_DROP_REQUEST);
+	if (!p)
+		return;
+	p->holder = holder;
+	p->interval_us = interval_us;
+}
+
 /* --- registering a GIL --------------------------------------------------- */
 
 static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
@@ -339,19 +622,23 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	/* This thread holds M and S and is about to own the GIL. */
 	g->s = s;
 	g->rule = rule;
-	g->holder = tid;
-	g->m_owner = tid;
+	atomic_store_explicit(&g->holder, tid, memory_order_relaxed);
 	g->drop_pending = 0;
 	g->switch_no = 1;
+	atomic_store_explicit(&g->seq, 0, memory_order_relaxed);
+	t_in_m = g;
+	/* gil_found tells a running session everything: no resync for it. */
+	atomic_store(&g_resync_on, resync_wanted());
+	/* Written before the GIL is published, so that no other thread's
+	 * event for it can be recorded before its gil_found. */
+	lttng_ust_tracepoint(gilscope, gil_found, (uint64_t)(uintptr_t)m,
+			     rule == GILSCOPE_RULE_LAYOUT ? gil_read_interval(m) : 0, rule, g_version, g_tag);
 	atomic_store_explicit(&g->m, m, memory_order_release);
 	if (g == &g_gils[n])
 		atomic_store_explicit(&g_nslots, n + 1, memory_order_release);
 	/* Stop looking: from 3.12 on, the next GIL is announced by its
 	 * mutexes' initialisation (see pthread_mutex_init). */
 	set_armed(0);
-	/* gil_found tells a running session everything: no resync for it. */
-	atomic_store(&g_resync_on, resync_wanted());
-	lttng_ust_tracepoint(gilscope, gil_found, gil_addr(g), gil_interval_us(g), rule, g_version, g_tag);
 	if (!g_exit_hooked) {
 		/* Registered here, not in the constructor: exit handlers run last
 		 * registered first, and liblttng-ust's own (set up by its
@@ -359,7 +646,10 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 		g_exit_hooked = 1;
 		atexit(at_exit);
 	}
-	emit_acquire(g);
+	/* CPython already counted this take (switch_number is 1): the
+	 * first acquire is complete here. */
+	ev_acquire(g);
+	ev_acquire_complete(g);
 end:
 	real.mutex_unlock(&g_registry);
 }
@@ -379,70 +669,68 @@ static void gil_retire(struct gil *g)
 
 /* --- event derivation ---------------------------------------------------- */
 
+/* Before lock(M): a thread that does not hold the GIL enters take_gil.
+ * Its request is written now, before it queues on M. */
+static void before_lock_m(struct gil *g)
+{
+	if (atomic_load_explicit(&g->holder, memory_order_relaxed) == self_tid())
+		return; /* drop_gil: the release is derived under M */
+	t_req = g;
+	ev_request(g);
+}
+
 /* lock(M) returned: the holder is in drop_gil, anyone else in take_gil. */
 static void on_lock_m(struct gil *g)
 {
-	pid_t tid = self_tid();
-	g->m_owner = tid;
-	if (g->holder == tid) {
-		if (lttng_ust_tracepoint_enabled(gilscope, release)) {
-			struct attrib_site site;
-			gil_site(g, ATTRIB_AT_RELEASE, &site);
-			lttng_ust_do_tracepoint(gilscope, release, gil_addr(g), g->drop_pending,
-						site.code, site.offset, site.stack);
-		}
-		g->holder = 0;
-	} else {
-		t_req = g;
-		lttng_ust_tracepoint(gilscope, request, gil_addr(g));
+	t_in_m = g;
+	if (atomic_load_explicit(&g->holder, memory_order_relaxed) == self_tid()) {
+		ev_release(g, g->drop_pending);
+		atomic_store_explicit(&g->holder, 0, memory_order_relaxed);
 	}
 }
 
-/* lock(S) returned: with M held this is take_gil setting locked = 1.
- * The acquire is emitted at unlock(S), once take_gil has stored the
- * acquirer's thread state in last_holder (see on_unlock_s). */
+/* lock(S) returned: with M held this is take_gil setting locked = 1. */
 static void on_lock_s(struct gil *g)
 {
-	pid_t tid = self_tid();
-	if (g->m_owner != tid)
+	if (t_in_m != g)
 		return; /* drop_gil's forced-switch wait: see cond_wait */
-	g->holder = tid;
+	atomic_store_explicit(&g->holder, self_tid(), memory_order_relaxed);
 	g->switch_no++;
-	g->drop_pending = 0;
+	if (g->drop_pending)
+		g->drop_pending = 0;
 	t_req = NULL;
-	t_acq = g;
+	ev_acquire(g);
 }
 
+/* unlock(S): in take_gil (M held), CPython has now counted the switch. */
 static void on_unlock_s(struct gil *g)
 {
-	if (t_acq != g)
-		return;
-	t_acq = NULL;
-	emit_acquire(g);
+	if (t_in_m == g)
+		ev_acquire_complete(g);
 }
 
 static void on_unlock_m(struct gil *g)
 {
 	if (t_req == g) {
 		/* Left take_gil without the GIL: a thread exiting at shutdown. */
-		lttng_ust_tracepoint(gilscope, request_abandoned, gil_addr(g));
+		ev_simple(g, PEV_ABANDONED);
 		t_req = NULL;
 	}
-	g->m_owner = 0;
+	t_in_m = NULL;
 }
 
 /* A timed wait inside take_gil came back (M held again). */
 static void on_timedwait_done(struct gil *g, int rc, unsigned long saved_switch_no)
 {
 	pid_t tid = self_tid();
-	g->m_owner = tid;
 	if (rc != ETIMEDOUT)
 		return;
-	lttng_ust_tracepoint(gilscope, wait_timeout, gil_addr(g));
+	ev_simple(g, PEV_WAIT_TIMEOUT);
 	/* CPython's own condition for setting gil_drop_request. */
-	if (g->holder && g->holder != tid && g->switch_no == saved_switch_no && !g->drop_pending) {
+	pid_t holder = atomic_load_explicit(&g->holder, memory_order_relaxed);
+	if (holder && holder != tid && g->switch_no == saved_switch_no && !g->drop_pending) {
 		g->drop_pending = 1;
-		lttng_ust_tracepoint(gilscope, drop_request, gil_addr(g), g->holder, gil_interval_us(g));
+		ev_drop_request(g, holder, gil_interval_us(g));
 	}
 }
 
@@ -649,17 +937,25 @@ static inline int mutex_interesting(const pthread_mutex_t *mutex)
 
 static __attribute__((noinline)) int mutex_lock_slow(pthread_mutex_t *mutex)
 {
-	int rc = real.mutex_lock(mutex);
-	if (rc)
-		return rc;
 	int which;
 	struct gil *g = gil_lookup(mutex, &which);
 	if (g) {
+		/* Before the lock: what is written here delays no other thread. */
 		t_guard = 1;
 		if (which == GIL_M) {
 			/* Every request and release locks M first: checking
 			 * there is enough. */
 			resync_check();
+			before_lock_m(g);
+		}
+		t_guard = 0;
+	}
+	int rc = real.mutex_lock(mutex);
+	if (rc)
+		return rc;
+	if (g) {
+		t_guard = 1;
+		if (which == GIL_M) {
 			on_lock_m(g);
 		} else {
 			on_lock_s(g);
@@ -678,7 +974,7 @@ EXPORT int pthread_mutex_lock(pthread_mutex_t *mutex)
 	return mutex_lock_slow(mutex);
 }
 
-static __attribute__((noinline)) void mutex_unlock_slow(pthread_mutex_t *mutex)
+static __attribute__((noinline)) int mutex_unlock_slow(pthread_mutex_t *mutex)
 {
 	int which;
 	struct gil *g = gil_lookup(mutex, &which);
@@ -695,12 +991,17 @@ static __attribute__((noinline)) void mutex_unlock_slow(pthread_mutex_t *mutex)
 		if (mutex == t_cand_s || mutex == t_cand_m)
 			t_cand_m = t_cand_s = NULL;
 	}
+	int rc = real.mutex_unlock(mutex);
+	/* Out of M (and S): now the pending records are written. */
+	if (t_npend && !t_in_m)
+		pending_flush();
+	return rc;
 }
 
 EXPORT int pthread_mutex_unlock(pthread_mutex_t *mutex)
 {
 	if (__builtin_expect(mutex_interesting(mutex), 0))
-		mutex_unlock_slow(mutex);
+		return mutex_unlock_slow(mutex);
 	return real.mutex_unlock(mutex);
 }
 
@@ -749,7 +1050,10 @@ EXPORT int pthread_cond_timedwait(pthread_cond_t *cond, pthread_mutex_t *mutex,
 	unsigned long saved = 0;
 	if (active() && tracking() && (g = gil_by_m(mutex))) {
 		saved = g->switch_no;
-		g->m_owner = 0; /* the wait lets go of M */
+		/* Still under M, but only after a time-out did anything get
+		 * captured: write it before sleeping rather than hold it. */
+		if (t_npend)
+			pending_flush();
 	}
 	int rc = real.cond_timedwait(cond, mutex, abstime);
 	if (g) {
@@ -767,22 +1071,20 @@ EXPORT int pthread_cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex)
 	int forced = 0;
 	if (active() && tracking()) {
 		if ((g = gil_by_s(mutex))) {
-			/* drop_gil waiting until another thread took the GIL. */
+			/* drop_gil waiting until another thread took the GIL:
+			 * both ends are written at unlock(S). */
 			forced = 1;
 			t_guard = 1;
-			lttng_ust_tracepoint(gilscope, forced_switch_begin, gil_addr(g));
+			ev_simple(g, PEV_FORCED_BEGIN);
 			t_guard = 0;
-		} else if ((g = gil_by_m(mutex))) {
-			g->m_owner = 0;
+		} else if ((g = gil_by_m(mutex)) && t_npend) {
+			pending_flush();
 		}
 	}
 	int rc = real.cond_wait(cond, mutex);
-	if (g) {
+	if (g && forced) {
 		t_guard = 1;
-		if (forced)
-			lttng_ust_tracepoint(gilscope, forced_switch_end, gil_addr(g));
-		else
-			g->m_owner = self_tid();
+		ev_simple(g, PEV_FORCED_END);
 		t_guard = 0;
 	}
 	return rc;
@@ -827,6 +1129,9 @@ static void process_exit(int status)
 	if (atomic_load(&g_mode) != MODE_ACTIVE)
 		return;
 	t_guard = 1;
+	if (t_npend)
+		pending_flush();
+	pending_wait_others();
 	lttng_ust_tracepoint(gilscope, process_exit, status);
 	t_guard = 0;
 }
@@ -864,6 +1169,12 @@ static int probes_load(void)
 	ust_fork.after_child = (void (*)(sigset_t *))dlsym(RTLD_DEFAULT, "lttng_ust_after_fork_child");
 	if (ust_fork.after_parent && ust_fork.after_child)
 		ust_fork.before = (void (*)(sigset_t *))dlsym(RTLD_DEFAULT, "lttng_ust_before_fork");
+	/* Events carry LTTng's own clock, whatever plugin may set it. */
+	int (*get_read64)(uint64_t (**)(void)) = (int (*)(uint64_t (**)(void)))
+		dlsym(RTLD_DEFAULT, "lttng_ust_trace_clock_get_read64_cb");
+	uint64_t (*read64)(void) = NULL;
+	if (get_read64 && !get_read64(&read64) && read64)
+		g_clock = read64;
 	return 0;
 }
 
@@ -873,7 +1184,17 @@ static void after_fork_child(void)
 	 * by CPython (pthread_mutex_init) and found again. */
 	t_tid = 0;
 	t_req = NULL;
-	t_acq = NULL;
+	t_in_m = NULL;
+	t_npend = 0; /* the parent writes its own */
+	t_acq = -1;
+	for (int i = 0; i < MAX_THREAD_SLOTS; i++) {
+		if (&g_slots[i] != t_slot) {
+			atomic_store_explicit(&g_slots[i].pending, 0, memory_order_relaxed);
+			atomic_store_explicit(&g_slots[i].used, 0, memory_order_relaxed);
+		}
+	}
+	if (t_slot)
+		atomic_store_explicit(&t_slot->pending, 0, memory_order_relaxed);
 	t_nheld = 0;
 	t_cand_m = t_cand_s = NULL;
 	for (int i = 0; i < MAX_GILS; i++)
@@ -965,6 +1286,7 @@ __attribute__((constructor)) static void gilscope_init(void)
 	g_layout_rule = minor >= 7;
 	g_many_gils = minor >= 12;
 	pthread_atfork(NULL, NULL, after_fork_child);
+	g_slot_key_ok = pthread_key_create(&g_slot_key, thread_slot_release) == 0;
 	atomic_store(&g_mode, MODE_ACTIVE);
 	set_armed(1);
 }

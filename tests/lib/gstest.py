@@ -153,6 +153,7 @@ class Event:
     tid: int
     procname: str
     fields: dict = field(default_factory=dict)
+    rec_ts: int = 0    # when LTTng recorded it (ts: when it happened)
 
 
 @dataclass
@@ -205,9 +206,58 @@ def read_trace(path: Path, allow_empty: bool = False) -> Trace:
             continue
         ctx = ev.common_context_field
         fields = {k: _field_value(bt2, v) for k, v in ev.payload_field.items()}
-        events.append(Event(ev.name[len("gilscope:"):], msg.default_clock_snapshot.ns_from_origin,
-                            int(ctx["vpid"]), int(ctx["vtid"]), str(ctx["procname"]), fields))
-    return Trace(events, discarded)
+        snap = msg.default_clock_snapshot
+        ts = snap.ns_from_origin
+        if isinstance(fields.get("seq"), int) and isinstance(fields.get("ts"), int):
+            # When it happened, in the record's clock.
+            ts = snap.clock_class.cycles_to_ns_from_origin(fields["ts"])
+        events.append(Event(ev.name[len("gilscope:"):], ts,
+                            int(ctx["vpid"]), int(ctx["vtid"]), str(ctx["procname"]), fields,
+                            snap.ns_from_origin))
+    return Trace(in_gil_order(events), discarded)
+
+
+def in_gil_order(events: list[Event]) -> list[Event]:
+    """Puts each GIL's events in CPython's order (by seq): the tracer writes
+    them after it lets go of the GIL's mutex, so records of different threads
+    may come out of order. Events without seq (an older tracer's, and
+    gil_found, gil_retired, thread_name, process_exit) keep their place,
+    after what waits for the GILs they close. The analyzer does the same
+    (analyzer/reorder.c), with a bounded window; here nothing is lost."""
+    out: list[Event] = []
+    waiting: dict[tuple[int, int], dict[int, Event]] = collections.defaultdict(dict)
+    nxt: dict[tuple[int, int], int] = {}
+
+    def drain(key: tuple[int, int]) -> None:
+        w = waiting.pop(key, {})
+        out.extend(w[s] for s in sorted(w))
+        nxt.pop(key, None)
+
+    for e in events:
+        if isinstance(e.fields.get("seq"), int) and isinstance(e.fields.get("ts"), int):
+            key = (e.pid, e.fields["gil"])
+            w = waiting[key]
+            w[e.fields["seq"]] = e
+            n = nxt.get(key)
+            if n is None:
+                continue  # no gil_found seen: in order at the end
+            while n in w:
+                out.append(w.pop(n))
+                n += 1
+            nxt[key] = n
+            continue
+        if e.name == "gil_found":
+            drain((e.pid, e.fields["gil"]))
+            nxt[(e.pid, e.fields["gil"])] = 0
+        elif e.name == "gil_retired":
+            drain((e.pid, e.fields["gil"]))
+        elif e.name == "process_exit":
+            for key in [k for k in waiting if k[0] == e.pid]:
+                drain(key)
+        out.append(e)
+    for key in list(waiting):
+        drain(key)
+    return out
 
 
 def check(cond: bool, what: str) -> None:

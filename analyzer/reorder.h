@@ -1,0 +1,41 @@
+/* Puts each GIL's events back in CPython's order. The tracer writes an
+ * event after it lets go of the GIL's mutex, so records of different
+ * threads reach the reader (babeltrace2's muxer: record-time order) out
+ * of the order CPython made the changes in; each carries its place in its
+ * GIL's order (seq) and the time it happened. A small window per GIL
+ * holds what came early until the gap before it fills. Events without a
+ * seq (an older tracer's, written under the mutex and so already in
+ * order; gil_found, gil_retired, thread_name, process_exit) pass straight
+ * through, after the windows they close are emptied. */
+#ifndef GILSCOPE_REORDER_H
+#define GILSCOPE_REORDER_H
+
+#include <stdint.h>
+
+#include "trace_reader.h"
+
+/* A gap in a GIL's order is given up (its events counted as never seen)
+ * once this many events wait behind it, or once the trace's record time
+ * is this far past the first of them: a lost event never comes. */
+#define REORDER_MAX_WAITING 65536
+#define REORDER_HORIZON_NS 1000000000LL
+
+struct reorder;
+
+struct reorder_stats {
+	uint64_t reordered; /* events that arrived before an earlier one */
+	uint64_t gaps;      /* places in some GIL's order never filled */
+	uint64_t late;      /* events that came after their gap was given up:
+			       not passed on */
+};
+
+struct reorder *reorder_new(const struct trace_sink *sink);
+void reorder_free(struct reorder *ro);
+/* Passes ev on, now or once its turn comes. 0, or -1: the sink failed
+ * (its own error), -2: out of memory. */
+int reorder_event(struct reorder *ro, const struct gs_event *ev);
+/* The trace ended: passes on everything still waiting, in order. */
+int reorder_finish(struct reorder *ro);
+void reorder_get_stats(const struct reorder *ro, struct reorder_stats *st);
+
+#endif
