@@ -547,6 +547,9 @@ static int analyze_job(void *arg)
 			.hostname = tinfo.hostname,
 			.command = info.command,
 			.exit_status = info.exit_status,
+			.reordered = tinfo.reordered,
+			.order_gaps = tinfo.seq_gaps,
+			.late_events = tinfo.seq_late,
 		};
 
 		if (model_finish(a.model, &run)) {

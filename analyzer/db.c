@@ -31,14 +31,16 @@ static const struct stmt_def {
 	[DB_RUNS] = { "INSERT INTO runs (run_id, trace_path, hostname, command, exit_status, "
 		"start_ns, end_ns, wall_ns, python_versions, interval_us, event_count, "
 		"lost_events, analyzer_version, analyzed_at, anomalies, skipped_events, "
-		"percentiles_exact, trace_start, horizon_ns, before_horizon_events) "
-		"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-		"itttiiiitiiistiii" "sii", 0 },
+		"percentiles_exact, trace_start, horizon_ns, before_horizon_events, "
+		"handoffs_checked, handoff_mismatches, reordered_events, order_gaps, late_events) "
+		"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		"itttiiiitiiistiii" "sii" "iiiii", 0 },
 	[DB_PROCESSES] = { "INSERT INTO processes (run_id, pid, procname, first_ns, last_ns, "
 		"exit_status) VALUES (?,?,?,?,?,?)", "iitiii", 0 },
 	[DB_GILS] = { "INSERT INTO gils (gil_id, run_id, pid, address, interval_us, rule, "
-		"python_version, found_ns, retired_ns) VALUES (?,?,?,?,?,?,?,?,?)",
-		"iiitistii", 0 },
+		"python_version, found_ns, retired_ns, handoffs_checked, handoff_mismatches) "
+		"VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+		"iiitistii" "ii", 0 },
 	[DB_THREADS] = { "INSERT INTO threads (run_id, pid, tid, name, first_ns, last_ns, "
 		"held_ns, wait_ns, holds, waits, timeouts, drop_requests_issued, "
 		"drop_requests_received, forced_releases, convoys, hold_p50_ns, hold_p90_ns, "

@@ -107,7 +107,9 @@ static enum gs_status entities_write(struct model *m, struct durs **hv, struct d
 
 		snprintf(addr, sizeof(addr), "0x%llx", (unsigned long long)g->addr);
 		st = db_insert(m->db, DB_GILS, g->id, m->run_id, (int64_t)g->pid, addr,
-			       g->interval_us, g->rule, g->version, g->found_ns, g->retired_ns);
+			       g->interval_us, g->rule, g->version, g->found_ns, g->retired_ns,
+			       g->sn_prev ? g->handoffs_checked : GS_UNKNOWN,
+			       g->sn_prev ? g->handoff_mismatches : GS_UNKNOWN);
 	}
 	if (st == GS_OK)
 		st = threads_stats(m, hv, wv);
@@ -294,18 +296,30 @@ enum gs_status metrics_run_write(struct model *m, const struct run_info *run)
 	char versions[256], when[32];
 	time_t now = time(NULL);
 	struct tm tm;
-	int64_t interval = GS_UNKNOWN;
+	int64_t interval = GS_UNKNOWN, checked = GS_UNKNOWN, mismatches = GS_UNKNOWN;
 
 	versions_join(m, versions, sizeof(versions));
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	if (m->gilv.n)
 		interval = ((struct gil *)m->gilv.v[0])->interval_us;
+	for (size_t i = 0; i < m->gilv.n; i++) {
+		const struct gil *g = m->gilv.v[i];
+
+		if (!g->sn_prev)
+			continue;
+		checked = checked == GS_UNKNOWN ? 0 : checked;
+		mismatches = mismatches == GS_UNKNOWN ? 0 : mismatches;
+		checked += g->handoffs_checked;
+		mismatches += g->handoff_mismatches;
+	}
 	return db_insert(m->db, DB_RUNS, m->run_id, run->trace_path,
 			 run->hostname && run->hostname[0] ? run->hostname : NULL, run->command,
 			 run->exit_status, m->start_ns, m->end_ns, m->end_ns - m->start_ns,
 			 versions[0] ? versions : NULL, interval, (int64_t)m->events,
 			 (int64_t)m->lost_events, GILSCOPE_VERSION, when, (int64_t)m->anomalies,
 			 (int64_t)m->skipped, (int64_t)!m->spilled, m->trace_start,
-			 m->horizon_ns, (int64_t)m->before_horizon);
+			 m->horizon_ns, (int64_t)m->before_horizon, checked, mismatches,
+			 (int64_t)run->reordered, (int64_t)run->order_gaps,
+			 (int64_t)run->late_events);
 }

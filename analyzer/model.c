@@ -544,6 +544,26 @@ static enum gs_status on_request(struct model *m, struct tg *s, int64_t ts)
 }
 
 /* site, stack: where the thread is (and was while it waited). */
+/* Checks the switches counted here against CPython's own counter, which
+ * take_gil bumps when the GIL changes thread state: between two acquires
+ * that carry it, its delta must equal the switches seen in between. A
+ * lost acquire or release shows here even when no state went wrong. */
+static void handoff_check(struct gil *g, uint64_t switch_number)
+{
+	if (!switch_number)
+		return; /* not carried (3.6, an older tracer) */
+	if (g->sn_prev) {
+		int64_t theirs = (int64_t)(switch_number - g->sn_prev);
+		int64_t ours = g->switches - g->sw_prev;
+
+		if (theirs > 0)
+			g->handoffs_checked += theirs;
+		g->handoff_mismatches += theirs > ours ? theirs - ours : ours - theirs;
+	}
+	g->sn_prev = switch_number;
+	g->sw_prev = g->switches;
+}
+
 static enum gs_status on_acquire(struct model *m, struct tg *s, int64_t ts, struct site *site,
 				 struct stack *stack)
 {
@@ -775,8 +795,13 @@ static enum gs_status on_gil_event(struct model *m, struct process *p, struct th
 	switch (ev->type) {
 	case GS_EV_REQUEST:
 		return on_request(m, s, ev->ts);
-	case GS_EV_ACQUIRE:
-		return on_acquire(m, s, ev->ts, site, stack);
+	case GS_EV_ACQUIRE: {
+		enum gs_status st = on_acquire(m, s, ev->ts, site, stack);
+
+		if (st == GS_OK)
+			handoff_check(g, ev->switch_number);
+		return st;
+	}
 	case GS_EV_RELEASE:
 		return on_release(m, s, ev->ts, ev->u.release.forced, site, stack);
 	case GS_EV_WAIT_TIMEOUT:

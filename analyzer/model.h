@@ -19,6 +19,8 @@ struct run_info {
 	const char *hostname;
 	const char *command;   /* NULL unknown */
 	int64_t exit_status;   /* GS_UNKNOWN unknown */
+	/* How the reader put each GIL's events back in order (trace_info). */
+	uint64_t reordered, order_gaps, late_events;
 };
 
 /* durs_budget: bytes of durations kept for exact percentiles, 0 for the

@@ -93,6 +93,10 @@ struct gil {
 	struct durs gap, resp;     /* holds and waits: per thread, in struct tg */
 	struct pending_drop *pend;
 	size_t npend;
+	/* The check against CPython's own switch_number (model.c). */
+	uint64_t sn_prev;          /* at the last acquire that carried it, 0 none */
+	int64_t sw_prev;           /* switches counted here at that acquire */
+	int64_t handoffs_checked, handoff_mismatches;
 };
 
 /* One thread's state on one GIL. */

@@ -241,7 +241,8 @@ static int gq_push(struct reorder *ro, struct gq *q, const struct gs_event *ev)
 		q->next = ev->seq;
 	if (q->since < 0)
 		q->since = ev->rec_ts;
-	ro->st.reordered++;
+	if (q->started && ev->seq > q->next)
+		ro->st.reordered++; /* it overtook an earlier one */
 	if (!q->started) {
 		if (ev->rec_ts - q->since < START_HOLD_NS && q->count < START_HOLD_EVENTS)
 			return 0;

@@ -24,7 +24,12 @@ CREATE TABLE IF NOT EXISTS runs (
   percentiles_exact INTEGER NOT NULL DEFAULT 1, -- 0: from histograms, within 1/128 (long traces)
   trace_start      TEXT NOT NULL DEFAULT 'launch', -- 'launch' | 'attach' (record --pid) | 'snapshot' (flight recorder)
   horizon_ns       INTEGER,           -- snapshot: the ring buffers' horizon (start_ns is at or after it)
-  before_horizon_events INTEGER NOT NULL DEFAULT 0 -- snapshot: events before the horizon, skipped
+  before_horizon_events INTEGER NOT NULL DEFAULT 0, -- snapshot: events before the horizon, skipped
+  handoffs_checked INTEGER,           -- CPython's switch_number delta over every GIL (NULL: not carried)
+  handoff_mismatches INTEGER,         -- |CPython's delta - gilscope's switches|, summed between acquires
+  reordered_events INTEGER NOT NULL DEFAULT 0, -- events recorded before an earlier one of their GIL (put back by seq)
+  order_gaps       INTEGER NOT NULL DEFAULT 0, -- places in a GIL's order never seen (lost events)
+  late_events      INTEGER NOT NULL DEFAULT 0  -- events that came after their place was given up: not used
 );
 
 CREATE TABLE IF NOT EXISTS processes (
@@ -46,7 +51,9 @@ CREATE TABLE IF NOT EXISTS gils (
   rule           TEXT NOT NULL,        -- 'layout' | 'behaviour' | 'unknown' (gil_found not seen)
   python_version TEXT,
   found_ns       INTEGER NOT NULL,
-  retired_ns     INTEGER               -- NULL while alive at trace end
+  retired_ns     INTEGER,              -- NULL while alive at trace end
+  handoffs_checked INTEGER,            -- CPython's switch_number delta between its first and last acquire seen (NULL: not carried)
+  handoff_mismatches INTEGER           -- |CPython's delta - switches counted here|, summed between consecutive acquires
 );
 
 CREATE TABLE IF NOT EXISTS threads (

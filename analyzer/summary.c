@@ -111,6 +111,24 @@ static const char *col_text(struct summary *s, sqlite3_stmt *st, int col, const 
 	return buf;
 }
 
+/* 12345678 -> "12,345,678". */
+static void fmt_count(char *buf, size_t len, long long v)
+{
+	char digits[32];
+	int n = snprintf(digits, sizeof(digits), "%lld", v < 0 ? -v : v);
+	size_t o = 0;
+
+	if (v < 0 && o + 1 < len)
+		buf[o++] = '-';
+	for (int i = 0; i < n && o + 1 < len; i++) {
+		if (i && (n - i) % 3 == 0 && o + 1 < len)
+			buf[o++] = ',';
+		if (o + 1 < len)
+			buf[o++] = digits[i];
+	}
+	buf[o] = '\0';
+}
+
 static int summary_header(struct summary *s)
 {
 	sqlite3_stmt *st = sum_query(s,
@@ -119,7 +137,8 @@ static int summary_header(struct summary *s)
 		"m.switches, m.switches_per_s, m.drop_requests, m.drop_requests_per_s, "
 		"m.held_pct, m.contention_pct, m.wait_pct, m.handoff_ns, m.forced_releases, "
 		"(SELECT count(*) FROM processes WHERE run_id = ?1), "
-		"(SELECT count(*) FROM gils WHERE run_id = ?1), r.trace_start "
+		"(SELECT count(*) FROM gils WHERE run_id = ?1), r.trace_start, "
+		"r.handoffs_checked, r.handoff_mismatches, r.order_gaps, r.late_events "
 		"FROM runs r LEFT JOIN metrics m ON m.run_id = r.run_id AND m.gil_id IS NULL "
 		"WHERE r.run_id = ?1");
 	char wall[32], handoff[32];
@@ -152,6 +171,21 @@ static int summary_header(struct summary *s)
 		fprintf(s->out, "  starts    at the flight recorder's buffer horizon (a snapshot)\n");
 	else if (!strcmp(col_text(s, st, 21, "launch"), "attach"))
 		fprintf(s->out, "  starts    when `record --pid` attached (open holds/waits clipped)\n");
+	if (sqlite3_column_type(st, 22) != SQLITE_NULL) {
+		char checked[32], mism[32];
+
+		fmt_count(checked, sizeof(checked), sqlite3_column_int64(st, 22));
+		fmt_count(mism, sizeof(mism), sqlite3_column_int64(st, 23));
+		fprintf(s->out, "  hand-offs checked against CPython's own counter: %s, mismatches %s\n",
+			checked, mism);
+	} else {
+		fprintf(s->out, "  hand-offs not checked: no CPython counter in the trace (3.6, "
+			"old gilscope)\n");
+	}
+	if (sqlite3_column_int64(st, 24) || sqlite3_column_int64(st, 25))
+		fprintf(s->out, "  order     %lld gaps in a GIL's order, %lld late events not used\n",
+			(long long)sqlite3_column_int64(st, 24),
+			(long long)sqlite3_column_int64(st, 25));
 	fprintf(s->out, "\n");
 	fprintf(s->out, "  %14lld  switches            # %10.1f /sec\n",
 		(long long)sqlite3_column_int64(st, 10), sqlite3_column_double(st, 11));

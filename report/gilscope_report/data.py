@@ -26,7 +26,7 @@ from . import code
 from . import scale
 
 # PRAGMA user_version values this report reads (GILSCOPE_SCHEMA_VERSION).
-SUPPORTED_SCHEMA_VERSIONS = (2, 3, 4)
+SUPPORTED_SCHEMA_VERSIONS = (2, 3, 4, 5)
 
 # A delta of this value is an escape: the next two words are the absolute
 # time (high word, low word), for a gap of 2^32 ns (4.3 s) or more, or a
@@ -696,6 +696,9 @@ def _run_fields(run: Dict[str, Any]) -> Dict[str, Any]:
     if run.get("trace_start") not in (None, "launch"):
         out["trace_start"] = run["trace_start"]
         out["before_horizon_events"] = run.get("before_horizon_events") or 0
+    if run.get("handoffs_checked") is not None:  # the self-check against CPython's counter
+        out["handoffs_checked"] = run["handoffs_checked"]
+        out["handoff_mismatches"] = run.get("handoff_mismatches") or 0
     return out
 
 

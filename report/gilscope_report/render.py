@@ -96,6 +96,11 @@ def _facts(m: Dict[str, Any]) -> str:
     fact("lost events", esc(fmt_count(lost)), "bad" if lost > 0 else "good")
     if run.get("anomalies"):
         fact("anomalies", esc(fmt_count(run["anomalies"])), "bad")
+    if run.get("handoffs_checked") is not None:
+        bad = run.get("handoff_mismatches") or 0
+        fact("hand-offs checked against CPython's own counter",
+             esc(f"{fmt_count(run['handoffs_checked'])}, mismatches {fmt_count(bad)}"),
+             "bad" if bad else "good")
     if run.get("exit_status") is not None:
         fact("exit status", esc(run["exit_status"]))
     if run.get("hostname"):

@@ -32,6 +32,20 @@ PAYLOADS = {
     "process_exit": [("status", "s32")],
 }
 
+# What the tracer that writes after the GIL's mutex adds to each GIL state
+# change (docs/events.md): an event class gets them when any event of that
+# name in the trace carries "seq".
+SEQ_FIELDS = [("seq", "u64"), ("ts", "u64")]
+SEQ_EXTRA = {"acquire": [("switch_number", "u64")]}
+
+
+def _payload(name: str, with_seq: bool) -> list:
+    base = PAYLOADS.get(name, [])
+    if not with_seq or name not in PAYLOADS or name in ("gil_found", "gil_retired", "thread_name",
+                                                        "process_exit"):
+        return base
+    return base + SEQ_FIELDS + SEQ_EXTRA.get(name, [])
+
 
 @dataclass
 class Ev:
@@ -98,7 +112,7 @@ class _Iter(bt2._UserMessageIterator):
                 ctx["vtid"] = e.tid
             if "procname" in p["ctx"]:
                 ctx["procname"] = e.fields.get("_procname", "python3")
-            for fname, kind in PAYLOADS.get(e.name, []):
+            for fname, kind in _payload(e.name, e.name in p["seq_names"]):
                 if fname not in e.fields:  # e.g. tag: 0, "not recorded by gilscope"
                     msg.event.payload_field[fname] = "" if kind == "str" else 0
             for k, v in e.fields.items():
@@ -133,18 +147,22 @@ class _Source(bt2._UserSourceComponent, message_iterator_class=_Iter):
                                     supports_discarded_events=True,
                                     discarded_events_have_default_clock_snapshots=True)
         classes = {}
+        seq_names = {e.name for e in evs if "seq" in e.fields}
         for e in evs:
             key = (e.provider, e.name)
             if key in classes:
                 continue
             payload = tc.create_structure_field_class()
-            for fname, kind in PAYLOADS.get(e.name, [(k, "s32") for k in e.fields if not k.startswith("_")]):
+            fields = (_payload(e.name, e.name in seq_names) if e.name in PAYLOADS
+                      else [(k, "s32") for k in e.fields if not k.startswith("_")])
+            for fname, kind in fields:
                 payload.append_member(fname, _fc(tc, kind))
             classes[key] = sc.create_event_class(name=f"{e.provider}:{e.name}", payload_field_class=payload)
         trace = tc(environment={"hostname": "synth", "domain": "ust", "tracer_name": "lttng-ust"})
         stream = trace.create_stream(sc)
         self._add_output_port("out", {"sc": sc, "stream": stream, "classes": classes,
-                                      "evs": evs, "losses": losses, "ctx": ctx_fields})
+                                      "evs": evs, "losses": losses, "ctx": ctx_fields,
+                                      "seq_names": seq_names})
 
 
 def write_trace(out: Path, evs: list[Ev], losses: list[Loss] = (),

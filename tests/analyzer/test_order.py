@@ -1,0 +1,115 @@
+"""Events written after the GIL's mutex is let go (issue 11): the analyzer
+orders each GIL's events by their seq, never by record time, takes times
+from the carried ts, and checks its hand-offs against CPython's own
+switch_number. Synthetic traces (synth.py) give the exact record order a
+real trace only shows by chance: an acquire recorded before the release
+that made it possible, and a lost acquire the self-check must catch."""
+import shutil
+
+import dbcheck
+from dbcheck import check, fail, one, rows
+from synth import Ev, write_trace
+
+G = 0x7F00AA000010
+
+
+def found(rec, tid=100, pid=100):
+    return Ev(rec, "gil_found", pid, tid, {"gil": G, "interval_us": 5000, "rule": 1,
+                                           "version": "3.11.2 (main)"})
+
+
+def sev(rec, name, actor, seq, ts, pid=100, **fields):
+    """An event recorded at `rec` that happened at `ts`, place `seq`."""
+    return Ev(rec, name, pid, actor, {"gil": G, "seq": seq, "ts": ts, **fields})
+
+
+def expect(db, sql, want, what):
+    got = [tuple(r) for r in rows(db, sql)]
+    if got != want:
+        fail(f"{what}:\n  {sql}\n  got  {got}\n  want {want}")
+    check(True, what)
+
+
+# Thread 100 holds; 101 asks, times out, asks 100 to drop; 100's forced
+# release (seq 4) is recorded after 101's acquire (seq 5): 100 let go of
+# the mutex, was descheduled, and wrote its record late.
+HANDOFF = [
+    found(1000),
+    sev(1001, "acquire", 100, 0, 1000, switch_number=1),
+    sev(2000, "request", 101, 1, 2000),
+    sev(7001, "wait_timeout", 101, 2, 7000),
+    sev(7002, "drop_request", 101, 3, 7000, holder=100, interval_us=5000),
+    sev(7030, "acquire", 101, 5, 7020, switch_number=2),
+    sev(7040, "release", 100, 4, 7010, forced=1),
+    sev(7060, "request", 100, 6, 7050),
+    sev(12000, "release", 101, 7, 12000, forced=0),
+    sev(12006, "acquire", 100, 8, 12005, switch_number=3),
+]
+
+
+def run(tmp, name, evs):
+    trace = write_trace(tmp / name, evs)
+    db = tmp / f"{name}.db"
+    dbcheck.analyze(trace, db)
+    return db
+
+
+def case_reordered(tmp):
+    db = run(tmp, "reordered", HANDOFF)
+    expect(db, "SELECT tid, start_ns, end_ns, dur_ns, ended FROM holds ORDER BY start_ns",
+           [(100, 1000, 7010, 6010, "forced"), (101, 7020, 12000, 4980, "voluntary"),
+            (100, 12005, 12005, 0, "trace_end")], "reordered: holds from the carried ts, in seq order")
+    expect(db, "SELECT release_ns, from_tid, acquire_ns, to_tid, gap_ns, forced FROM switches "
+           "ORDER BY release_ns", [(7010, 100, 7020, 101, 10, 1), (12000, 101, 12005, 100, 5, 0)],
+           "reordered: both hand-offs")
+    expect(db, "SELECT ts_ns, requester, holder, released_ns, response_ns FROM drop_requests",
+           [(7000, 101, 100, 7010, 10)], "reordered: the drop request answered by the late release")
+    expect(db, "SELECT anomalies, reordered_events, order_gaps, late_events, handoffs_checked, "
+           "handoff_mismatches FROM runs", [(0, 1, 0, 0, 2, 0)],
+           "reordered: no anomaly; one event put back; 2 hand-offs checked, no mismatch")
+    expect(db, "SELECT handoffs_checked, handoff_mismatches FROM gils", [(2, 0)],
+           "reordered: the check per GIL")
+    out = dbcheck.summary(db)
+    check("hand-offs checked against CPython's own counter: 2, mismatches 0" in out,
+          "summary says the check in one line")
+
+
+def case_missing_acquire(tmp):
+    """101's acquire is lost: CPython counted two switches between 100's
+    acquires, the trace shows one."""
+    evs = [e for e in HANDOFF if not (e.name == "acquire" and e.tid == 101)]
+    db = run(tmp, "missing", evs)
+    expect(db, "SELECT handoffs_checked, handoff_mismatches, order_gaps FROM runs", [(2, 1, 1)],
+           "missing acquire: the self-check fails (1 mismatch) and the gap is counted")
+    expect(db, "SELECT handoffs_checked, handoff_mismatches FROM gils", [(2, 1)],
+           "missing acquire: per GIL too")
+    check(one(db, "SELECT anomalies FROM runs") > 0, "missing acquire: anomalies counted")
+    out = dbcheck.summary(db)
+    check("mismatches 1" in out and "1 gaps in a GIL's order" in out,
+          "summary shows the mismatch and the gap")
+
+
+def case_old_tracer(tmp):
+    """A trace of the previous tracer (no seq): read in record order, as
+    before, and said to be unchecked."""
+    old = [Ev(e.ts, e.name, e.pid, e.tid,
+              {k: v for k, v in e.fields.items() if k not in ("seq", "ts", "switch_number")})
+           for e in HANDOFF if not (e.name == "acquire" and e.tid == 101)]
+    old.insert(6, Ev(7045, "acquire", 100, 101, {"gil": G}))  # in order, as it was written then
+    db = run(tmp, "old", old)
+    expect(db, "SELECT anomalies, handoffs_checked, handoff_mismatches FROM runs", [(0, None, None)],
+           "old tracer: analyzed in record order, no check")
+    check("hand-offs not checked" in dbcheck.summary(db), "old tracer: summary says it is not checked")
+
+
+def main():
+    tmp = dbcheck.tmpdir()
+    case_reordered(tmp)
+    case_missing_acquire(tmp)
+    case_old_tracer(tmp)
+    if not dbcheck.env_keep():
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
