@@ -103,7 +103,8 @@ static int check_metadata(const char *path, char *err, size_t errlen)
 		}
 		if (size / 8 > len - off) {
 			snprintf(err, errlen, "%s: metadata packet %d at byte %zu is cut short "
-				 "(%" PRIu64 " bytes, %zu left): the file is truncated", path, n, off,
+				 "(%" PRIu64 " bytes, %zu left): the file is truncated (a full disk "
+				 "while recording?)", path, n, off,
 				 size / 8, len - off);
 			goto end;
 		}
@@ -155,8 +156,9 @@ static int check_index(const char *dir, const char *name, char *err, size_t errl
 		    begin > endts) {
 			snprintf(err, errlen, "%s: entry %zu (packet at byte %" PRIu64 ", %" PRIu64
 				 " bits, content %" PRIu64 " bits, time %" PRIu64 "..%" PRIu64
-				 ") does not fit %s (%lld bytes): damaged index; without the "
-				 "index/ directory the stream is read alone", path, n, at, size,
+				 ") does not fit %s (%lld bytes): a damaged index, or a stream "
+				 "cut short (a full disk while recording?); without the index/ "
+				 "directory the stream is read alone", path, n, at, size,
 				 content, begin, endts, stream, (long long)st.st_size);
 			goto end;
 		}

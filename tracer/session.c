@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fsinfo.h"
 #include "record.h"
 
 #define NUM_SUBBUF 8
@@ -65,6 +66,8 @@ int session_setup(const char *pfx, struct gs_session *s, const struct gs_session
 		LTTNG_EVENT_CONTEXT_VPID, LTTNG_EVENT_CONTEXT_VTID, LTTNG_EVENT_CONTEXT_PROCNAME,
 	};
 
+	snprintf(s->outdir, sizeof(s->outdir), "%s", snapshot ? "" : o->outdir);
+	s->subbuf = o->ring / NUM_SUBBUF;
 	rc = snapshot ? lttng_create_session_snapshot(s->name, NULL)
 		      : lttng_create_session(s->name, o->outdir);
 	if (rc < 0) {
@@ -151,12 +154,22 @@ void session_release(struct gs_session *s)
 	s->handle = NULL;
 }
 
+/* 1 when the trace's disk cannot take one more packet: space receives
+ * how much is free, and where. */
+static int disk_full(const struct gs_session *s, char *space, size_t len)
+{
+	return s->outdir[0] && fsinfo_free(s->outdir, space, len) < s->subbuf;
+}
+
 int session_teardown(const char *pfx, struct gs_session *s, uint64_t *lost)
 {
-	int rc, err = 0;
+	int rc = 0, err = 0, outdir = s->outdir[0] != '\0';
+	char space[400];
 	*lost = 0;
-	if (s->started && (rc = lttng_stop_tracing(s->name)) < 0)
+	if (s->started && (rc = lttng_stop_tracing(s->name)) < 0 && !disk_full(s, space, sizeof(space)))
 		err = lttng_fail(pfx, "cannot stop tracing", rc);
+	else if (s->started && rc < 0)
+		err = -1;
 	if (s->handle) {
 		struct lttng_channel *chans = NULL;
 		int n = lttng_list_channels(s->handle, &chans);
@@ -168,8 +181,16 @@ int session_teardown(const char *pfx, struct gs_session *s, uint64_t *lost)
 		free(chans);
 	}
 	session_release(s);
-	if (s->created && (rc = lttng_destroy_session(s->name)) < 0)
-		err = lttng_fail(pfx, "cannot destroy the LTTng session", rc);
+	if (s->created && (rc = lttng_destroy_session(s->name)) < 0) {
+		if (!disk_full(s, space, sizeof(space)))
+			lttng_fail(pfx, "cannot destroy the LTTng session", rc);
+		err = -1;
+	}
+	if (outdir && s->created && disk_full(s, space, sizeof(space))) {
+		fprintf(stderr, "%sthe disk is full (%s): the trace in %s is likely cut short; "
+			"free some space or record elsewhere (-o)\n", pfx, space, s->outdir);
+		err = -1;
+	}
 	s->created = s->started = 0;
 	return err;
 }

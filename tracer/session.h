@@ -20,6 +20,8 @@ struct gs_session {
 	struct lttng_handle *handle;
 	struct lttng_process_attr_tracker_handle *tracker;
 	int created, started;
+	uint64_t subbuf;            /* bytes of one sub-buffer (a packet) */
+	char outdir[4096];          /* where the trace goes, "" for a snapshot */
 };
 
 struct gs_session_opts {
@@ -47,7 +49,10 @@ int session_track(const char *pfx, struct gs_session *s, pid_t pid);
 void session_release(struct gs_session *s);
 
 /* Stops (flushing every buffer) and destroys the session; *lost receives
- * the events the channel discarded. Safe on a half-made session. */
+ * the events the channel discarded. Safe on a half-made session. A disk
+ * too full for one more packet is an error that says so (where, how much
+ * is free): LTTng's consumer drops what it cannot write, and says at most
+ * "Rotation failure". */
 int session_teardown(const char *pfx, struct gs_session *s, uint64_t *lost);
 
 #endif

@@ -76,7 +76,31 @@ def main() -> None:
     gstest.check(rc == 128 + signal.SIGTERM, f"SIGTERM forwarded: exit {rc} after {time.time() - t0:.1f} s")
     gstest.check(name not in sessions(), "session destroyed after the command was killed")
     gstest.check((out / "f" / "gilscope.info").exists(), "trace kept")
+    disk_full(out, py)
     print("PASSED: record errors")
+
+
+def disk_full(out: Path, py: Path) -> None:
+    """A 1 MiB tmpfs fills while recording: record says so, with the free
+    space and where, and exits non-zero (54e0c8b: \"trace written\", exit 0)."""
+    mnt = out / "small"
+    mnt.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        print(f"note: the full-disk case needs root to mount a tmpfs: {res.stderr.strip()}")
+        return
+    try:
+        churn = ("import threading\ndef f():\n    n = 2000000\n    while n: n -= 1\n"
+                 "ts = [threading.Thread(target=f) for _ in range(2)]\n"
+                 "[t.start() for t in ts]; [t.join() for t in ts]\n")
+        res = gs("record", "-o", str(mnt / "t"), "--", str(py), "-c", churn)
+        one_line_error(res, "a full disk", "the disk is full", 1)
+        gstest.check(f"kB free on {mnt}" in res.stderr and "cut short" in res.stderr,
+                     f"and says how much is free, where, and what it did: {res.stderr.strip()}")
+        gstest.check("trace written" not in res.stderr, "and does not claim the trace is written")
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
 
 
 if __name__ == "__main__":
