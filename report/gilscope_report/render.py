@@ -24,8 +24,14 @@ from .data import BINS_PER_DECADE
 HERE = Path(__file__).resolve().parent
 
 
+# Control characters (C0 but tab and line feed, DEL, C1) of names the
+# traced program chose: shown as \x1b in the page, never passed raw.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def esc(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", "" if value is None else str(value))
+    return html.escape(text, quote=True)
 
 
 def fmt_dur(ns: Optional[float]) -> str:
