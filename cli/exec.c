@@ -3,6 +3,7 @@
  * (the command takes gilscope's place: its pid, signals and exit status
  * are its own, as a service manager expects). */
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,7 @@
 static void exec_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: gilscope exec -- CMD [ARGS...]\n"
+		"usage: gilscope exec [--code MODE] -- CMD [ARGS...]\n"
 		"\n"
 		"Runs CMD (replacing gilscope, same pid) with gilscope's preload library\n"
 		"and Python hook, recording nothing. Its CPython processes cost a few ns\n"
@@ -29,7 +30,10 @@ static void exec_usage(FILE *out)
 		"environment for systemd units, containers, gunicorn and uwsgi.\n"
 		"\n"
 		"Options:\n"
-		"  -h, --help   this help\n"
+		"  -c, --code MODE  code locations of each acquire and release, chosen\n"
+		"                   now for every later recording: stack (default), site\n"
+		"                   (the line only: cheaper) or off\n"
+		"  -h, --help       this help\n"
 		"\n"
 		"Examples:\n"
 		"  gilscope exec -- python3 server.py &\n"
@@ -39,19 +43,33 @@ static void exec_usage(FILE *out)
 
 int cmd_exec(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "code", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	char preload[PATH_MAX], pydir[PATH_MAX];
-	int first = 1;
+	const char *code = NULL;
+	int c;
 
-	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-		exec_usage(stdout);
-		return GILSCOPE_EXIT_OK;
+	optind = 1;
+	/* "+": the command's own options are not ours. */
+	while ((c = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			if (record_code_arg(optarg, "exec"))
+				return GILSCOPE_EXIT_USAGE;
+			code = optarg;
+			break;
+		case 'h':
+			exec_usage(stdout);
+			return GILSCOPE_EXIT_OK;
+		default:
+			exec_usage(stderr);
+			return GILSCOPE_EXIT_USAGE;
+		}
 	}
-	if (argc > 1 && !strcmp(argv[1], "--"))
-		first = 2;
-	else if (argc > 1 && argv[1][0] == '-') {
-		fprintf(stderr, PFX "unknown option '%s'; see 'gilscope exec --help'\n", argv[1]);
-		return GILSCOPE_EXIT_USAGE;
-	}
+	int first = optind;
 	if (first >= argc) {
 		fprintf(stderr, PFX "no command given; see 'gilscope exec --help'\n");
 		return GILSCOPE_EXIT_USAGE;
@@ -61,7 +79,7 @@ int cmd_exec(int argc, char **argv)
 	/* No GILSCOPE_TAG: a recording's tag would tie the process to one
 	 * recording; `record --pid` names its processes instead. */
 	unsetenv("GILSCOPE_TAG");
-	if (record_env_preload(preload, pydir)) {
+	if (record_env_preload(preload, pydir) || (code && setenv("GILSCOPE_ATTRIB", code, 1))) {
 		fprintf(stderr, PFX "cannot set the environment: %s\n", strerror(errno));
 		return GILSCOPE_EXIT_FAILURE;
 	}

@@ -541,6 +541,11 @@ int cmd_record(int argc, char **argv)
 		return GILSCOPE_EXIT_OK;
 	}
 	if (ao.npids || flight || ao.duration_ns || ao.follow_children) {
+		if (o.code) {
+			fprintf(stderr, PFX "--code is chosen when a process starts: `gilscope exec "
+				"--code %s -- CMD`\n", o.code);
+			return GILSCOPE_EXIT_USAGE;
+		}
 		ao.outdir = o.outdir;
 		ao.buffer_size = o.buffer_size;
 		ao.quiet = o.quiet;

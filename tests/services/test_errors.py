@@ -106,6 +106,9 @@ def main() -> None:
                  "--duration wants a time", 2)
         one_line(svc.gs("snapshot"), "snapshot without -o", "-o DIR is required", 2)
         one_line(svc.gs("exec"), "exec without a command", "no command given", 2)
+        one_line(svc.gs("exec", "--code", "bogus", "--", "true"), "exec with a bad --code", "--code wants", 2)
+        one_line(svc.gs("record", "--pid", str(root_svc.pid), "--code", "site"), "--code with --pid",
+                 "gilscope exec --code site", 2)
         res = svc.gs("exec", "--", "/nonexistent/program")
         one_line(res, "exec of a missing program", "cannot run '/nonexistent/program'", 127)
         print("PASSED: services errors")
