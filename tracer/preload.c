@@ -33,6 +33,7 @@
 #include "gilscope_tp.h"
 #include "attrib.h"
 #include "gilscope_ctl_tp.h"
+#include "preload_process.h"
 
 #define EXPORT __attribute__((visibility("default")))
 /* TLS touched inside pthread hooks must not allocate lazily. */
@@ -1113,9 +1114,11 @@ EXPORT pid_t fork(void)
 	ust_fork.before(&saved);
 	pid_t pid = real.fork();
 	int e = errno;
-	if (pid == 0)
+	if (pid == 0) {
+		process_lttng_begin(); /* the child's own LTTng threads */
 		ust_fork.after_child(&saved);
-	else
+		process_lttng_end();
+	} else
 		ust_fork.after_parent(&saved);
 	errno = e;
 	return pid;
@@ -1182,6 +1185,7 @@ static void after_fork_child(void)
 {
 	/* One thread survives with the parent's TLS; the GILs are re-created
 	 * by CPython (pthread_mutex_init) and found again. */
+	process_after_fork_child();
 	t_tid = 0;
 	t_req = NULL;
 	t_in_m = NULL;
@@ -1279,7 +1283,11 @@ __attribute__((constructor)) static void gilscope_init(void)
 	const char *tag = getenv("GILSCOPE_TAG");
 	if (tag)
 		g_tag = (uint32_t)strtoul(tag, NULL, 10);
-	if (probes_load())
+	process_watch_start();
+	process_lttng_begin(); /* loading liblttng-ust starts its threads */
+	int loaded = probes_load();
+	process_lttng_end();
+	if (loaded)
 		return;
 	attrib_init(major, attrib_minor(minor), attrib_mode_from_env(), g_version);
 	g_behaviour_rule = minor == 6;

@@ -6,22 +6,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 import gstest  # noqa: E402
 
+# The subinterpreter is made by a thread (so that its start-up, which
+# imports site, runs there) and runs on it.
 PROGRAM = r"""
 import sys, threading
 if sys.version_info >= (3, 13):
     import _interpreters as si
-    iid = si.create("isolated")
 else:
     import _xxsubinterpreters as si
-    iid = si.create(isolated=True)
 def in_sub():
+    iid = si.create("isolated") if sys.version_info >= (3, 13) else si.create(isolated=True)
     si.run_string(iid, "n = 400000\nwhile n: n -= 1\n")
+    si.destroy(iid)
 t = threading.Thread(target=in_sub)
 t.start()
 n = 400000
 while n: n -= 1
 t.join()
-si.destroy(iid)
 print("ok")
 """
 
@@ -41,6 +42,14 @@ def main() -> None:
     gstest.check(len(gils) == 2, f"two GILs found: {[hex(g) for g in gils]}")
     used = {e.fields["gil"] for e in trace.named("acquire")}
     gstest.check(used == gils, "both GILs were taken and released")
+    # The subinterpreter runs the Python-side hook again, on threads the
+    # main interpreter named: its threading calls them "Dummy-N".
+    names = {}
+    for e in trace.named("thread_name"):
+        names[e.tid] = e.fields["name"]
+    gstest.check(not any(n.startswith("Dummy-") for n in names.values())
+                 and set(names.values()) == {"MainThread", "Thread-1 (in_sub)"},
+                 f"threads keep their names in the subinterpreter: {sorted(names.values())}")
     # Two GILs: the main interpreter's and the subinterpreter's threads ran
     # at once, so no drop request is needed between them.
     print(f"PASSED: subinterpreters ({label})")

@@ -10,18 +10,21 @@ import sys
 
 def _gilscope_install():
     # type: () -> None
-    try:
-        import ctypes
-        emit = ctypes.CDLL(None).gilscope_thread_name
-    except Exception:
-        return  # tracer not preloaded, or no ctypes: names are a nicety
-    emit.argtypes = [ctypes.c_char_p]
-    emit.restype = None
+    import os
+    if "GILSCOPE_TAG" not in os.environ:
+        return  # not under `gilscope record`
+    # The preload library sees this libc call and emits the name; there
+    # is no such variable, so without the library it does nothing. (No
+    # ctypes: its import costs milliseconds and, with libffi 3.5, an fd.)
+    unsetenv = getattr(os, "unsetenv", None)
+    if unsetenv is None:
+        return
 
     def tell(name):
         # type: (object) -> None
         try:
-            emit(str(name).encode("utf-8", "replace"))
+            unsetenv("__gilscope_thread_name_" +
+                     str(name).encode("utf-8", "replace")[:255].hex())
         except Exception:
             pass
 
@@ -29,13 +32,16 @@ def _gilscope_install():
         import threading
     except Exception:
         return
-    tell(threading.current_thread().name)
-
-    # A fork child's main thread is a new kernel thread: name it too.
-    import os
-    register = getattr(os, "register_at_fork", None)  # 3.7+
-    if register is not None:
-        register(after_in_child=lambda: tell(threading.current_thread().name))
+    # A subinterpreter (3.12+) runs this again, on a thread the main
+    # interpreter already named: its threading sees a "Dummy-N" there.
+    import _thread
+    is_main = getattr(_thread, "_is_main_interpreter", None)
+    if is_main is None or is_main():
+        tell(threading.current_thread().name)
+        # A fork child's main thread is a new kernel thread: name it too.
+        register = getattr(os, "register_at_fork", None)  # 3.7+
+        if register is not None:
+            register(after_in_child=lambda: tell(threading.current_thread().name))
 
     inner = getattr(threading.Thread, "_bootstrap_inner", None)
     if inner is None:

@@ -1,0 +1,53 @@
+"""A thread that forks and, in the child, just returns: the child's only
+thread ends, so glibc ends the child with exit(0) (stdio flushed, atexit
+handlers run). Under the recorder liblttng-ust's threads live in the child
+too; it must still end exactly so, and the recording must end."""
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import gstest  # noqa: E402
+
+# The child leaves text in libc's stdio buffer: only exit() flushes it
+# (not _exit(), and not a kill), so it shows that the child ended the way
+# glibc ends it.
+PROGRAM = r"""
+import ctypes, os, sys, threading
+libc = ctypes.CDLL(None)
+def work():
+    pid = os.fork()
+    if pid == 0:
+        libc.printf(b"child printf, flushed by exit\\n")
+        return
+    _, status = os.waitpid(pid, 0)
+    print("child status", status, flush=True)
+t = threading.Thread(target=work)
+t.start()
+t.join()
+print("parent done", flush=True)
+"""
+
+
+def main() -> None:
+    label, exe = gstest.python_arg()
+    out = gstest.tmpdir()
+    prog = out / "fork_thread.py"
+    prog.write_text(PROGRAM)
+    bare = subprocess.run([str(exe), str(prog)], capture_output=True, text=True, timeout=60)
+    gstest.check(bare.returncode == 0 and "child status 0" in bare.stdout and "flushed by exit" in bare.stdout,
+                 f"without gilscope the child ends with status 0 ({bare.stdout!r} {bare.stderr!r})")
+    try:
+        res = gstest.record([str(exe), str(prog)], out / "trace", timeout=60)
+    except subprocess.TimeoutExpired:
+        gstest.fail("the recording did not end within 60 s: the fork child hangs")
+    gstest.check(sorted(res.stdout.splitlines()) == sorted(bare.stdout.splitlines()),
+                 f"same output as without gilscope: {res.stdout!r}")
+    info = gstest.info(out / "trace")
+    trace = gstest.own_events(gstest.read_trace(out / "trace"), int(info["tag"]))
+    gstest.check(len(trace.by_pid()) == 2, f"both processes traced ({sorted(trace.by_pid())})")
+    print(f"PASSED: fork_thread ({label})")
+
+
+if __name__ == "__main__":
+    main()

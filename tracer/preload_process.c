@@ -1,0 +1,336 @@
+/* The traced program comes first: liblttng-ust runs two listener threads
+ * and keeps a dozen file descriptors in every traced process. Here the
+ * preload library keeps them from changing what the program does or sees:
+ *
+ * - Process end. glibc ends a process when its last thread exits
+ *   (exit(0), atexit handlers run). LTTng's threads would keep it alive: a
+ *   fork child whose only thread returns would never end. Application
+ *   threads are counted (pthread_create), and when the last one exits while
+ *   only LTTng's remain, it calls exit(0) as glibc would have.
+ * - Thread count. CPython 3.12+ warns at fork() when /proc/self/stat says
+ *   the process has more than one thread: reading /proc/self/stat through
+ *   fopen gives the count without LTTng's threads.
+ * - File descriptors. Every descriptor liblttng-ust keeps passes through
+ *   lttng_ust_add_fd_to_tracker(); it is moved out of the range the program
+ *   allocates from: above the soft RLIMIT_NOFILE when the hard limit
+ *   allows, else to the top of the range.
+ *
+ * - Thread names. The Python-side hook names threads through
+ *   os.unsetenv("__gilscope_thread_name_<hex>"), which reaches libc's
+ *   unsetenv() here: no ctypes, whose import costs milliseconds and, with
+ *   libffi 3.5, a file descriptor.
+ *
+ * docs/tracer.md ("What the traced program can see") says what remains.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "preload_process.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define EXPORT __attribute__((visibility("default")))
+#define TLS static __thread __attribute__((tls_model("initial-exec")))
+
+/* Values of the thread key: which kind of thread ends. */
+static char mark_app, mark_lttng;
+
+static atomic_int g_on;          /* a traced CPython: count and hide */
+static pthread_key_t g_key;
+static atomic_int g_app;         /* application threads alive */
+static atomic_int g_lttng;       /* LTTng's threads alive */
+static pthread_mutex_t g_rlimit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+TLS int t_lttng_init;            /* this thread is starting LTTng */
+TLS int t_dtor_round;
+
+static struct {
+	int (*thread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+	FILE *(*fopen)(const char *, const char *);
+	FILE *(*fopen64)(const char *, const char *);
+	int (*add_fd)(int);
+	int (*unsetenv)(const char *);
+} real;
+
+static void *next_symbol(const char *name)
+{
+	void *p = dlsym(RTLD_NEXT, name);
+	if (!p) {
+		fprintf(stderr, "gilscope: cannot find the real %s: %s\n", name, dlerror());
+		abort();
+	}
+	return p;
+}
+
+/* --- threads ------------------------------------------------------------- */
+
+/* Number of threads the kernel counts in this process, 0 if unknown. */
+static long kernel_threads(void)
+{
+	char buf[1024];
+	long n = 0;
+	FILE *f = (real.fopen ? real.fopen : fopen)("/proc/self/stat", "r");
+	if (!f)
+		return 0;
+	size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[len] = '\0';
+	/* Fields after the last ')' (the name may hold anything): state is
+	 * field 3, num_threads field 20. */
+	char *p = strrchr(buf, ')');
+	for (int field = 2; p && field < 20; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		n = strtol(p + 1, NULL, 10);
+	return n;
+}
+
+static void thread_gone(void *value)
+{
+	if (value == &mark_lttng) {
+		atomic_fetch_sub(&g_lttng, 1);
+		return;
+	}
+	/* Run after the thread's other keys' destructors, as glibc's own
+	 * exit(0) would: ask for another round until the last one. */
+	if (++t_dtor_round < PTHREAD_DESTRUCTOR_ITERATIONS) {
+		if (pthread_setspecific(g_key, value) == 0)
+			return;
+	}
+	t_dtor_round = 0;
+	if (atomic_fetch_sub(&g_app, 1) != 1)
+		return;
+	int lttng = atomic_load(&g_lttng);
+	/* Only when the kernel agrees that LTTng's threads are all that is
+	 * left (a thread made without pthread_create would keep us out). */
+	if (lttng > 0 && kernel_threads() == 1 + lttng)
+		exit(0);
+}
+
+struct start {
+	void *(*fn)(void *);
+	void *arg;
+	void *mark;
+};
+
+static void *thread_start(void *p)
+{
+	struct start s = *(struct start *)p;
+	free(p);
+	/* Without the key value the thread is never uncounted: the process
+	 * then lingers as without this code, it never ends early. */
+	pthread_setspecific(g_key, s.mark);
+	return s.fn(s.arg);
+}
+
+EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+			  void *(*fn)(void *), void *arg)
+{
+	if (!real.thread_create)
+		real.thread_create = next_symbol("pthread_create");
+	if (!atomic_load_explicit(&g_on, memory_order_relaxed))
+		return real.thread_create(thread, attr, fn, arg);
+	atomic_int *count = t_lttng_init ? &g_lttng : &g_app;
+	/* Counted before it runs, so the count never drops to 0 while a
+	 * thread is being started. */
+	atomic_fetch_add(count, 1);
+	struct start *s = malloc(sizeof(*s));
+	if (!s)
+		return real.thread_create(thread, attr, fn, arg); /* counted for good */
+	s->fn = fn;
+	s->arg = arg;
+	s->mark = t_lttng_init ? &mark_lttng : &mark_app;
+	int rc = real.thread_create(thread, attr, thread_start, s);
+	if (rc) {
+		atomic_fetch_sub(count, 1);
+		free(s);
+	}
+	return rc;
+}
+
+void process_watch_start(void)
+{
+	if (!real.thread_create)
+		real.thread_create = next_symbol("pthread_create");
+	real.fopen = next_symbol("fopen");
+	real.fopen64 = next_symbol("fopen64");
+	if (pthread_key_create(&g_key, thread_gone))
+		return; /* no key left: the process behaves as before */
+	atomic_store(&g_app, 1);
+	atomic_store(&g_lttng, 0);
+	pthread_setspecific(g_key, &mark_app);
+	atomic_store(&g_on, 1);
+}
+
+void process_lttng_begin(void)
+{
+	t_lttng_init = 1;
+}
+
+void process_lttng_end(void)
+{
+	t_lttng_init = 0;
+}
+
+void process_after_fork_child(void)
+{
+	/* The forking thread is the only one left, whatever its kind. */
+	atomic_store(&g_app, 1);
+	atomic_store(&g_lttng, 0);
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+	g_rlimit_lock = fresh;
+}
+
+/* --- /proc/self/stat ------------------------------------------------------ */
+
+static int is_self_stat(const char *path, const char *mode)
+{
+	return path && mode && mode[0] == 'r' && !strchr(mode, '+') &&
+	       strcmp(path, "/proc/self/stat") == 0;
+}
+
+/* The real /proc/self/stat with num_threads less LTTng's threads, as a
+ * memory stream; the real file when anything does not parse. */
+static FILE *self_stat_open(FILE *(*open_real)(const char *, const char *),
+			    const char *path, const char *mode)
+{
+	char in[1024], out[1100];
+	FILE *f = open_real(path, mode);
+	int lttng = atomic_load(&g_lttng);
+	if (!f || lttng <= 0)
+		return f;
+	size_t len = fread(in, 1, sizeof(in) - 1, f);
+	if (ferror(f) || !feof(f)) {
+		rewind(f);
+		return f;
+	}
+	in[len] = '\0';
+	char *p = strrchr(in, ')');
+	for (int field = 2; p && field < 20; field++)
+		p = strchr(p + 1, ' ');
+	char *end;
+	long n = p ? strtol(p + 1, &end, 10) : 0;
+	if (!p || end == p + 1 || n <= lttng) {
+		rewind(f);
+		return f;
+	}
+	int w = snprintf(out, sizeof(out), "%.*s%ld%s", (int)(p + 1 - in), in, n - lttng, end);
+	FILE *m = w > 0 && (size_t)w < sizeof(out) ? fmemopen(NULL, (size_t)w + 1, "w+") : NULL;
+	if (!m || fwrite(out, 1, (size_t)w, m) != (size_t)w || fseek(m, 0, SEEK_SET)) {
+		if (m)
+			fclose(m);
+		rewind(f);
+		return f;
+	}
+	fclose(f);
+	return m;
+}
+
+EXPORT FILE *fopen(const char *path, const char *mode)
+{
+	if (!real.fopen)
+		real.fopen = next_symbol("fopen");
+	if (__builtin_expect(atomic_load_explicit(&g_on, memory_order_relaxed), 0) &&
+	    is_self_stat(path, mode))
+		return self_stat_open(real.fopen, path, mode);
+	return real.fopen(path, mode);
+}
+
+EXPORT FILE *fopen64(const char *path, const char *mode)
+{
+	if (!real.fopen64)
+		real.fopen64 = next_symbol("fopen64");
+	if (__builtin_expect(atomic_load_explicit(&g_on, memory_order_relaxed), 0) &&
+	    is_self_stat(path, mode))
+		return self_stat_open(real.fopen64, path, mode);
+	return real.fopen64(path, mode);
+}
+
+/* --- LTTng's file descriptors ------------------------------------------- */
+
+/* Moves fd where the program does not allocate: above the soft limit
+ * (briefly raised to make the copy; the program cannot allocate there), or
+ * else to the top of its range. Returns the new fd, or fd unchanged. */
+static int fd_move_out(int fd)
+{
+	struct rlimit rl;
+	int flags = fcntl(fd, F_GETFD);
+	if (flags < 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < 64)
+		return fd;
+	int cmd = (flags & FD_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD;
+	int nfd = -1;
+	pthread_mutex_lock(&g_rlimit_lock);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max && rl.rlim_cur < INT_MAX) {
+		struct rlimit wide = { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
+		if (setrlimit(RLIMIT_NOFILE, &wide) == 0) {
+			nfd = fcntl(fd, cmd, (int)rl.rlim_cur);
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	pthread_mutex_unlock(&g_rlimit_lock);
+	if (nfd < 0) {
+		rlim_t top = rl.rlim_cur > 1024 ? rl.rlim_cur - 256 : rl.rlim_cur / 2;
+		if (top > (rlim_t)fd && top < INT_MAX)
+			nfd = fcntl(fd, cmd, (int)top);
+	}
+	if (nfd < 0)
+		return fd;
+	close(fd);
+	return nfd;
+}
+
+EXPORT int lttng_ust_add_fd_to_tracker(int fd)
+{
+	if (!real.add_fd)
+		real.add_fd = next_symbol("lttng_ust_add_fd_to_tracker");
+	if (fd >= 0 && atomic_load_explicit(&g_on, memory_order_relaxed))
+		fd = fd_move_out(fd);
+	return real.add_fd(fd);
+}
+
+/* --- thread names from Python --------------------------------------------- */
+
+#define THREAD_NAME_VAR "__gilscope_thread_name_"
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+EXPORT int unsetenv(const char *name)
+{
+	if (!real.unsetenv)
+		real.unsetenv = next_symbol("unsetenv");
+	/* glibc declares name nonnull, yet answers NULL with EINVAL. */
+	const char *volatile vname = name;
+	const char *var = vname;
+	if (!var || var[0] != '_' || strncmp(var, THREAD_NAME_VAR, sizeof(THREAD_NAME_VAR) - 1))
+		return real.unsetenv(name);
+	/* Such a variable never exists: answer as unsetenv would. */
+	char buf[256];
+	size_t n = 0;
+	for (const char *h = var + sizeof(THREAD_NAME_VAR) - 1; h[0] && h[1] && n < sizeof(buf) - 1; h += 2) {
+		int hi = hex_digit(h[0]), lo = hex_digit(h[1]);
+		if (hi < 0 || lo < 0)
+			return 0;
+		buf[n++] = (char)(hi << 4 | lo);
+	}
+	buf[n] = '\0';
+	if (atomic_load_explicit(&g_on, memory_order_relaxed))
+		gilscope_thread_name(buf);
+	return 0;
+}

@@ -1,0 +1,25 @@
+/* What the preload library does so that a traced process behaves as it
+ * would without gilscope, although liblttng-ust runs threads and holds
+ * file descriptors in it (preload_process.c; docs/tracer.md, "What the
+ * traced program can see"). Internal to the preload library. */
+#ifndef GILSCOPE_PRELOAD_PROCESS_H
+#define GILSCOPE_PRELOAD_PROCESS_H
+
+/* Starts the bookkeeping in a traced CPython, before liblttng-ust is
+ * loaded: the calling (main) thread is the process's only thread. */
+void process_watch_start(void);
+
+/* Brackets code that makes liblttng-ust start its threads (loading it,
+ * its fork-child hook): threads created in between are LTTng's. */
+void process_lttng_begin(void);
+void process_lttng_end(void);
+
+/* In a fork child, before liblttng-ust's own child hook: only the
+ * forking thread is left. */
+void process_after_fork_child(void);
+
+/* Emits gilscope:thread_name for the calling thread (preload.c). The
+ * Python-side hook reaches it through os.unsetenv (see unsetenv()). */
+void gilscope_thread_name(const char *name);
+
+#endif
