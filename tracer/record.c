@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +24,7 @@
 
 #include "attach.h"
 #include "commands.h"
+#include "leftover.h"
 #include "paths.h"
 #include "session.h"
 #include "sessiond.h"
@@ -29,6 +32,12 @@
 #define PFX "gilscope record: "
 
 static volatile sig_atomic_t g_child; /* pid to forward signals to */
+static volatile sig_atomic_t g_signal; /* the last SIGINT/TERM/HUP/QUIT received */
+
+/* After a signal, how long the command has to end before the recorder
+ * ends without it (a traced process that ignores signals, or waits for
+ * one that does, must not keep the recording open forever). */
+#define RECORD_GRACE_MS 5000
 
 /* --- the info file beside the trace ---------------------------------------- */
 
@@ -99,6 +108,7 @@ static int info_write(const char *dir, char *const *cmd, uint32_t tag, const cha
 static void forward_signal(int sig, siginfo_t *si, void *uc)
 {
 	(void)uc;
+	g_signal = sig;
 	/* A terminal's Ctrl-C already reached the command (same process
 	 * group); only signals sent to us alone are passed on. */
 	if (g_child > 0 && si && (si->si_code == SI_USER || si->si_code == SI_QUEUE))
@@ -188,9 +198,48 @@ static pid_t command_start(char *const *cmd, const char *preload, const char *py
 	return pid;
 }
 
-static int command_wait(pid_t pid)
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Waits until pid ends, or until RECORD_GRACE_MS after a signal reached
+ * the recorder: then it says which processes it leaves running and
+ * returns 128 + that signal. poll() on a pidfd is interrupted by signals
+ * even under SA_RESTART, which waitpid() is not. */
+static int command_wait(pid_t pid, uint32_t tag)
 {
 	int status;
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd >= 0) {
+		struct pollfd p = { .fd = pfd, .events = POLLIN };
+		struct timespec t0;
+		int timeout = -1;
+		for (;;) {
+			if (g_signal && timeout < 0) {
+				clock_gettime(CLOCK_MONOTONIC, &t0);
+				timeout = RECORD_GRACE_MS;
+			} else if (timeout >= 0) {
+				long left = RECORD_GRACE_MS - ms_since(&t0);
+				timeout = left > 0 ? (int)left : 0;
+			}
+			int rc = poll(&p, 1, timeout);
+			if (rc > 0 || (rc < 0 && errno != EINTR))
+				break;
+			if (rc == 0) {
+				close(pfd);
+				char why[96];
+				snprintf(why, sizeof(why), "did not end within %d s of signal %d; "
+					 "left running, unrecorded from now on", RECORD_GRACE_MS / 1000,
+					 (int)g_signal);
+				leftover_report(stderr, PFX, tag, why);
+				return 128 + g_signal;
+			}
+		}
+		close(pfd);
+	}
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR)
 			return 127;
@@ -368,8 +417,13 @@ int record_run(const struct record_opts *o, struct record_result *res)
 	}
 	g_child = pid;
 	res->cmd_ran = 1;
-	res->status = command_wait(pid);
+	res->status = command_wait(pid, tag);
 	g_child = 0;
+	/* A process the command left behind (a daemon, a child that outlived
+	 * its parent) goes on without its events being recorded: say so. */
+	if (!g_signal)
+		leftover_report(stderr, PFX, tag, "still runs after the command ended; "
+				"unrecorded from now on");
 	err = 0;
 end:
 	if (session_teardown(PFX, &s, &res->lost))
@@ -414,7 +468,9 @@ static void record_usage(FILE *out)
 		"Runs CMD unchanged with gilscope's preload library and records every\n"
 		"GIL request, acquire, release, drop request and forced switch of\n"
 		"every CPython 3.6+ process it starts, as an LTTng (CTF) trace in DIR.\n"
-		"Exits with CMD's status (128+N when killed by signal N).\n"
+		"Exits with CMD's status (128+N when killed by signal N). Signals sent\n"
+		"to the recorder are passed on; if CMD has not ended 5 s after one, the\n"
+		"recorder ends anyway (128+N) and names the processes it leaves.\n"
 		"\n"
 		"Options:\n"
 		"  -o, --output DIR       trace directory (default ./gilscope-DATE-TIME);\n"
