@@ -130,6 +130,23 @@ static void reason_pick(const char *text, char *out, size_t outlen)
 	snprintf(out, outlen, "%.*s", (int)strcspn(best, "\n"), best);
 }
 
+/* Reads what a pipe holds; at its end (or on an error) closes it, sets
+ * *fd to -1 and counts it off *open_fds. Returns the bytes read, 0 if none. */
+static ssize_t pipe_read(int *fd, char *buf, size_t len, int *open_fds)
+{
+	ssize_t n = read(*fd, buf, len);
+
+	if (n < 0 && errno == EINTR)
+		return 0;
+	if (n <= 0) {
+		close(*fd);
+		*fd = -1;
+		(*open_fds)--;
+		return 0;
+	}
+	return n;
+}
+
 int isolate_run(int (*fn)(void *arg), void *arg, int pass_on, struct isolate_result *res)
 {
 	int errp[2] = { -1, -1 }, annp[2] = { -1, -1 };
@@ -176,13 +193,9 @@ int isolate_run(int (*fn)(void *arg), void *arg, int pass_on, struct isolate_res
 			break;
 		}
 		if (pf[0].revents && errp[0] >= 0) {
-			ssize_t n = read(errp[0], pend + plen, sizeof(pend) - plen - 1);
+			ssize_t n = pipe_read(&errp[0], pend + plen, sizeof(pend) - plen - 1, &open_fds);
 
-			if (n <= 0 && !(n < 0 && errno == EINTR)) {
-				close(errp[0]);
-				errp[0] = -1;
-				open_fds--;
-			} else if (n > 0) {
+			if (n > 0) {
 				plen += (size_t)n;
 				relay(pend, &plen, &h, pass_on);
 				if (plen >= sizeof(pend) - 1) { /* one long line: pass it on as is */
@@ -192,13 +205,9 @@ int isolate_run(int (*fn)(void *arg), void *arg, int pass_on, struct isolate_res
 			}
 		}
 		if (pf[1].revents && annp[0] >= 0) {
-			ssize_t n = read(annp[0], ann + alen, sizeof(ann) - alen - 1);
+			ssize_t n = pipe_read(&annp[0], ann + alen, sizeof(ann) - alen - 1, &open_fds);
 
-			if (n <= 0 && !(n < 0 && errno == EINTR)) {
-				close(annp[0]);
-				annp[0] = -1;
-				open_fds--;
-			} else if (n > 0) {
+			if (n > 0) {
 				char *nl;
 
 				alen += (size_t)n;
