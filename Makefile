@@ -14,7 +14,7 @@ DEB_PKGS := build-essential cmake pkg-config liblttng-ust-dev lttng-tools \
 # under the recorder by the `cpython` tests (make test-cpython).
 TEST_PKGS := chromium protobuf-compiler libpython3.11-testsuite
 
-.PHONY: all deps test-deps pythons build test test-sanitize demo install bench clean
+.PHONY: all deps test-deps pythons build test test-cpython test-sanitize demo install bench clean
 
 all: build
 
@@ -40,8 +40,13 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
+# Everything but CPython's whole test suites under the recorder (label
+# cpython, about an hour): `make test-cpython` runs those.
 test: test-deps build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE '^cpython$$'
+
+test-cpython: test-deps build
+	cd $(BUILD) && ctest --output-on-failure -j 1 -L '^cpython$$'
 
 # The C code that runs in our own process (record, analyze, summary) under
 # ASan and UBSan, on the tests that exercise it.

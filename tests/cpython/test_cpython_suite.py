@@ -1,0 +1,145 @@
+"""CPython's own test suites under `gilscope record`: each test module runs
+once without gilscope and once recorded (`python -m test --timeout T`, one
+module at a time); a test case failing only under the recorder is a
+failure of gilscope (it is run again once, both ways, before it counts, so
+that a timing-sensitive test failing once under load does not). Each
+recording is analyzed and checked: no event lost, no anomaly, no
+overlapping holds of one GIL.
+
+--set fast runs a short list (part of `make test`), --set full the whole
+list of issue 12 (`make test-cpython`). Modules an interpreter does not
+have are left out, saying so; an interpreter without its test package
+(Debian's python3 needs libpython3.X-testsuite) is skipped."""
+from __future__ import annotations
+
+import argparse
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import gstest  # noqa: E402
+
+FAST = ["test_threading_local", "test_fork1", "test_wait4"]
+FULL = ["test_threading", "test_thread", "test_threadsignals", "test_queue",
+        "test_concurrent_futures", "test_subprocess", "test_signal", "test_fork1",
+        "test_wait4", "test_threading_local", "test_gc", "test_sys",
+        "test_interpreters", "test__interpreters", "test__xxsubinterpreters"]
+
+# unittest's summary names each failing case: "FAIL: test_x (test.mod.Class.test_x)"
+FAILED = re.compile(r"^(?:FAIL|ERROR): (\S+) \(([^)]+)\)", re.M)
+
+
+def present(exe: Path, modules: list[str]) -> list[str]:
+    code = ("import importlib.util, sys\n"
+            "for m in sys.argv[1:]:\n"
+            "    if importlib.util.find_spec('test.' + m) is not None: print(m)\n")
+    out = subprocess.run([str(exe), "-c", code, *modules], capture_output=True, text=True, timeout=120)
+    return out.stdout.split()
+
+
+def run(argv: list[str], timeout: float) -> tuple[int, set[str], str]:
+    """Runs a regrtest command; returns its status, the failing cases, its output."""
+    try:
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                             stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        return -1, {"<timeout>"}, out
+    out = res.stdout + res.stderr
+    cases = {f"{name} ({where})" for name, where in FAILED.findall(out)}
+    if res.returncode != 0 and not cases:
+        cases = {f"<exit {res.returncode}>"}
+    return res.returncode, cases, out
+
+
+def check_recording(trace: Path, db: Path) -> str:
+    """Analyzes a recording; returns what is wrong with it, or ''."""
+    res = subprocess.run([str(gstest.gilscope()), "analyze", str(trace), "-o", str(db)],
+                         capture_output=True, text=True, timeout=900)
+    if res.returncode != 0:
+        return f"analyze failed: {res.stderr.strip()}"
+    con = sqlite3.connect(db)
+    try:
+        lost, anomalies = con.execute("SELECT lost_events, anomalies FROM runs").fetchone()
+        overlaps = con.execute(
+            "SELECT count(*) FROM (SELECT gil_id, start_ns, "
+            "lag(end_ns) OVER (PARTITION BY run_id, gil_id ORDER BY start_ns, end_ns) AS prev_end "
+            "FROM holds) WHERE prev_end > start_ns").fetchone()[0]
+        holds = con.execute("SELECT count(*) FROM holds").fetchone()[0]
+    finally:
+        con.close()
+    wrong = []
+    if lost:
+        wrong.append(f"{lost} events lost")
+    if anomalies:
+        wrong.append(f"{anomalies} anomalies")
+    if overlaps:
+        wrong.append(f"{overlaps} overlapping holds")
+    if not holds:
+        wrong.append("no hold recorded")
+    return ", ".join(wrong)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--set", choices=["fast", "full"], default="fast")
+    ap.add_argument("--timeout", type=int, default=600, help="regrtest's per-test timeout, s")
+    args, _ = ap.parse_known_args()
+    label, exe = gstest.python_arg()
+    probe = subprocess.run([str(exe), "-c", "import test.support, test.libregrtest"],
+                           capture_output=True, text=True, timeout=120)
+    if probe.returncode != 0:
+        gstest.skip(f"Python {label} ({exe}) has no test package"
+                    + (" (apt-get install libpython3.11-testsuite)" if label == "debian" else ""))
+    wanted = FAST if args.set == "fast" else FULL
+    modules = present(exe, wanted)
+    missing = [m for m in wanted if m not in modules]
+    if missing:
+        print(f"not in Python {label}: {' '.join(missing)}", flush=True)
+    out = gstest.tmpdir("gilscope-cpython-")
+    regrtest = [str(exe), "-m", "test", "--timeout", str(args.timeout)]
+    whole = args.timeout * 2 + 120
+    problems: list[str] = []
+    times = {"bare": 0.0, "recorded": 0.0}
+    for m in modules:
+        for attempt in (1, 2):
+            t0 = time.monotonic()
+            brc, bare, _ = run(regrtest + [m], whole)
+            t1 = time.monotonic()
+            trace = out / f"{m}-{attempt}"
+            rrc, recorded, rout = run([str(gstest.gilscope()), "record", "-q", "-o", str(trace), "--"]
+                                      + regrtest + [m], whole + 60)
+            t2 = time.monotonic()
+            only = recorded - bare
+            if not only:
+                break
+            print(f"{m}: attempt {attempt}: failing only under gilscope: {sorted(only)}", flush=True)
+        times["bare"] += t1 - t0
+        times["recorded"] += t2 - t1
+        print(f"{m}: without gilscope {t1 - t0:.1f} s (status {brc}), recorded {t2 - t1:.1f} s "
+              f"(status {rrc})", flush=True)
+        if only:
+            tail = "\n".join(rout.splitlines()[-30:])
+            problems.append(f"{m}: fails only under gilscope: {sorted(only)}\n{tail}")
+            continue
+        if rrc == -1:
+            continue  # timed out both ways: nothing recorded to check
+        wrong = check_recording(trace, out / f"{m}.db")
+        if wrong:
+            problems.append(f"{m}: recording: {wrong}")
+        else:
+            print(f"ok: {m}: recording analyzed: no loss, no anomaly, no overlapping holds", flush=True)
+    if times["bare"]:
+        print(f"wall time: {times['bare']:.1f} s without gilscope, {times['recorded']:.1f} s recorded "
+              f"({times['recorded'] / times['bare']:.2f}x)", flush=True)
+    if problems:
+        gstest.fail("\n".join(problems))
+    print(f"PASSED: cpython {args.set} ({label}): {' '.join(modules)}")
+
+
+if __name__ == "__main__":
+    main()
