@@ -96,16 +96,20 @@ static enum gs_status waiting_write(struct model *m, const struct run_totals *to
 {
 	struct finding f = { "waiting", "time waiting", GS_UNKNOWN, GS_UNKNOWN,
 			     totals->wait_pct, NULL, GS_UNKNOWN, GS_UNKNOWN };
+	const struct site *top = sites_top(m->sites, 1);
+	char code[900];
 	int cpu_bound = 0;
 
 	for (size_t i = 0; i < m->threadv.n && !cpu_bound; i++)
 		cpu_bound = is_cpu_bound(m->threadv.v[i]);
 	if (!cpu_bound || isnan(totals->wait_pct) || totals->wait_pct < WAITING_PCT)
 		return GS_OK;
+	code_phrase(top, NULL, code, sizeof(code));
 	return finding_write(m, &f, "Threads spent %.0f%% of the time waiting for the GIL: "
 			     "CPU-bound work wants processes (multiprocessing, "
 			     "concurrent.futures.ProcessPoolExecutor) or C code that releases "
-			     "the GIL.", totals->wait_pct);
+			     "the GIL.%s%s%s", totals->wait_pct,
+			     top ? " The holds that took the GIL longest ended" : "", code, top ? "." : "");
 }
 
 static enum gs_status run_findings_write(struct model *m)
@@ -135,13 +139,17 @@ static enum gs_status contention_write(struct model *m, const struct gil *g)
 	double c = life > 0 ? 100.0 * (double)g->contended_ns / (double)life : NAN;
 	struct finding f = { "contention", "contention", g->id, GS_UNKNOWN, c, NULL,
 			     GS_UNKNOWN, GS_UNKNOWN };
-	char waited[64];
+	char waited[64], code[900];
+	/* The sites are run-wide: named only when this is the run's one GIL. */
+	const struct site *top = m->gilv.n == 1 ? sites_top(m->sites, 0) : NULL;
 
 	if (isnan(c) || c < CONTENTION_PCT)
 		return GS_OK;
 	fmt_ns(waited, sizeof(waited), g->wait_ns);
+	code_phrase(top, NULL, code, sizeof(code));
 	return finding_write(m, &f, "the GIL of pid %d had a waiting thread %.0f%% of the time; "
-			     "threads waited %s in all", g->pid, c, waited);
+			     "threads waited %s in all%s%s", g->pid, c, waited,
+			     top ? ", most of it asked for" : "", code);
 }
 
 /* Names the worst holder: that is the thread to look at. It either ran C

@@ -267,6 +267,20 @@ int site_source(const struct site *s, char *buf, size_t len)
 	return s && s->line > 0 ? srcline_read(s->filename, s->line, buf, len) : -1;
 }
 
+const struct site *sites_top(const struct sites *ss, int held)
+{
+	const struct site *best = NULL;
+
+	for (size_t i = 0; i < ss->sitev.n; i++) {
+		const struct site *s = ss->sitev.v[i];
+		int64_t v = held ? s->held_ns : s->wait_ns;
+
+		if (v > 0 && (!best || v > (held ? best->held_ns : best->wait_ns)))
+			best = s;
+	}
+	return best;
+}
+
 static int is_library(const struct site *s)
 {
 	return s->filename[0] == '<' || strstr(s->filename, "/lib/python") ||

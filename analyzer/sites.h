@@ -41,6 +41,10 @@ int site_source(const struct site *s, char *buf, size_t len);
  * is not; NULL otherwise: "called from" this. */
 const struct site *stack_caller(const struct stack *st);
 
+/* The site where the most GIL time was held until (held) or waited at
+ * (!held), NULL if none: what the run-wide findings name. */
+const struct site *sites_top(const struct sites *ss, int held);
+
 /* What happened there. Each takes NULL and does nothing. */
 void site_hold_ended(struct site *s, struct stack *st, int64_t dur);
 void site_hold_started(struct site *s);
