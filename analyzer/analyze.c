@@ -424,6 +424,7 @@ struct job {
 	struct strvec dirs;    /* the trace directories, of one recording */
 	const char *abs;       /* opts->trace_dir's real path, or NULL */
 	const char *rec_dir;   /* the recording's directory */
+	int progress;          /* decided by the parent: the child's stderr is a pipe */
 };
 
 /* In the child (isolate_run): reads the trace into the database. Returns
@@ -485,7 +486,7 @@ static int analyze_job(void *arg)
 			goto end;
 		model_set_start(a.model, "snapshot", horizon);
 	}
-	a.progress = opts->progress < 0 ? isatty(STDERR_FILENO) : opts->progress;
+	a.progress = j->progress;
 	a.t0 = now_s();
 	for (;;) {
 		enum trace_read_status st = trace_read((const char *const *)j->dirs.v, j->dirs.n,
@@ -713,6 +714,7 @@ int analyze_trace(const struct analyze_opts *opts)
 	}
 	j.abs = abs;
 	j.rec_dir = rec_dir;
+	j.progress = opts->progress < 0 ? isatty(STDERR_FILENO) : opts->progress;
 	/* babeltrace2 asserts on some damage: read in a child, so that an
 	 * abort is a message, and the child's temp file is removed. */
 	if (isolate_run(analyze_job, &j, 1, &res)) {
