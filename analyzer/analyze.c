@@ -1,4 +1,4 @@
-/* analyze_trace(): find the CTF traces under a directory, stream them
+/* analyze(): find the CTF traces under a directory, stream them
  * through the state machine into a new (or --append'ed) database. */
 #include "analyze.h"
 
@@ -18,6 +18,7 @@
 #include "horizon.h"
 #include "isolate.h"
 #include "model.h"
+#include "mono.h"
 #include "trace_check.h"
 #include "trace_reader.h"
 
@@ -368,18 +369,10 @@ static void tags_note(struct analysis *a, const struct gs_event *ev)
 	a->tags[a->ntags++] = tag;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void progress_show(struct analysis *a, int final)
 {
 	uint64_t n = model_event_count(a->model);
-	double t = now_s() - a->t0;
+	double t = mono_s() - a->t0;
 
 	if (final) {
 		if (a->shown)
@@ -487,7 +480,7 @@ static int analyze_job(void *arg)
 		model_set_start(a.model, "snapshot", horizon);
 	}
 	a.progress = j->progress;
-	a.t0 = now_s();
+	a.t0 = mono_s();
 	for (;;) {
 		enum trace_read_status st = trace_read((const char *const *)j->dirs.v, j->dirs.n,
 						       &sink, &tinfo, opts->verbose, err, sizeof(err));
@@ -519,7 +512,7 @@ static int analyze_job(void *arg)
 		fprintf(stderr, "\r" PREFIX "%.1fM events read; computing figures, "
 			"indexing\033[K", model_event_count(a.model) / 1e6);
 	if (opts->timing)
-		fprintf(stderr, PREFIX "timing: read %.3f s\n", now_s() - a.t0);
+		fprintf(stderr, PREFIX "timing: read %.3f s\n", mono_s() - a.t0);
 	if (!model_event_count(a.model) && model_skipped_count(a.model)) {
 		char tags[128] = "";
 		size_t n = 0;
@@ -559,7 +552,7 @@ static int analyze_job(void *arg)
 		}
 	}
 	if (opts->timing)
-		fprintf(stderr, PREFIX "timing: finish %.3f s\n", now_s() - a.t0);
+		fprintf(stderr, PREFIX "timing: finish %.3f s\n", mono_s() - a.t0);
 	rc = db_commit(db, err, sizeof(err));
 	db = NULL;
 end:
@@ -672,7 +665,7 @@ static void probe_streams(const struct strvec *dirs, char *file, size_t len)
 	}
 }
 
-int analyze_trace(const struct analyze_opts *opts)
+int analyze(const struct analyze_opts *opts)
 {
 	struct job j = { .opts = opts };
 	struct isolate_result res;

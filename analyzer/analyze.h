@@ -1,4 +1,4 @@
-/* The analyzer's programmatic API: `gilscope analyze` and `gilscope run`
+/* The analyzer library's public API: `gilscope analyze`, `summary` and `run`
  * call these. A trace directory goes in, a SQLite database comes out
  * (analyzer/schema.sql, documented in docs/schema.md). */
 #ifndef GILSCOPE_ANALYZE_H
@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Everything analyze_trace() needs, set by the command line (cli/): the
+/* Everything analyze() needs, set by the command line (cli/): the
  * library reads no environment. */
 struct analyze_opts {
 	const char *trace_dir; /* a `gilscope record` output (or any CTF dir) */
@@ -28,7 +28,7 @@ struct analyze_opts {
  * "gilscope analyze: " to stderr and returns non-zero. Without `append`,
  * an existing database is replaced atomically: on error it is untouched
  * and no new file is left behind. */
-int analyze_trace(const struct analyze_opts *opts);
+int analyze(const struct analyze_opts *opts);
 
 /* Prints the terminal summary of the latest run of db_path to out (at
  * most 80 columns). Returns 0, or non-zero after a "gilscope summary: "

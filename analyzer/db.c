@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fsinfo.h"
+#include "mono.h"
 #include "schema_sql.h" /* generated from schema.sql and indexes.sql */
 
 /* The statements, indexed by enum db_table: each INSERT names its columns
@@ -676,14 +677,6 @@ static void db_close(struct db *db)
 	free(db->tmp_path);
 	free(db->path);
 	free(db);
-}
-
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* Takes the write lock of the database a fresh one replaces (*old, NULL

@@ -93,6 +93,6 @@ int cmd_analyze(int argc, char **argv)
 		return GILSCOPE_EXIT_USAGE;
 	}
 	opts.trace_dir = argv[optind];
-	return analyze_trace(&opts) ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
+	return analyze(&opts) ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
 }
 

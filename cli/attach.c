@@ -1,5 +1,6 @@
 /* `gilscope record --pid` and `record --flight`: the part of `record` that
  * traces processes already running (tracer/attach.c does the work). */
+#include <limits.h>
 #include <stdio.h>
 
 #include "attach.h"
@@ -32,6 +33,14 @@ int cmd_record_attached(const struct attach_opts *o, int flight, int extra_args)
 			fprintf(stderr, "gilscope: flight recorder %s runs; `gilscope snapshot -o DIR` "
 				"writes its last events, `gilscope flight stop` ends it\n", name);
 		return GILSCOPE_EXIT_OK;
+	}
+	if (!o->outdir) {
+		struct attach_opts with_dir = *o;
+		char outdir[PATH_MAX];
+
+		default_outdir(outdir, sizeof(outdir));
+		with_dir.outdir = outdir;
+		return attach_record(&with_dir, &res) ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
 	}
 	return attach_record(o, &res) ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
 }

@@ -1,8 +1,29 @@
-/* The subcommands of `gilscope`, one file each (git's builtin/ layout).
- * Each takes its own argv (argv[0] is the subcommand name) and returns the
- * process exit status. */
+/* The commands of `gilscope`, one file each in cli/ (git's builtin/
+ * layout): cmd_NAME(argc, argv) with argv[0] the command's name, returning
+ * the process exit status. Adding one: a line in COMMANDS below and
+ * cli/NAME.c (CMake builds every .c file of cli/). */
 #ifndef GILSCOPE_COMMANDS_H
 #define GILSCOPE_COMMANDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* X(name, one line of help), in the order `gilscope --help` lists them. */
+#define COMMANDS(X) \
+	X(record,   "run a command and record its GIL events") \
+	X(analyze,  "turn a trace into a SQLite database") \
+	X(summary,  "print a terminal summary of a database") \
+	X(report,   "write the HTML report of a database") \
+	X(run,      "record, analyze, report and summarize") \
+	X(export,   "write a run as a Perfetto (or Chrome JSON) trace") \
+	X(diff,     "compare two runs: figures, threads, sites, verdict") \
+	X(exec,     "run a service ready to be recorded later (record --pid)") \
+	X(snapshot, "write what a flight recorder (record --flight) holds") \
+	X(flight,   "flight stop: end a flight recorder")
+
+#define COMMAND_DECLARE(name, help) int cmd_##name(int argc, char **argv);
+COMMANDS(COMMAND_DECLARE)
+#undef COMMAND_DECLARE
 
 /* Exit statuses shared by every subcommand. `record` and `run` return the
  * traced command's own status instead when it ran. */
@@ -12,17 +33,20 @@ enum gilscope_exit {
 	GILSCOPE_EXIT_USAGE = 2,   /* bad command line */
 };
 
-int cmd_record(int argc, char **argv);
-int cmd_analyze(int argc, char **argv);
-int cmd_summary(int argc, char **argv);
-int cmd_report(int argc, char **argv);
-int cmd_run(int argc, char **argv);
-int cmd_export(int argc, char **argv);
-int cmd_diff(int argc, char **argv);
+/* cli/common.c: options more than one command takes. Each prints one
+ * line naming cmd and returns -1 when arg is not valid. */
+/* --buffer-size: "64M", "512k", "1G", bytes; at least 64k. */
+int opt_buffer_size(const char *arg, uint64_t *size, const char *cmd);
+/* --code: off, site or stack. */
+int opt_code(const char *arg, const char *cmd);
+/* ./gilscope-YYYYmmdd-HHMMSS, the output directory when none is given. */
+void default_outdir(char *buf, size_t size);
 
-int cmd_exec(int argc, char **argv);
-int cmd_snapshot(int argc, char **argv);
-int cmd_flight(int argc, char **argv);
+struct record_opts;
+/* The recorder's parts (next to this executable), the daemon's files and
+ * the environment, into o; refuses a recording inside a recording.
+ * GILSCOPE_EXIT_OK, or the exit status after one line on stderr. */
+int record_setup(struct record_opts *o, const char *cmd);
 
 struct analyze_opts;
 /* Sets the analyzer's tuning knobs from the environment (cli/analyze.c). */

@@ -12,9 +12,29 @@
 
 #include "commands.h"
 #include "paths.h"
-#include "record.h"
 
 #define PFX "gilscope exec: "
+
+/* NAME=value[:old] in this process's environment, for the command it
+ * executes next. */
+static int prepend_env(const char *name, const char *value)
+{
+	const char *old = getenv(name);
+	size_t n;
+	char *v;
+	int rc;
+
+	if (!old || !*old)
+		return setenv(name, value, 1);
+	n = strlen(value) + strlen(old) + 2;
+	v = malloc(n);
+	if (!v)
+		return -1;
+	snprintf(v, n, "%s:%s", value, old);
+	rc = setenv(name, v, 1);
+	free(v);
+	return rc;
+}
 
 static void exec_usage(FILE *out)
 {
@@ -57,7 +77,7 @@ int cmd_exec(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			if (record_code_arg(optarg, "exec"))
+			if (opt_code(optarg, "exec"))
 				return GILSCOPE_EXIT_USAGE;
 			code = optarg;
 			break;
@@ -79,7 +99,8 @@ int cmd_exec(int argc, char **argv)
 	/* No GILSCOPE_TAG: a recording's tag would tie the process to one
 	 * recording; `record --pid` names its processes instead. */
 	unsetenv("GILSCOPE_TAG");
-	if (record_env_preload(preload, pydir) || (code && setenv("GILSCOPE_ATTRIB", code, 1))) {
+	if (prepend_env("LD_PRELOAD", preload) || prepend_env("PYTHONPATH", pydir) ||
+	    (code && setenv("GILSCOPE_ATTRIB", code, 1))) {
 		fprintf(stderr, PFX "cannot set the environment: %s\n", strerror(errno));
 		return GILSCOPE_EXIT_FAILURE;
 	}

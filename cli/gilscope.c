@@ -1,5 +1,7 @@
-/* gilscope: the command line only; the work lives in tracer/ (record),
- * analyzer/ (analyze, summary), report/ and cli/run.c. */
+/* gilscope: the command table (commands.h) and nothing else. Each command
+ * is cli/NAME.c, its options and usage; the work lives in the libraries
+ * below: tracer/ (the recorder), analyzer/ (analyze, summary) and report/
+ * (the Python report package). */
 #include <stdio.h>
 #include <string.h>
 
@@ -11,18 +13,9 @@ struct command {
 	const char *help;
 };
 
-static const struct command commands[] = {
-	{ "record",  cmd_record,  "run a command and record its GIL events" },
-	{ "analyze", cmd_analyze, "turn a trace into a SQLite database" },
-	{ "summary", cmd_summary, "print a terminal summary of a database" },
-	{ "report",  cmd_report,  "write the HTML report of a database" },
-	{ "run",     cmd_run,     "record, analyze, report and summarize" },
-	{ "export",  cmd_export,  "write a run as a Perfetto (or Chrome JSON) trace" },
-	{ "diff",    cmd_diff,    "compare two runs: figures, threads, sites, verdict" },
-	{ "exec",    cmd_exec,    "run a service ready to be recorded later (record --pid)" },
-	{ "snapshot", cmd_snapshot, "write what a flight recorder (record --flight) holds" },
-	{ "flight",  cmd_flight,  "flight stop: end a flight recorder" },
-};
+#define COMMAND_ENTRY(name, help) { #name, cmd_##name, help },
+static const struct command commands[] = { COMMANDS(COMMAND_ENTRY) };
+#undef COMMAND_ENTRY
 
 static void usage(FILE *out)
 {

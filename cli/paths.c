@@ -7,13 +7,22 @@
 #include <string.h>
 #include <unistd.h>
 
+int paths_self_exe(char *buf, size_t size)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
 int paths_resolve(const char *rel, char *buf, size_t size)
 {
 	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n < 0)
+
+	if (paths_self_exe(exe, sizeof(exe)))
 		return -1;
-	exe[n] = '\0';
 	/* strip "/gilscope", then "/bin" */
 	for (int i = 0; i < 2; i++) {
 		char *slash = strrchr(exe, '/');

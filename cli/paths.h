@@ -9,6 +9,10 @@
 
 #include "sessiond.h"
 
+/* The running executable's path (/proc/self/exe) into buf. Returns 0, or
+ * -1 with errno set. */
+int paths_self_exe(char *buf, size_t size);
+
 /* Writes "<prefix>/<rel>" into buf, where prefix is the directory above the
  * one holding the running executable. Returns 0, or -1 with errno set. */
 int paths_resolve(const char *rel, char *buf, size_t size);

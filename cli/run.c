@@ -41,7 +41,7 @@ static void run_usage(FILE *out)
 		"  gilscope run -- python3 app.py\n"
 		"  gilscope run -o out --open -- python3 samples/countdown.py threads\n"
 		"  sqlite3 out/run.db 'SELECT tid, name, held_ns FROM threads'\n",
-		(unsigned long long)(RECORD_DEFAULT_BUFFER >> 20));
+		(unsigned long long)RECORD_DEFAULT_BUFFER_MB);
 }
 
 static int join_path(char *buf, size_t size, const char *dir, const char *name)
@@ -58,12 +58,10 @@ static int join_path(char *buf, size_t size, const char *dir, const char *name)
 static int run_report(const char *db, const char *html)
 {
 	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n < 0) {
+	if (paths_self_exe(self, sizeof(self))) {
 		fprintf(stderr, PFX "cannot find my own executable: %s\n", strerror(errno));
 		return -1;
 	}
-	self[n] = '\0';
 	pid_t pid = fork();
 	if (pid < 0) {
 		fprintf(stderr, PFX "cannot fork: %s\n", strerror(errno));
@@ -105,8 +103,6 @@ int cmd_run(int argc, char **argv)
 	};
 	struct record_opts ro = { 0 };
 	struct record_result rr;
-	struct sessiond_opts so;
-	struct sessiond_paths sp;
 	char outdir[PATH_MAX], trace[PATH_MAX], db[PATH_MAX], html[PATH_MAX];
 	const char *want = NULL;
 	int open_report = 0, c, status = GILSCOPE_EXIT_FAILURE;
@@ -118,12 +114,12 @@ int cmd_run(int argc, char **argv)
 			want = optarg;
 			break;
 		case 'c':
-			if (record_code_arg(optarg, "run"))
+			if (opt_code(optarg, "run"))
 				return GILSCOPE_EXIT_USAGE;
 			ro.code = optarg;
 			break;
 		case 'b':
-			if (record_buffer_arg(optarg, &ro.buffer_size, "run"))
+			if (opt_buffer_size(optarg, &ro.buffer_size, "run"))
 				return GILSCOPE_EXIT_USAGE;
 			break;
 		case 'O':
@@ -142,20 +138,14 @@ int cmd_run(int argc, char **argv)
 		return GILSCOPE_EXIT_USAGE;
 	}
 	ro.cmd = argv + optind;
-	paths_sessiond(&so, &sp);
-	if (sp.nested) {
-		fprintf(stderr, PFX "already running under `gilscope record` (GILSCOPE_TAG is "
-			"set): recording inside a recording is not supported\n");
-		return GILSCOPE_EXIT_USAGE;
-	}
-	ro.sessiond = &so;
+	status = record_setup(&ro, "run");
+	if (status)
+		return status;
+	status = GILSCOPE_EXIT_FAILURE;
 
-	if (!want) {
-		time_t now = time(NULL);
-		struct tm tm;
-		localtime_r(&now, &tm);
-		strftime(outdir, sizeof(outdir), "gilscope-%Y%m%d-%H%M%S", &tm);
-	} else if (snprintf(outdir, sizeof(outdir), "%s", want) >= (int)sizeof(outdir)) {
+	if (!want)
+		default_outdir(outdir, sizeof(outdir));
+	else if (snprintf(outdir, sizeof(outdir), "%s", want) >= (int)sizeof(outdir)) {
 		fprintf(stderr, PFX "path too long: %s\n", want);
 		return GILSCOPE_EXIT_USAGE;
 	}
@@ -179,7 +169,7 @@ int cmd_run(int argc, char **argv)
 
 	struct analyze_opts ao = { .trace_dir = trace, .db_path = db, .append = 0, .progress = -1 };
 	analyze_opts_env(&ao);
-	if (analyze_trace(&ao))
+	if (analyze(&ao))
 		goto end;
 	if (run_report(db, html))
 		goto end;

@@ -19,6 +19,7 @@
 
 #include <lttng/lttng.h>
 
+#include "mono.h"
 #include "session.h"
 
 /* How long a process may take to register with a session daemon that
@@ -41,13 +42,6 @@ static void sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 	nanosleep(&ts, NULL);
-}
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static int lttng_fail(const char *pfx, const char *what, int rc)
@@ -444,20 +438,12 @@ int attach_record(const struct attach_opts *o, struct record_result *res)
 	struct pidset set = { .n = 0 };
 	struct sigaction sa, old_int, old_term, old_hup;
 	int err = -1, handlers = 0;
-	char want[64];
 	uint64_t ring = session_ring(o->buffer_size);
 
 	memset(res, 0, sizeof(*res));
 	memcpy(set.v, o->pids, o->npids * sizeof(pid_t));
 	set.n = o->npids;
 	const char *dir = o->outdir;
-	if (!dir) {
-		time_t now = time(NULL);
-		struct tm tm;
-		localtime_r(&now, &tm);
-		strftime(want, sizeof(want), "gilscope-%Y%m%d-%H%M%S", &tm);
-		dir = want;
-	}
 	if (!(d = attach_begin(pfx, o)))
 		return -1;
 	if (outdir_make(pfx, dir, res->trace_dir))

@@ -18,7 +18,7 @@
 struct attach_opts {
 	const pid_t *pids;      /* the processes asked for */
 	size_t npids;
-	const char *outdir;     /* record: the trace directory (NULL: default) */
+	const char *outdir;     /* record: the trace directory (cli: default_outdir()) */
 	uint64_t buffer_size;   /* per-CPU bytes, 0: default */
 	int64_t duration_ns;    /* record: 0 until SIGINT/SIGTERM */
 	const struct sessiond_opts *sessiond; /* the daemon's files (cli: paths_sessiond) */

@@ -1,12 +1,13 @@
-/* `gilscope record`: one LTTng session per recording, driven through
- * liblttng-ctl; the command runs with the preload library and the Python
- * hook, and its exit status is passed on. */
+/* The recorder library (record.h): one LTTng session per recording,
+ * driven through liblttng-ctl; the command runs with the preload library
+ * and the Python hook, and its exit status is passed on. It reads no
+ * environment: the command line (cli/record.c, cli/run.c) hands in the
+ * parts' paths, the daemon's files and the environment to extend. */
 #include "record.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,10 +23,7 @@
 
 #include <lttng/lttng.h>
 
-#include "attach.h"
-#include "commands.h"
 #include "leftover.h"
-#include "paths.h"
 #include "session.h"
 #include "sessiond.h"
 
@@ -115,33 +113,91 @@ static void forward_signal(int sig, siginfo_t *si, void *uc)
 		kill(g_child, sig);
 }
 
-static int prepend_env(const char *name, const char *value, char sep)
+/* "NAME=value" of env, or NULL. */
+static const char *env_find(char *const *env, const char *name)
 {
-	const char *old = getenv(name);
-	if (!old || !*old)
-		return setenv(name, value, 1);
-	size_t n = strlen(value) + strlen(old) + 2;
-	char *v = malloc(n);
-	if (!v)
-		return -1;
-	snprintf(v, n, "%s%c%s", value, sep, old);
-	int rc = setenv(name, v, 1);
-	free(v);
-	return rc;
+	size_t n = strlen(name);
+
+	for (char *const *e = env; e && *e; e++)
+		if (!strncmp(*e, name, n) && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
 }
 
-int record_env_preload(const char *preload, const char *pydir)
+/* "NAME=value", or "NAME=value:old" when prepend and env has NAME. */
+static char *env_entry(char *const *env, const char *name, const char *value, int prepend)
 {
-	return prepend_env("LD_PRELOAD", preload, ':') || prepend_env("PYTHONPATH", pydir, ':') ? -1 : 0;
+	const char *old = prepend ? env_find(env, name) : NULL;
+	size_t n = strlen(name) + strlen(value) + (old ? strlen(old) + 1 : 0) + 2;
+	char *e = malloc(n);
+
+	if (e)
+		snprintf(e, n, "%s=%s%s%s", name, value, old && *old ? ":" : "",
+			 old && *old ? old : "");
+	return e;
+}
+
+/* The traced command's environment: base with the preload library first in
+ * LD_PRELOAD, the Python hook's directory first on PYTHONPATH, the tag and
+ * (with o->code) GILSCOPE_ATTRIB, the preload's own configuration. */
+struct child_env {
+	char *own[4];              /* the entries we made */
+	char **env;                /* NULL-terminated: base's others, then ours */
+};
+
+static const char *const env_names[4] = {
+	"LD_PRELOAD", "PYTHONPATH", "GILSCOPE_TAG", "GILSCOPE_ATTRIB",
+};
+
+static void child_env_free(struct child_env *ce)
+{
+	for (size_t i = 0; i < 4; i++)
+		free(ce->own[i]);
+	free(ce->env);
+}
+
+/* 0, or -1 out of memory (ce freed). */
+static int child_env_build(struct child_env *ce, char *const *base, const struct record_opts *o,
+			   uint32_t tag)
+{
+	char tagbuf[16];
+	size_t n = 0, k = 0, nown = o->code ? 4 : 3;
+
+	memset(ce, 0, sizeof(*ce));
+	for (char *const *e = base; e && *e; e++)
+		n++;
+	snprintf(tagbuf, sizeof(tagbuf), "%u", tag);
+	ce->env = calloc(n + 5, sizeof(*ce->env));
+	ce->own[0] = env_entry(base, env_names[0], o->preload, 1);
+	ce->own[1] = env_entry(base, env_names[1], o->python_dir, 1);
+	ce->own[2] = env_entry(base, env_names[2], tagbuf, 0);
+	if (o->code)
+		ce->own[3] = env_entry(base, env_names[3], o->code, 0);
+	if (!ce->env || !ce->own[0] || !ce->own[1] || !ce->own[2] || (o->code && !ce->own[3])) {
+		child_env_free(ce);
+		return -1;
+	}
+	for (char *const *e = base; e && *e; e++) {
+		int ours = 0;
+
+		for (size_t i = 0; i < nown; i++) {
+			size_t len = strlen(env_names[i]);
+
+			ours |= !strncmp(*e, env_names[i], len) && (*e)[len] == '=';
+		}
+		if (!ours)
+			ce->env[k++] = *e;
+	}
+	for (size_t i = 0; i < nown; i++)
+		ce->env[k++] = ce->own[i];
+	return 0;
 }
 
 /* Starts the command; returns its pid, or -1 after saying why it could not
  * be executed (errno from the child's execvp comes back through a pipe). */
-static pid_t command_start(char *const *cmd, const char *preload, const char *pydir, uint32_t tag,
-			   const char *code)
+static pid_t command_start(char *const *cmd, char *const *env)
 {
 	int pfd[2];
-	char tagbuf[16];
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
 		fprintf(stderr, PFX "pipe: %s\n", strerror(errno));
 		return -1;
@@ -156,9 +212,6 @@ static pid_t command_start(char *const *cmd, const char *preload, const char *py
 	}
 	if (pid == 0) {
 		int e = 0;
-		char pre[PATH_MAX + 64];
-		snprintf(pre, sizeof(pre), "%s", preload);
-		snprintf(tagbuf, sizeof(tagbuf), "%u", tag);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);
@@ -168,15 +221,8 @@ static pid_t command_start(char *const *cmd, const char *preload, const char *py
 		 * into a session nobody will stop. */
 		if (prctl(PR_SET_PDEATHSIG, SIGTERM) == 0 && getppid() != parent)
 			raise(SIGTERM);
-		/* The tracer reads GILSCOPE_ATTRIB: the preload's own configuration. */
-		if (record_env_preload(pre, pydir) ||
-		    setenv("GILSCOPE_TAG", tagbuf, 1) ||
-		    (code && setenv("GILSCOPE_ATTRIB", code, 1))) {
-			e = errno;
-		} else {
-			execvp(cmd[0], cmd);
-			e = errno;
-		}
+		execvpe(cmd[0], cmd, env);
+		e = errno;
 		if (write(pfd[1], &e, sizeof(e)) < 0)
 			_exit(127);
 		_exit(127);
@@ -251,43 +297,6 @@ static int command_wait(pid_t pid, uint32_t tag)
 
 /* --- putting it together ----------------------------------------------------- */
 
-int record_code_arg(const char *arg, const char *who)
-{
-	if (!strcmp(arg, "off") || !strcmp(arg, "site") || !strcmp(arg, "stack"))
-		return 0;
-	fprintf(stderr, "gilscope %s: --code wants off, site or stack, not '%s'\n", who, arg);
-	return -1;
-}
-
-int record_buffer_arg(const char *arg, uint64_t *size, const char *who)
-{
-	*size = record_parse_size(arg);
-	if (*size < 64 * 1024) {
-		fprintf(stderr, "gilscope %s: --buffer-size wants a size of at least 64k, like 64M, not '%s'\n",
-			who, arg);
-		return -1;
-	}
-	return 0;
-}
-
-uint64_t record_parse_size(const char *s)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return 0;
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
-	default: break;
-	}
-	if (*end == 'i' || *end == 'B')
-		end += (*end == 'i') + (end[*end == 'i'] == 'B');
-	return *end ? 0 : (uint64_t)v;
-}
-
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
@@ -318,14 +327,6 @@ int record_mkdir_parents(const char *path)
  * a recording that never ran its command leaves nothing behind. */
 static int make_outdir(const char *want, char *abs, size_t size, int *created)
 {
-	char def[64];
-	if (!want) {
-		time_t now = time(NULL);
-		struct tm tm;
-		localtime_r(&now, &tm);
-		strftime(def, sizeof(def), "gilscope-%Y%m%d-%H%M%S", &tm);
-		want = def;
-	}
 	*created = 0;
 	if (record_mkdir_parents(want) < 0) {
 		fprintf(stderr, PFX "cannot create %s: %s\n", want, strerror(errno));
@@ -366,7 +367,8 @@ int record_run(const struct record_opts *o, struct record_result *res)
 {
 	struct sessiond *d = NULL;
 	struct gs_session s = { 0 };
-	char preload[PATH_MAX], pydir[PATH_MAX], start[32], why[512];
+	char start[32], why[512];
+	struct child_env ce = { { NULL }, NULL };
 	uint32_t tag = 0;
 	int err = -1, created = 0;
 	struct sigaction sa, old_int, old_term, old_hup, old_quit;
@@ -375,8 +377,11 @@ int record_run(const struct record_opts *o, struct record_result *res)
 	memset(res, 0, sizeof(*res));
 	uint64_t bufsz = session_ring(o->buffer_size);
 
-	if (paths_hook(PFX, preload, pydir))
+	if (access(o->preload, R_OK) < 0) {
+		fprintf(stderr, PFX "the preload library is missing (%s): %s\n", o->preload,
+			strerror(errno));
 		goto end;
+	}
 	if (make_outdir(o->outdir, res->trace_dir, sizeof(res->trace_dir), &created))
 		goto end;
 	if (getrandom(&tag, sizeof(tag), 0) != sizeof(tag))
@@ -409,7 +414,11 @@ int record_run(const struct record_opts *o, struct record_result *res)
 	sigaction(SIGQUIT, &sa, &old_quit);
 	handlers = 1;
 
-	pid_t pid = command_start(o->cmd, preload, pydir, tag, o->code);
+	if (child_env_build(&ce, o->base_env, o, tag)) {
+		fprintf(stderr, PFX "out of memory\n");
+		goto end;
+	}
+	pid_t pid = command_start(o->cmd, ce.env);
 	if (pid < 0) {
 		/* The shell's convention: 126 found but not runnable, 127 not found. */
 		res->status = errno == ENOENT ? 127 : 126;
@@ -441,6 +450,7 @@ end:
 		nftw(res->trace_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	if (!err && !o->quiet)
 		record_say_written(res, bufsz);
+	child_env_free(&ce);
 	return err;
 }
 
@@ -455,171 +465,4 @@ void record_say_written(const struct record_result *res, uint64_t ring)
 			ring >= (1 << 20) ? "M" : "k");
 	else
 		fprintf(stderr, "gilscope: no events lost\n");
-}
-
-static void record_usage(FILE *out)
-{
-	fprintf(out,
-		"usage: gilscope record [-o DIR] [--buffer-size SIZE] [--code MODE] -- CMD [ARGS...]\n"
-		"       gilscope record --cleanup\n"
-		"       gilscope record --pid PID[,PID...] [--duration TIME] [--follow-children] [-o DIR]\n"
-		"       gilscope record --flight [--buffer-size SIZE] --pid PID[,PID...]\n"
-		"\n"
-		"Runs CMD unchanged with gilscope's preload library and records every\n"
-		"GIL request, acquire, release, drop request and forced switch of\n"
-		"every CPython 3.6+ process it starts, as an LTTng (CTF) trace in DIR.\n"
-		"Exits with CMD's status (128+N when killed by signal N). Signals sent\n"
-		"to the recorder are passed on; if CMD has not ended 5 s after one, the\n"
-		"recorder ends anyway (128+N) and names the processes it leaves.\n"
-		"\n"
-		"Options:\n"
-		"  -o, --output DIR       trace directory (default ./gilscope-DATE-TIME);\n"
-		"                         must not already hold a trace\n"
-		"  -b, --buffer-size SIZE ring buffer per CPU, e.g. 64M (default %lluM);\n"
-		"                         raise it if events are reported lost\n"
-		"  -c, --code MODE        code locations of each acquire and release: stack\n"
-		"                         (the line and the whole Python stack, default),\n"
-		"                         site (the line only: cheaper) or off\n"
-		"  -q, --quiet            no closing lines on stderr\n"
-		"  -p, --pid PID[,PID...] record these running processes instead (started\n"
-		"                         with `gilscope exec`), until Ctrl-C or --duration\n"
-		"  -d, --duration TIME    with --pid: stop after TIME (10s, 500ms, 2m)\n"
-		"      --follow-children  with --pid: their child processes too\n"
-		"      --flight           with --pid: keep the last --buffer-size of events\n"
-		"                         per CPU in memory (flight recorder) and return;\n"
-		"                         `gilscope snapshot -o DIR` writes them out,\n"
-		"                         `gilscope flight stop` ends it\n"
-		"      --cleanup          only destroy the stale sessions of recorders that\n"
-		"                         were killed (their traces are kept), then exit\n"
-		"  -h, --help             this help\n"
-		"\n"
-		"Uses a running LTTng session daemon, or starts a private one, stopped\n"
-		"by the last recording that ends. Recordings may run at the same time;\n"
-		"a recording inside a recording is refused. If the recorder is killed\n"
-		"(SIGKILL), CMD gets SIGTERM, and the next recording (or --cleanup)\n"
-		"flushes and destroys its session. Needs lttng-tools and liblttng-ust1.\n"
-		"\n"
-		"Examples:\n"
-		"  gilscope record -o trace -- python3 app.py\n"
-		"  gilscope record -b 256M -o churn -- python3 -c 'import os; ...'\n"
-		"  gilscope record --pid 4242 --duration 10s -o trace\n"
-		"  gilscope record --flight -b 4M --pid 4242; gilscope snapshot -o snap1\n"
-		"  gilscope analyze trace -o run.db\n",
-		(unsigned long long)(RECORD_DEFAULT_BUFFER >> 20));
-}
-
-int cmd_record(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ "buffer-size", required_argument, NULL, 'b' },
-		{ "code", required_argument, NULL, 'c' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "cleanup", no_argument, NULL, 'C' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "pid", required_argument, NULL, 'p' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "follow-children", no_argument, NULL, 'F' },
-		{ "flight", no_argument, NULL, 'R' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct record_opts o = { 0 };
-	pid_t pids[ATTACH_MAX_PIDS];
-	struct attach_opts ao = { .pids = pids };
-	int flight = 0;
-	struct record_result res;
-	struct sessiond_opts so;
-	struct sessiond_paths sp;
-	int c, cleanup = 0;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+o:b:c:qhp:d:", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'o':
-			o.outdir = optarg;
-			break;
-		case 'c':
-			if (record_code_arg(optarg, "record"))
-				return GILSCOPE_EXIT_USAGE;
-			o.code = optarg;
-			break;
-		case 'b':
-			if (record_buffer_arg(optarg, &o.buffer_size, "record"))
-				return GILSCOPE_EXIT_USAGE;
-			break;
-		case 'q':
-			o.quiet = 1;
-			break;
-		case 'C':
-			cleanup = 1;
-			break;
-		case 'p':
-			if (attach_parse_pids(optarg, pids, ATTACH_MAX_PIDS, &ao.npids, "record"))
-				return GILSCOPE_EXIT_USAGE;
-			break;
-		case 'd':
-			if (!(ao.duration_ns = attach_parse_duration(optarg))) {
-				fprintf(stderr, PFX "--duration wants a time like 10s, 500ms or 2m, not '%s'\n",
-					optarg);
-				return GILSCOPE_EXIT_USAGE;
-			}
-			break;
-		case 'F':
-			ao.follow_children = 1;
-			break;
-		case 'R':
-			flight = 1;
-			break;
-		case 'h':
-			record_usage(stdout);
-			return GILSCOPE_EXIT_OK;
-		default:
-			record_usage(stderr);
-			return GILSCOPE_EXIT_USAGE;
-		}
-	}
-	paths_sessiond(&so, &sp);
-	if (cleanup) {
-		char err[512];
-		int n;
-
-		if (optind < argc) {
-			fprintf(stderr, PFX "--cleanup takes no command\n");
-			return GILSCOPE_EXIT_USAGE;
-		}
-		n = sessiond_cleanup(&so, err, sizeof(err));
-		if (n < 0) {
-			fprintf(stderr, PFX "%s\n", err);
-			return GILSCOPE_EXIT_FAILURE;
-		}
-		if (!n)
-			fprintf(stderr, PFX "no stale gilscope session\n");
-		return GILSCOPE_EXIT_OK;
-	}
-	if (ao.npids || flight || ao.duration_ns || ao.follow_children) {
-		if (o.code) {
-			fprintf(stderr, PFX "--code is chosen when a process starts: `gilscope exec "
-				"--code %s -- CMD`\n", o.code);
-			return GILSCOPE_EXIT_USAGE;
-		}
-		ao.outdir = o.outdir;
-		ao.buffer_size = o.buffer_size;
-		ao.quiet = o.quiet;
-		ao.sessiond = &so;
-		return cmd_record_attached(&ao, flight, argc - optind);
-	}
-	if (optind >= argc) {
-		fprintf(stderr, PFX "no command given; see 'gilscope record --help'\n");
-		return GILSCOPE_EXIT_USAGE;
-	}
-	if (sp.nested) {
-		fprintf(stderr, PFX "already running under `gilscope record` (GILSCOPE_TAG is "
-			"set): recording inside a recording is not supported\n");
-		return GILSCOPE_EXIT_USAGE;
-	}
-	o.cmd = argv + optind;
-	o.sessiond = &so;
-	if (record_run(&o, &res))
-		return res.status ? res.status : GILSCOPE_EXIT_FAILURE;
-	return res.status;
 }

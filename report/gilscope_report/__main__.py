@@ -1,4 +1,4 @@
-"""`gilscope report`: the command line. Run by cli/report_cmd.c, or as
+"""`gilscope report`: the command line. Run by cli/report.c, or as
 `python3 -m gilscope_report` with report/ on sys.path."""
 from __future__ import annotations
 

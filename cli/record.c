@@ -1,0 +1,183 @@
+/* `gilscope record`: the command line; the recorder is the tracer/
+ * library (record.h, attach.h for --pid and --flight, sessiond.h for
+ * --cleanup). */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+
+#include "attach.h"
+#include "commands.h"
+#include "paths.h"
+#include "record.h"
+#include "sessiond.h"
+
+#define PFX "gilscope record: "
+
+static void record_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: gilscope record [-o DIR] [--buffer-size SIZE] [--code MODE] -- CMD [ARGS...]\n"
+		"       gilscope record --cleanup\n"
+		"       gilscope record --pid PID[,PID...] [--duration TIME] [--follow-children] [-o DIR]\n"
+		"       gilscope record --flight [--buffer-size SIZE] --pid PID[,PID...]\n"
+		"\n"
+		"Runs CMD unchanged with gilscope's preload library and records every\n"
+		"GIL request, acquire, release, drop request and forced switch of\n"
+		"every CPython 3.6+ process it starts, as an LTTng (CTF) trace in DIR.\n"
+		"Exits with CMD's status (128+N when killed by signal N). Signals sent\n"
+		"to the recorder are passed on; if CMD has not ended 5 s after one, the\n"
+		"recorder ends anyway (128+N) and names the processes it leaves.\n"
+		"\n"
+		"Options:\n"
+		"  -o, --output DIR       trace directory (default ./gilscope-DATE-TIME);\n"
+		"                         must not already hold a trace\n"
+		"  -b, --buffer-size SIZE ring buffer per CPU, e.g. 64M (default %lluM);\n"
+		"                         raise it if events are reported lost\n"
+		"  -c, --code MODE        code locations of each acquire and release: stack\n"
+		"                         (the line and the whole Python stack, default),\n"
+		"                         site (the line only: cheaper) or off\n"
+		"  -q, --quiet            no closing lines on stderr\n"
+		"  -p, --pid PID[,PID...] record these running processes instead (started\n"
+		"                         with `gilscope exec`), until Ctrl-C or --duration\n"
+		"  -d, --duration TIME    with --pid: stop after TIME (10s, 500ms, 2m)\n"
+		"      --follow-children  with --pid: their child processes too\n"
+		"      --flight           with --pid: keep the last --buffer-size of events\n"
+		"                         per CPU in memory (flight recorder) and return;\n"
+		"                         `gilscope snapshot -o DIR` writes them out,\n"
+		"                         `gilscope flight stop` ends it\n"
+		"      --cleanup          only destroy the stale sessions of recorders that\n"
+		"                         were killed (their traces are kept), then exit\n"
+		"  -h, --help             this help\n"
+		"\n"
+		"Uses a running LTTng session daemon, or starts a private one, stopped\n"
+		"by the last recording that ends. Recordings may run at the same time;\n"
+		"a recording inside a recording is refused. If the recorder is killed\n"
+		"(SIGKILL), CMD gets SIGTERM, and the next recording (or --cleanup)\n"
+		"flushes and destroys its session. Needs lttng-tools and liblttng-ust1.\n"
+		"\n"
+		"Examples:\n"
+		"  gilscope record -o trace -- python3 app.py\n"
+		"  gilscope record -b 256M -o churn -- python3 -c 'import os; ...'\n"
+		"  gilscope record --pid 4242 --duration 10s -o trace\n"
+		"  gilscope record --flight -b 4M --pid 4242; gilscope snapshot -o snap1\n"
+		"  gilscope analyze trace -o run.db\n",
+		(unsigned long long)RECORD_DEFAULT_BUFFER_MB);
+}
+
+int cmd_record(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "buffer-size", required_argument, NULL, 'b' },
+		{ "code", required_argument, NULL, 'c' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "cleanup", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "follow-children", no_argument, NULL, 'F' },
+		{ "flight", no_argument, NULL, 'R' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct record_opts o = { 0 };
+	pid_t pids[ATTACH_MAX_PIDS];
+	struct attach_opts ao = { .pids = pids };
+	int flight = 0;
+	struct record_result res;
+	struct sessiond_opts so;
+	struct sessiond_paths sp;
+	char outdir[PATH_MAX];
+	int c, cleanup = 0, status;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+o:b:c:qhp:d:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			o.outdir = optarg;
+			break;
+		case 'c':
+			if (opt_code(optarg, "record"))
+				return GILSCOPE_EXIT_USAGE;
+			o.code = optarg;
+			break;
+		case 'b':
+			if (opt_buffer_size(optarg, &o.buffer_size, "record"))
+				return GILSCOPE_EXIT_USAGE;
+			break;
+		case 'q':
+			o.quiet = 1;
+			break;
+		case 'C':
+			cleanup = 1;
+			break;
+		case 'p':
+			if (attach_parse_pids(optarg, pids, ATTACH_MAX_PIDS, &ao.npids, "record"))
+				return GILSCOPE_EXIT_USAGE;
+			break;
+		case 'd':
+			if (!(ao.duration_ns = attach_parse_duration(optarg))) {
+				fprintf(stderr, PFX "--duration wants a time like 10s, 500ms or 2m, not '%s'\n",
+					optarg);
+				return GILSCOPE_EXIT_USAGE;
+			}
+			break;
+		case 'F':
+			ao.follow_children = 1;
+			break;
+		case 'R':
+			flight = 1;
+			break;
+		case 'h':
+			record_usage(stdout);
+			return GILSCOPE_EXIT_OK;
+		default:
+			record_usage(stderr);
+			return GILSCOPE_EXIT_USAGE;
+		}
+	}
+	paths_sessiond(&so, &sp);
+	if (cleanup) {
+		char err[512];
+		int n;
+
+		if (optind < argc) {
+			fprintf(stderr, PFX "--cleanup takes no command\n");
+			return GILSCOPE_EXIT_USAGE;
+		}
+		n = sessiond_cleanup(&so, err, sizeof(err));
+		if (n < 0) {
+			fprintf(stderr, PFX "%s\n", err);
+			return GILSCOPE_EXIT_FAILURE;
+		}
+		if (!n)
+			fprintf(stderr, PFX "no stale gilscope session\n");
+		return GILSCOPE_EXIT_OK;
+	}
+	if (ao.npids || flight || ao.duration_ns || ao.follow_children) {
+		if (o.code) {
+			fprintf(stderr, PFX "--code is chosen when a process starts: `gilscope exec "
+				"--code %s -- CMD`\n", o.code);
+			return GILSCOPE_EXIT_USAGE;
+		}
+		ao.outdir = o.outdir;
+		ao.buffer_size = o.buffer_size;
+		ao.quiet = o.quiet;
+		ao.sessiond = &so;
+		return cmd_record_attached(&ao, flight, argc - optind);
+	}
+	if (optind >= argc) {
+		fprintf(stderr, PFX "no command given; see 'gilscope record --help'\n");
+		return GILSCOPE_EXIT_USAGE;
+	}
+	o.cmd = argv + optind;
+	status = record_setup(&o, "record");
+	if (status)
+		return status;
+	if (!o.outdir) {
+		default_outdir(outdir, sizeof(outdir));
+		o.outdir = outdir;
+	}
+	if (record_run(&o, &res))
+		return res.status ? res.status : GILSCOPE_EXIT_FAILURE;
+	return res.status;
+}
