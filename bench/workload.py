@@ -9,6 +9,9 @@ recorder's set-up and teardown are not counted. Prints "elapsed_ns=T".
     python3 workload.py churn THREADS N DEPTH
                                         the same, DEPTH Python frames deep
                                         (what a recorded stack walks)
+    python3 workload.py spawn N         starts N `python -c pass` children
+                                        one after the other (start-up cost:
+                                        under the recorder each is traced)
 
 A single churning thread also times its loop in BLOCKS blocks and prints
 "best_ns": BLOCKS times its fastest block, which leaves out the time slices
@@ -59,8 +62,19 @@ def deep(depth, fn, *args):
     return deep(depth - 1, fn, *args)
 
 
+def spawn(n):
+    import subprocess
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+    print("elapsed_ns=%d" % (time.perf_counter_ns() - t0))
+    return 0
+
+
 def main(argv):
     kind = argv[1]
+    if kind == "spawn":
+        return spawn(int(argv[2]))
     if kind == "countdown":
         target, threads, n = countdown, 2, int(argv[2])
     elif kind == "churn":
@@ -70,7 +84,7 @@ def main(argv):
             depth = max(1, int(argv[4]) - 3)
             target = (lambda fn: lambda *a: deep(depth, fn, *a))(churn)
     else:
-        sys.exit("usage: workload.py countdown N | churn THREADS N [DEPTH]")
+        sys.exit("usage: workload.py countdown N | churn THREADS N [DEPTH] | spawn N")
     best = [None, None]
     args = (n, best) if kind == "churn" and threads == 1 else (n,)
     ts = [threading.Thread(target=target, args=args) for _ in range(threads)]
