@@ -4,9 +4,12 @@
  * report show them as stored. Written most important first. */
 #include "model_impl.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* A run whose threads wait this share of the time or more, and that has a
  * CPU-bound thread, gets the advice to use processes. */
@@ -181,36 +184,170 @@ static enum gs_status slow_drop_write(struct model *m, const struct gil *g)
 			     (long long)g->slow_drops, g->slow_drops == 1 ? "" : "s", limit);
 }
 
-static enum gs_status thread_findings_write(struct model *m)
+/* Threads share a pattern when their names are the same once runs of
+ * digits are set aside (ThreadPoolExecutor-0_3, ThreadPoolExecutor-0_5)
+ * and their finding points at the same code site: a pool's workers. */
+static int same_stem(const char *a, const char *b)
 {
-	enum gs_status st = GS_OK;
+	if (!a || !b)
+		return 0;
+	while (*a && *b) {
+		if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+			while (isdigit((unsigned char)*a))
+				a++;
+			while (isdigit((unsigned char)*b))
+				b++;
+			continue;
+		}
+		if (*a++ != *b++)
+			return 0;
+	}
+	return *a == *b;
+}
+
+/* The per-thread findings that a pool repeats: convoys and CPU-bound. */
+enum thread_kind { TK_CONVOY, TK_CPU_BOUND };
+
+static int64_t tk_count(enum thread_kind k, const struct thread *t)
+{
+	return k == TK_CONVOY ? t->convoys : (is_cpu_bound(t) ? t->forced_releases : 0);
+}
+
+static const struct site *tk_site(enum thread_kind k, const struct thread *t)
+{
+	return k == TK_CONVOY ? t->convoy_site : t->forced_site;
+}
+
+static const struct stack *tk_stack(enum thread_kind k, const struct thread *t)
+{
+	return k == TK_CONVOY ? t->convoy_stack : t->forced_stack;
+}
+
+static enum gs_status thread_finding_write(struct model *m, enum thread_kind k, const struct thread *t)
+{
+	struct finding f = { k == TK_CONVOY ? "convoy" : "cpu_bound",
+			     k == TK_CONVOY ? "convoy effect" : "CPU-bound threads", GS_UNKNOWN, t->tid,
+			     (double)tk_count(k, t), NULL, GS_UNKNOWN, GS_UNKNOWN };
 	char who[128], code[900];
 
-	for (size_t i = 0; i < m->threadv.n && st == GS_OK; i++) {
-		struct thread *t = m->threadv.v[i];
-		struct finding f = { "convoy", "convoy effect", GS_UNKNOWN, t->tid,
-				     (double)t->convoys, NULL, GS_UNKNOWN, GS_UNKNOWN };
+	thread_label(t, who, sizeof(who));
+	code_phrase(tk_site(k, t), tk_stack(k, t), code, sizeof(code));
+	if (k == TK_CONVOY)
+		return finding_write(m, &f, "%s released the GIL to block (I/O, sleep, a lock)%s and "
+				     "then waited at least a whole switch interval to get it back, "
+				     "%lld time%s: the convoy effect", who, code, (long long)t->convoys,
+				     t->convoys == 1 ? "" : "s");
+	return finding_write(m, &f, "%s is CPU-bound: %lld of its %lld holds ended by a drop "
+			     "request%s%s", who, (long long)t->forced_releases, (long long)t->holds,
+			     t->forced_site ? "; the longest was interrupted" : "", code);
+}
 
-		if (t->convoys)
-			st = finding_write(m, &f, "%s released the GIL to block (I/O, sleep, a "
-					   "lock)%s and then waited at least a whole switch "
-					   "interval to get it back, %lld time%s: the convoy effect",
-					   thread_label(t, who, sizeof(who)),
-					   code_phrase(t->convoy_site, t->convoy_stack, code, sizeof(code)),
-					   (long long)t->convoys, t->convoys == 1 ? "" : "s");
-	}
-	for (size_t i = 0; i < m->threadv.n && st == GS_OK; i++) {
-		struct thread *t = m->threadv.v[i];
-		struct finding f = { "cpu_bound", "CPU-bound threads", GS_UNKNOWN, t->tid,
-				     (double)t->forced_releases, NULL, GS_UNKNOWN, GS_UNKNOWN };
+/* Appends to buf (of len, holding *used) without overflowing it. */
+static void appendf(char *buf, size_t len, size_t *used, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
-		if (is_cpu_bound(t))
-			st = finding_write(m, &f, "%s is CPU-bound: %lld of its %lld holds ended by "
-					   "a drop request%s%s", thread_label(t, who, sizeof(who)),
-					   (long long)t->forced_releases, (long long)t->holds,
-					   t->forced_site ? "; the longest was interrupted" : "",
-					   code_phrase(t->forced_site, t->forced_stack, code, sizeof(code)));
+static void appendf(char *buf, size_t len, size_t *used, const char *fmt, ...)
+{
+	va_list ap;
+	int w;
+
+	if (*used >= len)
+		return;
+	va_start(ap, fmt);
+	w = vsnprintf(buf + *used, len - *used, fmt, ap);
+	va_end(ap);
+	*used = w < 0 ? len : *used + (size_t)w;
+}
+
+/* One finding for threads of one pattern (member indexes into threadv):
+ * the first and last of them, the total and the one with the most (tid is
+ * that one); the detail lists every member. */
+static enum gs_status group_finding_write(struct model *m, enum thread_kind k, const size_t *idx,
+					  size_t n)
+{
+	const struct thread *worst = m->threadv.v[idx[0]];
+	int64_t total = 0, holds = 0;
+	char names[600], detail[1280], code[900], most[160];
+	size_t nu = 0, du = 0;
+	struct finding f = { k == TK_CONVOY ? "convoy" : "cpu_bound",
+			     k == TK_CONVOY ? "convoy effect" : "CPU-bound threads", GS_UNKNOWN,
+			     GS_UNKNOWN, 0, detail, GS_UNKNOWN, GS_UNKNOWN };
+
+	names[0] = detail[0] = '\0';
+	appendf(detail, sizeof(detail), &du, "The threads:");
+	for (size_t i = 0; i < n; i++) {
+		const struct thread *t = m->threadv.v[idx[i]];
+
+		total += tk_count(k, t);
+		holds += t->holds;
+		if (tk_count(k, t) > tk_count(k, worst))
+			worst = t;
+		if (i == 0 || i == n - 1)  /* "pool_0 … pool_7": the first and the last */
+			appendf(names, sizeof(names), &nu, "%s%s", i == 0 ? "" : n == 2 ? " and " : " … ",
+				t->name);
+		appendf(detail, sizeof(detail), &du, "%s %s (tid %d): %lld", i ? ";" : "", t->name, t->tid,
+			(long long)tk_count(k, t));
 	}
+	appendf(detail, sizeof(detail), &du, ".");
+	if (du >= sizeof(detail))  /* cut: say so rather than end mid-name */
+		snprintf(detail + sizeof(detail) - 5, 5, "...");
+	f.tid = worst->tid;
+	f.value = (double)total;
+	snprintf(most, sizeof(most), "%s, %lld", worst->name, (long long)tk_count(k, worst));
+	code_phrase(tk_site(k, worst), tk_stack(k, worst), code, sizeof(code));
+	if (k == TK_CONVOY)
+		return finding_write(m, &f, "%zu threads of one kind (%s) released the GIL to block "
+				     "(I/O, sleep, a lock)%s and then waited at least a whole switch "
+				     "interval to get it back, %lld times in all (the most: %s): the "
+				     "convoy effect", n, names, code, (long long)total, most);
+	return finding_write(m, &f, "%zu threads of one kind (%s) are CPU-bound: %lld of their "
+			     "%lld holds ended by a drop request (the most: %s)%s", n, names,
+			     (long long)total, (long long)holds, most, code);
+}
+
+/* Per kind, threads in order; those that share a pattern with an earlier
+ * one join its group, which is written where its first member stands. */
+static enum gs_status thread_kind_write(struct model *m, enum thread_kind k, size_t *idx,
+					unsigned char *done)
+{
+	enum gs_status st = GS_OK;
+	size_t n = m->threadv.n;
+
+	memset(done, 0, n);
+	for (size_t i = 0; i < n && st == GS_OK; i++) {
+		const struct thread *t = m->threadv.v[i];
+		size_t k_n = 0;
+
+		if (done[i] || !tk_count(k, t))
+			continue;
+		idx[k_n++] = i;
+		for (size_t j = i + 1; j < n; j++) {
+			const struct thread *u = m->threadv.v[j];
+
+			if (!done[j] && tk_count(k, u) && tk_site(k, u) == tk_site(k, t) &&
+			    same_stem(t->name, u->name)) {
+				idx[k_n++] = j;
+				done[j] = 1;
+			}
+		}
+		st = k_n == 1 ? thread_finding_write(m, k, t) : group_finding_write(m, k, idx, k_n);
+	}
+	return st;
+}
+
+static enum gs_status thread_findings_write(struct model *m)
+{
+	size_t *idx = malloc((m->threadv.n + 1) * sizeof(*idx));
+	unsigned char *done = malloc(m->threadv.n + 1);
+	enum gs_status st = GS_ERR_NOMEM;
+
+	if (idx && done) {
+		st = thread_kind_write(m, TK_CONVOY, idx, done);
+		if (st == GS_OK)
+			st = thread_kind_write(m, TK_CPU_BOUND, idx, done);
+	}
+	free(idx);
+	free(done);
 	return st;
 }
 

@@ -89,8 +89,26 @@ const gilscopeDecode = (function () {
     if (k >= sm.n) return c[sm.n];
     return c[k] + (t - k * sm.w) / sm.w * (c[k + 1] - c[k]);
   }
+  // A name too wide for its label, cut in the middle so that its end, which
+  // tells a pool's threads apart (ThreadPoolExecutor-0_7), stays: the
+  // longest such cut whose width (measure) fits in px.
+  function shortenMiddle(text, px, measure) {
+    if (measure(text) <= px) return text;
+    const chars = Array.from(text);  // whole code points
+    function cut(k) {
+      const head = Math.ceil(k * 0.4);
+      return chars.slice(0, head).join('') + '…' + chars.slice(chars.length - (k - head)).join('');
+    }
+    let lo = 0, hi = chars.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (measure(cut(mid)) <= px) lo = mid; else hi = mid - 1;
+    }
+    return cut(lo);
+  }
   return { bytes: bytes, u16: u16, f32: f32, times: times, intervals: intervals,
-    upper: upper, lower: lower, covered: covered, derivedTicks: derivedTicks, summary: summary, sumAt: sumAt };
+    upper: upper, lower: lower, covered: covered, derivedTicks: derivedTicks, summary: summary, sumAt: sumAt,
+    shortenMiddle: shortenMiddle };
 })();
 if (typeof module === 'object' && module.exports) module.exports = gilscopeDecode;
 
@@ -194,8 +212,17 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
   const tip = document.getElementById('tl-tip');
   const rangeEl = document.getElementById('tl-range');
 
-  // Labels: plain DOM text, aligned with the canvas rows.
+  // Labels: plain DOM text, aligned with the canvas rows; a long name is
+  // cut in the middle to fit (the full one is in the tooltip).
   (function buildLabels() {
+    const ruler = document.createElement('canvas').getContext('2d');
+    const style = window.getComputedStyle(labelsEl);
+    function measurer(weight) {
+      ruler.font = weight + ' 13px ' + style.fontFamily;
+      return function (t) { return ruler.measureText(t).width; };
+    }
+    const normal = measurer('400'), bold = measurer('600');
+    const labelPx = Math.max(60, labelsEl.getBoundingClientRect().width - 20 - 8);
     const axis = document.createElement('div');
     axis.className = 'tl-axis-spacer'; axis.style.height = AXIS_H + 'px';
     axis.textContent = 'thread';
@@ -214,10 +241,11 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
         d.setAttribute('data-tid', String(l.tid));
         const name = document.createElement('span');
         name.className = 'lane-name';
-        name.textContent = l.label;
         const tid = document.createElement('span');
         tid.className = 'lane-tid';
         tid.textContent = l.name ? String(l.tid) : '';
+        const room = labelPx - (l.name ? normal(tid.textContent) * 11 / 13 + 2 : 0);
+        name.textContent = gilscopeDecode.shortenMiddle(l.label, room, l.main ? bold : normal);
         d.appendChild(name); d.appendChild(tid);
         d.title = l.label + ' (tid ' + l.tid + ', pid ' + l.pid + ')';
       }

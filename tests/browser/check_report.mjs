@@ -24,6 +24,7 @@ function args() {
     else if (k === '--zoom-ms') a.zoomMs = Number(x); else if (k === '--chromium') a.chromium = x;
     else if (k === '--only-timing') { a.onlyTiming = true; continue; }
     else if (k === '--large') { a.large = true; continue; }
+    else if (k === '--long-names') { a.longNames = true; continue; }
     else throw new Error('unknown argument ' + k);
     i++;
   }
@@ -78,8 +79,27 @@ try {
     out.lane_labels = labels;
     if (opt.lanes >= 0) check(labels.length === opt.lanes, `one lane per thread (${opt.lanes})`, labels.length);
 
+    // Every label fits its box; a cut one keeps its end and the tooltip
+    // (title) has the whole name.
+    const shown = await page.$$eval('.lane-label', (els) => els.map((e) => {
+      const n = e.querySelector('.lane-name');
+      return { text: n.textContent, title: e.title, fits: n.scrollWidth <= n.clientWidth + 1 };
+    }));
+    const full = await page.evaluate(() => JSON.parse(document.getElementById('gilscope-data').textContent).lanes.map((l) => l.label));
+    out.labels_shown = shown.map((x) => x.text);
+    check(shown.every((x) => x.fits), 'every lane label fits its box', shown.filter((x) => !x.fits));
+    check(shown.every((x, i) => x.title.startsWith(full[i] + ' (')), 'the tooltip of a label has the whole name',
+      shown.map((x) => x.title));
+    if (opt.longNames) {
+      const cut = shown.filter((x, i) => x.text !== full[i]);
+      check(cut.length > 0 && cut.every((x) => x.text.includes('…')), 'long names are cut with an ellipsis', out.labels_shown);
+      check(shown.every((x, i) => x.text.slice(-2) === full[i].slice(-2)), 'a cut name keeps its end', out.labels_shown);
+      check(new Set(out.labels_shown).size === shown.length, 'the lanes still read apart', out.labels_shown);
+    }
+
     if (opt.text !== null) {
-      check(labels.includes(opt.text), 'the malicious thread name shows as text in a lane label', labels);
+      check(labels.includes(opt.text) || shown.some((x) => x.title.startsWith(opt.text + ' (') && x.text.includes('…')),
+        'the malicious thread name shows as text in a lane label (or its tooltip, when cut)', labels);
       const cells = await page.$$eval('table.threads td.name', (els) => els.map((e) => e.textContent));
       check(cells.includes(opt.text), 'the malicious thread name shows as text in the thread table', cells);
       const imgs = await page.$$eval('img', (els) => els.length);

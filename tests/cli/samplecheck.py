@@ -255,6 +255,18 @@ class Run:
         return self.q("SELECT tid, value, message FROM findings WHERE run_id = ? AND kind = ?",
                       self.run_id, kind)
 
+    def finding_tids(self, kind: str) -> set[int]:
+        """The threads findings of a kind are about: a finding's tid, and
+        for one about several threads of a kind (a pool), each of them, as
+        its detail lists them ("name (tid N): count")."""
+        tids: set[int] = set()
+        for tid, detail in self.q("SELECT tid, detail FROM findings WHERE run_id = ? AND kind = ?",
+                                  self.run_id, kind):
+            if tid is not None:
+                tids.add(tid)
+            tids.update(int(t) for t in re.findall(r"\(tid (\d+)\)", detail or ""))
+        return tids
+
 
 _made: list[Path] = []
 

@@ -37,7 +37,7 @@ def main() -> None:
     drops = r.one("SELECT count(*) FROM drop_requests WHERE run_id = ? AND requester = ? AND holder = ?",
                   r.run_id, loaded.tid, hog.tid)
     sc.check(drops >= AT_LEAST, f"echo-with-hog: {drops} drop requests to cpu-hog (>= {AT_LEAST})")
-    convoy_tids = {tid for tid, _, _ in r.findings("convoy")}
+    convoy_tids = r.finding_tids("convoy")
     sc.check(loaded.tid in convoy_tids, "the analyzer's convoy finding names echo-with-hog")
     qdrops = r.one("SELECT count(*) FROM drop_requests WHERE run_id = ? AND requester = ?", r.run_id, quiet.tid)
     sc.check(quiet.convoys <= ROUNDS_QUIET // 20 and qdrops <= ROUNDS_QUIET // 20,

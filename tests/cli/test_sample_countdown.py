@@ -67,7 +67,7 @@ def main() -> None:
                   "AND holder IN (?, ?)", r.run_id, gil, lo, hi, c1.tid, c2.tid)
     sc.check(abs(drops - forced) <= max(3, forced // 10),
              f"threads: {drops} drop requests ~ {forced} forced switches")
-    cpu_bound = {tid for tid, _, _ in r.findings("cpu_bound")}
+    cpu_bound = r.finding_tids("cpu_bound")
     sc.check({c1.tid, c2.tid} <= cpu_bound, "threads: the analyzer finds both counters CPU-bound")
 
     # processes

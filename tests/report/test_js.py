@@ -39,6 +39,12 @@ out.model = cases.model.lanes.map((l) => ({ h: Array.from(d.times(l.h)), w: Arra
   wt: Array.from(d.u16(l.wt)) }));
 out.drops = Array.from(d.times(cases.model.drops.ts));
 out.derived = Array.from(d.derivedTicks(d.intervals(cases.derived.w), d.u16(cases.derived.wt), cases.derived.iv));
+// a monospace stand-in for the page's ruler: 1 px per code point
+const mono = (t) => Array.from(t).length;
+out.shorten = cases.shorten.map((c) => d.shortenMiddle(c[0], c[1], mono));
+const sm = d.summary(cases.summary.s, cases.summary.w, cases.summary.n);
+out.summary = { held: Array.from(sm.held), nh: Array.from(sm.nh),
+  at: cases.summary.at.map((t) => d.sumAt(sm, sm.held, t)) };
 process.stdout.write(JSON.stringify(out));
 """
 
@@ -69,6 +75,12 @@ def main() -> None:
         "model": model,
         # waits [100, 12_000] with 2 time-outs and [20_000, 24_000] with 1 (ending before its tick)
         "derived": {"w": data.pack_times([100, 12_000, 20_000, 24_000]), "wt": data.pack_u16([2, 1]), "iv": 5_000},
+        "shorten": [["ThreadPoolExecutor-0_7", 30], ["ThreadPoolExecutor-0_7", 12], ["MainThread", 10],
+                    ["ab", 1], ["ThreadPoolExecutor-12_3😀", 12]],
+        # a 3-bucket summary, 1000 ns each: held wholly, half, not at all; 4, 2, 0 holds
+        "summary": {"s": {"h": data.pack_u16([65535, 32768, 0]), "w": data.pack_u16([0, 0, 0]),
+                          "nh": data.pack_u16([4, 2, 0]), "nw": data.pack_u16([0, 0, 0])},
+                    "w": 1000, "n": 3, "at": [0, 500, 1000, 1500, 2500, 9999]},
     }
     with tempfile.NamedTemporaryFile("w", suffix=".js", delete=False) as f:
         f.write(DRIVER)
@@ -95,6 +107,18 @@ def main() -> None:
               f"lane {lane['label']!r}: the page reads what Python packed")
     check(got["drops"] == data.unpack_times(model["drops"]["ts"]), "drop request times")
     check(got["derived"] == [5_100, 10_100, 24_000], "ticks drawn from the waits' counts, never past a wait's end")
+    check(got["shorten"][0] == "ThreadPoolExecutor-0_7" and got["shorten"][2] == "MainThread",
+          "a name that fits is left whole")
+    check(got["shorten"][1] == "Threa…or-0_7",
+          f"a long name is cut in the middle, its end kept ({got['shorten'][1]!r})")
+    check(got["shorten"][3] == "…", f"nothing fits: the ellipsis alone ({got['shorten'][3]!r})")
+    check(got["shorten"][4].endswith("2_3\U0001F600") and len(got["shorten"][4]) <= 12,
+          f"cuts fall between code points ({got['shorten'][4]!r})")
+    half = 32768 * 1000 / 65535
+    want = [0, 500, 1000, 1000 + half / 2, 1000 + half, 1000 + half]
+    check(all(abs(a - b) < 1e-6 for a, b in zip(got["summary"]["at"], want)),
+          f"a summary's running sums, linear inside a bucket ({got['summary']['at']})")
+    check(got["summary"]["nh"] == [0, 4, 6, 6], "a summary's counts become running sums")
 
 
 if __name__ == "__main__":

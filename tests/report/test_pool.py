@@ -1,0 +1,71 @@
+"""A thread pool in the findings and on the page: a real recording of a
+ThreadPoolExecutor of 8 workers (long names) that block next to a
+CPU-bound thread. Their convoys make one finding listing the 8 workers
+with the total (in the database, `gilscope summary` and the page), and
+in headless Chromium their lane labels are cut in the middle, keep the
+distinguishing end and carry the whole name in the tooltip."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "lib"))
+from gstest import check, fail, gilscope, skip, source_dir, tmpdir  # noqa: E402
+from recorded import recorded_db  # noqa: E402
+
+PREFIX = "ThreadPoolExecutor-for-image-resizing"
+
+
+def main() -> None:
+    tmp = tmpdir("gilscope-pool-")
+    db = recorded_db(["/usr/bin/python3", str(HERE / "pool_program.py")], tmp, "pool")
+    c = sqlite3.connect(str(db))
+    workers = {tid: n for tid, n in c.execute("SELECT tid, convoys FROM threads WHERE name LIKE ? AND convoys > 0",
+                                              (PREFIX + "%",))}
+    rows = c.execute("SELECT tid, value, message, detail FROM findings WHERE kind = 'convoy'").fetchall()
+    c.close()
+    check(len(workers) >= 2, f"workers had convoys ({len(workers)})")
+    pool = [r for r in rows if PREFIX in r[2]]
+    check(len(pool) == 1, f"one convoy finding for the pool, not one per worker ({len(pool)} of {len(rows)})")
+    tid, value, message, detail = pool[0]
+    listed = {int(t) for t in re.findall(r"\(tid (\d+)\)", detail or "")}
+    check(listed == set(workers), f"its detail lists every worker ({sorted(listed)} vs {sorted(workers)})")
+    check(value == sum(workers.values()) and f"{sum(workers.values())} times in all" in message,
+          f"with the total ({value}): {message}")
+    check(message.startswith(f"{len(workers)} threads of one kind") and tid in workers, "and the thread with the most")
+    res = subprocess.run([str(gilscope()), "summary", str(db)], capture_output=True, text=True, timeout=120)
+    flat = " ".join(res.stdout.split())
+    check(flat.count("threads of one kind") == 1 and not re.search(rf"\(({PREFIX}_\d)\) released", flat),
+          "the summary shows the one grouped finding")
+    html = tmp / "pool.html"
+    res = subprocess.run([str(gilscope()), "report", str(db), "-o", str(html), "-q"], capture_output=True, text=True,
+                         timeout=120)
+    found = re.search(r'<ul class="findings">(.*?)</ul>', html.read_text(), re.S)
+    check(res.returncode == 0 and found is not None and found.group(1).count("threads of one kind") == 1
+          and found.group(1).count("convoy effect</span>") == len(rows), "so does the page's findings list")
+
+    browser_dir = source_dir() / "tests" / "browser"
+    node = shutil.which("node")
+    if not (Path("/usr/bin/chromium").exists() and node and (browser_dir / "node_modules" / "playwright-core").is_dir()):
+        skip("Chromium, node or tests/browser/node_modules missing: lane labels not checked (make test-deps)")
+    res = subprocess.run([node, str(browser_dir / "check_report.mjs"), "--html", str(html), "--long-names"],
+                         capture_output=True, text=True, timeout=300, cwd=str(browser_dir))
+    try:
+        seen = json.loads(res.stdout)
+    except ValueError:
+        fail(f"check_report.mjs printed no result:\n{res.stdout}\n{res.stderr}")
+    for ck in seen["checks"]:
+        print(f"{'ok' if ck['ok'] else 'FAILED'}: {ck['what']}" + ("" if ck["ok"] else f" -- saw {ck['detail']!r}"))
+    print("labels:", seen.get("labels_shown"))
+    check(seen.get("ok") and not seen.get("error"), "every browser check passed")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
