@@ -73,19 +73,31 @@ struct gil {
 static int mutex_lock_first(pthread_mutex_t *m);
 static int mutex_unlock_first(pthread_mutex_t *m);
 
+/* What every mutex call reads, in one cache line that no GIL event
+ * writes (it changes only when the library resolves libc, finds or
+ * retires a GIL, or starts or stops looking): the real lock and unlock,
+ * whether the process is traced, the first GIL's two mutexes, and whether
+ * anything else needs a look (still searching, or more GILs; kept by
+ * fast_refresh()). */
 static struct {
 	int (*mutex_lock)(pthread_mutex_t *);
 	int (*mutex_unlock)(pthread_mutex_t *);
+	_Atomic(const pthread_mutex_t *) m, s;
+	atomic_int complex;
+	atomic_int mode;
+} g_hot __attribute__((aligned(64))) = {
+	.mutex_lock = mutex_lock_first,
+	.mutex_unlock = mutex_unlock_first,
+};
+
+static struct {
 	int (*mutex_init)(pthread_mutex_t *, const pthread_mutexattr_t *);
 	int (*cond_wait)(pthread_cond_t *, pthread_mutex_t *);
 	int (*cond_timedwait)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
 	int (*cond_signal)(pthread_cond_t *);
 	pid_t (*fork)(void);
 	void (*exit_now)(int);
-} real = {
-	.mutex_lock = mutex_lock_first,
-	.mutex_unlock = mutex_unlock_first,
-};
+} real;
 static atomic_int g_resolved;
 
 /* liblttng-ust's fork hooks, found once the provider is loaded: what
@@ -96,7 +108,6 @@ static struct {
 	void (*after_child)(sigset_t *);
 } ust_fork;
 
-static atomic_int g_mode;
 static int g_layout_rule;        /* 3.7+: identify by the struct layout */
 static int g_behaviour_rule;     /* 3.6: identify by the call pattern alone */
 static int g_many_gils;          /* 3.12+: subinterpreters may add GILs later */
@@ -104,11 +115,6 @@ static atomic_int g_armed;       /* still looking for a GIL */
 static atomic_int g_arm_epoch;   /* bumped on every re-arm */
 static atomic_int g_nslots;      /* high-water mark of used slots */
 static struct gil g_gils[MAX_GILS];
-/* What the hot path of every mutex call reads: the first GIL's two
- * mutexes, and whether anything else needs a look (still searching, or
- * more GILs). Kept by fast_refresh() after every change of the above. */
-static _Atomic(const pthread_mutex_t *) g_hot_m, g_hot_s;
-static atomic_int g_complex;
 static pthread_mutex_t g_registry = PTHREAD_MUTEX_INITIALIZER;
 static char g_version[96];
 static int g_exit_hooked;        /* at_exit registered (inherited by fork) */
@@ -166,11 +172,11 @@ static void resolve_all(void)
 	real.cond_timedwait = resolve("pthread_cond_timedwait", "GLIBC_2.3.2");
 	real.cond_signal = resolve("pthread_cond_signal", "GLIBC_2.3.2");
 	real.mutex_init = resolve("pthread_mutex_init", NULL);
-	real.mutex_unlock = resolve("pthread_mutex_unlock", NULL);
+	g_hot.mutex_unlock = resolve("pthread_mutex_unlock", NULL);
 	real.fork = resolve("fork", NULL);
 	real.exit_now = (void (*)(int))resolve("_exit", NULL);
 	atomic_thread_fence(memory_order_seq_cst);
-	real.mutex_lock = resolve("pthread_mutex_lock", NULL);
+	g_hot.mutex_lock = resolve("pthread_mutex_lock", NULL);
 	atomic_store(&g_resolved, 1);
 }
 
@@ -181,13 +187,13 @@ static void resolve_all(void)
 static int mutex_lock_first(pthread_mutex_t *m)
 {
 	resolve_all();
-	return real.mutex_lock(m);
+	return g_hot.mutex_lock(m);
 }
 
 static int mutex_unlock_first(pthread_mutex_t *m)
 {
 	resolve_all();
-	return real.mutex_unlock(m);
+	return g_hot.mutex_unlock(m);
 }
 
 static inline struct gil *gil_by_m(const pthread_mutex_t *m)
@@ -268,9 +274,9 @@ static void fast_refresh(void)
 			hs = g_gils[i].s;
 		}
 	}
-	atomic_store(&g_hot_m, hm);
-	atomic_store(&g_hot_s, hs);
-	atomic_store(&g_complex, live > 1 || atomic_load(&g_armed));
+	atomic_store(&g_hot.m, hm);
+	atomic_store(&g_hot.s, hs);
+	atomic_store(&g_hot.complex, live > 1 || atomic_load(&g_armed));
 }
 
 static void set_armed(int on)
@@ -608,7 +614,7 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	struct gil *g = NULL;
 	pid_t tid = self_tid();
 
-	real.mutex_lock(&g_registry);
+	g_hot.mutex_lock(&g_registry);
 	if (gil_by_m(m) || gil_by_s(s))
 		goto end; /* another thread got there first */
 	int n = atomic_load_explicit(&g_nslots, memory_order_relaxed);
@@ -652,12 +658,12 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	ev_acquire(g);
 	ev_acquire_complete(g);
 end:
-	real.mutex_unlock(&g_registry);
+	g_hot.mutex_unlock(&g_registry);
 }
 
 static void gil_retire(struct gil *g)
 {
-	real.mutex_lock(&g_registry);
+	g_hot.mutex_lock(&g_registry);
 	if (atomic_load_explicit(&g->m, memory_order_relaxed)) {
 		lttng_ust_tracepoint(gilscope, gil_retired, gil_addr(g));
 		atomic_store_explicit(&g->m, NULL, memory_order_release);
@@ -665,7 +671,7 @@ static void gil_retire(struct gil *g)
 	}
 	atomic_fetch_add(&g_arm_epoch, 1);
 	set_armed(1);
-	real.mutex_unlock(&g_registry);
+	g_hot.mutex_unlock(&g_registry);
 }
 
 /* --- event derivation ---------------------------------------------------- */
@@ -814,7 +820,7 @@ static struct thread_name_slot *names_find(pid_t tid)
 
 static void names_remember(pid_t tid, const char *name)
 {
-	real.mutex_lock(&g_registry);
+	g_hot.mutex_lock(&g_registry);
 	struct thread_name_slot *slot = names_find(tid);
 	if (!slot) {
 		/* Full: forget the threads that ended (a server starting a
@@ -830,7 +836,7 @@ static void names_remember(pid_t tid, const char *name)
 	size_t len = strnlen(name, NAME_LEN - 1);
 	memcpy(slot->name, name, len);
 	slot->name[len] = '\0';
-	real.mutex_unlock(&g_registry);
+	g_hot.mutex_unlock(&g_registry);
 }
 
 
@@ -849,7 +855,7 @@ static __attribute__((noinline)) void resync_emit(int forget)
 	atomic_store(&g_resync_last, mono_ns());
 	if (forget)
 		attrib_forget();
-	real.mutex_lock(&g_registry);
+	g_hot.mutex_lock(&g_registry);
 	int n = atomic_load(&g_nslots);
 	for (int i = 0; i < n; i++)
 		ngils += atomic_load_explicit(&g_gils[i].m, memory_order_relaxed) != NULL;
@@ -869,7 +875,7 @@ static __attribute__((noinline)) void resync_emit(int forget)
 		else
 			slot->tid = 0; /* ended: forget it */
 	}
-	real.mutex_unlock(&g_registry);
+	g_hot.mutex_unlock(&g_registry);
 }
 
 static __attribute__((noinline)) void resync_tick(void)
@@ -903,7 +909,7 @@ static inline void resync_check(void)
 
 static inline int active(void)
 {
-	return atomic_load_explicit(&g_mode, memory_order_relaxed) == MODE_ACTIVE && !t_guard;
+	return atomic_load_explicit(&g_hot.mode, memory_order_relaxed) == MODE_ACTIVE && !t_guard;
 }
 
 static inline int tracking(void)
@@ -922,16 +928,16 @@ static inline int mutex_interesting(const pthread_mutex_t *mutex)
 	/* complex first, with acquire: fast_refresh() publishes the hot
 	 * pointers before it clears complex, so a reader that sees it clear
 	 * also sees the GIL it was cleared for. */
-	if (__builtin_expect(atomic_load_explicit(&g_complex, memory_order_acquire), 0)) {
-		if (t_guard || atomic_load_explicit(&g_mode, memory_order_relaxed) != MODE_ACTIVE)
+	if (__builtin_expect(atomic_load_explicit(&g_hot.complex, memory_order_acquire), 0)) {
+		if (t_guard || atomic_load_explicit(&g_hot.mode, memory_order_relaxed) != MODE_ACTIVE)
 			return 0;
 		if (atomic_load_explicit(&g_armed, memory_order_relaxed))
 			return 1;
 		int which;
 		return gil_lookup(mutex, &which) != NULL;
 	}
-	if (mutex == atomic_load_explicit(&g_hot_m, memory_order_relaxed) ||
-	    mutex == atomic_load_explicit(&g_hot_s, memory_order_relaxed))
+	if (mutex == atomic_load_explicit(&g_hot.m, memory_order_relaxed) ||
+	    mutex == atomic_load_explicit(&g_hot.s, memory_order_relaxed))
 		return !t_guard;
 	return 0;
 }
@@ -951,7 +957,7 @@ static __attribute__((noinline)) int mutex_lock_slow(pthread_mutex_t *mutex)
 		}
 		t_guard = 0;
 	}
-	int rc = real.mutex_lock(mutex);
+	int rc = g_hot.mutex_lock(mutex);
 	if (rc)
 		return rc;
 	if (g) {
@@ -971,7 +977,7 @@ static __attribute__((noinline)) int mutex_lock_slow(pthread_mutex_t *mutex)
 EXPORT int pthread_mutex_lock(pthread_mutex_t *mutex)
 {
 	if (__builtin_expect(!mutex_interesting(mutex), 1))
-		return real.mutex_lock(mutex);
+		return g_hot.mutex_lock(mutex);
 	return mutex_lock_slow(mutex);
 }
 
@@ -992,7 +998,7 @@ static __attribute__((noinline)) int mutex_unlock_slow(pthread_mutex_t *mutex)
 		if (mutex == t_cand_s || mutex == t_cand_m)
 			t_cand_m = t_cand_s = NULL;
 	}
-	int rc = real.mutex_unlock(mutex);
+	int rc = g_hot.mutex_unlock(mutex);
 	/* Out of M (and S): now the pending records are written. */
 	if (t_npend && !t_in_m)
 		pending_flush();
@@ -1003,7 +1009,7 @@ EXPORT int pthread_mutex_unlock(pthread_mutex_t *mutex)
 {
 	if (__builtin_expect(mutex_interesting(mutex), 0))
 		return mutex_unlock_slow(mutex);
-	return real.mutex_unlock(mutex);
+	return g_hot.mutex_unlock(mutex);
 }
 
 EXPORT int pthread_mutex_init(pthread_mutex_t *mutex, const pthread_mutexattr_t *attr)
@@ -1095,7 +1101,7 @@ EXPORT int pthread_cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex)
  * ctypes, from the thread being named. */
 EXPORT void gilscope_thread_name(const char *name)
 {
-	if (!name || atomic_load(&g_mode) != MODE_ACTIVE)
+	if (!name || atomic_load(&g_hot.mode) != MODE_ACTIVE)
 		return;
 	t_guard = 1;
 	names_remember(self_tid(), name);
@@ -1129,7 +1135,7 @@ EXPORT pid_t fork(void)
  * hold without an end: mark the end. */
 static void process_exit(int status)
 {
-	if (atomic_load(&g_mode) != MODE_ACTIVE)
+	if (atomic_load(&g_hot.mode) != MODE_ACTIVE)
 		return;
 	t_guard = 1;
 	if (t_npend)
@@ -1205,7 +1211,7 @@ static void after_fork_child(void)
 		atomic_store_explicit(&g_gils[i].m, NULL, memory_order_relaxed);
 	atomic_store(&g_nslots, 0);
 	atomic_fetch_add(&g_arm_epoch, 1);
-	if (atomic_load(&g_mode) == MODE_ACTIVE)
+	if (atomic_load(&g_hot.mode) == MODE_ACTIVE)
 		atomic_store(&g_armed, 1);
 	fast_refresh();
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
@@ -1295,6 +1301,6 @@ __attribute__((constructor)) static void gilscope_init(void)
 	g_many_gils = minor >= 12;
 	pthread_atfork(NULL, NULL, after_fork_child);
 	g_slot_key_ok = pthread_key_create(&g_slot_key, thread_slot_release) == 0;
-	atomic_store(&g_mode, MODE_ACTIVE);
+	atomic_store(&g_hot.mode, MODE_ACTIVE);
 	set_armed(1);
 }
