@@ -30,7 +30,11 @@ size_t durs_size(int64_t v)
 
 /* Log-linear buckets: exact below 128, then 128 per power of two. */
 #define HIST_SUB 128
-#define HIST_BUCKETS (HIST_SUB + 56 * HIST_SUB)
+#define HIST_GROUPS 57
+#define HIST_BUCKETS (HIST_GROUPS * HIST_SUB)
+/* A histogram is HIST_GROUPS groups of HIST_SUB counters (one group per
+ * power of two), each allocated when first used: a collection touches a
+ * few, so thousands of threads' histograms stay small. */
 
 static size_t bucket_of(int64_t v)
 {
@@ -57,22 +61,41 @@ static int64_t bucket_value(size_t b)
 	return lo + (width - 1) / 2;
 }
 
-static void hist_add(struct durs *d, int64_t v)
+static int hist_add(struct durs *d, int64_t v)
 {
-	d->hist[bucket_of(v)]++;
+	size_t b = bucket_of(v);
+	uint32_t **g = &d->hist[b / HIST_SUB];
+
+	if (!*g && !(*g = calloc(HIST_SUB, sizeof(**g))))
+		return -1;
+	(*g)[b % HIST_SUB]++;
 	d->nhist++;
 	if (v > d->hmax)
 		d->hmax = v;
+	return 0;
+}
+
+static uint32_t hist_count(const struct durs *d, size_t b)
+{
+	const uint32_t *g = d->hist[b / HIST_SUB];
+
+	return g ? g[b % HIST_SUB] : 0;
+}
+
+static void hist_free(struct durs *d)
+{
+	for (size_t i = 0; d->hist && i < HIST_GROUPS; i++)
+		free(d->hist[i]);
+	free(d->hist);
+	d->hist = NULL;
 }
 
 int durs_add(struct durs *d, int64_t v)
 {
 	if (v < 0)
 		v = 0;
-	if (d->hist) {
-		hist_add(d, v);
-		return 0;
-	}
+	if (d->hist)
+		return hist_add(d, v);
 	d->sorted = 0;
 	if (v <= UINT16_MAX) {
 		if (grow((void **)&d->tiny, &d->captiny, d->ntiny + 1, sizeof(*d->tiny)))
@@ -313,7 +336,7 @@ static int hist_stats(struct durs *const *d, size_t k, struct dur_stats *out)
 		const struct durs *c = d[j];
 
 		for (size_t b = 0; c->hist && b < HIST_BUCKETS; b++)
-			sum[b] += c->hist[b];
+			sum[b] += hist_count(c, b);
 		if (c->hist && c->nhist && c->hmax > out->max)
 			out->max = c->hmax;
 		for (uint64_t i = 0; i < c->ntiny + c->nsmall + c->nbig; i++) {
@@ -347,22 +370,21 @@ static int hist_stats(struct durs *const *d, size_t k, struct dur_stats *out)
 
 int durs_to_hist(struct durs *d)
 {
-	uint32_t *h;
+	uint64_t n = d->ntiny + d->nsmall + d->nbig;
 
 	if (d->hist)
 		return 0;
-	h = calloc(HIST_BUCKETS, sizeof(*h));
-	if (!h)
+	d->hist = calloc(HIST_GROUPS, sizeof(*d->hist));
+	if (!d->hist)
 		return -1;
 	d->hmax = -1;
-	for (uint64_t i = 0; i < d->ntiny + d->nsmall + d->nbig; i++) {
-		int64_t v = nth(d, i);
-
-		h[bucket_of(v)]++;
-		if (v > d->hmax)
-			d->hmax = v;
+	d->nhist = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		if (hist_add(d, nth(d, i))) {
+			hist_free(d);
+			return -1;
+		}
 	}
-	d->nhist = d->ntiny + d->nsmall + d->nbig;
 	free(d->tiny);
 	free(d->small);
 	free(d->big);
@@ -371,13 +393,12 @@ int durs_to_hist(struct durs *d)
 	d->big = NULL;
 	d->ntiny = d->nsmall = d->nbig = 0;
 	d->captiny = d->capsmall = d->capbig = 0;
-	d->hist = h;
 	return 0;
 }
 
 void durs_free(struct durs *d)
 {
-	free(d->hist);
+	hist_free(d);
 	free(d->tiny);
 	free(d->small);
 	free(d->big);

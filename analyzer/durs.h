@@ -14,7 +14,7 @@ struct durs {
 	int64_t *big;
 	uint64_t ntiny, captiny, nsmall, capsmall, nbig, capbig;
 	int sorted;
-	uint32_t *hist;        /* non-NULL: histogram mode, arrays empty */
+	uint32_t **hist;       /* non-NULL: histogram mode, arrays empty (durs.c) */
 	uint64_t nhist;
 	int64_t hmax;
 };

@@ -12,6 +12,11 @@ recorder's set-up and teardown are not counted. Prints "elapsed_ns=T".
     python3 workload.py spawn N         starts N `python -c pass` children
                                         one after the other (start-up cost:
                                         under the recorder each is traced)
+    python3 workload.py procs N THREADS forks N short children one after
+                                        the other, each running THREADS
+                                        threads that take and drop the
+                                        GIL a few dozen times (many
+                                        processes, GILs and threads)
 
 A single churning thread also times its loop in BLOCKS blocks and prints
 "best_ns": BLOCKS times its fastest block, which leaves out the time slices
@@ -71,10 +76,37 @@ def spawn(n):
     return 0
 
 
+def pipe_churn(n):
+    r, w = os.pipe()
+    for _ in range(n):
+        os.write(w, b"x")
+        os.read(r, 1)
+    os.close(r)
+    os.close(w)
+
+
+def procs(n, threads):
+    for _ in range(n):
+        pid = os.fork()
+        if pid == 0:
+            ts = [threading.Thread(target=pipe_churn, args=(20,)) for _ in range(threads)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            os._exit(0)
+        os.waitpid(pid, 0)
+
+
 def main(argv):
     kind = argv[1]
     if kind == "spawn":
         return spawn(int(argv[2]))
+    if kind == "procs":
+        t0 = time.perf_counter_ns()
+        procs(int(argv[2]), int(argv[3]))
+        print("elapsed_ns=%d" % (time.perf_counter_ns() - t0))
+        return 0
     if kind == "countdown":
         target, threads, n = countdown, 2, int(argv[2])
     elif kind == "churn":
@@ -84,7 +116,7 @@ def main(argv):
             depth = max(1, int(argv[4]) - 3)
             target = (lambda fn: lambda *a: deep(depth, fn, *a))(churn)
     else:
-        sys.exit("usage: workload.py countdown N | churn THREADS N [DEPTH] | spawn N")
+        sys.exit("usage: workload.py countdown N | churn THREADS N [DEPTH] | spawn N | procs N THREADS")
     best = [None, None]
     args = (n, best) if kind == "churn" and threads == 1 else (n,)
     ts = [threading.Thread(target=target, args=args) for _ in range(threads)]
