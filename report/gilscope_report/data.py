@@ -425,10 +425,7 @@ def _time_bounds(conn: sqlite3.Connection, run_id: int, run: Dict[str, Any]) -> 
                               (run_id,)).fetchone()
         firsts.append(lo)
         lasts.append(hi)
-    known = [v for v in firsts if v is not None]
-    t0 = min(known) if known else 0
-    known = [v for v in lasts if v is not None]
-    return t0, max(known) if known else t0
+    return scale.span_of(firsts, lasts)
 
 
 def _make_lanes(r: Run, processes: Dict[int, Dict[str, Any]], gils: Dict[int, Dict[str, Any]],

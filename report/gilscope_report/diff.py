@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from . import data
+from . import data, render
 from .output import open_output
 
 PROG = "gilscope diff"
@@ -48,14 +48,7 @@ def term(s: Any) -> str:
 # --- formatting (ASCII, like `gilscope summary`) --------------------------------
 
 def fmt_dur(ns: Optional[float]) -> str:
-    if ns is None:
-        return "-"
-    a = abs(ns)
-    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
-        if a >= scale:
-            v = ns / scale
-            return f"{v:.{0 if abs(v) >= 100 else 1 if abs(v) >= 10 else 2}f} {unit}"
-    return f"{ns:.0f} ns"
+    return render.fmt_dur(ns, micro="us", none="-")
 
 
 def fmt_pct(p: Optional[float]) -> str:

@@ -34,11 +34,13 @@ def esc(value: Any) -> str:
     return html.escape(text, quote=True)
 
 
-def fmt_dur(ns: Optional[float]) -> str:
+def fmt_dur(ns: Optional[float], micro: str = "µs", none: str = "—") -> str:
+    """A duration in three digits; micro="us" for a terminal (as `gilscope
+    summary` writes)."""
     if ns is None:
-        return "—"
+        return none
     a = abs(ns)
-    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+    for unit, scale in (("s", 1e9), ("ms", 1e6), (micro, 1e3)):
         if a >= scale:
             v = ns / scale
             return f"{v:.{0 if abs(v) >= 100 else 1 if abs(v) >= 10 else 2}f} {unit}"

@@ -290,8 +290,11 @@ def bounds(conn: sqlite3.Connection, run_id: int, run: Dict[str, Any], pads: Dic
                 lasts.append(conn.execute(f"SELECT MAX({last}) FROM {table} WHERE run_id = :run AND gil_id = :gil "
                                           f"AND {first} >= :from", p).fetchone()[0])
     lo, hi = conn.execute("SELECT MIN(ts_ns), MAX(ts_ns) FROM drop_requests WHERE run_id = ?", (run_id,)).fetchone()
-    firsts.append(lo)
-    lasts.append(hi)
+    return span_of(firsts + [lo], lasts + [hi])
+
+
+def span_of(firsts: Sequence[Optional[int]], lasts: Sequence[Optional[int]]) -> Tuple[int, int]:
+    """The earliest of firsts and the latest of lasts (None: unknown)."""
     known = [v for v in firsts if v is not None]
     t0 = min(known) if known else 0
     known = [v for v in lasts if v is not None]
