@@ -132,7 +132,8 @@ class PerfettoSink(tl.Sink):
         for kind, name in tl.NAMES.items():
             interned += f_bytes(I_NAMES, f_varint(ENTRY_IID, kind + 1) + f_str(ENTRY_NAME, name))
         for i, name in enumerate(("ended", "outcome", "timeouts", "events lost inside", "convoy",
-                                  "holder tid", "response ns", "events", "stream"), 1):
+                                  "holder tid", "response ns", "events", "stream", "resumed at",
+                                  "released at", "asked at"), 1):
             self._ann_iid[name] = i
             interned += f_bytes(I_ANNOTATION_NAMES, f_varint(ENTRY_IID, i) + f_str(ENTRY_NAME, name))
         self._first(SEQ_SLICES, f_bytes(P_INTERNED, interned))

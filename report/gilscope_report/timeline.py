@@ -253,13 +253,23 @@ class Walker:
         sources = []
         waits_cols = _columns(conn, "waits")
         convoy = "convoy" if "convoy" in waits_cols else "0"
+        # Code attribution (code_sites, schema 3+): where each hold resumed
+        # and released, where each wait asked; the table is small.
+        sites: Dict[int, str] = {}
+        if {"filename", "function", "line"} <= _columns(conn, "code_sites"):
+            for sid, fn, func, line in conn.execute("SELECT site_id, filename, function, line FROM code_sites "
+                                                    "WHERE run_id = ?", (run,)):
+                sites[sid] = f"{(fn or '?').rsplit('/', 1)[-1]}:{'' if line is None else line} in {func}"
+        hold_sites = "start_site_id, end_site_id" if sites and "end_site_id" in _columns(conn, "holds") \
+            else "NULL, NULL"
+        wait_site = "site_id" if sites and "site_id" in waits_cols else "NULL"
         for g in gil_pid:
             q = dict(p, gil=g)
             sources.append(_rows(self._query(
-                "SELECT start_ns, end_ns, tid, ended, crosses_loss FROM holds "
+                f"SELECT start_ns, end_ns, tid, ended, crosses_loss, {hold_sites} FROM holds "
                 "WHERE run_id = :run AND gil_id = :gil ORDER BY start_ns", q), _P_BEGIN, len(sources)))
             sources.append(_rows(self._query(
-                f"SELECT start_ns, end_ns, tid, outcome, timeouts, crosses_loss, {convoy} FROM waits "
+                f"SELECT start_ns, end_ns, tid, outcome, timeouts, crosses_loss, {convoy}, {wait_site} FROM waits "
                 "WHERE run_id = :run AND gil_id = :gil ORDER BY start_ns", q), _P_BEGIN, len(sources)))
             sources.append(_rows(self._query(
                 "SELECT start_ns, end_ns, tid FROM forced_switches "
@@ -368,6 +378,10 @@ class Walker:
                 args = {"ended": row[3]}
                 if row[4]:
                     args["events lost inside"] = True
+                if row[5] in sites:
+                    args["resumed at"] = sites[row[5]]
+                if row[6] in sites:
+                    args["released at"] = sites[row[6]]
                 sink.begin(ts, HOLD, pid, tid, end, args, no_flows if f is None else (f,))
                 heapq.heappush(ends, (end, _P_END, seq, HOLD, g, tid, row))
             elif k == "wait":
@@ -377,6 +391,8 @@ class Walker:
                     args["events lost inside"] = True
                 if row[6]:
                     args["convoy"] = True
+                if row[7] in sites:
+                    args["asked at"] = sites[row[7]]
                 sink.begin(ts, WAIT, pid, tid, end, args, no_flows)
                 waiting[g] += 1
                 sink.counter(ts, counters[(g, WAITING)], waiting[g])

@@ -92,6 +92,7 @@ def db_facts(db: Path) -> Dict[str, Any]:
         "timeouts": n("SELECT COUNT(*) FROM timeouts WHERE run_id = ?"),
         "switches": n("SELECT COUNT(*) FROM switches WHERE run_id = ?"),
         "gils": n("SELECT COUNT(DISTINCT gil_id) FROM holds WHERE run_id = ?"),
+        "sites": n("SELECT COUNT(*) FROM holds WHERE run_id = ? AND end_site_id IS NOT NULL"),
         "threads": {(r[0], r[1]): r[2] for r in c.execute("SELECT pid, tid, name FROM threads WHERE run_id = ?",
                                                           (run,))},
         "pids": {r[0] for r in c.execute("SELECT pid FROM processes WHERE run_id = ?", (run,))},
@@ -121,6 +122,9 @@ def check_perfetto(path: Path, facts: Dict[str, Any], what: str) -> None:
     names = {one(e, "iid"): one(e, "name") for e in interned[0]["interned_data"][0]["event_names"]}
     cats = {one(e, "iid"): one(e, "name") for e in interned[0]["interned_data"][0]["event_categories"]}
     anames = {one(e, "iid") for e in interned[0]["interned_data"][0]["debug_annotation_names"]}
+    site_iid = next((one(e, "iid") for e in interned[0]["interned_data"][0]["debug_annotation_names"]
+                     if one(e, "name") == "released at"), None)
+    site_args = 0
     check(cats == {"1": "gil"}, f"{what}: one category, gil ({cats})")
 
     tracks: Dict[str, Node] = {}
@@ -166,6 +170,8 @@ def check_perfetto(path: Path, facts: Dict[str, Any], what: str) -> None:
         if track not in tracks:
             fail(f"{what}: an event on an undescribed track {track}")
         for a in e.get("debug_annotations", []):
+            if one(a, "name_iid") == site_iid:
+                site_args += 1
             if one(a, "name_iid") not in anames:
                 fail(f"{what}: an argument name not interned: {dict(a)}")
         flows_out.update(e.get("flow_ids", []))
@@ -206,6 +212,8 @@ def check_perfetto(path: Path, facts: Dict[str, Any], what: str) -> None:
           f"{what}: a flow per hand-off ({facts['switches']}) and per answered drop request "
           f"({facts['drops_released']}): {len(flows_out)}")
     check(counter_events > 0, f"{what}: the counters have values")
+    if facts["sites"]:
+        check(site_args > 0, f"{what}: code sites ride on the slices as arguments ({site_args})")
     start, _, tid = facts["first_hold"]
     th = [u for u, d in tracks.items() if "thread" in d and int(one(d["thread"][0], "tid")) == tid]
     check(first_hold is not None and first_hold[0] == start and first_hold[1] in th,
