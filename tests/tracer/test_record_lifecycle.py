@@ -25,8 +25,12 @@ PROG = ("import threading, time\n"
 
 
 def gs(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    # An ASan build of gilscope started under the preload library (the
+    # nested case) would refuse to run: ASan wants to be loaded first.
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    env = dict(os.environ, ASAN_OPTIONS=(asan + ":" if asan else "") + "verify_asan_link_order=0")
     return subprocess.run([str(gstest.gilscope()), *args], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=env)
 
 
 def sessions() -> str:
