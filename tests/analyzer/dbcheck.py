@@ -7,12 +7,10 @@ import math
 import os
 import sqlite3
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-import gstest  # noqa: E402
+import gstest
 from gstest import check, fail  # noqa: E402,F401
 
 DATA = gstest.source_dir() / "tests" / "data" / "analyzer"

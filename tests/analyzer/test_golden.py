@@ -1,12 +1,13 @@
 """Golden tests: small traces recorded by `gilscope record` (committed as
 tests/data/analyzer/NAME.tar.xz) analyzed again, with the expected query
 results beside them (NAME.expected.json), plus the consistency checks
-and the summary's layout. `--regen` rewrites the expected files."""
+and the summary's layout. GILSCOPE_UPDATE_GOLDEN=1 rewrites the expected
+files (tests/README.md)."""
 import json
 import shutil
-import sys
 
 import dbcheck
+import gstest
 from dbcheck import check, fail
 
 TRACES = {
@@ -48,7 +49,6 @@ assert METRICS_QUERY in QUERIES
 
 
 def main():
-    regen = "--regen" in sys.argv
     tmp = dbcheck.tmpdir()
     for name, what in TRACES.items():
         print(f"== {name}: {what}", flush=True)
@@ -80,12 +80,10 @@ def main():
                         ok = ok and x == y
             check(ok, f"{name}: histogram percentiles within 1/128 of the exact ones ({q[:40]}...)")
         exp_path = dbcheck.DATA / f"{name}.expected.json"
-        if regen:
-            exp_path.write_text(json.dumps(got, indent=1) + "\n")
-            print(f"wrote {exp_path}")
+        if gstest.golden_update(exp_path, json.dumps(got, indent=1) + "\n"):
             continue
         if not exp_path.exists():
-            fail(f"{exp_path} is missing: run this test with --regen")
+            fail(f"{exp_path} is missing: run this test with GILSCOPE_UPDATE_GOLDEN=1")
         want = json.loads(exp_path.read_text())
         for q in QUERIES:
             if got[q] != want.get(q):

@@ -6,11 +6,8 @@ keeps them exactly and stays valid JSON."""
 import json
 import re
 import subprocess
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-import gstest  # noqa: E402
+import gstest
 
 check = gstest.check
 

@@ -10,11 +10,8 @@
 import shutil
 import sqlite3
 import subprocess
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-import gstest  # noqa: E402
+import gstest
 
 check = gstest.check
 

@@ -16,12 +16,10 @@ import argparse
 import re
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-import gstest  # noqa: E402
+import gstest
 
 FAST = ["test_threading_local", "test_fork1", "test_wait4"]
 FULL = ["test_threading", "test_thread", "test_threadsignals", "test_queue",

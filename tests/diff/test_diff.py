@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Dict
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "lib"))
 sys.path.insert(0, str(HERE.parent / "report"))
 from gstest import check, gilscope, source_dir, tmpdir  # noqa: E402
 from recorded import recorded_db  # noqa: E402

@@ -23,12 +23,10 @@ import re
 import shutil
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "lib"))
 from gstest import check, fail, gilscope, skip, source_dir, tmpdir  # noqa: E402
 from recorded import recorded_db  # noqa: E402
 

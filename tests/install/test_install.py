@@ -1,14 +1,10 @@
 """`make install` puts a working gilscope under a prefix: the installed
 command finds its preload library, Python hook and report module relative
 to itself, records, analyzes and reports, and its man page is there."""
-import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-import gstest  # noqa: E402
+import gstest
 
 
 def main() -> None:

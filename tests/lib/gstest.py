@@ -31,6 +31,17 @@ def fail(reason: str) -> "NoReturn":  # type: ignore[name-defined]
     sys.exit(1)
 
 
+def golden_update(path: Path, text: str) -> bool:
+    """The one switch for every golden file (tests/README.md): with
+    GILSCOPE_UPDATE_GOLDEN set, writes text to path and returns True."""
+    if not os.environ.get("GILSCOPE_UPDATE_GOLDEN"):
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    print(f"rewrote {path}", flush=True)
+    return True
+
+
 def build_dir() -> Path:
     d = os.environ.get("GILSCOPE_BUILD")
     if not d:

@@ -10,7 +10,6 @@ from typing import Any, Optional
 
 HERE = Path(__file__).resolve().parent
 SOURCE = Path(os.environ.get("GILSCOPE_SOURCE", HERE.parents[1]))
-sys.path.insert(0, str(HERE.parent / "lib"))
 
 T0 = 1_700_000_000_000_000_000  # epoch-like ns, beyond JavaScript's exact integers
 MS = 1_000_000

@@ -14,11 +14,9 @@ import json
 import shutil
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "lib"))
 from gstest import build_dir, check, fail, gilscope, record, skip, source_dir, tmpdir  # noqa: E402
 
 EVIL = "<img src=x onerror=alert(1)>"

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "lib"))
 from gstest import build_dir, check, fail, gilscope, skip, source_dir, tmpdir  # noqa: E402
 
 INTERVALS = 2_000_000

@@ -6,14 +6,11 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 import reportdb  # noqa: E402
 
-sys.path.insert(0, str(HERE.parent / "lib"))
 from gstest import check, find_python, gilscope, tmpdir  # noqa: E402
 
 

@@ -16,11 +16,9 @@ import html
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "lib"))
 from gstest import build_dir, check, fail, gilscope, record, skip, source_dir, tmpdir  # noqa: E402
 
 PROGRAM = r'''

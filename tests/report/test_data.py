@@ -6,13 +6,11 @@ import json
 import os
 import sqlite3
 import stat
-import sys
 import tempfile
 import unittest
 from unittest import mock
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reportdb  # noqa: E402
 from reportdb import DB, MS, T0, US  # noqa: E402
 

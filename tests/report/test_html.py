@@ -4,7 +4,8 @@ table, histograms, and the embedded model with its columns unpacked) with
 tests/report/golden/two_threads.json; checks that the page is self-contained
 and that its Content-Security-Policy admits exactly its own script.
 
-GILSCOPE_UPDATE_GOLDEN=1 rewrites the golden file (review the diff)."""
+GILSCOPE_UPDATE_GOLDEN=1 rewrites the golden file (review the diff;
+tests/README.md)."""
 from __future__ import annotations
 
 import base64
@@ -12,22 +13,19 @@ import hashlib
 import json
 import os
 import re
-import sys
 import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 import reportdb  # noqa: E402
 
 reportdb.import_report()
 from gilscope_report import data, render  # noqa: E402
 from test_data import lane_data  # noqa: E402
 
-sys.path.insert(0, str(HERE.parent / "lib"))
-from gstest import check, fail  # noqa: E402
+from gstest import check, fail, golden_update  # noqa: E402
 
 GOLDEN = HERE / "golden" / "two_threads.json"
 VOID = {"meta", "link", "br", "img", "input", "hr", "col", "area", "base", "source", "wbr"}
@@ -150,10 +148,7 @@ def main() -> None:
     check(not re.search(r"https?://", page), "no http(s) URL anywhere in the page")
 
     got = json.loads(json.dumps(outline(page, model)))  # tuples become lists, as in the file
-    if os.environ.get("GILSCOPE_UPDATE_GOLDEN"):
-        GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_text(json.dumps(got, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"rewrote {GOLDEN}")
+    golden_update(GOLDEN, json.dumps(got, indent=1, ensure_ascii=False) + "\n")
     want = json.loads(GOLDEN.read_text(encoding="utf-8"))
     for key in want:
         if got.get(key) != want[key]:

@@ -7,18 +7,15 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 import reportdb  # noqa: E402
 
 reportdb.import_report()
 from gilscope_report import data  # noqa: E402
 
-sys.path.insert(0, str(HERE.parent / "lib"))
 from gstest import check, skip  # noqa: E402
 
 DRIVER = r"""

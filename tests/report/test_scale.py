@@ -13,7 +13,6 @@ import unittest
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reportdb  # noqa: E402
 from reportdb import MS, SOURCE  # noqa: E402
 

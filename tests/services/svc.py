@@ -7,14 +7,12 @@ import http.client
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-import gstest  # noqa: E402
+import gstest
 
 HERE = Path(__file__).resolve().parent
 

@@ -8,10 +8,8 @@ service's answers never change; after the recording no session remains
 and the trace does not grow."""
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import svc  # noqa: E402
 from svc import gstest  # noqa: E402
 

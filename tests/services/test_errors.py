@@ -13,12 +13,10 @@ act on: one line on stderr saying what to do, and a non-zero exit.
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import svc  # noqa: E402
 from svc import gstest  # noqa: E402
 

@@ -8,11 +8,8 @@ horizon) with the threads' names; `flight stop` ends the session."""
 import os
 import sqlite3
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import svc  # noqa: E402
 from svc import gstest  # noqa: E402
 

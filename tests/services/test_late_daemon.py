@@ -6,12 +6,10 @@ which starts one: the trace holds the service's GIL events and thread
 names; the daemon is stopped afterwards."""
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import svc  # noqa: E402
 from svc import gstest  # noqa: E402
 

@@ -3,11 +3,9 @@ GIL events. The default buffers lose none of them; a tiny buffer loses
 events, and the loss is counted and reported, never hidden."""
 import re
 import subprocess
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-import gstest  # noqa: E402
+import gstest
 
 CHURN = "import os\nfor _ in range({n}): os.sched_yield()\n"
 

@@ -5,11 +5,9 @@ acquires and releases follow CPython's state machine; drop requests match
 CPU time / switch interval within 30%; a 1 ms interval gives about 5 times
 as many; thread names arrive.
 """
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-import gstest  # noqa: E402
+import gstest
 
 PROGRAM = r"""
 import sys, threading, time

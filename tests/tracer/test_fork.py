@@ -1,11 +1,8 @@
 """A program that forks, and a multiprocessing pool: every child's events
 come under its own pid, each process finds its GIL exactly once, and each
 child's GIL events follow CPython's state machine."""
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-import gstest  # noqa: E402
+import gstest
 
 PROGRAM = r"""
 import os, sys, threading, multiprocessing

@@ -3,11 +3,8 @@ thread ends, so glibc ends the child with exit(0) (stdio flushed, atexit
 handlers run). Under the recorder liblttng-ust's threads live in the child
 too; it must still end exactly so, and the recording must end."""
 import subprocess
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-import gstest  # noqa: E402
+import gstest
 
 # The child leaves text in libc's stdio buffer: only exit() flushes it
 # (not _exit(), and not a kill), so it shows that the child ended the way

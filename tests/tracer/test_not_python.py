@@ -3,11 +3,9 @@ pipeline, a C program whose locks look exactly like a GIL, and Python 2.7
 (old GIL, not traced). Same output, same exit status, no GIL found."""
 import argparse
 import subprocess
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-import gstest  # noqa: E402
+import gstest
 
 
 def same_as_plain(cmd: list[str], out: Path, what: str, procnames: set[str]) -> gstest.Trace:

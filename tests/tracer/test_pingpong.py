@@ -4,11 +4,8 @@ Each call releases the GIL around the system call and takes it back: one
 request/acquire/release per call, and no thread ever has to ask the other to
 drop it (no drop request).
 """
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-import gstest  # noqa: E402
+import gstest
 
 ROUNDS = 2000
 PROGRAM = r"""

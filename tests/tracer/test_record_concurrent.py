@@ -2,11 +2,8 @@
 commands run at the same time (no recorder waits for another to end), and
 each trace tells its own processes apart from the others' (tags)."""
 import subprocess
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-import gstest  # noqa: E402
+import gstest
 
 # Each command does some GIL work, then says it runs (a file in the
 # directory given) and waits until all N commands run or 20 s pass (a

@@ -4,12 +4,10 @@ LTTng session always destroyed."""
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-import gstest  # noqa: E402
+import gstest
 
 
 def gs(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:

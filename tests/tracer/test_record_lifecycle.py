@@ -8,12 +8,10 @@ import fcntl
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-import gstest  # noqa: E402
+import gstest
 
 # Busy threads for a second, then a long sleep: the recorder is killed
 # during the sleep, with events already in the buffers.

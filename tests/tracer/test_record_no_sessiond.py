@@ -3,12 +3,10 @@ and stops it when done; without lttng-sessiond installed it says what to
 install. Runs alone (RUN_SERIAL): it needs no other recording running."""
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-import gstest  # noqa: E402
+import gstest
 
 
 def daemons() -> list[str]:

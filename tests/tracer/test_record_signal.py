@@ -6,12 +6,9 @@ a process the command leaves behind at a normal end is named too."""
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-import gstest  # noqa: E402
+import gstest
 
 STUBBORN = r"""
 import os, signal, time

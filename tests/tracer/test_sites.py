@@ -18,11 +18,9 @@ import os
 import re
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-import gstest  # noqa: E402
+import gstest
 import pylines  # noqa: E402
 
 PROGRAM = r'''

@@ -1,10 +1,7 @@
 """3.12+: a subinterpreter with its own GIL (PEP 684) is a second GIL, with
 its own address and its own gil_found."""
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-import gstest  # noqa: E402
+import gstest
 
 # The subinterpreter is made by a thread (so that its start-up, which
 # imports site, runs there) and runs on it.

@@ -8,11 +8,8 @@ LTTng's threads (the program runs with -W default::DeprecationWarning), and
 no other output."""
 import resource
 import subprocess
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-import gstest  # noqa: E402
+import gstest
 
 PROGRAM = r"""
 import os, resource, sys
