@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kmap.h"
+#include "ptrvec.h"
 
 /* A GIL whose gil_found was not seen (a recording that began after it)
  * does not know its first place: its first events wait this long, or
@@ -34,15 +35,10 @@ struct gq {
 	size_t cap, count;
 };
 
-struct ptrs {
-	struct gq **v;
-	size_t n, cap;
-};
-
 struct reorder {
 	const struct trace_sink *sink;
 	struct kmap *by_key;   /* (pid, gil) -> struct gq */
-	struct ptrs all;
+	struct ptrvec all;     /* every struct gq */
 	struct reorder_stats st;
 };
 
@@ -66,8 +62,10 @@ void reorder_free(struct reorder *ro)
 	if (!ro)
 		return;
 	for (size_t i = 0; i < ro->all.n; i++) {
-		free(ro->all.v[i]->ring);
-		free(ro->all.v[i]);
+		struct gq *q = ro->all.v[i];
+
+		free(q->ring);
+		free(q);
 	}
 	free(ro->all.v);
 	kmap_free(ro->by_key);
@@ -93,22 +91,15 @@ static struct gq *gq_get(struct reorder *ro, int32_t pid, uint64_t gil)
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return NULL;
-	if (ro->all.n == ro->all.cap) {
-		size_t ncap = ro->all.cap ? 2 * ro->all.cap : 16;
-		struct gq **nv = realloc(ro->all.v, ncap * sizeof(*nv));
-
-		if (!nv) {
-			free(q);
-			return NULL;
-		}
-		ro->all.v = nv;
-		ro->all.cap = ncap;
-	}
-	if (kmap_put(ro->by_key, (uint32_t)pid, gil, q)) {
+	if (ptrvec_push(&ro->all, q)) {
 		free(q);
 		return NULL;
 	}
-	ro->all.v[ro->all.n++] = q;
+	if (kmap_put(ro->by_key, (uint32_t)pid, gil, q)) {
+		ro->all.n--;
+		free(q);
+		return NULL;
+	}
 	q->pid = pid;
 	q->gil = gil;
 	q->since = -1;
@@ -288,7 +279,7 @@ int reorder_event(struct reorder *ro, const struct gs_event *ev)
 		break;
 	case GS_EV_PROCESS_EXIT:
 		for (size_t i = 0; i < ro->all.n; i++) {
-			q = ro->all.v[i];
+			q = (struct gq *)ro->all.v[i];
 			if (q->pid == ev->pid && (q->count || q->started)) {
 				if (drain(ro, q))
 					return -1;
@@ -307,7 +298,7 @@ int reorder_event(struct reorder *ro, const struct gs_event *ev)
 int reorder_finish(struct reorder *ro)
 {
 	for (size_t i = 0; i < ro->all.n; i++)
-		if (drain(ro, ro->all.v[i]))
+		if (drain(ro, (struct gq *)ro->all.v[i]))
 			return -1;
 	return 0;
 }
