@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import collections
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -40,6 +41,32 @@ def golden_update(path: Path, text: str) -> bool:
     path.write_text(text, encoding="utf-8")
     print(f"rewrote {path}", flush=True)
     return True
+
+
+def browser_run(script: str, args: list, timeout: float) -> tuple:
+    """Runs tests/browser/SCRIPT (a Playwright check in headless Chromium)
+    with args, or skips when Chromium, node or the node modules are missing
+    (make test-deps installs them). Prints each check the page made and
+    returns (the script's JSON result, its exit status)."""
+    browser_dir = source_dir() / "tests" / "browser"
+    node = shutil.which("node")
+    if not Path("/usr/bin/chromium").exists():
+        skip("Debian's chromium is not installed (apt-get install chromium, or make test-deps)")
+    if node is None:
+        skip("node is not installed (apt-get install nodejs npm, or make test-deps)")
+    if not (browser_dir / "node_modules" / "playwright-core").is_dir():
+        skip("tests/browser/node_modules is missing: run tools/ensure-node-modules (make test-deps does)")
+    res = subprocess.run([node, str(browser_dir / script)] + [str(a) for a in args],
+                         capture_output=True, text=True, timeout=timeout, cwd=str(browser_dir))
+    try:
+        seen = json.loads(res.stdout)
+    except ValueError:
+        fail(f"{script} printed no result (exit {res.returncode}):\n{res.stdout}\n{res.stderr}")
+    if seen.get("error"):
+        fail(f"the browser run failed: {seen['error']}")
+    for c in seen.get("checks", []):
+        print(f"{'ok' if c['ok'] else 'FAILED'}: {c['what']}" + ("" if c["ok"] else f" -- saw {c['detail']!r}"))
+    return seen, res.returncode
 
 
 def build_dir() -> Path:

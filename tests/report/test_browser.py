@@ -10,14 +10,13 @@ text and runs nothing. Keeps build/test-artifacts/report.png and report.html.
 """
 from __future__ import annotations
 
-import json
 import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-from gstest import build_dir, check, fail, gilscope, record, skip, source_dir, tmpdir  # noqa: E402
+from gstest import browser_run, build_dir, check, fail, gilscope, record, skip, tmpdir  # noqa: E402
 
 EVIL = "<img src=x onerror=alert(1)>"
 PROGRAM = f"""
@@ -34,18 +33,7 @@ for t in threads:
 for t in threads:
     t.join()
 """
-CHROMIUM = Path("/usr/bin/chromium")
-
-
 def main() -> None:
-    browser_dir = source_dir() / "tests" / "browser"
-    if not CHROMIUM.exists():
-        skip("Debian's chromium is not installed (apt-get install chromium, or make test-deps)")
-    node = shutil.which("node")
-    if node is None:
-        skip("node is not installed (apt-get install nodejs npm, or make test-deps)")
-    if not (browser_dir / "node_modules" / "playwright-core").is_dir():
-        skip("tests/browser/node_modules is missing: run tools/ensure-node-modules (make test-deps does)")
 
     tmp = tmpdir("gilscope-report-browser-")
     prog = tmp / "countdown.py"
@@ -76,21 +64,12 @@ def main() -> None:
     shot = artifacts / "report.png"
     if shot.exists():
         shot.unlink()
-    res = subprocess.run([node, str(browser_dir / "check_report.mjs"), "--html", str(html), "--lanes", str(len(names)),
-                          "--text", EVIL, "--screenshot", str(shot), "--zoom-ms", "60"],
-                         capture_output=True, text=True, timeout=180, cwd=str(browser_dir))
-    try:
-        seen = json.loads(res.stdout)
-    except ValueError:
-        fail(f"check_report.mjs printed no result (exit {res.returncode}):\n{res.stdout}\n{res.stderr}")
-    if seen.get("error"):
-        fail(f"the browser run failed: {seen['error']}")
-    for c in seen["checks"]:
-        print(f"{'ok' if c['ok'] else 'FAILED'}: {c['what']}" + ("" if c["ok"] else f" -- saw {c['detail']!r}"))
+    seen, rc = browser_run("check_report.mjs", ["--html", html, "--lanes", len(names), "--text", EVIL,
+                                                "--screenshot", shot, "--zoom-ms", "60"], 180)
     print(f"timing: load {seen.get('load_ms')} ms, first contentful paint {seen.get('fcp_ms')} ms, "
           f"timeline drawn {seen.get('timeline_drawn_ms')} ms")
     shutil.copy(html, artifacts / "report.html")
-    check(all(c["ok"] for c in seen["checks"]) and res.returncode == 0, "every browser check passed")
+    check(all(c["ok"] for c in seen["checks"]) and rc == 0, "every browser check passed")
     check(shot.exists() and shot.stat().st_size > 10_000, f"the screenshot is kept: {shot}")
     shutil.rmtree(tmp, ignore_errors=True)
 

@@ -8,28 +8,16 @@ must show single intervals (the tooltip of one hold or wait). Keeps
 build/test-artifacts/report-large.png."""
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-from gstest import build_dir, check, fail, gilscope, skip, source_dir, tmpdir  # noqa: E402
+from gstest import browser_run, build_dir, check, gilscope, source_dir, tmpdir  # noqa: E402
 
 INTERVALS = 2_000_000
-CHROMIUM = Path("/usr/bin/chromium")
-
-
 def main() -> None:
-    browser_dir = source_dir() / "tests" / "browser"
-    if not CHROMIUM.exists():
-        skip("Debian's chromium is not installed (apt-get install chromium, or make test-deps)")
-    node = shutil.which("node")
-    if node is None:
-        skip("node is not installed (apt-get install nodejs npm, or make test-deps)")
-    if not (browser_dir / "node_modules" / "playwright-core").is_dir():
-        skip("tests/browser/node_modules is missing: run tools/ensure-node-modules (make test-deps does)")
     tmp = tmpdir("gilscope-report-large-")
     db = tmp / "big.db"
     subprocess.run([sys.executable, str(source_dir() / "bench" / "make_big_db.py"), "--intervals", str(INTERVALS),
@@ -44,20 +32,11 @@ def main() -> None:
     artifacts = build_dir() / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
     shot = artifacts / "report-large.png"
-    res = subprocess.run([node, str(browser_dir / "check_report.mjs"), "--html", str(html), "--lanes", "3", "--large",
-                          "--zoom-ms", "20", "--screenshot", str(shot)],
-                         capture_output=True, text=True, timeout=300, cwd=str(browser_dir))
-    try:
-        seen = json.loads(res.stdout)
-    except ValueError:
-        fail(f"check_report.mjs printed no result (exit {res.returncode}):\n{res.stdout}\n{res.stderr}")
-    if seen.get("error"):
-        fail(f"the browser run failed: {seen['error']}")
-    for c in seen["checks"]:
-        print(f"{'ok' if c['ok'] else 'FAILED'}: {c['what']}" + ("" if c["ok"] else f" -- saw {c['detail']!r}"))
+    seen, rc = browser_run("check_report.mjs", ["--html", html, "--lanes", "3", "--large", "--zoom-ms", "20",
+                                                "--screenshot", shot], 300)
     print(f"timing: load {seen.get('load_ms')} ms, first contentful paint {seen.get('fcp_ms')} ms, "
           f"timeline drawn {seen.get('timeline_drawn_ms')} ms")
-    check(all(c["ok"] for c in seen["checks"]) and res.returncode == 0, "every browser check passed")
+    check(all(c["ok"] for c in seen["checks"]) and rc == 0, "every browser check passed")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

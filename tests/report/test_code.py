@@ -13,13 +13,12 @@ build/test-artifacts/code.png.
 from __future__ import annotations
 
 import html
-import json
 import shutil
 import subprocess
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-from gstest import build_dir, check, fail, gilscope, record, skip, source_dir, tmpdir  # noqa: E402
+from gstest import browser_run, build_dir, check, fail, gilscope, record, tmpdir  # noqa: E402
 
 PROGRAM = r'''
 import os, re, threading, time
@@ -46,16 +45,11 @@ time.sleep(0.4)
 done.append(1)
 for t in ts: t.join()
 '''
-CHROMIUM = Path("/usr/bin/chromium")
-
-
 def line_of(tag: str) -> int:
     return next(n for n, ln in enumerate(PROGRAM.splitlines(), 1) if ln.rstrip().endswith("# " + tag))
 
 
 def main() -> None:
-    browser_dir = source_dir() / "tests" / "browser"
-    node = shutil.which("node")
     tmp = tmpdir("gilscope-report-code-")
     prog = tmp / "known.py"
     prog.write_text(PROGRAM)
@@ -81,23 +75,12 @@ def main() -> None:
             check(f"<title>{html.escape(site)} — " in panel, f"a flame graph has a frame for {site}")
     check(panel.count("<svg") == 2, "two flame graphs (held, waited)")
 
-    if not CHROMIUM.exists():
-        skip("Debian's chromium is not installed (apt-get install chromium, or make test-deps)")
-    if node is None or not (browser_dir / "node_modules" / "playwright-core").is_dir():
-        skip("node or tests/browser/node_modules is missing (make test-deps)")
     artifacts = build_dir() / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
     shot = artifacts / "code.png"
-    res = subprocess.run([node, str(browser_dir / "check_code.mjs"), "--html", str(page),
-                          "--site", f"known.py:{line_of('LINE_B')} g", "--lane", "g", "--screenshot", str(shot)],
-                         capture_output=True, text=True, timeout=180, cwd=str(browser_dir))
-    try:
-        seen = json.loads(res.stdout)
-    except ValueError:
-        fail(f"check_code.mjs printed no result (exit {res.returncode}):\n{res.stdout}\n{res.stderr}")
-    for c in seen["checks"]:
-        print(f"{'ok' if c['ok'] else 'FAILED'}: {c['what']}" + ("" if c["ok"] else f" -- saw {c['detail']!r}"))
-    check(all(c["ok"] for c in seen["checks"]) and res.returncode == 0, "every browser check of the Code panel passed")
+    seen, rc = browser_run("check_code.mjs", ["--html", page, "--site", f"known.py:{line_of('LINE_B')} g",
+                                              "--lane", "g", "--screenshot", shot], 180)
+    check(all(c["ok"] for c in seen["checks"]) and rc == 0, "every browser check of the Code panel passed")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -6,7 +6,6 @@ in headless Chromium their lane labels are cut in the middle, keep the
 distinguishing end and carry the whole name in the tooltip."""
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import sqlite3
@@ -14,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-from gstest import check, fail, gilscope, skip, source_dir, tmpdir  # noqa: E402
+from gstest import browser_run, check, gilscope, tmpdir  # noqa: E402
 from recorded import recorded_db  # noqa: E402
 
 PREFIX = "ThreadPoolExecutor-for-image-resizing"
@@ -48,18 +47,7 @@ def main() -> None:
     check(res.returncode == 0 and found is not None and found.group(1).count("threads of one kind") == 1
           and found.group(1).count("convoy effect</span>") == len(rows), "so does the page's findings list")
 
-    browser_dir = source_dir() / "tests" / "browser"
-    node = shutil.which("node")
-    if not (Path("/usr/bin/chromium").exists() and node and (browser_dir / "node_modules" / "playwright-core").is_dir()):
-        skip("Chromium, node or tests/browser/node_modules missing: lane labels not checked (make test-deps)")
-    res = subprocess.run([node, str(browser_dir / "check_report.mjs"), "--html", str(html), "--long-names"],
-                         capture_output=True, text=True, timeout=300, cwd=str(browser_dir))
-    try:
-        seen = json.loads(res.stdout)
-    except ValueError:
-        fail(f"check_report.mjs printed no result:\n{res.stdout}\n{res.stderr}")
-    for ck in seen["checks"]:
-        print(f"{'ok' if ck['ok'] else 'FAILED'}: {ck['what']}" + ("" if ck["ok"] else f" -- saw {ck['detail']!r}"))
+    seen, _ = browser_run("check_report.mjs", ["--html", html, "--long-names"], 300)
     print("labels:", seen.get("labels_shown"))
     check(seen.get("ok") and not seen.get("error"), "every browser check passed")
     shutil.rmtree(tmp, ignore_errors=True)
