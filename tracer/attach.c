@@ -21,6 +21,7 @@
 
 #include "mono.h"
 #include "session.h"
+#include "sigsave.h"
 
 /* How long a process may take to register with a session daemon that
  * has just started (liblttng-ust's listener waits on the daemon's futex). */
@@ -436,8 +437,10 @@ int attach_record(const struct attach_opts *o, struct record_result *res)
 	struct sessiond *d = NULL;
 	struct gs_session s = { 0 };
 	struct pidset set = { .n = 0 };
-	struct sigaction sa, old_int, old_term, old_hup;
-	int err = -1, handlers = 0;
+	static const int stops[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa;
+	struct sigsave saved = { 0 };
+	int err = -1;
 	uint64_t ring = session_ring(o->buffer_size);
 
 	memset(res, 0, sizeof(*res));
@@ -454,10 +457,7 @@ int attach_record(const struct attach_opts *o, struct record_result *res)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop; /* no SA_RESTART: the sleep below ends early */
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
-	sigaction(SIGHUP, &sa, &old_hup);
-	handlers = 1;
+	sigsave_take(&saved, stops, 3, &sa);
 
 	struct gs_session_opts so = { .outdir = res->trace_dir, .ring = ring, .pids = set.v,
 				      .npids = set.n, .resync = 1 };
@@ -484,11 +484,7 @@ end:
 	if (session_teardown(pfx, &s, &res->lost))
 		err = -1;
 	sessiond_release(d);
-	if (handlers) {
-		sigaction(SIGINT, &old_int, NULL);
-		sigaction(SIGTERM, &old_term, NULL);
-		sigaction(SIGHUP, &old_hup, NULL);
-	}
+	sigsave_give_back(&saved);
 	if (res->trace_dir[0] &&
 	    info_write(pfx, res->trace_dir, "attach", set.v, set.n, o->npids, NULL, ring,
 		       err ? NULL : &res->lost))

@@ -26,6 +26,7 @@
 #include "leftover.h"
 #include "session.h"
 #include "sessiond.h"
+#include "sigsave.h"
 
 #define PFX "gilscope record: "
 
@@ -371,8 +372,9 @@ int record_run(const struct record_opts *o, struct record_result *res)
 	struct child_env ce = { { NULL }, NULL };
 	uint32_t tag = 0;
 	int err = -1, created = 0;
-	struct sigaction sa, old_int, old_term, old_hup, old_quit;
-	int handlers = 0;
+	static const int stops[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	struct sigaction sa;
+	struct sigsave saved = { 0 };
 
 	memset(res, 0, sizeof(*res));
 	uint64_t bufsz = session_ring(o->buffer_size);
@@ -408,11 +410,7 @@ int record_run(const struct record_opts *o, struct record_result *res)
 	sa.sa_sigaction = forward_signal;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
-	sigaction(SIGHUP, &sa, &old_hup);
-	sigaction(SIGQUIT, &sa, &old_quit);
-	handlers = 1;
+	sigsave_take(&saved, stops, 4, &sa);
 
 	if (child_env_build(&ce, o->base_env, o, tag)) {
 		fprintf(stderr, PFX "out of memory\n");
@@ -438,12 +436,7 @@ end:
 	if (session_teardown(PFX, &s, &res->lost))
 		err = -1;
 	sessiond_release(d);
-	if (handlers) {
-		sigaction(SIGINT, &old_int, NULL);
-		sigaction(SIGTERM, &old_term, NULL);
-		sigaction(SIGHUP, &old_hup, NULL);
-		sigaction(SIGQUIT, &old_quit, NULL);
-	}
+	sigsave_give_back(&saved);
 	if (!err && info_write(res->trace_dir, o->cmd, tag, start, res->status, res->lost, 1))
 		err = -1;
 	if (err && !res->cmd_ran && created)
