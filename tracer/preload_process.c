@@ -27,6 +27,7 @@
 #endif
 #include "preload_process.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -74,24 +75,35 @@ static void *next_symbol(const char *name)
 
 /* --- threads ------------------------------------------------------------- */
 
-/* Number of threads the kernel counts in this process, 0 if unknown. */
+/* Threads of this process still alive, 0 if unknown. Not num_threads of
+ * /proc/self/stat: a thread group leader that has exited stays counted
+ * there (as a zombie) until the whole process ends. */
 static long kernel_threads(void)
 {
-	char buf[1024];
 	long n = 0;
-	FILE *f = (real.fopen ? real.fopen : fopen)("/proc/self/stat", "r");
-	if (!f)
+	DIR *d = opendir("/proc/self/task");
+	if (!d)
 		return 0;
-	size_t len = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[len] = '\0';
-	/* Fields after the last ')' (the name may hold anything): state is
-	 * field 3, num_threads field 20. */
-	char *p = strrchr(buf, ')');
-	for (int field = 2; p && field < 20; field++)
-		p = strchr(p + 1, ' ');
-	if (p)
-		n = strtol(p + 1, NULL, 10);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char path[300], buf[512];
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* gone meanwhile */
+		ssize_t len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		buf[len] = '\0';
+		/* "tid (name) S ...": the state follows the last ')' */
+		const char *p = strrchr(buf, ')');
+		if (p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X')
+			n++;
+	}
+	closedir(d);
 	return n;
 }
 
@@ -110,11 +122,19 @@ static void thread_gone(void *value)
 	t_dtor_round = 0;
 	if (atomic_fetch_sub(&g_app, 1) != 1)
 		return;
-	int lttng = atomic_load(&g_lttng);
 	/* Only when the kernel agrees that LTTng's threads are all that is
-	 * left (a thread made without pthread_create would keep us out). */
-	if (lttng > 0 && kernel_threads() == 1 + lttng)
-		exit(0);
+	 * left (a thread made without pthread_create keeps us out). A thread
+	 * that was uncounted just before this one may still be on its way out
+	 * of the kernel: give it up to 200 ms. */
+	for (int i = 0; i < 200; i++) {
+		int lttng = atomic_load(&g_lttng);
+		long n = kernel_threads();
+		if (lttng <= 0 || n <= 0 || atomic_load(&g_app) > 0)
+			return;
+		if (n <= 1 + lttng)
+			exit(0);
+		usleep(1000);
+	}
 }
 
 struct start {
