@@ -8,31 +8,33 @@
 #include "analyze.h"
 #include "commands.h"
 
-static const char *const analyze_usage =
-	"usage: gilscope analyze [-o DB] [--append] [--progress | --no-progress]\n"
-	"                        [-v] TRACE_DIR\n"
-	"\n"
-	"Turns a trace written by `gilscope record` into a SQLite database of\n"
-	"GIL holds, waits, hand-offs, drop requests and forced switches, with\n"
-	"per-thread and per-run figures and findings (docs/schema.md).\n"
-	"\n"
-	"Options:\n"
-	"  -o, --output DB   the database to write (default: run.db)\n"
-	"  -a, --append      add this run to DB instead of replacing it\n"
-	"      --progress    show progress on stderr (default: when it is a\n"
-	"                    terminal and the trace takes a while)\n"
-	"      --no-progress never show progress\n"
-	"  -v, --verbose     on a trace error, print every babeltrace2 cause\n"
-	"  -h, --help        show this help\n"
-	"\n"
-	"Without --append an existing DB is replaced only once the new one is\n"
-	"complete: on any error it is left untouched.\n"
-	"\n"
-	"Examples:\n"
-	"  gilscope analyze trace -o run.db\n"
-	"  gilscope analyze --append trace2 -o runs.db   # compare runs later\n"
-	"  sqlite3 run.db 'SELECT tid, count(*), max(dur_ns) FROM holds GROUP BY tid'\n"
-	"  sqlite3 run.db 'SELECT * FROM switches ORDER BY gap_ns DESC LIMIT 10'\n";
+static void analyze_usage(FILE *out)
+{
+	fputs("usage: gilscope analyze [-o DB] [--append] [--progress | --no-progress]\n"
+	      "                        [-v] TRACE_DIR\n"
+	      "\n"
+	      "Turns a trace written by `gilscope record` into a SQLite database of\n"
+	      "GIL holds, waits, hand-offs, drop requests and forced switches, with\n"
+	      "per-thread and per-run figures and findings (docs/schema.md).\n"
+	      "\n"
+	      "Options:\n"
+	      "  -o, --output DB   the database to write (default: run.db)\n"
+	      "  -a, --append      add this run to DB instead of replacing it\n"
+	      "      --progress    show progress on stderr (default: when it is a\n"
+	      "                    terminal and the trace takes a while)\n"
+	      "      --no-progress never show progress\n"
+	      "  -v, --verbose     on a trace error, print every babeltrace2 cause\n"
+	      "  -h, --help        show this help\n"
+	      "\n"
+	      "Without --append an existing DB is replaced only once the new one is\n"
+	      "complete: on any error it is left untouched.\n"
+	      "\n"
+	      "Examples:\n"
+	      "  gilscope analyze trace -o run.db\n"
+	      "  gilscope analyze --append trace2 -o runs.db   # compare runs later\n"
+	      "  sqlite3 run.db 'SELECT tid, count(*), max(dur_ns) FROM holds GROUP BY tid'\n"
+	      "  sqlite3 run.db 'SELECT * FROM switches ORDER BY gap_ns DESC LIMIT 10'\n", out);
+}
 
 /* The analyzer's tuning knobs, for tests and bench/: read here only, once
  * per command (docs/gilscope.1, ENVIRONMENT). */
@@ -81,15 +83,16 @@ int cmd_analyze(int argc, char **argv)
 			opts.verbose = 1;
 			break;
 		case 'h':
-			fputs(analyze_usage, stdout);
+			analyze_usage(stdout);
 			return GILSCOPE_EXIT_OK;
 		default:
-			fputs(analyze_usage, stderr);
+			analyze_usage(stderr);
 			return GILSCOPE_EXIT_USAGE;
 		}
 	}
 	if (argc - optind != 1) {
-		fprintf(stderr, "gilscope analyze: give one TRACE_DIR\n\n%s", analyze_usage);
+		fprintf(stderr, "gilscope analyze: give one TRACE_DIR\n\n");
+		analyze_usage(stderr);
 		return GILSCOPE_EXIT_USAGE;
 	}
 	opts.trace_dir = argv[optind];

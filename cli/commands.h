@@ -1,7 +1,9 @@
 /* The commands of `gilscope`, one file each in cli/ (git's builtin/
  * layout): cmd_NAME(argc, argv) with argv[0] the command's name, returning
  * the process exit status. Adding one: a line in COMMANDS below and
- * cli/NAME.c (CMake builds every .c file of cli/). */
+ * cli/NAME.c (CMake builds every .c file of cli/). One usage style for
+ * all of them (git's builtin/): a static NAME_usage(FILE *out), written to
+ * stdout for --help and to stderr after a bad command line. */
 #ifndef GILSCOPE_COMMANDS_H
 #define GILSCOPE_COMMANDS_H
 

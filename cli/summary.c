@@ -6,16 +6,18 @@
 #include "analyze.h"
 #include "commands.h"
 
-static const char *const summary_usage =
-	"usage: gilscope summary DB\n"
-	"\n"
-	"Prints the latest run of DB (written by `gilscope analyze`) in at most\n"
-	"80 columns: the run, the GIL's figures, percentiles, a table of the\n"
-	"threads, log2 histograms of hold and wait times, and the findings.\n"
-	"\n"
-	"Examples:\n"
-	"  gilscope summary run.db\n"
-	"  gilscope summary run.db | less\n";
+static void summary_usage(FILE *out)
+{
+	fputs("usage: gilscope summary DB\n"
+	      "\n"
+	      "Prints the latest run of DB (written by `gilscope analyze`) in at most\n"
+	      "80 columns: the run, the GIL's figures, percentiles, a table of the\n"
+	      "threads, log2 histograms of hold and wait times, and the findings.\n"
+	      "\n"
+	      "Examples:\n"
+	      "  gilscope summary run.db\n"
+	      "  gilscope summary run.db | less\n", out);
+}
 
 int cmd_summary(int argc, char **argv)
 {
@@ -28,14 +30,15 @@ int cmd_summary(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (c == 'h') {
-			fputs(summary_usage, stdout);
+			summary_usage(stdout);
 			return GILSCOPE_EXIT_OK;
 		}
-		fputs(summary_usage, stderr);
+		summary_usage(stderr);
 		return GILSCOPE_EXIT_USAGE;
 	}
 	if (argc - optind != 1) {
-		fprintf(stderr, "gilscope summary: give one DB\n\n%s", summary_usage);
+		fprintf(stderr, "gilscope summary: give one DB\n\n");
+		summary_usage(stderr);
 		return GILSCOPE_EXIT_USAGE;
 	}
 	return summary_print(argv[optind], stdout) ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
