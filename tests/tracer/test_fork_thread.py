@@ -3,6 +3,7 @@ thread ends, so glibc ends the child with exit(0) (stdio flushed, atexit
 handlers run). Under the recorder liblttng-ust's threads live in the child
 too; it must still end exactly so, and the recording must end."""
 import subprocess
+from pathlib import Path
 
 import gstest
 
