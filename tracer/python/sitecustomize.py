@@ -11,11 +11,11 @@ import sys
 def _gilscope_install():
     # type: () -> None
     import os
-    if "GILSCOPE_TAG" not in os.environ:
-        return  # not under `gilscope record`
     # The preload library sees this libc call and emits the name; there
     # is no such variable, so without the library it does nothing. (No
     # ctypes: its import costs milliseconds and, with libffi 3.5, an fd.)
+    # Not gated on GILSCOPE_TAG: `gilscope exec` starts services with no
+    # tag, and their names must be there for a later `record --pid`.
     unsetenv = getattr(os, "unsetenv", None)
     if unsetenv is None:
         return
