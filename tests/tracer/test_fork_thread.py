@@ -45,7 +45,13 @@ def main() -> None:
 
 
 def run_variant(exe: Path, prog: Path, out: Path, variant: list[str]) -> None:
-    bare = subprocess.run([str(exe), str(prog)] + variant, capture_output=True, text=True, timeout=60)
+    try:
+        bare = subprocess.run([str(exe), str(prog)] + variant, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        # Seen on sid's 3.14/3.15 with the joiner: CPython itself may never
+        # release the child's new main thread, so there is nothing to compare.
+        print(f"note: variant {variant}: without gilscope the program hangs too; not compared")
+        return
     gstest.check(bare.returncode == 0 and "child status 0" in bare.stdout and "flushed by exit" in bare.stdout,
                  f"without gilscope the child ends with status 0 ({bare.stdout!r} {bare.stderr!r})")
     try:

@@ -294,13 +294,19 @@ def main() -> None:
     for k in range(3):
         res = gstest.record([str(exe), str(daemons)], out / f"trace-daemons-{k}", check=False)
         if res.returncode != 0:
-            alone = [subprocess.run([str(exe), str(daemons)], capture_output=True).returncode
-                     for _ in range(60)]
-            crashes = sum(1 for rc in alone if rc != 0)
+            # CPython 3.10 itself crashes here now and then (about 1 run in
+            # 10 on this machine kind, more often under the preload: see
+            # docs/tracer.md); up to 200 runs without gilscope, stopping at
+            # the first crash, tell its own bug from ours.
+            crashes, runs = 0, 0
+            while runs < 200 and not crashes:
+                runs += 1
+                rc = subprocess.run([str(exe), str(daemons)], capture_output=True).returncode
+                crashes += rc != 0
             gstest.check(crashes > 0, f"daemon threads at exit, run {k + 1}: exit {res.returncode} under "
-                         f"gilscope; without it {crashes} of 60 runs crash ({res.stderr.strip()[-200:]})")
+                         f"gilscope; without it none of {runs} runs crash ({res.stderr.strip()[-200:]})")
             print(f"note: Python {major}.{minor} itself crashes on daemon threads at exit "
-                  f"({crashes} of 60 runs without gilscope): not counted against the tracer")
+                  f"(run {runs} without gilscope crashed): not counted against the tracer")
             break
         gstest.check("bye" in res.stdout, f"daemon threads at exit, run {k + 1}: exit 0")
 
