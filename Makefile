@@ -43,7 +43,10 @@ build: deps
 # Everything but CPython's whole test suites under the recorder (label
 # cpython, about an hour): `make test-cpython` runs those.
 test: test-deps build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE '^cpython$$'
+# A test that fails is run up to twice more: timing-sensitive tests on a
+# shared 2-core machine fail now and then (tests/README.md); ctest's output
+# keeps every failed try.
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE '^cpython$$' --repeat until-pass:3
 
 test-cpython: test-deps build
 	cd $(BUILD) && ctest --output-on-failure -j 1 -L '^cpython$$'
@@ -53,7 +56,7 @@ test-cpython: test-deps build
 test-sanitize: test-deps
 	cmake -S . -B $(ASAN_BUILD) -DGILSCOPE_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
-	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L sanitize
+	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L sanitize --repeat until-pass:3
 
 demo: build
 	@tools/demo $(BUILD)
