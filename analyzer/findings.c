@@ -184,25 +184,51 @@ static enum gs_status slow_drop_write(struct model *m, const struct gil *g)
 			     (long long)g->slow_drops, g->slow_drops == 1 ? "" : "s", limit);
 }
 
-/* Threads share a pattern when their names are the same once runs of
- * digits are set aside (ThreadPoolExecutor-0_3, ThreadPoolExecutor-0_5)
- * and their finding points at the same code site: a pool's workers. */
-static int same_stem(const char *a, const char *b)
+/* Where name's last run of digits starts and ends ([*b, *e)); 0 when it
+ * has none. */
+static int last_digits(const char *name, size_t *b, size_t *e)
 {
-	if (!a || !b)
+	size_t n = strlen(name);
+
+	while (n > 0 && !isdigit((unsigned char)name[n - 1]))
+		n--;
+	if (!n)
 		return 0;
-	while (*a && *b) {
-		if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
-			while (isdigit((unsigned char)*a))
-				a++;
-			while (isdigit((unsigned char)*b))
-				b++;
-			continue;
-		}
-		if (*a++ != *b++)
-			return 0;
-	}
-	return *a == *b;
+	*e = n;
+	while (n > 0 && isdigit((unsigned char)name[n - 1]))
+		n--;
+	*b = n;
+	return 1;
+}
+
+/* Python's own names that carry only a number ("Thread-3", "Dummy-2"):
+ * they say nothing of what a thread does. */
+static int default_name(const char *name)
+{
+	size_t b, e;
+
+	return last_digits(name, &b, &e) && !name[e] &&
+	       ((b == 7 && !strncmp(name, "Thread-", 7)) || (b == 6 && !strncmp(name, "Dummy-", 6)));
+}
+
+/* Threads are of one kind when their names are the same once the last run
+ * of digits, the worker's number, is set aside (ThreadPoolExecutor-0_3 and
+ * ThreadPoolExecutor-0_5; "Thread-4 (fetch)" and "Thread-9 (fetch)"), or
+ * identical; never by a default name. Their code sites are not compared:
+ * which of a worker's waits was its longest (the site its finding names)
+ * depends on the scheduling, at its queue's get or at its own I/O. */
+static int same_kind(const char *a, const char *b)
+{
+	size_t ab, ae, bb, be;
+	int ad, bd;
+
+	if (!a || !b || default_name(a) || default_name(b))
+		return 0;
+	ad = last_digits(a, &ab, &ae);
+	bd = last_digits(b, &bb, &be);
+	if (!ad || !bd)
+		return !ad && !bd && !strcmp(a, b);
+	return ab == bb && !strncmp(a, b, ab) && !strcmp(a + ae, b + be);
 }
 
 /* The per-thread findings that a pool repeats: convoys and CPU-bound. */
@@ -324,8 +350,7 @@ static enum gs_status thread_kind_write(struct model *m, enum thread_kind k, siz
 		for (size_t j = i + 1; j < n; j++) {
 			const struct thread *u = m->threadv.v[j];
 
-			if (!done[j] && tk_count(k, u) && tk_site(k, u) == tk_site(k, t) &&
-			    same_stem(t->name, u->name)) {
+			if (!done[j] && tk_count(k, u) && same_kind(t->name, u->name)) {
 				idx[k_n++] = j;
 				done[j] = 1;
 			}
