@@ -61,11 +61,11 @@ int cmd_analyze(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct analyze_opts opts = { .db_path = "run.db", .progress = -1 };
-	int c;
+	int c, status = -1;
 
 	analyze_opts_env(&opts);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:avh", longopts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "o:avh", longopts, analyze_usage, &status)) != -1) {
 		switch (c) {
 		case 'o':
 			opts.db_path = optarg;
@@ -82,19 +82,12 @@ int cmd_analyze(int argc, char **argv)
 		case 'v':
 			opts.verbose = 1;
 			break;
-		case 'h':
-			analyze_usage(stdout);
-			return GILSCOPE_EXIT_OK;
-		default:
-			analyze_usage(stderr);
-			return GILSCOPE_EXIT_USAGE;
 		}
 	}
-	if (argc - optind != 1) {
-		fprintf(stderr, "gilscope analyze: give one TRACE_DIR\n\n");
-		analyze_usage(stderr);
-		return GILSCOPE_EXIT_USAGE;
-	}
+	if (status >= 0)
+		return status;
+	if (argc - optind != 1)
+		return cli_bad_args("analyze", "give one TRACE_DIR", analyze_usage);
 	opts.trace_dir = argv[optind];
 	return analyze(&opts) ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
 }

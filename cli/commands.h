@@ -7,8 +7,10 @@
 #ifndef GILSCOPE_COMMANDS_H
 #define GILSCOPE_COMMANDS_H
 
+#include <getopt.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* X(name, one line of help), in the order `gilscope --help` lists them. */
 #define COMMANDS(X) \
@@ -35,20 +37,40 @@ enum gilscope_exit {
 	GILSCOPE_EXIT_USAGE = 2,   /* bad command line */
 };
 
-/* cli/common.c: options more than one command takes. Each prints one
+/* cli/common.c: getopt_long() with what every command does alike: -h and
+ * --help print usage to stdout, an unknown option or a missing argument
+ * prints it to stderr. Returns the command's own next option, or -1 when
+ * the options end: *status is then left alone to go on, or set to the
+ * exit status to return now (after -h or a bad option). */
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
+	       void (*usage)(FILE *), int *status);
+/* A bad command line past the options: "gilscope CMD: WHY", a blank line
+ * and the usage on stderr; returns GILSCOPE_EXIT_USAGE. */
+int cli_bad_args(const char *cmd, const char *why, void (*usage)(FILE *));
+
+/* Options more than one command takes. Each prints one
  * line naming cmd and returns -1 when arg is not valid. */
 /* --buffer-size: "64M", "512k", "1G", bytes; at least 64k. */
 int opt_buffer_size(const char *arg, uint64_t *size, const char *cmd);
 /* --code: off, site or stack. */
 int opt_code(const char *arg, const char *cmd);
+struct record_opts;
+/* The options of a recording that `record` and `run` take alike, spelled
+ * once: their long names, and opt_recording() for either of them (c: 'b'
+ * or 'c') into o. Returns 0, or -1 after one line naming cmd. */
+#define OPT_RECORDING_LONGOPTS \
+	{ "buffer-size", required_argument, NULL, 'b' }, \
+	{ "code", required_argument, NULL, 'c' }
+int opt_recording(int c, const char *arg, struct record_opts *o, const char *cmd);
 /* ./gilscope-YYYYmmdd-HHMMSS, the output directory when none is given. */
 void default_outdir(char *buf, size_t size);
 
-struct record_opts;
-/* The recorder's parts (next to this executable), the daemon's files and
- * the environment, into o; refuses a recording inside a recording.
- * GILSCOPE_EXIT_OK, or the exit status after one line on stderr. */
-int record_setup(struct record_opts *o, const char *cmd);
+/* The command to record (args[0..nargs), what the options left), the
+ * recorder's parts (next to this executable), the daemon's files and the
+ * environment, into o; refuses no command and a recording inside a
+ * recording. GILSCOPE_EXIT_OK, or the exit status after one line on
+ * stderr. */
+int record_setup(struct record_opts *o, const char *cmd, char **args, int nargs);
 
 struct analyze_opts;
 /* Sets the analyzer's tuning knobs from the environment (cli/analyze.c). */

@@ -14,6 +14,31 @@
 
 extern char **environ;
 
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
+	       void (*usage)(FILE *), int *status)
+{
+	int c = getopt_long(argc, argv, shortopts, longopts, NULL);
+
+	if (c == 'h') {
+		usage(stdout);
+		*status = GILSCOPE_EXIT_OK;
+		return -1;
+	}
+	if (c == '?' || c == ':') {
+		usage(stderr);
+		*status = GILSCOPE_EXIT_USAGE;
+		return -1;
+	}
+	return c;
+}
+
+int cli_bad_args(const char *cmd, const char *why, void (*usage)(FILE *))
+{
+	fprintf(stderr, "gilscope %s: %s\n\n", cmd, why);
+	usage(stderr);
+	return GILSCOPE_EXIT_USAGE;
+}
+
 /* "64M", "512k", "1G", "4096", with an optional "iB" or "B": bytes, or 0
  * when invalid. */
 static uint64_t parse_size(const char *s)
@@ -55,6 +80,16 @@ int opt_code(const char *arg, const char *cmd)
 	return -1;
 }
 
+int opt_recording(int c, const char *arg, struct record_opts *o, const char *cmd)
+{
+	if (c == 'b')
+		return opt_buffer_size(arg, &o->buffer_size, cmd);
+	if (opt_code(arg, cmd))
+		return -1;
+	o->code = arg;
+	return 0;
+}
+
 void default_outdir(char *buf, size_t size)
 {
 	time_t now = time(NULL);
@@ -64,13 +99,18 @@ void default_outdir(char *buf, size_t size)
 	strftime(buf, size, "gilscope-%Y%m%d-%H%M%S", &tm);
 }
 
-int record_setup(struct record_opts *o, const char *cmd)
+int record_setup(struct record_opts *o, const char *cmd, char **args, int nargs)
 {
 	static struct sessiond_opts so;
 	static struct sessiond_paths sp;
 	static char preload[PATH_MAX], pydir[PATH_MAX];
 	char pfx[64];
 
+	if (nargs <= 0) {
+		fprintf(stderr, "gilscope %s: no command given; see 'gilscope %s --help'\n", cmd, cmd);
+		return GILSCOPE_EXIT_USAGE;
+	}
+	o->cmd = args;
 	paths_sessiond(&so, &sp);
 	if (sp.nested) {
 		fprintf(stderr, "gilscope %s: already running under `gilscope record` (GILSCOPE_TAG "

@@ -70,25 +70,17 @@ int cmd_exec(int argc, char **argv)
 	};
 	char preload[PATH_MAX], pydir[PATH_MAX];
 	const char *code = NULL;
-	int c;
+	int status = -1;
 
 	optind = 1;
 	/* "+": the command's own options are not ours. */
-	while ((c = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			if (opt_code(optarg, "exec"))
-				return GILSCOPE_EXIT_USAGE;
-			code = optarg;
-			break;
-		case 'h':
-			exec_usage(stdout);
-			return GILSCOPE_EXIT_OK;
-		default:
-			exec_usage(stderr);
+	while (cli_getopt(argc, argv, "+c:h", longopts, exec_usage, &status) == 'c') {
+		if (opt_code(optarg, "exec"))
 			return GILSCOPE_EXIT_USAGE;
-		}
+		code = optarg;
 	}
+	if (status >= 0)
+		return status;
 	int first = optind;
 	if (first >= argc) {
 		fprintf(stderr, PFX "no command given; see 'gilscope exec --help'\n");

@@ -68,8 +68,7 @@ int cmd_record(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
-		{ "buffer-size", required_argument, NULL, 'b' },
-		{ "code", required_argument, NULL, 'c' },
+		OPT_RECORDING_LONGOPTS,
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "cleanup", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
@@ -87,21 +86,17 @@ int cmd_record(int argc, char **argv)
 	struct sessiond_opts so;
 	struct sessiond_paths sp;
 	char outdir[PATH_MAX];
-	int c, cleanup = 0, status;
+	int c, cleanup = 0, status = -1;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+o:b:c:qhp:d:", longopts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "+o:b:c:qhp:d:", longopts, record_usage, &status)) != -1) {
 		switch (c) {
 		case 'o':
 			o.outdir = optarg;
 			break;
-		case 'c':
-			if (opt_code(optarg, "record"))
-				return GILSCOPE_EXIT_USAGE;
-			o.code = optarg;
-			break;
 		case 'b':
-			if (opt_buffer_size(optarg, &o.buffer_size, "record"))
+		case 'c':
+			if (opt_recording(c, optarg, &o, "record"))
 				return GILSCOPE_EXIT_USAGE;
 			break;
 		case 'q':
@@ -127,14 +122,10 @@ int cmd_record(int argc, char **argv)
 		case 'R':
 			flight = 1;
 			break;
-		case 'h':
-			record_usage(stdout);
-			return GILSCOPE_EXIT_OK;
-		default:
-			record_usage(stderr);
-			return GILSCOPE_EXIT_USAGE;
 		}
 	}
+	if (status >= 0)
+		return status;
 	paths_sessiond(&so, &sp);
 	if (cleanup) {
 		char err[512];
@@ -165,12 +156,7 @@ int cmd_record(int argc, char **argv)
 		ao.sessiond = &so;
 		return cmd_record_attached(&ao, flight, argc - optind);
 	}
-	if (optind >= argc) {
-		fprintf(stderr, PFX "no command given; see 'gilscope record --help'\n");
-		return GILSCOPE_EXIT_USAGE;
-	}
-	o.cmd = argv + optind;
-	status = record_setup(&o, "record");
+	status = record_setup(&o, "record", argv + optind, argc - optind);
 	if (status)
 		return status;
 	if (!o.outdir) {

@@ -95,8 +95,7 @@ int cmd_run(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
-		{ "buffer-size", required_argument, NULL, 'b' },
-		{ "code", required_argument, NULL, 'c' },
+		OPT_RECORDING_LONGOPTS,
 		{ "open", no_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -105,40 +104,27 @@ int cmd_run(int argc, char **argv)
 	struct record_result rr;
 	char outdir[PATH_MAX], trace[PATH_MAX], db[PATH_MAX], html[PATH_MAX];
 	const char *want = NULL;
-	int open_report = 0, c, status = GILSCOPE_EXIT_FAILURE;
+	int open_report = 0, c, status = -1;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+o:b:c:h", longopts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "+o:b:c:h", longopts, run_usage, &status)) != -1) {
 		switch (c) {
 		case 'o':
 			want = optarg;
 			break;
-		case 'c':
-			if (opt_code(optarg, "run"))
-				return GILSCOPE_EXIT_USAGE;
-			ro.code = optarg;
-			break;
 		case 'b':
-			if (opt_buffer_size(optarg, &ro.buffer_size, "run"))
+		case 'c':
+			if (opt_recording(c, optarg, &ro, "run"))
 				return GILSCOPE_EXIT_USAGE;
 			break;
 		case 'O':
 			open_report = 1;
 			break;
-		case 'h':
-			run_usage(stdout);
-			return GILSCOPE_EXIT_OK;
-		default:
-			run_usage(stderr);
-			return GILSCOPE_EXIT_USAGE;
 		}
 	}
-	if (optind >= argc) {
-		fprintf(stderr, PFX "no command given; see 'gilscope run --help'\n");
-		return GILSCOPE_EXIT_USAGE;
-	}
-	ro.cmd = argv + optind;
-	status = record_setup(&ro, "run");
+	if (status >= 0)
+		return status;
+	status = record_setup(&ro, "run", argv + optind, argc - optind);
 	if (status)
 		return status;
 	status = GILSCOPE_EXIT_FAILURE;

@@ -37,22 +37,13 @@ int cmd_snapshot(int argc, char **argv)
 	};
 	const char *outdir = NULL, *session = NULL;
 	char trace[PATH_MAX];
-	int c;
+	int status = -1;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'o':
-			outdir = optarg;
-			break;
-		case 'h':
-			snapshot_usage(stdout);
-			return GILSCOPE_EXIT_OK;
-		default:
-			snapshot_usage(stderr);
-			return GILSCOPE_EXIT_USAGE;
-		}
-	}
+	while (cli_getopt(argc, argv, "o:h", longopts, snapshot_usage, &status) == 'o')
+		outdir = optarg;
+	if (status >= 0)
+		return status;
 	if (optind < argc)
 		session = argv[optind++];
 	if (optind < argc || !outdir) {

@@ -25,21 +25,15 @@ int cmd_summary(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	int status = -1;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (c == 'h') {
-			summary_usage(stdout);
-			return GILSCOPE_EXIT_OK;
-		}
-		summary_usage(stderr);
-		return GILSCOPE_EXIT_USAGE;
-	}
-	if (argc - optind != 1) {
-		fprintf(stderr, "gilscope summary: give one DB\n\n");
-		summary_usage(stderr);
-		return GILSCOPE_EXIT_USAGE;
-	}
+	/* No option of its own: -h, or a bad one, ends the loop. */
+	while (cli_getopt(argc, argv, "h", longopts, summary_usage, &status) != -1)
+		;
+	if (status >= 0)
+		return status;
+	if (argc - optind != 1)
+		return cli_bad_args("summary", "give one DB", summary_usage);
 	return summary_print(argv[optind], stdout) ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
 }
