@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import sqlite3
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import Callable
 
 import gstest
 from gstest import check, fail  # noqa: E402,F401
@@ -211,3 +213,13 @@ def tmpdir() -> Path:
 
 def env_keep() -> bool:
     return bool(os.environ.get("GILSCOPE_TEST_KEEP"))
+
+
+def run_cases(*cases: Callable[[Path], None]) -> None:
+    """Runs each case in one scratch directory, removed afterwards unless
+    GILSCOPE_TEST_KEEP is set (a failing case exits first: kept)."""
+    tmp = tmpdir()
+    for case in cases:
+        case(tmp)
+    if not env_keep():
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -4,7 +4,6 @@ from the carried ts, and checks its hand-offs against CPython's own
 switch_number. Synthetic traces (synth.py) give the exact record order a
 real trace only shows by chance: an acquire recorded before the release
 that made it possible, and a lost acquire the self-check must catch."""
-import shutil
 
 import dbcheck
 from dbcheck import check, fail, one, rows
@@ -103,12 +102,7 @@ def case_old_tracer(tmp):
 
 
 def main():
-    tmp = dbcheck.tmpdir()
-    case_reordered(tmp)
-    case_missing_acquire(tmp)
-    case_old_tracer(tmp)
-    if not dbcheck.env_keep():
-        shutil.rmtree(tmp, ignore_errors=True)
+    dbcheck.run_cases(case_reordered, case_missing_acquire, case_old_tracer)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ it must give, including the cases a real trace only shows by chance:
 lost events, anomalies, abandoned requests, retired and re-found GILs,
 two processes with the same GIL address, convoys, unanswered drop
 requests."""
-import shutil
 
 import dbcheck
 from dbcheck import check, fail, rows
@@ -304,17 +303,9 @@ def case_findings(tmp):
 
 
 def main():
-    tmp = dbcheck.tmpdir()
-    case_process_exit(tmp)
-    case_other_recordings(tmp)
-    case_handoff_with_drop(tmp)
-    case_loss(tmp)
-    case_anomalies(tmp)
-    case_retire_and_fork(tmp)
-    case_convoy_and_trace_end(tmp)
-    case_findings(tmp)
-    if not dbcheck.env_keep():
-        shutil.rmtree(tmp, ignore_errors=True)
+    dbcheck.run_cases(case_process_exit, case_other_recordings, case_handoff_with_drop, case_loss,
+                      case_anomalies, case_retire_and_fork, case_convoy_and_trace_end,
+                      case_findings)
 
 
 if __name__ == "__main__":

@@ -171,6 +171,23 @@ def tmpdir(prefix: str = "gilscope-test-") -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
 
 
+def sessiond_pids(uid: Optional[int] = None) -> list[str]:
+    """Live lttng-sessiond pids, of user uid when given. A stopped daemon
+    can stay a zombie where nothing reaps orphans (some containers' init):
+    that one is gone."""
+    live = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+        if (fields.get("Name") == "lttng-sessiond" and fields.get("State", "Z")[0] not in "ZX"
+                and (uid is None or fields.get("Uid", "").split("\t")[0] == str(uid))):
+            live.append(status.parent.name)
+    return live
+
+
 def record(cmd: list[str], outdir: Path, extra: Optional[list[str]] = None,
            env: Optional[dict] = None, timeout: float = 240,
            check: bool = True) -> subprocess.CompletedProcess:

@@ -28,18 +28,6 @@ time.sleep(120)
 """
 
 
-def user_daemons(uid: int) -> list:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/status"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        if "Name:\tlttng-sessiond" in text and f"Uid:\t{uid}\t" in text:
-            out.append(stat.parent.name)
-    return out
-
-
 def main() -> None:
     if os.geteuid() != 0:
         gstest.skip("needs root, to run as nobody (whose session daemon no other test uses)")
@@ -50,9 +38,9 @@ def main() -> None:
     uid = pwd.getpwnam(USER).pw_uid
     # Another test's daemon of that user may still be on its way out.
     end = time.time() + 15
-    while user_daemons(uid) and time.time() < end:
+    while gstest.sessiond_pids(uid) and time.time() < end:
         time.sleep(0.2)
-    if user_daemons(uid):
+    if gstest.sessiond_pids(uid):
         gstest.skip(f"a session daemon of {USER} runs already")
     home = Path(tempfile.mkdtemp(prefix="gilscope-late-"))
     os.chmod(home, 0o777)
@@ -64,7 +52,7 @@ def main() -> None:
     try:
         gstest.check(service.stdout.readline().strip() == "ready", "the service runs (as nobody)")
         time.sleep(0.5)
-        gstest.check(not user_daemons(uid), "no session daemon of that user runs yet")
+        gstest.check(not gstest.sessiond_pids(uid), "no session daemon of that user runs yet")
         out = home / "trace"
         res = svc.gs("record", "--pid", str(service.pid), "--duration", "1s", "-o", str(out),
                      user=USER, env=env, timeout=120)
@@ -75,9 +63,9 @@ def main() -> None:
                      f"the service registered with the daemon started after it: "
                      f"{len(trace.named('acquire'))} acquires, names {sorted(names)}")
         end = time.time() + 15
-        while user_daemons(uid) and time.time() < end:
+        while gstest.sessiond_pids(uid) and time.time() < end:
             time.sleep(0.2)
-        gstest.check(not user_daemons(uid), "the daemon the recording started is stopped")
+        gstest.check(not gstest.sessiond_pids(uid), "the daemon the recording started is stopped")
         gstest.check(service.poll() is None, "the service runs on")
         print("PASSED: a daemon started after the process")
     finally:

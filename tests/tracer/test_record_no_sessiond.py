@@ -9,30 +9,16 @@ from pathlib import Path
 import gstest
 
 
-def daemons() -> list[str]:
-    """Live lttng-sessiond pids. A stopped daemon can stay a zombie where
-    nothing reaps orphans (some containers' init): that one is gone."""
-    live = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        if "(lttng-sessiond)" in text and text.rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
-            live.append(stat.parent.name)
-    return live
-
-
 def main() -> None:
-    if daemons():
-        gstest.skip(f"a session daemon not started by gilscope is running ({daemons()}); "
+    if gstest.sessiond_pids():
+        gstest.skip(f"a session daemon not started by gilscope is running ({gstest.sessiond_pids()}); "
                     "this test needs none")
     out = gstest.tmpdir()
     py = gstest.find_python("debian")
     res = gstest.record([str(py), "-c", "print('hi')"], out / "a")
     gstest.check(res.stdout == "hi\n", "recorded with a private daemon")
     gstest.check(len(gstest.read_trace(out / "a").named("gil_found")) >= 1, "and its events arrived")
-    gstest.check(not daemons(), "the private daemon was stopped afterwards")
+    gstest.check(not gstest.sessiond_pids(), "the private daemon was stopped afterwards")
 
     # A PATH that has everything but lttng-sessiond.
     bindir = Path(tempfile.mkdtemp(prefix="gilscope-path-"))
