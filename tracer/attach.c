@@ -20,8 +20,7 @@
 #include <lttng/lttng.h>
 
 #include "mono.h"
-#include "session.h"
-#include "sigsave.h"
+#include "recording.h"
 
 /* How long a process may take to register with a session daemon that
  * has just started (liblttng-ust's listener waits on the daemon's futex). */
@@ -237,18 +236,6 @@ static int wait_registered(const char *pfx, const pid_t *pids, size_t n)
 
 /* --- the info file --------------------------------------------------------------- */
 
-static void put_escaped(FILE *f, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n && s[i]; i++) {
-		if (s[i] == '\\')
-			fputs("\\\\", f);
-		else if (s[i] == '\n')
-			fputs("\\n", f);
-		else
-			fputc(s[i], f);
-	}
-}
-
 /* The first process's command line, its arguments joined by spaces. */
 static void put_cmdline(FILE *f, pid_t pid)
 {
@@ -263,7 +250,7 @@ static void put_cmdline(FILE *f, pid_t pid)
 	for (size_t i = 0; i < n; i++)
 		if (buf[i] == '\0')
 			buf[i] = ' ';
-	put_escaped(f, buf, n);
+	info_put_escaped(f, buf, n);
 }
 
 /* mode: "attach" or "snapshot". No tag line: processes started by
@@ -272,20 +259,12 @@ static int info_write(const char *pfx, const char *dir, const char *mode, const 
 		      size_t npids, size_t nfirst, const char *session, uint64_t ring,
 		      const uint64_t *lost)
 {
-	char path[4200], host[256] = "", start[32];
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(start, sizeof(start), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	snprintf(path, sizeof(path), "%s/gilscope.info", dir);
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		fprintf(stderr, "%scannot write %s: %s\n", pfx, path, strerror(errno));
+	char path[PATH_MAX + 16], start[32];
+	FILE *f;
+
+	recording_start_time(start, sizeof(start));
+	if (!(f = info_begin(pfx, dir, "mode", mode, start, path, sizeof(path))))
 		return -1;
-	}
-	gethostname(host, sizeof(host) - 1);
-	fprintf(f, "gilscope_version=%s\nmode=%s\nstart_time=%s\nhostname=", GILSCOPE_VERSION, mode, start);
-	put_escaped(f, host, sizeof(host));
 	fputs("\npids=", f);
 	for (size_t i = 0; i < npids; i++)
 		fprintf(f, "%s%d", i ? "," : "", (int)pids[i]);
@@ -302,16 +281,12 @@ static int info_write(const char *pfx, const char *dir, const char *mode, const 
 	fputc('\n', f);
 	if (session) {
 		fputs("session=", f);
-		put_escaped(f, session, strlen(session));
+		info_put_escaped(f, session, strlen(session));
 		fprintf(f, "\nring_buffer_per_cpu=%llu\n", (unsigned long long)ring);
 	}
 	if (lost)
 		fprintf(f, "lost_events=%llu\n", (unsigned long long)*lost);
-	if (fclose(f) != 0) {
-		fprintf(stderr, "%scannot write %s: %s\n", pfx, path, strerror(errno));
-		return -1;
-	}
-	return 0;
+	return info_end(pfx, f, path);
 }
 
 /* Creates dir (and its parents); it must not hold anything yet. */
@@ -481,10 +456,8 @@ int attach_record(const struct attach_opts *o, struct record_result *res)
 	res->cmd_ran = 1;
 	err = 0;
 end:
-	if (session_teardown(pfx, &s, &res->lost))
+	if (recording_end(pfx, &s, d, &saved, &res->lost))
 		err = -1;
-	sessiond_release(d);
-	sigsave_give_back(&saved);
 	if (res->trace_dir[0] &&
 	    info_write(pfx, res->trace_dir, "attach", set.v, set.n, o->npids, NULL, ring,
 		       err ? NULL : &res->lost))

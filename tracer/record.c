@@ -24,9 +24,7 @@
 #include <lttng/lttng.h>
 
 #include "leftover.h"
-#include "session.h"
-#include "sessiond.h"
-#include "sigsave.h"
+#include "recording.h"
 
 #define PFX "gilscope record: "
 
@@ -40,23 +38,11 @@ static volatile sig_atomic_t g_signal; /* the last SIGINT/TERM/HUP/QUIT received
 
 /* --- the info file beside the trace ---------------------------------------- */
 
-static void put_escaped(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '\\')
-			fputs("\\\\", f);
-		else if (*s == '\n')
-			fputs("\\n", f);
-		else
-			fputc(*s, f);
-	}
-}
-
 static void put_quoted_arg(FILE *f, const char *a)
 {
 	if (*a && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 			 "0123456789-_./=:,+@%") == strlen(a)) {
-		put_escaped(f, a);
+		info_put_escaped(f, a, SIZE_MAX);
 		return;
 	}
 	fputc('\'', f);
@@ -76,16 +62,12 @@ static void put_quoted_arg(FILE *f, const char *a)
 static int info_write(const char *dir, char *const *cmd, uint32_t tag, const char *start,
 		      int status, uint64_t lost, int done)
 {
-	char path[PATH_MAX], host[256] = "";
-	snprintf(path, sizeof(path), "%s/gilscope.info", dir);
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		fprintf(stderr, PFX "cannot write %s: %s\n", path, strerror(errno));
+	char path[PATH_MAX + 16], tagbuf[16];
+	FILE *f;
+
+	snprintf(tagbuf, sizeof(tagbuf), "%u", tag);
+	if (!(f = info_begin(PFX, dir, "tag", tagbuf, start, path, sizeof(path))))
 		return -1;
-	}
-	gethostname(host, sizeof(host) - 1);
-	fprintf(f, "gilscope_version=%s\ntag=%u\nstart_time=%s\nhostname=", GILSCOPE_VERSION, tag, start);
-	put_escaped(f, host);
 	fputs("\ncommand=", f);
 	for (char *const *a = cmd; *a; a++) {
 		if (a != cmd)
@@ -95,11 +77,7 @@ static int info_write(const char *dir, char *const *cmd, uint32_t tag, const cha
 	fputc('\n', f);
 	if (done)
 		fprintf(f, "exit_status=%d\nlost_events=%llu\n", status, (unsigned long long)lost);
-	if (fclose(f) != 0) {
-		fprintf(stderr, PFX "cannot write %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	return 0;
+	return info_end(PFX, f, path);
 }
 
 /* --- the command ------------------------------------------------------------- */
@@ -389,10 +367,7 @@ int record_run(const struct record_opts *o, struct record_result *res)
 	if (getrandom(&tag, sizeof(tag), 0) != sizeof(tag))
 		tag = (uint32_t)getpid() ^ (uint32_t)time(NULL);
 	tag = tag ? tag : 1;
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(start, sizeof(start), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	recording_start_time(start, sizeof(start));
 	sessiond_session_name(s.name, sizeof(s.name), getpid(), tag);
 
 	d = sessiond_acquire(o->sessiond, why, sizeof(why));
@@ -433,10 +408,8 @@ int record_run(const struct record_opts *o, struct record_result *res)
 				"unrecorded from now on");
 	err = 0;
 end:
-	if (session_teardown(PFX, &s, &res->lost))
+	if (recording_end(PFX, &s, d, &saved, &res->lost))
 		err = -1;
-	sessiond_release(d);
-	sigsave_give_back(&saved);
 	if (!err && info_write(res->trace_dir, o->cmd, tag, start, res->status, res->lost, 1))
 		err = -1;
 	if (err && !res->cmd_ran && created)

@@ -1,0 +1,66 @@
+/* The parts both recorders share (recording.h). */
+#include "recording.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void recording_start_time(char *buf, size_t len)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void info_put_escaped(FILE *f, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n && s[i]; i++) {
+		if (s[i] == '\\')
+			fputs("\\\\", f);
+		else if (s[i] == '\n')
+			fputs("\\n", f);
+		else
+			fputc(s[i], f);
+	}
+}
+
+FILE *info_begin(const char *pfx, const char *dir, const char *key, const char *value,
+		 const char *start, char *path, size_t pathlen)
+{
+	char host[256] = "";
+	FILE *f;
+
+	snprintf(path, pathlen, "%s/gilscope.info", dir);
+	f = fopen(path, "w");
+	if (!f) {
+		fprintf(stderr, "%scannot write %s: %s\n", pfx, path, strerror(errno));
+		return NULL;
+	}
+	gethostname(host, sizeof(host) - 1);
+	fprintf(f, "gilscope_version=%s\n%s=%s\nstart_time=%s\nhostname=", GILSCOPE_VERSION, key,
+		value, start);
+	info_put_escaped(f, host, sizeof(host));
+	return f;
+}
+
+int info_end(const char *pfx, FILE *f, const char *path)
+{
+	if (fclose(f) != 0) {
+		fprintf(stderr, "%scannot write %s: %s\n", pfx, path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int recording_end(const char *pfx, struct gs_session *s, struct sessiond *d,
+		  struct sigsave *saved, uint64_t *lost)
+{
+	int err = session_teardown(pfx, s, lost) ? -1 : 0;
+
+	sessiond_release(d);
+	sigsave_give_back(saved);
+	return err;
+}

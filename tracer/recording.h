@@ -1,0 +1,39 @@
+/* What the two recorders (record.c: a command it starts; attach.c:
+ * processes already running) share: the info file beside the trace and
+ * the end of a recording. Internal to the recorder library. */
+#ifndef GILSCOPE_RECORDING_H
+#define GILSCOPE_RECORDING_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "session.h"
+#include "sessiond.h"
+#include "sigsave.h"
+
+/* Now, UTC, as the info file's start_time: "2026-12-01T10:40:05Z". */
+void recording_start_time(char *buf, size_t len);
+
+/* Writes s (at most n bytes, up to its NUL) with backslash and newline
+ * escaped, so that one value stays on one line of the info file. */
+void info_put_escaped(FILE *f, const char *s, size_t n);
+
+/* Creates DIR/gilscope.info (its path into path) and writes the lines
+ * every recording has: the version, "key=value" (what kind of recording),
+ * the start time and the host; the caller goes on with "hostname="'s
+ * line end and its own lines. NULL after one line starting with pfx. */
+FILE *info_begin(const char *pfx, const char *dir, const char *key, const char *value,
+		 const char *start, char *path, size_t pathlen);
+
+/* Closes what info_begin() opened: 0, or -1 after one line. */
+int info_end(const char *pfx, FILE *f, const char *path);
+
+/* The end of every recording, whatever happened before: stops and
+ * destroys the session (flushing its buffers; the events it lost into
+ * *lost), drops the daemon and gives the stop signals back. 0, or -1 when
+ * the session could not be torn down (one line said why). */
+int recording_end(const char *pfx, struct gs_session *s, struct sessiond *d,
+		  struct sigsave *saved, uint64_t *lost);
+
+#endif
