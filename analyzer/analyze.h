@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "status.h"
+
 /* Everything analyze() needs, set by the command line (cli/): the
  * library reads no environment. */
 struct analyze_opts {
@@ -31,8 +33,8 @@ struct analyze_opts {
 int analyze(const struct analyze_opts *opts);
 
 /* Prints the terminal summary of the latest run of db_path to out (at
- * most 80 columns). Returns 0, or non-zero after a "gilscope summary: "
- * line on stderr. */
-int summary_print(const char *db_path, FILE *out);
+ * most 80 columns). Returns GS_OK, or another status after a
+ * "gilscope summary: " line on stderr. */
+enum gs_status summary_print(const char *db_path, FILE *out);
 
 #endif

@@ -160,7 +160,7 @@ int cmd_run(int argc, char **argv)
 	if (run_report(db, html))
 		goto end;
 	fflush(stderr);
-	if (summary_print(db, stdout))
+	if (summary_print(db, stdout) != GS_OK)
 		goto end;
 	printf("\nReport: %s\nDatabase: %s\n", html, db);
 	fflush(stdout);

@@ -35,5 +35,5 @@ int cmd_summary(int argc, char **argv)
 		return status;
 	if (argc - optind != 1)
 		return cli_bad_args("summary", "give one DB", summary_usage);
-	return summary_print(argv[optind], stdout) ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
+	return summary_print(argv[optind], stdout) != GS_OK ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
 }
