@@ -143,13 +143,27 @@ class Run:
                 out.append((h.end, starts[i]))
         return out
 
-    def bracketed_window(self, tid: int, mark_ns: int) -> tuple[int, int]:
+    def bracketed_window(self, tid: int, mark_ns: int, script: Optional[str] = None,
+                         mark_text: str = "time.sleep(MARK)") -> tuple[int, int]:
         """The loop a sample brackets with two sleeps of mark_ns, the last
         two long idle stretches of the thread (earlier ones are waits
         before the loop: a barrier, a server's first answer): from the
         request that ends the first sleep to the release that starts the
-        second one. A sleep never returns early, so 0.9 x mark_ns."""
+        second one. A sleep never returns early, so 0.9 x mark_ns.
+        With code locations (3.7+) and the sample's script named, only the
+        stretches that begin with a release on one of its `mark_text` lines
+        count: on a busy machine the OS can keep a thread off the CPU for
+        longer than a sleep between a release and its next request, which
+        looks the same by time alone."""
         idles = self.idle_periods(tid, int(mark_ns * 0.9))
+        lines = {n for n, text in enumerate(sample(script).read_text().splitlines(), start=1)
+                 if text.strip().startswith(mark_text)} if script else set()
+        if lines:
+            ends = dict(self.q(
+                "SELECT h.end_ns, c.line FROM holds h JOIN code_sites c ON c.run_id = h.run_id "
+                "AND c.site_id = h.end_site_id WHERE h.run_id = ? AND h.tid = ?", self.run_id, tid))
+            if ends:
+                idles = [i for i in idles if ends.get(i[0]) in lines]
         if len(idles) < 2:
             fail(f"thread {tid}: expected two sleeps of {mark_ns / 1e6:.0f} ms around its loop, "
                  f"found {len(idles)} idle stretches: {idles}")

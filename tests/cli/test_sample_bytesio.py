@@ -38,7 +38,7 @@ def main() -> None:
     r = sc.run_sample(a.exe, "bytesio.py", ["all"])
 
     bio = r.thread("bytesio-writer")
-    lo, hi = r.bracketed_window(bio.tid, MARK_NS)
+    lo, hi = r.bracketed_window(bio.tid, MARK_NS, "bytesio.py")
     c = releases_in(r, bio.tid, lo, hi)
     sc.check(c["voluntary"] == 0,
              f"bytesio-writer: no voluntary GIL release during its {WRITES} BytesIO.write calls "
@@ -49,7 +49,7 @@ def main() -> None:
              f"bytesio-writer: each forced release answered a drop request ({forced_ok} >= {c['forced']})")
 
     osw = r.thread("os-writer")
-    lo, hi = r.bracketed_window(osw.tid, MARK_NS)
+    lo, hi = r.bracketed_window(osw.tid, MARK_NS, "bytesio.py")
     c = releases_in(r, osw.tid, lo, hi)
     total = c["voluntary"] + c["forced"]
     sc.check(WRITES <= total <= WRITES + WRITES // 100,
@@ -60,7 +60,7 @@ def main() -> None:
     for k in (1, 2, 3):
         st = r.thread(f"streamer-{k}")
         reads = int(sc.number(r.stdout, rf"streamer-{k} [0-9.]+ MiB in ([0-9]+) reads"))
-        lo, hi = r.bracketed_window(st.tid, MARK_NS)
+        lo, hi = r.bracketed_window(st.tid, MARK_NS, "bytesio.py")
         c = releases_in(r, st.tid, lo, hi)
         sc.check(c["voluntary"] >= reads,
                  f"streamer-{k}: {c['voluntary']} voluntary releases for {reads} chunked reads "
