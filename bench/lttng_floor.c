@@ -2,7 +2,12 @@
  * gilscope:gil_retired (one 64-bit integer field), with no interposition: the
  * floor under gilscope's cost per GIL event with a session.
  *
- *   lttng_floor [EVENTS]
+ *   lttng_floor [EVENTS] [--yield]
+ *
+ * --yield calls sched_yield() before every third event, as a thread churning
+ * the GIL with os.sched_yield() does between its release, request and
+ * acquire: LTTng's cost in that setting (each system call leaves colder
+ * caches behind) is the floor to hold the churn rows against.
  *
  * It carries its own copy of the "gilscope" provider (tracer/gilscope_tp.h,
  * probes linked in), so `gilscope record`, which enables gilscope:*, records
@@ -16,7 +21,9 @@
 #include "gilscope_tp.h"
 
 #include <stdio.h>
+#include <sched.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define BLOCKS 10
@@ -30,9 +37,16 @@ static long long now_ns(void)
 
 int main(int argc, char **argv)
 {
-	long events = argc > 1 ? strtol(argv[1], NULL, 10) : 3000000;
+	long events = 3000000;
+	int yield = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--yield"))
+			yield = 1;
+		else
+			events = strtol(argv[i], NULL, 10);
+	}
 	if (events <= 0) {
-		fprintf(stderr, "usage: lttng_floor [EVENTS]\n");
+		fprintf(stderr, "usage: lttng_floor [EVENTS] [--yield]\n");
 		return 2;
 	}
 	static int x;
@@ -41,8 +55,11 @@ int main(int argc, char **argv)
 	long long total = 0, best = -1;
 	for (int b = 0; b < BLOCKS; b++) {
 		long long t0 = now_ns();
-		for (long i = 0; i < block; i++)
+		for (long i = 0; i < block; i++) {
+			if (yield && i % 3 == 0)
+				sched_yield();
 			lttng_ust_tracepoint(gilscope, gil_retired, gil);
+		}
 		long long t = now_ns() - t0;
 		total += t;
 		if (best < 0 || t < best)
