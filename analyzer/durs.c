@@ -6,9 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Collections start small: a trace of many short processes has thousands
+ * of threads with a few dozen holds each (1,024 slots each made 29 MB of
+ * a 48 MB peak on 500 processes x 4 threads). */
 static int grow(void **p, uint64_t *cap, uint64_t need, size_t size)
 {
-	uint64_t ncap = *cap ? *cap : 1024;
+	uint64_t ncap = *cap ? *cap : 16;
 	void *np;
 
 	if (need <= *cap)
