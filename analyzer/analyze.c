@@ -34,25 +34,28 @@ struct strvec {
 	size_t n, cap;
 };
 
-static int strvec_push(struct strvec *sv, const char *s)
+static enum gs_status strvec_push(struct strvec *sv, const char *s)
 {
 	char *copy = strdup(s);
+	enum gs_status status = GS_ERR_NOMEM;
 
 	if (!copy)
-		return -1;
+		goto end;
 	if (sv->n == sv->cap) {
 		size_t ncap = sv->cap ? 2 * sv->cap : 8;
 		char **nv = realloc(sv->v, ncap * sizeof(*nv));
 
-		if (!nv) {
-			free(copy);
-			return -1;
-		}
+		if (!nv)
+			goto end;
 		sv->v = nv;
 		sv->cap = ncap;
 	}
 	sv->v[sv->n++] = copy;
-	return 0;
+	copy = NULL;
+	status = GS_OK;
+end:
+	free(copy);
+	return status;
 }
 
 static void strvec_free(struct strvec *sv)
@@ -127,12 +130,13 @@ static ssize_t owner_of(const struct strvec *recs, const char *dir)
  * one recording: *rec_dir receives the recording's directory (the one
  * holding gilscope.info; root for plain CTF traces). Several recordings
  * are refused, by name. */
-static int find_traces(const char *root, struct strvec *dirs, char **rec_dir, char *err,
-		       size_t errlen)
+static enum gs_status find_traces(const char *root, struct strvec *dirs, char **rec_dir,
+				  char *err, size_t errlen)
 {
 	struct strvec recs = { 0 }, owners = { 0 };
 	size_t root_len = strlen(root);
-	int rc = -1, orphans = 0;
+	enum gs_status status = GS_ERR_INPUT;
+	int orphans = 0;
 
 	walk_dirs = dirs;
 	walk_recs = &recs;
@@ -159,7 +163,7 @@ static int find_traces(const char *root, struct strvec *dirs, char **rec_dir, ch
 		if (o < 0)
 			orphans = 1;
 		else if (!owners.n || strcmp(owners.v[owners.n - 1], recs.v[o]))
-			if (strvec_push(&owners, recs.v[o]))
+			if (strvec_push(&owners, recs.v[o]) != GS_OK)
 				goto nomem;
 	}
 	if (owners.n + (size_t)(orphans && owners.n) > 1) {
@@ -182,14 +186,15 @@ static int find_traces(const char *root, struct strvec *dirs, char **rec_dir, ch
 	*rec_dir = strdup(owners.n ? owners.v[0] : recs.n == 1 ? recs.v[0] : root);
 	if (!*rec_dir)
 		goto nomem;
-	rc = 0;
+	status = GS_OK;
 	goto end;
 nomem:
 	snprintf(err, errlen, "out of memory");
+	status = GS_ERR_NOMEM;
 end:
 	strvec_free(&recs);
 	strvec_free(&owners);
-	return rc;
+	return status;
 }
 
 /* TRACE_DIR/gilscope.info: key=value lines, "\\" and "\n" escaped. */
@@ -352,6 +357,7 @@ struct analysis {
 	int shown;
 	int64_t tags[TAGS_SEEN]; /* the first distinct tags events carry */
 	int ntags;
+	enum gs_status sink_status; /* why the model stopped the reading */
 };
 
 /* Remembers the tags the trace's processes carry, to tell a damaged
@@ -395,7 +401,7 @@ static int on_event(void *ctx, const struct gs_event *ev)
 		progress_show(a, 0);
 	if (ev->type == GS_EV_GIL_FOUND || ev->type == GS_EV_THREAD_NAME)
 		tags_note(a, ev);
-	return model_event(a->model, ev);
+	return (int)(a->sink_status = model_event(a->model, ev));
 }
 
 static int on_loss(void *ctx, const struct gs_loss *loss)
@@ -408,7 +414,7 @@ static int on_loss(void *ctx, const struct gs_loss *loss)
 	 * trace directory, so that a moved trace gives the same rows. */
 	if (n && !strncmp(l.stream, a->root, n) && l.stream[n] == '/')
 		l.stream += n + 1;
-	return model_loss(a->model, &l);
+	return (int)(a->sink_status = model_loss(a->model, &l));
 }
 
 /* What the child analyzing a trace needs. */
@@ -421,7 +427,8 @@ struct job {
 };
 
 /* In the child (isolate_run): reads the trace into the database. Returns
- * 0, or 1 after one line on stderr. */
+ * a gs_status, the child's exit status: GS_OK, or another after one line
+ * on stderr. */
 static int analyze_job(void *arg)
 {
 	struct job *j = arg;
@@ -438,7 +445,8 @@ static int analyze_job(void *arg)
 	struct trace_sink sink = { on_event, on_loss, &a };
 	struct db *db = NULL;
 	char err[1024] = "";
-	int rc = 1, caught = 0;
+	int caught = 0;
+	enum gs_status ret = GS_ERR_INPUT;
 	enum trace_read_status status = TRACE_READ_ERROR;
 
 	a.root = j->abs;
@@ -450,8 +458,10 @@ static int analyze_job(void *arg)
 		goto end;
 	}
 	db = db_open(&dbo, err, sizeof(err));
-	if (!db)
+	if (!db) {
+		ret = GS_ERR_DB;
 		goto end;
+	}
 	if (db_temp_path(db)) {
 		isolate_announce_temp(db_temp_path(db));
 		signals_catch(db_temp_path(db));
@@ -460,12 +470,13 @@ static int analyze_job(void *arg)
 	a.model = model_new(db, opts->durs_budget);
 	if (!a.model) {
 		snprintf(err, sizeof(err), "out of memory");
+		ret = GS_ERR_NOMEM;
 		goto end;
 	}
 	if (info.has_tag)
 		model_filter_tag(a.model, info.tag);
-	if (info.npids && model_filter_pids(a.model, info.pids, info.npids, info.late_pids,
-					    info.nlate)) {
+	if (info.npids && (ret = model_filter_pids(a.model, info.pids, info.npids,
+						   info.late_pids, info.nlate)) != GS_OK) {
 		snprintf(err, sizeof(err), "out of memory");
 		goto end;
 	}
@@ -474,8 +485,8 @@ static int analyze_job(void *arg)
 	} else if (!strcmp(info.mode, "snapshot")) {
 		int64_t horizon;
 
-		if (trace_horizon((const char *const *)j->dirs.v, j->dirs.n, &horizon, err,
-				  sizeof(err)))
+		if ((ret = trace_horizon((const char *const *)j->dirs.v, j->dirs.n, &horizon, err,
+					 sizeof(err))) != GS_OK)
 			goto end;
 		model_set_start(a.model, "snapshot", horizon);
 	}
@@ -504,8 +515,10 @@ static int analyze_job(void *arg)
 		break;
 	case TRACE_READ_SINK_ERROR:
 		snprintf(err, sizeof(err), "%s", model_error(a.model));
+		ret = a.sink_status != GS_OK ? a.sink_status : GS_ERR_INPUT;
 		goto end;
 	default:
+		ret = GS_ERR_INPUT;
 		goto end;
 	}
 	if (a.progress && a.shown) /* the rest takes a while too: say what */
@@ -546,28 +559,28 @@ static int analyze_job(void *arg)
 			.late_events = tinfo.seq_late,
 		};
 
-		if (model_finish(a.model, &run)) {
+		if ((ret = model_finish(a.model, &run)) != GS_OK) {
 			snprintf(err, sizeof(err), "%s", model_error(a.model));
 			goto end;
 		}
 	}
 	if (opts->timing)
 		fprintf(stderr, PREFIX "timing: finish %.3f s\n", mono_s() - a.t0);
-	rc = db_commit(db, err, sizeof(err));
+	ret = db_commit(db, err, sizeof(err));
 	db = NULL;
 end:
 	if (caught)
 		signals_restore();
 	if (a.progress)
 		progress_show(&a, 1);
-	if (rc)
+	if (ret != GS_OK)
 		fprintf(stderr, PREFIX "%s\n", err[0] ? err : "failed");
 	db_abort(db);
 	model_free(a.model);
 	free(info.command);
 	free(info.pids);
 	free(info.late_pids);
-	return rc;
+	return (int)ret;
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -650,7 +663,8 @@ static void probe_streams(const struct strvec *dirs, char *file, size_t len)
 							 de->d_name);
 						with_idx = symlink(idx, idx_to) == 0;
 					}
-					if (!isolate_run(probe_job, tmp, 0, &res) && res.signal) {
+					if (isolate_run(probe_job, tmp, 0, &res) == GS_OK &&
+					    res.signal) {
 						snprintf(file, len, "%.*s%s", (int)(len - 16), from,
 							 with_idx ? " (or its index)" : "");
 						found = 1;
@@ -665,14 +679,14 @@ static void probe_streams(const struct strvec *dirs, char *file, size_t len)
 	}
 }
 
-int analyze(const struct analyze_opts *opts)
+enum gs_status analyze(const struct analyze_opts *opts)
 {
 	struct job j = { .opts = opts };
 	struct isolate_result res;
 	char *rec_dir = NULL, *abs = NULL;
 	struct stat st;
 	char err[PATH_MAX + 1024] = "";
-	int rc = 1;
+	enum gs_status status = GS_ERR_INPUT;
 
 	if (stat(opts->trace_dir, &st)) {
 		snprintf(err, sizeof(err), "%s: %s", opts->trace_dir, strerror(errno));
@@ -685,8 +699,10 @@ int analyze(const struct analyze_opts *opts)
 	}
 	/* Walk the real path: nftw does not descend into a symlinked root. */
 	abs = realpath(opts->trace_dir, NULL);
-	if (find_traces(abs ? abs : opts->trace_dir, &j.dirs, &rec_dir, err, sizeof(err)))
+	if ((status = find_traces(abs ? abs : opts->trace_dir, &j.dirs, &rec_dir, err,
+				  sizeof(err))) != GS_OK)
 		goto end;
+	status = GS_ERR_INPUT;
 	if (!j.dirs.n) {
 		char info_path[PATH_MAX];
 		/* A gilscope recording with no stream: LTTng writes none when no
@@ -700,7 +716,7 @@ int analyze(const struct analyze_opts *opts)
 	for (size_t i = 0; i < j.dirs.n && !opts->no_trace_check; i++) {
 		char why[900];
 
-		if (trace_check_dir(j.dirs.v[i], why, sizeof(why))) {
+		if (trace_check_dir(j.dirs.v[i], why, sizeof(why)) != GS_OK) {
 			snprintf(err, sizeof(err), "the trace is corrupt at %s", why);
 			goto end;
 		}
@@ -710,10 +726,11 @@ int analyze(const struct analyze_opts *opts)
 	j.progress = opts->progress < 0 ? isatty(STDERR_FILENO) : opts->progress;
 	/* babeltrace2 asserts on some damage: read in a child, so that an
 	 * abort is a message, and the child's temp file is removed. */
-	if (isolate_run(analyze_job, &j, 1, &res)) {
+	if ((status = isolate_run(analyze_job, &j, 1, &res)) != GS_OK) {
 		snprintf(err, sizeof(err), "%s", res.reason);
 		goto end;
 	}
+	status = GS_ERR_INPUT;
 	if (res.temp[0] && res.signal)
 		unlink(res.temp);
 	if (res.signal == SIGINT || res.signal == SIGTERM || res.signal == SIGHUP) {
@@ -731,10 +748,11 @@ int analyze(const struct analyze_opts *opts)
 			 res.reason[0] ? res.reason : strsignal(res.signal));
 		goto end;
 	}
-	rc = res.status ? 1 : 0;
+	/* The child's status (analyze_job), or a death it did not choose. */
+	status = res.status <= GS_ERR_SYSTEM ? (enum gs_status)res.status : GS_ERR_SYSTEM;
 	err[0] = '\0';
 end:
-	if (rc && err[0]) {
+	if (status != GS_OK && err[0]) {
 		/* One line, whatever the causes held. */
 		for (char *p = err; *p; p++)
 			if (*p == '\n' || *p == '\t')
@@ -744,5 +762,5 @@ end:
 	strvec_free(&j.dirs);
 	free(rec_dir);
 	free(abs);
-	return rc;
+	return status;
 }

@@ -26,11 +26,11 @@ struct analyze_opts {
 				  child that survives babeltrace2's aborts) */
 };
 
-/* Returns 0 on success; otherwise prints one line prefixed
- * "gilscope analyze: " to stderr and returns non-zero. Without `append`,
+/* Returns GS_OK; otherwise prints one line prefixed "gilscope analyze: "
+ * to stderr and returns what went wrong. Without `append`,
  * an existing database is replaced atomically: on error it is untouched
  * and no new file is left behind. */
-int analyze(const struct analyze_opts *opts);
+enum gs_status analyze(const struct analyze_opts *opts);
 
 /* Prints the terminal summary of the latest run of db_path to out (at
  * most 80 columns). Returns GS_OK, or another status after a

@@ -9,21 +9,21 @@
 /* Collections start small: a trace of many short processes has thousands
  * of threads with a few dozen holds each (1,024 slots each made 29 MB of
  * a 48 MB peak on 500 processes x 4 threads). */
-static int grow(void **p, uint64_t *cap, uint64_t need, size_t size)
+static enum gs_status grow(void **p, uint64_t *cap, uint64_t need, size_t size)
 {
 	uint64_t ncap = *cap ? *cap : 16;
 	void *np;
 
 	if (need <= *cap)
-		return 0;
+		return GS_OK;
 	while (ncap < need)
 		ncap *= 2;
 	np = realloc(*p, ncap * size);
 	if (!np)
-		return -1;
+		return GS_ERR_NOMEM;
 	*p = np;
 	*cap = ncap;
-	return 0;
+	return GS_OK;
 }
 
 size_t durs_size(int64_t v)
@@ -64,18 +64,18 @@ static int64_t bucket_value(size_t b)
 	return lo + (width - 1) / 2;
 }
 
-static int hist_add(struct durs *d, int64_t v)
+static enum gs_status hist_add(struct durs *d, int64_t v)
 {
 	size_t b = bucket_of(v);
 	uint32_t **g = &d->hist[b / HIST_SUB];
 
 	if (!*g && !(*g = calloc(HIST_SUB, sizeof(**g))))
-		return -1;
+		return GS_ERR_NOMEM;
 	(*g)[b % HIST_SUB]++;
 	d->nhist++;
 	if (v > d->hmax)
 		d->hmax = v;
-	return 0;
+	return GS_OK;
 }
 
 static uint32_t hist_count(const struct durs *d, size_t b)
@@ -93,7 +93,7 @@ static void hist_free(struct durs *d)
 	d->hist = NULL;
 }
 
-int durs_add(struct durs *d, int64_t v)
+enum gs_status durs_add(struct durs *d, int64_t v)
 {
 	if (v < 0)
 		v = 0;
@@ -102,20 +102,20 @@ int durs_add(struct durs *d, int64_t v)
 	d->sorted = 0;
 	if (v <= UINT16_MAX) {
 		if (grow((void **)&d->tiny, &d->captiny, d->ntiny + 1, sizeof(*d->tiny)))
-			return -1;
+			return GS_ERR_NOMEM;
 		d->tiny[d->ntiny++] = (uint16_t)v;
-		return 0;
+		return GS_OK;
 	}
 	if (v <= UINT32_MAX) {
 		if (grow((void **)&d->small, &d->capsmall, d->nsmall + 1, sizeof(*d->small)))
-			return -1;
+			return GS_ERR_NOMEM;
 		d->small[d->nsmall++] = (uint32_t)v;
-		return 0;
+		return GS_OK;
 	}
 	if (grow((void **)&d->big, &d->capbig, d->nbig + 1, sizeof(*d->big)))
-		return -1;
+		return GS_ERR_NOMEM;
 	d->big[d->nbig++] = v;
-	return 0;
+	return GS_OK;
 }
 
 uint64_t durs_count(const struct durs *d)
@@ -125,16 +125,16 @@ uint64_t durs_count(const struct durs *d)
 
 /* LSD radix sorts, 8 bits a pass: 10x quicker than qsort on the
  * millions of holds a churn trace gives. */
-static int sort_u32(uint32_t *a, uint64_t n)
+static enum gs_status sort_u32(uint32_t *a, uint64_t n)
 {
 	uint32_t *tmp;
 	uint64_t count[256];
 
 	if (n < 2)
-		return 0;
+		return GS_OK;
 	tmp = malloc(n * sizeof(*tmp));
 	if (!tmp)
-		return -1;
+		return GS_ERR_NOMEM;
 	for (int shift = 0; shift < 32; shift += 8) {
 		uint64_t sum = 0;
 
@@ -152,7 +152,7 @@ static int sort_u32(uint32_t *a, uint64_t n)
 		memcpy(a, tmp, n * sizeof(*a));
 	}
 	free(tmp);
-	return 0;
+	return GS_OK;
 }
 
 static int cmp_u16(const void *x, const void *y)
@@ -161,27 +161,27 @@ static int cmp_u16(const void *x, const void *y)
 }
 
 /* 2-byte values: a counting sort, one pass (qsort for a few). */
-static int sort_u16(uint16_t *a, uint64_t n)
+static enum gs_status sort_u16(uint16_t *a, uint64_t n)
 {
 	uint64_t *count;
 	uint64_t k = 0;
 
 	if (n < 2)
-		return 0;
+		return GS_OK;
 	if (n < 4096) {
 		qsort(a, n, sizeof(*a), cmp_u16);
-		return 0;
+		return GS_OK;
 	}
 	count = calloc(65536, sizeof(*count));
 	if (!count)
-		return -1;
+		return GS_ERR_NOMEM;
 	for (uint64_t i = 0; i < n; i++)
 		count[a[i]]++;
 	for (uint32_t v = 0; v < 65536; v++)
 		for (uint64_t c = count[v]; c; c--)
 			a[k++] = (uint16_t)v;
 	free(count);
-	return 0;
+	return GS_OK;
 }
 
 static int cmp_i64(const void *x, const void *y)
@@ -211,35 +211,35 @@ static int64_t rank(const struct durs *d, unsigned p)
 	return nth(d, r - 1);
 }
 
-static int durs_sort(struct durs *d)
+static enum gs_status durs_sort(struct durs *d)
 {
 	if (d->sorted)
-		return 0;
+		return GS_OK;
 	if (sort_u16(d->tiny, d->ntiny) || sort_u32(d->small, d->nsmall))
-		return -1;
+		return GS_ERR_NOMEM;
 	if (d->nbig)
 		qsort(d->big, d->nbig, sizeof(*d->big), cmp_i64);
 	d->sorted = 1;
-	return 0;
+	return GS_OK;
 }
 
-static int hist_stats(struct durs *const *d, size_t k, struct dur_stats *out);
+static enum gs_status hist_stats(struct durs *const *d, size_t k, struct dur_stats *out);
 
-int durs_stats(struct durs *d, struct dur_stats *out)
+enum gs_status durs_stats(struct durs *d, struct dur_stats *out)
 {
 	if (d->hist)
 		return hist_stats(&d, 1, out);
 	out->n = durs_count(d);
 	out->p50 = out->p90 = out->p99 = out->max = GS_UNKNOWN;
 	if (!out->n)
-		return 0;
+		return GS_OK;
 	if (durs_sort(d))
-		return -1;
+		return GS_ERR_NOMEM;
 	out->p50 = rank(d, 50);
 	out->p90 = rank(d, 90);
 	out->p99 = rank(d, 99);
 	out->max = nth(d, out->n - 1);
-	return 0;
+	return GS_OK;
 }
 
 /* A min-heap of the collections' next values, for the k-way merge. */
@@ -267,12 +267,12 @@ static void heap_down(struct head *h, size_t n, size_t i)
 	}
 }
 
-int durs_stats_multi(struct durs *const *d, size_t k, struct dur_stats *out)
+enum gs_status durs_stats_multi(struct durs *const *d, size_t k, struct dur_stats *out)
 {
 	uint64_t n = 0, r50, r90, r99, *pos = NULL;
 	struct head *heap = NULL;
 	size_t nh = 0;
-	int rc = -1;
+	enum gs_status status = GS_ERR_NOMEM;
 
 	if (k == 1)
 		return durs_stats(d[0], out);
@@ -282,14 +282,14 @@ int durs_stats_multi(struct durs *const *d, size_t k, struct dur_stats *out)
 	out->p50 = out->p90 = out->p99 = out->max = GS_UNKNOWN;
 	for (size_t j = 0; j < k; j++) {
 		if (durs_sort(d[j]))
-			return -1;
+			return GS_ERR_NOMEM;
 		n += durs_count(d[j]);
 		if (durs_count(d[j]) && nth(d[j], durs_count(d[j]) - 1) > out->max)
 			out->max = nth(d[j], durs_count(d[j]) - 1);
 	}
 	out->n = n;
 	if (!n)
-		return 0;
+		return GS_OK;
 	pos = calloc(k, sizeof(*pos));
 	heap = malloc(k * sizeof(*heap));
 	if (!pos || !heap)
@@ -318,23 +318,23 @@ int durs_stats_multi(struct durs *const *d, size_t k, struct dur_stats *out)
 			heap[0] = heap[--nh];
 		heap_down(heap, nh, 0);
 	}
-	rc = 0;
+	status = GS_OK;
 end:
 	free(pos);
 	free(heap);
-	return rc;
+	return status;
 }
 
 /* Percentiles of k collections, some histograms: the sum of their
  * histograms (values still in arrays added in), walked to the ranks. */
-static int hist_stats(struct durs *const *d, size_t k, struct dur_stats *out)
+static enum gs_status hist_stats(struct durs *const *d, size_t k, struct dur_stats *out)
 {
 	uint64_t *sum = calloc(HIST_BUCKETS, sizeof(*sum));
 	uint64_t n = 0, seen = 0, r50, r90, r99;
 
 	out->p50 = out->p90 = out->p99 = out->max = GS_UNKNOWN;
 	if (!sum)
-		return -1;
+		return GS_ERR_NOMEM;
 	for (size_t j = 0; j < k; j++) {
 		const struct durs *c = d[j];
 
@@ -368,26 +368,24 @@ static int hist_stats(struct durs *const *d, size_t k, struct dur_stats *out)
 		seen = next;
 	}
 	free(sum);
-	return 0;
+	return GS_OK;
 }
 
-int durs_to_hist(struct durs *d)
+enum gs_status durs_to_hist(struct durs *d)
 {
 	uint64_t n = d->ntiny + d->nsmall + d->nbig;
+	enum gs_status status = GS_ERR_NOMEM;
 
 	if (d->hist)
-		return 0;
+		return GS_OK;
 	d->hist = calloc(HIST_GROUPS, sizeof(*d->hist));
 	if (!d->hist)
-		return -1;
+		goto end;
 	d->hmax = -1;
 	d->nhist = 0;
-	for (uint64_t i = 0; i < n; i++) {
-		if (hist_add(d, nth(d, i))) {
-			hist_free(d);
-			return -1;
-		}
-	}
+	for (uint64_t i = 0; i < n; i++)
+		if ((status = hist_add(d, nth(d, i))) != GS_OK)
+			goto end;
 	free(d->tiny);
 	free(d->small);
 	free(d->big);
@@ -396,7 +394,12 @@ int durs_to_hist(struct durs *d)
 	d->big = NULL;
 	d->ntiny = d->nsmall = d->nbig = 0;
 	d->captiny = d->capsmall = d->capbig = 0;
-	return 0;
+	status = GS_OK;
+end:
+	/* Half made: the arrays still hold every value. */
+	if (status != GS_OK)
+		hist_free(d);
+	return status;
 }
 
 void durs_free(struct durs *d)

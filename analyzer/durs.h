@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "status.h"
+
 struct durs {
 	uint16_t *tiny;
 	uint32_t *small;
@@ -30,16 +32,16 @@ void durs_format(char *buf, size_t len, double ns);
 
 /* The bytes v takes in a collection. */
 size_t durs_size(int64_t v);
-int durs_add(struct durs *d, int64_t v);       /* 0, or -1 out of memory */
+enum gs_status durs_add(struct durs *d, int64_t v); /* GS_OK or GS_ERR_NOMEM */
 uint64_t durs_count(const struct durs *d);
 /* Nearest-rank percentiles (rank ceil(p * n / 100), 1-based). Sorts d. */
-int durs_stats(struct durs *d, struct dur_stats *out);
+enum gs_status durs_stats(struct durs *d, struct dur_stats *out);
 /* The same over the union of k collections, without copying them: each
  * is sorted in place, then they are merged on the fly up to the ranks. */
-int durs_stats_multi(struct durs *const *d, size_t k, struct dur_stats *out);
+enum gs_status durs_stats_multi(struct durs *const *d, size_t k, struct dur_stats *out);
 /* Moves the values into a histogram (29 KiB) and frees the arrays: from
  * then on memory no longer grows with the values. */
-int durs_to_hist(struct durs *d);
+enum gs_status durs_to_hist(struct durs *d);
 void durs_free(struct durs *d);
 
 #endif

@@ -71,13 +71,13 @@ static const char *code_phrase(const struct site *site, const struct stack *stac
 		return buf;
 	if (caller) {
 		site_label(caller, label, sizeof(label));
-		if (site_source(caller, src, sizeof(src)) == 0)
+		if (site_source(caller, src, sizeof(src)) == GS_OK)
 			snprintf(from, sizeof(from), ", called from %s (`%s`)", label, src);
 		else
 			snprintf(from, sizeof(from), ", called from %s", label);
 	}
 	site_label(site, label, sizeof(label));
-	if (site_source(site, src, sizeof(src)) == 0)
+	if (site_source(site, src, sizeof(src)) == GS_OK)
 		snprintf(buf, len, " at %s (`%s`)%s", label, src, from);
 	else
 		snprintf(buf, len, " at %s%s", label, from);

@@ -9,20 +9,21 @@
 #include <babeltrace2/babeltrace.h>
 #include <stdio.h>
 
-/* The latest stream beginning of one trace directory, or -1 on error. */
-static int dir_horizon(const bt_component_class_source *fs, const char *dir, int64_t *horizon,
+/* The latest stream beginning of one trace directory into *horizon. */
+static enum gs_status dir_horizon(const bt_component_class_source *fs, const char *dir, int64_t *horizon,
 		       char *err, size_t len)
 {
 	bt_value *params = bt_value_map_create(), *inputs = NULL;
 	bt_query_executor *q = NULL;
 	const bt_value *res = NULL;
-	int rc = -1;
+	enum gs_status status = GS_ERR_NOMEM;
 
 	if (!params || bt_value_map_insert_empty_array_entry(params, "inputs", &inputs) ||
 	    bt_value_array_append_string_element(inputs, dir)) {
 		snprintf(err, len, "out of memory");
 		goto end;
 	}
+	status = GS_ERR_INPUT;
 	q = bt_query_executor_create(bt_component_class_source_as_component_class_const(fs),
 				     "babeltrace.trace-infos", params);
 	if (!q || bt_query_executor_query(q, &res) != BT_QUERY_EXECUTOR_QUERY_STATUS_OK ||
@@ -42,20 +43,21 @@ static int dir_horizon(const bt_component_class_source *fs, const char *dir, int
 				*horizon = bt_value_integer_signed_get(begin);
 		}
 	}
-	rc = 0;
+	status = GS_OK;
 end:
 	bt_current_thread_clear_error();
 	bt_value_put_ref(res);
 	bt_query_executor_put_ref(q);
 	bt_value_put_ref(params);
-	return rc;
+	return status;
 }
 
-int trace_horizon(const char *const *dirs, size_t n, int64_t *horizon, char *err, size_t len)
+enum gs_status trace_horizon(const char *const *dirs, size_t n, int64_t *horizon, char *err,
+			     size_t len)
 {
 	const bt_plugin *ctf = NULL;
 	const bt_component_class_source *fs = NULL;
-	int rc = -1;
+	enum gs_status status = GS_ERR_INPUT;
 
 	*horizon = INT64_MIN; /* GS_UNKNOWN: no stream */
 	if (bt_plugin_find("ctf", BT_TRUE, BT_TRUE, BT_TRUE, BT_TRUE, BT_TRUE, &ctf) ==
@@ -67,10 +69,10 @@ int trace_horizon(const char *const *dirs, size_t n, int64_t *horizon, char *err
 		goto end;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (dir_horizon(fs, dirs[i], horizon, err, len))
+		if ((status = dir_horizon(fs, dirs[i], horizon, err, len)) != GS_OK)
 			goto end;
-	rc = 0;
+	status = GS_OK;
 end:
 	bt_plugin_put_ref(ctf);
-	return rc;
+	return status;
 }

@@ -147,7 +147,8 @@ static ssize_t pipe_read(int *fd, char *buf, size_t len, int *open_fds)
 	return n;
 }
 
-int isolate_run(int (*fn)(void *arg), void *arg, int pass_on, struct isolate_result *res)
+enum gs_status isolate_run(int (*fn)(void *arg), void *arg, int pass_on,
+			   struct isolate_result *res)
 {
 	int errp[2] = { -1, -1 }, annp[2] = { -1, -1 };
 	char pend[4096], ann[PATH_MAX + 64];
@@ -155,17 +156,18 @@ int isolate_run(int (*fn)(void *arg), void *arg, int pass_on, struct isolate_res
 	struct held h = { 0 };
 	pid_t parent = getpid(), pid;
 	int status, open_fds = 2;
+	enum gs_status ret = GS_ERR_SYSTEM;
 
 	memset(res, 0, sizeof(*res));
 	if (pipe(errp) < 0 || pipe(annp) < 0) {
 		snprintf(res->reason, sizeof(res->reason), "cannot make a pipe: %s", strerror(errno));
-		goto fail;
+		goto end;
 	}
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
 		snprintf(res->reason, sizeof(res->reason), "cannot fork: %s", strerror(errno));
-		goto fail;
+		goto end;
 	}
 	if (pid == 0) {
 		/* Killed with its parent: its own handlers remove the temp file. */
@@ -228,12 +230,12 @@ int isolate_run(int (*fn)(void *arg), void *arg, int pass_on, struct isolate_res
 		close(errp[0]);
 	if (annp[0] >= 0)
 		close(annp[0]);
+	errp[0] = annp[0] = -1;
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR) {
 			snprintf(res->reason, sizeof(res->reason), "cannot wait for the child: %s",
 				 strerror(errno));
-			free(h.buf);
-			return -1;
+			goto end;
 		}
 	}
 	if (plen)
@@ -246,14 +248,14 @@ int isolate_run(int (*fn)(void *arg), void *arg, int pass_on, struct isolate_res
 		if (h.len && pass_on) /* a library's words on a run that ended normally */
 			write_all(STDERR_FILENO, h.buf, h.len);
 	}
-	free(h.buf);
-	return 0;
-fail:
+	ret = GS_OK;
+end:
 	for (int i = 0; i < 2; i++) {
 		if (errp[i] >= 0)
 			close(errp[i]);
 		if (annp[i] >= 0)
 			close(annp[i]);
 	}
-	return -1;
+	free(h.buf);
+	return ret;
 }

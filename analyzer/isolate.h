@@ -10,6 +10,8 @@
 
 #include <limits.h>
 
+#include "status.h"
+
 struct isolate_result {
 	int signal;            /* the signal the child died of, 0 if it exited */
 	int status;            /* its exit status when it exited */
@@ -20,9 +22,10 @@ struct isolate_result {
 /* Runs fn(arg) in a child and waits; the child's exit status is fn's
  * return value. With pass_on, the child's own lines go to our stderr (and
  * a library's, at the end, if it exited); without, nothing is printed.
- * Returns 0 when the child ran (res says how it ended), -1 when it could
- * not be started (res->reason says why). */
-int isolate_run(int (*fn)(void *arg), void *arg, int pass_on, struct isolate_result *res);
+ * Returns GS_OK when the child ran (res says how it ended), GS_ERR_SYSTEM
+ * when it could not be started or waited for (res->reason says why). */
+enum gs_status isolate_run(int (*fn)(void *arg), void *arg, int pass_on,
+			   struct isolate_result *res);
 
 /* In the child: tells the parent the temp file it is writing, which the
  * parent removes if the child dies by a signal. Does nothing elsewhere. */

@@ -25,14 +25,12 @@ struct kmap *kmap_new(void)
 {
 	struct kmap *m = calloc(1, sizeof(*m));
 
-	if (!m)
-		return NULL;
-	m->e = calloc(64, sizeof(*m->e));
-	if (!m->e) {
+	if (m && !(m->e = calloc(64, sizeof(*m->e)))) {
 		free(m);
-		return NULL;
+		m = NULL;
 	}
-	m->mask = 63;
+	if (m)
+		m->mask = 63;
 	return m;
 }
 
@@ -59,35 +57,35 @@ void *kmap_get(const struct kmap *m, uint64_t a, uint64_t b)
 	return find(m, a, b)->v;
 }
 
-static int kmap_grow(struct kmap *m)
+/* Doubles the table; out of memory, m is left as it was. */
+static enum gs_status kmap_grow(struct kmap *m)
 {
+	struct kmap_entry *e = calloc((m->mask + 1) * 2, sizeof(*e));
 	struct kmap old = *m;
 
+	if (!e)
+		return GS_ERR_NOMEM;
+	m->e = e;
 	m->mask = old.mask * 2 + 1;
-	m->e = calloc(m->mask + 1, sizeof(*m->e));
-	if (!m->e) {
-		*m = old;
-		return -1;
-	}
 	for (uint64_t i = 0; i <= old.mask; i++)
 		if (old.e[i].v)
 			*find(m, old.e[i].a, old.e[i].b) = old.e[i];
 	free(old.e);
-	return 0;
+	return GS_OK;
 }
 
-int kmap_put(struct kmap *m, uint64_t a, uint64_t b, void *v)
+enum gs_status kmap_put(struct kmap *m, uint64_t a, uint64_t b, void *v)
 {
 	struct kmap_entry *e;
 
 	/* Keep the load under 1/2 so probes stay short. */
-	if ((m->n + 1) * 2 > m->mask + 1 && kmap_grow(m))
-		return -1;
+	if ((m->n + 1) * 2 > m->mask + 1 && kmap_grow(m) != GS_OK)
+		return GS_ERR_NOMEM;
 	e = find(m, a, b);
 	if (!e->v)
 		m->n++;
 	e->a = a;
 	e->b = b;
 	e->v = v;
-	return 0;
+	return GS_OK;
 }

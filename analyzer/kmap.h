@@ -6,12 +6,14 @@
 
 #include <stdint.h>
 
+#include "status.h"
+
 struct kmap;
 
 struct kmap *kmap_new(void);
 void kmap_free(struct kmap *m);
 void *kmap_get(const struct kmap *m, uint64_t a, uint64_t b);
-/* Sets (a, b) to v, replacing any value. Returns 0, or -1 out of memory. */
-int kmap_put(struct kmap *m, uint64_t a, uint64_t b, void *v);
+/* Sets (a, b) to v, replacing any value: GS_OK or GS_ERR_NOMEM. */
+enum gs_status kmap_put(struct kmap *m, uint64_t a, uint64_t b, void *v);
 
 #endif

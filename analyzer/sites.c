@@ -62,7 +62,7 @@ struct sites *sites_new(void)
 	struct sites *ss = calloc(1, sizeof(*ss));
 
 	if (!ss)
-		return NULL;
+		goto end;
 	ss->codes = kmap_new();
 	ss->at = kmap_new();
 	ss->by_key = kmap_new();
@@ -70,8 +70,9 @@ struct sites *sites_new(void)
 	ss->by_frames = kmap_new();
 	if (!ss->codes || !ss->at || !ss->by_key || !ss->pstacks || !ss->by_frames) {
 		sites_free(ss);
-		return NULL;
+		ss = NULL;
 	}
+end:
 	return ss;
 }
 
@@ -114,11 +115,13 @@ void sites_free(struct sites *ss)
 enum gs_status sites_code(struct sites *ss, int32_t pid, const struct gs_event *ev)
 {
 	struct code *c = calloc(1, sizeof(*c));
+	enum gs_status status = GS_ERR_NOMEM;
 
-	if (!c || ptrvec_push(&ss->codev, c)) {
+	if (!c || ptrvec_push(&ss->codev, c) != 0) {
 		free(c);
-		return GS_ERR_NOMEM;
+		goto end;
 	}
+	/* ss->codev owns c now: sites_free() frees what was made of it. */
 	c->filename = strdup(ev->u.code.filename ? ev->u.code.filename : "?");
 	c->name = strdup(ev->u.code.name ? ev->u.code.name : "?");
 	c->firstlineno = ev->u.code.firstlineno;
@@ -126,11 +129,13 @@ enum gs_status sites_code(struct sites *ss, int32_t pid, const struct gs_event *
 	c->lt_len = ev->u.code.lt_len;
 	c->lt = malloc(c->lt_len ? c->lt_len : 1);
 	if (!c->filename || !c->name || !c->lt)
-		return GS_ERR_NOMEM;
+		goto end;
 	if (c->lt_len)
 		memcpy(c->lt, ev->u.code.linetable, c->lt_len);
 	/* Ids are never reused within a process: a repeat replaces. */
-	return kmap_put(ss->codes, (uint32_t)pid, ev->u.code.id, c) ? GS_ERR_NOMEM : GS_OK;
+	status = kmap_put(ss->codes, (uint32_t)pid, ev->u.code.id, c);
+end:
+	return status;
 }
 
 /* The site (filename, function, line), created if new; NULL out of memory. */
@@ -192,42 +197,42 @@ enum gs_status sites_stack(struct sites *ss, int32_t pid, const struct gs_event 
 	struct site **frames = malloc((depth ? depth : 1) * sizeof(*frames));
 	struct stack *st, *head;
 	uint64_t h = 0xcbf29ce484222325ULL;
+	enum gs_status status = GS_ERR_NOMEM;
 	int err = 0;
 
 	if (!frames)
-		return GS_ERR_NOMEM;
+		goto end;
 	for (uint32_t i = 0; i < depth; i++) {
 		frames[i] = site_at(ss, pid, ev->u.stack.codes[i], ev->u.stack.offsets[i], &err);
 		if (!frames[i] && !err) /* a code whose description was lost */
 			frames[i] = site_intern(ss, "?", "?", -1);
-		if (!frames[i]) {
-			free(frames);
-			return GS_ERR_NOMEM;
-		}
+		if (!frames[i])
+			goto end;
 		h = (h ^ (uint64_t)frames[i]->id) * 0x100000001b3ULL;
 	}
 	head = kmap_get(ss->by_frames, h, depth);
 	for (st = head; st; st = st->next)
 		if (st->depth == depth && !memcmp(st->frames, frames, depth * sizeof(*frames)))
 			break;
-	if (st) {
-		free(frames);
-	} else {
+	if (!st) {
 		st = calloc(1, sizeof(*st));
-		if (!st || ptrvec_push(&ss->stackv, st)) {
+		if (!st || ptrvec_push(&ss->stackv, st) != 0) {
 			free(st);
-			free(frames);
-			return GS_ERR_NOMEM;
+			goto end;
 		}
 		st->id = (int64_t)ss->stackv.n;
 		st->depth = depth;
 		st->frames = frames;
+		frames = NULL; /* the stack's now */
 		st->hash = h;
 		st->next = head;
-		if (kmap_put(ss->by_frames, h, depth, st))
-			return GS_ERR_NOMEM;
+		if ((status = kmap_put(ss->by_frames, h, depth, st)) != GS_OK)
+			goto end;
 	}
-	return kmap_put(ss->pstacks, (uint32_t)pid, ev->u.stack.id, st) ? GS_ERR_NOMEM : GS_OK;
+	status = kmap_put(ss->pstacks, (uint32_t)pid, ev->u.stack.id, st);
+end:
+	free(frames);
+	return status;
 }
 
 struct stack *sites_stack_of(struct sites *ss, int32_t pid, const struct gs_site *at)
@@ -262,9 +267,9 @@ const char *site_label(const struct site *s, char *buf, size_t len)
 	return buf;
 }
 
-int site_source(const struct site *s, char *buf, size_t len)
+enum gs_status site_source(const struct site *s, char *buf, size_t len)
 {
-	return s && s->line > 0 ? srcline_read(s->filename, s->line, buf, len) : -1;
+	return s && s->line > 0 ? srcline_read(s->filename, s->line, buf, len) : GS_ERR_INPUT;
 }
 
 const struct site *sites_top(const struct sites *ss, int held)

@@ -33,8 +33,9 @@ int64_t stack_id(const struct stack *s);
 /* "hog.py:13 in spin" (the file's last component; no ":line" when the
  * line is unknown), cleaned for a terminal; "" for NULL. */
 const char *site_label(const struct site *s, char *buf, size_t len);
-/* The source line's text, when its file is readable here: 0, else -1. */
-int site_source(const struct site *s, char *buf, size_t len);
+/* The source line's text, when its file is readable here: GS_OK, else
+ * GS_ERR_INPUT. */
+enum gs_status site_source(const struct site *s, char *buf, size_t len);
 
 /* The innermost frame of st that is the program's own code (not under a
  * lib/pythonX.Y/ directory, not frozen), when the innermost frame itself

@@ -33,21 +33,22 @@ const char *srcline_base(const char *path)
 	return slash && slash[1] ? slash + 1 : path;
 }
 
-int srcline_read(const char *path, int64_t line, char *buf, size_t len)
+enum gs_status srcline_read(const char *path, int64_t line, char *buf, size_t len)
 {
 	struct stat sb;
 	char raw[1024];
 	FILE *f = NULL;
 	int64_t n = 0;
-	int rc = -1, c;
+	enum gs_status status = GS_ERR_INPUT;
+	int c;
 	size_t o = 0;
 
 	if (!len || line < 1 || !path || path[0] == '<' || stat(path, &sb) ||
 	    !S_ISREG(sb.st_mode) || sb.st_size > MAX_SOURCE)
-		return -1;
+		goto end;
 	f = fopen(path, "r");
 	if (!f)
-		return -1;
+		goto end;
 	while (n < line - 1 && (c = getc(f)) != EOF)
 		if (c == '\n')
 			n++;
@@ -65,8 +66,9 @@ int srcline_read(const char *path, int64_t line, char *buf, size_t len)
 	if (!o && c == EOF)
 		goto end;
 	srcline_clean(raw, buf, len);
-	rc = 0;
+	status = GS_OK;
 end:
-	fclose(f);
-	return rc;
+	if (f)
+		fclose(f);
+	return status;
 }

@@ -6,12 +6,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "status.h"
+
 /* Copies line `line` (1-based) of the regular file `path` into buf,
  * without its indentation and newline, with control characters and
- * invalid bytes as '?', cut to len - 1 bytes. 0 on success; -1 when the
- * file cannot be read (gone, not a file, "<frozen ...>", too big) or has
- * no such line. */
-int srcline_read(const char *path, int64_t line, char *buf, size_t len);
+ * invalid bytes as '?', cut to len - 1 bytes. GS_OK, or GS_ERR_INPUT when
+ * the file cannot be read (gone, not a file, "<frozen ...>", too big) or
+ * has no such line. */
+enum gs_status srcline_read(const char *path, int64_t line, char *buf, size_t len);
 
 /* Copies s into buf for a terminal: control characters and bytes that are
  * not printable ASCII or part of UTF-8 become '?'. */

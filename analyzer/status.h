@@ -13,6 +13,7 @@ enum gs_status {
 	GS_ERR_NOMEM,   /* out of memory */
 	GS_ERR_DB,      /* SQLite failed: db_error() says why */
 	GS_ERR_INPUT,   /* the trace or the database is not what it should be */
+	GS_ERR_SYSTEM,  /* the system refused (a pipe, a fork, a file): errno said why */
 };
 
 #endif

@@ -416,7 +416,7 @@ static void sites_row(struct summary *s, sqlite3_stmt *st, void *ctx)
 		(long long)sqlite3_column_int64(st, 7), len > SITE_COLS ? "..." : "",
 		len > SITE_COLS ? site + len - (SITE_COLS - 3) : site);
 	if (sqlite3_column_type(st, 2) != SQLITE_NULL &&
-	    !srcline_read(file, sqlite3_column_int64(st, 2), src, sizeof(src)))
+	    srcline_read(file, sqlite3_column_int64(st, 2), src, sizeof(src)) == GS_OK)
 		fprintf(s->out, "  %10s`%.64s`\n", "", src);
 }
 

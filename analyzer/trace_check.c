@@ -39,42 +39,41 @@ static unsigned char *slurp(const char *path, size_t *len, char *err, size_t err
 
 	if (!f || fstat(fileno(f), &st) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto fail;
+		goto end;
 	}
 	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
 	if (!buf) {
 		snprintf(err, errlen, "%s: out of memory (%lld bytes)", path, (long long)st.st_size);
-		goto fail;
+		goto end;
 	}
 	*len = fread(buf, 1, (size_t)st.st_size, f);
 	if (ferror(f)) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto fail;
+		free(buf);
+		buf = NULL;
 	}
-	fclose(f);
-	return buf;
-fail:
-	free(buf);
+end:
 	if (f)
 		fclose(f);
-	return NULL;
+	return buf;
 }
 
-static int check_metadata(const char *path, char *err, size_t errlen)
+static enum gs_status check_metadata(const char *path, char *err, size_t errlen)
 {
 	size_t len = 0, off = 0;
 	unsigned char *m = slurp(path, &len, err, errlen);
-	int big, rc = -1, n = 0;
+	enum gs_status status = GS_ERR_INPUT;
+	int big, n = 0;
 
 	if (!m)
-		return -1;
+		goto end;
 	if (!len) {
 		snprintf(err, errlen, "%s: empty: the recording ended before LTTng wrote it "
 			 "(a full disk while recording?)", path);
 		goto end;
 	}
 	if (len < 4 || (get32(m, 0) != METADATA_MAGIC && get32(m, 1) != METADATA_MAGIC)) {
-		rc = 0; /* plain-text metadata: babeltrace2's parser copes */
+		status = GS_OK; /* plain-text metadata: babeltrace2's parser copes */
 		goto end;
 	}
 	big = get32(m, 1) == METADATA_MAGIC;
@@ -110,30 +109,32 @@ static int check_metadata(const char *path, char *err, size_t errlen)
 		}
 		off += size / 8;
 	}
-	rc = 0;
+	status = GS_OK;
 end:
 	free(m);
-	return rc;
+	return status;
 }
 
 /* DIR/index/NAME.idx against DIR/NAME. */
-static int check_index(const char *dir, const char *name, char *err, size_t errlen)
+static enum gs_status check_index(const char *dir, const char *name, char *err, size_t errlen)
 {
 	char path[PATH_MAX], stream[PATH_MAX];
 	size_t len = 0, nlen = strlen(name) - strlen(".idx");
-	unsigned char *x;
+	unsigned char *x = NULL;
 	struct stat st;
 	uint32_t entry;
 	uint64_t prev_end = 0;
-	int rc = -1;
+	enum gs_status status = GS_ERR_INPUT;
 
 	snprintf(path, sizeof(path), "%s/index/%s", dir, name);
 	snprintf(stream, sizeof(stream), "%s/%.*s", dir, (int)nlen, name);
-	if (stat(stream, &st) < 0)
-		return 0; /* an index of no stream: babeltrace2 ignores it */
+	if (stat(stream, &st) < 0) {
+		status = GS_OK; /* an index of no stream: babeltrace2 ignores it */
+		goto end;
+	}
 	x = slurp(path, &len, err, errlen);
 	if (!x)
-		return -1;
+		goto end;
 	if (len < INDEX_HEADER || get32(x, 1) != INDEX_MAGIC) {
 		snprintf(err, errlen, "%s: not a CTF packet index (bad header)", path);
 		goto end;
@@ -164,32 +165,33 @@ static int check_index(const char *dir, const char *name, char *err, size_t errl
 		}
 		prev_end = at + size / 8;
 	}
-	rc = 0;
+	status = GS_OK;
 end:
 	free(x);
-	return rc;
+	return status;
 }
 
-int trace_check_dir(const char *dir, char *err, size_t errlen)
+enum gs_status trace_check_dir(const char *dir, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
 	struct dirent *de;
-	DIR *d;
-	int rc = 0;
+	DIR *d = NULL;
+	enum gs_status status;
 
 	snprintf(path, sizeof(path), "%s/metadata", dir);
-	if (check_metadata(path, err, errlen))
-		return -1;
+	if ((status = check_metadata(path, err, errlen)) != GS_OK)
+		goto end;
 	snprintf(path, sizeof(path), "%s/index", dir);
 	d = opendir(path);
-	if (!d)
-		return 0; /* no index: babeltrace2 reads the streams alone */
-	while (!rc && (de = readdir(d))) {
+	/* No index: babeltrace2 reads the streams alone. */
+	while (d && status == GS_OK && (de = readdir(d))) {
 		size_t n = strlen(de->d_name);
 
 		if (n > 4 && !strcmp(de->d_name + n - 4, ".idx"))
-			rc = check_index(dir, de->d_name, err, errlen);
+			status = check_index(dir, de->d_name, err, errlen);
 	}
-	closedir(d);
-	return rc;
+end:
+	if (d)
+		closedir(d);
+	return status;
 }

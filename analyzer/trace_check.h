@@ -7,9 +7,11 @@
 
 #include <stddef.h>
 
+#include "status.h"
+
 /* Checks DIR/metadata (packetized or plain text) and every DIR/index/
- * *.idx against the stream it indexes. Returns 0, or -1 with err holding
- * "FILE: REASON" (one line). */
-int trace_check_dir(const char *dir, char *err, size_t errlen);
+ * *.idx against the stream it indexes. Returns GS_OK, or GS_ERR_INPUT
+ * with err holding "FILE: REASON" (one line). */
+enum gs_status trace_check_dir(const char *dir, char *err, size_t errlen);
 
 #endif

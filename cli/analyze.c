@@ -89,6 +89,6 @@ int cmd_analyze(int argc, char **argv)
 	if (argc - optind != 1)
 		return cli_bad_args("analyze", "give one TRACE_DIR", analyze_usage);
 	opts.trace_dir = argv[optind];
-	return analyze(&opts) ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
+	return analyze(&opts) != GS_OK ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
 }
 

@@ -155,7 +155,7 @@ int cmd_run(int argc, char **argv)
 
 	struct analyze_opts ao = { .trace_dir = trace, .db_path = db, .append = 0, .progress = -1 };
 	analyze_opts_env(&ao);
-	if (analyze(&ao))
+	if (analyze(&ao) != GS_OK)
 		goto end;
 	if (run_report(db, html))
 		goto end;
