@@ -139,7 +139,7 @@ struct db {
 };
 
 static void writer_start(struct db *db);
-static int writer_stop(struct db *db, int discard);
+static enum gs_status writer_stop(struct db *db, int discard);
 static void db_errorf(struct db *db, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -237,31 +237,33 @@ static char *temp_beside(const char *path, char *err, size_t errlen)
 
 	if (!tmp) {
 		snprintf(err, errlen, "out of memory");
-		return NULL;
+		goto end;
 	}
 	snprintf(tmp, len, "%s.tmp-XXXXXX", path);
 	fd = mkstemp(tmp);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot create a file beside %s: %s", path, strerror(errno));
 		free(tmp);
-		return NULL;
+		tmp = NULL;
+		goto end;
 	}
 	close(fd);
+end:
 	return tmp;
 }
 
 /* stmt_defs[t].sql with MULTI_ROWS groups of parameters after VALUES. */
-static int multi_prepare(struct db *db, enum db_table t)
+static enum gs_status multi_prepare(struct db *db, enum db_table t)
 {
 	const char *one = stmt_defs[t].sql;
 	const char *group = strstr(one, "VALUES ") + strlen("VALUES ");
 	size_t glen = strlen(group), hlen = (size_t)(group - one);
 	size_t len = hlen + MULTI_ROWS * (glen + 1) + 1;
 	char *sql = malloc(len), *p;
-	int rc;
+	enum gs_status status = GS_ERR_NOMEM;
 
 	if (!sql)
-		return -1;
+		goto end;
 	memcpy(sql, one, hlen);
 	p = sql + hlen;
 	for (int k = 0; k < MULTI_ROWS; k++) {
@@ -271,9 +273,11 @@ static int multi_prepare(struct db *db, enum db_table t)
 		p += glen;
 	}
 	*p = '\0';
-	rc = sqlite3_prepare_v3(db->sql, sql, -1, SQLITE_PREPARE_PERSISTENT, &db->multi[t], NULL);
+	status = sqlite3_prepare_v3(db->sql, sql, -1, SQLITE_PREPARE_PERSISTENT, &db->multi[t],
+				    NULL) == SQLITE_OK ? GS_OK : GS_ERR_DB;
+end:
 	free(sql);
-	return rc == SQLITE_OK ? 0 : -1;
+	return status;
 }
 
 /* Prepares table t's statement(s), checking its placeholders against the
@@ -285,7 +289,7 @@ static enum gs_status stmt_prepare(struct db *db, enum db_table t)
 
 	if (sqlite3_prepare_v3(db->sql, def->sql, -1, SQLITE_PREPARE_PERSISTENT,
 			       &db->stmt[t], NULL) != SQLITE_OK ||
-	    (def->multi && multi_prepare(db, t))) {
+	    (def->multi && multi_prepare(db, t) != GS_OK)) {
 		DB_FAIL(db, "cannot prepare an insert (a database of another gilscope?)");
 		return GS_ERR_DB;
 	}
@@ -513,11 +517,11 @@ static void *writer_main(void *arg)
 }
 
 /* Hands the current batch to the writer and takes an empty one. */
-static int writer_submit(struct db *db)
+static enum gs_status writer_submit(struct db *db)
 {
 	struct writer *w = db->w;
 	struct batch *b = w->cur;
-	int failed;
+	enum gs_status status;
 
 	pthread_mutex_lock(&w->mu);
 	if (b && b->nrows) {
@@ -541,24 +545,24 @@ static int writer_submit(struct db *db)
 		}
 	}
 	w->cur = b;
-	failed = w->failed;
+	status = w->failed ? GS_ERR_DB : GS_OK; /* the writer said why */
 	pthread_mutex_unlock(&w->mu);
 	if (!b) {
 		db_errorf(db, __LINE__, "out of memory");
-		return -1;
+		status = GS_ERR_NOMEM;
 	}
-	return failed ? -1 : 0;
+	return status;
 }
 
 /* Waits until every submitted row is written and stops the writer: from
  * then on db_insert() writes at once. */
-static int writer_stop(struct db *db, int discard)
+static enum gs_status writer_stop(struct db *db, int discard)
 {
 	struct writer *w = db->w;
 	int failed;
 
 	if (!w)
-		return 0;
+		return GS_OK;
 	if (w->cur && w->cur->nrows && !discard)
 		writer_submit(db);
 	pthread_mutex_lock(&w->mu);
@@ -586,7 +590,7 @@ static int writer_stop(struct db *db, int discard)
 	pthread_cond_destroy(&w->cv_free);
 	free(w);
 	db->w = NULL;
-	return failed && !discard ? -1 : 0;
+	return failed && !discard ? GS_ERR_DB : GS_OK;
 }
 
 static void writer_start(struct db *db)
@@ -615,21 +619,22 @@ enum gs_status db_insert(struct db *db, enum db_table t, ...)
 	size_t n = strlen(fmt);
 	struct batch *b = NULL;
 	va_list ap;
-	int rc = 0;
+	enum gs_status status = GS_ERR_DB;
 
 	if (n > 64) {
 		db_errorf(db, __LINE__, "too many columns");
-		return GS_ERR_DB;
+		goto end;
 	}
 	if (db->w) {
 		b = db->w->cur;
 		if (!b || b->nrows == BATCH_ROWS || b->ncells + n > BATCH_CELLS) {
-			if (writer_submit(db))
-				return GS_ERR_DB;
+			if ((status = writer_submit(db)) != GS_OK)
+				goto end;
 			b = db->w->cur;
 		}
 		c = &b->cells[b->ncells];
 	}
+	status = GS_OK;
 	va_start(ap, t);
 	for (size_t i = 0; i < n; i++) {
 		switch (fmt[i]) {
@@ -645,7 +650,7 @@ enum gs_status db_insert(struct db *db, enum db_table t, ...)
 			/* Copied: the caller's names may be gone before the write. */
 			c[i].s = v ? strdup(v) : NULL;
 			if (v && !c[i].s)
-				rc = -1;
+				status = GS_ERR_NOMEM;
 			break;
 		}
 		default:
@@ -654,17 +659,18 @@ enum gs_status db_insert(struct db *db, enum db_table t, ...)
 		}
 	}
 	va_end(ap);
-	if (!b) {
-		if (!rc)
-			rc = row_exec(db, t, c);
+	if (status != GS_OK)
+		db_errorf(db, __LINE__, "out of memory");
+	if (!b) { /* no writer thread: written now */
+		if (status == GS_OK && row_exec(db, t, c))
+			status = GS_ERR_DB;
 		cells_free(t, c);
-		return rc ? GS_ERR_DB : GS_OK;
+		goto end;
 	}
 	b->rows[b->nrows++] = (struct row){ .first = b->ncells, .table = (uint8_t)t };
 	b->ncells += (uint32_t)n;
-	if (rc)
-		db_errorf(db, __LINE__, "out of memory");
-	return rc ? GS_ERR_NOMEM : GS_OK;
+end:
+	return status;
 }
 
 static void db_close(struct db *db)
@@ -680,20 +686,18 @@ static void db_close(struct db *db)
 }
 
 /* Takes the write lock of the database a fresh one replaces (*old, NULL
- * when there is none to lock, or it is no SQLite file). -1 after the
- * error when another process holds a lock on it. */
-static int old_lock(struct db *db, sqlite3 **old)
+ * when there is none to lock, or it is no SQLite file). GS_ERR_DB after
+ * the error when another process holds a lock on it. */
+static enum gs_status old_lock(struct db *db, sqlite3 **old)
 {
 	struct stat st;
-	int rc;
+	enum gs_status status = GS_OK;
+	int rc, keep = 0;
 
 	*old = NULL;
 	if (stat(db->path, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    sqlite3_open_v2(db->path, old, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-		sqlite3_close(*old);
-		*old = NULL;
-		return 0;
-	}
+	    sqlite3_open_v2(db->path, old, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+		goto end; /* nothing to protect */
 	sqlite3_busy_timeout(*old, 2000);
 	rc = sqlite3_exec(*old, "BEGIN EXCLUSIVE", NULL, NULL, NULL);
 	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
@@ -703,15 +707,16 @@ static int old_lock(struct db *db, sqlite3 **old)
 			  "finish or close it, or write elsewhere (-o); it was not replaced",
 			  db->path, fsinfo_holders(db->path, who, sizeof(who)) ? who
 			  : "not visible here");
+		status = GS_ERR_DB;
+	} else {
+		keep = rc == SQLITE_OK; /* not a database: nothing to protect */
+	}
+end:
+	if (!keep) {
 		sqlite3_close(*old);
 		*old = NULL;
-		return -1;
 	}
-	if (rc != SQLITE_OK) { /* not a database: nothing to protect */
-		sqlite3_close(*old);
-		*old = NULL;
-	}
-	return 0;
+	return status;
 }
 
 enum gs_status db_commit(struct db *db, char *err, size_t errlen)
@@ -719,15 +724,16 @@ enum gs_status db_commit(struct db *db, char *err, size_t errlen)
 	/* opts->timing: where the time goes, for bench/ and us. */
 	int timing = db->timing;
 	double t0 = mono_s(), t1, t2;
+	enum gs_status status = GS_ERR_DB;
 
-	if (writer_stop(db, 0))
-		goto fail;
+	if (writer_stop(db, 0) != GS_OK)
+		goto end;
 	t1 = mono_s();
 	if (db_exec(db, gilscope_indexes_sql)) /* a no-op when made before the fill */
-		goto fail;
+		goto end;
 	t2 = mono_s();
 	if (db_exec(db, "COMMIT"))
-		goto fail;
+		goto end;
 	if (timing)
 		fprintf(stderr, "gilscope analyze: timing: writer drain %.3f s, indexes %.3f s, "
 			"commit %.3f s\n", t1 - t0, t2 - t1, mono_s() - t2);
@@ -739,7 +745,7 @@ enum gs_status db_commit(struct db *db, char *err, size_t errlen)
 	}
 	if (sqlite3_close(db->sql) != SQLITE_OK) {
 		DB_FAIL(db, "cannot close");
-		goto fail;
+		goto end;
 	}
 	db->sql = NULL;
 	if (db->tmp_path) {
@@ -753,8 +759,8 @@ enum gs_status db_commit(struct db *db, char *err, size_t errlen)
 		/* Replace only a database no one is writing: its writer's
 		 * commit would go to the replaced file and be lost. Its lock
 		 * is held until the new file is in place. */
-		if (old_lock(db, &old))
-			goto fail;
+		if (old_lock(db, &old) != GS_OK)
+			goto end;
 		moved = chmod(db->tmp_path, 0666 & ~um) == 0 && rename(db->tmp_path, db->path) == 0;
 		if (!moved)
 			db_errorf(db, 0, "cannot move %s to %s: %s", db->tmp_path,
@@ -764,16 +770,20 @@ enum gs_status db_commit(struct db *db, char *err, size_t errlen)
 			sqlite3_close(old);
 		}
 		if (!moved)
-			goto fail;
+			goto end;
 		free(db->tmp_path);
 		db->tmp_path = NULL;
 	}
-	db_close(db);
-	return GS_OK;
-fail:
-	snprintf(err, errlen, "%s", db->err);
-	db_abort(db);
-	return GS_ERR_DB;
+	status = GS_OK;
+end:
+	/* Either way db is gone: closed, or rolled back and its temp removed. */
+	if (status == GS_OK) {
+		db_close(db);
+	} else {
+		snprintf(err, errlen, "%s", db->err);
+		db_abort(db);
+	}
+	return status;
 }
 
 void db_abort(struct db *db)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kmap.h"
+#include "ptrvec.h"
 #include "reorder.h"
 
 #define PROVIDER "gilscope:"
@@ -79,6 +80,12 @@ struct sclass_info {
 	struct member vpid, vtid, procname;
 };
 
+/* The last lookup in a per-class table (reader_memo). */
+struct memo {
+	const void *key;
+	void *val;
+};
+
 struct reader {
 	const struct trace_sink *sink;
 	struct reorder *ro;
@@ -86,17 +93,13 @@ struct reader {
 	struct kmap *classes;  /* bt_event_class * -> struct class_info */
 	struct kmap *sclasses; /* bt_stream_class * -> struct sclass_info */
 	/* One-entry caches: consecutive events mostly share their classes. */
-	const bt_event_class *last_ec;
-	const struct class_info *last_ci;
-	const bt_stream_class *last_sc;
-	const struct sclass_info *last_si;
+	struct memo last_class, last_sclass;
 	int64_t last_pid;      /* procname is read only when the pid changes */
 	/* What a code or stack event's arrays are decoded into. */
 	uint8_t linetable[GS_MAX_LINETABLE];
 	uint32_t codes[GS_MAX_STACK];
 	int32_t offsets[GS_MAX_STACK];
-	void **allocs;         /* every class_info and sclass_info */
-	size_t nallocs, capallocs;
+	struct ptrvec allocs;  /* every class_info and sclass_info */
 	int sink_failed;
 	char *err;
 	size_t errlen;
@@ -116,21 +119,35 @@ static void reader_errorf(struct reader *r, const char *fmt, ...)
 
 static void *reader_alloc(struct reader *r, size_t size)
 {
-	void *p;
+	void *p = calloc(1, size);
 
-	if (r->nallocs == r->capallocs) {
-		size_t ncap = r->capallocs ? 2 * r->capallocs : 16;
-		void **na = realloc(r->allocs, ncap * sizeof(*na));
-
-		if (!na)
-			return NULL;
-		r->allocs = na;
-		r->capallocs = ncap;
+	if (p && ptrvec_push(&r->allocs, p) != 0) {
+		free(p);
+		p = NULL;
 	}
-	p = calloc(1, size);
-	if (p)
-		r->allocs[r->nallocs++] = p;
 	return p;
+}
+
+/* What table holds for a class (key), the last one asked for first:
+ * events come in runs of one class. A class met for the first time gets
+ * a zeroed entry of size bytes, for the caller to fill (*fresh set).
+ * NULL after "out of memory". */
+static void *reader_memo(struct reader *r, struct kmap *table, struct memo *last,
+			 const void *key, size_t size, int *fresh)
+{
+	void *v = key == last->key ? last->val : kmap_get(table, (uintptr_t)key, 0);
+
+	*fresh = 0;
+	if (v) {
+		last->key = key;
+		last->val = v;
+	} else if ((v = reader_alloc(r, size)) && kmap_put(table, (uintptr_t)key, 0, v) == GS_OK) {
+		*fresh = 1;
+	} else {
+		reader_errorf(r, "out of memory");
+		v = NULL;
+	}
+	return v;
 }
 
 static struct member member_find(const bt_field_class *sc, const char *name)
@@ -167,20 +184,11 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 	const bt_field_class *payload;
 	const struct evdef *def = NULL;
 	const struct evext *ext = NULL;
+	int fresh;
 
-	if (ec == r->last_ec)
-		return r->last_ci;
-	ci = kmap_get(r->classes, (uintptr_t)ec, 0);
-	if (ci) {
-		r->last_ec = ec;
-		r->last_ci = ci;
+	ci = reader_memo(r, r->classes, &r->last_class, ec, sizeof(*ci), &fresh);
+	if (!fresh)
 		return ci;
-	}
-	ci = reader_alloc(r, sizeof(*ci));
-	if (!ci || kmap_put(r->classes, (uintptr_t)ec, 0, ci)) {
-		reader_errorf(r, "out of memory");
-		return NULL;
-	}
 	name = bt_event_class_get_name(ec);
 	if (!name || strncmp(name, PROVIDER, strlen(PROVIDER)))
 		return ci;
@@ -240,20 +248,11 @@ static const struct sclass_info *sclass_info_get(struct reader *r, const bt_stre
 	const bt_stream_class *sc = bt_stream_borrow_class_const(stream);
 	struct sclass_info *si;
 	const bt_field_class *ctx;
+	int fresh;
 
-	if (sc == r->last_sc)
-		return r->last_si;
-	si = kmap_get(r->sclasses, (uintptr_t)sc, 0);
-	if (si) {
-		r->last_sc = sc;
-		r->last_si = si;
+	si = reader_memo(r, r->sclasses, &r->last_sclass, sc, sizeof(*si), &fresh);
+	if (!fresh)
 		return si;
-	}
-	si = reader_alloc(r, sizeof(*si));
-	if (!si || kmap_put(r->sclasses, (uintptr_t)sc, 0, si)) {
-		reader_errorf(r, "out of memory");
-		return NULL;
-	}
 	si->clock = bt_stream_class_borrow_default_clock_class_const(sc);
 	si->has_clock = si->clock != NULL;
 	si->discard_clock = si->has_clock &&
@@ -767,8 +766,8 @@ end:
 	bt_plugin_put_ref(utils_plugin);
 	kmap_free(r.classes);
 	kmap_free(r.sclasses);
-	for (size_t i = 0; i < r.nallocs; i++)
-		free(r.allocs[i]);
-	free(r.allocs);
+	for (size_t i = 0; i < r.allocs.n; i++)
+		free(r.allocs.v[i]);
+	free(r.allocs.v);
 	return st;
 }
