@@ -593,7 +593,7 @@ def _histograms(r: Run, metrics: Optional[Dict[str, Any]], hold_durs: List[int],
 def _histograms_sql(r: Run, path: str, metrics: Optional[Dict[str, Any]], grid: "scale.Grid") -> List[Dict[str, Any]]:
     """The histograms of a run too large to read row by row: holds and
     waits counted while summarising them, gaps and drop responses by SQLite."""
-    counted = dict(scale.histograms(path, r.run_id, BINS_PER_DECADE))
+    counted = dict(grid.other_bins)
     counted["hold"], counted["wait"] = grid.bins["holds"], grid.bins["waits"]
     out = []
     for name in ("hold", "wait", "gap", "drop_response"):

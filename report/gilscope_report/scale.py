@@ -10,9 +10,14 @@ page cannot embed every interval. It embeds instead:
   switches) for the DETAIL_WINDOWS busiest stretches of time, about
   DETAIL_INTERVALS of them in all.
 
-Everything here is aggregated by SQLite (GROUP BY over the time indexes),
-two queries at a time on two connections: sqlite3 lets go of the GIL while
-a query runs.
+Everything here is aggregated by SQLite, two tables at a time on two
+connections (sqlite3 lets go of the GIL while a query runs), in one pass
+over each table: its rows are read in chunks of CHUNK_ROWS rowids (a
+primary-key range: no index look-up per row), each chunk grouped by a
+query of its own. One GROUP BY over a whole table sorts millions of rows
+through temporary files; a chunk's sort stays small and in memory, and
+Python adds the chunks' groups up (a group cut by a chunk's edge simply
+comes in two parts).
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ SUMMARY_BYTES = 4_000_000       # 8 bytes per bucket and lane, before base64
 DETAIL_INTERVALS = 150_000
 DETAIL_WINDOWS = 8
 FRACTION_ONE = 0xFFFF           # a bucket wholly held (or waited)
+CHUNK_ROWS = 65536              # rows grouped by one chunk query
 
 Key = Tuple[int, int]           # (gil_id, tid)
 
@@ -38,17 +44,37 @@ def _connect(path: str) -> sqlite3.Connection:
     return sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False)
 
 
-def _parallel(path: str, jobs: Sequence[Tuple[str, Dict[str, Any]]]) -> List[List[Tuple[Any, ...]]]:
-    """Runs the queries two at a time, each on its own connection."""
-    def run(job: Tuple[str, Dict[str, Any]]) -> List[Tuple[Any, ...]]:
+Job = List[Tuple[str, Dict[str, Any]]]   # statements whose rows go together
+
+
+def _parallel(path: str, jobs: Sequence[Job]) -> List[List[Tuple[Any, ...]]]:
+    """Runs the jobs two at a time, each on its own connection."""
+    def run(job: Job) -> List[Tuple[Any, ...]]:
         conn = _connect(path)
         try:
-            return conn.execute(job[0], job[1]).fetchall()
+            rows: List[Tuple[Any, ...]] = []
+            for sql, params in job:
+                rows.extend(conn.execute(sql, params))
+            return rows
         finally:
             conn.close()
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         return list(pool.map(run, jobs))
+
+
+def _chunked(path: str, table: str, sql: str, params: Dict[str, Any]) -> Job:
+    """sql (a SELECT on table with `rowid >= :c_lo AND rowid < :c_hi` in its
+    WHERE) once per chunk of CHUNK_ROWS rowids. Its run filter must read
+    `+run_id`, so that SQLite walks the rowids rather than the run's index."""
+    conn = _connect(path)
+    try:
+        first, last = conn.execute(f"SELECT MIN(rowid), MAX(rowid) FROM {table}").fetchone()
+    finally:
+        conn.close()
+    if first is None:
+        return []
+    return [(sql, dict(params, c_lo=c, c_hi=c + CHUNK_ROWS)) for c in range(first, last + 1, CHUNK_ROWS)]
 
 
 def count_intervals(conn: sqlite3.Connection, run_id: int, lo: int, hi: int) -> int:
@@ -75,6 +101,8 @@ class Grid:
         self.n_holds: Dict[Key, List[int]] = {}
         self.n_waits: Dict[Key, List[int]] = {}
         self.bins: Dict[str, Dict[int, int]] = {"holds": {}, "waits": {}}
+        # the hand-off gaps' and drop responses' bins, counted alongside
+        self.other_bins: Dict[str, Dict[int, int]] = {}
 
     def _cols(self, key: Key, kind: str) -> Tuple[List[int], List[int]]:
         time_d, count_d = (self.held, self.n_holds) if kind == "holds" else (self.waited, self.n_waits)
@@ -83,10 +111,10 @@ class Grid:
             count_d[key] = [0] * self.n
         return time_d[key], count_d[key]
 
-    def add_short(self, kind: str, gil: int, rows: Sequence[Tuple[int, int, int, int, int, int]]) -> None:
+    def add_short(self, kind: str, gil: int, rows: Sequence[Sequence[int]]) -> None:
         """Rows (tid, bucket, histogram bin, count, time in the bucket, total
         time) of intervals shorter than a bucket: what spills goes to the
-        next one."""
+        next one. Rows of one (tid, bucket, bin) may come in several parts."""
         bins = self.bins[kind]
         n = self.n
         cols: Dict[int, Tuple[List[int], List[int]]] = {}
@@ -169,29 +197,46 @@ def has_log10(path: str) -> bool:
 
 def summarize(path: str, run_id: int, keys: Sequence[Key], lo: int, hi: int, bins_per_decade: int) -> Grid:
     """The grid of the lanes keys over [lo, hi), and the histograms of the
-    holds and waits that start in it (needs has_log10)."""
+    holds and waits that start in it (needs has_log10). One pass per table:
+    intervals shorter than a bucket grouped per (GIL, thread, bucket, bin),
+    longer ones one by one (they are few). With them, the gaps' and the drop
+    responses' histograms (Grid.other_bins)."""
     grid = Grid(lo, hi, len(keys), bins_per_decade)
     hbin = BIN_SQL.format(k=bins_per_decade, col="end_ns - start_ns")
-    gils = sorted({g for g, _ in keys})
-    jobs: List[Tuple[str, Dict[str, Any]]] = []
-    what: List[Tuple[str, str, int]] = []
-    for g in gils:
-        for table in ("holds", "waits"):
-            p = {"run": run_id, "gil": g, "lo": lo, "hi": hi, "w": grid.width}
-            jobs.append((f"SELECT tid, (start_ns - :lo) / :w AS b, {hbin} AS bin, COUNT(*), "
-                         f"SUM(MIN(end_ns, :lo + ((start_ns - :lo) / :w + 1) * :w) - start_ns), "
-                         f"SUM(end_ns - start_ns) FROM {table} WHERE run_id = :run AND gil_id = :gil "
-                         f"AND start_ns >= :lo AND start_ns < :hi AND end_ns - start_ns < :w GROUP BY tid, b, bin",
-                         p))
-            what.append(("short", table, g))
-            jobs.append((f"SELECT tid, start_ns, end_ns FROM {table} WHERE run_id = :run AND gil_id = :gil "
-                         f"AND start_ns < :hi AND end_ns > :lo AND end_ns - start_ns >= :w", p))
-            what.append(("long", table, g))
-    for (kind, table, g), rows in zip(what, _parallel(path, jobs)):
-        if kind == "short":
-            grid.add_short(table, g, rows)
-        else:
-            grid.add_long(table, g, rows)
+    # Short intervals are grouped on one integer, cheaper to sort than
+    # three columns: bucket (< 2^17), bin (< 2^8: 10 per decade, 19
+    # decades of ns), tid (< 2^31).
+    assert grid.n <= 1 << 17 and bins_per_decade * 19 < 256
+    gils = {g for g, _ in keys}
+    jobs: List[Job] = []
+    for table in ("holds", "waits"):
+        p = {"run": run_id, "lo": lo, "hi": hi, "w": grid.width}
+        chunk = f"FROM {table} WHERE rowid >= :c_lo AND rowid < :c_hi AND +run_id = :run AND start_ns < :hi "
+        # (gil, tid, bucket, bin, count, time inside the bucket, total time)
+        short = (f"SELECT gil_id, k & 2147483647, k >> 39, (k >> 31) & 255, COUNT(*), "
+                 f"SUM(MIN(end_ns, :lo + ((k >> 39) + 1) * :w) - start_ns), SUM(end_ns - start_ns) "
+                 f"FROM (SELECT gil_id, start_ns, end_ns, ((start_ns - :lo) / :w << 39) | ({hbin} << 31) | tid AS k "
+                 f"{chunk}AND start_ns >= :lo AND end_ns - start_ns < :w) GROUP BY gil_id, k")
+        # (gil, tid, NULL, start, end): few
+        long = f"SELECT gil_id, tid, NULL, start_ns, end_ns {chunk}AND end_ns > :lo AND end_ns - start_ns >= :w"
+        jobs.append(_chunked(path, table, short, p) + _chunked(path, table, long, p))
+    jobs.extend(_histogram_jobs(path, run_id, bins_per_decade))
+    results = _parallel(path, jobs)
+    for table, rows in zip(("holds", "waits"), results):
+        short_rows: Dict[int, List[Tuple[Any, ...]]] = {}
+        long_rows: Dict[int, List[Tuple[int, int, int]]] = {}
+        for row in rows:
+            if row[0] not in gils:
+                continue
+            if len(row) == 5:
+                long_rows.setdefault(row[0], []).append((row[1], row[3], row[4]))
+            else:
+                short_rows.setdefault(row[0], []).append(row[1:])
+        for g, srows in short_rows.items():
+            grid.add_short(table, g, srows)
+        for g, lrows in long_rows.items():
+            grid.add_long(table, g, sorted(lrows, key=operator.itemgetter(1)))
+    grid.other_bins = {name: _bins_of(rows) for name, rows in zip(("gap", "drop_response"), results[2:])}
     return grid
 
 
@@ -282,14 +327,18 @@ def bounds(conn: sqlite3.Connection, run_id: int, run: Dict[str, Any], pads: Dic
                                ("timeouts", "ts_ns", "ts_ns"), ("forced_switches", "start_ns", "end_ns")):
         for g in gil_ids(conn, run_id, table):
             p = {"run": run_id, "gil": g}
-            lo, hi = conn.execute(f"SELECT MIN({first}), MAX({first}) FROM {table} WHERE run_id = :run "
-                                  f"AND gil_id = :gil", p).fetchone()
+            # two subqueries: SQLite answers a lone MIN or MAX from the index
+            # in one look-up, MIN and MAX together by a scan
+            lo, hi = conn.execute(f"SELECT (SELECT MIN({first}) FROM {table} WHERE run_id = :run AND gil_id = :gil), "
+                                  f"(SELECT MAX({first}) FROM {table} WHERE run_id = :run AND gil_id = :gil)",
+                                  p).fetchone()
             firsts.append(lo)
             if hi is not None:
                 p["from"] = hi - pads.get(table, 0)
                 lasts.append(conn.execute(f"SELECT MAX({last}) FROM {table} WHERE run_id = :run AND gil_id = :gil "
                                           f"AND {first} >= :from", p).fetchone()[0])
-    lo, hi = conn.execute("SELECT MIN(ts_ns), MAX(ts_ns) FROM drop_requests WHERE run_id = ?", (run_id,)).fetchone()
+    lo, hi = conn.execute("SELECT (SELECT MIN(ts_ns) FROM drop_requests WHERE run_id = :run), "
+                          "(SELECT MAX(ts_ns) FROM drop_requests WHERE run_id = :run)", {"run": run_id}).fetchone()
     return span_of(firsts + [lo], lasts + [hi])
 
 
@@ -321,17 +370,23 @@ def lane_pairs(conn: sqlite3.Connection, run_id: int, gils: Dict[int, Dict[str, 
     return out
 
 
-def histograms(path: str, run_id: int, bins_per_decade: int) -> Dict[str, Dict[int, int]]:
-    """Log-scale histograms (the report's bins) of the hand-off gaps and the
-    drop responses, counted by SQLite (needs has_log10); summarize counts
-    the holds and waits."""
+def _histogram_jobs(path: str, run_id: int, bins_per_decade: int) -> List[Job]:
+    """The chunked queries of the hand-off gaps' and the drop responses'
+    log-scale histograms (the report's bins): rows (bin, count)."""
     jobs = []
-    for table, col, where in (("switches", "gap_ns", ""),
-                              ("drop_requests", "response_ns", " AND response_ns IS NOT NULL")):
-        jobs.append((f"SELECT {BIN_SQL.format(k=bins_per_decade, col=col)} AS bin, COUNT(*) "
-                     f"FROM {table} WHERE run_id = :run{where} GROUP BY bin", {"run": run_id}))
-    names = ("gap", "drop_response")
-    return {n: {int(b): c for b, c in rows} for n, rows in zip(names, _parallel(path, jobs))}
+    for table, col in (("switches", "gap_ns"), ("drop_requests", "response_ns")):
+        b = BIN_SQL.format(k=bins_per_decade, col=col)
+        jobs.append(_chunked(path, table, f"SELECT {b}, COUNT(*) FROM {table} WHERE rowid >= :c_lo "
+                             f"AND rowid < :c_hi AND +run_id = :run AND {col} IS NOT NULL GROUP BY 1",
+                             {"run": run_id}))
+    return jobs
+
+
+def _bins_of(rows: Sequence[Tuple[Any, ...]]) -> Dict[int, int]:
+    out: Dict[int, int] = {}
+    for b, n in rows:
+        out[int(b)] = out.get(int(b), 0) + n
+    return out
 
 
 def percentile_of_bins(bins: Dict[int, int], p: float, edge: Any) -> Optional[int]:
