@@ -10,8 +10,8 @@
 #include <stdio.h>
 
 /* The latest stream beginning of one trace directory into *horizon. */
-static enum gs_status dir_horizon(const bt_component_class_source *fs, const char *dir, int64_t *horizon,
-		       char *err, size_t len)
+static enum gs_status dir_horizon(const bt_component_class_source *fs, const char *dir,
+				  int64_t *horizon, char *err, size_t len)
 {
 	bt_value *params = bt_value_map_create(), *inputs = NULL;
 	bt_query_executor *q = NULL;

@@ -26,7 +26,7 @@ int cmd_record_attached(const struct attach_opts *o, int flight, int extra_args)
 				"no -o, --duration or --follow-children\n", pfx);
 			return GILSCOPE_EXIT_USAGE;
 		}
-		if (flight_start(o, name, sizeof(name)))
+		if (flight_start(o, name, sizeof(name)) != REC_OK)
 			return GILSCOPE_EXIT_FAILURE;
 		printf("%s\n", name);
 		if (!o->quiet)
@@ -40,7 +40,7 @@ int cmd_record_attached(const struct attach_opts *o, int flight, int extra_args)
 
 		default_outdir(outdir, sizeof(outdir));
 		with_dir.outdir = outdir;
-		return attach_record(&with_dir, &res) ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
+		return attach_record(&with_dir, &res) != REC_OK ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
 	}
-	return attach_record(o, &res) ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
+	return attach_record(o, &res) != REC_OK ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
 }

@@ -25,5 +25,6 @@ int cmd_flight(int argc, char **argv)
 		flight_usage(stderr);
 		return GILSCOPE_EXIT_USAGE;
 	}
-	return flight_stop(argc == 3 ? argv[2] : NULL) ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
+	return flight_stop(argc == 3 ? argv[2] : NULL) != REC_OK ? GILSCOPE_EXIT_FAILURE
+							       : GILSCOPE_EXIT_OK;
 }

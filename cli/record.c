@@ -106,7 +106,7 @@ int cmd_record(int argc, char **argv)
 			cleanup = 1;
 			break;
 		case 'p':
-			if (attach_parse_pids(optarg, pids, ATTACH_MAX_PIDS, &ao.npids, "record"))
+			if (attach_parse_pids(optarg, pids, ATTACH_MAX_PIDS, &ao.npids, "record") != REC_OK)
 				return GILSCOPE_EXIT_USAGE;
 			break;
 		case 'd':
@@ -163,7 +163,7 @@ int cmd_record(int argc, char **argv)
 		default_outdir(outdir, sizeof(outdir));
 		o.outdir = outdir;
 	}
-	if (record_run(&o, &res))
+	if (record_run(&o, &res) != REC_OK)
 		return res.status ? res.status : GILSCOPE_EXIT_FAILURE;
 	return res.status;
 }

@@ -146,7 +146,7 @@ int cmd_run(int argc, char **argv)
 
 	ro.outdir = trace;
 	ro.quiet = 1;
-	if (record_run(&ro, &rr)) {
+	if (record_run(&ro, &rr) != REC_OK) {
 		/* record said why; a command that never ran has no trace. */
 		return rr.status ? rr.status : GILSCOPE_EXIT_FAILURE;
 	}

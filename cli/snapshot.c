@@ -51,7 +51,7 @@ int cmd_snapshot(int argc, char **argv)
 			outdir ? "one session name at most" : "-o DIR is required");
 		return GILSCOPE_EXIT_USAGE;
 	}
-	if (flight_snapshot(session, outdir, trace, sizeof(trace)))
+	if (flight_snapshot(session, outdir, trace, sizeof(trace)) != REC_OK)
 		return GILSCOPE_EXIT_FAILURE;
 	fprintf(stderr, "gilscope: snapshot written to %s\n", trace);
 	return GILSCOPE_EXIT_OK;

@@ -44,15 +44,16 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-static int lttng_fail(const char *pfx, const char *what, int rc)
+static enum rec_status lttng_fail(const char *pfx, const char *what, int rc)
 {
 	fprintf(stderr, "%s%s: %s\n", pfx, what, lttng_strerror(rc));
-	return -1;
+	return REC_FAILED;
 }
 
 /* --- arguments --------------------------------------------------------------- */
 
-int attach_parse_pids(const char *arg, pid_t *pids, size_t max, size_t *n, const char *who)
+enum rec_status attach_parse_pids(const char *arg, pid_t *pids, size_t max, size_t *n,
+				  const char *who)
 {
 	const char *p = arg;
 	*n = 0;
@@ -64,16 +65,16 @@ int attach_parse_pids(const char *arg, pid_t *pids, size_t max, size_t *n, const
 		    *n == max) {
 			fprintf(stderr, "gilscope %s: --pid wants process ids like 1234 or 1234,5678 "
 				"(at most %zu), not '%s'\n", who, max, arg);
-			return -1;
+			return REC_FAILED;
 		}
 		pids[(*n)++] = (pid_t)v;
 		p = *end ? end + 1 : end;
 	}
 	if (!*n) {
 		fprintf(stderr, "gilscope %s: --pid wants at least one process id\n", who);
-		return -1;
+		return REC_FAILED;
 	}
-	return 0;
+	return REC_OK;
 }
 
 int64_t attach_parse_duration(const char *arg)
@@ -163,38 +164,38 @@ static void other_user(const char *pfx, pid_t pid, long uid)
 }
 
 /* One line saying why pid cannot be recorded, or 0. */
-static int pid_check(const char *pfx, pid_t pid)
+static enum rec_status pid_check(const char *pfx, pid_t pid)
 {
 	char comm[64];
 	if (kill(pid, 0) < 0 && errno == ESRCH) {
 		fprintf(stderr, "%spid %d is not running\n", pfx, (int)pid);
-		return -1;
+		return REC_FAILED;
 	}
 	long uid = proc_uid(pid);
 	if (geteuid() != 0 && uid >= 0 && uid != (long)geteuid()) {
 		other_user(pfx, pid, uid);
-		return -1;
+		return REC_FAILED;
 	}
 	proc_comm(pid, comm, sizeof(comm));
 	switch (proc_maps(pid)) {
 	case MAPS_UNREADABLE:
 		if (errno == ENOENT) {
 			fprintf(stderr, "%spid %d is not running\n", pfx, (int)pid);
-			return -1;
+			return REC_FAILED;
 		}
 		other_user(pfx, pid, uid);
-		return -1;
+		return REC_FAILED;
 	case MAPS_NONE:
 		fprintf(stderr, "%spid %d (%s) was not started with gilscope's preload library: "
 			"restart it with `gilscope exec -- CMD...` (docs/services.md)\n",
 			pfx, (int)pid, comm);
-		return -1;
+		return REC_FAILED;
 	case MAPS_PRELOAD:
 		fprintf(stderr, "%spid %d (%s) runs gilscope's preload library but is not a "
 			"CPython it traces (3.6+ with a GIL)\n", pfx, (int)pid, comm);
-		return -1;
+		return REC_FAILED;
 	default:
-		return 0;
+		return REC_OK;
 	}
 }
 
@@ -215,7 +216,7 @@ static int pid_registered(pid_t pid)
 	return found;
 }
 
-static int wait_registered(const char *pfx, const pid_t *pids, size_t n)
+static enum rec_status wait_registered(const char *pfx, const pid_t *pids, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		int64_t deadline = mono_ns() + (int64_t)REGISTER_WAIT_MS * 1000000;
@@ -228,10 +229,10 @@ static int wait_registered(const char *pfx, const pid_t *pids, size_t n)
 				"in %d s: it runs as another user, or with another LTTNG_HOME, than "
 				"the daemon this command uses\n", pfx, (int)pids[i], comm,
 				REGISTER_WAIT_MS / 1000);
-			return -1;
+			return REC_FAILED;
 		}
 	}
-	return 0;
+	return REC_OK;
 }
 
 /* --- the info file --------------------------------------------------------------- */
@@ -255,16 +256,16 @@ static void put_cmdline(FILE *f, pid_t pid)
 
 /* mode: "attach" or "snapshot". No tag line: processes started by
  * `gilscope exec` carry none; the `pids` line is what a reader keeps. */
-static int info_write(const char *pfx, const char *dir, const char *mode, const pid_t *pids,
-		      size_t npids, size_t nfirst, const char *session, uint64_t ring,
-		      const uint64_t *lost)
+static enum rec_status info_write(const char *pfx, const char *dir, const char *mode,
+				  const pid_t *pids, size_t npids, size_t nfirst,
+				  const char *session, uint64_t ring, const uint64_t *lost)
 {
 	char path[PATH_MAX + 16], start[32];
 	FILE *f;
 
 	recording_start_time(start, sizeof(start));
 	if (!(f = info_begin(pfx, dir, "mode", mode, start, path, sizeof(path))))
-		return -1;
+		return REC_FAILED;
 	fputs("\npids=", f);
 	for (size_t i = 0; i < npids; i++)
 		fprintf(f, "%s%d", i ? "," : "", (int)pids[i]);
@@ -290,31 +291,37 @@ static int info_write(const char *pfx, const char *dir, const char *mode, const 
 }
 
 /* Creates dir (and its parents); it must not hold anything yet. */
-static int outdir_make(const char *pfx, const char *want, char *abs)
+static enum rec_status outdir_make(const char *pfx, const char *want, char *abs)
 {
-	if (record_mkdir_parents(want) < 0 || (mkdir(want, 0777) < 0 && errno != EEXIST)) {
-		fprintf(stderr, "%scannot create %s: %s\n", pfx, want, strerror(errno));
-		return -1;
-	}
-	DIR *d = opendir(want);
-	if (!d) {
-		fprintf(stderr, "%scannot open %s: %s\n", pfx, want, strerror(errno));
-		return -1;
-	}
+	enum rec_status status = REC_FAILED;
 	struct dirent *e;
 	int empty = 1;
+	DIR *d = NULL;
+
+	if (record_mkdir_parents(want) < 0 || (mkdir(want, 0777) < 0 && errno != EEXIST)) {
+		fprintf(stderr, "%scannot create %s: %s\n", pfx, want, strerror(errno));
+		goto end;
+	}
+	d = opendir(want);
+	if (!d) {
+		fprintf(stderr, "%scannot open %s: %s\n", pfx, want, strerror(errno));
+		goto end;
+	}
 	while ((e = readdir(d)) && empty)
 		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
-	closedir(d);
 	if (!empty) {
 		fprintf(stderr, "%s%s is not empty; choose another -o or remove it\n", pfx, want);
-		return -1;
+		goto end;
 	}
 	if (access(want, W_OK) < 0 || !realpath(want, abs)) {
 		fprintf(stderr, "%scannot write to %s: %s\n", pfx, want, strerror(errno));
-		return -1;
+		goto end;
 	}
-	return 0;
+	status = REC_OK;
+end:
+	if (d)
+		closedir(d);
+	return status;
 }
 
 /* Checks the processes, takes the session daemon and waits until they
@@ -356,46 +363,58 @@ static int pidset_has(const struct pidset *s, pid_t p)
 /* Adds the new descendants of the recorded processes to the tracker. A
  * child is seen within one poll of its birth: what it did before is not
  * in the trace (it starts clipped, like its parent). */
-static int follow_children(const char *pfx, struct gs_session *s, struct pidset *set)
+/* The parent of pid, 0 when it is gone. */
+static pid_t proc_ppid(pid_t pid)
 {
+	char path[64], stat[512];
+	const char *close;
+	size_t len = 0;
+	int ppid = 0;
+	char state;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (f) {
+		len = fread(stat, 1, sizeof(stat) - 1, f);
+		fclose(f);
+	}
+	stat[len] = '\0';
+	close = strrchr(stat, ')');
+	if (!close || sscanf(close + 1, " %c %d", &state, &ppid) != 2)
+		ppid = 0;
+	return (pid_t)ppid;
+}
+
+static enum rec_status follow_children(const char *pfx, struct gs_session *s, struct pidset *set)
+{
+	enum rec_status status = REC_OK;
 	int added;
+
 	do {
-		added = 0;
 		DIR *d = opendir("/proc");
-		if (!d)
-			return 0;
 		struct dirent *e;
-		while ((e = readdir(d)) && set->n < ATTACH_MAX_PIDS) {
+
+		added = 0;
+		while (d && status == REC_OK && (e = readdir(d)) && set->n < ATTACH_MAX_PIDS) {
+			pid_t pid;
+
 			if (!isdigit((unsigned char)e->d_name[0]))
 				continue;
-			pid_t pid = (pid_t)atoi(e->d_name);
-			char path[64], stat[512];
-			if (pidset_has(set, pid))
+			pid = (pid_t)atoi(e->d_name);
+			if (pidset_has(set, pid) || !pidset_has(set, proc_ppid(pid)))
 				continue;
-			snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-			FILE *f = fopen(path, "r");
-			if (!f)
-				continue;
-			size_t len = fread(stat, 1, sizeof(stat) - 1, f);
-			fclose(f);
-			stat[len] = '\0';
-			const char *close = strrchr(stat, ')');
-			int ppid = 0;
-			char state;
-			if (!close || sscanf(close + 1, " %c %d", &state, &ppid) != 2)
-				continue;
-			if (pidset_has(set, (pid_t)ppid)) {
-				if (session_track(pfx, s, pid)) {
-					closedir(d);
-					return -1;
-				}
+			if (session_track(pfx, s, pid)) {
+				status = REC_FAILED;
+			} else {
 				set->v[set->n++] = pid;
 				added = 1;
 			}
 		}
-		closedir(d);
-	} while (added);
-	return 0;
+		if (d)
+			closedir(d);
+	} while (added && status == REC_OK);
+	return status;
 }
 
 static int any_alive(const struct pidset *set)
@@ -406,7 +425,7 @@ static int any_alive(const struct pidset *set)
 	return 0;
 }
 
-int attach_record(const struct attach_opts *o, struct record_result *res)
+enum rec_status attach_record(const struct attach_opts *o, struct record_result *res)
 {
 	static const char pfx[] = "gilscope record: ";
 	struct sessiond *d = NULL;
@@ -415,7 +434,7 @@ int attach_record(const struct attach_opts *o, struct record_result *res)
 	static const int stops[] = { SIGINT, SIGTERM, SIGHUP };
 	struct sigaction sa;
 	struct sigsave saved = { 0 };
-	int err = -1;
+	enum rec_status err = REC_FAILED;
 	uint64_t ring = session_ring(o->buffer_size);
 
 	memset(res, 0, sizeof(*res));
@@ -423,7 +442,7 @@ int attach_record(const struct attach_opts *o, struct record_result *res)
 	set.n = o->npids;
 	const char *dir = o->outdir;
 	if (!(d = attach_begin(pfx, o)))
-		return -1;
+		goto end;
 	if (outdir_make(pfx, dir, res->trace_dir))
 		goto end;
 	snprintf(s.name, sizeof(s.name), "gilscope-%d-attach-%d", (int)getpid(), (int)o->pids[0]);
@@ -454,14 +473,14 @@ int attach_record(const struct attach_opts *o, struct record_result *res)
 		sleep_ms(left < 100000000 ? (left > 0 ? (long)(left / 1000000) + 1 : 1) : 100);
 	}
 	res->cmd_ran = 1;
-	err = 0;
+	err = REC_OK;
 end:
 	if (recording_end(pfx, &s, d, &saved, &res->lost))
-		err = -1;
+		err = REC_FAILED;
 	if (res->trace_dir[0] &&
 	    info_write(pfx, res->trace_dir, "attach", set.v, set.n, o->npids, NULL, ring,
 		       err ? NULL : &res->lost))
-		err = -1;
+		err = REC_FAILED;
 	if (!err && !o->quiet)
 		record_say_written(res, ring);
 	return err;
@@ -469,18 +488,18 @@ end:
 
 /* --- the flight recorder -------------------------------------------------------- */
 
-int flight_start(const struct attach_opts *o, char *name, size_t namelen)
+enum rec_status flight_start(const struct attach_opts *o, char *name, size_t namelen)
 {
 	static const char pfx[] = "gilscope record: ";
 	struct sessiond *d = NULL;
 	char why[512];
 	struct gs_session s = { 0 };
-	int err = -1;
+	enum rec_status err = REC_FAILED;
 	struct gs_session_opts so = { .outdir = NULL, .ring = session_ring(o->buffer_size),
 				      .pids = o->pids, .npids = o->npids };
 
 	if (!(d = attach_begin(pfx, o)))
-		return -1;
+		goto end;
 	snprintf(s.name, sizeof(s.name), FLIGHT_PREFIX "%d", (int)o->pids[0]);
 	if (session_setup(pfx, &s, &so))
 		goto end;
@@ -490,7 +509,7 @@ int flight_start(const struct attach_opts *o, char *name, size_t namelen)
 		goto end;
 	}
 	snprintf(name, namelen, "%s", s.name);
-	err = 0;
+	err = REC_OK;
 end:
 	if (err && s.created) {
 		uint64_t lost;
@@ -502,19 +521,22 @@ end:
 }
 
 /* The flight session to use: `want`, or the only one running. */
-static int flight_find(const char *pfx, const char *want, char *name, size_t len)
+static enum rec_status flight_find(const char *pfx, const char *want, char *name, size_t len)
 {
 	struct lttng_session *list = NULL;
+	enum rec_status status = REC_FAILED;
 	int n, found = 0;
 
 	if (!lttng_session_daemon_alive()) {
 		fprintf(stderr, "%sno LTTng session daemon runs, so no flight recorder either: "
 			"start one with `gilscope record --flight --pid PID`\n", pfx);
-		return -1;
+		goto end;
 	}
 	n = lttng_list_sessions(&list);
-	if (n < 0)
-		return lttng_fail(pfx, "cannot list the LTTng sessions", n);
+	if (n < 0) {
+		lttng_fail(pfx, "cannot list the LTTng sessions", n);
+		goto end;
+	}
 	name[0] = '\0';
 	for (int i = 0; i < n; i++) {
 		int match = want ? !strcmp(list[i].name, want)
@@ -524,12 +546,10 @@ static int flight_find(const char *pfx, const char *want, char *name, size_t len
 		if (found++ && !want) {
 			fprintf(stderr, "%sseveral flight recorders run (%s, %s, ...): name one\n",
 				pfx, name, list[i].name);
-			free(list);
-			return -1;
+			goto end;
 		}
 		snprintf(name, len, "%s", list[i].name);
 	}
-	free(list);
 	if (!found) {
 		if (want)
 			fprintf(stderr, "%sno LTTng session named %s runs (`lttng list` shows them)\n",
@@ -537,9 +557,12 @@ static int flight_find(const char *pfx, const char *want, char *name, size_t len
 		else
 			fprintf(stderr, "%sno flight recorder runs: start one with "
 				"`gilscope record --flight --pid PID`\n", pfx);
-		return -1;
+		goto end;
 	}
-	return 0;
+	status = REC_OK;
+end:
+	free(list);
+	return status;
 }
 
 /* The processes a session's vpid tracker includes. */
@@ -566,7 +589,8 @@ static size_t flight_pids(const char *session, pid_t *pids, size_t max)
 	return n;
 }
 
-int flight_snapshot(const char *session, const char *outdir, char *trace_dir, size_t len)
+enum rec_status flight_snapshot(const char *session, const char *outdir, char *trace_dir,
+				size_t len)
 {
 	static const char pfx[] = "gilscope snapshot: ";
 	char name[LTTNG_NAME_MAX];
@@ -575,13 +599,13 @@ int flight_snapshot(const char *session, const char *outdir, char *trace_dir, si
 	struct lttng_event *ev = NULL;
 	struct lttng_snapshot_output *out = NULL;
 	pid_t pids[ATTACH_MAX_PIDS];
-	int rc, err = -1, resync = 0;
+	enum rec_status err = REC_FAILED;
+	int rc, resync = 0;
 	(void)len;
 
-	if (flight_find(pfx, session, name, sizeof(name)))
-		return -1;
-	if (outdir_make(pfx, outdir, trace_dir))
-		return -1;
+	if (flight_find(pfx, session, name, sizeof(name)) != REC_OK ||
+	    outdir_make(pfx, outdir, trace_dir) != REC_OK)
+		goto end;
 	memset(&dom, 0, sizeof(dom));
 	dom.type = LTTNG_DOMAIN_UST;
 	dom.buf_type = LTTNG_BUFFER_PER_UID;
@@ -619,7 +643,7 @@ int flight_snapshot(const char *session, const char *outdir, char *trace_dir, si
 	free(chans);
 	if (info_write(pfx, trace_dir, "snapshot", pids, n, n, name, ring, NULL))
 		goto end;
-	err = 0;
+	err = REC_OK;
 end:
 	if (resync && (rc = lttng_disable_event(h, SESSION_RESYNC_EVENT, SESSION_CHANNEL)) < 0)
 		err = lttng_fail(pfx, "cannot disable " SESSION_RESYNC_EVENT, rc);
@@ -632,15 +656,16 @@ end:
 	return err;
 }
 
-int flight_stop(const char *session)
+enum rec_status flight_stop(const char *session)
 {
 	static const char pfx[] = "gilscope flight stop: ";
 	char name[LTTNG_NAME_MAX];
+	enum rec_status status = flight_find(pfx, session, name, sizeof(name));
 	int rc;
-	if (flight_find(pfx, session, name, sizeof(name)))
-		return -1;
-	if ((rc = lttng_destroy_session(name)) < 0)
-		return lttng_fail(pfx, "cannot destroy the flight session", rc);
-	fprintf(stderr, "gilscope: flight recorder %s stopped\n", name);
-	return 0;
+
+	if (status == REC_OK && (rc = lttng_destroy_session(name)) < 0)
+		status = lttng_fail(pfx, "cannot destroy the flight session", rc);
+	if (status == REC_OK)
+		fprintf(stderr, "gilscope: flight recorder %s stopped\n", name);
+	return status;
 }

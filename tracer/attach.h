@@ -27,30 +27,32 @@ struct attach_opts {
 };
 
 /* Parses "PID[,PID...]" into pids (at most max); prints one line naming
- * `who` and returns -1 when it is not a list of positive numbers. */
-int attach_parse_pids(const char *arg, pid_t *pids, size_t max, size_t *n, const char *who);
+ * `who` and returns REC_FAILED when it is not a list of positive numbers. */
+enum rec_status attach_parse_pids(const char *arg, pid_t *pids, size_t max, size_t *n,
+				  const char *who);
 
 /* Parses "10s", "500ms", "2m", "1.5s" or plain seconds into ns; 0 when
  * invalid. */
 int64_t attach_parse_duration(const char *arg);
 
 /* `record --pid`: records the processes until the duration ends or
- * SIGINT/SIGTERM. res->trace_dir and res->lost are filled. Returns 0, or
- * -1 after printing one line. */
-int attach_record(const struct attach_opts *o, struct record_result *res);
+ * SIGINT/SIGTERM. res->trace_dir and res->lost are filled. Returns REC_OK,
+ * or REC_FAILED after printing one line (as every function here). */
+enum rec_status attach_record(const struct attach_opts *o, struct record_result *res);
 
 /* `record --flight`: creates and starts the snapshot session (named
  * FLIGHT_PREFIX<first pid>, written to name) and returns; the session
  * lives on in the session daemon until `flight stop`. */
-int flight_start(const struct attach_opts *o, char *name, size_t namelen);
+enum rec_status flight_start(const struct attach_opts *o, char *name, size_t namelen);
 
 /* `snapshot [SESSION] -o DIR`: writes the ring buffers' content to DIR,
  * after asking the processes to say again what their GILs and threads
  * are. session NULL: the only flight session. Writes the trace directory
  * to trace_dir. */
-int flight_snapshot(const char *session, const char *outdir, char *trace_dir, size_t len);
+enum rec_status flight_snapshot(const char *session, const char *outdir, char *trace_dir,
+				size_t len);
 
 /* `flight stop [SESSION]`: destroys the flight session(s). */
-int flight_stop(const char *session);
+enum rec_status flight_stop(const char *session);
 
 #endif

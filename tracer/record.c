@@ -59,15 +59,15 @@ static void put_quoted_arg(FILE *f, const char *a)
 	fputc('\'', f);
 }
 
-static int info_write(const char *dir, char *const *cmd, uint32_t tag, const char *start,
-		      int status, uint64_t lost, int done)
+static enum rec_status info_write(const char *dir, char *const *cmd, uint32_t tag,
+				  const char *start, int status, uint64_t lost, int done)
 {
 	char path[PATH_MAX + 16], tagbuf[16];
 	FILE *f;
 
 	snprintf(tagbuf, sizeof(tagbuf), "%u", tag);
 	if (!(f = info_begin(PFX, dir, "tag", tagbuf, start, path, sizeof(path))))
-		return -1;
+		return REC_FAILED;
 	fputs("\ncommand=", f);
 	for (char *const *a = cmd; *a; a++) {
 		if (a != cmd)
@@ -128,19 +128,22 @@ static const char *const env_names[4] = {
 	"LD_PRELOAD", "PYTHONPATH", "GILSCOPE_TAG", "GILSCOPE_ATTRIB",
 };
 
+/* Frees what ce holds; it can be freed again. */
 static void child_env_free(struct child_env *ce)
 {
 	for (size_t i = 0; i < 4; i++)
 		free(ce->own[i]);
 	free(ce->env);
+	memset(ce, 0, sizeof(*ce));
 }
 
-/* 0, or -1 out of memory (ce freed). */
-static int child_env_build(struct child_env *ce, char *const *base, const struct record_opts *o,
-			   uint32_t tag)
+/* REC_OK, or REC_FAILED out of memory (ce freed). */
+static enum rec_status child_env_build(struct child_env *ce, char *const *base,
+				       const struct record_opts *o, uint32_t tag)
 {
 	char tagbuf[16];
 	size_t n = 0, k = 0, nown = o->code ? 4 : 3;
+	enum rec_status status = REC_FAILED;
 
 	memset(ce, 0, sizeof(*ce));
 	for (char *const *e = base; e && *e; e++)
@@ -152,10 +155,8 @@ static int child_env_build(struct child_env *ce, char *const *base, const struct
 	ce->own[2] = env_entry(base, env_names[2], tagbuf, 0);
 	if (o->code)
 		ce->own[3] = env_entry(base, env_names[3], o->code, 0);
-	if (!ce->env || !ce->own[0] || !ce->own[1] || !ce->own[2] || (o->code && !ce->own[3])) {
-		child_env_free(ce);
-		return -1;
-	}
+	if (!ce->env || !ce->own[0] || !ce->own[1] || !ce->own[2] || (o->code && !ce->own[3]))
+		goto end;
 	for (char *const *e = base; e && *e; e++) {
 		int ours = 0;
 
@@ -169,28 +170,31 @@ static int child_env_build(struct child_env *ce, char *const *base, const struct
 	}
 	for (size_t i = 0; i < nown; i++)
 		ce->env[k++] = ce->own[i];
-	return 0;
+	status = REC_OK;
+end:
+	if (status != REC_OK)
+		child_env_free(ce);
+	return status;
 }
 
 /* Starts the command; returns its pid, or -1 after saying why it could not
  * be executed (errno from the child's execvp comes back through a pipe). */
 static pid_t command_start(char *const *cmd, char *const *env)
 {
-	int pfd[2];
+	int pfd[2] = { -1, -1 }, e = 0, status;
+	pid_t parent = getpid(), pid = -1;
+	ssize_t n;
+
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
 		fprintf(stderr, PFX "pipe: %s\n", strerror(errno));
-		return -1;
+		goto end;
 	}
-	pid_t parent = getpid();
-	pid_t pid = fork();
+	pid = fork();
 	if (pid < 0) {
 		fprintf(stderr, PFX "cannot fork: %s\n", strerror(errno));
-		close(pfd[0]);
-		close(pfd[1]);
-		return -1;
+		goto end;
 	}
 	if (pid == 0) {
-		int e = 0;
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);
@@ -207,19 +211,23 @@ static pid_t command_start(char *const *cmd, char *const *env)
 		_exit(127);
 	}
 	close(pfd[1]);
-	int e = 0;
-	ssize_t n;
+	pfd[1] = -1;
 	while ((n = read(pfd[0], &e, sizeof(e))) < 0 && errno == EINTR)
 		;
-	close(pfd[0]);
-	if (n == (ssize_t)sizeof(e)) {
-		int status;
+	if (n == (ssize_t)sizeof(e)) { /* execvpe failed: e says why */
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
 		fprintf(stderr, PFX "cannot run '%s': %s\n", cmd[0], strerror(e));
-		errno = e;
-		return -1;
+		pid = -1;
+	} else {
+		e = 0;
 	}
+end:
+	for (int i = 0; i < 2; i++)
+		if (pfd[i] >= 0)
+			close(pfd[i]);
+	if (e)
+		errno = e; /* the caller tells "not found" (127) from "not runnable" */
 	return pid;
 }
 
@@ -304,52 +312,53 @@ int record_mkdir_parents(const char *path)
 
 /* Creates the output directory; *created tells whether it is new, so that
  * a recording that never ran its command leaves nothing behind. */
-static int make_outdir(const char *want, char *abs, size_t size, int *created)
+static enum rec_status make_outdir(const char *want, char *abs, size_t size, int *created)
 {
 	*created = 0;
 	if (record_mkdir_parents(want) < 0) {
 		fprintf(stderr, PFX "cannot create %s: %s\n", want, strerror(errno));
-		return -1;
+		return REC_FAILED;
 	}
 	if (mkdir(want, 0777) == 0) {
 		*created = 1;
 	} else {
 		if (errno != EEXIST) {
 			fprintf(stderr, PFX "cannot create %s: %s\n", want, strerror(errno));
-			return -1;
+			return REC_FAILED;
 		}
 		struct stat st;
 		if (stat(want, &st) < 0 || !S_ISDIR(st.st_mode)) {
 			fprintf(stderr, PFX "%s exists and is not a directory\n", want);
-			return -1;
+			return REC_FAILED;
 		}
 		char probe[PATH_MAX];
 		snprintf(probe, sizeof(probe), "%s/ust", want);
 		if (access(probe, F_OK) == 0) {
 			fprintf(stderr, PFX "%s already holds a trace; choose another -o or remove it\n", want);
-			return -1;
+			return REC_FAILED;
 		}
 	}
 	if (access(want, W_OK) < 0) {
 		fprintf(stderr, PFX "cannot write to %s: %s\n", want, strerror(errno));
-		return -1;
+		return REC_FAILED;
 	}
 	if (!realpath(want, abs)) {
 		fprintf(stderr, PFX "cannot resolve %s: %s\n", want, strerror(errno));
-		return -1;
+		return REC_FAILED;
 	}
 	(void)size;
-	return 0;
+	return REC_OK;
 }
 
-int record_run(const struct record_opts *o, struct record_result *res)
+enum rec_status record_run(const struct record_opts *o, struct record_result *res)
 {
 	struct sessiond *d = NULL;
 	struct gs_session s = { 0 };
 	char start[32], why[512];
 	struct child_env ce = { { NULL }, NULL };
 	uint32_t tag = 0;
-	int err = -1, created = 0;
+	enum rec_status err = REC_FAILED;
+	int created = 0;
 	static const int stops[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 	struct sigaction sa;
 	struct sigsave saved = { 0 };
@@ -406,12 +415,12 @@ int record_run(const struct record_opts *o, struct record_result *res)
 	if (!g_signal)
 		leftover_report(stderr, PFX, tag, "still runs after the command ended; "
 				"unrecorded from now on");
-	err = 0;
+	err = REC_OK;
 end:
 	if (recording_end(PFX, &s, d, &saved, &res->lost))
-		err = -1;
+		err = REC_FAILED;
 	if (!err && info_write(res->trace_dir, o->cmd, tag, start, res->status, res->lost, 1))
-		err = -1;
+		err = REC_FAILED;
 	if (err && !res->cmd_ran && created)
 		nftw(res->trace_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	if (!err && !o->quiet)

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdint.h>
 
+#include "rec_status.h"
 #include "sessiond.h"
 
 #define RECORD_DEFAULT_BUFFER_MB 32 /* per CPU: 8 x 4 MiB, lost none under churn */
@@ -33,9 +34,9 @@ struct record_result {
 	char trace_dir[PATH_MAX];
 };
 
-/* Returns 0 when the trace was written (res->status says how the command
- * ended), -1 after printing one line on stderr saying what failed. */
-int record_run(const struct record_opts *opts, struct record_result *res);
+/* Returns REC_OK when the trace was written (res->status says how the
+ * command ended), REC_FAILED after one line on stderr saying what failed. */
+enum rec_status record_run(const struct record_opts *opts, struct record_result *res);
 
 /* The closing lines on stderr: where the trace is, and the events lost
  * (with the per-CPU ring to raise). */

@@ -37,30 +37,33 @@ FILE *info_begin(const char *pfx, const char *dir, const char *key, const char *
 	f = fopen(path, "w");
 	if (!f) {
 		fprintf(stderr, "%scannot write %s: %s\n", pfx, path, strerror(errno));
-		return NULL;
+		goto end;
 	}
 	gethostname(host, sizeof(host) - 1);
 	fprintf(f, "gilscope_version=%s\n%s=%s\nstart_time=%s\nhostname=", GILSCOPE_VERSION, key,
 		value, start);
 	info_put_escaped(f, host, sizeof(host));
+end:
 	return f;
 }
 
-int info_end(const char *pfx, FILE *f, const char *path)
+enum rec_status info_end(const char *pfx, FILE *f, const char *path)
 {
+	enum rec_status status = REC_OK;
+
 	if (fclose(f) != 0) {
 		fprintf(stderr, "%scannot write %s: %s\n", pfx, path, strerror(errno));
-		return -1;
+		status = REC_FAILED;
 	}
-	return 0;
+	return status;
 }
 
-int recording_end(const char *pfx, struct gs_session *s, struct sessiond *d,
-		  struct sigsave *saved, uint64_t *lost)
+enum rec_status recording_end(const char *pfx, struct gs_session *s, struct sessiond *d,
+			      struct sigsave *saved, uint64_t *lost)
 {
-	int err = session_teardown(pfx, s, lost) ? -1 : 0;
+	enum rec_status status = session_teardown(pfx, s, lost) ? REC_FAILED : REC_OK;
 
 	sessiond_release(d);
 	sigsave_give_back(saved);
-	return err;
+	return status;
 }

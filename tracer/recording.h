@@ -26,14 +26,14 @@ void info_put_escaped(FILE *f, const char *s, size_t n);
 FILE *info_begin(const char *pfx, const char *dir, const char *key, const char *value,
 		 const char *start, char *path, size_t pathlen);
 
-/* Closes what info_begin() opened: 0, or -1 after one line. */
-int info_end(const char *pfx, FILE *f, const char *path);
+/* Closes what info_begin() opened: REC_OK, or REC_FAILED after one line. */
+enum rec_status info_end(const char *pfx, FILE *f, const char *path);
 
 /* The end of every recording, whatever happened before: stops and
  * destroys the session (flushing its buffers; the events it lost into
- * *lost), drops the daemon and gives the stop signals back. 0, or -1 when
- * the session could not be torn down (one line said why). */
-int recording_end(const char *pfx, struct gs_session *s, struct sessiond *d,
+ * *lost), drops the daemon and gives the stop signals back. REC_OK, or
+ * REC_FAILED when the session could not be torn down (one line said why). */
+enum rec_status recording_end(const char *pfx, struct gs_session *s, struct sessiond *d,
 		  struct sigsave *saved, uint64_t *lost);
 
 #endif

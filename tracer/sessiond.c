@@ -254,22 +254,23 @@ static pid_t pidfile_read(const char *path)
 	return (pid_t)pid;
 }
 
-static int daemon_start(const struct sessiond_opts *o, char *err, size_t errlen)
+static enum rec_status daemon_start(const struct sessiond_opts *o, char *err, size_t errlen)
 {
 	char marker[PATH_MAX];
-	int status;
+	int status, written = 0;
 	pid_t pid;
 	FILE *m;
+	enum rec_status ret = REC_FAILED;
 
 	if (!o->exe) {
 		errorf(err, errlen, "no LTTng session daemon runs and lttng-sessiond is not "
 		       "installed: apt-get install lttng-tools");
-		return -1;
+		goto end;
 	}
 	pid = fork();
 	if (pid < 0) {
 		errorf(err, errlen, "cannot fork to start lttng-sessiond: %s", strerror(errno));
-		return -1;
+		goto end;
 	}
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDWR);
@@ -288,21 +289,27 @@ static int daemon_start(const struct sessiond_opts *o, char *err, size_t errlen)
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		errorf(err, errlen, "%s --daemonize --no-kernel failed (status %d)", o->exe,
 		       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-		return -1;
+		goto end;
 	}
 	for (int i = 0; i < 100 && !lttng_session_daemon_alive(); i++)
 		usleep(50 * 1000);
 	if (!lttng_session_daemon_alive()) {
 		errorf(err, errlen, "lttng-sessiond started but does not answer");
-		return -1;
+		goto end;
 	}
 	state_path(marker, sizeof(marker), o, STATE_MARKER);
 	m = fopen(marker, "w");
-	if (!m || fprintf(m, "%d\n", (int)pidfile_read(o->pidfile)) < 0 || fclose(m) != 0) {
-		errorf(err, errlen, "cannot write %s: %s", marker, strerror(errno));
-		return -1;
+	if (m) {
+		written = fprintf(m, "%d\n", (int)pidfile_read(o->pidfile)) >= 0;
+		written = fclose(m) == 0 && written; /* closed even when the write failed */
 	}
-	return 0;
+	if (!written) {
+		errorf(err, errlen, "cannot write %s: %s", marker, strerror(errno));
+		goto end;
+	}
+	ret = REC_OK;
+end:
+	return ret;
 }
 
 /* With the lock held and no live recorder: stops the daemon gilscope
@@ -378,7 +385,7 @@ struct sessiond *sessiond_acquire(const struct sessiond_opts *o, char *err, size
 
 	if (!d) {
 		errorf(err, errlen, "out of memory");
-		return NULL;
+		goto end;
 	}
 	d->o = *o;
 	d->ref_fd = -1;
@@ -394,23 +401,24 @@ struct sessiond *sessiond_acquire(const struct sessiond_opts *o, char *err, size
 	if (!lttng_session_daemon_alive()) {
 		/* A marker of a daemon that is gone says nothing any more. */
 		marker_remove(o);
-		if (daemon_start(o, err, errlen))
+		if (daemon_start(o, err, errlen) != REC_OK)
 			goto end;
 	}
 	ok = 1;
 end:
 	if (lock >= 0)
 		close(lock);
-	if (!ok) {
+	if (!ok && d) {
 		if (d->ref_fd >= 0)
 			close(d->ref_fd);
 		free(d);
-		return NULL;
+		d = NULL;
 	}
 	/* Outside the lock: stopping a session waits for its data. */
-	if (stale_destroy(o, err, errlen) < 0 && o->notes)
+	if (d && stale_destroy(o, err, errlen) < 0 && o->notes)
 		fprintf(o->notes, "gilscope: %s\n", err);
-	err[0] = '\0';
+	if (d)
+		err[0] = '\0';
 	return d;
 }
 
@@ -433,31 +441,35 @@ void sessiond_release(struct sessiond *d)
 	free(d);
 }
 
-int sessiond_keep(struct sessiond *d, char *err, size_t errlen)
+enum rec_status sessiond_keep(struct sessiond *d, char *err, size_t errlen)
 {
 	int lock = lock_take(&d->o, err, errlen);
 
-	if (lock < 0)
-		return -1;
-	marker_remove(&d->o);
-	close(lock);
-	return 0;
+	if (lock >= 0) {
+		marker_remove(&d->o);
+		close(lock);
+	}
+	return lock >= 0 ? REC_OK : REC_FAILED;
 }
 
 int sessiond_cleanup(const struct sessiond_opts *o, char *err, size_t errlen)
 {
-	int n = stale_destroy(o, err, errlen), lock, ref;
+	int n = stale_destroy(o, err, errlen), lock = -1, ref = -1;
 
 	if (n < 0)
-		return -1;
+		goto end;
 	lock = lock_take(o, err, errlen);
-	if (lock < 0)
-		return -1;
+	if (lock < 0) {
+		n = -1;
+		goto end;
+	}
 	ref = state_open(o, STATE_REF, err, errlen);
 	if (marker_read(o) && ref_last(ref))
 		daemon_stop_ours(o);
+end:
 	if (ref >= 0)
 		close(ref);
-	close(lock);
+	if (lock >= 0)
+		close(lock);
 	return n;
 }

@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "rec_status.h"
+
 #define SESSIOND_NAME_PREFIX "gilscope-"
 
 /* Where things are, found by the command line (no getenv in here). */
@@ -45,8 +47,8 @@ void sessiond_release(struct sessiond *d);
 
 /* A session that outlives its recorder (the flight recorder) needs the
  * daemon to stay: forget that gilscope started it, so that no recorder
- * stops it. Returns 0, or -1 after writing one line to err. */
-int sessiond_keep(struct sessiond *d, char *err, size_t errlen);
+ * stops it. Returns REC_OK, or REC_FAILED after writing one line to err. */
+enum rec_status sessiond_keep(struct sessiond *d, char *err, size_t errlen);
 
 /* Destroys every stale gilscope session (see above) of the running daemon;
  * with no recorder left, stops a daemon gilscope started. Writes one line
