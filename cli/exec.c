@@ -21,18 +21,22 @@ static int prepend_env(const char *name, const char *value)
 {
 	const char *old = getenv(name);
 	size_t n;
-	char *v;
-	int rc;
+	char *v = NULL;
+	int rc = -1; /* errno says why */
 
-	if (!old || !*old)
-		return setenv(name, value, 1);
+	if (!old || !*old) {
+		rc = setenv(name, value, 1);
+		goto end;
+	}
 	n = strlen(value) + strlen(old) + 2;
 	v = malloc(n);
 	if (!v)
-		return -1;
+		goto end;
 	snprintf(v, n, "%s:%s", value, old);
 	rc = setenv(name, v, 1);
-	free(v);
+end:
+	if (v)
+		free(v);
 	return rc;
 }
 

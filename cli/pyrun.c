@@ -35,29 +35,32 @@ int pyrun_exec(const char *command, const char *module, int argc, char **argv)
 	char dir[PATH_MAX];
 	char pkg[PATH_MAX + 64];
 	struct stat st;
+	const char *python;
+	char **args = NULL;
+	int n = 0, w;
 
 	if (paths_resolve("share/gilscope/report", dir, sizeof(dir)) != 0) {
-		fprintf(stderr, "gilscope %s: cannot locate the report package: %s\n", command, strerror(errno));
-		return GILSCOPE_EXIT_FAILURE;
+		fprintf(stderr, "gilscope %s: cannot locate the report package: %s\n", command,
+			strerror(errno));
+		goto end;
 	}
-	int w = snprintf(pkg, sizeof(pkg), "%s/gilscope_report/%s.py", dir, module);
+	w = snprintf(pkg, sizeof(pkg), "%s/gilscope_report/%s.py", dir, module);
 	if (w < 0 || (size_t)w >= sizeof(pkg) || stat(pkg, &st) != 0) {
-		fprintf(stderr, "gilscope %s: the report package is missing (%s: %s); rebuild or reinstall gilscope\n",
-			command, pkg, strerror(errno));
-		return GILSCOPE_EXIT_FAILURE;
+		fprintf(stderr, "gilscope %s: the report package is missing (%s: %s); rebuild or "
+			"reinstall gilscope\n", command, pkg, strerror(errno));
+		goto end;
 	}
 
-	const char *python = getenv("GILSCOPE_PYTHON");
+	python = getenv("GILSCOPE_PYTHON");
 	if (!python || !*python)
 		python = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
 
 	/* python -E -s -B -c BOOTSTRAP COMMAND DIR MODULE ARGS... */
-	char **args = calloc((size_t)argc + 10, sizeof(*args));
+	args = calloc((size_t)argc + 10, sizeof(*args));
 	if (!args) {
 		fprintf(stderr, "gilscope %s: out of memory\n", command);
-		return GILSCOPE_EXIT_FAILURE;
+		goto end;
 	}
-	int n = 0;
 	args[n++] = (char *)python;
 	args[n++] = "-E";
 	args[n++] = "-s";
@@ -76,6 +79,7 @@ int pyrun_exec(const char *command, const char *module, int argc, char **argv)
 	execvp(python, args);
 	fprintf(stderr, "gilscope %s: cannot run %s: %s (it needs Python 3.9 or newer;"
 		" set GILSCOPE_PYTHON to use another)\n", command, python, strerror(errno));
+end:
 	free(args);
-	return GILSCOPE_EXIT_FAILURE;
+	return GILSCOPE_EXIT_FAILURE; /* on success execvp does not return */
 }

@@ -58,25 +58,29 @@ static int join_path(char *buf, size_t size, const char *dir, const char *name)
 static int run_report(const char *db, const char *html)
 {
 	char self[PATH_MAX];
+	int status, rc = -1;
+	pid_t pid;
+
 	if (paths_self_exe(self, sizeof(self))) {
 		fprintf(stderr, PFX "cannot find my own executable: %s\n", strerror(errno));
-		return -1;
+		goto end;
 	}
-	pid_t pid = fork();
+	pid = fork();
 	if (pid < 0) {
 		fprintf(stderr, PFX "cannot fork: %s\n", strerror(errno));
-		return -1;
+		goto end;
 	}
 	if (pid == 0) {
 		execl(self, "gilscope", "report", db, "-o", html, (char *)NULL);
 		fprintf(stderr, PFX "cannot run %s: %s\n", self, strerror(errno));
 		_exit(127);
 	}
-	int status;
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+			goto end;
+	rc = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+end:
+	return rc;
 }
 
 static void open_in_browser(const char *html)

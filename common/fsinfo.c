@@ -1,4 +1,4 @@
-/* fsinfo: statvfs and /proc/PID/fd, for error messages. */
+/* fsinfo: statvfs, /proc/PID/fd and /proc/PID/comm, for error messages. */
 #include "fsinfo.h"
 
 #include <dirent.h>
@@ -40,6 +40,21 @@ uint64_t fsinfo_free(const char *path, char *out, size_t len)
 	return free_bytes;
 }
 
+void fsinfo_comm(pid_t pid, char *out, size_t len)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(out, len, "?");
+	snprintf(path, sizeof(path), "/proc/%ld/comm", (long)pid);
+	f = fopen(path, "r");
+	if (f) {
+		if (fgets(out, (int)len, f))
+			out[strcspn(out, "\n")] = '\0';
+		fclose(f);
+	}
+}
+
 int fsinfo_holders(const char *path, char *out, size_t len)
 {
 	char want[PATH_MAX];
@@ -49,13 +64,10 @@ int fsinfo_holders(const char *path, char *out, size_t len)
 	int found = 0;
 
 	out[0] = '\0';
-	if (!proc || !realpath(path, want)) {
-		if (proc)
-			closedir(proc);
-		return 0;
-	}
+	if (!proc || !realpath(path, want))
+		goto end;
 	while ((pe = readdir(proc)) && found < 4) {
-		char fddir[64], comm[64] = "?";
+		char fddir[64], comm[64];
 		long pid = strtol(pe->d_name, NULL, 10);
 		struct dirent *fe;
 		DIR *fds;
@@ -81,21 +93,14 @@ int fsinfo_holders(const char *path, char *out, size_t len)
 		closedir(fds);
 		if (!has)
 			continue;
-		snprintf(fddir, sizeof(fddir), "/proc/%ld/comm", pid);
-		{
-			FILE *f = fopen(fddir, "r");
-
-			if (f) {
-				if (fgets(comm, sizeof(comm), f))
-					comm[strcspn(comm, "\n")] = '\0';
-				fclose(f);
-			}
-		}
+		fsinfo_comm((pid_t)pid, comm, sizeof(comm));
 		if (used < len)
 			used += (size_t)snprintf(out + used, len - used, "%spid %ld (%s)",
 						 found ? ", " : "", pid, comm);
 		found++;
 	}
-	closedir(proc);
+end:
+	if (proc)
+		closedir(proc);
 	return found;
 }

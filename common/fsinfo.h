@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Writes "12 kB free on DIR" for the file system holding path (a file or
  * directory, or the nearest existing directory above it). Returns the
@@ -17,5 +18,8 @@ uint64_t fsinfo_free(const char *path, char *out, size_t len);
  * this one with path open, as /proc shows them (those of other users are
  * not visible to a user). Returns how many were found. */
 int fsinfo_holders(const char *path, char *out, size_t len);
+
+/* The short name of pid (its /proc/PID/comm), "?" when unreadable. */
+void fsinfo_comm(pid_t pid, char *out, size_t len);
 
 #endif

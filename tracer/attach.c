@@ -19,6 +19,7 @@
 
 #include <lttng/lttng.h>
 
+#include "fsinfo.h"
 #include "mono.h"
 #include "recording.h"
 
@@ -99,20 +100,6 @@ int64_t attach_parse_duration(const char *arg)
 
 /* --- the processes --------------------------------------------------------------- */
 
-/* The short name of pid (its comm), "?" when unreadable. */
-static void proc_comm(pid_t pid, char *out, size_t len)
-{
-	char path[64];
-	snprintf(out, len, "?");
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return;
-	if (fgets(out, (int)len, f))
-		out[strcspn(out, "\n")] = '\0';
-	fclose(f);
-}
-
 static long proc_uid(pid_t pid)
 {
 	char path[64], line[256];
@@ -176,7 +163,7 @@ static enum rec_status pid_check(const char *pfx, pid_t pid)
 		other_user(pfx, pid, uid);
 		return REC_FAILED;
 	}
-	proc_comm(pid, comm, sizeof(comm));
+	fsinfo_comm(pid, comm, sizeof(comm));
 	switch (proc_maps(pid)) {
 	case MAPS_UNREADABLE:
 		if (errno == ENOENT) {
@@ -224,7 +211,7 @@ static enum rec_status wait_registered(const char *pfx, const pid_t *pids, size_
 			sleep_ms(50);
 		if (!pid_registered(pids[i])) {
 			char comm[64];
-			proc_comm(pids[i], comm, sizeof(comm));
+			fsinfo_comm(pids[i], comm, sizeof(comm));
 			fprintf(stderr, "%spid %d (%s) did not register with the LTTng session daemon "
 				"in %d s: it runs as another user, or with another LTTNG_HOME, than "
 				"the daemon this command uses\n", pfx, (int)pids[i], comm,

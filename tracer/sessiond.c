@@ -17,6 +17,8 @@
 
 #include <lttng/lttng.h>
 
+#include "fsinfo.h"
+
 struct sessiond {
 	struct sessiond_opts o;
 	int ref_fd; /* our reference: a shared flock */
@@ -70,16 +72,9 @@ static unsigned long long proc_start(pid_t pid, char *state)
 
 static int comm_starts(pid_t pid, const char *prefix)
 {
-	char path[64], comm[64] = "";
-	FILE *f;
+	char comm[64];
 
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (!fgets(comm, sizeof(comm), f))
-		comm[0] = '\0';
-	fclose(f);
+	fsinfo_comm(pid, comm, sizeof(comm));
 	return !strncmp(comm, prefix, strlen(prefix));
 }
 
