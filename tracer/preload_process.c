@@ -19,6 +19,8 @@
  *   os.unsetenv("__gilscope_thread_name_<hex>"), which reaches libc's
  *   unsetenv() here: no ctypes, whose import costs milliseconds and, with
  *   libffi 3.5, a file descriptor.
+ * - Start-up. liblttng-ust's statedump of loaded libraries is turned off
+ *   (process_lttng_begin): no gilscope session records it.
  *
  * docs/tracer.md ("What the traced program can see") says what remains.
  */
@@ -192,14 +194,31 @@ void process_watch_start(void)
 	atomic_store(&g_on, 1);
 }
 
+/* liblttng-ust's base-address statedump opens and parses every loaded ELF
+ * file (build id, debug link) while it loads and again when a session
+ * starts, with the traced program's constructor waiting for it:
+ * milliseconds per process, for lttng_ust_statedump events no gilscope
+ * session enables. liblttng-ust reads the variable once, while it loads
+ * (it keeps the value's address, which glibc never frees): it is set only
+ * for that, and never when the user has set it. */
+#define NO_STATEDUMP "LTTNG_UST_WITHOUT_BADDR_STATEDUMP"
+static int g_lttng_loaded;
+static int g_env_set;
+
 void process_lttng_begin(void)
 {
 	t_lttng_init = 1;
+	if (!g_lttng_loaded && !getenv(NO_STATEDUMP))
+		g_env_set = setenv(NO_STATEDUMP, "1", 0) == 0;
 }
 
 void process_lttng_end(void)
 {
 	t_lttng_init = 0;
+	if (g_env_set)
+		unsetenv(NO_STATEDUMP);
+	g_env_set = 0;
+	g_lttng_loaded = 1;
 }
 
 void process_after_fork_child(void)

@@ -4,8 +4,10 @@ program allocates from: above the soft RLIMIT_NOFILE when the hard limit
 is higher, so that a scan up to the soft limit, like CPython's
 fd_status.py, sees nothing more; in the top 256 of the range when both
 limits are equal), no fork() warning on 3.12+ from
-LTTng's threads (the program runs with -W default::DeprecationWarning), and
-no other output."""
+LTTng's threads (the program runs with -W default::DeprecationWarning), the
+same modules loaded at start-up (the Python hook imports nothing: importing
+threading there cost every traced process milliseconds), the same
+environment but for gilscope's own variables, and no other output."""
 import resource
 import subprocess
 
@@ -13,6 +15,9 @@ import gstest
 
 PROGRAM = r"""
 import os, resource, sys
+print("modules", sorted(m for m in sys.modules if m != "sitecustomize"))
+print("environment", sorted(k for k in os.environ
+                            if k not in ("LD_PRELOAD", "PYTHONPATH") and not k.startswith("GILSCOPE_")))
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 # Where gilscope may put LTTng's descriptors, when the limits are equal.
 top = soft - 256 if soft == hard and soft > 1024 else soft
@@ -55,7 +60,7 @@ def main() -> None:
         res = subprocess.run(argv, capture_output=True, text=True, timeout=120, preexec_fn=preexec)
         gstest.check(res.returncode == 0, f"with {what}, the traced program succeeds ({res.stderr.strip()!r})")
         gstest.check(res.stdout == bare.stdout,
-                     f"with {what}, it sees the same descriptors and no fork warning: "
+                     f"with {what}, it sees the same modules, environment, descriptors and no fork warning: "
                      f"{res.stdout.strip()!r} vs {bare.stdout.strip()!r}")
         # The tracer's own one-line notices (a limit it says it has, like
         # the code locations unknown on 3.6) are documented output.

@@ -28,21 +28,44 @@ def _gilscope_install():
         except Exception:
             pass
 
-    try:
-        import threading
-    except Exception:
-        return
+    # threading is not imported here: with what it imports it would cost
+    # every traced process milliseconds of start-up (issue 12). Until the
+    # program imports it, the only thread is the main one, "MainThread".
+    import _thread
+    main_ident = _thread.get_ident()
+
+    def current_name():
+        # type: () -> object
+        threading = sys.modules.get("threading")
+        if threading is not None:
+            return threading.current_thread().name
+        return "MainThread" if _thread.get_ident() == main_ident else None
+
     # A subinterpreter (3.12+) runs this again, on a thread the main
     # interpreter already named: its threading sees a "Dummy-N" there.
-    import _thread
     is_main = getattr(_thread, "_is_main_interpreter", None)
     if is_main is None or is_main():
-        tell(threading.current_thread().name)
+        tell(current_name())
         # A fork child's main thread is a new kernel thread: name it too.
         register = getattr(os, "register_at_fork", None)  # 3.7+
         if register is not None:
-            register(after_in_child=lambda: tell(threading.current_thread().name))
+            def after_in_child():
+                # type: () -> None
+                name = current_name()
+                if name is not None:
+                    tell(name)
+            register(after_in_child=after_in_child)
 
+    if "threading" in sys.modules:
+        _gilscope_patch_threading(sys.modules["threading"], tell)
+    else:
+        sys.meta_path.insert(0, _GilscopeThreadingFinder(tell))
+
+
+def _gilscope_patch_threading(threading, tell):
+    # type: (object, object) -> None
+    """Makes every thread of threading tell its name when it starts and
+    when it is renamed."""
     inner = getattr(threading.Thread, "_bootstrap_inner", None)
     if inner is None:
         return
@@ -70,6 +93,69 @@ def _gilscope_install():
         threading.Thread.name = property(fget, set_name, prop.fdel, prop.__doc__)
 
 
+class _GilscopeThreadingFinder(object):
+    """First on sys.meta_path until threading is imported: finds it with
+    the finders after it and patches the module once it has run. The
+    module ends with its own loader, as without gilscope."""
+
+    def __init__(self, tell):
+        # type: (object) -> None
+        self.tell = tell
+
+    def find_spec(self, name, path=None, target=None):
+        # type: (str, object, object) -> object
+        if name != "threading":
+            return None
+        try:
+            sys.meta_path.remove(self)
+        except ValueError:
+            pass
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            spec = find(name, path, target) if find is not None else None
+            if spec is not None:
+                break
+        else:
+            return None
+        real = spec.loader
+        if real is None or not hasattr(real, "exec_module"):
+            return spec
+        spec.loader = _GilscopeLoader(real, spec, self.tell)
+        return spec
+
+
+class _GilscopeLoader(object):
+    """Runs the real loader, then gives the module and its spec the real
+    loader back and patches threading."""
+
+    def __init__(self, real, spec, tell):
+        # type: (object, object, object) -> None
+        self.real = real
+        self.spec = spec
+        self.tell = tell
+
+    def __getattr__(self, name):
+        # type: (str) -> object
+        return getattr(self.real, name)
+
+    def create_module(self, spec):
+        # type: (object) -> object
+        return self.real.create_module(spec)
+
+    def exec_module(self, module):
+        # type: (object) -> None
+        try:
+            self.real.exec_module(module)
+        finally:
+            self.spec.loader = self.real
+            if getattr(module, "__loader__", None) is self:
+                module.__loader__ = self.real
+        try:
+            _gilscope_patch_threading(module, self.tell)
+        except Exception:
+            pass
+
+
 def _gilscope_chain():
     # type: () -> None
     """Imports the sitecustomize this one hides, if the user has one."""
@@ -79,12 +165,24 @@ def _gilscope_chain():
     this = sys.modules.get("sitecustomize")
     try:
         if sys.version_info[0] >= 3:
-            import importlib.machinery
-            import importlib.util
-            spec = importlib.machinery.PathFinder.find_spec("sitecustomize", rest)
+            # The import system's own PathFinder and module_from_spec:
+            # importing importlib.util would cost every traced process
+            # milliseconds (contextlib, warnings, types...).
+            finder = None
+            for f in sys.meta_path:
+                if getattr(f, "__name__", None) == "PathFinder":
+                    finder = f
+            boot = sys.modules.get("_frozen_importlib")
+            from_spec = getattr(boot, "module_from_spec", None)
+            if finder is None or from_spec is None:
+                import importlib.machinery
+                import importlib.util
+                finder = importlib.machinery.PathFinder
+                from_spec = importlib.util.module_from_spec
+            spec = finder.find_spec("sitecustomize", rest)
             if spec is None or spec.loader is None:
                 return
-            mod = importlib.util.module_from_spec(spec)
+            mod = from_spec(spec)
             sys.modules["sitecustomize"] = mod
             spec.loader.exec_module(mod)
         else:
