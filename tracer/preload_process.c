@@ -20,7 +20,8 @@
  *   unsetenv() here: no ctypes, whose import costs milliseconds and, with
  *   libffi 3.5, a file descriptor.
  * - Start-up. liblttng-ust's statedump of loaded libraries is turned off
- *   (process_lttng_begin): no gilscope session records it.
+ *   (process_lttng_begin): no gilscope session records it; its ring
+ *   buffers are mapped without MAP_POPULATE (mmap).
  *
  * docs/tracer.md ("What the traced program can see") says what remains.
  */
@@ -39,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -55,6 +57,7 @@ static atomic_int g_lttng;       /* LTTng's threads alive */
 static pthread_mutex_t g_rlimit_lock = PTHREAD_MUTEX_INITIALIZER;
 
 TLS int t_lttng_init;            /* this thread is starting LTTng */
+TLS int t_lttng_thread;          /* this thread is one of LTTng's */
 TLS int t_dtor_round;
 
 static struct {
@@ -63,6 +66,7 @@ static struct {
 	FILE *(*fopen64)(const char *, const char *);
 	int (*add_fd)(int);
 	int (*unsetenv)(const char *);
+	void *(*mmap)(void *, size_t, int, int, int, off_t);
 } real;
 
 static void *next_symbol(const char *name)
@@ -152,6 +156,7 @@ static void *thread_start(void *p)
 	/* Without the key value the thread is never uncounted: the process
 	 * then lingers as without this code, it never ends early. */
 	pthread_setspecific(g_key, s.mark);
+	t_lttng_thread = s.mark == &mark_lttng;
 	return s.fn(s.arg);
 }
 
@@ -186,6 +191,9 @@ void process_watch_start(void)
 		real.thread_create = next_symbol("pthread_create");
 	real.fopen = next_symbol("fopen");
 	real.fopen64 = next_symbol("fopen64");
+	/* Now: dlsym in LTTng's thread could wait for the loader lock that
+	 * the dlopen loading liblttng-ust holds while it waits for them. */
+	real.mmap = next_symbol("mmap");
 	if (pthread_key_create(&g_key, thread_gone))
 		return; /* no key left: the process behaves as before */
 	atomic_store(&g_app, 1);
@@ -228,6 +236,24 @@ void process_after_fork_child(void)
 	atomic_store(&g_lttng, 0);
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 	g_rlimit_lock = fresh;
+}
+
+/* --- LTTng's ring buffers ------------------------------------------------ */
+
+/* liblttng-ust 2.13 maps every per-CPU ring buffer of the session with
+ * MAP_POPULATE, in its listener thread, before the program may start: page
+ * tables for the whole ring (2 x 32 MiB here) built and torn down in every
+ * traced process, milliseconds of start-up growing with the CPUs and
+ * --buffer-size. liblttng-ust 2.14 made not populating its default
+ * (LTTNG_UST_MAP_POPULATE_POLICY=none: "take minor faults on first access
+ * while tracing"); here its threads' mappings get that behaviour. */
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	if (!real.mmap)
+		real.mmap = next_symbol("mmap");
+	if ((flags & MAP_POPULATE) && t_lttng_thread)
+		flags &= ~MAP_POPULATE;
+	return real.mmap(addr, len, prot, flags, fd, off);
 }
 
 /* --- /proc/self/stat ------------------------------------------------------ */
