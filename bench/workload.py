@@ -11,7 +11,8 @@ recorder's set-up and teardown are not counted. Prints "elapsed_ns=T".
                                         (what a recorded stack walks)
     python3 workload.py spawn N         starts N `python -c pass` children
                                         one after the other (start-up cost:
-                                        under the recorder each is traced)
+                                        under the recorder each is traced);
+                                        cpu_ns: their own user+system time
     python3 workload.py procs N THREADS forks N short children one after
                                         the other, each running THREADS
                                         threads that take and drop the
@@ -68,11 +69,15 @@ def deep(depth, fn, *args):
 
 
 def spawn(n):
+    import resource
     import subprocess
     t0 = time.perf_counter_ns()
     for _ in range(n):
         subprocess.run([sys.executable, "-c", "pass"], check=True)
-    print("elapsed_ns=%d" % (time.perf_counter_ns() - t0))
+    elapsed = time.perf_counter_ns() - t0
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print("elapsed_ns=%d" % elapsed)
+    print("cpu_ns=%d" % int((ru.ru_utime + ru.ru_stime) * 1e9))
     return 0
 
 
