@@ -127,14 +127,17 @@ uint64_t durs_count(const struct durs *d)
  * millions of holds a churn trace gives. */
 static enum gs_status sort_u32(uint32_t *a, uint64_t n)
 {
-	uint32_t *tmp;
+	uint32_t *tmp = NULL;
 	uint64_t count[256];
+	enum gs_status status = GS_OK;
 
 	if (n < 2)
-		return GS_OK;
+		goto end;
 	tmp = malloc(n * sizeof(*tmp));
-	if (!tmp)
-		return GS_ERR_NOMEM;
+	if (!tmp) {
+		status = GS_ERR_NOMEM;
+		goto end;
+	}
 	for (int shift = 0; shift < 32; shift += 8) {
 		uint64_t sum = 0;
 
@@ -151,8 +154,9 @@ static enum gs_status sort_u32(uint32_t *a, uint64_t n)
 			tmp[count[(a[i] >> shift) & 0xff]++] = a[i];
 		memcpy(a, tmp, n * sizeof(*a));
 	}
+end:
 	free(tmp);
-	return GS_OK;
+	return status;
 }
 
 static int cmp_u16(const void *x, const void *y)
@@ -163,25 +167,28 @@ static int cmp_u16(const void *x, const void *y)
 /* 2-byte values: a counting sort, one pass (qsort for a few). */
 static enum gs_status sort_u16(uint16_t *a, uint64_t n)
 {
-	uint64_t *count;
+	uint64_t *count = NULL;
 	uint64_t k = 0;
+	enum gs_status status = GS_OK;
 
-	if (n < 2)
-		return GS_OK;
 	if (n < 4096) {
-		qsort(a, n, sizeof(*a), cmp_u16);
-		return GS_OK;
+		if (n > 1)
+			qsort(a, n, sizeof(*a), cmp_u16);
+		goto end;
 	}
 	count = calloc(65536, sizeof(*count));
-	if (!count)
-		return GS_ERR_NOMEM;
+	if (!count) {
+		status = GS_ERR_NOMEM;
+		goto end;
+	}
 	for (uint64_t i = 0; i < n; i++)
 		count[a[i]]++;
 	for (uint32_t v = 0; v < 65536; v++)
 		for (uint64_t c = count[v]; c; c--)
 			a[k++] = (uint16_t)v;
+end:
 	free(count);
-	return GS_OK;
+	return status;
 }
 
 static int cmp_i64(const void *x, const void *y)
@@ -274,6 +281,7 @@ enum gs_status durs_stats_multi(struct durs *const *d, size_t k, struct dur_stat
 	size_t nh = 0;
 	enum gs_status status = GS_ERR_NOMEM;
 
+	/* One collection, or histograms among them: the simpler ways. */
 	if (k == 1)
 		return durs_stats(d[0], out);
 	for (size_t j = 0; j < k; j++)
@@ -281,15 +289,17 @@ enum gs_status durs_stats_multi(struct durs *const *d, size_t k, struct dur_stat
 			return hist_stats(d, k, out);
 	out->p50 = out->p90 = out->p99 = out->max = GS_UNKNOWN;
 	for (size_t j = 0; j < k; j++) {
-		if (durs_sort(d[j]))
-			return GS_ERR_NOMEM;
+		if (durs_sort(d[j]) != GS_OK)
+			goto end;
 		n += durs_count(d[j]);
 		if (durs_count(d[j]) && nth(d[j], durs_count(d[j]) - 1) > out->max)
 			out->max = nth(d[j], durs_count(d[j]) - 1);
 	}
 	out->n = n;
+	status = GS_OK;
 	if (!n)
-		return GS_OK;
+		goto end;
+	status = GS_ERR_NOMEM;
 	pos = calloc(k, sizeof(*pos));
 	heap = malloc(k * sizeof(*heap));
 	if (!pos || !heap)
@@ -331,10 +341,11 @@ static enum gs_status hist_stats(struct durs *const *d, size_t k, struct dur_sta
 {
 	uint64_t *sum = calloc(HIST_BUCKETS, sizeof(*sum));
 	uint64_t n = 0, seen = 0, r50, r90, r99;
+	enum gs_status status = GS_ERR_NOMEM;
 
 	out->p50 = out->p90 = out->p99 = out->max = GS_UNKNOWN;
 	if (!sum)
-		return GS_ERR_NOMEM;
+		goto end;
 	for (size_t j = 0; j < k; j++) {
 		const struct durs *c = d[j];
 
@@ -367,8 +378,10 @@ static enum gs_status hist_stats(struct durs *const *d, size_t k, struct dur_sta
 			out->p99 = v;
 		seen = next;
 	}
+	status = GS_OK;
+end:
 	free(sum);
-	return GS_OK;
+	return status;
 }
 
 enum gs_status durs_to_hist(struct durs *d)

@@ -147,20 +147,23 @@ static struct site *site_intern(struct sites *ss, const char *filename, const ch
 
 	for (s = head; s; s = s->next)
 		if (!strcmp(s->filename, filename) && !strcmp(s->function, function))
-			return s;
+			goto end;
 	s = calloc(1, sizeof(*s));
-	if (!s || ptrvec_push(&ss->sitev, s)) {
+	if (!s || ptrvec_push(&ss->sitev, s) != 0) {
 		free(s);
-		return NULL;
+		s = NULL;
+		goto end;
 	}
+	/* ss->sitev owns s now: sites_free() frees what was made of it. */
 	s->id = (int64_t)ss->sitev.n;
 	s->filename = strdup(filename);
 	s->function = strdup(function);
 	s->line = line;
 	s->hash = h;
 	s->next = head;
-	if (!s->filename || !s->function || kmap_put(ss->by_key, h, (uint32_t)line, s))
-		return NULL;
+	if (!s->filename || !s->function || kmap_put(ss->by_key, h, (uint32_t)line, s) != GS_OK)
+		s = NULL;
+end:
 	return s;
 }
 

@@ -54,10 +54,11 @@ static sqlite3_stmt *sum_query(struct summary *s, const char *sql)
 
 	if (sqlite3_prepare_v2(s->sql, sql, -1, &st, NULL) != SQLITE_OK) {
 		sum_fail(s, "cannot query the database (not a gilscope database?)");
-		return NULL;
-	}
-	if (sqlite3_bind_parameter_count(st) >= 1)
+		sqlite3_finalize(st);
+		st = NULL;
+	} else if (sqlite3_bind_parameter_count(st) >= 1) {
 		sqlite3_bind_int64(st, 1, s->run_id);
+	}
 	return st;
 }
 

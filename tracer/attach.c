@@ -104,16 +104,17 @@ static long proc_uid(pid_t pid)
 {
 	char path[64], line[256];
 	long uid = -1;
+	FILE *f;
+
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
 		if (!strncmp(line, "Uid:", 4)) {
 			uid = strtol(line + 4, NULL, 10);
 			break;
 		}
-	fclose(f);
+	if (f)
+		fclose(f);
 	return uid;
 }
 
@@ -124,18 +125,21 @@ enum maps_has { MAPS_UNREADABLE = -1, MAPS_NONE = 0, MAPS_PRELOAD = 1, MAPS_PROB
 static int proc_maps(pid_t pid)
 {
 	char path[64], line[4096];
-	int has = MAPS_NONE;
+	int has = MAPS_UNREADABLE; /* errno says why */
+	FILE *f;
+
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return MAPS_UNREADABLE;
-	while (fgets(line, sizeof(line), f)) {
-		if (strstr(line, "/libgilscope-preload.so"))
-			has |= MAPS_PRELOAD;
-		else if (strstr(line, "/libgilscope-probes.so"))
-			has |= MAPS_PROBES;
+	f = fopen(path, "r");
+	if (f) {
+		has = MAPS_NONE;
+		while (fgets(line, sizeof(line), f)) {
+			if (strstr(line, "/libgilscope-preload.so"))
+				has |= MAPS_PRELOAD;
+			else if (strstr(line, "/libgilscope-probes.so"))
+				has |= MAPS_PROBES;
+		}
+		fclose(f);
 	}
-	fclose(f);
 	return has;
 }
 
@@ -192,14 +196,13 @@ static int pid_registered(pid_t pid)
 	struct lttng_domain dom = { .type = LTTNG_DOMAIN_UST };
 	struct lttng_event *evs = NULL;
 	struct lttng_handle *h = lttng_create_handle(NULL, &dom);
-	int found = 0;
-	if (!h)
-		return 0;
-	int n = lttng_list_tracepoints(h, &evs);
+	int found = 0, n = h ? lttng_list_tracepoints(h, &evs) : 0;
+
 	for (int i = 0; i < n && !found; i++)
 		found = evs[i].pid == pid && !strncmp(evs[i].name, "gilscope:", 9);
 	free(evs);
-	lttng_destroy_handle(h);
+	if (h)
+		lttng_destroy_handle(h);
 	return found;
 }
 

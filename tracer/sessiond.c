@@ -46,9 +46,7 @@ static unsigned long long proc_start(pid_t pid, char *state)
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (fgets(buf, sizeof(buf), f)) {
+	if (f && fgets(buf, sizeof(buf), f)) {
 		/* "pid (comm) S ...": comm may hold spaces; fields follow the last ')' */
 		const char *p = strrchr(buf, ')');
 
@@ -66,7 +64,8 @@ static unsigned long long proc_start(pid_t pid, char *state)
 				start = strtoull(p, NULL, 10);
 		}
 	}
-	fclose(f);
+	if (f)
+		fclose(f);
 	return start;
 }
 
@@ -218,11 +217,11 @@ static pid_t marker_read(const struct sessiond_opts *o)
 
 	state_path(path, sizeof(path), o, STATE_MARKER);
 	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (fscanf(f, "%d", &pid) != 1)
-		pid = 0;
-	fclose(f);
+	if (f) {
+		if (fscanf(f, "%d", &pid) != 1)
+			pid = 0;
+		fclose(f);
+	}
 	return (pid_t)pid;
 }
 
