@@ -5,6 +5,7 @@ acquires and releases follow CPython's state machine; drop requests match
 CPU time / switch interval within 30%; a 1 ms interval gives about 5 times
 as many; thread names arrive.
 """
+import statistics
 from pathlib import Path
 
 import gstest
@@ -76,6 +77,25 @@ def drop_rate_ok(trace: gstest.Trace, cpu: float, interval: float) -> float:
     return drops / cpu
 
 
+def median_request_to_drop(trace: gstest.Trace) -> float:
+    """Median time (s) from a waiter's request to the drop request it makes:
+    CPython's waiter waits one interval, then asks the holder to drop. Both
+    ends are the waiter's own, so a busy machine delaying the waiter's
+    request (which dilutes the drop-request rate) does not move this."""
+    last_req: dict[tuple[int, int], int] = {}
+    deltas = []
+    for e in trace.events:
+        if e.name == "request":
+            last_req[(e.pid, e.tid)] = e.ts
+        elif e.name == "drop_request":
+            t0 = last_req.get((e.pid, e.tid))
+            if t0 is not None:
+                deltas.append(e.ts - t0)
+    if not deltas:
+        gstest.fail("no drop request followed a request of its thread")
+    return statistics.median(deltas) / 1e9
+
+
 def quiet_run(exe: Path, interval: float, n: int) -> tuple[gstest.Trace, float, dict]:
     """Runs the countdown until the machine was quiet enough (3 tries), then
     checks the event sequences, which must hold whatever the load."""
@@ -128,10 +148,18 @@ def main() -> None:
     # waiter's timer slack, the hand-off, the forced switch: 0.1 to 0.4 ms
     # measured here), which dilutes 1 ms cycles five times more than 5 ms
     # ones, so the ratio sits between 3 and 5 on a real machine.
+    # A loaded machine stretches that fixed cost (2.6x was seen under a load
+    # average of 10): the ratio only has to show clearly more drop requests,
+    # and the interval itself is checked on each hold, by its median.
     drops1 = len(fast.named("drop_request"))
     ratio = (drops1 / cpu1) / rate5
-    gstest.check(3.0 <= ratio <= 6.0, f"1 ms interval: {drops1} drop requests in {cpu1:.3f} s CPU, "
-                 f"{ratio:.1f}x the rate at 5 ms (about 5x)")
+    gstest.check(2.0 <= ratio <= 6.0, f"1 ms interval: {drops1} drop requests in {cpu1:.3f} s CPU, "
+                 f"{ratio:.1f}x the rate at 5 ms (about 5x; at least 2x)")
+    for tr, iv in ((trace, 0.005), (fast, 0.001)):
+        med = median_request_to_drop(tr)
+        gstest.check(0.9 * iv <= med <= 1.5 * iv,
+                     f"{iv * 1e3:g} ms interval: median {med * 1e3:.2f} ms from a waiter's request "
+                     f"to its drop request")
     if minor >= 7:
         ivs = {e.fields["interval_us"] for e in fast.named("drop_request")}
         gstest.check(ivs == {1000}, f"drop requests carry the new interval: {ivs}")
