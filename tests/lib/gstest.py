@@ -171,11 +171,13 @@ def tmpdir(prefix: str = "gilscope-test-") -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
 
 
-def sessiond_pids(uid: Optional[int] = None) -> list[str]:
+def sessiond_pids(uid: Optional[int] = None, reachable: bool = False) -> list[str]:
     """Live lttng-sessiond pids, of user uid when given. A stopped daemon
     can stay a zombie where nothing reaps orphans (some containers' init):
-    that one is gone."""
+    that one is gone. reachable: only daemons in this process's mount
+    namespace (one in another, see private_lttng(), cannot be reached)."""
     live = []
+    own_ns = os.readlink("/proc/self/ns/mnt") if reachable else None
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
             text = status.read_text()
@@ -184,8 +186,43 @@ def sessiond_pids(uid: Optional[int] = None) -> list[str]:
         fields = dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
         if (fields.get("Name") == "lttng-sessiond" and fields.get("State", "Z")[0] not in "ZX"
                 and (uid is None or fields.get("Uid", "").split("\t")[0] == str(uid))):
+            if own_ns is not None:
+                try:
+                    if os.readlink(status.parent / "ns" / "mnt") != own_ns:
+                        continue
+                except OSError:
+                    continue
             live.append(status.parent.name)
     return live
+
+
+PRIVATE_NS_MARK = "GILSCOPE_TEST_PRIVATE_LTTNG"
+
+
+def private_lttng() -> bool:
+    """Runs this test script again in a mount namespace of its own with an
+    empty /run/lttng and a fresh HOME, where no session daemon of anyone
+    else can be reached (root, unshare(1)); returns True inside it. Returns
+    False where that cannot be done: the caller then works with the
+    machine's daemons. Never returns in the outer process."""
+    if os.environ.get(PRIVATE_NS_MARK) == "1":
+        return True
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return False
+    home = Path(tempfile.mkdtemp(prefix="gilscope-ns-home-"))
+    (home / "run").mkdir()
+    env = dict(os.environ, HOME=str(home), LTTNG_HOME=str(home), XDG_RUNTIME_DIR=str(home / "run"))
+    env[PRIVATE_NS_MARK] = "1"
+    probe = subprocess.run(["unshare", "-m", "--", "sh", "-c", "mount -t tmpfs gilscope-test /run/lttng"],
+                           capture_output=True)
+    if probe.returncode != 0:
+        return False
+    argv = ["unshare", "-m", "--", "sh", "-c", 'mount -t tmpfs gilscope-test /run/lttng && exec "$@"',
+            "sh", sys.executable, *sys.argv]
+    sys.stdout.flush()
+    rc = subprocess.run(argv, env=env).returncode
+    shutil.rmtree(home, ignore_errors=True)
+    sys.exit(rc)
 
 
 def record(cmd: list[str], outdir: Path, extra: Optional[list[str]] = None,

@@ -1,6 +1,8 @@
 """With no session daemon running, `gilscope record` starts a private one
 and stops it when done; without lttng-sessiond installed it says what to
-install. Runs alone (RUN_SERIAL): it needs no other recording running."""
+install. As root it runs in a mount namespace of its own with an empty
+/run/lttng (gstest.private_lttng), where the machine's daemons cannot be
+reached; elsewhere it needs none running (RUN_SERIAL) and skips if one is."""
 import os
 import subprocess
 import tempfile
@@ -10,15 +12,18 @@ import gstest
 
 
 def main() -> None:
-    if gstest.sessiond_pids():
+    private = gstest.private_lttng()
+    if gstest.sessiond_pids(reachable=private):
         gstest.skip(f"a session daemon not started by gilscope is running ({gstest.sessiond_pids()}); "
-                    "this test needs none")
+                    "this test needs none (as root it makes its own mount namespace instead)")
+    if private:
+        print("ok: in a mount namespace of its own: no other session daemon can be reached")
     out = gstest.tmpdir()
     py = gstest.find_python("debian")
     res = gstest.record([str(py), "-c", "print('hi')"], out / "a")
     gstest.check(res.stdout == "hi\n", "recorded with a private daemon")
     gstest.check(len(gstest.read_trace(out / "a").named("gil_found")) >= 1, "and its events arrived")
-    gstest.check(not gstest.sessiond_pids(), "the private daemon was stopped afterwards")
+    gstest.check(not gstest.sessiond_pids(reachable=private), "the private daemon was stopped afterwards")
 
     # A PATH that has everything but lttng-sessiond.
     bindir = Path(tempfile.mkdtemp(prefix="gilscope-path-"))
