@@ -83,6 +83,7 @@ static struct {
 	int (*mutex_lock)(pthread_mutex_t *);
 	int (*mutex_unlock)(pthread_mutex_t *);
 	_Atomic(const pthread_mutex_t *) m, s;
+	struct gil *_Atomic g;           /* the GIL m and s belong to */
 	atomic_int complex;
 	atomic_int mode;
 } g_hot __attribute__((aligned(64))) = {
@@ -265,6 +266,7 @@ static void fast_refresh(void)
 {
 	int n = atomic_load(&g_nslots), live = 0;
 	const pthread_mutex_t *hm = NULL, *hs = NULL;
+	struct gil *hg = NULL;
 	for (int i = 0; i < n; i++) {
 		const pthread_mutex_t *m = atomic_load(&g_gils[i].m);
 		if (!m)
@@ -272,8 +274,10 @@ static void fast_refresh(void)
 		if (!live++) {
 			hm = m;
 			hs = g_gils[i].s;
+			hg = &g_gils[i];
 		}
 	}
+	atomic_store(&g_hot.g, hg);
 	atomic_store(&g_hot.m, hm);
 	atomic_store(&g_hot.s, hs);
 	atomic_store(&g_hot.complex, live > 1 || atomic_load(&g_armed));
@@ -920,84 +924,46 @@ static inline int tracking(void)
 
 /* --- the interposed functions -------------------------------------------- */
 
-/* Whether a mutex call needs more than forwarding: the hot path of every
- * mutex call in a traced Python (and in anything else under the preload),
- * so it reads two pointers and a flag. Passive processes never set them. */
-static inline int mutex_interesting(const pthread_mutex_t *mutex)
-{
-	/* complex first, with acquire: fast_refresh() publishes the hot
-	 * pointers before it clears complex, so a reader that sees it clear
-	 * also sees the GIL it was cleared for. */
-	if (__builtin_expect(atomic_load_explicit(&g_hot.complex, memory_order_acquire), 0)) {
-		if (t_guard || atomic_load_explicit(&g_hot.mode, memory_order_relaxed) != MODE_ACTIVE)
-			return 0;
-		if (atomic_load_explicit(&g_armed, memory_order_relaxed))
-			return 1;
-		int which;
-		return gil_lookup(mutex, &which) != NULL;
-	}
-	if (mutex == atomic_load_explicit(&g_hot.m, memory_order_relaxed) ||
-	    mutex == atomic_load_explicit(&g_hot.s, memory_order_relaxed))
-		return !t_guard;
-	return 0;
-}
+/* The hot path of every mutex call in a traced Python (and in anything
+ * else under the preload). With one GIL known and nothing being looked for
+ * (the steady state) it compares the mutex with the GIL's two and goes
+ * straight to that GIL's handler: no table search. Anything else (still
+ * looking for a GIL, several GILs) takes the general path, which searches
+ * the table. Passive processes never leave the first test. */
 
-static __attribute__((noinline)) int mutex_lock_slow(pthread_mutex_t *mutex)
+/* A GIL's mutex (GIL_M) or switch mutex (GIL_S) is locked, outside our own
+ * code: derive the events around the real lock. */
+static __attribute__((noinline)) int mutex_lock_gil(pthread_mutex_t *mutex, struct gil *g, int which)
 {
-	int which;
-	struct gil *g = gil_lookup(mutex, &which);
-	if (g) {
-		/* Before the lock: what is written here delays no other thread. */
+	if (which == GIL_M) {
+		/* Before the lock: what is written here delays no other thread.
+		 * Every request and release locks M first: checking there is
+		 * enough. */
 		t_guard = 1;
-		if (which == GIL_M) {
-			/* Every request and release locks M first: checking
-			 * there is enough. */
-			resync_check();
-			before_lock_m(g);
-		}
+		resync_check();
+		before_lock_m(g);
 		t_guard = 0;
 	}
 	int rc = g_hot.mutex_lock(mutex);
 	if (rc)
 		return rc;
-	if (g) {
-		t_guard = 1;
-		if (which == GIL_M) {
-			on_lock_m(g);
-		} else {
-			on_lock_s(g);
-		}
-		t_guard = 0;
-	} else if (atomic_load_explicit(&g_armed, memory_order_relaxed)) {
-		look_at_lock(mutex);
-	}
+	t_guard = 1;
+	if (which == GIL_M)
+		on_lock_m(g);
+	else
+		on_lock_s(g);
+	t_guard = 0;
 	return rc;
 }
 
-EXPORT int pthread_mutex_lock(pthread_mutex_t *mutex)
+static __attribute__((noinline)) int mutex_unlock_gil(pthread_mutex_t *mutex, struct gil *g, int which)
 {
-	if (__builtin_expect(!mutex_interesting(mutex), 1))
-		return g_hot.mutex_lock(mutex);
-	return mutex_lock_slow(mutex);
-}
-
-static __attribute__((noinline)) int mutex_unlock_slow(pthread_mutex_t *mutex)
-{
-	int which;
-	struct gil *g = gil_lookup(mutex, &which);
-	if (g) {
-		t_guard = 1;
-		if (which == GIL_M)
-			on_unlock_m(g);
-		else
-			on_unlock_s(g);
-		t_guard = 0;
-	} else if (atomic_load_explicit(&g_armed, memory_order_relaxed)) {
-		held_sync_epoch();
-		held_pop(mutex);
-		if (mutex == t_cand_s || mutex == t_cand_m)
-			t_cand_m = t_cand_s = NULL;
-	}
+	t_guard = 1;
+	if (which == GIL_M)
+		on_unlock_m(g);
+	else
+		on_unlock_s(g);
+	t_guard = 0;
 	int rc = g_hot.mutex_unlock(mutex);
 	/* Out of M (and S): now the pending records are written. */
 	if (t_npend && !t_in_m)
@@ -1005,11 +971,83 @@ static __attribute__((noinline)) int mutex_unlock_slow(pthread_mutex_t *mutex)
 	return rc;
 }
 
+/* The general path: while looking for a GIL, or with several. */
+static __attribute__((noinline)) int mutex_lock_slow(pthread_mutex_t *mutex)
+{
+	if (t_guard || atomic_load_explicit(&g_hot.mode, memory_order_relaxed) != MODE_ACTIVE)
+		return g_hot.mutex_lock(mutex);
+	int which;
+	struct gil *g = gil_lookup(mutex, &which);
+	if (g)
+		return mutex_lock_gil(mutex, g, which);
+	int rc = g_hot.mutex_lock(mutex);
+	if (!rc && atomic_load_explicit(&g_armed, memory_order_relaxed))
+		look_at_lock(mutex);
+	return rc;
+}
+
+static __attribute__((noinline)) int mutex_unlock_slow(pthread_mutex_t *mutex)
+{
+	if (t_guard || atomic_load_explicit(&g_hot.mode, memory_order_relaxed) != MODE_ACTIVE)
+		return g_hot.mutex_unlock(mutex);
+	int which;
+	struct gil *g = gil_lookup(mutex, &which);
+	if (g)
+		return mutex_unlock_gil(mutex, g, which);
+	if (atomic_load_explicit(&g_armed, memory_order_relaxed)) {
+		held_sync_epoch();
+		held_pop(mutex);
+		if (mutex == t_cand_s || mutex == t_cand_m)
+			t_cand_m = t_cand_s = NULL;
+	}
+	int rc = g_hot.mutex_unlock(mutex);
+	if (t_npend && !t_in_m)
+		pending_flush();
+	return rc;
+}
+
+/* The steady state's GIL for this mutex, if it is one of its two (which
+ * says which) and not one being retired this instant. */
+static inline struct gil *hot_gil(const pthread_mutex_t *mutex, int *which)
+{
+	if (mutex == atomic_load_explicit(&g_hot.m, memory_order_relaxed))
+		*which = GIL_M;
+	else if (mutex == atomic_load_explicit(&g_hot.s, memory_order_relaxed))
+		*which = GIL_S;
+	else
+		return NULL;
+	struct gil *g = atomic_load_explicit(&g_hot.g, memory_order_relaxed);
+	/* fast_refresh() may be retiring it right now: trust the slot only
+	 * while it still names this mutex. */
+	if (!g || (*which == GIL_M ? atomic_load_explicit(&g->m, memory_order_relaxed) != mutex
+				    : g->s != mutex))
+		return NULL;
+	return g;
+}
+
+EXPORT int pthread_mutex_lock(pthread_mutex_t *mutex)
+{
+	/* complex first, with acquire: fast_refresh() publishes the hot
+	 * pointers before it clears complex, so a reader that sees it clear
+	 * also sees the GIL it was cleared for. */
+	if (__builtin_expect(atomic_load_explicit(&g_hot.complex, memory_order_acquire), 0))
+		return mutex_lock_slow(mutex);
+	int which;
+	struct gil *g = hot_gil(mutex, &which);
+	if (__builtin_expect(!g || t_guard, 1))
+		return g_hot.mutex_lock(mutex);
+	return mutex_lock_gil(mutex, g, which);
+}
+
 EXPORT int pthread_mutex_unlock(pthread_mutex_t *mutex)
 {
-	if (__builtin_expect(mutex_interesting(mutex), 0))
+	if (__builtin_expect(atomic_load_explicit(&g_hot.complex, memory_order_acquire), 0))
 		return mutex_unlock_slow(mutex);
-	return g_hot.mutex_unlock(mutex);
+	int which;
+	struct gil *g = hot_gil(mutex, &which);
+	if (__builtin_expect(!g || t_guard, 1))
+		return g_hot.mutex_unlock(mutex);
+	return mutex_unlock_gil(mutex, g, which);
 }
 
 EXPORT int pthread_mutex_init(pthread_mutex_t *mutex, const pthread_mutexattr_t *attr)
