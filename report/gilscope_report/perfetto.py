@@ -31,13 +31,20 @@ from .timeline import CounterTrack, Process, Thread
 VARINT, I64, LEN = 0, 1, 2
 
 
+MASK64 = (1 << 64) - 1
+# Every varint below 2^14 made once; two 7-bit groups with their
+# continuation bits, for the low bits of a time stamp.
+_SMALL = [bytes((n,)) if n < 0x80 else bytes(((n & 0x7F) | 0x80, n >> 7)) for n in range(1 << 14)]
+_PAIR = [bytes(((n & 0x7F) | 0x80, (n >> 7) | 0x80)) for n in range(1 << 14)]
+
+
 def varint(n: int) -> bytes:
     """Base-128 varint of a non-negative int (negative int64s take 10 bytes,
     as two's complement)."""
+    if 0 <= n < 16384:
+        return _SMALL[n]
     if n < 0:
-        n &= (1 << 64) - 1
-    if n < 0x80:
-        return bytes((n,))
+        n &= MASK64
     out = bytearray()
     while n >= 0x80:
         out.append((n & 0x7F) | 0x80)
@@ -93,6 +100,11 @@ A_NAME_IID, A_BOOL, A_INT, A_DOUBLE, A_STRING = 1, 2, 4, 5, 6
 SEQ_SLICES, SEQ_WAITING, SEQ_HELD = 1, 2, 3   # SEQ_HELD + i: the i-th GIL's held %
 CATEGORY = "gil"
 
+_U64 = struct.Struct("<Q").pack
+_F64 = struct.Struct("<d").pack
+_COUNTER_VALUE_TAG = tag(E_COUNTER_VALUE, VARINT)
+_DOUBLE_COUNTER_VALUE_TAG = tag(E_DOUBLE_COUNTER_VALUE, I64)
+
 LOST_UUID = 1  # tracks get small uuids (1, 2, ...): a varint of one or two bytes per event
 
 
@@ -111,13 +123,25 @@ class PerfettoSink(tl.Sink):
         self._counter_uuid: Dict[CounterTrack, int] = {}
         self._last_uuid = LOST_UUID
         self._arg_cache: Dict[Tuple[str, Any], bytes] = {}
+        self._counter_te: Dict[CounterTrack, bytes] = {}
+        self._ts_hi, self._ts_hi_enc = -1, b""
 
     # -- packets
     def _packet(self, body: bytes) -> None:
         self.out.write(b"\x0a" + varint(len(body)) + body)
 
+    def _ts(self, ts: int) -> bytes:
+        """varint(ts): time stamps share their high bits for a quarter of a
+        second (2^28 ns), whose encoding is kept."""
+        hi = ts >> 28
+        if hi <= 0:
+            return varint(ts)
+        if hi != self._ts_hi:
+            self._ts_hi, self._ts_hi_enc = hi, varint(hi)
+        return _PAIR[ts & 0x3FFF] + _PAIR[(ts >> 14) & 0x3FFF] + self._ts_hi_enc
+
     def _event(self, ts: int, seq: int, te: bytes) -> None:
-        body = b"\x40" + varint(ts) + self._seq_tail[seq] + b"\x5a" + varint(len(te)) + te
+        body = b"\x40" + self._ts(ts) + self._seq_tail[seq] + b"\x5a" + varint(len(te)) + te
         self.out.write(b"\x0a" + varint(len(body)) + body)
         self.events += 1
 
@@ -187,7 +211,7 @@ class PerfettoSink(tl.Sink):
     def _te(self, typ: int, kind: int, track: int) -> bytes:
         key = (typ, kind, track)
         te = self._prefix.get(key)
-        if te is None:
+        if te is None:  # made once per kind of event and track
             te = f_varint(E_TYPE, typ) + f_varint(E_TRACK_UUID, track)
             if typ != TYPE_SLICE_END:
                 te += f_varint(E_CATEGORY_IIDS, 1) + f_varint(E_NAME_IID, kind + 1)
@@ -196,10 +220,11 @@ class PerfettoSink(tl.Sink):
 
     def _args(self, args: Dict[str, Any]) -> bytes:
         out = b""
-        for k, v in args.items():
-            key = (k, v)
-            enc = self._arg_cache.get(key) if not isinstance(v, int) or isinstance(v, bool) or v < 1024 else None
+        cache = self._arg_cache
+        for key in args.items():
+            enc = cache.get(key)
             if enc is None:
+                k, v = key
                 a = f_varint(A_NAME_IID, self._ann_iid[k])
                 if isinstance(v, bool):
                     a += f_varint(A_BOOL, int(v))
@@ -217,10 +242,11 @@ class PerfettoSink(tl.Sink):
 
     @staticmethod
     def _flows(field: int, ids: Sequence[int]) -> bytes:
-        return b"".join(f_fixed64(field, f) for f in ids)
+        t = tag(field, I64)
+        return b"".join(t + _U64(f) for f in ids)
 
     def _track(self, kind: int, pid: int, tid: int) -> int:
-        return LOST_UUID if kind == tl.LOST else self._thread_track(pid, tid)
+        return LOST_UUID if kind == tl.LOST else self._uuid.get((pid, tid)) or self._thread_track(pid, tid)
 
     def begin(self, ts: int, kind: int, pid: int, tid: int, end: int, args: Dict[str, Any],
               flows_in: Sequence[int]) -> None:
@@ -253,11 +279,14 @@ class PerfettoSink(tl.Sink):
         self._event(ts, SEQ_SLICES, te)
 
     def counter(self, ts: int, track: CounterTrack, value: float) -> None:
-        te = f_varint(E_TYPE, TYPE_COUNTER) + f_varint(E_TRACK_UUID, self._counter_uuid[track])
+        te = self._counter_te.get(track)
+        if te is None:
+            te = self._counter_te[track] = f_varint(E_TYPE, TYPE_COUNTER) + f_varint(E_TRACK_UUID,
+                                                                                    self._counter_uuid[track])
         if track.kind == tl.WAITING:
-            self._event(ts, SEQ_WAITING, te + f_varint(E_COUNTER_VALUE, int(value)))
+            self._event(ts, SEQ_WAITING, te + _COUNTER_VALUE_TAG + varint(int(value)))
         else:
-            self._event(ts, self._held_seq[track], te + f_double(E_DOUBLE_COUNTER_VALUE, value))
+            self._event(ts, self._held_seq[track], te + _DOUBLE_COUNTER_VALUE_TAG + _F64(value))
 
 
 class JsonSink(tl.Sink):

@@ -334,7 +334,10 @@ class Walker:
 
         for item in heapq.merge(*sources):
             ts, prio, src, _, row = item
-            flush_ends((ts, prio))
+            if ends:
+                first = ends[0]
+                if first[0] < ts or (first[0] == ts and first[1] <= prio):
+                    flush_ends((ts, prio))
             if src == drop_src:
                 _, g, req, holder, released, response = row
                 tot.drops += 1
