@@ -11,7 +11,7 @@ if sys.version_info < (3, 9):  # pragma: no cover
     sys.exit("gilscope report: needs Python 3.9 or newer, this is " + sys.version.split()[0])
 
 from . import data, render  # noqa: E402
-from .output import open_output  # noqa: E402
+from .output import command_parser, open_output, run_command  # noqa: E402
 
 PROG = "gilscope report"
 
@@ -66,11 +66,9 @@ def parse_window(text: str) -> Tuple[int, int]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
-        description="Writes the HTML report of a gilscope database: Beazley's GIL diagram "
-                    "for Python 3 (one lane per thread), headline metrics, a per-thread "
-                    "table, histograms and findings, in one self-contained page.")
+    ap = command_parser(PROG, "Writes the HTML report of a gilscope database: Beazley's GIL diagram "
+                        "for Python 3 (one lane per thread), headline metrics, a per-thread "
+                        "table, histograms and findings, in one self-contained page.", EXAMPLES)
     ap.add_argument("db", help="database written by `gilscope analyze`")
     ap.add_argument("-o", "--output", default="report.html", metavar="HTML",
                     help="page to write (default: report.html; '-': standard output); "
@@ -82,15 +80,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                          "1500ms:2s; no unit: seconds), with every interval in it")
     ap.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     args = ap.parse_args(argv)
-    try:
-        model = data.load(args.db, args.run_id, args.title, args.window)
-        page = render.render(model, os.environ.get("GILSCOPE_VERSION", ""))
-        write_atomic(args.output, page)
-    except data.ReportError as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_command(PROG, lambda: _report(args))
+
+
+def _report(args: argparse.Namespace) -> int:
+    model = data.load(args.db, args.run_id, args.title, args.window)
+    page = render.render(model, os.environ.get("GILSCOPE_VERSION", ""))
+    write_atomic(args.output, page)
     if not args.quiet and args.output != "-" and os.path.isfile(args.output):
         size = len(page.encode("utf-8"))
         sm = model.get("summary")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import data, render
-from .output import open_output
+from .output import command_parser, open_output, run_command
 
 PROG = "gilscope diff"
 
@@ -363,29 +363,25 @@ def html_report(a: Side, b: Side, version: str) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
-        description="Compares two runs (A, the baseline, and B): the headline figures side by side "
-                    "with their change, the threads matched by name, the code sites when both runs "
-                    "have them, and a verdict.")
+    ap = command_parser(PROG, "Compares two runs (A, the baseline, and B): the headline figures side by "
+                        "side with their change, the threads matched by name, the code sites when both "
+                        "runs have them, and a verdict.", EXAMPLES)
     ap.add_argument("a", metavar="A.db", help="the baseline database")
     ap.add_argument("b", metavar="B.db", help="the database to compare with it")
     ap.add_argument("--run-a", type=int, metavar="N", help="the run of A (default: the latest)")
     ap.add_argument("--run-b", type=int, metavar="N", help="the run of B (default: the latest)")
     ap.add_argument("--html", metavar="FILE", help="also write the comparison as a page")
     args = ap.parse_args(argv)
-    try:
-        a = load_side(args.a, args.run_a)
-        b = load_side(args.b, args.run_b)
-        sys.stdout.write(text_report(a, b))
-        if args.html:
-            with open_output(args.html, prefix=".gilscope-diff-") as f:
-                f.write(html_report(a, b, os.environ.get("GILSCOPE_VERSION", "")))
-    except data.ReportError as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_command(PROG, lambda: _diff(args))
+
+
+def _diff(args: argparse.Namespace) -> int:
+    a = load_side(args.a, args.run_a)
+    b = load_side(args.b, args.run_b)
+    sys.stdout.write(text_report(a, b))
+    if args.html:
+        with open_output(args.html, prefix=".gilscope-diff-") as f:
+            f.write(html_report(a, b, os.environ.get("GILSCOPE_VERSION", "")))
     return 0
 
 

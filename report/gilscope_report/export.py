@@ -9,7 +9,7 @@ import time
 from typing import List, Optional
 
 from . import data, perfetto, timeline
-from .output import open_output
+from .output import command_parser, open_output, run_command
 
 PROG = "gilscope export"
 
@@ -26,12 +26,10 @@ and threads waiting). docs/export.md tells more."""
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
-        description="Writes a run of a gilscope database as a trace for Perfetto's UI "
-                    "(protobuf TrackEvent, the default) or for viewers of Chrome's JSON "
-                    "trace events, every interval included, reading the database as it "
-                    "writes (memory stays flat however long the run).")
+    ap = command_parser(PROG, "Writes a run of a gilscope database as a trace for Perfetto's UI "
+                        "(protobuf TrackEvent, the default) or for viewers of Chrome's JSON "
+                        "trace events, every interval included, reading the database as it "
+                        "writes (memory stays flat however long the run).", EXAMPLES)
     ap.add_argument("db", help="database written by `gilscope analyze`")
     ap.add_argument("-o", "--output", required=True, metavar="FILE",
                     help="trace to write ('-': standard output); replaced atomically")
@@ -41,32 +39,28 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--run-id", type=int, metavar="N", help="the run to export (default: the latest)")
     ap.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     args = ap.parse_args(argv)
+    return run_command(PROG, lambda: _export(args))
+
+
+def _export(args: argparse.Namespace) -> int:
     fmt = args.format or ("json" if args.output.endswith(".json") else "perfetto")
     t_start = time.monotonic()
+    conn = data.open_db(args.db)
     try:
-        conn = data.open_db(args.db)
-        try:
-            run_id = data.pick_run(conn, args.run_id, args.db)
-            walker = timeline.Walker(conn, run_id)
-            if fmt == "perfetto":
-                with open_output(args.output, binary=True, prefix=".gilscope-export-") as out:
-                    sink = perfetto.PerfettoSink(out)
-                    totals = walker.walk(sink)
-            else:
-                with open_output(args.output, prefix=".gilscope-export-") as out:
-                    jsink = perfetto.JsonSink(out)
-                    jsink.start()
-                    totals = walker.walk(jsink)
-                    jsink.finish({"generator": "gilscope " + os.environ.get("GILSCOPE_VERSION", ""),
-                                  "database": args.db, "run_id": run_id})
-                    sink = jsink  # type: ignore[assignment]
-        finally:
-            conn.close()
-    except data.ReportError as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+        run_id = data.pick_run(conn, args.run_id, args.db)
+        walker = timeline.Walker(conn, run_id)
+        if fmt == "perfetto":
+            with open_output(args.output, binary=True, prefix=".gilscope-export-") as out:
+                totals = walker.walk(perfetto.PerfettoSink(out))
+        else:
+            with open_output(args.output, prefix=".gilscope-export-") as out:
+                jsink = perfetto.JsonSink(out)
+                jsink.start()
+                totals = walker.walk(jsink)
+                jsink.finish({"generator": "gilscope " + os.environ.get("GILSCOPE_VERSION", ""),
+                              "database": args.db, "run_id": run_id})
+    finally:
+        conn.close()
     if not args.quiet and args.output != "-":
         size = os.path.getsize(args.output) if os.path.isfile(args.output) else 0
         print(f"{PROG}: wrote {args.output} ({fmt}, {size / 1e6:.1f} MB, {time.monotonic() - t_start:.1f} s; "

@@ -6,12 +6,13 @@ symbolic link is followed, so the file it points to is replaced, not the
 link. Errors become ReportError."""
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import stat
 import sys
 import tempfile
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
 
 from .data import ReportError
 
@@ -58,3 +59,22 @@ def open_output(path: str, binary: bool = False, prefix: str = ".gilscope-") -> 
         if isinstance(e, OSError):
             raise ReportError(f"cannot write {path}: {e.strerror or e}") from None
         raise
+
+
+def command_parser(prog: str, description: str, epilog: str) -> argparse.ArgumentParser:
+    """The parser of a command (report, export, diff): its examples kept
+    as written, below the options."""
+    return argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def run_command(prog: str, body: Callable[[], int]) -> int:
+    """Runs a command's body: a ReportError is one line on stderr and exit
+    status 1, an interrupt 130."""
+    try:
+        return body()
+    except ReportError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -627,13 +627,17 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
       line(box, '', 'zoom in (wheel) for single intervals', 'tip-hint');
       return box;
     }
+    // a single hold or wait: what it was, when, how long, how it ended, its code
+    const single = (kind, iv, i, title, ended) => {
+      line(box, '', title, 'tip-state ' + kind);
+      line(box, 'start ', fmtAt(iv.s[i]));
+      line(box, 'duration ', fmtDur(iv.e[i] - iv.s[i]));
+      line(box, 'ended ', ended);
+      if (window.gilscopeCodeOf) window.gilscopeCodeOf(box, line, lane, kind, iv.s[i]);
+    };
     if (nh === 1) {
       const i = h[0], code = lane.holdCode[i];
-      line(box, '', 'holding the GIL', 'tip-state hold');
-      line(box, 'start ', fmtAt(lane.hold.s[i]));
-      line(box, 'duration ', fmtDur(lane.hold.e[i] - lane.hold.s[i]));
-      line(box, 'ended ', HOLD_END[code & 3]);
-      if (window.gilscopeCodeOf) window.gilscopeCodeOf(box, line, lane, 'hold', lane.hold.s[i]);
+      single('hold', lane.hold, i, 'holding the GIL', HOLD_END[code & 3]);
       const d0 = lower(lane.dropTs, lane.hold.s[i]), d1 = lower(lane.dropTs, lane.hold.e[i]);
       if (d1 > d0) {
         const k = lane.drops[d0], resp = drops.resp[k];
@@ -643,11 +647,7 @@ if (typeof module === 'object' && module.exports) module.exports = gilscopeDecod
       if (code & 4) line(box, '', 'events were lost inside this interval', 'tip-warn');
     } else if (nw === 1) {
       const i = w[0], code = lane.waitCode[i];
-      line(box, '', 'waiting for the GIL', 'tip-state wait');
-      line(box, 'start ', fmtAt(lane.wait.s[i]));
-      line(box, 'duration ', fmtDur(lane.wait.e[i] - lane.wait.s[i]));
-      line(box, 'ended ', WAIT_END[code & 3]);
-      if (window.gilscopeCodeOf) window.gilscopeCodeOf(box, line, lane, 'wait', lane.wait.s[i]);
+      single('wait', lane.wait, i, 'waiting for the GIL', WAIT_END[code & 3]);
       const n = lane.waitTimeouts[i];
       if (n) line(box, 'timed out ', n + (n === 65535 ? '+' : '') + ' time' + (n === 1 ? '' : 's') + (gilIntervals[lane.gil] ? ' (switch interval ' + gilIntervals[lane.gil] + ')' : ''));
       if (code & 8) line(box, 'convoy ', 'back from I/O, it waited a whole interval or more for a busy GIL', 'tip-warn');

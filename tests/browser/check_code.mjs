@@ -5,36 +5,20 @@
 //
 //   node check_code.mjs --html report.html --site 'sites.py:20 g' --lane g \
 //        [--screenshot code.png] [--chromium /usr/bin/chromium]
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { finish, openPage, results } from './chromium.mjs';
 
 const a = { chromium: '/usr/bin/chromium', screenshot: null };
 const v = process.argv.slice(2);
 for (let i = 0; i < v.length; i += 2) a[v[i].replace(/^--/, '')] = v[i + 1];
 if (!a.html || !a.site || !a.lane) throw new Error('--html, --site and --lane are required');
 
-const out = { checks: [], console: [], requests: [], ok: true };
-function check(cond, what, detail) {
-  out.checks.push({ ok: !!cond, what, detail: detail === undefined ? null : detail });
-  if (!cond) out.ok = false;
-}
-
-const profile = mkdtempSync(join(tmpdir(), 'gilscope-chromium-'));
-let context;
+const { out, check } = results();
+let session;
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: a.chromium, headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1,
-  });
-  const page = context.pages()[0] || await context.newPage();
-  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') out.console.push(m.type() + ': ' + m.text()); });
-  page.on('pageerror', (e) => out.console.push('pageerror: ' + e.message));
-  page.on('request', (r) => { if (!r.url().startsWith('file:') && !r.url().startsWith('data:')) out.requests.push(r.url()); });
+  session = await openPage(a.chromium, out);
+  const page = session.page;
   await page.goto(pathToFileURL(resolve(a.html)).href, { waitUntil: 'load', timeout: 60000 });
   await page.waitForFunction(() => performance.getEntriesByName('gilscope-timeline-drawn').length > 0, null, { timeout: 30000 });
 
@@ -100,8 +84,6 @@ try {
 } catch (e) {
   check(false, 'the page could be driven', String(e && e.stack || e));
 } finally {
-  if (context) await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  if (session) await session.close();
 }
-console.log(JSON.stringify(out, null, 1));
-process.exit(out.ok ? 0 : 1);
+finish(out);

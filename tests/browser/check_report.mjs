@@ -8,11 +8,9 @@
 // in summary mode, and zooming into a detail window must show single
 // intervals (the tooltip of one hold or wait).
 // Exit status 0 when every check passed, 1 otherwise (the JSON says which).
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { finish, openPage, results } from './chromium.mjs';
 
 function args() {
   const a = { lanes: -1, text: null, screenshot: null, zoomMs: 80, chromium: '/usr/bin/chromium' };
@@ -33,28 +31,11 @@ function args() {
 }
 
 const opt = args();
-const out = { checks: [], console: [], dialogs: [], requests: [], ok: true };
-function check(cond, what, detail) {
-  out.checks.push({ ok: !!cond, what, detail: detail === undefined ? null : detail });
-  if (!cond) out.ok = false;
-}
-
-const profile = mkdtempSync(join(tmpdir(), 'gilscope-chromium-'));
-let context;
+const { out, check } = results();
+let session;
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: opt.chromium,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1440, height: 900 },
-    deviceScaleFactor: 1,
-  });
-  const page = context.pages()[0] || await context.newPage();
-  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') out.console.push(m.type() + ': ' + m.text()); });
-  page.on('pageerror', (e) => out.console.push('pageerror: ' + e.message));
-  page.on('dialog', async (d) => { out.dialogs.push(d.type() + ': ' + d.message()); await d.dismiss(); });
-  page.on('request', (r) => { if (!r.url().startsWith('file:') && !r.url().startsWith('data:')) out.requests.push(r.url()); });
+  session = await openPage(opt.chromium, out);
+  const page = session.page;
 
   const url = pathToFileURL(resolve(opt.html)).href;
   const t0 = Date.now();
@@ -212,8 +193,6 @@ try {
   out.ok = false;
   out.error = String(e && e.stack || e);
 } finally {
-  if (context) await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  if (session) await session.close();
 }
-console.log(JSON.stringify(out, null, 1));
-process.exit(out.ok ? 0 : 1);
+finish(out);
