@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import re
 import resource
+import shutil
 import sqlite3
 import subprocess
 import time
@@ -93,6 +94,10 @@ def check_recording(trace: Path, db: Path) -> str:
     return ", ".join(wrong)
 
 
+def du(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--set", choices=["fast", "full"], default="fast")
@@ -127,6 +132,8 @@ def main() -> None:
             if not only:
                 break
             print(f"{m}: attempt {attempt}: failing only under gilscope: {sorted(only)}", flush=True)
+            if attempt == 1:
+                shutil.rmtree(trace, ignore_errors=True)
         times["bare"] += t1 - t0
         times["recorded"] += t2 - t1
         print(f"{m}: without gilscope {t1 - t0:.1f} s (status {brc}), recorded {t2 - t1:.1f} s "
@@ -139,9 +146,13 @@ def main() -> None:
             continue  # timed out both ways: nothing recorded to check
         wrong = check_recording(trace, out / f"{m}.db")
         if wrong:
-            problems.append(f"{m}: recording: {wrong}")
-        else:
-            print(f"ok: {m}: recording analyzed: no loss, no anomaly, no overlapping holds", flush=True)
+            problems.append(f"{m}: recording: {wrong} (kept in {trace})")
+            continue
+        print(f"ok: {m}: recording analyzed: no loss, no anomaly, no overlapping holds "
+              f"({du(trace) / 2**20:.0f} MiB)", flush=True)
+        # test_threading alone records 2 GB: keep one module's at a time.
+        shutil.rmtree(trace, ignore_errors=True)
+        (out / f"{m}.db").unlink(missing_ok=True)
     if times["bare"]:
         print(f"wall time: {times['bare']:.1f} s without gilscope, {times['recorded']:.1f} s recorded "
               f"({times['recorded'] / times['bare']:.2f}x)", flush=True)
