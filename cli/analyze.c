@@ -52,13 +52,12 @@ void analyze_opts_env(struct analyze_opts *opts)
 int cmd_analyze(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "output", required_argument, NULL, 'o' },
+		OPT_OUTPUT,
 		{ "append", no_argument, NULL, 'a' },
 		{ "progress", no_argument, NULL, 'P' },
 		{ "no-progress", no_argument, NULL, 'N' },
 		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		OPT_END,
 	};
 	struct analyze_opts opts = { .db_path = "run.db", .progress = -1 };
 	int c, status = -1;

@@ -44,6 +44,11 @@ enum gilscope_exit {
  * exit status to return now (after -h or a bad option). */
 int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
 	       void (*usage)(FILE *), int *status);
+/* Every command's long options end with OPT_END: --help, which
+ * cli_getopt() answers, and the terminator. -o/--output, where a command
+ * takes it, is OPT_OUTPUT. */
+#define OPT_END { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
+#define OPT_OUTPUT { "output", required_argument, NULL, 'o' }
 /* A bad command line past the options: "gilscope CMD: WHY", a blank line
  * and the usage on stderr; returns GILSCOPE_EXIT_USAGE. */
 int cli_bad_args(const char *cmd, const char *why, void (*usage)(FILE *));

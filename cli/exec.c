@@ -69,8 +69,7 @@ int cmd_exec(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "code", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		OPT_END,
 	};
 	char preload[PATH_MAX], pydir[PATH_MAX];
 	const char *code = NULL;

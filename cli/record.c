@@ -67,16 +67,15 @@ static void record_usage(FILE *out)
 int cmd_record(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "output", required_argument, NULL, 'o' },
+		OPT_OUTPUT,
 		OPT_RECORDING_LONGOPTS,
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "cleanup", no_argument, NULL, 'C' },
-		{ "help", no_argument, NULL, 'h' },
 		{ "pid", required_argument, NULL, 'p' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "follow-children", no_argument, NULL, 'F' },
 		{ "flight", no_argument, NULL, 'R' },
-		{ NULL, 0, NULL, 0 },
+		OPT_END,
 	};
 	struct record_opts o = { 0 };
 	pid_t pids[ATTACH_MAX_PIDS];

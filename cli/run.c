@@ -98,11 +98,10 @@ static void open_in_browser(const char *html)
 int cmd_run(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "output", required_argument, NULL, 'o' },
+		OPT_OUTPUT,
 		OPT_RECORDING_LONGOPTS,
 		{ "open", no_argument, NULL, 'O' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		OPT_END,
 	};
 	struct record_opts ro = { 0 };
 	struct record_result rr;

@@ -31,9 +31,8 @@ static void snapshot_usage(FILE *out)
 int cmd_snapshot(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		OPT_OUTPUT,
+		OPT_END,
 	};
 	const char *outdir = NULL, *session = NULL;
 	char trace[PATH_MAX];

@@ -22,8 +22,7 @@ static void summary_usage(FILE *out)
 int cmd_summary(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		OPT_END,
 	};
 	int status = -1;
 
