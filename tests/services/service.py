@@ -6,13 +6,10 @@ threads beside it so that the GIL is always busy and contended. Prints
 
 GET /N answers the decimal digits of sum(i*i for i in range(N)) (a fixed
 function of N: the tests check that answers never change)."""
-import os
-import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.environ["GILSCOPE_SOURCE"], "samples"))
-import _localhttp  # noqa: E402
+import _localhttp  # samples/, on PYTHONPATH (svc.py)
 
 
 def answer(n: int) -> bytes:

@@ -25,7 +25,10 @@ class Service:
     """The service, started with `gilscope exec -- PYTHON service.py`."""
 
     def __init__(self, python: Path) -> None:
-        env = dict(os.environ, GILSCOPE_SOURCE=str(gstest.source_dir()))
+        # The samples' modules (_localhttp) come from PYTHONPATH, which
+        # `gilscope exec` extends with its own hook.
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [str(gstest.source_dir() / "samples")] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
         self.proc = subprocess.Popen([str(gstest.gilscope()), "exec", "--", str(python),
                                       str(HERE / "service.py")],
                                      stdout=subprocess.PIPE, text=True, env=env,
