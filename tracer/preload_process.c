@@ -247,6 +247,14 @@ void process_after_fork_child(void)
  * --buffer-size. liblttng-ust 2.14 made not populating its default
  * (LTTNG_UST_MAP_POPULATE_POLICY=none: "take minor faults on first access
  * while tracing"); here its threads' mappings get that behaviour. */
+/* In every process that inherits the preload, not only in CPython: the
+ * first mmap() may come from a signal handler, where dlsym is unsafe. */
+__attribute__((constructor)) static void mmap_resolve(void)
+{
+	if (!real.mmap)
+		real.mmap = next_symbol("mmap");
+}
+
 EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	if (!real.mmap)
