@@ -161,15 +161,16 @@ static enum gs_status contention_write(struct model *m, const struct gil *g)
 static enum gs_status slow_drop_write(struct model *m, const struct gil *g)
 {
 	struct thread *h;
+	enum gs_status st;
 	char worst[64], limit[64], at[64], who[128], detail[1280], code[900];
 	struct finding f = { "slow_drop_response", "slow drop response", g->id, GS_UNKNOWN,
 			     (double)g->slow_drops, detail, g->resp_max_ns, g->resp_max };
 
 	if (!g->slow_drops)
 		return GS_OK;
-	h = model_thread(m, g->pid, g->resp_max_holder);
-	if (!h)
-		return GS_ERR_NOMEM;
+	st = model_thread(m, g->pid, g->resp_max_holder, &h);
+	if (st != GS_OK)
+		return st;
 	f.tid = h->tid;
 	fmt_ns(worst, sizeof(worst), g->resp_max);
 	fmt_ns(limit, sizeof(limit), SLOW_DROP_NS);
@@ -364,13 +365,12 @@ static enum gs_status thread_findings_write(struct model *m)
 {
 	size_t *idx = malloc((m->threadv.n + 1) * sizeof(*idx));
 	unsigned char *done = malloc(m->threadv.n + 1);
-	enum gs_status st = GS_ERR_NOMEM;
+	enum gs_status st = idx && done ? GS_OK : model_oom(m);
 
-	if (idx && done) {
+	if (st == GS_OK)
 		st = thread_kind_write(m, TK_CONVOY, idx, done);
-		if (st == GS_OK)
-			st = thread_kind_write(m, TK_CPU_BOUND, idx, done);
-	}
+	if (st == GS_OK)
+		st = thread_kind_write(m, TK_CPU_BOUND, idx, done);
 	free(idx);
 	free(done);
 	return st;

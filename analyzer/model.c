@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kmap.h"
+#include "entity.h"
 
 static void model_errorf(struct model *m, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -87,7 +87,7 @@ struct model *model_new(struct db *db, uint64_t durs_budget)
 	struct model *m = calloc(1, sizeof(*m));
 
 	if (!m)
-		return NULL;
+		goto end;
 	m->db = db;
 	m->run_id = db_run_id(db);
 	m->next_gil_id = db_first_gil_id(db);
@@ -104,8 +104,9 @@ struct model *model_new(struct db *db, uint64_t durs_budget)
 	m->sites = sites_new();
 	if (!m->procs || !m->threads || !m->gils || !m->tgs || !m->sites) {
 		model_free(m);
-		return NULL;
+		m = NULL;
 	}
+end:
 	return m;
 }
 
@@ -187,104 +188,104 @@ static enum gs_status keep(struct model *m, struct durs *d, int64_t v)
 
 /* ---- lookups ---------------------------------------------------------- */
 
-static struct process *process_get(struct model *m, int32_t pid, const char *procname, int64_t ts)
+/* The process pid, made if new: *out. */
+static enum gs_status process_get(struct model *m, int32_t pid, const char *procname, int64_t ts,
+				  struct process **out)
 {
 	struct process *p = m->last_proc && m->last_proc->pid == pid ? m->last_proc
 		: kmap_get(m->procs, (uint32_t)pid, 0);
+	enum gs_status st = GS_OK;
 
 	if (p) {
 		if (ts > p->last_ns) /* events of different GILs interleave */
 			p->last_ns = ts;
 		m->last_proc = p;
-		return p;
+	} else if ((p = entity_new(&m->procv, m->procs, (uint32_t)pid, 0, sizeof(*p)))) {
+		p->pid = pid;
+		p->exit_status = GS_UNKNOWN;
+		p->procname = procname ? strdup(procname) : NULL;
+		p->first_ns = p->last_ns = ts;
+	} else {
+		st = model_oom(m);
 	}
-	p = calloc(1, sizeof(*p));
-	if (!p || kmap_put(m->procs, (uint32_t)pid, 0, p) || ptrvec_push(&m->procv, p)) {
-		free(p);
-		model_oom(m);
-		return NULL;
-	}
-	p->pid = pid;
-	p->exit_status = GS_UNKNOWN;
-	p->procname = procname ? strdup(procname) : NULL;
-	p->first_ns = p->last_ns = ts;
-	return p;
+	*out = p;
+	return st;
 }
 
-struct thread *model_thread(struct model *m, int32_t pid, int32_t tid)
+enum gs_status model_thread(struct model *m, int32_t pid, int32_t tid, struct thread **out)
 {
 	struct thread *t = m->last_thread;
+	enum gs_status st = GS_OK;
 
-	if (t && t->tid == tid && t->pid == pid)
-		return t;
-	t = kmap_get(m->threads, (uint32_t)pid, (uint32_t)tid);
-	if (t)
-		return t;
-	t = calloc(1, sizeof(*t));
-	if (!t || kmap_put(m->threads, (uint32_t)pid, (uint32_t)tid, t) ||
-	    ptrvec_push(&m->threadv, t)) {
-		free(t);
-		model_oom(m);
-		return NULL;
+	if (!t || t->tid != tid || t->pid != pid)
+		t = kmap_get(m->threads, (uint32_t)pid, (uint32_t)tid);
+	if (!t && (t = entity_new(&m->threadv, m->threads, (uint32_t)pid, (uint32_t)tid,
+				  sizeof(*t)))) {
+		t->pid = pid;
+		t->tid = tid;
+		t->first_ns = t->last_ns = GS_UNKNOWN;
 	}
-	t->pid = pid;
-	t->tid = tid;
-	t->first_ns = t->last_ns = GS_UNKNOWN;
-	return t;
+	if (!t)
+		st = model_oom(m);
+	*out = t;
+	return st;
 }
 
-static struct gil *gil_new(struct model *m, struct process *p, uint64_t addr, int64_t ts)
+/* A new GIL at addr, the one the map finds from now on: *out. */
+static enum gs_status gil_new(struct model *m, struct process *p, uint64_t addr, int64_t ts,
+			      struct gil **out)
 {
-	struct gil *g = calloc(1, sizeof(*g));
+	struct gil *g = entity_new(&m->gilv, m->gils, (uint32_t)p->pid, addr, sizeof(*g));
+	enum gs_status st = GS_OK;
 
-	if (!g || kmap_put(m->gils, (uint32_t)p->pid, addr, g) || ptrvec_push(&m->gilv, g)) {
-		free(g);
-		model_oom(m);
-		return NULL;
+	if (g) {
+		g->id = m->next_gil_id++;
+		g->pid = p->pid;
+		g->addr = addr;
+		g->proc = p;
+		g->interval_us = GS_UNKNOWN;
+		g->rule = "unknown";
+		g->found_ns = ts;
+		g->retired_ns = GS_UNKNOWN;
+	} else {
+		st = model_oom(m);
 	}
-	g->id = m->next_gil_id++;
-	g->pid = p->pid;
-	g->addr = addr;
-	g->proc = p;
-	g->interval_us = GS_UNKNOWN;
-	g->rule = "unknown";
-	g->found_ns = ts;
-	g->retired_ns = GS_UNKNOWN;
-	return g;
+	*out = g;
+	return st;
 }
 
-/* The live GIL at addr; an unseen one (its gil_found was lost, or a fork
- * child inherited it) starts here with rule 'unknown'. */
-static struct gil *gil_get(struct model *m, struct process *p, uint64_t addr, int64_t ts)
+/* The live GIL at addr: *out; an unseen one (its gil_found was lost, or a
+ * fork child inherited it) starts here with rule 'unknown'. */
+static enum gs_status gil_get(struct model *m, struct process *p, uint64_t addr, int64_t ts,
+			      struct gil **out)
 {
 	struct gil *g = kmap_get(m->gils, (uint32_t)p->pid, addr);
 
-	if (g && g->retired_ns == GS_UNKNOWN && !g->ended)
-		return g;
-	return gil_new(m, p, addr, ts);
+	if (g && g->retired_ns == GS_UNKNOWN && !g->ended) {
+		*out = g;
+		return GS_OK;
+	}
+	return gil_new(m, p, addr, ts, out);
 }
 
-static struct tg *tg_get(struct model *m, struct gil *g, struct thread *t)
+/* The thread's state on g, made if new: *out. */
+static enum gs_status tg_get(struct model *m, struct gil *g, struct thread *t, struct tg **out)
 {
 	struct tg *s = t->last_tg;
+	enum gs_status st = GS_OK;
 
-	if (s && s->g == g)
-		return s;
-	s = kmap_get(m->tgs, (uintptr_t)g, (uint32_t)t->tid);
-	if (s) {
+	if (!s || s->g != g)
+		s = kmap_get(m->tgs, (uintptr_t)g, (uint32_t)t->tid);
+	if (!s && (s = entity_new(&m->tgv, m->tgs, (uintptr_t)g, (uint32_t)t->tid, sizeof(*s)))) {
+		s->g = g;
+		s->t = t;
+	}
+	if (s)
 		t->last_tg = s;
-		return s;
-	}
-	s = calloc(1, sizeof(*s));
-	if (!s || kmap_put(m->tgs, (uintptr_t)g, (uint32_t)t->tid, s) || ptrvec_push(&m->tgv, s)) {
-		free(s);
-		model_oom(m);
-		return NULL;
-	}
-	s->g = g;
-	s->t = t;
-	t->last_tg = s;
-	return s;
+	else
+		st = model_oom(m);
+	*out = s;
+	return st;
 }
 
 /* ---- intervals ---------------------------------------------------------- */
@@ -447,9 +448,9 @@ static enum gs_status on_gil_found(struct model *m, struct process *p, const str
 			return st;
 		g->retired_ns = ev->ts;
 	}
-	g = gil_new(m, p, ev->gil, ev->ts);
-	if (!g)
-		return GS_ERR_NOMEM;
+	st = gil_new(m, p, ev->gil, ev->ts, &g);
+	if (st != GS_OK)
+		return st;
 	g->from_start = 1;
 	g->interval_us = ev->u.gil_found.interval_us > 0 ? ev->u.gil_found.interval_us
 							 : GS_UNKNOWN;
@@ -464,10 +465,11 @@ static enum gs_status on_gil_found(struct model *m, struct process *p, const str
  * the live GIL at that address, or one whose events have not come yet. */
 static enum gs_status on_gil_known(struct model *m, struct process *p, const struct gs_event *ev)
 {
-	struct gil *g = gil_get(m, p, ev->gil, ev->ts);
+	struct gil *g;
+	enum gs_status st = gil_get(m, p, ev->gil, ev->ts, &g);
 
-	if (!g)
-		return GS_ERR_NOMEM;
+	if (st != GS_OK)
+		return st;
 	if (ev->u.gil_found.interval_us > 0)
 		g->interval_us = ev->u.gil_found.interval_us;
 	if (!strcmp(g->rule, "unknown"))
@@ -659,11 +661,11 @@ static enum gs_status on_drop_request(struct model *m, struct tg *s, const struc
 	struct gil *g = s->g;
 	int64_t interval_us = ev->u.drop_request.interval_us > 0 ? ev->u.drop_request.interval_us
 								 : GS_UNKNOWN;
-	struct thread *holder = model_thread(m, s->t->pid, ev->u.drop_request.holder);
-	enum gs_status st;
+	struct thread *holder;
+	enum gs_status st = model_thread(m, s->t->pid, ev->u.drop_request.holder, &holder);
 
-	if (!holder)
-		return GS_ERR_NOMEM;
+	if (st != GS_OK)
+		return st;
 	if (interval_us != GS_UNKNOWN)
 		g->interval_us = interval_us; /* sys.setswitchinterval() may change it */
 	g->drop_requests++;
@@ -727,10 +729,11 @@ static enum gs_status on_process_exit(struct model *m, struct process *p,
 
 static enum gs_status on_thread_name(struct model *m, const struct gs_event *ev)
 {
-	struct thread *named = model_thread(m, ev->pid, ev->u.thread_name.tid);
+	struct thread *named;
+	enum gs_status st = model_thread(m, ev->pid, ev->u.thread_name.tid, &named);
 
-	if (!named)
-		return GS_ERR_NOMEM;
+	if (st != GS_OK)
+		return st;
 	if (ev->u.thread_name.name) {
 		free(named->name);
 		if (!(named->name = strdup(ev->u.thread_name.name)))
@@ -772,15 +775,17 @@ static enum gs_status on_gil_event(struct model *m, struct process *p, struct th
 	struct site *site = NULL;
 	struct stack *stack = NULL;
 	int err = 0;
+	enum gs_status st = GS_OK;
 
 	if (last && last->g->addr == ev->gil && last->g->retired_ns == GS_UNKNOWN &&
 	    !last->g->ended)
 		g = last->g; /* the usual case: skip two lookups */
 	else
-		g = gil_get(m, p, ev->gil, ev->ts);
-	s = g ? tg_get(m, g, t) : NULL;
-	if (!s)
-		return GS_ERR_NOMEM;
+		st = gil_get(m, p, ev->gil, ev->ts, &g);
+	if (st == GS_OK)
+		st = tg_get(m, g, t, &s);
+	if (st != GS_OK)
+		return st;
 	if (ev->type == GS_EV_ACQUIRE || ev->type == GS_EV_RELEASE) {
 		site = sites_site(m->sites, ev->pid, &ev->site, &err);
 		stack = sites_stack_of(m->sites, ev->pid, &ev->site);
@@ -795,13 +800,11 @@ static enum gs_status on_gil_event(struct model *m, struct process *p, struct th
 	switch (ev->type) {
 	case GS_EV_REQUEST:
 		return on_request(m, s, ev->ts);
-	case GS_EV_ACQUIRE: {
-		enum gs_status st = on_acquire(m, s, ev->ts, site, stack);
-
+	case GS_EV_ACQUIRE:
+		st = on_acquire(m, s, ev->ts, site, stack);
 		if (st == GS_OK)
 			handoff_check(g, ev->switch_number);
 		return st;
-	}
 	case GS_EV_RELEASE:
 		return on_release(m, s, ev->ts, ev->u.release.forced, site, stack);
 	case GS_EV_WAIT_TIMEOUT:
@@ -857,14 +860,15 @@ enum gs_status model_event(struct model *m, const struct gs_event *ev)
 {
 	struct process *p;
 	struct thread *t;
+	enum gs_status st;
 
 	if (m->horizon_ns != GS_UNKNOWN && ev->ts < m->horizon_ns) {
 		m->before_horizon++; /* a snapshot's incomplete part */
 		return GS_OK;
 	}
-	p = process_get(m, ev->pid, ev->procname, ev->ts);
-	if (!p)
-		return GS_ERR_NOMEM;
+	st = process_get(m, ev->pid, ev->procname, ev->ts, &p);
+	if (st != GS_OK)
+		return st;
 	if (!tag_keeps(m, p, ev))
 		return GS_OK;
 	m->events++;
@@ -874,9 +878,9 @@ enum gs_status model_event(struct model *m, const struct gs_event *ev)
 		m->start_ns = ev->ts;
 	if (m->end_ns == GS_UNKNOWN || ev->ts > m->end_ns)
 		m->end_ns = ev->ts;
-	t = model_thread(m, ev->pid, ev->tid);
-	if (!t)
-		return GS_ERR_NOMEM;
+	st = model_thread(m, ev->pid, ev->tid, &t);
+	if (st != GS_OK)
+		return st;
 	m->last_thread = t;
 	if (t->first_ns == GS_UNKNOWN)
 		t->first_ns = ev->ts;

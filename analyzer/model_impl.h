@@ -151,8 +151,9 @@ struct run_totals {
 
 /* model.c */
 enum gs_status model_oom(struct model *m);
-/* The thread (pid, tid), created if new; NULL out of memory. */
-struct thread *model_thread(struct model *m, int32_t pid, int32_t tid);
+/* The thread (pid, tid), made if new: *out; GS_OK, or GS_ERR_NOMEM with
+ * model_error() saying so. */
+enum gs_status model_thread(struct model *m, int32_t pid, int32_t tid, struct thread **out);
 
 /* metrics.c: the processes, gils, threads and metrics rows. */
 enum gs_status metrics_write(struct model *m, struct run_totals *totals);

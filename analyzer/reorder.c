@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kmap.h"
-#include "ptrvec.h"
+#include "entity.h"
 
 /* A GIL whose gil_found was not seen (a recording that began after it)
  * does not know its first place: its first events wait this long, or
@@ -46,14 +45,12 @@ struct reorder *reorder_new(const struct trace_sink *sink)
 {
 	struct reorder *ro = calloc(1, sizeof(*ro));
 
-	if (!ro)
-		return NULL;
-	ro->sink = sink;
-	ro->by_key = kmap_new();
-	if (!ro->by_key) {
+	if (ro && !(ro->by_key = kmap_new())) {
 		free(ro);
-		return NULL;
+		ro = NULL;
 	}
+	if (ro)
+		ro->sink = sink;
 	return ro;
 }
 
@@ -77,33 +74,26 @@ void reorder_get_stats(const struct reorder *ro, struct reorder_stats *st)
 	*st = ro->st;
 }
 
-static int pass(struct reorder *ro, const struct gs_event *ev)
+static enum reorder_status pass(struct reorder *ro, const struct gs_event *ev)
 {
-	return ro->sink->event(ro->sink->ctx, ev) ? -1 : 0;
+	return ro->sink->event(ro->sink->ctx, ev) ? REORDER_SINK_FAILED : REORDER_OK;
 }
 
-static struct gq *gq_get(struct reorder *ro, int32_t pid, uint64_t gil)
+/* The window of (pid, gil), made if new: *out. */
+static enum reorder_status gq_get(struct reorder *ro, int32_t pid, uint64_t gil, struct gq **out)
 {
 	struct gq *q = kmap_get(ro->by_key, (uint32_t)pid, gil);
+	enum reorder_status st = REORDER_OK;
 
-	if (q)
-		return q;
-	q = calloc(1, sizeof(*q));
+	if (!q && (q = entity_new(&ro->all, ro->by_key, (uint32_t)pid, gil, sizeof(*q)))) {
+		q->pid = pid;
+		q->gil = gil;
+		q->since = -1;
+	}
 	if (!q)
-		return NULL;
-	if (ptrvec_push(&ro->all, q)) {
-		free(q);
-		return NULL;
-	}
-	if (kmap_put(ro->by_key, (uint32_t)pid, gil, q)) {
-		ro->all.n--;
-		free(q);
-		return NULL;
-	}
-	q->pid = pid;
-	q->gil = gil;
-	q->since = -1;
-	return q;
+		st = REORDER_NOMEM;
+	*out = q;
+	return st;
 }
 
 static struct slot *slot_of(struct gq *q, uint64_t seq)
@@ -112,9 +102,11 @@ static struct slot *slot_of(struct gq *q, uint64_t seq)
 }
 
 /* Passes on the run of waiting events that starts at next. */
-static int deliver(struct reorder *ro, struct gq *q)
+static enum reorder_status deliver(struct reorder *ro, struct gq *q)
 {
-	while (q->count) {
+	enum reorder_status st = REORDER_OK;
+
+	while (q->count && st == REORDER_OK) {
 		struct slot *s = slot_of(q, q->next);
 
 		if (!s->used || s->seq != q->next)
@@ -122,16 +114,15 @@ static int deliver(struct reorder *ro, struct gq *q)
 		s->used = 0;
 		q->count--;
 		q->next++;
-		if (pass(ro, &s->ev))
-			return -1;
+		st = pass(ro, &s->ev);
 	}
-	if (!q->count)
+	if (st == REORDER_OK && !q->count)
 		q->since = -1;
-	return 0;
+	return st;
 }
 
 /* Gives up the gap at the head: its places count as never seen. */
-static int skip_gap(struct reorder *ro, struct gq *q)
+static enum reorder_status skip_gap(struct reorder *ro, struct gq *q)
 {
 	while (q->count) {
 		struct slot *s = slot_of(q, q->next);
@@ -146,47 +137,55 @@ static int skip_gap(struct reorder *ro, struct gq *q)
 
 /* Passes on everything waiting, gaps and all; the GIL's order then
  * starts afresh (a new gil_found, or none). */
-static int drain(struct reorder *ro, struct gq *q)
+static enum reorder_status drain(struct reorder *ro, struct gq *q)
 {
+	enum reorder_status st = REORDER_OK;
+
 	q->started = 1; /* whatever waits is in order from its lowest seq */
-	while (q->count)
-		if (skip_gap(ro, q))
-			return -1;
-	q->started = 0;
-	q->since = -1;
-	return 0;
+	while (q->count && st == REORDER_OK)
+		st = skip_gap(ro, q);
+	if (st == REORDER_OK) {
+		q->started = 0;
+		q->since = -1;
+	}
+	return st;
 }
 
 /* Room for seqs [lo, hi) in the ring. */
-static int ring_fit(struct gq *q, uint64_t lo, uint64_t hi)
+static enum reorder_status ring_fit(struct gq *q, uint64_t lo, uint64_t hi)
 {
 	size_t ncap = q->cap ? q->cap : RING_MIN;
-	struct slot *nr;
+	struct slot *nr = NULL;
+	enum reorder_status st = REORDER_OK;
 
 	while (hi - lo > ncap)
 		ncap *= 2;
 	if (ncap == q->cap)
-		return 0;
+		goto end;
 	nr = calloc(ncap, sizeof(*nr));
-	if (!nr)
-		return -1;
+	if (!nr) {
+		st = REORDER_NOMEM;
+		goto end;
+	}
 	for (size_t i = 0; i < q->cap; i++)
 		if (q->ring[i].used)
 			nr[q->ring[i].seq & (ncap - 1)] = q->ring[i];
 	free(q->ring);
 	q->ring = nr;
 	q->cap = ncap;
-	return 0;
+end:
+	return st;
 }
 
-static int gq_push(struct reorder *ro, struct gq *q, const struct gs_event *ev)
+static enum reorder_status gq_push(struct reorder *ro, struct gq *q, const struct gs_event *ev)
 {
+	enum reorder_status st;
 	uint64_t lo, hi;
 	struct slot *s;
 
 	if (q->started && ev->seq < q->next) {
 		ro->st.late++;
-		return 0;
+		return REORDER_OK;
 	}
 	if (q->started && ev->seq == q->next && !q->count) {
 		q->next++; /* the usual case: in order, nothing waits */
@@ -202,8 +201,8 @@ static int gq_push(struct reorder *ro, struct gq *q, const struct gs_event *ev)
 	/* Too far ahead: give the head gap up until it fits. */
 	while (q->started && hi - q->next > REORDER_MAX_WAITING) {
 		if (q->count) {
-			if (skip_gap(ro, q))
-				return -1;
+			if ((st = skip_gap(ro, q)) != REORDER_OK)
+				return st;
 		} else {
 			ro->st.gaps += hi - REORDER_MAX_WAITING - q->next;
 			q->next = hi - REORDER_MAX_WAITING;
@@ -215,12 +214,12 @@ static int gq_push(struct reorder *ro, struct gq *q, const struct gs_event *ev)
 	}
 	if (q->started)
 		lo = q->next;
-	if (ring_fit(q, lo, hi))
-		return -2;
+	if ((st = ring_fit(q, lo, hi)) != REORDER_OK)
+		return st;
 	s = slot_of(q, ev->seq);
 	if (s->used && s->seq == ev->seq) {
 		ro->st.late++; /* the same place twice: keep the first */
-		return 0;
+		return REORDER_OK;
 	}
 	s->used = 1;
 	s->seq = ev->seq;
@@ -236,53 +235,50 @@ static int gq_push(struct reorder *ro, struct gq *q, const struct gs_event *ev)
 		ro->st.reordered++; /* it overtook an earlier one */
 	if (!q->started) {
 		if (ev->rec_ts - q->since < START_HOLD_NS && q->count < START_HOLD_EVENTS)
-			return 0;
+			return REORDER_OK;
 		q->started = 1;
 		q->since = ev->rec_ts;
 	}
-	if (deliver(ro, q))
-		return -1;
-	if (q->count && ev->rec_ts - q->since > REORDER_HORIZON_NS) {
-		if (skip_gap(ro, q))
-			return -1;
-		if (q->count)
+	st = deliver(ro, q);
+	if (st == REORDER_OK && q->count && ev->rec_ts - q->since > REORDER_HORIZON_NS) {
+		st = skip_gap(ro, q);
+		if (st == REORDER_OK && q->count)
 			q->since = ev->rec_ts;
 	}
-	return 0;
+	return st;
 }
 
-int reorder_event(struct reorder *ro, const struct gs_event *ev)
+/* An event without a seq: the windows it ends are emptied first. */
+static enum reorder_status windows_end(struct reorder *ro, const struct gs_event *ev)
 {
+	enum reorder_status st = REORDER_OK;
 	struct gq *q;
 
-	if (ev->has_seq) {
-		q = gq_get(ro, ev->pid, ev->gil);
-		return q ? gq_push(ro, q, ev) : -2;
-	}
 	switch (ev->type) {
 	case GS_EV_GIL_FOUND:
 		/* A GIL's order starts at 0 with its gil_found; what waits for
 		 * an earlier GIL at the same address ends first. */
-		q = gq_get(ro, ev->pid, ev->gil);
-		if (!q)
-			return -2;
-		if (drain(ro, q))
-			return -1;
-		q->started = 1;
-		q->next = 0;
-		q->hi = 0;
+		st = gq_get(ro, ev->pid, ev->gil, &q);
+		if (st == REORDER_OK)
+			st = drain(ro, q);
+		if (st == REORDER_OK) {
+			q->started = 1;
+			q->next = 0;
+			q->hi = 0;
+		}
 		break;
 	case GS_EV_RETIRED:
 		q = kmap_get(ro->by_key, (uint32_t)ev->pid, ev->gil);
-		if (q && drain(ro, q))
-			return -1;
+		if (q)
+			st = drain(ro, q);
 		break;
 	case GS_EV_PROCESS_EXIT:
-		for (size_t i = 0; i < ro->all.n; i++) {
+		for (size_t i = 0; i < ro->all.n && st == REORDER_OK; i++) {
 			q = (struct gq *)ro->all.v[i];
-			if (q->pid == ev->pid && (q->count || q->started)) {
-				if (drain(ro, q))
-					return -1;
+			if (q->pid != ev->pid || (!q->count && !q->started))
+				continue;
+			st = drain(ro, q);
+			if (st == REORDER_OK) {
 				free(q->ring);
 				q->ring = NULL;
 				q->cap = 0;
@@ -292,13 +288,31 @@ int reorder_event(struct reorder *ro, const struct gs_event *ev)
 	default:
 		break;
 	}
-	return pass(ro, ev);
+	return st;
 }
 
-int reorder_finish(struct reorder *ro)
+enum reorder_status reorder_event(struct reorder *ro, const struct gs_event *ev)
 {
-	for (size_t i = 0; i < ro->all.n; i++)
-		if (drain(ro, (struct gq *)ro->all.v[i]))
-			return -1;
-	return 0;
+	enum reorder_status st;
+	struct gq *q;
+
+	if (ev->has_seq) {
+		st = gq_get(ro, ev->pid, ev->gil, &q);
+		if (st == REORDER_OK)
+			st = gq_push(ro, q, ev);
+	} else {
+		st = windows_end(ro, ev);
+		if (st == REORDER_OK)
+			st = pass(ro, ev);
+	}
+	return st;
+}
+
+enum reorder_status reorder_finish(struct reorder *ro)
+{
+	enum reorder_status st = REORDER_OK;
+
+	for (size_t i = 0; i < ro->all.n && st == REORDER_OK; i++)
+		st = drain(ro, (struct gq *)ro->all.v[i]);
+	return st;
 }

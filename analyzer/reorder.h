@@ -29,13 +29,22 @@ struct reorder_stats {
 			       not passed on */
 };
 
+/* What reorder_event and reorder_finish return. The reader tells the
+ * sink's failure (already said) from running out of memory (for it to
+ * say). */
+enum reorder_status {
+	REORDER_OK = 0,
+	REORDER_SINK_FAILED = -1, /* the sink said no (its own error) */
+	REORDER_NOMEM = -2,       /* out of memory */
+};
+
+/* NULL out of memory. */
 struct reorder *reorder_new(const struct trace_sink *sink);
 void reorder_free(struct reorder *ro);
-/* Passes ev on, now or once its turn comes. 0, or -1: the sink failed
- * (its own error), -2: out of memory. */
-int reorder_event(struct reorder *ro, const struct gs_event *ev);
+/* Passes ev on, now or once its turn comes. */
+enum reorder_status reorder_event(struct reorder *ro, const struct gs_event *ev);
 /* The trace ended: passes on everything still waiting, in order. */
-int reorder_finish(struct reorder *ro);
+enum reorder_status reorder_finish(struct reorder *ro);
 void reorder_get_stats(const struct reorder *ro, struct reorder_stats *st);
 
 #endif
