@@ -120,6 +120,49 @@ void attrib_after_fork_child(void)
 	atomic_fetch_add(&g_gen, 1);
 }
 
+/* What a slot of a shared table holds, against the key looked up. */
+enum slot_is { SLOT_FREE, SLOT_OTHER, SLOT_SAME };
+typedef enum slot_is (*slot_look)(uint64_t i, const void *key, unsigned gen);
+
+/* Under the lock: linear probing of PROBES slots from h in a table of n,
+ * look() saying what slot i holds. The slot that holds key (*same = 1),
+ * else the first free one, else h's own: the run is full and its first
+ * slot gives way (its key, if seen again, gets a new id). */
+static inline uint64_t probe(uint64_t h, uint64_t n, slot_look look, const void *key, unsigned gen,
+			     int *same)
+{
+	uint64_t spare = n;
+
+	*same = 0;
+	for (int i = 0; i < PROBES; i++) {
+		uint64_t at = (h + (uint64_t)i) % n;
+		enum slot_is is = look(at, key, gen);
+
+		if (is == SLOT_SAME) {
+			*same = 1;
+			return at;
+		}
+		if (is == SLOT_FREE && spare == n)
+			spare = at;
+	}
+	return spare != n ? spare : h % n;
+}
+
+/* key: the code object's address, the ident checked after. */
+static enum slot_is code_look(uint64_t i, const void *key, unsigned gen)
+{
+	const struct code_slot *c = &g_codes[i];
+
+	return c->gen != gen ? SLOT_FREE : c->id.id.code == key ? SLOT_SAME : SLOT_OTHER;
+}
+
+static enum slot_is stack_look(uint64_t i, const void *key, unsigned gen)
+{
+	const struct stack_slot *c = &g_stacks[i];
+
+	return c->gen != gen ? SLOT_FREE : c->hash == *(const uint64_t *)key ? SLOT_SAME : SLOT_OTHER;
+}
+
 /* Under the lock: a new code id, described by a `code` event. */
 static uint32_t code_new(const struct pyframe_ident *id)
 {
@@ -144,26 +187,11 @@ static uint32_t code_id(const void *code, unsigned gen)
 
 	struct pyframe_ident_full full;
 	pyframe_ident_full(&id, &full);
-	struct code_slot *victim = NULL, *s = NULL;
+	int same;
 	lock();
-	for (int i = 0; i < PROBES; i++) {
-		struct code_slot *c = &g_codes[(h + (uint32_t)i) % CODE_SLOTS];
-		if (c->gen != gen) {
-			if (!victim)
-				victim = c;
-			continue;
-		}
-		if (c->id.id.code == code) {
-			s = c;
-			break;
-		}
-	}
-	if (!s) {
-		/* Full run of slots: the first one gives way (its code, if
-		 * seen again, gets a new id and a new description). */
-		s = victim ? victim : &g_codes[h % CODE_SLOTS];
+	struct code_slot *s = &g_codes[probe(h, CODE_SLOTS, code_look, code, gen, &same)];
+	if (!same)
 		s->gen = 0;
-	}
 	if (s->gen != gen || !pyframe_ident_full_equal(&s->id, &full)) {
 		s->id = full;
 		s->cid = code_new(&id);
@@ -186,20 +214,10 @@ static uint32_t stack_id(const uint32_t *codes, const int32_t *offsets, int n, u
 	if (t->gen == gen && t->hash == h)
 		return t->sid;
 
-	struct stack_slot *s = NULL, *empty = NULL;
+	int same;
 	lock();
-	for (int i = 0; i < PROBES; i++) {
-		struct stack_slot *c = &g_stacks[(h + (uint64_t)i) % STACK_SLOTS];
-		if (c->gen != gen) {
-			if (!empty)
-				empty = c;
-		} else if (c->hash == h) {
-			s = c;
-			break;
-		}
-	}
-	if (!s) {
-		s = empty ? empty : &g_stacks[h % STACK_SLOTS];
+	struct stack_slot *s = &g_stacks[probe(h, STACK_SLOTS, stack_look, &h, gen, &same)];
+	if (!same) {
 		s->hash = h;
 		s->sid = g_next_stack++;
 		s->gen = gen;
