@@ -29,6 +29,8 @@ static const struct evdef {
 	{ "gil_found",           GS_EV_GIL_FOUND,    "gil", "interval_us", "rule", "version", "tag" },
 	{ "request",             GS_EV_REQUEST,      "gil", NULL, NULL, NULL, NULL },
 	{ "acquire",             GS_EV_ACQUIRE,      "gil", NULL, NULL, NULL, NULL },
+	/* A request and its acquire in one record: split into both. */
+	{ "take",                GS_EV_ACQUIRE,      "gil", NULL, NULL, NULL, NULL },
 	{ "release",             GS_EV_RELEASE,      "gil", "forced", NULL, NULL, NULL },
 	{ "code",                GS_EV_CODE,         NULL, "id", "firstlineno", "filename", NULL },
 	{ "stack",               GS_EV_STACK,        NULL, "id", NULL, NULL, NULL },
@@ -71,6 +73,7 @@ struct class_info {
 	struct member gil, n1, n2, str, tag;
 	struct member n3, n4, n5, str2, arr1, arr2;
 	struct member seq, ts, switch_number; /* a tracer that emits after the mutex */
+	struct member req_seq, req_ts; /* take: its request's place and time */
 };
 
 struct sclass_info {
@@ -201,6 +204,7 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 		ci->gil = ci->n1 = ci->n2 = ci->str = ci->tag = (struct member){ -1, 0 };
 		ci->n3 = ci->n4 = ci->n5 = ci->str2 = ci->arr1 = ci->arr2 = ci->gil;
 		ci->seq = ci->ts = ci->switch_number = ci->gil;
+		ci->req_seq = ci->req_ts = ci->gil;
 		ci->gilscope = 1;
 		return ci;
 	}
@@ -223,6 +227,14 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 	ci->seq = member_find(payload, "seq");
 	ci->ts = member_find(payload, "ts");
 	ci->switch_number = member_find(payload, def->type == GS_EV_ACQUIRE ? "switch_number" : NULL);
+	ci->req_seq = member_find(payload, !strcmp(def->name, "take") ? "req_seq" : NULL);
+	ci->req_ts = member_find(payload, !strcmp(def->name, "take") ? "req_ts" : NULL);
+	if (!strcmp(def->name, "take") &&
+	    (ci->req_seq.idx < 0 || ci->req_ts.idx < 0 || ci->seq.idx < 0)) {
+		reader_errorf(r, "event %s lacks its request's req_seq/req_ts or its seq "
+			      "(recorded by another gilscope version?)", name);
+		return NULL;
+	}
 	if ((ci->seq.idx < 0) != (ci->ts.idx < 0)) {
 		reader_errorf(r, "event %s carries %s but not %s (recorded by another gilscope "
 			      "version?)", name, ci->seq.idx < 0 ? "ts" : "seq",
@@ -401,6 +413,21 @@ static void payload_decode(struct reader *r, const struct class_info *ci, const 
 	}
 }
 
+/* One decoded event into the per-GIL reordering (and on to the sink). */
+static int reader_pass(struct reader *r, const struct gs_event *e)
+{
+	switch (reorder_event(r->ro, e)) {
+	case 0:
+		return 0;
+	case -1:
+		r->sink_failed = 1;
+		return -1;
+	default:
+		reader_errorf(r, "out of memory");
+		return -1;
+	}
+}
+
 static int reader_event(struct reader *r, const bt_message *msg)
 {
 	const bt_event *ev = bt_message_event_borrow_event_const(msg);
@@ -457,16 +484,30 @@ static int reader_event(struct reader *r, const bt_message *msg)
 	}
 	if (ci->switch_number.idx >= 0)
 		e.switch_number = (uint64_t)field_int(payload, ci->switch_number);
-	switch (reorder_event(r->ro, &e)) {
-	case 0:
-		return 0;
-	case -1:
-		r->sink_failed = 1;
-		return -1;
-	default:
-		reader_errorf(r, "out of memory");
-		return -1;
+	if (ci->req_seq.idx >= 0) {
+		/* take: first the request it carries, in its own place. */
+		struct gs_event q;
+		uint64_t raw = (uint64_t)field_int(payload, ci->req_ts);
+
+		memset(&q, 0, sizeof(q));
+		q.type = GS_EV_REQUEST;
+		q.pid = e.pid;
+		q.tid = e.tid;
+		q.procname = e.procname;
+		q.gil = e.gil;
+		q.rec_ts = e.rec_ts;
+		q.has_seq = 1;
+		q.seq = (uint64_t)field_int(payload, ci->req_seq);
+		if (bt_clock_class_cycles_to_ns_from_origin(si->clock, raw, &q.ts)) {
+			reader_errorf(r, "the req_ts of %s overflows", bt_event_class_get_name(ec));
+			return -1;
+		}
+		r->info->seq_events++;
+		e.procname = NULL; /* named once, by the request */
+		if (reader_pass(r, &q))
+			return -1;
 	}
+	return reader_pass(r, &e);
 }
 
 static int reader_discarded(struct reader *r, const bt_message *msg, int packets)

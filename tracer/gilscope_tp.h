@@ -97,6 +97,29 @@ LTTNG_UST_TRACEPOINT_EVENT(gilscope, acquire,
 	)
 )
 
+/* take: a request and the acquire that answered it without the thread
+ * ever sleeping on the GIL's condition variable (it found the GIL free, or
+ * only queued on the mutex), in one record: the usual case of a thread
+ * coming back from I/O, written once instead of twice. Readers split it
+ * into the request (req_seq, req_ts) and the acquire (the rest, as in
+ * acquire). A request that has to wait is written on its own first. */
+LTTNG_UST_TRACEPOINT_EVENT(gilscope, take,
+	LTTNG_UST_TP_ARGS(uint64_t, gil, uint64_t, req_seq, uint64_t, req_ts, uint64_t, seq,
+			  uint64_t, ts, uint64_t, switch_number, uint32_t, code, int32_t, offset,
+			  uint32_t, stack),
+	LTTNG_UST_TP_FIELDS(
+		lttng_ust_field_integer_hex(uint64_t, gil, gil)
+		lttng_ust_field_integer(uint64_t, req_seq, req_seq)
+		lttng_ust_field_integer(uint64_t, req_ts, req_ts)
+		lttng_ust_field_integer(uint64_t, seq, seq)
+		lttng_ust_field_integer(uint64_t, ts, ts)
+		lttng_ust_field_integer(uint64_t, switch_number, switch_number)
+		lttng_ust_field_integer(uint32_t, code, code)
+		lttng_ust_field_integer(int32_t, offset, offset)
+		lttng_ust_field_integer(uint32_t, stack, stack)
+	)
+)
+
 LTTNG_UST_TRACEPOINT_EVENT(gilscope, release,
 	LTTNG_UST_TP_ARGS(uint64_t, gil, uint64_t, seq, uint64_t, ts, int, forced,
 			  uint32_t, code, int32_t, offset, uint32_t, stack),

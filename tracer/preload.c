@@ -349,6 +349,7 @@ enum pev_type {
 	PEV_FORCED_BEGIN,
 	PEV_FORCED_END,
 	PEV_ABANDONED,
+	PEV_TAKE,                        /* an acquire right after its request */
 };
 
 struct pending_ev {
@@ -473,8 +474,22 @@ static void pending_flush(void)
 		const struct pending_ev *p = &t_pend[i];
 		switch ((enum pev_type)p->type) {
 		case PEV_REQUEST:
+			if (i + 1 < t_npend && t_pend[i + 1].type == PEV_TAKE &&
+			    t_pend[i + 1].gil == p->gil &&
+			    lttng_ust_tracepoint_enabled(gilscope, take)) {
+				/* Answered without a wait: one record for both. */
+				const struct pending_ev *a = &t_pend[i + 1];
+				struct attrib_site site;
+				pending_site(a, ATTRIB_AT_ACQUIRE, &site);
+				lttng_ust_do_tracepoint(gilscope, take, p->gil, p->seq, p->ts, a->seq,
+							a->ts, a->switch_number, site.code,
+							site.offset, site.stack);
+				i++;
+				break;
+			}
 			lttng_ust_tracepoint(gilscope, request, p->gil, p->seq, p->ts);
 			break;
+		case PEV_TAKE: /* its request went out alone (take is off) */
 		case PEV_ACQUIRE:
 			if (lttng_ust_tracepoint_enabled(gilscope, acquire)) {
 				struct attrib_site site;
@@ -527,6 +542,7 @@ static inline int pev_enabled(enum pev_type type)
 	case PEV_FORCED_BEGIN: return lttng_ust_tracepoint_enabled(gilscope, forced_switch_begin);
 	case PEV_FORCED_END:   return lttng_ust_tracepoint_enabled(gilscope, forced_switch_end);
 	case PEV_ABANDONED:    return lttng_ust_tracepoint_enabled(gilscope, request_abandoned);
+	case PEV_TAKE:         return lttng_ust_tracepoint_enabled(gilscope, acquire);
 	}
 	return 0;
 }
@@ -555,10 +571,18 @@ static inline void ev_simple(struct gil *g, enum pev_type type)
 	pending_add(g, type);
 }
 
-/* A request is made outside any mutex: written at once. */
+/* A request is made outside any mutex. When the GIL is free it stays
+ * pending: the acquire most likely follows without a wait, and both go out
+ * as one `take` record at the thread's next flush. When another thread
+ * holds the GIL this one will wait: the request is written now, before
+ * the lock, and not under M when the thread goes to sleep on the GIL's
+ * condition variable (pthread_cond_timedwait writes what is pending then,
+ * which only happens when the GIL was taken in between). */
 static void ev_request(struct gil *g)
 {
-	if (pending_add(g, PEV_REQUEST))
+	if (t_npend)
+		pending_flush(); /* nothing should be pending here: keep order */
+	if (pending_add(g, PEV_REQUEST) && atomic_load_explicit(&g->holder, memory_order_relaxed))
 		pending_flush();
 }
 
@@ -576,7 +600,10 @@ static void ev_release(struct gil *g, int forced)
 
 static void ev_acquire(struct gil *g)
 {
-	struct pending_ev *p = pending_add(g, PEV_ACQUIRE);
+	/* Its own request still pending: it never waited (see ev_request). */
+	int take = t_npend && t_pend[t_npend - 1].type == PEV_REQUEST &&
+		   t_pend[t_npend - 1].gil == gil_addr(g);
+	struct pending_ev *p = pending_add(g, take ? PEV_TAKE : PEV_ACQUIRE);
 	if (!p)
 		return;
 	p->switch_number = 0;

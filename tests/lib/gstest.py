@@ -303,9 +303,18 @@ def read_trace(path: Path, allow_empty: bool = False) -> Trace:
         if isinstance(fields.get("seq"), int) and isinstance(fields.get("ts"), int):
             # When it happened, in the record's clock.
             ts = snap.clock_class.cycles_to_ns_from_origin(fields["ts"])
-        events.append(Event(ev.name[len("gilscope:"):], ts,
-                            int(ctx["vpid"]), int(ctx["vtid"]), str(ctx["procname"]), fields,
-                            snap.ns_from_origin))
+        name = ev.name[len("gilscope:"):]
+        pid, tid, proc = int(ctx["vpid"]), int(ctx["vtid"]), str(ctx["procname"])
+        if name == "take":
+            # A request and its acquire in one record (docs/events.md):
+            # read as both, as the analyzer does.
+            req = {"gil": fields["gil"], "seq": fields.pop("req_seq"), "ts": fields.pop("req_ts"),
+                   "take": 1}
+            fields["take"] = 1  # both halves say which record they came from
+            events.append(Event("request", snap.clock_class.cycles_to_ns_from_origin(req["ts"]),
+                                pid, tid, proc, req, snap.ns_from_origin))
+            name = "acquire"
+        events.append(Event(name, ts, pid, tid, proc, fields, snap.ns_from_origin))
     return Trace(in_gil_order(events), discarded)
 
 

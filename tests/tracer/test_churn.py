@@ -1,5 +1,6 @@
 """GIL churn: one thread calling os.sched_yield() 1M times makes about 3M
-GIL events. The default buffers lose none of them; a tiny buffer loses
+GIL events in about 2M records (each call's request and acquire share a
+`take` record). The default buffers lose none of them; a tiny buffer loses
 events, and the loss is counted and reported, never hidden."""
 import re
 import subprocess
@@ -28,7 +29,8 @@ def main() -> None:
     gstest.check(info["lost_events"] == "0", f"default buffers: no event lost ({info['lost_events']})")
     gstest.check("no events lost" in res.stderr, "record says no events were lost")
     c = counter(out / "big")
-    gstest.check(c.get("Event", 0) >= 3_000_000, f"{c.get('Event')} events recorded (>= 3M)")
+    gstest.check(c.get("Event", 0) >= 2_000_000,
+                 f"{c.get('Event')} records (>= 2M: a release and a take per call)")
     gstest.check(c.get("Discarded event", 0) == 0, "the trace holds no discarded-events record")
 
     res = gstest.record([str(exe), "-c", CHURN.format(n=200_000)], out / "tiny", extra=["--buffer-size", "64k"])

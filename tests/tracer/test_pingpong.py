@@ -47,6 +47,13 @@ def main() -> None:
         for ev in ("request", "acquire", "release"):
             gstest.check(calls <= c[ev] <= calls + 40,
                          f"{name}: {c[ev]} {ev} events for {calls} os.read/os.write calls")
+    # A thread back from its system call finds the GIL free (the other
+    # thread let it go to block in its own call): its request and acquire
+    # go out as one `take` record (docs/events.md).
+    acq = [e for e in trace.named("acquire") if e.tid in tid_of.values()]
+    takes = sum(1 for e in acq if e.fields.get("take"))
+    gstest.check(takes >= len(acq) // 2,
+                 f"{takes} of the threads' {len(acq)} acquires came with their request in one take record")
     drops = trace.named("drop_request")
     gstest.check(len(drops) == 0, f"no drop request ({len(drops)})")
     print(f"PASSED: pingpong ({label})")
