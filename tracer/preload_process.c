@@ -13,7 +13,9 @@
  * - File descriptors. Every descriptor liblttng-ust keeps passes through
  *   lttng_ust_add_fd_to_tracker(); it is moved out of the range the program
  *   allocates from: above the soft RLIMIT_NOFILE when the hard limit
- *   allows, else to the top of the range.
+ *   allows, else to the top of the range. The program's closes (close,
+ *   close_range, closefrom) leave them open: liblttng-ust aborts on
+ *   finding one closed.
  *
  * - Thread names. The Python-side hook names threads through
  *   os.unsetenv("__gilscope_thread_name_<hex>"), which reaches libc's
@@ -67,7 +69,22 @@ static struct {
 	int (*add_fd)(int);
 	int (*unsetenv)(const char *);
 	void *(*mmap)(void *, size_t, int, int, int, off_t);
+	int (*close_range)(unsigned int, unsigned int, int);
+	void (*closefrom)(int);
+	void (*delete_fd)(int);
+	void (*lock_fd)(void);
+	void (*unlock_fd)(void);
+	int (*close)(int);
 } real;
+
+TLS int t_fd_nest;               /* inside LTTng's fd-tracker lock */
+
+/* LTTng's descriptors (after fd_move_out), kept from bulk closes: fd + 1,
+ * 0 for a free slot. */
+#define LTTNG_FDS_MAX 1024
+static atomic_int g_lttng_fds[LTTNG_FDS_MAX];
+static atomic_int g_lttng_fds_used;      /* slots ever used: the scans' end */
+static atomic_int g_lttng_fd_min = INT_MAX; /* below it, no LTTng descriptor */
 
 static void *next_symbol(const char *name)
 {
@@ -248,11 +265,17 @@ void process_after_fork_child(void)
  * (LTTNG_UST_MAP_POPULATE_POLICY=none: "take minor faults on first access
  * while tracing"); here its threads' mappings get that behaviour. */
 /* In every process that inherits the preload, not only in CPython: the
- * first mmap() may come from a signal handler, where dlsym is unsafe. */
+ * first mmap() or close_range() may come from a signal handler or a fork
+ * child, where dlsym is unsafe. */
 __attribute__((constructor)) static void mmap_resolve(void)
 {
 	if (!real.mmap)
 		real.mmap = next_symbol("mmap");
+	if (!real.close)
+		real.close = next_symbol("close");
+	/* glibc 2.34+ only: absent, close_range() says ENOSYS. */
+	real.close_range = (int (*)(unsigned int, unsigned int, int))dlsym(RTLD_NEXT, "close_range");
+	real.closefrom = (void (*)(int))dlsym(RTLD_NEXT, "closefrom");
 }
 
 EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -366,9 +389,128 @@ EXPORT int lttng_ust_add_fd_to_tracker(int fd)
 {
 	if (!real.add_fd)
 		real.add_fd = next_symbol("lttng_ust_add_fd_to_tracker");
-	if (fd >= 0 && atomic_load_explicit(&g_on, memory_order_relaxed))
+	if (fd >= 0 && atomic_load_explicit(&g_on, memory_order_relaxed)) {
 		fd = fd_move_out(fd);
+		int min = atomic_load(&g_lttng_fd_min);
+		while (fd < min && !atomic_compare_exchange_weak(&g_lttng_fd_min, &min, fd))
+			;
+		for (int i = 0; i < LTTNG_FDS_MAX; i++) {
+			int free_slot = 0;
+			if (atomic_compare_exchange_strong(&g_lttng_fds[i], &free_slot, fd + 1)) {
+				int used = atomic_load(&g_lttng_fds_used);
+				while (used < i + 1 &&
+				       !atomic_compare_exchange_weak(&g_lttng_fds_used, &used, i + 1))
+					;
+				break;
+			}
+		}
+	}
 	return real.add_fd(fd);
+}
+
+EXPORT void lttng_ust_delete_fd_from_tracker(int fd)
+{
+	if (!real.delete_fd)
+		real.delete_fd = next_symbol("lttng_ust_delete_fd_from_tracker");
+	int used = atomic_load(&g_lttng_fds_used);
+	for (int i = 0; fd >= 0 && i < used; i++) {
+		int mine = fd + 1;
+		if (atomic_compare_exchange_strong(&g_lttng_fds[i], &mine, 0))
+			break;
+	}
+	real.delete_fd(fd);
+}
+
+static int lttng_fd(int fd)
+{
+	if (fd < atomic_load_explicit(&g_lttng_fd_min, memory_order_relaxed))
+		return 0; /* the program's own range: the common case */
+	int used = atomic_load_explicit(&g_lttng_fds_used, memory_order_acquire);
+	for (int i = 0; i < used; i++)
+		if (atomic_load_explicit(&g_lttng_fds[i], memory_order_relaxed) == fd + 1)
+			return 1;
+	return 0;
+}
+
+/* liblttng-ust closes its own descriptors holding its fd-tracker lock
+ * (liblttng-ust-fd.so relies on it too): those closes pass. */
+EXPORT void lttng_ust_lock_fd_tracker(void)
+{
+	if (!real.lock_fd)
+		real.lock_fd = next_symbol("lttng_ust_lock_fd_tracker");
+	t_fd_nest++;
+	real.lock_fd();
+}
+
+EXPORT void lttng_ust_unlock_fd_tracker(void)
+{
+	if (!real.unlock_fd)
+		real.unlock_fd = next_symbol("lttng_ust_unlock_fd_tracker");
+	real.unlock_fd();
+	t_fd_nest--;
+}
+
+/* The program's close() of one of LTTng's descriptors answers as for a
+ * descriptor that is not open, as liblttng-ust-fd.so does. */
+EXPORT int close(int fd)
+{
+	if (__builtin_expect(atomic_load_explicit(&g_on, memory_order_relaxed), 0) &&
+	    !t_fd_nest && lttng_fd(fd)) {
+		errno = EBADF;
+		return -1;
+	}
+	if (!real.close) /* before this library's constructor */
+		real.close = next_symbol("close");
+	return real.close(fd);
+}
+
+/* Bulk closes (CPython's close_fds in a fork child, os.closerange,
+ * daemonization) leave LTTng's descriptors open, as liblttng-ust-fd.so
+ * does for close(): liblttng-ust 2.13 asserts, aborting the program, when
+ * it finds one of its descriptors closed (e.g. a fork child's listener
+ * woken by setuid's signal to every thread before exec). They are
+ * close-on-exec and above the program's range. Async-signal-safe: a fork
+ * child runs this before exec. */
+EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+	unsigned int keep[LTTNG_FDS_MAX];
+	size_t n = 0;
+
+	if (!real.close_range) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (atomic_load_explicit(&g_on, memory_order_relaxed) && !t_fd_nest) {
+		int used = atomic_load_explicit(&g_lttng_fds_used, memory_order_acquire);
+		for (int i = 0; i < used; i++) {
+			int v = atomic_load_explicit(&g_lttng_fds[i], memory_order_relaxed);
+			if (v > 0 && (unsigned int)(v - 1) >= first && (unsigned int)(v - 1) <= last)
+				keep[n++] = (unsigned int)(v - 1);
+		}
+	}
+	for (size_t i = 1; i < n; i++) /* insertion sort: a few dozen */
+		for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+			unsigned int t = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	unsigned int from = first;
+	for (size_t i = 0; i < n; i++) {
+		if (keep[i] > from && real.close_range(from, keep[i] - 1, flags) < 0)
+			return -1;
+		from = keep[i] + 1;
+	}
+	if (n && keep[n - 1] == UINT_MAX)
+		return 0;
+	return from <= last ? real.close_range(from, last, flags) : 0;
+}
+
+EXPORT void closefrom(int lowfd)
+{
+	if (lowfd >= 0 && close_range((unsigned int)lowfd, UINT_MAX, 0) == 0)
+		return;
+	if (real.closefrom) /* no close_range in this kernel: unprotected */
+		real.closefrom(lowfd);
 }
 
 /* --- thread names from Python --------------------------------------------- */

@@ -7,7 +7,11 @@ limits are equal), no fork() warning on 3.12+ from
 LTTng's threads (the program runs with -W default::DeprecationWarning), the
 same modules loaded at start-up (the Python hook imports nothing: importing
 threading there cost every traced process milliseconds), the same
-environment but for gilscope's own variables, and no other output."""
+environment but for gilscope's own variables, and no other output. A
+program that closes every descriptor (os.closerange, as CPython's
+close_fds does in a fork child) and then calls setuid (whose signal wakes
+LTTng's threads) runs on and stays traced: liblttng-ust 2.13 aborted the
+program on finding its descriptors closed."""
 import resource
 import subprocess
 
@@ -34,6 +38,16 @@ if pid == 0:
     os._exit(0)
 os.waitpid(pid, 0)
 print("forked without a warning")
+"""
+
+CLOSER = r"""
+import os, resource, threading
+# Up to the hard limit: LTTng's descriptors are above the soft one.
+os.closerange(3, min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 1 << 20))
+os.setuid(os.getuid())
+t = threading.Thread(target=lambda: None, name="after-closerange")
+t.start(); t.join()
+print("ran on", flush=True)
 """
 
 
@@ -72,6 +86,16 @@ def main() -> None:
         # until a thread starts: its child leaves no event.
         want = 2 if gstest.python_version(exe) >= (3, 7) else 1
         gstest.check(len(trace.by_pid()) == want, f"the program and its fork child were traced ({want})")
+    closer = out / "closer.py"
+    closer.write_text(CLOSER)
+    res = gstest.record([str(exe), str(closer)], out / "trace-closer", check=False)
+    gstest.check(res.returncode == 0 and res.stdout == "ran on\n",
+                 f"after closing every descriptor and setuid, the program runs on "
+                 f"({res.returncode}, {res.stdout!r}, {res.stderr.strip()[-300:]!r})")
+    info = gstest.info(out / "trace-closer")
+    trace = gstest.own_events(gstest.read_trace(out / "trace-closer"), int(info["tag"]))
+    names = {e.fields["name"] for e in trace.named("thread_name")}
+    gstest.check("after-closerange" in names, f"and stays traced: {sorted(names)}")
     print(f"PASSED: unchanged ({label})")
 
 
