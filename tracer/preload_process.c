@@ -361,20 +361,24 @@ static int fd_move_out(int fd)
 {
 	struct rlimit rl;
 	int flags = fcntl(fd, F_GETFD);
-	if (flags < 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < 64)
+	if (flags < 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return fd;
 	int cmd = (flags & FD_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD;
 	int nfd = -1;
 	pthread_mutex_lock(&g_rlimit_lock);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max && rl.rlim_cur < INT_MAX) {
 		struct rlimit wide = { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
+		/* Not just above a lowered soft limit either: test_subprocess
+		 * lowers it to 29 and scans the numbers just above. */
+		rlim_t base = rl.rlim_cur < 1024 && rl.rlim_max >= 2048 ? 1024 : rl.rlim_cur;
 		if (setrlimit(RLIMIT_NOFILE, &wide) == 0) {
-			nfd = fcntl(fd, cmd, (int)rl.rlim_cur);
+			nfd = fcntl(fd, cmd, (int)base);
 			setrlimit(RLIMIT_NOFILE, &rl);
 		}
 	}
 	pthread_mutex_unlock(&g_rlimit_lock);
-	if (nfd < 0) {
+	/* The top of a range below 64 is the program's. */
+	if (nfd < 0 && rl.rlim_cur >= 64) {
 		rlim_t top = rl.rlim_cur > 1024 ? rl.rlim_cur - 256 : rl.rlim_cur / 2;
 		if (top > (rlim_t)fd && top < INT_MAX)
 			nfd = fcntl(fd, cmd, (int)top);
