@@ -349,7 +349,6 @@ enum pev_type {
 	PEV_FORCED_BEGIN,
 	PEV_FORCED_END,
 	PEV_ABANDONED,
-	PEV_TAKE,                        /* an acquire right after its request */
 };
 
 struct pending_ev {
@@ -474,7 +473,9 @@ static void pending_flush(void)
 		const struct pending_ev *p = &t_pend[i];
 		switch ((enum pev_type)p->type) {
 		case PEV_REQUEST:
-			if (i + 1 < t_npend && t_pend[i + 1].type == PEV_TAKE &&
+			/* Still pending at its acquire: it never waited (a
+			 * waiter writes it before it sleeps, see ev_request). */
+			if (i + 1 < t_npend && t_pend[i + 1].type == PEV_ACQUIRE &&
 			    t_pend[i + 1].gil == p->gil &&
 			    lttng_ust_tracepoint_enabled(gilscope, take)) {
 				/* Answered without a wait: one record for both. */
@@ -489,7 +490,6 @@ static void pending_flush(void)
 			}
 			lttng_ust_tracepoint(gilscope, request, p->gil, p->seq, p->ts);
 			break;
-		case PEV_TAKE: /* its request went out alone (take is off) */
 		case PEV_ACQUIRE:
 			if (lttng_ust_tracepoint_enabled(gilscope, acquire)) {
 				struct attrib_site site;
@@ -542,7 +542,6 @@ static inline int pev_enabled(enum pev_type type)
 	case PEV_FORCED_BEGIN: return lttng_ust_tracepoint_enabled(gilscope, forced_switch_begin);
 	case PEV_FORCED_END:   return lttng_ust_tracepoint_enabled(gilscope, forced_switch_end);
 	case PEV_ABANDONED:    return lttng_ust_tracepoint_enabled(gilscope, request_abandoned);
-	case PEV_TAKE:         return lttng_ust_tracepoint_enabled(gilscope, acquire);
 	}
 	return 0;
 }
@@ -600,10 +599,7 @@ static void ev_release(struct gil *g, int forced)
 
 static void ev_acquire(struct gil *g)
 {
-	/* Its own request still pending: it never waited (see ev_request). */
-	int take = t_npend && t_pend[t_npend - 1].type == PEV_REQUEST &&
-		   t_pend[t_npend - 1].gil == gil_addr(g);
-	struct pending_ev *p = pending_add(g, take ? PEV_TAKE : PEV_ACQUIRE);
+	struct pending_ev *p = pending_add(g, PEV_ACQUIRE);
 	if (!p)
 		return;
 	p->switch_number = 0;
