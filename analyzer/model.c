@@ -924,6 +924,12 @@ enum gs_status model_loss(struct model *m, const struct gs_loss *l)
 		m->max_loss_end = end;
 	m->nlosses++;
 	m->lost_events += l->count;
+	if (l->impossible && !m->lost_impossible++) {
+		m->impossible_count = l->impossible;
+		snprintf(m->impossible_stream, sizeof(m->impossible_stream), "%s", l->stream);
+	} else if (!l->count && !l->impossible) {
+		m->lost_packets++;
+	}
 	return db_insert(m->db, DB_LOST, m->run_id, l->stream, l->start_ns, l->end_ns,
 			 (int64_t)l->count);
 }

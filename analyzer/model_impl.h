@@ -127,6 +127,10 @@ struct model {
 	struct ptrvec procv, threadv, gilv, tgv;
 	struct sites *sites;
 	uint64_t events, anomalies, lost_events, nlosses;
+	uint64_t lost_packets;     /* losses of whole packets: count unknown */
+	uint64_t lost_impossible;  /* losses whose count cannot be true: unknown */
+	uint64_t impossible_count; /* the first such count, on impossible_stream */
+	char impossible_stream[128];
 	uint64_t durs_kept, durs_budget;
 	int filter;                /* keep only processes carrying want_tag */
 	uint32_t want_tag;

@@ -163,7 +163,7 @@ static void fmt_count(char *buf, size_t len, long long v)
 
 static void header_row(struct summary *s, sqlite3_stmt *st, void *ctx)
 {
-	char wall[32], handoff[32];
+	char wall[32], handoff[32], lost[64];
 
 	(void)ctx;
 	fmt_ns(wall, sizeof(wall), st, 6);
@@ -177,8 +177,13 @@ static void header_row(struct summary *s, sqlite3_stmt *st, void *ctx)
 	fprintf(s->out, "  host      %-24.24s python  %s\n", col_text(s, st, 3, "?"),
 		col_text(s, st, 4, "?"));
 	fprintf(s->out, "  wall      %-24s interval %s us\n", wall, col_text(s, st, 5, "?"));
-	fprintf(s->out, "  events    %-24lld lost    %lld",
-		(long long)sqlite3_column_int64(st, 7), (long long)sqlite3_column_int64(st, 8));
+	if (sqlite3_column_int64(st, 26)) /* losses of unknown count: see the findings */
+		snprintf(lost, sizeof(lost), sqlite3_column_int64(st, 8) ? "%lld + unknown (see findings)"
+			 : "unknown (see findings)", (long long)sqlite3_column_int64(st, 8));
+	else
+		snprintf(lost, sizeof(lost), "%lld", (long long)sqlite3_column_int64(st, 8));
+	fprintf(s->out, "  events    %-24lld lost    %s",
+		(long long)sqlite3_column_int64(st, 7), lost);
 	if (sqlite3_column_int64(st, 9))
 		fprintf(s->out, "  anomalies %lld", (long long)sqlite3_column_int64(st, 9));
 	fprintf(s->out, "\n  processes %-24d GILs    %d\n", sqlite3_column_int(st, 19),
@@ -227,7 +232,8 @@ static enum gs_status summary_header(struct summary *s)
 		"m.held_pct, m.contention_pct, m.wait_pct, m.handoff_ns, m.forced_releases, "
 		"(SELECT count(*) FROM processes WHERE run_id = ?1), "
 		"(SELECT count(*) FROM gils WHERE run_id = ?1), r.trace_start, "
-		"r.handoffs_checked, r.handoff_mismatches, r.order_gaps, r.late_events "
+		"r.handoffs_checked, r.handoff_mismatches, r.order_gaps, r.late_events, "
+		"(SELECT count(*) FROM lost WHERE run_id = ?1 AND count = 0) "
 		"FROM runs r LEFT JOIN metrics m ON m.run_id = r.run_id AND m.gil_id IS NULL "
 		"WHERE r.run_id = ?1", SUM_ONE_ROW, "cannot read the run", header_row, NULL);
 }

@@ -83,6 +83,18 @@ struct sclass_info {
 	struct member vpid, vtid, procname;
 };
 
+/* A stream's discarded-events counter, as its packets carry it, relative
+ * to its first packet's: babeltrace2 reports each packet's value minus
+ * the previous one's (unsigned). LTTng-UST before 2.15 may write an older
+ * value in a packet than in the one before (sub-buffers close out of
+ * order, and the value is sampled by whichever writer commits last): the
+ * counter seems to go backwards, which babeltrace2 reports as a count of
+ * about 2^64, and the next packets count again what was counted. */
+struct stream_loss {
+	uint64_t pos;          /* the last packet's value */
+	uint64_t high;         /* the highest value a count was taken from */
+};
+
 /* The last lookup in a per-class table (reader_memo). */
 struct memo {
 	const void *key;
@@ -95,14 +107,15 @@ struct reader {
 	struct trace_info *info;
 	struct kmap *classes;  /* bt_event_class * -> struct class_info */
 	struct kmap *sclasses; /* bt_stream_class * -> struct sclass_info */
+	struct kmap *streams;  /* bt_stream * -> struct stream_loss */
 	/* One-entry caches: consecutive events mostly share their classes. */
-	struct memo last_class, last_sclass;
+	struct memo last_class, last_sclass, last_stream;
 	int64_t last_pid;      /* procname is read only when the pid changes */
 	/* What a code or stack event's arrays are decoded into. */
 	uint8_t linetable[GS_MAX_LINETABLE];
 	uint32_t codes[GS_MAX_STACK];
 	int32_t offsets[GS_MAX_STACK];
-	struct ptrvec allocs;  /* every class_info and sclass_info */
+	struct ptrvec allocs;  /* every class_info, sclass_info and stream_loss */
 	int sink_failed;
 	char *err;
 	size_t errlen;
@@ -510,12 +523,48 @@ static int reader_event(struct reader *r, const bt_message *msg)
 	return reader_pass(r, &e);
 }
 
+/* A count that cannot be true: more than 2^62, or more than one event
+ * per nanosecond of the range it was lost in (a discarded event still
+ * costs its writer a failed reservation, tens of nanoseconds). */
+static int loss_impossible(uint64_t n, const struct gs_loss *l)
+{
+	if (n >= GS_LOSS_IMPOSSIBLE)
+		return 1;
+	return l->start_ns != GS_UNKNOWN && l->end_ns != GS_UNKNOWN &&
+	       l->end_ns >= l->start_ns && n > (uint64_t)(l->end_ns - l->start_ns) + 1;
+}
+
+/* Sets l->count from babeltrace2's count for stream: the events beyond
+ * the highest counter value seen so far, so that a counter that went
+ * backwards and came back is not counted twice. A count that cannot be
+ * true leaves l->count unknown (0) and l->impossible set: still a loss. */
+static int reader_loss_count(struct reader *r, const bt_stream *stream, uint64_t count,
+			     struct gs_loss *l)
+{
+	int fresh;
+	struct stream_loss *sl = reader_memo(r, r->streams, &r->last_stream, stream,
+					     sizeof(*sl), &fresh);
+	uint64_t beyond;
+
+	if (!sl)
+		return -1;
+	sl->pos += count; /* modulo 2^64, as babeltrace2 subtracts */
+	beyond = sl->pos - sl->high;
+	if (beyond == 0 || loss_impossible(beyond, l)) {
+		l->impossible = count;
+	} else {
+		l->count = beyond;
+		sl->high = sl->pos;
+	}
+	return 0;
+}
+
 static int reader_discarded(struct reader *r, const bt_message *msg, int packets)
 {
 	const bt_stream *stream = packets ? bt_message_discarded_packets_borrow_stream_const(msg)
 					  : bt_message_discarded_events_borrow_stream_const(msg);
 	const struct sclass_info *si = sclass_info_get(r, stream, NULL);
-	struct gs_loss l = { bt_stream_get_name(stream), GS_UNKNOWN, GS_UNKNOWN, 0 };
+	struct gs_loss l = { bt_stream_get_name(stream), GS_UNKNOWN, GS_UNKNOWN, 0, 0 };
 	char name[64];
 
 	if (!si)
@@ -527,9 +576,6 @@ static int reader_discarded(struct reader *r, const bt_message *msg, int packets
 	if (!packets) {
 		uint64_t count;
 
-		if (bt_message_discarded_events_get_count(msg, &count) ==
-		    BT_PROPERTY_AVAILABILITY_AVAILABLE)
-			l.count = count;
 		if (si->discard_clock) {
 			if (bt_clock_snapshot_get_ns_from_origin(
 				bt_message_discarded_events_borrow_beginning_default_clock_snapshot_const(msg),
@@ -539,6 +585,10 @@ static int reader_discarded(struct reader *r, const bt_message *msg, int packets
 				&l.end_ns))
 				l.start_ns = l.end_ns = GS_UNKNOWN;
 		}
+		if (bt_message_discarded_events_get_count(msg, &count) ==
+		    BT_PROPERTY_AVAILABILITY_AVAILABLE &&
+		    reader_loss_count(r, stream, count, &l))
+			return -1;
 	} else if (bt_stream_class_discarded_packets_have_default_clock_snapshots(
 			   bt_stream_borrow_class_const(stream))) {
 		if (bt_clock_snapshot_get_ns_from_origin(
@@ -694,9 +744,10 @@ enum trace_read_status trace_read(const char *const *dirs, size_t n,
 	err[0] = '\0';
 	r.classes = kmap_new();
 	r.sclasses = kmap_new();
+	r.streams = kmap_new();
 	r.ro = reorder_new(sink);
 	graph = bt_graph_create(0);
-	if (!r.classes || !r.sclasses || !r.ro || !graph) {
+	if (!r.classes || !r.sclasses || !r.streams || !r.ro || !graph) {
 		reader_errorf(&r, "out of memory");
 		goto end;
 	}
@@ -807,6 +858,7 @@ end:
 	bt_plugin_put_ref(utils_plugin);
 	kmap_free(r.classes);
 	kmap_free(r.sclasses);
+	kmap_free(r.streams);
 	for (size_t i = 0; i < r.allocs.n; i++)
 		free(r.allocs.v[i]);
 	free(r.allocs.v);

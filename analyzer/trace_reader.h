@@ -110,7 +110,14 @@ struct gs_loss {
 	const char *stream;    /* stream name */
 	int64_t start_ns, end_ns; /* GS_UNKNOWN when the trace does not say */
 	uint64_t count;        /* events discarded (0: unknown, e.g. packets) */
+	uint64_t impossible;   /* non-zero: the count babeltrace2 reported,
+				  which cannot be true (count is then 0) */
 };
+
+/* A discarded-events count at or above this cannot be true, whatever the
+ * stream (LTTng-UST's counter is an unsigned long; one that went
+ * backwards reads as about 2^64 in babeltrace2, 2^63 in lttng-ctl). */
+#define GS_LOSS_IMPOSSIBLE (UINT64_C(1) << 62)
 
 struct trace_sink {
 	/* Each returns 0 to go on, non-zero to stop with an error the caller

@@ -153,8 +153,12 @@ int cmd_run(int argc, char **argv)
 		/* record said why; a command that never ran has no trace. */
 		return rr.status ? rr.status : GILSCOPE_EXIT_FAILURE;
 	}
-	fprintf(stderr, "gilscope: recorded %s (exit status %d, %llu events lost)\n",
-		rr.trace_dir, rr.status, (unsigned long long)rr.lost);
+	if (rr.lost == RECORD_LOST_UNKNOWN)
+		fprintf(stderr, "gilscope: recorded %s (exit status %d, an unknown number of "
+			"events lost)\n", rr.trace_dir, rr.status);
+	else
+		fprintf(stderr, "gilscope: recorded %s (exit status %d, %llu events lost)\n",
+			rr.trace_dir, rr.status, (unsigned long long)rr.lost);
 
 	struct analyze_opts ao = { .trace_dir = trace, .db_path = db, .append = 0, .progress = -1 };
 	analyze_opts_env(&ao);

@@ -276,7 +276,7 @@ static enum rec_status info_write(const char *pfx, const char *dir, const char *
 		fprintf(f, "\nring_buffer_per_cpu=%llu\n", (unsigned long long)ring);
 	}
 	if (lost)
-		fprintf(f, "lost_events=%llu\n", (unsigned long long)*lost);
+		info_put_lost(f, *lost);
 	return info_end(pfx, f, path);
 }
 

@@ -75,8 +75,10 @@ static enum rec_status info_write(const char *dir, char *const *cmd, uint32_t ta
 		put_quoted_arg(f, *a);
 	}
 	fputc('\n', f);
-	if (done)
-		fprintf(f, "exit_status=%d\nlost_events=%llu\n", status, (unsigned long long)lost);
+	if (done) {
+		fprintf(f, "exit_status=%d\n", status);
+		info_put_lost(f, lost);
+	}
 	return info_end(PFX, f, path);
 }
 
@@ -431,11 +433,16 @@ end:
 
 void record_say_written(const struct record_result *res, uint64_t ring)
 {
+	char n[48];
+
 	fprintf(stderr, "gilscope: trace written to %s\n", res->trace_dir);
+	if (res->lost == RECORD_LOST_UNKNOWN)
+		snprintf(n, sizeof(n), "an unknown number of");
+	else
+		snprintf(n, sizeof(n), "%llu", (unsigned long long)res->lost);
 	if (res->lost)
-		fprintf(stderr, "gilscope: WARNING: %llu events were lost; record again "
-			"with a larger --buffer-size (now %llu%s per CPU)\n",
-			(unsigned long long)res->lost,
+		fprintf(stderr, "gilscope: WARNING: %s events were lost; record again "
+			"with a larger --buffer-size (now %llu%s per CPU)\n", n,
 			(unsigned long long)(ring >= (1 << 20) ? ring >> 20 : ring >> 10),
 			ring >= (1 << 20) ? "M" : "k");
 	else

@@ -27,10 +27,15 @@ struct record_opts {
 	char *const *base_env;  /* the command's environment, before ours is added */
 };
 
+/* A loss whose size is unknown: LTTng reported a count that cannot be
+ * true (session_teardown() says why). */
+#define RECORD_LOST_UNKNOWN UINT64_MAX
+
 struct record_result {
 	int cmd_ran;            /* the command was started */
 	int status;             /* its exit status, 128+signal when killed */
-	uint64_t lost;          /* events the tracer had to discard */
+	uint64_t lost;          /* events the tracer had to discard, or
+				   RECORD_LOST_UNKNOWN */
 	char trace_dir[PATH_MAX];
 };
 

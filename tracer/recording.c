@@ -6,6 +6,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "record.h"
+
 void recording_start_time(char *buf, size_t len)
 {
 	time_t now = time(NULL);
@@ -25,6 +27,14 @@ void info_put_escaped(FILE *f, const char *s, size_t n)
 		else
 			fputc(s[i], f);
 	}
+}
+
+void info_put_lost(FILE *f, uint64_t lost)
+{
+	if (lost == RECORD_LOST_UNKNOWN)
+		fputs("lost_events=unknown\n", f);
+	else
+		fprintf(f, "lost_events=%llu\n", (unsigned long long)lost);
 }
 
 FILE *info_begin(const char *pfx, const char *dir, const char *key, const char *value,

@@ -19,6 +19,10 @@ void recording_start_time(char *buf, size_t len);
  * escaped, so that one value stays on one line of the info file. */
 void info_put_escaped(FILE *f, const char *s, size_t n);
 
+/* The info file's "lost_events=" line: the count, or "unknown" when
+ * LTTng's count could not be true (RECORD_LOST_UNKNOWN). */
+void info_put_lost(FILE *f, uint64_t lost);
+
 /* Creates DIR/gilscope.info (its path into path) and writes the lines
  * every recording has: the version, "key=value" (what kind of recording),
  * the start time and the host; the caller goes on with "hostname="'s

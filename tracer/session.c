@@ -175,8 +175,24 @@ int session_teardown(const char *pfx, struct gs_session *s, uint64_t *lost)
 		int n = lttng_list_channels(s->handle, &chans);
 		for (int i = 0; i < n; i++) {
 			uint64_t d = 0;
-			if (!lttng_channel_get_discarded_event_count(&chans[i], &d))
+			if (lttng_channel_get_discarded_event_count(&chans[i], &d) || !d)
+				continue;
+			/* lttng-consumerd reads a per-packet counter that went
+			 * backwards (LTTng-UST before 2.15 may write an older
+			 * value in a packet than in the one before) as a wrap
+			 * at 2^63: the count is then 2^63 and more, no real
+			 * count. A loss all the same, of unknown size. */
+			if (d >= SESSION_LOST_IMPOSSIBLE) {
+				fprintf(stderr, "%sLTTng reported an impossible count of lost events "
+					"(%llu in channel %s: its per-packet counter went "
+					"backwards, an LTTng-UST bug fixed in 2.15): events were "
+					"lost, how many is unknown; `gilscope analyze` counts "
+					"them from the trace\n", pfx, (unsigned long long)d,
+					chans[i].name);
+				*lost = RECORD_LOST_UNKNOWN;
+			} else if (*lost != RECORD_LOST_UNKNOWN) {
 				*lost += d;
+			}
 		}
 		free(chans);
 	}

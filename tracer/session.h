@@ -48,8 +48,13 @@ int session_track(const char *pfx, struct gs_session *s, pid_t pid);
 /* Frees the handles, leaving the session in the daemon. */
 void session_release(struct gs_session *s);
 
+/* A discarded-events count LTTng cannot have meant (lttng-consumerd
+ * reads a counter that went backwards as a wrap at 2^63). */
+#define SESSION_LOST_IMPOSSIBLE (UINT64_C(1) << 62)
+
 /* Stops (flushing every buffer) and destroys the session; *lost receives
- * the events the channel discarded. Safe on a half-made session. A disk
+ * the events the channel discarded, or RECORD_LOST_UNKNOWN (after a line
+ * saying why). Safe on a half-made session. A disk
  * too full for one more packet is an error that says so (where, how much
  * is free): LTTng's consumer drops what it cannot write, and says at most
  * "Rotation failure". */

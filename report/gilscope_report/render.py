@@ -101,7 +101,11 @@ def _facts(m: Dict[str, Any]) -> str:
     fact("threads", esc(len(m["threads"])))
     fact("events", esc(fmt_count(run.get("event_count"))))
     lost = run.get("lost_events") or 0
-    fact("lost events", esc(fmt_count(lost)), "bad" if lost > 0 else "good")
+    # A loss row of count 0: whole packets lost, or a count LTTng reported
+    # that cannot be true (the lost_events finding says which): still lost.
+    unknown = any(not l.get("count") for l in m.get("lost") or [])
+    shown = (f"{fmt_count(lost)} + unknown" if lost else "unknown") if unknown else fmt_count(lost)
+    fact("lost events", esc(shown), "bad" if lost > 0 or unknown else "good")
     if run.get("anomalies"):
         fact("anomalies", esc(fmt_count(run["anomalies"])), "bad")
     if run.get("handoffs_checked") is not None:

@@ -356,7 +356,7 @@ class Walker:
                 seq += 1
                 heapq.heappush(ends, (max(row[1] if row[1] is not None else ts, ts), _P_END, seq, LOST, -1, 0, row))
                 sink.begin(ts, LOST, 0, 0, row[1] if row[1] is not None else ts,
-                           {"events": row[2], "stream": row[3]}, no_flows)
+                           {"events": row[2] or "unknown", "stream": row[3]}, no_flows)
                 continue
             g, k = kind_of[src]
             if k == "switch":

@@ -251,7 +251,10 @@ class Event:
 @dataclass
 class Trace:
     events: list[Event]
-    discarded: int
+    discarded: int     # the sum of babeltrace2's discarded-events counts
+    # A count babeltrace2 reported cannot be true (>= 2^62: LTTng-UST < 2.15
+    # wrote a packet counter lower than the one before, docs/events.md).
+    impossible_loss: bool = False
 
     def by_pid(self) -> dict[int, list[Event]]:
         d: dict[int, list[Event]] = collections.defaultdict(list)
@@ -282,6 +285,7 @@ def read_trace(path: Path, allow_empty: bool = False) -> Trace:
         fail("python3-bt2 is missing: apt-get install python3-bt2")
     events: list[Event] = []
     discarded = 0
+    impossible = False
     dirs = sorted({str(Path(m).parent) for m in glob.glob(str(path / "**" / "metadata"), recursive=True)})
     if not dirs:
         if allow_empty:
@@ -290,6 +294,7 @@ def read_trace(path: Path, allow_empty: bool = False) -> Trace:
     for msg in bt2.TraceCollectionMessageIterator(dirs):
         if type(msg) is bt2._DiscardedEventsMessageConst:
             discarded += msg.count or 0
+            impossible = impossible or (msg.count or 0) >= 1 << 62
             continue
         if type(msg) is not bt2._EventMessageConst:
             continue
@@ -315,7 +320,7 @@ def read_trace(path: Path, allow_empty: bool = False) -> Trace:
                                 pid, tid, proc, req, snap.ns_from_origin))
             name = "acquire"
         events.append(Event(name, ts, pid, tid, proc, fields, snap.ns_from_origin))
-    return Trace(in_gil_order(events), discarded)
+    return Trace(in_gil_order(events), discarded, impossible)
 
 
 def in_gil_order(events: list[Event]) -> list[Event]:
@@ -383,7 +388,8 @@ def own_events(trace: Trace, tag: int) -> Trace:
     for e in trace.events:
         if e.name in ("gil_found", "thread_name") and e.pid not in verdict:
             verdict[e.pid] = e.fields.get("tag") == tag
-    return Trace([e for e in trace.events if verdict.get(e.pid, False)], trace.discarded)
+    return Trace([e for e in trace.events if verdict.get(e.pid, False)], trace.discarded,
+                 trace.impossible_loss)
 
 
 # Allowed transitions of one thread's state for one GIL, mirroring
