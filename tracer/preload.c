@@ -61,8 +61,11 @@ struct gil {
 	pthread_mutex_t *s;
 	int rule;
 	/* Written under M only; holder is also read without M, by a thread
-	 * asking whether it is the holder (only it can change that answer). */
-	_Atomic(pid_t) holder;           /* tid holding the GIL, 0 if free */
+	 * asking whether it is the holder (only it can change that answer).
+	 * A cache line of their own: every call on M or S reads m and s
+	 * above, and the line written at each hand-off would move between
+	 * the cores for those reads too. */
+	_Alignas(64) _Atomic(pid_t) holder;           /* tid holding the GIL, 0 if free */
 	int drop_pending;                /* a drop request awaits a release */
 	unsigned long switch_no;         /* acquisitions so far */
 	/* The next event's place in this GIL's order. Atomic: requests take
