@@ -161,19 +161,45 @@ static void fmt_count(char *buf, size_t len, long long v)
 	buf[o] = '\0';
 }
 
+/* text in at most width bytes: cut, it says so ("..."), at its end (a
+ * command) or at its start (a path, whose end names it). A command cut
+ * silently can read as another one: "churn 2 20000" as "churn 2 2". */
+static const char *fit(const char *text, size_t width, int keep_end, char *buf, size_t len)
+{
+	size_t n = strlen(text);
+
+	size_t cut;
+
+	if (n <= width || width < 4 || len <= width)
+		return text;
+	/* Whole UTF-8 characters only: never start or end inside one. */
+	if (keep_end) {
+		cut = n - (width - 3);
+		while (cut < n && ((unsigned char)text[cut] & 0xc0) == 0x80)
+			cut++;
+		snprintf(buf, len, "...%s", text + cut);
+	} else {
+		cut = width - 3;
+		while (cut > 0 && ((unsigned char)text[cut] & 0xc0) == 0x80)
+			cut--;
+		snprintf(buf, len, "%.*s...", (int)cut, text);
+	}
+	return buf;
+}
+
 static void header_row(struct summary *s, sqlite3_stmt *st, void *ctx)
 {
-	char wall[32], handoff[32], lost[64];
+	char wall[32], handoff[32], lost[64], cmd[48], path[72];
 
 	(void)ctx;
 	fmt_ns(wall, sizeof(wall), st, 6);
 	fmt_ns(handoff, sizeof(handoff), st, 17);
-	fprintf(s->out, "\n GIL summary of run %" PRId64 ": %.44s", s->run_id,
-		col_text(s, st, 0, "(command unknown)"));
+	fprintf(s->out, "\n GIL summary of run %" PRId64 ": %s", s->run_id,
+		fit(col_text(s, st, 0, "(command unknown)"), 44, 0, cmd, sizeof(cmd)));
 	if (sqlite3_column_type(st, 1) != SQLITE_NULL)
 		fprintf(s->out, " (exit %d)", sqlite3_column_int(st, 1));
 	fprintf(s->out, "\n\n");
-	fprintf(s->out, "  trace     %.68s\n", col_text(s, st, 2, "?"));
+	fprintf(s->out, "  trace     %s\n", fit(col_text(s, st, 2, "?"), 68, 1, path, sizeof(path)));
 	fprintf(s->out, "  host      %-24.24s python  %s\n", col_text(s, st, 3, "?"),
 		col_text(s, st, 4, "?"));
 	fprintf(s->out, "  wall      %-24s interval %s us\n", wall, col_text(s, st, 5, "?"));

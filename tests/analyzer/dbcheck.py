@@ -213,6 +213,18 @@ def summary(db: Path) -> str:
     check(not wide, f"summary fits in 80 columns ({len(wide)} wider lines: {wide[:2]})")
     for part in ("switches", "p50", "TID", "usecs", "distribution"):
         check(part in res.stdout, f"summary shows {part!r}")
+    # A command too long for its column is cut visibly, never silently
+    # ("churn 2 20000" must not read as "churn 2 2").
+    con = sqlite3.connect(str(db))
+    try:
+        row = con.execute("SELECT command FROM runs ORDER BY run_id LIMIT 1").fetchone()
+    finally:
+        con.close()
+    head = next((l for l in res.stdout.splitlines() if " GIL summary of run " in l), "")
+    shown = head.split(": ", 1)[1].rsplit(" (exit ", 1)[0] if ": " in head else ""
+    if row and row[0] and shown and "\\" not in shown and row[0].isprintable():
+        check(shown == row[0] or (shown.endswith("...") and row[0].startswith(shown[:-3])),
+              f"summary shows the command whole or cut with '...' ({shown!r} for {row[0]!r})")
     return res.stdout
 
 

@@ -5,6 +5,7 @@ switch_number. Synthetic traces (synth.py) give the exact record order a
 real trace only shows by chance: an acquire recorded before the release
 that made it possible, and a lost acquire the self-check must catch."""
 
+import sqlite3
 import dbcheck
 from dbcheck import check, fail, one, rows
 from synth import Ev, write_trace
@@ -101,8 +102,21 @@ def case_old_tracer(tmp):
     check("hand-offs not checked" in dbcheck.summary(db), "old tracer: summary says it is not checked")
 
 
+def case_long_command(tmp):
+    """The summary's header has 44 columns for the command: a longer one is
+    cut with "...", never silently ("churn 2 20000" shown as "churn 2 2")."""
+    db = run(tmp, "long", HANDOFF)
+    cmd = "/usr/bin/python3 bench/workload.py churn 2 20000 --and-more"
+    con = sqlite3.connect(str(db))
+    with con:
+        con.execute("UPDATE runs SET command = ?", (cmd,))
+    con.close()
+    head = next(l for l in dbcheck.summary(db).splitlines() if "GIL summary of run" in l)
+    check(cmd[:41] + "..." in head, f"long command: cut with '...' ({head!r})")
+
+
 def main():
-    dbcheck.run_cases(case_reordered, case_missing_acquire, case_old_tracer)
+    dbcheck.run_cases(case_reordered, case_missing_acquire, case_old_tracer, case_long_command)
 
 
 if __name__ == "__main__":
