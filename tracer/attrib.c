@@ -48,6 +48,21 @@ struct t_last {
 	int valid;
 };
 
+/* A whole site a thread met recently: the frames its walk found (each
+ * code object with its identity and offset) and the ids they got. The
+ * same walk again, with every code object still the one it was, has the
+ * same code ids and the same stack id: no hashing, no table. Stacks
+ * deeper than T_SITE_DEPTH always take the long way. */
+#define T_SITES 4
+#define T_SITE_DEPTH 24
+struct t_site {
+	unsigned gen;                    /* empty unless gen == g_gen */
+	int n;
+	struct attrib_site site;
+	int32_t offsets[T_SITE_DEPTH];
+	struct pyframe_ident ids[T_SITE_DEPTH];
+};
+
 struct stack_slot {
 	uint64_t hash;
 	uint32_t sid;
@@ -64,6 +79,7 @@ static struct stack_slot g_stacks[STACK_SLOTS];
 TLS struct t_code_slot t_codes[T_CODE_SLOTS];
 TLS struct stack_slot t_stacks[T_STACK_SLOTS];
 TLS struct t_last t_last;
+TLS struct t_site t_sites[T_SITES];
 
 static void lock(void)
 {
@@ -228,6 +244,14 @@ static uint32_t stack_id(const uint32_t *codes, const int32_t *offsets, int n, u
 	return t->sid;
 }
 
+static inline int site_offsets_match(const struct t_site *c, const struct pyframe *fr, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (c->offsets[i] != fr[i].offset)
+			return 0;
+	return 1;
+}
+
 static void site_read(const void *tstate, struct attrib_site *out, unsigned gen)
 {
 	struct pyframe fr[PYFRAME_MAX_DEPTH];
@@ -239,6 +263,15 @@ static void site_read(const void *tstate, struct attrib_site *out, unsigned gen)
 		out->offset = fr[0].offset;
 		return;
 	}
+	struct t_site *c = NULL;
+	if (n <= T_SITE_DEPTH) {
+		c = &t_sites[(ptr_hash(fr[0].code) ^ (uint32_t)fr[0].offset ^ (uint32_t)n) % T_SITES];
+		if (c->gen == gen && c->n == n && site_offsets_match(c, fr, n) &&
+		    pyframe_idents_match(fr, c->ids, n)) {
+			*out = c->site;
+			return;
+		}
+	}
 	uint32_t codes[PYFRAME_MAX_DEPTH];
 	int32_t offsets[PYFRAME_MAX_DEPTH];
 	for (int i = 0; i < n; i++) {
@@ -248,6 +281,15 @@ static void site_read(const void *tstate, struct attrib_site *out, unsigned gen)
 	out->code = codes[0];
 	out->offset = offsets[0];
 	out->stack = stack_id(codes, offsets, n, gen);
+	if (c) {
+		c->gen = gen;
+		c->n = n;
+		c->site = *out;
+		for (int i = 0; i < n; i++) {
+			c->offsets[i] = offsets[i];
+			pyframe_ident(fr[i].code, &c->ids[i]);
+		}
+	}
 }
 
 void attrib_read(const void *tstate, enum attrib_at at, struct attrib_site *out)

@@ -76,6 +76,10 @@ int pyframe_top(const void *tstate, struct pyframe *out);
 
 void pyframe_ident(const void *code, struct pyframe_ident *id);
 int pyframe_ident_equal(const struct pyframe_ident *a, const struct pyframe_ident *b);
+/* Whether each of the n frames still shows the code object ids[i] names
+ * (same address, same identity as pyframe_ident read then): one pass over
+ * the objects' first cache line, no call per frame. */
+int pyframe_idents_match(const struct pyframe *fr, const struct pyframe_ident *ids, int n);
 void pyframe_ident_full(const struct pyframe_ident *id, struct pyframe_ident_full *full);
 int pyframe_ident_full_equal(const struct pyframe_ident_full *a, const struct pyframe_ident_full *b);
 /* The innermost frame's address (0 if none): what tells whether a thread's
