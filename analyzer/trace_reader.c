@@ -58,9 +58,31 @@ static const struct evext {
 	{ GS_EV_STACK, NULL, NULL, NULL, NULL, "codes", "offsets" },
 };
 
-/* A payload member: index in the structure (-1 absent) and signedness. */
+/* The packed layout of the frequent events (tracer/gilscope_tp.h): their
+ * integers in a 64-bit array `state` and, on acquire, take and release, a
+ * 32-bit signed array `site`; each element is read as the field of the
+ * same name in traces of earlier versions, which carry one field each. */
+static const struct packed {
+	const char *event;
+	const char *state[6];
+} packed[] = {
+	{ "request",             { "gil", "seq", "ts" } },
+	{ "wait_timeout",        { "gil", "seq", "ts" } },
+	{ "forced_switch_begin", { "gil", "seq", "ts" } },
+	{ "forced_switch_end",   { "gil", "seq", "ts" } },
+	{ "request_abandoned",   { "gil", "seq", "ts" } },
+	{ "acquire",             { "gil", "seq", "ts", "switch_number" } },
+	{ "take",                { "gil", "req_seq", "req_ts", "seq", "ts", "switch_number" } },
+	{ "release",             { "gil", "seq", "ts", "forced" } },
+};
+static const char *const packed_site[] = { "code", "offset", "stack" };
+
+/* A payload member: index in the structure (-1 absent), for a packed
+ * field the element of that array member (-1: the member itself), and
+ * signedness. */
 struct member {
 	int64_t idx;
+	int64_t elem;
 	int is_signed;
 };
 
@@ -168,7 +190,7 @@ static void *reader_memo(struct reader *r, struct kmap *table, struct memo *last
 
 static struct member member_find(const bt_field_class *sc, const char *name)
 {
-	struct member m = { -1, 0 };
+	struct member m = { -1, -1, 0 };
 	uint64_t n;
 
 	if (!sc || !name || bt_field_class_get_type(sc) != BT_FIELD_CLASS_TYPE_STRUCTURE)
@@ -187,6 +209,54 @@ static struct member member_find(const bt_field_class *sc, const char *name)
 							     BT_FIELD_CLASS_TYPE_SIGNED_INTEGER);
 			return m;
 		}
+	}
+	return m;
+}
+
+/* Element elem of static integer array `array` of sc, as a member; absent
+ * (idx -1) unless the array is there and that long. */
+static struct member member_elem(const bt_field_class *sc, const char *array, int64_t elem)
+{
+	struct member m = member_find(sc, array);
+	const bt_field_class *fc, *ec;
+
+	if (m.idx < 0)
+		return m;
+	fc = bt_field_class_structure_member_borrow_field_class_const(
+		bt_field_class_structure_borrow_member_by_index_const(sc, (uint64_t)m.idx));
+	if (bt_field_class_get_type(fc) != BT_FIELD_CLASS_TYPE_STATIC_ARRAY ||
+	    bt_field_class_array_static_get_length(fc) <= (uint64_t)elem) {
+		m.idx = -1;
+		return m;
+	}
+	ec = bt_field_class_array_borrow_element_field_class_const(fc);
+	if (!bt_field_class_type_is(bt_field_class_get_type(ec), BT_FIELD_CLASS_TYPE_INTEGER)) {
+		m.idx = -1;
+		return m;
+	}
+	m.elem = elem;
+	m.is_signed = bt_field_class_type_is(bt_field_class_get_type(ec),
+					     BT_FIELD_CLASS_TYPE_SIGNED_INTEGER);
+	return m;
+}
+
+/* Field `name` of event `event`: a member of that name (earlier versions,
+ * and the rare events), else its element of the packed arrays. */
+static struct member payload_member(const bt_field_class *sc, const char *event, const char *name)
+{
+	struct member m = member_find(sc, name);
+
+	if (m.idx >= 0 || !name)
+		return m;
+	for (size_t i = 0; i < sizeof(packed) / sizeof(packed[0]); i++) {
+		if (strcmp(packed[i].event, event))
+			continue;
+		for (int64_t k = 0; k < 6 && packed[i].state[k]; k++)
+			if (!strcmp(packed[i].state[k], name))
+				return member_elem(sc, "state", k);
+		for (int64_t k = 0; k < (int64_t)(sizeof(packed_site) / sizeof(packed_site[0])); k++)
+			if (!strcmp(packed_site[k], name))
+				return member_elem(sc, "site", k);
 	}
 	return m;
 }
@@ -214,7 +284,7 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 	if (!def) {
 		/* A newer tracer's event: counted, otherwise skipped. */
 		ci->type = GS_EV_OTHER;
-		ci->gil = ci->n1 = ci->n2 = ci->str = ci->tag = (struct member){ -1, 0 };
+		ci->gil = ci->n1 = ci->n2 = ci->str = ci->tag = (struct member){ -1, -1, 0 };
 		ci->n3 = ci->n4 = ci->n5 = ci->str2 = ci->arr1 = ci->arr2 = ci->gil;
 		ci->seq = ci->ts = ci->switch_number = ci->gil;
 		ci->req_seq = ci->req_ts = ci->gil;
@@ -223,25 +293,25 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 	}
 	payload = bt_event_class_borrow_payload_field_class_const(ec);
 	ci->type = def->type;
-	ci->gil = member_find(payload, def->gil);
-	ci->n1 = member_find(payload, def->n1);
-	ci->n2 = member_find(payload, def->n2);
-	ci->str = member_find(payload, def->str);
-	ci->tag = member_find(payload, def->tag);
+	ci->gil = payload_member(payload, def->name, def->gil);
+	ci->n1 = payload_member(payload, def->name, def->n1);
+	ci->n2 = payload_member(payload, def->name, def->n2);
+	ci->str = payload_member(payload, def->name, def->str);
+	ci->tag = payload_member(payload, def->name, def->tag);
 	for (size_t i = 0; i < sizeof(evexts) / sizeof(evexts[0]); i++)
 		if (evexts[i].type == def->type)
 			ext = &evexts[i];
-	ci->n3 = member_find(payload, ext ? ext->n3 : NULL);
-	ci->n4 = member_find(payload, ext ? ext->n4 : NULL);
-	ci->n5 = member_find(payload, ext ? ext->n5 : NULL);
-	ci->str2 = member_find(payload, ext ? ext->str2 : NULL);
-	ci->arr1 = member_find(payload, ext ? ext->arr1 : NULL);
-	ci->arr2 = member_find(payload, ext ? ext->arr2 : NULL);
-	ci->seq = member_find(payload, "seq");
-	ci->ts = member_find(payload, "ts");
-	ci->switch_number = member_find(payload, def->type == GS_EV_ACQUIRE ? "switch_number" : NULL);
-	ci->req_seq = member_find(payload, !strcmp(def->name, "take") ? "req_seq" : NULL);
-	ci->req_ts = member_find(payload, !strcmp(def->name, "take") ? "req_ts" : NULL);
+	ci->n3 = payload_member(payload, def->name, ext ? ext->n3 : NULL);
+	ci->n4 = payload_member(payload, def->name, ext ? ext->n4 : NULL);
+	ci->n5 = payload_member(payload, def->name, ext ? ext->n5 : NULL);
+	ci->str2 = payload_member(payload, def->name, ext ? ext->str2 : NULL);
+	ci->arr1 = payload_member(payload, def->name, ext ? ext->arr1 : NULL);
+	ci->arr2 = payload_member(payload, def->name, ext ? ext->arr2 : NULL);
+	ci->seq = payload_member(payload, def->name, "seq");
+	ci->ts = payload_member(payload, def->name, "ts");
+	ci->switch_number = payload_member(payload, def->name, def->type == GS_EV_ACQUIRE ? "switch_number" : NULL);
+	ci->req_seq = payload_member(payload, def->name, !strcmp(def->name, "take") ? "req_seq" : NULL);
+	ci->req_ts = payload_member(payload, def->name, !strcmp(def->name, "take") ? "req_ts" : NULL);
 	if (!strcmp(def->name, "take") &&
 	    (ci->req_seq.idx < 0 || ci->req_ts.idx < 0 || ci->seq.idx < 0)) {
 		reader_errorf(r, "event %s lacks its request's req_seq/req_ts or its seq "
@@ -310,6 +380,9 @@ static const struct sclass_info *sclass_info_get(struct reader *r, const bt_stre
 static int64_t field_int(const bt_field *st, struct member m)
 {
 	const bt_field *f = bt_field_structure_borrow_member_field_by_index_const(st, (uint64_t)m.idx);
+
+	if (m.elem >= 0)
+		f = bt_field_array_borrow_element_field_by_index_const(f, (uint64_t)m.elem);
 
 	return m.is_signed ? bt_field_integer_signed_get_value(f)
 			   : (int64_t)bt_field_integer_unsigned_get_value(f);

@@ -468,12 +468,25 @@ static void pending_site(const struct pending_ev *p, enum attrib_at at, struct a
 	attrib_read(p->has_tstate ? (const void *)(uintptr_t)p->tstate : NULL, at, site);
 }
 
+/* The packed site of an acquire or release (gilscope_tp.h: `site`). */
+static void pending_site_packed(const struct pending_ev *p, enum attrib_at at,
+				int32_t site[GILSCOPE_SITE_LEN])
+{
+	struct attrib_site s;
+	pending_site(p, at, &s);
+	site[0] = (int32_t)s.code;
+	site[1] = s.offset;
+	site[2] = (int32_t)s.stack;
+}
+
 static void pending_flush(void)
 {
 	int guard = t_guard;
 	t_guard = 1;
 	for (int i = 0; i < t_npend; i++) {
 		const struct pending_ev *p = &t_pend[i];
+		int32_t site[GILSCOPE_SITE_LEN];
+		const uint64_t state3[3] = { p->gil, p->seq, p->ts }; /* gil_seq's `state` */
 		switch ((enum pev_type)p->type) {
 		case PEV_REQUEST:
 			/* Still pending at its acquire: it never waited (a
@@ -483,48 +496,44 @@ static void pending_flush(void)
 			    lttng_ust_tracepoint_enabled(gilscope, take)) {
 				/* Answered without a wait: one record for both. */
 				const struct pending_ev *a = &t_pend[i + 1];
-				struct attrib_site site;
-				pending_site(a, ATTRIB_AT_ACQUIRE, &site);
-				lttng_ust_do_tracepoint(gilscope, take, p->gil, p->seq, p->ts, a->seq,
-							a->ts, a->switch_number, site.code,
-							site.offset, site.stack);
+				const uint64_t state[6] = { p->gil, p->seq, p->ts, a->seq, a->ts,
+							    a->switch_number };
+				pending_site_packed(a, ATTRIB_AT_ACQUIRE, site);
+				lttng_ust_do_tracepoint(gilscope, take, state, site);
 				i++;
 				break;
 			}
-			lttng_ust_tracepoint(gilscope, request, p->gil, p->seq, p->ts);
+			lttng_ust_tracepoint(gilscope, request, state3);
 			break;
 		case PEV_ACQUIRE:
 			if (lttng_ust_tracepoint_enabled(gilscope, acquire)) {
-				struct attrib_site site;
-				pending_site(p, ATTRIB_AT_ACQUIRE, &site);
-				lttng_ust_do_tracepoint(gilscope, acquire, p->gil, p->seq, p->ts,
-							p->switch_number, site.code, site.offset,
-							site.stack);
+				const uint64_t state[4] = { p->gil, p->seq, p->ts, p->switch_number };
+				pending_site_packed(p, ATTRIB_AT_ACQUIRE, site);
+				lttng_ust_do_tracepoint(gilscope, acquire, state, site);
 			}
 			break;
 		case PEV_RELEASE:
 			if (lttng_ust_tracepoint_enabled(gilscope, release)) {
-				struct attrib_site site;
-				pending_site(p, ATTRIB_AT_RELEASE, &site);
-				lttng_ust_do_tracepoint(gilscope, release, p->gil, p->seq, p->ts,
-							p->forced, site.code, site.offset, site.stack);
+				const uint64_t state[4] = { p->gil, p->seq, p->ts, p->forced };
+				pending_site_packed(p, ATTRIB_AT_RELEASE, site);
+				lttng_ust_do_tracepoint(gilscope, release, state, site);
 			}
 			break;
 		case PEV_WAIT_TIMEOUT:
-			lttng_ust_tracepoint(gilscope, wait_timeout, p->gil, p->seq, p->ts);
+			lttng_ust_tracepoint(gilscope, wait_timeout, state3);
 			break;
 		case PEV_DROP_REQUEST:
 			lttng_ust_tracepoint(gilscope, drop_request, p->gil, p->seq, p->ts,
 					     p->holder, p->interval_us);
 			break;
 		case PEV_FORCED_BEGIN:
-			lttng_ust_tracepoint(gilscope, forced_switch_begin, p->gil, p->seq, p->ts);
+			lttng_ust_tracepoint(gilscope, forced_switch_begin, state3);
 			break;
 		case PEV_FORCED_END:
-			lttng_ust_tracepoint(gilscope, forced_switch_end, p->gil, p->seq, p->ts);
+			lttng_ust_tracepoint(gilscope, forced_switch_end, state3);
 			break;
 		case PEV_ABANDONED:
-			lttng_ust_tracepoint(gilscope, request_abandoned, p->gil, p->seq, p->ts);
+			lttng_ust_tracepoint(gilscope, request_abandoned, state3);
 			break;
 		}
 	}

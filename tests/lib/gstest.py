@@ -275,6 +275,32 @@ def _field_value(bt2: object, v: object) -> object:
     return int(v)  # type: ignore[call-overload]
 
 
+# The packed layout of the frequent events (tracer/gilscope_tp.h,
+# docs/events.md): element names of their `state` and `site` arrays, read
+# as the fields of the same names that earlier versions wrote one by one.
+_GIL_SEQ = ("gil", "seq", "ts")
+PACKED_STATE: dict[str, tuple[str, ...]] = {
+    "request": _GIL_SEQ, "wait_timeout": _GIL_SEQ, "forced_switch_begin": _GIL_SEQ,
+    "forced_switch_end": _GIL_SEQ, "request_abandoned": _GIL_SEQ,
+    "acquire": ("gil", "seq", "ts", "switch_number"),
+    "take": ("gil", "req_seq", "req_ts", "seq", "ts", "switch_number"),
+    "release": ("gil", "seq", "ts", "forced"),
+}
+PACKED_SITE = ("code", "offset", "stack")
+
+
+def unpack_fields(name: str, fields: dict) -> dict:
+    """A payload with the packed arrays of event `name` spelt out by name."""
+    state, site = fields.get("state"), fields.get("site")
+    if name in PACKED_STATE and isinstance(state, list):
+        del fields["state"]
+        fields.update(zip(PACKED_STATE[name], state))
+        if isinstance(site, list):
+            del fields["site"]
+            fields.update(zip(PACKED_SITE, site))
+    return fields
+
+
 def read_trace(path: Path, allow_empty: bool = False) -> Trace:
     """Reads every gilscope event of a trace with babeltrace2's Python bindings.
     LTTng writes no CTF stream when no traced process registered: with
@@ -302,13 +328,13 @@ def read_trace(path: Path, allow_empty: bool = False) -> Trace:
         if not ev.name.startswith("gilscope:"):
             continue
         ctx = ev.common_context_field
-        fields = {k: _field_value(bt2, v) for k, v in ev.payload_field.items()}
+        name = ev.name[len("gilscope:"):]
+        fields = unpack_fields(name, {k: _field_value(bt2, v) for k, v in ev.payload_field.items()})
         snap = msg.default_clock_snapshot
         ts = snap.ns_from_origin
         if isinstance(fields.get("seq"), int) and isinstance(fields.get("ts"), int):
             # When it happened, in the record's clock.
             ts = snap.clock_class.cycles_to_ns_from_origin(fields["ts"])
-        name = ev.name[len("gilscope:"):]
         pid, tid, proc = int(ctx["vpid"]), int(ctx["vtid"]), str(ctx["procname"])
         if name == "take":
             # A request and its acquire in one record (docs/events.md):
