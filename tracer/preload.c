@@ -128,16 +128,53 @@ static atomic_uint g_resync_ticks; /* GIL events while resync is on */
 static atomic_llong g_resync_last; /* CLOCK_MONOTONIC ns of the last resync */
 static atomic_int g_resync_again; /* repeats still due after the switch (RESYNC_AGAIN) */
 
-TLS pid_t t_tid;
-TLS int t_guard;                 /* inside our own code: pass through */
-TLS int t_epoch;
-TLS int t_nheld;
-TLS pthread_mutex_t *t_held[MAX_HELD];
-TLS pthread_mutex_t *t_cand_m;   /* candidate GIL awaiting confirmation */
-TLS pthread_mutex_t *t_cand_s;
-TLS struct gil *t_req;           /* GIL this thread requested, not yet acquired */
-TLS struct gil *t_in_m;          /* GIL whose mutex M this thread holds */
-TLS pthread_mutex_t *t_last_init; /* the last mutex this thread initialised */
+/* A GIL event captured, not yet written (see "event capture and emission"). */
+enum pev_type {
+	PEV_REQUEST,
+	PEV_ACQUIRE,
+	PEV_RELEASE,
+	PEV_WAIT_TIMEOUT,
+	PEV_DROP_REQUEST,
+	PEV_FORCED_BEGIN,
+	PEV_FORCED_END,
+	PEV_ABANDONED,
+};
+
+struct pending_ev {
+	uint8_t type;                    /* enum pev_type */
+	uint8_t forced;                  /* release */
+	int32_t holder;                  /* drop_request */
+	uint32_t interval_us;            /* drop_request */
+	uint64_t gil, seq, ts;
+	uint64_t switch_number;          /* acquire: CPython's, 0 unknown */
+	uint64_t tstate;                 /* acquire, release: last_holder, 0 unknown */
+	uint8_t has_tstate;              /* tstate was read (layout rule) */
+};
+
+/* A thread captures at most a few events between two flushes (a release,
+ * or a request's time-outs, drop request and acquire); when more pile up
+ * (a waiter timing out again and again) the oldest are written at once. */
+#define PENDING_MAX 8
+
+/* Everything a thread keeps, in one thread-local block: each function
+ * finds it with one address computation (a shared object reaches each
+ * initial-exec variable through a GOT slot of its own). */
+struct thread_state {
+	pid_t tid;
+	int guard;                       /* inside our own code: pass through */
+	int npend;                       /* pending records in pend */
+	int acq;                         /* index of the acquire awaiting switch_number */
+	struct gil *req;                 /* GIL this thread requested, not yet acquired */
+	struct gil *in_m;                /* GIL whose mutex M this thread holds */
+	pthread_mutex_t *cand_m;         /* candidate GIL awaiting confirmation */
+	pthread_mutex_t *cand_s;
+	pthread_mutex_t *last_init;      /* the last mutex this thread initialised */
+	int epoch;
+	int nheld;
+	pthread_mutex_t *held[MAX_HELD];
+	struct pending_ev pend[PENDING_MAX];
+};
+TLS struct thread_state tl = { .acq = -1 };
 
 /* The switch is on and the events it makes us emit are enabled too: a
  * session enables its events one by one, the switch may come first. */
@@ -151,9 +188,9 @@ static inline int resync_wanted(void)
 
 static pid_t self_tid(void)
 {
-	if (!t_tid)
-		t_tid = (pid_t)syscall(SYS_gettid);
-	return t_tid;
+	if (!tl.tid)
+		tl.tid = (pid_t)syscall(SYS_gettid);
+	return tl.tid;
 }
 
 static void *resolve(const char *name, const char *version)
@@ -297,32 +334,32 @@ static void set_armed(int on)
 static inline void held_sync_epoch(void)
 {
 	int e = atomic_load_explicit(&g_arm_epoch, memory_order_relaxed);
-	if (t_epoch != e) {
+	if (tl.epoch != e) {
 		/* Anything recorded before a re-arm may be stale. */
-		t_epoch = e;
-		t_nheld = 0;
-		t_cand_m = t_cand_s = NULL;
+		tl.epoch = e;
+		tl.nheld = 0;
+		tl.cand_m = tl.cand_s = NULL;
 	}
 }
 
 static inline void held_push(pthread_mutex_t *m)
 {
-	if (t_nheld < MAX_HELD)
-		t_held[t_nheld] = m;
-	t_nheld++;
+	if (tl.nheld < MAX_HELD)
+		tl.held[tl.nheld] = m;
+	tl.nheld++;
 }
 
 static inline void held_pop(pthread_mutex_t *m)
 {
-	int top = t_nheld < MAX_HELD ? t_nheld : MAX_HELD;
-	if (t_nheld > MAX_HELD) {
-		t_nheld--; /* overflowed: exact contents unknown, count only */
+	int top = tl.nheld < MAX_HELD ? tl.nheld : MAX_HELD;
+	if (tl.nheld > MAX_HELD) {
+		tl.nheld--; /* overflowed: exact contents unknown, count only */
 		return;
 	}
 	for (int i = top - 1; i >= 0; i--) {
-		if (t_held[i] == m) {
-			memmove(&t_held[i], &t_held[i + 1], (size_t)(top - 1 - i) * sizeof(t_held[0]));
-			t_nheld--;
+		if (tl.held[i] == m) {
+			memmove(&tl.held[i], &tl.held[i + 1], (size_t)(top - 1 - i) * sizeof(tl.held[0]));
+			tl.nheld--;
 			return;
 		}
 	}
@@ -343,36 +380,7 @@ static void at_exit(void);
  * Nothing is captured, and no clock read, while an event is disabled.
  */
 
-enum pev_type {
-	PEV_REQUEST,
-	PEV_ACQUIRE,
-	PEV_RELEASE,
-	PEV_WAIT_TIMEOUT,
-	PEV_DROP_REQUEST,
-	PEV_FORCED_BEGIN,
-	PEV_FORCED_END,
-	PEV_ABANDONED,
-};
 
-struct pending_ev {
-	uint8_t type;                    /* enum pev_type */
-	uint8_t forced;                  /* release */
-	int32_t holder;                  /* drop_request */
-	uint32_t interval_us;            /* drop_request */
-	uint64_t gil, seq, ts;
-	uint64_t switch_number;          /* acquire: CPython's, 0 unknown */
-	uint64_t tstate;                 /* acquire, release: last_holder, 0 unknown */
-	uint8_t has_tstate;              /* tstate was read (layout rule) */
-};
-
-/* A thread captures at most a few events between two flushes (a release,
- * or a request's time-outs, drop request and acquire); when more pile up
- * (a waiter timing out again and again) the oldest are written at once. */
-#define PENDING_MAX 8
-
-TLS struct pending_ev t_pend[PENDING_MAX];
-TLS int t_npend;
-TLS int t_acq = -1;              /* index of the acquire awaiting switch_number */
 
 /* Whether a thread has records not yet written, seen from other threads:
  * a process that ends (os._exit right after a join) must not cut off the
@@ -481,21 +489,21 @@ static void pending_site_packed(const struct pending_ev *p, enum attrib_at at,
 
 static void pending_flush(void)
 {
-	int guard = t_guard;
-	t_guard = 1;
-	for (int i = 0; i < t_npend; i++) {
-		const struct pending_ev *p = &t_pend[i];
+	int guard = tl.guard;
+	tl.guard = 1;
+	for (int i = 0; i < tl.npend; i++) {
+		const struct pending_ev *p = &tl.pend[i];
 		int32_t site[GILSCOPE_SITE_LEN];
 		const uint64_t state3[3] = { p->gil, p->seq, p->ts }; /* gil_seq's `state` */
 		switch ((enum pev_type)p->type) {
 		case PEV_REQUEST:
 			/* Still pending at its acquire: it never waited (a
 			 * waiter writes it before it sleeps, see ev_request). */
-			if (i + 1 < t_npend && t_pend[i + 1].type == PEV_ACQUIRE &&
-			    t_pend[i + 1].gil == p->gil &&
+			if (i + 1 < tl.npend && tl.pend[i + 1].type == PEV_ACQUIRE &&
+			    tl.pend[i + 1].gil == p->gil &&
 			    lttng_ust_tracepoint_enabled(gilscope, take)) {
 				/* Answered without a wait: one record for both. */
-				const struct pending_ev *a = &t_pend[i + 1];
+				const struct pending_ev *a = &tl.pend[i + 1];
 				const uint64_t state[6] = { p->gil, p->seq, p->ts, a->seq, a->ts,
 							    a->switch_number };
 				pending_site_packed(a, ATTRIB_AT_ACQUIRE, site);
@@ -537,10 +545,10 @@ static void pending_flush(void)
 			break;
 		}
 	}
-	t_npend = 0;
-	t_acq = -1;
+	tl.npend = 0;
+	tl.acq = -1;
 	thread_slot_pending(0);
-	t_guard = guard;
+	tl.guard = guard;
 }
 
 static inline int pev_enabled(enum pev_type type)
@@ -565,11 +573,11 @@ static inline struct pending_ev *pending_add(struct gil *g, enum pev_type type)
 {
 	if (!pev_enabled(type))
 		return NULL;
-	if (t_npend == PENDING_MAX)
+	if (tl.npend == PENDING_MAX)
 		pending_flush(); /* rare: see PENDING_MAX */
-	if (!t_npend)
+	if (!tl.npend)
 		thread_slot_pending(1);
-	struct pending_ev *p = &t_pend[t_npend++];
+	struct pending_ev *p = &tl.pend[tl.npend++];
 	p->type = (uint8_t)type;
 	p->gil = gil_addr(g);
 	p->seq = atomic_fetch_add_explicit(&g->seq, 1, memory_order_relaxed);
@@ -591,7 +599,7 @@ static inline void ev_simple(struct gil *g, enum pev_type type)
  * which only happens when the GIL was taken in between). */
 static void ev_request(struct gil *g)
 {
-	if (t_npend)
+	if (tl.npend)
 		pending_flush(); /* nothing should be pending here: keep order */
 	if (pending_add(g, PEV_REQUEST) && atomic_load_explicit(&g->holder, memory_order_relaxed))
 		pending_flush();
@@ -617,7 +625,7 @@ static void ev_acquire(struct gil *g)
 	p->switch_number = 0;
 	p->tstate = 0;
 	p->has_tstate = 0;
-	t_acq = (int)(p - t_pend);
+	tl.acq = (int)(p - tl.pend);
 }
 
 /* take_gil has set locked, last_holder and switch_number (it does that
@@ -625,10 +633,10 @@ static void ev_acquire(struct gil *g)
  * them into the acquire captured at lock(S). */
 static void ev_acquire_complete(struct gil *g)
 {
-	if (t_acq < 0)
+	if (tl.acq < 0)
 		return;
-	struct pending_ev *p = &t_pend[t_acq];
-	t_acq = -1;
+	struct pending_ev *p = &tl.pend[tl.acq];
+	tl.acq = -1;
 	if (g->rule != GILSCOPE_RULE_LAYOUT || p->gil != gil_addr(g))
 		return;
 	const pthread_mutex_t *m = atomic_load_explicit(&g->m, memory_order_relaxed);
@@ -672,7 +680,7 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	g->drop_pending = 0;
 	g->switch_no = 1;
 	atomic_store_explicit(&g->seq, 0, memory_order_relaxed);
-	t_in_m = g;
+	tl.in_m = g;
 	/* gil_found tells a running session everything: no resync for it. */
 	atomic_store(&g_resync_on, resync_wanted());
 	/* Written before the GIL is published, so that no other thread's
@@ -721,14 +729,14 @@ static void before_lock_m(struct gil *g)
 {
 	if (atomic_load_explicit(&g->holder, memory_order_relaxed) == self_tid())
 		return; /* drop_gil: the release is derived under M */
-	t_req = g;
+	tl.req = g;
 	ev_request(g);
 }
 
 /* lock(M) returned: the holder is in drop_gil, anyone else in take_gil. */
 static void on_lock_m(struct gil *g)
 {
-	t_in_m = g;
+	tl.in_m = g;
 	if (atomic_load_explicit(&g->holder, memory_order_relaxed) == self_tid()) {
 		ev_release(g, g->drop_pending);
 		atomic_store_explicit(&g->holder, 0, memory_order_relaxed);
@@ -738,31 +746,31 @@ static void on_lock_m(struct gil *g)
 /* lock(S) returned: with M held this is take_gil setting locked = 1. */
 static void on_lock_s(struct gil *g)
 {
-	if (t_in_m != g)
+	if (tl.in_m != g)
 		return; /* drop_gil's forced-switch wait: see cond_wait */
 	atomic_store_explicit(&g->holder, self_tid(), memory_order_relaxed);
 	g->switch_no++;
 	if (g->drop_pending)
 		g->drop_pending = 0;
-	t_req = NULL;
+	tl.req = NULL;
 	ev_acquire(g);
 }
 
 /* unlock(S): in take_gil (M held), CPython has now counted the switch. */
 static void on_unlock_s(struct gil *g)
 {
-	if (t_in_m == g)
+	if (tl.in_m == g)
 		ev_acquire_complete(g);
 }
 
 static void on_unlock_m(struct gil *g)
 {
-	if (t_req == g) {
+	if (tl.req == g) {
 		/* Left take_gil without the GIL: a thread exiting at shutdown. */
 		ev_simple(g, PEV_ABANDONED);
-		t_req = NULL;
+		tl.req = NULL;
 	}
-	t_in_m = NULL;
+	tl.in_m = NULL;
 }
 
 /* A timed wait inside take_gil came back (M held again). */
@@ -784,12 +792,12 @@ static void on_timedwait_done(struct gil *g, int rc, unsigned long saved_switch_
 static void look_at_lock(pthread_mutex_t *x)
 {
 	held_sync_epoch();
-	if (t_nheld == 1 && !t_cand_m) {
-		pthread_mutex_t *m = t_held[0];
+	if (tl.nheld == 1 && !tl.cand_m) {
+		pthread_mutex_t *m = tl.held[0];
 		ptrdiff_t d = (char *)x - (char *)m;
 		if ((g_layout_rule && d == GIL_S_MINUS_M) || (g_behaviour_rule && m != x)) {
-			t_cand_m = m;
-			t_cand_s = x;
+			tl.cand_m = m;
+			tl.cand_s = x;
 		}
 	}
 	held_push(x);
@@ -798,11 +806,11 @@ static void look_at_lock(pthread_mutex_t *x)
 /* signal(c) while looking: confirms a candidate held as exactly [M, S]. */
 static void look_at_signal(pthread_cond_t *c)
 {
-	pthread_mutex_t *m = t_cand_m, *s = t_cand_s;
+	pthread_mutex_t *m = tl.cand_m, *s = tl.cand_s;
 	if (!m)
 		return;
-	t_cand_m = t_cand_s = NULL;
-	if (t_nheld != 2 || t_held[0] != m || t_held[1] != s)
+	tl.cand_m = tl.cand_s = NULL;
+	if (tl.nheld != 2 || tl.held[0] != m || tl.held[1] != s)
 		return;
 	if (g_layout_rule && (char *)c == (char *)s - GIL_SWITCH_COND_FROM_S)
 		gil_register(m, s, GILSCOPE_RULE_LAYOUT);
@@ -932,7 +940,7 @@ static __attribute__((noinline)) void resync_tick(void)
 	}
 }
 
-/* On every GIL event, before it is emitted (t_guard set). */
+/* On every GIL event, before it is emitted (tl.guard set). */
 static inline void resync_check(void)
 {
 	int on = resync_wanted();
@@ -948,7 +956,7 @@ static inline void resync_check(void)
 
 static inline int active(void)
 {
-	return atomic_load_explicit(&g_hot.mode, memory_order_relaxed) == MODE_ACTIVE && !t_guard;
+	return atomic_load_explicit(&g_hot.mode, memory_order_relaxed) == MODE_ACTIVE && !tl.guard;
 }
 
 static inline int tracking(void)
@@ -974,34 +982,34 @@ static __attribute__((noinline)) int mutex_lock_gil(pthread_mutex_t *mutex, stru
 		/* Before the lock: what is written here delays no other thread.
 		 * Every request and release locks M first: checking there is
 		 * enough. */
-		t_guard = 1;
+		tl.guard = 1;
 		resync_check();
 		before_lock_m(g);
-		t_guard = 0;
+		tl.guard = 0;
 	}
 	int rc = g_hot.mutex_lock(mutex);
 	if (rc)
 		return rc;
-	t_guard = 1;
+	tl.guard = 1;
 	if (which == GIL_M)
 		on_lock_m(g);
 	else
 		on_lock_s(g);
-	t_guard = 0;
+	tl.guard = 0;
 	return rc;
 }
 
 static __attribute__((noinline)) int mutex_unlock_gil(pthread_mutex_t *mutex, struct gil *g, int which)
 {
-	t_guard = 1;
+	tl.guard = 1;
 	if (which == GIL_M)
 		on_unlock_m(g);
 	else
 		on_unlock_s(g);
-	t_guard = 0;
+	tl.guard = 0;
 	int rc = g_hot.mutex_unlock(mutex);
 	/* Out of M (and S): now the pending records are written. */
-	if (t_npend && !t_in_m)
+	if (tl.npend && !tl.in_m)
 		pending_flush();
 	return rc;
 }
@@ -1009,7 +1017,7 @@ static __attribute__((noinline)) int mutex_unlock_gil(pthread_mutex_t *mutex, st
 /* The general path: while looking for a GIL, or with several. */
 static __attribute__((noinline)) int mutex_lock_slow(pthread_mutex_t *mutex)
 {
-	if (t_guard || atomic_load_explicit(&g_hot.mode, memory_order_relaxed) != MODE_ACTIVE)
+	if (tl.guard || atomic_load_explicit(&g_hot.mode, memory_order_relaxed) != MODE_ACTIVE)
 		return g_hot.mutex_lock(mutex);
 	int which;
 	struct gil *g = gil_lookup(mutex, &which);
@@ -1023,7 +1031,7 @@ static __attribute__((noinline)) int mutex_lock_slow(pthread_mutex_t *mutex)
 
 static __attribute__((noinline)) int mutex_unlock_slow(pthread_mutex_t *mutex)
 {
-	if (t_guard || atomic_load_explicit(&g_hot.mode, memory_order_relaxed) != MODE_ACTIVE)
+	if (tl.guard || atomic_load_explicit(&g_hot.mode, memory_order_relaxed) != MODE_ACTIVE)
 		return g_hot.mutex_unlock(mutex);
 	int which;
 	struct gil *g = gil_lookup(mutex, &which);
@@ -1032,11 +1040,11 @@ static __attribute__((noinline)) int mutex_unlock_slow(pthread_mutex_t *mutex)
 	if (atomic_load_explicit(&g_armed, memory_order_relaxed)) {
 		held_sync_epoch();
 		held_pop(mutex);
-		if (mutex == t_cand_s || mutex == t_cand_m)
-			t_cand_m = t_cand_s = NULL;
+		if (mutex == tl.cand_s || mutex == tl.cand_m)
+			tl.cand_m = tl.cand_s = NULL;
 	}
 	int rc = g_hot.mutex_unlock(mutex);
-	if (t_npend && !t_in_m)
+	if (tl.npend && !tl.in_m)
 		pending_flush();
 	return rc;
 }
@@ -1069,7 +1077,7 @@ EXPORT int pthread_mutex_lock(pthread_mutex_t *mutex)
 		return mutex_lock_slow(mutex);
 	int which;
 	struct gil *g = hot_gil(mutex, &which);
-	if (__builtin_expect(!g || t_guard, 1))
+	if (__builtin_expect(!g || tl.guard, 1))
 		return g_hot.mutex_lock(mutex);
 	return mutex_lock_gil(mutex, g, which);
 }
@@ -1080,7 +1088,7 @@ EXPORT int pthread_mutex_unlock(pthread_mutex_t *mutex)
 		return mutex_unlock_slow(mutex);
 	int which;
 	struct gil *g = hot_gil(mutex, &which);
-	if (__builtin_expect(!g || t_guard, 1))
+	if (__builtin_expect(!g || tl.guard, 1))
 		return g_hot.mutex_unlock(mutex);
 	return mutex_unlock_gil(mutex, g, which);
 }
@@ -1094,11 +1102,11 @@ EXPORT int pthread_mutex_init(pthread_mutex_t *mutex, const pthread_mutexattr_t 
 		int which;
 		struct gil *g = gil_lookup(mutex, &which);
 		if (g) {
-			t_guard = 1;
+			tl.guard = 1;
 			gil_retire(g);
-			t_guard = 0;
+			tl.guard = 0;
 		} else if (g_many_gils && !atomic_load_explicit(&g_armed, memory_order_relaxed) &&
-			   (char *)mutex - (char *)t_last_init == GIL_S_MINUS_M) {
+			   (char *)mutex - (char *)tl.last_init == GIL_S_MINUS_M) {
 			/* create_gil initialises M, then S: a subinterpreter is
 			 * making its own GIL (3.12+), taken right after. Look for
 			 * it only now, so that a Python process pays for the search
@@ -1106,7 +1114,7 @@ EXPORT int pthread_mutex_init(pthread_mutex_t *mutex, const pthread_mutexattr_t 
 			atomic_fetch_add(&g_arm_epoch, 1);
 			set_armed(1);
 		}
-		t_last_init = mutex;
+		tl.last_init = mutex;
 	}
 	return real.mutex_init(mutex, attr);
 }
@@ -1114,10 +1122,10 @@ EXPORT int pthread_mutex_init(pthread_mutex_t *mutex, const pthread_mutexattr_t 
 EXPORT int pthread_cond_signal(pthread_cond_t *cond)
 {
 	ENSURE_REAL(cond_signal);
-	if (t_cand_m && active()) {
-		t_guard = 1;
+	if (tl.cand_m && active()) {
+		tl.guard = 1;
 		look_at_signal(cond);
-		t_guard = 0;
+		tl.guard = 0;
 	}
 	return real.cond_signal(cond);
 }
@@ -1132,14 +1140,14 @@ EXPORT int pthread_cond_timedwait(pthread_cond_t *cond, pthread_mutex_t *mutex,
 		saved = g->switch_no;
 		/* Still under M, but only after a time-out did anything get
 		 * captured: write it before sleeping rather than hold it. */
-		if (t_npend)
+		if (tl.npend)
 			pending_flush();
 	}
 	int rc = real.cond_timedwait(cond, mutex, abstime);
 	if (g) {
-		t_guard = 1;
+		tl.guard = 1;
 		on_timedwait_done(g, rc, saved);
-		t_guard = 0;
+		tl.guard = 0;
 	}
 	return rc;
 }
@@ -1154,18 +1162,18 @@ EXPORT int pthread_cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex)
 			/* drop_gil waiting until another thread took the GIL:
 			 * both ends are written at unlock(S). */
 			forced = 1;
-			t_guard = 1;
+			tl.guard = 1;
 			ev_simple(g, PEV_FORCED_BEGIN);
-			t_guard = 0;
-		} else if ((g = gil_by_m(mutex)) && t_npend) {
+			tl.guard = 0;
+		} else if ((g = gil_by_m(mutex)) && tl.npend) {
 			pending_flush();
 		}
 	}
 	int rc = real.cond_wait(cond, mutex);
 	if (g && forced) {
-		t_guard = 1;
+		tl.guard = 1;
 		ev_simple(g, PEV_FORCED_END);
-		t_guard = 0;
+		tl.guard = 0;
 	}
 	return rc;
 }
@@ -1176,10 +1184,10 @@ EXPORT void gilscope_thread_name(const char *name)
 {
 	if (!name || atomic_load(&g_hot.mode) != MODE_ACTIVE)
 		return;
-	t_guard = 1;
+	tl.guard = 1;
 	names_remember(self_tid(), name);
 	lttng_ust_tracepoint(gilscope, thread_name, self_tid(), name, g_tag);
-	t_guard = 0;
+	tl.guard = 0;
 }
 
 /* --- start-up and fork ----------------------------------------------------- */
@@ -1210,12 +1218,12 @@ static void process_exit(int status)
 {
 	if (atomic_load(&g_hot.mode) != MODE_ACTIVE)
 		return;
-	t_guard = 1;
-	if (t_npend)
+	tl.guard = 1;
+	if (tl.npend)
 		pending_flush();
 	pending_wait_others();
 	lttng_ust_tracepoint(gilscope, process_exit, status);
-	t_guard = 0;
+	tl.guard = 0;
 }
 
 static void at_exit(void)
@@ -1265,11 +1273,11 @@ static void after_fork_child(void)
 	/* One thread survives with the parent's TLS; the GILs are re-created
 	 * by CPython (pthread_mutex_init) and found again. */
 	process_after_fork_child();
-	t_tid = 0;
-	t_req = NULL;
-	t_in_m = NULL;
-	t_npend = 0; /* the parent writes its own */
-	t_acq = -1;
+	tl.tid = 0;
+	tl.req = NULL;
+	tl.in_m = NULL;
+	tl.npend = 0; /* the parent writes its own */
+	tl.acq = -1;
 	for (int i = 0; i < MAX_THREAD_SLOTS; i++) {
 		if (&g_slots[i] != t_slot) {
 			atomic_store_explicit(&g_slots[i].pending, 0, memory_order_relaxed);
@@ -1278,8 +1286,8 @@ static void after_fork_child(void)
 	}
 	if (t_slot)
 		atomic_store_explicit(&t_slot->pending, 0, memory_order_relaxed);
-	t_nheld = 0;
-	t_cand_m = t_cand_s = NULL;
+	tl.nheld = 0;
+	tl.cand_m = tl.cand_s = NULL;
 	for (int i = 0; i < MAX_GILS; i++)
 		atomic_store_explicit(&g_gils[i].m, NULL, memory_order_relaxed);
 	atomic_store(&g_nslots, 0);
