@@ -716,6 +716,8 @@ static enum gs_status on_process_exit(struct model *m, struct process *p,
 	}
 	p->exited = 1;
 	p->exit_status = ev->u.process_exit.status;
+	/* Its later events change nothing (model_event): its ids can go. */
+	sites_forget(m->sites, p->pid);
 	for (size_t i = 0; i < m->gilv.n && st == GS_OK; i++) {
 		struct gil *g = m->gilv.v[i];
 

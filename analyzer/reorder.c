@@ -15,10 +15,16 @@
 #define START_HOLD_EVENTS 1024
 #define RING_MIN 64
 
+/* A waiting event, packed: only what events that carry a seq hold (GIL
+ * state changes: no strings, no arrays). A gap behind a thread descheduled
+ * under load can keep tens of thousands waiting: 80 bytes each instead of
+ * a struct gs_event's 152. */
 struct slot {
-	uint64_t seq;
-	int used;
-	struct gs_event ev;
+	uint64_t seq, switch_number, gil;
+	int64_t ts, rec_ts, interval_us;
+	int32_t pid, tid, holder;
+	struct gs_site site;
+	uint8_t used, type, forced;
 };
 
 /* One GIL's window. */
@@ -96,6 +102,45 @@ static enum reorder_status gq_get(struct reorder *ro, int32_t pid, uint64_t gil,
 	return st;
 }
 
+static void slot_pack(struct slot *s, const struct gs_event *ev)
+{
+	s->seq = ev->seq;
+	s->switch_number = ev->switch_number;
+	s->gil = ev->gil;
+	s->ts = ev->ts;
+	s->rec_ts = ev->rec_ts;
+	s->pid = ev->pid;
+	s->tid = ev->tid;
+	s->site = ev->site;
+	s->type = (uint8_t)ev->type;
+	s->forced = ev->type == GS_EV_RELEASE && ev->u.release.forced;
+	s->holder = ev->type == GS_EV_DROP_REQUEST ? ev->u.drop_request.holder : 0;
+	s->interval_us = ev->type == GS_EV_DROP_REQUEST ? ev->u.drop_request.interval_us : 0;
+}
+
+/* The event s holds; its procname is NULL (babeltrace2's string is gone
+ * by then: the process was named by an earlier event). */
+static void slot_unpack(const struct slot *s, struct gs_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->type = (enum gs_ev_type)s->type;
+	ev->ts = s->ts;
+	ev->rec_ts = s->rec_ts;
+	ev->has_seq = 1;
+	ev->seq = s->seq;
+	ev->switch_number = s->switch_number;
+	ev->pid = s->pid;
+	ev->tid = s->tid;
+	ev->gil = s->gil;
+	ev->site = s->site;
+	if (ev->type == GS_EV_RELEASE) {
+		ev->u.release.forced = s->forced;
+	} else if (ev->type == GS_EV_DROP_REQUEST) {
+		ev->u.drop_request.holder = s->holder;
+		ev->u.drop_request.interval_us = s->interval_us;
+	}
+}
+
 static struct slot *slot_of(struct gq *q, uint64_t seq)
 {
 	return &q->ring[seq & (q->cap - 1)];
@@ -111,13 +156,23 @@ static enum reorder_status deliver(struct reorder *ro, struct gq *q)
 
 		if (!s->used || s->seq != q->next)
 			break;
+		struct gs_event ev;
+
+		slot_unpack(s, &ev);
 		s->used = 0;
 		q->count--;
 		q->next++;
-		st = pass(ro, &s->ev);
+		st = pass(ro, &ev);
 	}
-	if (st == REORDER_OK && !q->count)
+	if (st == REORDER_OK && !q->count) {
 		q->since = -1;
+		/* A long wait is over: give its room back. */
+		if (q->cap > RING_MIN) {
+			free(q->ring);
+			q->ring = NULL;
+			q->cap = 0;
+		}
+	}
 	return st;
 }
 
@@ -221,10 +276,8 @@ static enum reorder_status gq_push(struct reorder *ro, struct gq *q, const struc
 		ro->st.late++; /* the same place twice: keep the first */
 		return REORDER_OK;
 	}
+	slot_pack(s, ev);
 	s->used = 1;
-	s->seq = ev->seq;
-	s->ev = *ev;
-	s->ev.procname = NULL; /* babeltrace2's string: gone by then */
 	q->count++;
 	q->hi = hi;
 	if (ev->seq < q->next)

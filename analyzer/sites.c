@@ -41,13 +41,25 @@ struct stack {
 	int64_t holds, held_ns, waits, wait_ns;
 };
 
+/* One process's ids: what its code and stack events described. Freed
+ * when the process exits (sites_forget): a run of many short processes
+ * (a test suite: 800 processes, 57k code objects, 200k stack ids) would
+ * otherwise keep them all to the end. Sites and stacks are run-wide and
+ * stay. */
+struct psites {
+	struct kmap *codes;        /* code id -> struct code (NULL: none yet) */
+	struct kmap *at;           /* code id << 32 | offset -> struct site */
+	struct kmap *stacks;       /* stack id -> struct stack */
+	struct ptrvec codev;
+};
+
 struct sites {
-	struct kmap *codes;        /* (pid, code id) -> struct code */
-	struct kmap *at;           /* (pid, code id << 32 | offset) -> struct site */
+	struct kmap *procs;        /* (pid, 0) -> struct psites */
+	int32_t last_pid;          /* a one-entry cache: events come in runs */
+	struct psites *last;
 	struct kmap *by_key;       /* (hash, line) -> struct site chain */
-	struct kmap *pstacks;      /* (pid, stack id) -> struct stack */
 	struct kmap *by_frames;    /* (hash, depth) -> struct stack chain */
-	struct ptrvec codev, sitev, stackv;
+	struct ptrvec procv, sitev, stackv;
 };
 
 static uint64_t fnv(uint64_t h, const char *s)
@@ -63,12 +75,10 @@ struct sites *sites_new(void)
 
 	if (!ss)
 		goto end;
-	ss->codes = kmap_new();
-	ss->at = kmap_new();
+	ss->procs = kmap_new();
 	ss->by_key = kmap_new();
-	ss->pstacks = kmap_new();
 	ss->by_frames = kmap_new();
-	if (!ss->codes || !ss->at || !ss->by_key || !ss->pstacks || !ss->by_frames) {
+	if (!ss->procs || !ss->by_key || !ss->by_frames) {
 		sites_free(ss);
 		ss = NULL;
 	}
@@ -76,17 +86,72 @@ end:
 	return ss;
 }
 
-void sites_free(struct sites *ss)
+/* Frees what p holds and leaves it empty, as new. */
+static void psites_clear(struct psites *p)
 {
-	if (!ss)
-		return;
-	for (size_t i = 0; i < ss->codev.n; i++) {
-		struct code *c = ss->codev.v[i];
+	for (size_t i = 0; i < p->codev.n; i++) {
+		struct code *c = p->codev.v[i];
 
 		free(c->filename);
 		free(c->name);
 		free(c->lt);
 		free(c);
+	}
+	free(p->codev.v);
+	kmap_free(p->codes);
+	kmap_free(p->at);
+	kmap_free(p->stacks);
+	memset(p, 0, sizeof(*p));
+}
+
+/* pid's ids; with make, created (maps included) when missing. NULL when
+ * pid has none (!make) or out of memory (make). */
+static struct psites *psites_get(struct sites *ss, int32_t pid, int make)
+{
+	struct psites *p = ss->last && ss->last_pid == pid ? ss->last
+			 : kmap_get(ss->procs, (uint32_t)pid, 0);
+
+	if (!p && make) {
+		p = calloc(1, sizeof(*p));
+		if (!p || ptrvec_push(&ss->procv, p) != 0) {
+			free(p);
+			return NULL;
+		}
+		/* ss->procv owns p now. */
+		if (kmap_put(ss->procs, (uint32_t)pid, 0, p) != GS_OK)
+			return NULL;
+	}
+	if (p && make && !p->codes) {
+		p->codes = kmap_new();
+		p->at = kmap_new();
+		p->stacks = kmap_new();
+		if (!p->codes || !p->at || !p->stacks) {
+			psites_clear(p);
+			return NULL;
+		}
+	}
+	if (p) {
+		ss->last_pid = pid;
+		ss->last = p;
+	}
+	return p && p->codes ? p : NULL;
+}
+
+void sites_forget(struct sites *ss, int32_t pid)
+{
+	struct psites *p = psites_get(ss, pid, 0);
+
+	if (p)
+		psites_clear(p);
+}
+
+void sites_free(struct sites *ss)
+{
+	if (!ss)
+		return;
+	for (size_t i = 0; i < ss->procv.n; i++) {
+		psites_clear(ss->procv.v[i]);
+		free(ss->procv.v[i]);
 	}
 	for (size_t i = 0; i < ss->sitev.n; i++) {
 		struct site *s = ss->sitev.v[i];
@@ -101,27 +166,26 @@ void sites_free(struct sites *ss)
 		free(st->frames);
 		free(st);
 	}
-	free(ss->codev.v);
+	free(ss->procv.v);
 	free(ss->sitev.v);
 	free(ss->stackv.v);
-	kmap_free(ss->codes);
-	kmap_free(ss->at);
+	kmap_free(ss->procs);
 	kmap_free(ss->by_key);
-	kmap_free(ss->pstacks);
 	kmap_free(ss->by_frames);
 	free(ss);
 }
 
 enum gs_status sites_code(struct sites *ss, int32_t pid, const struct gs_event *ev)
 {
-	struct code *c = calloc(1, sizeof(*c));
+	struct psites *p = psites_get(ss, pid, 1);
+	struct code *c = p ? calloc(1, sizeof(*c)) : NULL;
 	enum gs_status status = GS_ERR_NOMEM;
 
-	if (!c || ptrvec_push(&ss->codev, c) != 0) {
+	if (!c || ptrvec_push(&p->codev, c) != 0) {
 		free(c);
 		goto end;
 	}
-	/* ss->codev owns c now: sites_free() frees what was made of it. */
+	/* p->codev owns c now: psites_clear() frees what was made of it. */
 	c->filename = strdup(ev->u.code.filename ? ev->u.code.filename : "?");
 	c->name = strdup(ev->u.code.name ? ev->u.code.name : "?");
 	c->firstlineno = ev->u.code.firstlineno;
@@ -133,7 +197,7 @@ enum gs_status sites_code(struct sites *ss, int32_t pid, const struct gs_event *
 	if (c->lt_len)
 		memcpy(c->lt, ev->u.code.linetable, c->lt_len);
 	/* Ids are never reused within a process: a repeat replaces. */
-	status = kmap_put(ss->codes, (uint32_t)pid, ev->u.code.id, c);
+	status = kmap_put(p->codes, ev->u.code.id, 0, c);
 end:
 	return status;
 }
@@ -172,17 +236,18 @@ end:
 static struct site *site_at(struct sites *ss, int32_t pid, uint32_t code, int32_t offset, int *err)
 {
 	uint64_t key = ((uint64_t)code << 32) | (uint32_t)offset;
-	struct site *s = kmap_get(ss->at, (uint32_t)pid, key);
+	struct psites *p = code ? psites_get(ss, pid, 0) : NULL;
+	struct site *s = p ? kmap_get(p->at, key, 0) : NULL;
 	struct code *c;
 
-	if (s || !code)
+	if (s || !p)
 		return s;
-	c = kmap_get(ss->codes, (uint32_t)pid, code);
+	c = kmap_get(p->codes, code, 0);
 	if (!c)
 		return NULL;
 	s = site_intern(ss, c->filename, c->name,
 			linetable_line(c->format, c->lt, c->lt_len, c->firstlineno, offset));
-	if (!s || kmap_put(ss->at, (uint32_t)pid, key, s)) {
+	if (!s || kmap_put(p->at, key, 0, s)) {
 		*err = 1;
 		return NULL;
 	}
@@ -199,6 +264,7 @@ enum gs_status sites_stack(struct sites *ss, int32_t pid, const struct gs_event 
 	uint32_t depth = ev->u.stack.depth;
 	struct site **frames = malloc((depth ? depth : 1) * sizeof(*frames));
 	struct stack *st, *head;
+	struct psites *p;
 	uint64_t h = 0xcbf29ce484222325ULL;
 	enum gs_status status = GS_ERR_NOMEM;
 	int err = 0;
@@ -232,7 +298,8 @@ enum gs_status sites_stack(struct sites *ss, int32_t pid, const struct gs_event 
 		if ((status = kmap_put(ss->by_frames, h, depth, st)) != GS_OK)
 			goto end;
 	}
-	status = kmap_put(ss->pstacks, (uint32_t)pid, ev->u.stack.id, st);
+	p = psites_get(ss, pid, 1);
+	status = p ? kmap_put(p->stacks, ev->u.stack.id, 0, st) : GS_ERR_NOMEM;
 end:
 	free(frames);
 	return status;
@@ -240,7 +307,9 @@ end:
 
 struct stack *sites_stack_of(struct sites *ss, int32_t pid, const struct gs_site *at)
 {
-	return at->stack ? kmap_get(ss->pstacks, (uint32_t)pid, at->stack) : NULL;
+	struct psites *p = at->stack ? psites_get(ss, pid, 0) : NULL;
+
+	return p ? kmap_get(p->stacks, at->stack, 0) : NULL;
 }
 
 int64_t site_id(const struct site *s)

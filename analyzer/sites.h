@@ -17,6 +17,10 @@ struct stack;
 struct sites *sites_new(void);
 void sites_free(struct sites *ss);
 
+/* Process pid exited: its code and stack ids are no longer needed (the
+ * sites and stacks they led to stay). */
+void sites_forget(struct sites *ss, int32_t pid);
+
 /* A code or stack event of process pid. */
 enum gs_status sites_code(struct sites *ss, int32_t pid, const struct gs_event *ev);
 enum gs_status sites_stack(struct sites *ss, int32_t pid, const struct gs_event *ev);
