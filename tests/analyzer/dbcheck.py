@@ -217,7 +217,8 @@ def summary(db: Path) -> str:
     # ("churn 2 20000" must not read as "churn 2 2").
     con = sqlite3.connect(str(db))
     try:
-        row = con.execute("SELECT command FROM runs ORDER BY run_id LIMIT 1").fetchone()
+        # summary shows the latest run.
+        row = con.execute("SELECT command FROM runs ORDER BY run_id DESC LIMIT 1").fetchone()
     finally:
         con.close()
     head = next((l for l in res.stdout.splitlines() if " GIL summary of run " in l), "")
