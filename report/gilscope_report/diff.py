@@ -73,6 +73,7 @@ class Side:
     threads: Dict[str, Dict[str, Any]]      # by name
     sites: Optional[Dict[Tuple[str, str], Dict[str, Any]]]   # None: no code attribution
     lost: int = 0
+    lost_unknown: int = 0   # losses of unknown count (lost rows of count 0)
 
 
 THREAD_SUMS = ("held_ns", "wait_ns", "holds", "waits", "timeouts", "forced_releases", "convoys")
@@ -111,8 +112,10 @@ def load_side(path: str, run_id: Optional[int]) -> Side:
                                      "waits": waits or 0}
             if not sites:
                 sites = None
+        unknown = conn.execute("SELECT count(*) FROM lost WHERE run_id = ? AND count = 0",
+                               (rid,)).fetchone()[0]
         return Side(path, rid, run.get("command"), run.get("wall_ns") or metrics.get("wall_ns"), metrics,
-                    threads, sites, run.get("lost_events") or 0)
+                    threads, sites, run.get("lost_events") or 0, unknown)
     except sqlite3.DatabaseError as e:
         raise data.ReportError(f"{path}: cannot read the database ({e})") from None
     finally:
@@ -231,8 +234,10 @@ def text_report(a: Side, b: Side) -> str:
     out.append(f"A: run {a.run_id} of {term(a.path)}: {term(a.command) or '?'}")
     out.append(f"B: run {b.run_id} of {term(b.path)}: {term(b.command) or '?'}")
     for s, label in ((a, "A"), (b, "B")):
-        if s.lost:
-            out.append(f"   {label} lost {s.lost} events: figures near the losses may be wrong")
+        if s.lost or s.lost_unknown:
+            n = (f"{s.lost} + an unknown number of" if s.lost else "an unknown number of") \
+                if s.lost_unknown else str(s.lost)
+            out.append(f"   {label} lost {n} events: figures near the losses may be wrong")
     out.append("")
     out.append(f"  {'':20} {'A':>12} {'B':>12}  change")
     for f in figures(a, b):

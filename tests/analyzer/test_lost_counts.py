@@ -113,6 +113,10 @@ def main() -> None:
     check(rows(db2, "SELECT count FROM lost") == [(TRUE_LOST,)], "the original: one count, 3593")
     msg = one(db2, "SELECT message FROM findings WHERE kind = 'lost_events'") or ""
     check(msg.startswith(f"{TRUE_LOST} events were lost"), f"and a plain finding ({msg!r})")
+    out = subprocess.run([str(gstest.gilscope()), "diff", str(db), str(db2)], capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    check(f"A lost {TRUE_LOST} + an unknown number of events" in out
+          and f"B lost {TRUE_LOST} events" in out, "diff says so too")
     if not dbcheck.env_keep():
         shutil.rmtree(tmp, ignore_errors=True)
     print("PASSED: lost counts")
