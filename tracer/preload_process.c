@@ -39,6 +39,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,6 +203,59 @@ EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 	return rc;
 }
 
+/* --- copy-on-write before LTTng's threads ---------------------------------- */
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+/* Is this /proc/self/maps path the interpreter's own code: the executable
+ * or a libpython? */
+static int is_python_image(const char *path, const char *exe)
+{
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	return (exe[0] && strcmp(path, exe) == 0) || strncmp(base, "libpython", 9) == 0;
+}
+
+/* CPython's start-up writes to most of its static data (type objects,
+ * interned strings, refcounts of static objects: 1.1 of 1.3 MB for Debian's
+ * 3.11), pages the loader mapped from the file and a first read left
+ * read-only. Each first write is a copy-on-write fault that must flush the
+ * old page from the TLB of every CPU this process has run on: once LTTng's
+ * listener threads have run, that is an inter-processor interrupt per page
+ * (about 3 ms per traced start-up on a 2-CPU VM). Done here, while the main
+ * thread is the only one, the copies are made with local flushes only.
+ * Only the interpreter's own data and the .bss after it: pages it would
+ * write anyway, not the heap (a fork child's heap is not touched). */
+static void python_data_prefault(void)
+{
+	char exe[PATH_MAX], line[PATH_MAX + 128], path[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	FILE *f = real.fopen("/proc/self/maps", "re");
+	if (!f)
+		return;
+	uintptr_t prev_end = 0;
+	int prev_python = 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long start, end, ino;
+		char perms[5];
+		path[0] = '\0';
+		if (sscanf(line, "%lx-%lx %4s %*s %*s %lu %4095s", &start, &end, perms, &ino, path) < 4)
+			continue;
+		int python = ino != 0 && is_python_image(path, exe);
+		/* the .bss: anonymous, right after the file-backed data */
+		int bss = ino == 0 && !path[0] && prev_python && start == prev_end;
+		/* An embedding program's own data may be anything: not past 8 MiB. */
+		if (strcmp(perms, "rw-p") == 0 && (python || bss) && end - start <= (8ul << 20))
+			madvise((void *)start, end - start, MADV_POPULATE_WRITE); /* EINVAL before 5.14 */
+		prev_end = end;
+		prev_python = python;
+	}
+	fclose(f);
+}
+
 void process_watch_start(void)
 {
 	if (!real.thread_create)
@@ -211,6 +265,7 @@ void process_watch_start(void)
 	/* Now: dlsym in LTTng's thread could wait for the loader lock that
 	 * the dlopen loading liblttng-ust holds while it waits for them. */
 	real.mmap = next_symbol("mmap");
+	python_data_prefault();
 	if (pthread_key_create(&g_key, thread_gone))
 		return; /* no key left: the process behaves as before */
 	atomic_store(&g_app, 1);
