@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fsinfo.h"
 #include "record.h"
@@ -161,15 +162,31 @@ static int disk_full(const struct gs_session *s, char *space, size_t len)
 	return s->outdir[0] && fsinfo_free(s->outdir, space, len) < s->subbuf;
 }
 
+/* lttng_stop_tracing(), but polling for the data at 1 to 64 ms instead of
+ * liblttng-ctl's 200: once the consumer has written everything (0), the
+ * trace is complete. */
+static int stop_and_drain(const char *name)
+{
+	int rc = lttng_stop_tracing_no_wait(name);
+	for (useconds_t wait = 1000; rc >= 0; wait = wait < 64000 ? wait * 2 : wait) {
+		if ((rc = lttng_data_pending(name)) <= 0)
+			break;
+		usleep(wait);
+	}
+	return rc;
+}
+
 int session_teardown(const char *pfx, struct gs_session *s, uint64_t *lost)
 {
-	int rc = 0, err = 0, outdir = s->outdir[0] != '\0';
+	int rc = 0, err = 0, outdir = s->outdir[0] != '\0', drained = 0;
 	char space[400];
 	*lost = 0;
-	if (s->started && (rc = lttng_stop_tracing(s->name)) < 0 && !disk_full(s, space, sizeof(space)))
+	if (s->started && (rc = stop_and_drain(s->name)) < 0 && !disk_full(s, space, sizeof(space)))
 		err = lttng_fail(pfx, "cannot stop tracing", rc);
 	else if (s->started && rc < 0)
 		err = -1;
+	else
+		drained = s->started;
 	if (s->handle) {
 		struct lttng_channel *chans = NULL;
 		int n = lttng_list_channels(s->handle, &chans);
@@ -197,7 +214,11 @@ int session_teardown(const char *pfx, struct gs_session *s, uint64_t *lost)
 		free(chans);
 	}
 	session_release(s);
-	if (s->created && (rc = lttng_destroy_session(s->name)) < 0) {
+	/* Drained, the trace is complete: the waiting destroy would only add
+	 * the daemon's last, quiet rotation of it, which it checks on a 500 ms
+	 * timer (lttng-tools 2.13): half a second of every recording. */
+	if (s->created && (rc = drained ? lttng_destroy_session_no_wait(s->name)
+					: lttng_destroy_session(s->name)) < 0) {
 		if (!disk_full(s, space, sizeof(space)))
 			lttng_fail(pfx, "cannot destroy the LTTng session", rc);
 		err = -1;
