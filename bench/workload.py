@@ -13,6 +13,12 @@ recorder's set-up and teardown are not counted. Prints "elapsed_ns=T".
                                         one after the other (start-up cost:
                                         under the recorder each is traced);
                                         cpu_ns: their own user+system time
+    python3 workload.py spawn-pairs N   under `gilscope record`: N pairs of
+                                        `python -c pass` children, one
+                                        without gilscope's environment and
+                                        one traced, in turns; prints the
+                                        medians of each child's wall and
+                                        CPU time and of the pairs' added
     python3 workload.py procs N THREADS forks N short children one after
                                         the other, each running THREADS
                                         threads that take and drop the
@@ -81,6 +87,50 @@ def spawn(n):
     return 0
 
 
+def untraced_env():
+    """The environment without what `gilscope record` added: a child
+    started with it is not traced (the recording goes on meanwhile)."""
+    env = dict(os.environ)
+    for key in ("GILSCOPE_TAG", "GILSCOPE_ATTRIB"):
+        env.pop(key, None)
+    for key, mark in (("LD_PRELOAD", "libgilscope-preload"), ("PYTHONPATH", os.path.join("gilscope", "python"))):
+        parts = [p for p in env.get(key, "").replace(" ", ":").split(":") if p and mark not in p]
+        if parts:
+            env[key] = ":".join(parts)
+        else:
+            env.pop(key, None)
+    return env
+
+
+def spawn_pairs(n):
+    """Start-up side by side: child after child, so that both kinds share
+    every moment's load (on a busy machine the difference between whole
+    runs is mostly the load that changed in between)."""
+    import subprocess
+    bare = untraced_env()
+    walls = ([], [])
+    cpus = ([], [])
+    for i in range(n):
+        for k in ((0, 1) if i % 2 == 0 else (1, 0)):
+            t0 = time.perf_counter_ns()
+            p = subprocess.Popen([sys.executable, "-c", "pass"], env=bare if k == 0 else None)
+            _, status, ru = os.wait4(p.pid, 0)
+            walls[k].append(time.perf_counter_ns() - t0)
+            cpus[k].append(int((ru.ru_utime + ru.ru_stime) * 1e9))
+            if status != 0:
+                sys.exit("spawn-pairs: a child failed (status %d)" % status)
+
+    def median(v):
+        v = sorted(v)
+        return (v[len(v) // 2] + v[(len(v) - 1) // 2]) // 2
+
+    print("bare_ns=%d traced_ns=%d added_ns=%d" % (
+        median(walls[0]), median(walls[1]), median([b - a for a, b in zip(*walls)])))
+    print("bare_cpu_ns=%d traced_cpu_ns=%d added_cpu_ns=%d" % (
+        median(cpus[0]), median(cpus[1]), median([b - a for a, b in zip(*cpus)])))
+    return 0
+
+
 def pipe_churn(n):
     r, w = os.pipe()
     for _ in range(n):
@@ -107,6 +157,8 @@ def main(argv):
     kind = argv[1]
     if kind == "spawn":
         return spawn(int(argv[2]))
+    if kind == "spawn-pairs":
+        return spawn_pairs(int(argv[2]))
     if kind == "procs":
         t0 = time.perf_counter_ns()
         procs(int(argv[2]), int(argv[3]))
@@ -121,7 +173,7 @@ def main(argv):
             depth = max(1, int(argv[4]) - 3)
             target = (lambda fn: lambda *a: deep(depth, fn, *a))(churn)
     else:
-        sys.exit("usage: workload.py countdown N | churn THREADS N [DEPTH] | spawn N | procs N THREADS")
+        sys.exit("usage: workload.py countdown N | churn THREADS N [DEPTH] | spawn N | spawn-pairs N | procs N THREADS")
     best = [None, None]
     args = (n, best) if kind == "churn" and threads == 1 else (n,)
     ts = [threading.Thread(target=target, args=args) for _ in range(threads)]
