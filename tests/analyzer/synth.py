@@ -39,6 +39,26 @@ SEQ_FIELDS = [("seq", "u64"), ("ts", "u64")]
 SEQ_EXTRA = {"acquire": [("switch_number", "u64")]}
 
 
+# The packed layout of the current tracer (docs/events.md): an event class
+# of these names gets a 64-bit array "state" and, for acquire/take/release,
+# a 32-bit signed array "site" instead of one member per field, when the
+# trace is written with packed=True. packed_len cuts "state" short (a trace
+# that breaks the contract).
+PACKED_STATE = {
+    **{n: ("gil", "seq", "ts") for n in ("request", "wait_timeout", "forced_switch_begin",
+                                         "forced_switch_end", "request_abandoned")},
+    "acquire": ("gil", "seq", "ts", "switch_number"),
+    "take": ("gil", "req_seq", "req_ts", "seq", "ts", "switch_number"),
+    "release": ("gil", "seq", "ts", "forced"),
+}
+PACKED_SITE = ("code", "offset", "stack")
+SITE_DEFAULT = {"code": 0, "offset": -1, "stack": 0}
+
+
+def _packed(name: str, with_seq: bool, packed: bool) -> bool:
+    return packed and with_seq and name in PACKED_STATE
+
+
 def _payload(name: str, with_seq: bool) -> list:
     base = PAYLOADS.get(name, [])
     if not with_seq or name not in PAYLOADS or name in ("gil_found", "gil_retired", "thread_name",
@@ -112,6 +132,15 @@ class _Iter(bt2._UserMessageIterator):
                 ctx["vtid"] = e.tid
             if "procname" in p["ctx"]:
                 ctx["procname"] = e.fields.get("_procname", "python3")
+            if _packed(e.name, e.name in p["seq_names"], p["packed"]):
+                names = PACKED_STATE[e.name][:p["packed_len"]]
+                msg.event.payload_field["state"] = [e.fields.get(n, 0) for n in names]
+                if e.name in ("acquire", "take", "release"):
+                    msg.event.payload_field["site"] = [e.fields.get(n, SITE_DEFAULT[n])
+                                                       for n in PACKED_SITE]
+                self._msgs.append(msg)
+                last = e.ts
+                continue
             for fname, kind in _payload(e.name, e.name in p["seq_names"]):
                 if fname not in e.fields:  # e.g. tag: 0, "not recorded by gilscope"
                     msg.event.payload_field[fname] = "" if kind == "str" else 0
@@ -134,7 +163,7 @@ class _Iter(bt2._UserMessageIterator):
 
 class _Source(bt2._UserSourceComponent, message_iterator_class=_Iter):
     def __init__(self, config, params, obj):
-        evs, losses, ctx_fields = obj
+        evs, losses, ctx_fields, packed, packed_len = obj
         tc = self._create_trace_class()
         cc = self._create_clock_class(frequency=1_000_000_000, offset=bt2.ClockClassOffset(0, 0),
                                       origin_is_unix_epoch=True)
@@ -153,6 +182,15 @@ class _Source(bt2._UserSourceComponent, message_iterator_class=_Iter):
             if key in classes:
                 continue
             payload = tc.create_structure_field_class()
+            if _packed(e.name, e.name in seq_names, packed):
+                n = len(PACKED_STATE[e.name][:packed_len])
+                payload.append_member("state", tc.create_static_array_field_class(_fc(tc, "u64"), n))
+                if e.name in ("acquire", "take", "release"):
+                    payload.append_member("site", tc.create_static_array_field_class(
+                        _fc(tc, "s32"), len(PACKED_SITE)))
+                classes[key] = sc.create_event_class(name=f"{e.provider}:{e.name}",
+                                                     payload_field_class=payload)
+                continue
             fields = (_payload(e.name, e.name in seq_names) if e.name in PAYLOADS
                       else [(k, "s32") for k in e.fields if not k.startswith("_")])
             for fname, kind in fields:
@@ -162,15 +200,20 @@ class _Source(bt2._UserSourceComponent, message_iterator_class=_Iter):
         stream = trace.create_stream(sc)
         self._add_output_port("out", {"sc": sc, "stream": stream, "classes": classes,
                                       "evs": evs, "losses": losses, "ctx": ctx_fields,
-                                      "seq_names": seq_names})
+                                      "seq_names": seq_names, "packed": packed,
+                                      "packed_len": packed_len})
 
 
 def write_trace(out: Path, evs: list[Ev], losses: list[Loss] = (),
-                ctx_fields=("vpid", "vtid", "procname")) -> Path:
-    """Writes the events as a CTF trace under out/ and returns out."""
+                ctx_fields=("vpid", "vtid", "procname"), packed: bool = False,
+                packed_len: int = 6) -> Path:
+    """Writes the events as a CTF trace under out/ and returns out: with
+    packed, the seq events in the current tracer's packed layout, else one
+    member per field as earlier tracers wrote them."""
     out.parent.mkdir(parents=True, exist_ok=True)
     graph = bt2.Graph()
-    src = graph.add_component(_Source, "src", obj=(list(evs), list(losses), tuple(ctx_fields)))
+    src = graph.add_component(_Source, "src", obj=(list(evs), list(losses), tuple(ctx_fields),
+                                                   packed, packed_len))
     sink_cls = bt2.find_plugin("ctf").sink_component_classes["fs"]
     sink = graph.add_component(sink_cls, "sink", params={"path": str(out), "assume-single-trace": True,
                                                          "quiet": True},

@@ -102,6 +102,33 @@ def case_old_tracer(tmp):
     check("hand-offs not checked" in dbcheck.summary(db), "old tracer: summary says it is not checked")
 
 
+def case_packed(tmp):
+    """The current tracer packs the seq events' integers into `state` and
+    `site` arrays (docs/events.md): the same events packed and one field
+    each (earlier tracers) give the same tables; a `state` array too short
+    for its event is refused in one line, never misread."""
+    tables = ("SELECT tid, start_ns, end_ns, dur_ns, ended FROM holds ORDER BY start_ns, tid",
+              "SELECT tid, start_ns, end_ns, timeouts, outcome FROM waits ORDER BY start_ns, tid",
+              "SELECT release_ns, from_tid, acquire_ns, to_tid, gap_ns, forced FROM switches "
+              "ORDER BY release_ns",
+              "SELECT ts_ns, requester, holder, released_ns, response_ns FROM drop_requests",
+              "SELECT event_count, anomalies, reordered_events, order_gaps, handoffs_checked, "
+              "handoff_mismatches FROM runs")
+    named = run(tmp, "named", HANDOFF)
+    trace = write_trace(tmp / "packed", HANDOFF, packed=True)
+    packed = tmp / "packed.db"
+    dbcheck.analyze(trace, packed)
+    for sql in tables:
+        want = [tuple(r) for r in rows(named, sql)]
+        check(bool(want), f"packed: the named trace has rows for {sql.split(' FROM ')[1].split()[0]}")
+        expect(packed, sql, want, f"packed: as named ({sql.split(' FROM ')[1].split()[0]})")
+    short = write_trace(tmp / "short", HANDOFF, packed=True, packed_len=2)
+    res = dbcheck.analyze(short, tmp / "short.db", expect_ok=False)
+    err = res.stderr.strip().splitlines()
+    check(res.returncode != 0 and len(err) == 1 and "another gilscope version" in err[0],
+          f"packed: a state array too short is refused in one line ({res.returncode}: {err})")
+
+
 def case_long_command(tmp):
     """The summary's header has 44 columns for the command: a longer one is
     cut with "...", never silently ("churn 2 20000" shown as "churn 2 2")."""
@@ -116,7 +143,8 @@ def case_long_command(tmp):
 
 
 def main():
-    dbcheck.run_cases(case_reordered, case_missing_acquire, case_old_tracer, case_long_command)
+    dbcheck.run_cases(case_reordered, case_missing_acquire, case_old_tracer, case_packed,
+                      case_long_command)
 
 
 if __name__ == "__main__":
