@@ -569,10 +569,17 @@ static inline int pev_enabled(enum pev_type type)
 /* A new pending record with its place and time, or NULL while the event
  * is off. The sequence number is taken before the clock so that, among
  * events serialised by one mutex, time never goes back as seq goes up. */
+static __attribute__((noinline)) struct pending_ev *pending_new(struct gil *g, enum pev_type type);
+
 static inline struct pending_ev *pending_add(struct gil *g, enum pev_type type)
 {
-	if (!pev_enabled(type))
-		return NULL;
+	/* The test inline, the capture out of line: with no session the GIL
+	 * handlers then need fewer registers saved on every call. */
+	return pev_enabled(type) ? pending_new(g, type) : NULL;
+}
+
+static __attribute__((noinline)) struct pending_ev *pending_new(struct gil *g, enum pev_type type)
+{
 	if (tl.npend == PENDING_MAX)
 		pending_flush(); /* rare: see PENDING_MAX */
 	if (!tl.npend)
@@ -999,6 +1006,14 @@ static __attribute__((noinline)) int mutex_lock_gil(pthread_mutex_t *mutex, stru
 	return rc;
 }
 
+/* Out of M (and S): now the pending records are written. */
+static __attribute__((noinline)) int mutex_unlock_flush(pthread_mutex_t *mutex)
+{
+	int rc = g_hot.mutex_unlock(mutex);
+	pending_flush();
+	return rc;
+}
+
 static __attribute__((noinline)) int mutex_unlock_gil(pthread_mutex_t *mutex, struct gil *g, int which)
 {
 	tl.guard = 1;
@@ -1007,11 +1022,11 @@ static __attribute__((noinline)) int mutex_unlock_gil(pthread_mutex_t *mutex, st
 	else
 		on_unlock_s(g);
 	tl.guard = 0;
-	int rc = g_hot.mutex_unlock(mutex);
-	/* Out of M (and S): now the pending records are written. */
-	if (tl.npend && !tl.in_m)
-		pending_flush();
-	return rc;
+	/* Nothing to write once out of M (with no session, always): the
+	 * unlock is a tail call, and this function saves no registers. */
+	if (!tl.npend || tl.in_m)
+		return g_hot.mutex_unlock(mutex);
+	return mutex_unlock_flush(mutex);
 }
 
 /* The general path: while looking for a GIL, or with several. */
