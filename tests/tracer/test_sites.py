@@ -126,10 +126,17 @@ def check_db(out: Path, prog: Path, lines: dict, truth: dict, tid_of: dict) -> N
                       "function = ? AND line IS NOT ?", (str(prog), name, lines[tag])).fetchone()[0]
         gstest.check(row[3] >= 3 and not elsewhere,
                      f"code_sites: {name}'s {row[3]} forced releases all at {tag}")
-        drops = q("SELECT count(*), count(holder_site_id), sum(holder_site_id = ?) "
-                  "FROM drop_requests WHERE holder = ?", (row[0], tid_of[name])).fetchone()
-        gstest.check(drops[0] >= 3 and drops[0] == drops[1] == drops[2],
-                     f"drop_requests: {name} answered {drops[0]} at {tag} ({drops[2]} there)")
+        # Every drop request to it is answered where it was: at its line
+        # in its loop, or (a request that came as the thread finished) in
+        # threading.py, never at another line of the program.
+        drops = q("SELECT count(*), count(d.holder_site_id), sum(d.holder_site_id = ?), "
+                  "sum(c.filename = ?) FROM drop_requests d "
+                  "LEFT JOIN code_sites c ON c.site_id = d.holder_site_id WHERE d.holder = ?",
+                  (row[0], str(prog), tid_of[name])).fetchone()
+        gstest.check(drops[0] >= 3 and drops[0] == drops[1] and drops[2] == drops[3] and
+                     drops[0] - drops[2] <= 2,
+                     f"drop_requests: {name} answered {drops[0]}, {drops[1]} with a site, {drops[2]} "
+                     f"at {tag}, {drops[3]} in the program")
     f_tid = tid_of["f"]
     ends = q("SELECT count(*), sum(end_site_id = ?) FROM holds h JOIN gils USING (gil_id) "
              "WHERE tid = ? AND ended = 'voluntary'", (a[0], f_tid)).fetchone()
