@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,8 @@ struct gil {
 	 * theirs before M, forced switches under S only. */
 	_Atomic uint64_t seq;
 } __attribute__((aligned(64)));          /* GILs never share a cache line */
+_Static_assert(offsetof(struct gil, holder) / 64 != offsetof(struct gil, s) / 64,
+	       "a GIL's hand-off state must not share the line its mutexes are read from");
 
 static int mutex_lock_first(pthread_mutex_t *m);
 static int mutex_unlock_first(pthread_mutex_t *m);
