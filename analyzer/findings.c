@@ -122,11 +122,11 @@ static enum gs_status run_findings_write(struct model *m)
 	struct finding anom = { "anomalies", "anomalies", GS_UNKNOWN, GS_UNKNOWN,
 				(double)m->anomalies, NULL, GS_UNKNOWN, GS_UNKNOWN };
 	enum gs_status st = GS_OK;
-	char how[128], why[400] = "", packets[96] = "";
+	char how[128], why[400] = "", packets[96] = "", uncounted[160] = "";
 
 	/* A loss is never hidden: when LTTng's count cannot be taken, the
 	 * finding says how many are known and why the rest are not. */
-	if (!m->lost_impossible && !m->lost_packets)
+	if (!m->lost_impossible && !m->lost_packets && !m->lost_uncounted)
 		snprintf(how, sizeof(how), "%llu events were", (unsigned long long)m->lost_events);
 	else if (m->lost_events)
 		snprintf(how, sizeof(how), "at least %llu events, and an unknown number more, were",
@@ -134,19 +134,23 @@ static enum gs_status run_findings_write(struct model *m)
 	else
 		snprintf(how, sizeof(how), "an unknown number of events were");
 	if (m->lost_impossible)
-		snprintf(why, sizeof(why), " (lost: unknown where LTTng reported an impossible "
-			 "count, %llu on %s%s: the discarded-events counter of the stream's "
-			 "packets went backwards, an LTTng-UST bug fixed in 2.15)",
-			 (unsigned long long)m->impossible_count, m->impossible_stream,
-			 m->lost_impossible > 1 ? " and others" : "");
+		snprintf(why, sizeof(why), " (unknown at the end of %s%s: LTTng reported an "
+			 "impossible count, %llu, and no later packet a good one: LTTng-UST "
+			 "before 2.15 may write a discarded-events counter that is no sample "
+			 "of it)", m->impossible_stream, m->lost_impossible > 1 ? " and others" : "",
+			 (unsigned long long)m->impossible_count);
 	if (m->lost_packets)
 		snprintf(packets, sizeof(packets), " (%llu whole packets lost, their events uncounted)",
 			 (unsigned long long)m->lost_packets);
+	if (m->lost_uncounted)
+		snprintf(uncounted, sizeof(uncounted), " (%llu losses LTTng gave no count for: "
+			 "before a stream's first packet in the trace)",
+			 (unsigned long long)m->lost_uncounted);
 	if (m->lost_events || m->nlosses)
-		st = finding_write(m, &lost, "%c%s lost by the tracer%s%s: intervals "
+		st = finding_write(m, &lost, "%c%s lost by the tracer%s%s%s: intervals "
 				   "that cross a loss have crosses_loss=1; record again with a "
 				   "larger --buffer-size", how[0] == 'a' ? 'A' : how[0], how + 1,
-				   why, packets);
+				   why, packets, uncounted);
 	if (st == GS_OK && m->anomalies)
 		st = finding_write(m, &anom, "%llu events did not fit the GIL's state machine%s; "
 				   "no interval was made up for them",

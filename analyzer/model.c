@@ -929,8 +929,10 @@ enum gs_status model_loss(struct model *m, const struct gs_loss *l)
 	if (l->impossible && !m->lost_impossible++) {
 		m->impossible_count = l->impossible;
 		snprintf(m->impossible_stream, sizeof(m->impossible_stream), "%s", l->stream);
-	} else if (!l->count && !l->impossible) {
+	} else if (l->whole_packets) {
 		m->lost_packets++;
+	} else if (!l->count && !l->impossible) {
+		m->lost_uncounted++;
 	}
 	return db_insert(m->db, DB_LOST, m->run_id, l->stream, l->start_ns, l->end_ns,
 			 (int64_t)l->count);

@@ -128,6 +128,7 @@ struct model {
 	struct sites *sites;
 	uint64_t events, anomalies, lost_events, nlosses;
 	uint64_t lost_packets;     /* losses of whole packets: count unknown */
+	uint64_t lost_uncounted;   /* losses LTTng gave no count for */
 	uint64_t lost_impossible;  /* losses whose count cannot be true: unknown */
 	uint64_t impossible_count; /* the first such count, on impossible_stream */
 	char impossible_stream[128];

@@ -107,14 +107,20 @@ struct sclass_info {
 
 /* A stream's discarded-events counter, as its packets carry it, relative
  * to its first packet's: babeltrace2 reports each packet's value minus
- * the previous one's (unsigned). LTTng-UST before 2.15 may write an older
- * value in a packet than in the one before (sub-buffers close out of
- * order, and the value is sampled by whichever writer commits last): the
- * counter seems to go backwards, which babeltrace2 reports as a count of
- * about 2^64, and the next packets count again what was counted. */
+ * the previous one's (unsigned). LTTng-UST before 2.15 may write a value
+ * that is no sample of the counter: a sub-buffer that closes late (a
+ * writer descheduled inside it) gets the value of whichever writer
+ * commits last, often 0, never sampled (seen here: 6214, 6214, 0, 6214 in
+ * full packets of 5 to 10 ms among 1 ms ones). babeltrace2 then reports
+ * about 2^64, and the next packet counts again what was counted. Such a
+ * packet counts nothing; the next good one counts the events beyond the
+ * highest good value, over the range since the last good packet. */
 struct stream_loss {
 	uint64_t pos;          /* the last packet's value */
-	uint64_t high;         /* the highest value a count was taken from */
+	uint64_t high;         /* the highest good value (what is counted) */
+	int pending;           /* packets with no good value since high's */
+	int64_t pending_start, pending_end; /* their range */
+	uint64_t pending_count; /* babeltrace2's count for the first of them */
 };
 
 /* The last lookup in a per-class table (reader_memo). */
@@ -607,10 +613,10 @@ static int loss_impossible(uint64_t n, const struct gs_loss *l)
 	       l->end_ns >= l->start_ns && n > (uint64_t)(l->end_ns - l->start_ns) + 1;
 }
 
-/* Sets l->count from babeltrace2's count for stream: the events beyond
- * the highest counter value seen so far, so that a counter that went
- * backwards and came back is not counted twice. A count that cannot be
- * true leaves l->count unknown (0) and l->impossible set: still a loss. */
+/* Sets l->count from babeltrace2's count for stream (struct
+ * stream_loss): 1 when the packet's value is no sample of the counter
+ * (below the highest good one, or a count that cannot be true) and the
+ * loss is left to the next good packet, 0 to report l, -1 on error. */
 static int reader_loss_count(struct reader *r, const bt_stream *stream, uint64_t count,
 			     struct gs_loss *l)
 {
@@ -623,11 +629,50 @@ static int reader_loss_count(struct reader *r, const bt_stream *stream, uint64_t
 		return -1;
 	sl->pos += count; /* modulo 2^64, as babeltrace2 subtracts */
 	beyond = sl->pos - sl->high;
-	if (beyond == 0 || loss_impossible(beyond, l)) {
-		l->impossible = count;
-	} else {
-		l->count = beyond;
-		sl->high = sl->pos;
+	if (beyond == 0) { /* back to the good value: nothing more lost */
+		sl->pending = 0;
+		return 1;
+	}
+	if (loss_impossible(beyond, l)) { /* 2^63 and more: below high */
+		if (!sl->pending) {
+			sl->pending = 1;
+			sl->pending_start = l->start_ns;
+			sl->pending_count = count;
+		}
+		sl->pending_end = l->end_ns;
+		return 1;
+	}
+	l->count = beyond;
+	sl->high = sl->pos;
+	if (sl->pending && sl->pending_start != GS_UNKNOWN && l->start_ns != GS_UNKNOWN &&
+	    sl->pending_start < l->start_ns)
+		l->start_ns = sl->pending_start; /* lost since the last good packet */
+	sl->pending = 0;
+	return 0;
+}
+
+/* A stream ended after packets with no good value: what they lost is
+ * unknown, and said so (a loss of count 0, its impossible count kept). */
+static int reader_stream_end(struct reader *r, const bt_message *msg)
+{
+	const bt_stream *stream = bt_message_stream_end_borrow_stream_const(msg);
+	struct stream_loss *sl = kmap_get(r->streams, (uintptr_t)stream, 0);
+	struct gs_loss l = { bt_stream_get_name(stream), GS_UNKNOWN, GS_UNKNOWN, 0, 0, 0 };
+	char name[64];
+
+	if (!sl || !sl->pending)
+		return 0;
+	if (!l.stream) {
+		snprintf(name, sizeof(name), "stream %" PRIu64, bt_stream_get_id(stream));
+		l.stream = name;
+	}
+	l.start_ns = sl->pending_start;
+	l.end_ns = sl->pending_end;
+	l.impossible = sl->pending_count;
+	sl->pending = 0;
+	if (r->sink->loss(r->sink->ctx, &l)) {
+		r->sink_failed = 1;
+		return -1;
 	}
 	return 0;
 }
@@ -637,7 +682,7 @@ static int reader_discarded(struct reader *r, const bt_message *msg, int packets
 	const bt_stream *stream = packets ? bt_message_discarded_packets_borrow_stream_const(msg)
 					  : bt_message_discarded_events_borrow_stream_const(msg);
 	const struct sclass_info *si = sclass_info_get(r, stream, NULL);
-	struct gs_loss l = { bt_stream_get_name(stream), GS_UNKNOWN, GS_UNKNOWN, 0, 0 };
+	struct gs_loss l = { bt_stream_get_name(stream), GS_UNKNOWN, GS_UNKNOWN, 0, 0, packets };
 	char name[64];
 
 	if (!si)
@@ -648,6 +693,7 @@ static int reader_discarded(struct reader *r, const bt_message *msg, int packets
 	}
 	if (!packets) {
 		uint64_t count;
+		int skip;
 
 		if (si->discard_clock) {
 			if (bt_clock_snapshot_get_ns_from_origin(
@@ -660,8 +706,8 @@ static int reader_discarded(struct reader *r, const bt_message *msg, int packets
 		}
 		if (bt_message_discarded_events_get_count(msg, &count) ==
 		    BT_PROPERTY_AVAILABILITY_AVAILABLE &&
-		    reader_loss_count(r, stream, count, &l))
-			return -1;
+		    (skip = reader_loss_count(r, stream, count, &l)) != 0)
+			return skip < 0 ? -1 : 0;
 	} else if (bt_stream_class_discarded_packets_have_default_clock_snapshots(
 			   bt_stream_borrow_class_const(stream))) {
 		if (bt_clock_snapshot_get_ns_from_origin(
@@ -712,6 +758,9 @@ reader_consume(bt_message_iterator *it, void *data)
 				break;
 			case BT_MESSAGE_TYPE_DISCARDED_PACKETS:
 				failed = reader_discarded(r, msg, 1);
+				break;
+			case BT_MESSAGE_TYPE_STREAM_END:
+				failed = reader_stream_end(r, msg);
 				break;
 			default:
 				break;

@@ -112,6 +112,7 @@ struct gs_loss {
 	uint64_t count;        /* events discarded (0: unknown, e.g. packets) */
 	uint64_t impossible;   /* non-zero: the count babeltrace2 reported,
 				  which cannot be true (count is then 0) */
+	int whole_packets;     /* packets were lost (count 0) */
 };
 
 /* A discarded-events count at or above this cannot be true, whatever the

@@ -253,8 +253,12 @@ class Trace:
     events: list[Event]
     discarded: int     # the sum of babeltrace2's discarded-events counts
     # A count babeltrace2 reported cannot be true (>= 2^62: LTTng-UST < 2.15
-    # wrote a packet counter lower than the one before, docs/events.md).
+    # wrote a packet counter that is no sample of it, docs/events.md).
     impossible_loss: bool = False
+    # What the analyzer counts: per stream, the events its counter rose
+    # beyond its highest good value (docs/events.md); = discarded without
+    # an impossible count.
+    discarded_good: int = 0
 
     def by_pid(self) -> dict[int, list[Event]]:
         d: dict[int, list[Event]] = collections.defaultdict(list)
@@ -312,6 +316,9 @@ def read_trace(path: Path, allow_empty: bool = False) -> Trace:
     events: list[Event] = []
     discarded = 0
     impossible = False
+    pos: dict[int, int] = {}    # per stream: its counter, from its first packet's
+    high: dict[int, int] = {}   # its highest good value
+    good = 0
     dirs = sorted({str(Path(m).parent) for m in glob.glob(str(path / "**" / "metadata"), recursive=True)})
     if not dirs:
         if allow_empty:
@@ -321,6 +328,17 @@ def read_trace(path: Path, allow_empty: bool = False) -> Trace:
         if type(msg) is bt2._DiscardedEventsMessageConst:
             discarded += msg.count or 0
             impossible = impossible or (msg.count or 0) >= 1 << 62
+            if msg.count:
+                key = msg.stream.addr
+                pos[key] = (pos.get(key, 0) + msg.count) % (1 << 64)
+                beyond = (pos[key] - high.get(key, 0)) % (1 << 64)
+                span = None
+                if msg.stream.cls.discarded_events_have_default_clock_snapshots:
+                    span = (msg.end_default_clock_snapshot.ns_from_origin
+                            - msg.beginning_default_clock_snapshot.ns_from_origin)
+                if 0 < beyond < 1 << 62 and (span is None or span < 0 or beyond <= span + 1):
+                    good += beyond
+                    high[key] = pos[key]
             continue
         if type(msg) is not bt2._EventMessageConst:
             continue
@@ -346,7 +364,7 @@ def read_trace(path: Path, allow_empty: bool = False) -> Trace:
                                 pid, tid, proc, req, snap.ns_from_origin))
             name = "acquire"
         events.append(Event(name, ts, pid, tid, proc, fields, snap.ns_from_origin))
-    return Trace(in_gil_order(events), discarded, impossible)
+    return Trace(in_gil_order(events), discarded, impossible, good)
 
 
 def in_gil_order(events: list[Event]) -> list[Event]:
@@ -415,7 +433,7 @@ def own_events(trace: Trace, tag: int) -> Trace:
         if e.name in ("gil_found", "thread_name") and e.pid not in verdict:
             verdict[e.pid] = e.fields.get("tag") == tag
     return Trace([e for e in trace.events if verdict.get(e.pid, False)], trace.discarded,
-                 trace.impossible_loss)
+                 trace.impossible_loss, trace.discarded_good)
 
 
 # Allowed transitions of one thread's state for one GIL, mirroring
