@@ -140,12 +140,12 @@ static enum gs_status run_findings_write(struct model *m)
 			 "of it)", m->impossible_stream, m->lost_impossible > 1 ? " and others" : "",
 			 (unsigned long long)m->impossible_count);
 	if (m->lost_packets)
-		snprintf(packets, sizeof(packets), " (%llu whole packets lost, their events uncounted)",
-			 (unsigned long long)m->lost_packets);
+		snprintf(packets, sizeof(packets), " (%llu whole packet%s lost, their events uncounted)",
+			 (unsigned long long)m->lost_packets, m->lost_packets > 1 ? "s" : "");
 	if (m->lost_uncounted)
-		snprintf(uncounted, sizeof(uncounted), " (%llu losses LTTng gave no count for: "
-			 "before a stream's first packet in the trace)",
-			 (unsigned long long)m->lost_uncounted);
+		snprintf(uncounted, sizeof(uncounted), " (%llu loss%s without a count: a stream's "
+			 "first packet in the trace says only that events were lost)",
+			 (unsigned long long)m->lost_uncounted, m->lost_uncounted > 1 ? "es" : "");
 	if (m->lost_events || m->nlosses)
 		st = finding_write(m, &lost, "%c%s lost by the tracer%s%s%s: intervals "
 				   "that cross a loss have crosses_loss=1; record again with a "
