@@ -94,6 +94,7 @@ struct class_info {
 	enum gs_ev_type type;
 	struct member gil, n1, n2, str, tag;
 	struct member n3, n4, n5, str2, arr1, arr2;
+	struct member lt_hex; /* code: the line table as hex text (arr1 before) */
 	struct member seq, ts, switch_number; /* a tracer that emits after the mutex */
 	struct member req_seq, req_ts; /* take: its request's place and time */
 };
@@ -291,7 +292,7 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 		/* A newer tracer's event: counted, otherwise skipped. */
 		ci->type = GS_EV_OTHER;
 		ci->gil = ci->n1 = ci->n2 = ci->str = ci->tag = (struct member){ -1, -1, 0 };
-		ci->n3 = ci->n4 = ci->n5 = ci->str2 = ci->arr1 = ci->arr2 = ci->gil;
+		ci->n3 = ci->n4 = ci->n5 = ci->str2 = ci->arr1 = ci->arr2 = ci->lt_hex = ci->gil;
 		ci->seq = ci->ts = ci->switch_number = ci->gil;
 		ci->req_seq = ci->req_ts = ci->gil;
 		ci->gilscope = 1;
@@ -312,6 +313,9 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 	ci->n5 = payload_member(payload, def->name, ext ? ext->n5 : NULL);
 	ci->str2 = payload_member(payload, def->name, ext ? ext->str2 : NULL);
 	ci->arr1 = payload_member(payload, def->name, ext ? ext->arr1 : NULL);
+	ci->lt_hex = member_find(payload, def->type == GS_EV_CODE ? "linetable_hex" : NULL);
+	if (ci->lt_hex.idx >= 0)
+		ci->arr1 = ci->lt_hex; /* present: the contract's line table */
 	ci->arr2 = payload_member(payload, def->name, ext ? ext->arr2 : NULL);
 	ci->seq = payload_member(payload, def->name, "seq");
 	ci->ts = payload_member(payload, def->name, "ts");
@@ -441,6 +445,28 @@ static uint32_t field_ints(const bt_field *st, struct member m, void *out, size_
 	return (uint32_t)n;
 }
 
+static int hex_digit(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+		: c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Hex text (two digits a byte) into out, at most max bytes; how many.
+ * Stops at the first character that is not a hex digit pair. */
+static uint32_t hex_bytes(const char *hex, uint8_t *out, uint32_t max)
+{
+	uint32_t n = 0;
+
+	for (; hex && n < max && hex[0] && hex[1]; hex += 2) {
+		int hi = hex_digit(hex[0]), lo = hex_digit(hex[1]);
+
+		if (hi < 0 || lo < 0)
+			break;
+		out[n++] = (uint8_t)(hi << 4 | lo);
+	}
+	return n;
+}
+
 /* The payload into the named fields of the event's type. */
 static void payload_decode(struct reader *r, const struct class_info *ci, const bt_field *payload,
 			   struct gs_event *e)
@@ -476,7 +502,9 @@ static void payload_decode(struct reader *r, const struct class_info *ci, const 
 		e->u.code.filename = str;
 		e->u.code.name = field_str(payload, ci->str2);
 		e->u.code.linetable = r->linetable;
-		e->u.code.lt_len = field_ints(payload, ci->arr1, r->linetable, 1, GS_MAX_LINETABLE);
+		e->u.code.lt_len = ci->lt_hex.idx >= 0
+			? hex_bytes(field_str(payload, ci->lt_hex), r->linetable, GS_MAX_LINETABLE)
+			: field_ints(payload, ci->arr1, r->linetable, 1, GS_MAX_LINETABLE);
 		break;
 	case GS_EV_STACK: {
 		uint32_t nc = field_ints(payload, ci->arr1, r->codes, 4, GS_MAX_STACK);

@@ -179,15 +179,25 @@ static enum slot_is stack_look(uint64_t i, const void *key, unsigned gen)
 	return c->gen != gen ? SLOT_FREE : c->hash == *(const uint64_t *)key ? SLOT_SAME : SLOT_OTHER;
 }
 
+/* The line table of the code event being written, as hex text: under the
+ * lock, so one buffer serves (not the stack: a thread's may be small). */
+static char g_lt_hex[2 * PYFRAME_MAX_LINETABLE + 1];
+
 /* Under the lock: a new code id, described by a `code` event. */
 static uint32_t code_new(const struct pyframe_ident *id)
 {
+	static const char digits[] = "0123456789abcdef";
 	uint32_t cid = g_next_code++;
 	if (lttng_ust_tracepoint_enabled(gilscope, code)) {
 		struct pyframe_code_desc d;
 		pyframe_describe(id->code, &d);
+		for (uint32_t i = 0; i < d.lt_len; i++) {
+			g_lt_hex[2 * i] = digits[d.linetable[i] >> 4];
+			g_lt_hex[2 * i + 1] = digits[d.linetable[i] & 15];
+		}
+		g_lt_hex[2 * d.lt_len] = '\0';
 		lttng_ust_do_tracepoint(gilscope, code, cid, d.firstlineno, d.lt_format,
-					d.filename, d.name, d.linetable, d.lt_len);
+					d.filename, d.name, g_lt_hex);
 	}
 	return cid;
 }

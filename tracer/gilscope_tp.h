@@ -130,14 +130,18 @@ LTTNG_UST_TRACEPOINT_EVENT(gilscope, release,
 LTTNG_UST_TRACEPOINT_EVENT(gilscope, code,
 	LTTNG_UST_TP_ARGS(uint32_t, id, int32_t, firstlineno, int, lt_format,
 			  const char *, filename, const char *, name,
-			  const uint8_t *, linetable, uint32_t, lt_len),
+			  const char *, linetable_hex),
 	LTTNG_UST_TP_FIELDS(
 		lttng_ust_field_integer(uint32_t, id, id)
 		lttng_ust_field_integer(int32_t, firstlineno, firstlineno)
 		lttng_ust_field_integer(uint8_t, lt_format, lt_format)
 		lttng_ust_field_string(filename, filename)
 		lttng_ust_field_string(name, name)
-		lttng_ust_field_sequence(uint8_t, linetable, linetable, uint32_t, lt_len)
+		/* The line table as hex text, two digits a byte: a reader holds a
+		 * byte sequence as one object per byte (babeltrace2: 20 MiB for
+		 * a 13 KB table), a string as one. Earlier versions: the bytes,
+		 * as the sequence `linetable`. */
+		lttng_ust_field_string(linetable_hex, linetable_hex)
 	)
 )
 

@@ -294,7 +294,10 @@ PACKED_SITE = ("code", "offset", "stack")
 
 
 def unpack_fields(name: str, fields: dict) -> dict:
-    """A payload with the packed arrays of event `name` spelt out by name."""
+    """A payload with the packed arrays of event `name` spelt out by name
+    (and a code event's hex line table as its bytes, `linetable`)."""
+    if name == "code" and isinstance(fields.get("linetable_hex"), str):
+        fields["linetable"] = list(bytes.fromhex(fields.pop("linetable_hex")))
     state, site = fields.get("state"), fields.get("site")
     if name in PACKED_STATE and isinstance(state, list):
         del fields["state"]
