@@ -54,8 +54,12 @@ def main() -> None:
             names = [e.name for e in evs]
             gstest.check("resync" in names and "gil_known" in names,
                          f"pid {pid} re-emitted its GIL on the session's start (resync, gil_known)")
+            # Said at the switch and again 5, 50 and 250 ms later, then every
+            # second: when LTTng is slow to activate the session in a process
+            # (a late child under load: seen at 587 ms), only the periodic one
+            # lands. The bound is that second, with room for the 64-event tick.
             after = (evs[names.index("resync")].ts - evs[0].ts) / 1e6
-            gstest.check(after < 300, f"pid {pid}: resync within 300 ms of its first event ({after:.1f} ms)")
+            gstest.check(after < 1300, f"pid {pid}: resync within 1.3 s of its first event ({after:.1f} ms)")
             gstest.check("gil_found" not in names, f"pid {pid}: no gil_found (its GIL was found long ago)")
         named = {e.fields["name"] for e in trace.named("thread_name")}
         gstest.check({"cpu-worker-0", "cpu-worker-1", "http-server"} <= named,
