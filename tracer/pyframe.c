@@ -343,12 +343,9 @@ int pyframe_ident_equal(const struct pyframe_ident *a, const struct pyframe_iden
 int pyframe_idents_match(const struct pyframe *fr, const struct pyframe_ident *ids, int n)
 {
 	for (int i = 0; i < n; i++) {
-		const void *code = fr[i].code;
-		const struct pyframe_ident *id = &ids[i];
-		if (code != id->code || RD(const void *, code, L.co_filename) != id->filename ||
-		    RD(const void *, code, L.co_name) != id->name ||
-		    RD(const void *, code, L.co_linetable) != id->linetable ||
-		    RD(int32_t, code, L.co_firstlineno) != id->firstlineno)
+		struct pyframe_ident now;
+		pyframe_ident(fr[i].code, &now);
+		if (!pyframe_ident_equal(&now, &ids[i]))
 			return 0;
 	}
 	return 1;
