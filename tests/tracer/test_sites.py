@@ -3,14 +3,15 @@
 A program with known lines: a pipe os.read at line A in f, a catastrophic
 regular expression at line B in g and a CPU loop at line C in h, run by
 three threads at once; a 30-deep call chain ending in os.read at line D; and
-300 code objects compiled, called once and freed in a loop (their memory
-reused by the next). The program writes traceback.extract_stack() captured
-in the very statement of each os.read. Checks: the sites of the releases
-are exactly those lines and functions, each stack equals the program's
-traceback, the deep chain is recorded whole, no reused code object is ever
-named after a former one; and with the tracer told it does not know the
-interpreter (a test-only knob), the program still runs and is traced,
-without code locations.
+300 code objects compiled, called once and freed in a loop. The program
+writes traceback.extract_stack() captured in the very statement of each
+os.read. Checks: the sites of the releases are exactly those lines and
+functions, each stack equals the program's traceback, the deep chain is
+recorded whole, none of the 300 is ever named after another (whether one
+gets a freed one's address is left to chance here: tracer.code_reuse makes
+sure it does); and with the tracer told it does not know the interpreter
+(a test-only knob), the program still runs and is traced, without code
+locations.
 """
 import collections
 import json
