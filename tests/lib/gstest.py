@@ -7,14 +7,18 @@ exits 77, the SKIP_RETURN_CODE ctest is told about.
 from __future__ import annotations
 
 import argparse
+import atexit
 import collections
+import contextlib
 import glob
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional
@@ -199,19 +203,34 @@ def sessiond_pids(uid: Optional[int] = None, reachable: bool = False) -> list[st
 PRIVATE_NS_MARK = "GILSCOPE_TEST_PRIVATE_LTTNG"
 
 
-def private_lttng() -> bool:
+def _private_home() -> tuple[Path, dict]:
+    """A fresh HOME, LTTNG_HOME and XDG_RUNTIME_DIR (gilscope's lock files)."""
+    home = Path(tempfile.mkdtemp(prefix="gilscope-ns-home-"))
+    (home / "run").mkdir()
+    return home, dict(os.environ, HOME=str(home), LTTNG_HOME=str(home), XDG_RUNTIME_DIR=str(home / "run"))
+
+
+def private_lttng(as_user: bool = False) -> bool:
     """Runs this test script again in a mount namespace of its own with an
     empty /run/lttng and a fresh HOME, where no session daemon of anyone
     else can be reached (root, unshare(1)); returns True inside it. Returns
     False where that cannot be done: the caller then works with the
-    machine's daemons. Never returns in the outer process."""
+    machine's daemons. Never returns in the outer process.
+    as_user: a user who is not root gets a fresh HOME, LTTNG_HOME and
+    XDG_RUNTIME_DIR in this process instead (its recorders then talk only
+    to a daemon under that LTTNG_HOME, though its traced programs also
+    register with root's) and True."""
     if os.environ.get(PRIVATE_NS_MARK) == "1":
+        return True
+    if os.geteuid() != 0 and as_user:
+        home, env = _private_home()
+        atexit.register(shutil.rmtree, home, True)
+        os.environ.update({k: env[k] for k in ("HOME", "LTTNG_HOME", "XDG_RUNTIME_DIR")})
+        os.environ[PRIVATE_NS_MARK] = "1"
         return True
     if os.geteuid() != 0 or not shutil.which("unshare"):
         return False
-    home = Path(tempfile.mkdtemp(prefix="gilscope-ns-home-"))
-    (home / "run").mkdir()
-    env = dict(os.environ, HOME=str(home), LTTNG_HOME=str(home), XDG_RUNTIME_DIR=str(home / "run"))
+    home, env = _private_home()
     env[PRIVATE_NS_MARK] = "1"
     probe = subprocess.run(["unshare", "-m", "--", "sh", "-c", "mount -t tmpfs gilscope-test /run/lttng"],
                            capture_output=True)
@@ -223,6 +242,39 @@ def private_lttng() -> bool:
     rc = subprocess.run(argv, env=env).returncode
     shutil.rmtree(home, ignore_errors=True)
     sys.exit(rc)
+
+
+@contextlib.contextmanager
+def own_sessiond() -> Iterator[int]:
+    """Inside private_lttng(): starts a session daemon for this test alone
+    (gilscope record uses a daemon that answers rather than starting its
+    own) and yields its pid; stops that daemon, by the pid it wrote in this
+    environment's run directory, when the block ends."""
+    if os.environ.get(PRIVATE_NS_MARK) != "1":
+        fail("own_sessiond() outside private_lttng(): it would start a daemon every test shares")
+    run_dir = (Path("/run/lttng") if os.geteuid() == 0
+               else Path(os.environ["LTTNG_HOME"]) / ".lttng")
+    pidfile = run_dir / "lttng-sessiond.pid"
+    res = subprocess.run(["lttng-sessiond", "--daemonize", "--no-kernel"], capture_output=True,
+                         text=True, timeout=60)
+    try:
+        pid = int(pidfile.read_text())
+    except (OSError, ValueError) as e:
+        fail(f"lttng-sessiond --daemonize --no-kernel (exit {res.returncode}) wrote no pid "
+             f"in {pidfile}: {e}; {res.stderr.strip()[-300:]}")
+    try:
+        yield pid
+    finally:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        for _ in range(200):
+            if str(pid) not in sessiond_pids():
+                break
+            time.sleep(0.05)
+        else:
+            print(f"note: the test's session daemon (pid {pid}) did not stop within 10 s", flush=True)
 
 
 def record(cmd: list[str], outdir: Path, extra: Optional[list[str]] = None,
