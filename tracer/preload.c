@@ -671,6 +671,7 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	struct gil *g = NULL;
 	pid_t tid = self_tid();
 
+	process_lttng_ready(); /* gil_found is a process's first event */
 	g_hot.mutex_lock(&g_registry);
 	if (gil_by_m(m) || gil_by_s(s))
 		goto end; /* another thread got there first */
@@ -1203,6 +1204,7 @@ EXPORT void gilscope_thread_name(const char *name)
 	if (!name || atomic_load(&g_hot.mode) != MODE_ACTIVE)
 		return;
 	tl.guard = 1;
+	process_lttng_ready();
 	names_remember(self_tid(), name);
 	lttng_ust_tracepoint(gilscope, thread_name, self_tid(), name, g_tag);
 	tl.guard = 0;
@@ -1237,6 +1239,7 @@ static void process_exit(int status)
 	if (atomic_load(&g_hot.mode) != MODE_ACTIVE)
 		return;
 	tl.guard = 1;
+	process_lttng_ready();
 	if (tl.npend)
 		pending_flush();
 	pending_wait_others();

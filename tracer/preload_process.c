@@ -38,6 +38,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -76,6 +77,7 @@ static struct {
 	void (*lock_fd)(void);
 	void (*unlock_fd)(void);
 	int (*close)(int);
+	int (*sem_timedwait)(sem_t *, const struct timespec *);
 } real;
 
 TLS int t_fd_nest;               /* inside LTTng's fd-tracker lock */
@@ -95,6 +97,13 @@ static void *next_symbol(const char *name)
 		abort();
 	}
 	return p;
+}
+
+/* The GLIBC_2.34 sem_timedwait that liblttng-ust calls, not an older one. */
+static int (*next_sem_timedwait(void))(sem_t *, const struct timespec *)
+{
+	void *p = dlvsym(RTLD_NEXT, "sem_timedwait", "GLIBC_2.34");
+	return (int (*)(sem_t *, const struct timespec *))(p ? p : next_symbol("sem_timedwait"));
 }
 
 /* --- threads ------------------------------------------------------------- */
@@ -265,6 +274,7 @@ void process_watch_start(void)
 	/* Now: dlsym in LTTng's thread could wait for the loader lock that
 	 * the dlopen loading liblttng-ust holds while it waits for them. */
 	real.mmap = next_symbol("mmap");
+	real.sem_timedwait = next_sem_timedwait();
 	python_data_prefault();
 	if (pthread_key_create(&g_key, thread_gone))
 		return; /* no key left: the process behaves as before */
@@ -301,6 +311,51 @@ void process_lttng_end(void)
 	g_lttng_loaded = 1;
 }
 
+/* liblttng-ust's constructor waits (sem_timedwait, up to
+ * LTTNG_UST_REGISTER_TIMEOUT, 3 s by default) until its listener thread
+ * has registered with the session daemon and been given the sessions'
+ * channels and event rules: some 17 round trips with the daemon, each a
+ * wake-up of the daemon and of the listener, 10 to 25 ms on a busy 2-CPU
+ * machine, while the program stands still. Nothing of gilscope's is
+ * written before a GIL is found, so the wait is moved there: the
+ * constructor's wait returns at once and the semaphore, which the listener
+ * posts when registration is done (or has failed), is waited for with
+ * the constructor's own deadline by process_lttng_ready(), before the
+ * first event. Meanwhile the registration overlaps the program's own
+ * start-up (CPython configures itself before it takes the GIL). Only the
+ * first load's wait is moved; a fork child's re-registration still waits
+ * in fork(). */
+static sem_t *g_reg_sem;
+static struct timespec g_reg_deadline;
+static atomic_int g_reg_pending;
+
+EXPORT int sem_timedwait(sem_t *restrict sem, const struct timespec *restrict abstime)
+{
+	if (t_lttng_init && !g_lttng_loaded && !g_reg_sem) {
+		g_reg_sem = sem;
+		g_reg_deadline = *abstime;
+		atomic_store(&g_reg_pending, 1);
+		return 0;
+	}
+	if (!real.sem_timedwait)
+		real.sem_timedwait = next_sem_timedwait();
+	return real.sem_timedwait(sem, abstime);
+}
+
+void process_lttng_ready(void)
+{
+	if (!atomic_load(&g_reg_pending))
+		return;
+	int e = errno, rc;
+	do
+		rc = real.sem_timedwait(g_reg_sem, &g_reg_deadline);
+	while (rc < 0 && errno == EINTR);
+	if (rc == 0)
+		sem_post(g_reg_sem); /* for another thread waiting meanwhile */
+	atomic_store(&g_reg_pending, 0);
+	errno = e;
+}
+
 void process_after_fork_child(void)
 {
 	/* The forking thread is the only one left, whatever its kind. */
@@ -308,6 +363,8 @@ void process_after_fork_child(void)
 	atomic_store(&g_lttng, 0);
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 	g_rlimit_lock = fresh;
+	/* The parent's registration is not the child's (it waits in fork). */
+	atomic_store(&g_reg_pending, 0);
 }
 
 /* --- LTTng's ring buffers ------------------------------------------------ */

@@ -14,6 +14,11 @@ void process_watch_start(void);
 void process_lttng_begin(void);
 void process_lttng_end(void);
 
+/* Before a process's first event: waits, if it has not yet, for
+ * liblttng-ust's registration with the session daemon, the wait its
+ * constructor was spared (preload_process.c); an atomic load once done. */
+void process_lttng_ready(void);
+
 /* In a fork child, before liblttng-ust's own child hook: only the
  * forking thread is left. */
 void process_after_fork_child(void);
