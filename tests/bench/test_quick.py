@@ -26,6 +26,7 @@ ROWS = [
     "  no session", "  session (record)",
     "1x: ", "2x: ", "4x: ", "  babeltrace2 sink.utils.dummy", "  gilscope analyze",
     "  1k (", "  10k (", "    perfetto", "    json", "targets: ",
+    "start-up, paired", "  Python 3.", "    untraced (median of", "    CPU: traced",
 ]
 
 
