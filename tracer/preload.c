@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -126,10 +127,14 @@ static pthread_mutex_t g_registry = PTHREAD_MUTEX_INITIALIZER;
 static char g_version[96];
 static int g_exit_hooked;        /* at_exit registered (inherited by fork) */
 static uint32_t g_tag;           /* GILSCOPE_TAG: which recording we belong to */
-static atomic_int g_resync_on;   /* resync_wanted() last acted upon */
+static atomic_int g_resync_on;   /* resync_state() last acted upon */
 static atomic_uint g_resync_ticks; /* GIL events while resync is on */
 static atomic_llong g_resync_last; /* CLOCK_MONOTONIC ns of the last resync */
 static atomic_int g_resync_again; /* repeats still due after the switch (RESYNC_AGAIN) */
+/* liblttng-ust stopped waiting for the session daemon before it was
+ * registered (its LTTNG_UST_REGISTER_TIMEOUT ran out, or is 0): the next
+ * gil_found may be dropped unseen (resync_after_found). */
+static atomic_int g_resync_unsure;
 
 /* A GIL event captured, not yet written (see "event capture and emission"). */
 enum pev_type {
@@ -179,14 +184,19 @@ struct thread_state {
 };
 TLS struct thread_state tl = { .acq = -1 };
 
-/* The switch is on and the events it makes us emit are enabled too: a
- * session enables its events one by one, the switch may come first. */
-static inline int resync_wanted(void)
+/* What resync_check() acts on. RS_EVENTS: a session records the events a
+ * resync emits (it enables its events one by one: all three must be on);
+ * RS_CTL: the gilscope_ctl:resync switch is on as well (record --pid, the
+ * flight recorder). */
+enum { RS_EVENTS = 1, RS_CTL = 2 };
+
+static inline int resync_state(void)
 {
-	return lttng_ust_tracepoint_enabled(gilscope_ctl, resync) &&
-	       lttng_ust_tracepoint_enabled(gilscope, resync) &&
-	       lttng_ust_tracepoint_enabled(gilscope, gil_known) &&
-	       lttng_ust_tracepoint_enabled(gilscope, thread_name);
+	if (!(lttng_ust_tracepoint_enabled(gilscope, resync) &&
+	      lttng_ust_tracepoint_enabled(gilscope, gil_known) &&
+	      lttng_ust_tracepoint_enabled(gilscope, thread_name)))
+		return 0;
+	return RS_EVENTS | (lttng_ust_tracepoint_enabled(gilscope_ctl, resync) ? RS_CTL : 0);
 }
 
 static pid_t self_tid(void)
@@ -370,6 +380,7 @@ static inline void held_pop(pthread_mutex_t *m)
 }
 
 static void at_exit(void);
+static void resync_after_found(void);
 
 /* --- event capture and emission ------------------------------------------
  *
@@ -693,11 +704,12 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	atomic_store_explicit(&g->seq, 0, memory_order_relaxed);
 	tl.in_m = g;
 	/* gil_found tells a running session everything: no resync for it. */
-	atomic_store(&g_resync_on, resync_wanted());
+	atomic_store(&g_resync_on, resync_state());
 	/* Written before the GIL is published, so that no other thread's
 	 * event for it can be recorded before its gil_found. */
 	lttng_ust_tracepoint(gilscope, gil_found, (uint64_t)(uintptr_t)m,
 			     rule == GILSCOPE_RULE_LAYOUT ? gil_read_interval(m) : 0, rule, g_version, g_tag);
+	resync_after_found();
 	atomic_store_explicit(&g->m, m, memory_order_release);
 	if (g == &g_gils[n])
 		atomic_store_explicit(&g_nslots, n + 1, memory_order_release);
@@ -936,33 +948,80 @@ static __attribute__((noinline)) void resync_emit(int forget)
 	g_hot.mutex_unlock(&g_registry);
 }
 
-static __attribute__((noinline)) void resync_tick(void)
+/* periodic: the switch is on (every RESYNC_PERIOD_NS); else only the
+ * repeats still due. */
+static __attribute__((noinline)) void resync_tick(int periodic)
 {
 	/* A plain load and store: a lost tick among racing GILs is harmless. */
 	unsigned t = atomic_load_explicit(&g_resync_ticks, memory_order_relaxed) + 1;
 	atomic_store_explicit(&g_resync_ticks, t, memory_order_relaxed);
 	int again = atomic_load_explicit(&g_resync_again, memory_order_relaxed);
-	if (!again && t % RESYNC_TICKS)
+	if (!again && (!periodic || t % RESYNC_TICKS))
 		return;
 	int64_t since = mono_ns() - atomic_load_explicit(&g_resync_last, memory_order_relaxed);
-	if (since >= RESYNC_PERIOD_NS || (again && since >= RESYNC_AGAIN_NS(again))) {
+	if ((periodic && since >= RESYNC_PERIOD_NS) || (again && since >= RESYNC_AGAIN_NS(again))) {
 		atomic_store(&g_resync_again, again ? again - 1 : 0);
 		resync_emit(again);
 	}
 }
 
-/* On every GIL event, before it is emitted (tl.guard set). */
+/* On every GIL event, before it is emitted (tl.guard set). A gain says
+ * it all again: the switch went on, or a session now records events this
+ * process did not record before (a fork child, or a process, that ran
+ * before liblttng-ust's registration with the session daemon was done:
+ * its gil_found went by unrecorded). */
 static inline void resync_check(void)
 {
-	int on = resync_wanted();
-	if (__builtin_expect(on != atomic_load_explicit(&g_resync_on, memory_order_relaxed), 0)) {
-		if (atomic_exchange(&g_resync_on, on) != on && on) {
+	int on = resync_state();
+	int was = atomic_load_explicit(&g_resync_on, memory_order_relaxed);
+	if (__builtin_expect(on != was, 0)) {
+		was = atomic_exchange(&g_resync_on, on);
+		if (on & ~was) {
 			resync_emit(1);
 			atomic_store(&g_resync_again, RESYNC_AGAINS);
 		}
-	} else if (__builtin_expect(on, 0)) {
-		resync_tick();
+	} else if (__builtin_expect(on, 0) &&
+		   ((on & RS_CTL) || atomic_load_explicit(&g_resync_again, memory_order_relaxed))) {
+		resync_tick(on & RS_CTL);
 	}
+}
+
+/* LTTNG_UST_REGISTER_TIMEOUT as liblttng-ust reads it (once, when it
+ * loads; fork children inherit it): ms to wait for the session daemon,
+ * 3000 unset, -1 (any negative) forever. */
+static int64_t register_timeout_ns(void)
+{
+	static int64_t timeout_ns = INT64_MIN;
+	if (timeout_ns == INT64_MIN) {
+		const char *v = getenv("LTTNG_UST_REGISTER_TIMEOUT");
+		long ms = v && *v ? strtol(v, NULL, 10) : 3000;
+		timeout_ns = ms < 0 ? -1 : (int64_t)ms * 1000000;
+	}
+	return timeout_ns;
+}
+
+/* liblttng-ust's registration with the session daemon (its constructor,
+ * or its fork hook in a child) returned after elapsed_ns. Once its
+ * timeout ran out it goes on unregistered: a session may enable this
+ * process's events later, and start recording them later still. */
+static void resync_registered(int64_t elapsed_ns)
+{
+	int64_t timeout = register_timeout_ns();
+	if (timeout >= 0 && elapsed_ns >= timeout / 10 * 9)
+		atomic_store(&g_resync_unsure, 1);
+}
+
+/* A gil_found was just emitted. If the registration gave up waiting, the
+ * session may have enabled the events without having started: gil_found
+ * (and the first events, code descriptions) were then dropped, and
+ * nothing changes state for resync_check() to see. Say it again 5, 50
+ * and 250 ms later (a disabled session is caught by resync_check()). */
+static void resync_after_found(void)
+{
+	if (!atomic_exchange(&g_resync_unsure, 0))
+		return;
+	atomic_store(&g_resync_last, mono_ns());
+	atomic_store(&g_resync_again, RESYNC_AGAINS);
 }
 
 static inline int active(void)
@@ -1222,9 +1281,11 @@ EXPORT pid_t fork(void)
 	pid_t pid = real.fork();
 	int e = errno;
 	if (pid == 0) {
+		int64_t t0 = mono_ns();
 		process_lttng_begin(); /* the child's own LTTng threads */
-		ust_fork.after_child(&saved);
+		ust_fork.after_child(&saved); /* registers the child */
 		process_lttng_end();
+		resync_registered(mono_ns() - t0);
 	} else
 		ust_fork.after_parent(&saved);
 	errno = e;
@@ -1259,6 +1320,58 @@ EXPORT __attribute__((noreturn)) void _exit(int status)
 	process_exit(status);
 	real.exit_now(status);
 	__builtin_unreachable();
+}
+
+/* Would sig, sent to this process now, end it at once: default action
+ * "terminate" or "core", not blocked in this thread? */
+static int signal_ends_process(int sig)
+{
+	struct sigaction sa;
+	sigset_t blocked;
+	switch (sig) {
+	case SIGCHLD: case SIGCONT: case SIGURG: case SIGWINCH:
+	case SIGSTOP: case SIGTSTP: case SIGTTIN: case SIGTTOU:
+		return 0; /* ignored or stopping by default */
+	}
+	if (sig <= 0 || sig >= NSIG || sigaction(sig, NULL, &sa) ||
+	    (sa.sa_flags & SA_SIGINFO) || sa.sa_handler != SIG_DFL)
+		return 0;
+	return pthread_sigmask(SIG_BLOCK, NULL, &blocked) == 0 && !sigismember(&blocked, sig);
+}
+
+/* A process that signals itself to death runs no exit handler: CPython
+ * ends so after an unhandled KeyboardInterrupt (kill(getpid(), SIGINT)
+ * with the default action, once finalized). What its threads captured
+ * and not yet wrote would be lost, cutting holes in the GIL's order: let
+ * them write it first (50 ms at most), as at _exit. */
+static void self_signal(int sig)
+{
+	if (atomic_load(&g_hot.mode) != MODE_ACTIVE || tl.guard || !signal_ends_process(sig))
+		return;
+	tl.guard = 1;
+	if (tl.npend)
+		pending_flush();
+	pending_wait_others();
+	tl.guard = 0;
+}
+
+EXPORT int kill(pid_t pid, int sig)
+{
+	static int (*real_kill)(pid_t, int);
+	if (!real_kill)
+		real_kill = (int (*)(pid_t, int))resolve("kill", NULL);
+	if (pid == getpid())
+		self_signal(sig);
+	return real_kill(pid, sig);
+}
+
+EXPORT int raise(int sig)
+{
+	static int (*real_raise)(int);
+	if (!real_raise)
+		real_raise = (int (*)(int))resolve("raise", NULL);
+	self_signal(sig);
+	return real_raise(sig);
 }
 
 /* Loads the tracepoint provider from the directory this library is in. */
@@ -1299,6 +1412,8 @@ static void after_fork_child(void)
 	tl.in_m = NULL;
 	tl.npend = 0; /* the parent writes its own */
 	tl.acq = -1;
+	atomic_store(&g_resync_again, 0); /* the parent's */
+	atomic_store(&g_resync_unsure, 0);
 	for (int i = 0; i < MAX_THREAD_SLOTS; i++) {
 		if (&g_slots[i] != t_slot) {
 			atomic_store_explicit(&g_slots[i].pending, 0, memory_order_relaxed);
@@ -1392,9 +1507,11 @@ __attribute__((constructor)) static void gilscope_init(void)
 	if (tag)
 		g_tag = (uint32_t)strtoul(tag, NULL, 10);
 	process_watch_start();
+	int64_t t0 = mono_ns();
 	process_lttng_begin(); /* loading liblttng-ust starts its threads */
-	int loaded = probes_load();
+	int loaded = probes_load(); /* and registers with the session daemon */
 	process_lttng_end();
+	resync_registered(mono_ns() - t0);
 	if (loaded)
 		return;
 	attrib_init(major, attrib_minor(minor), attrib_mode_from_env(), g_version);
