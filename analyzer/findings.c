@@ -122,11 +122,11 @@ static enum gs_status run_findings_write(struct model *m)
 	struct finding anom = { "anomalies", "anomalies", GS_UNKNOWN, GS_UNKNOWN,
 				(double)m->anomalies, NULL, GS_UNKNOWN, GS_UNKNOWN };
 	enum gs_status st = GS_OK;
-	char how[128], why[400] = "", packets[96] = "", uncounted[160] = "";
+	char how[128], why[400] = "", packets[96] = "", uncounted[160] = "", starts[240] = "";
 
 	/* A loss is never hidden: when LTTng's count cannot be taken, the
 	 * finding says how many are known and why the rest are not. */
-	if (!m->lost_impossible && !m->lost_packets && !m->lost_uncounted)
+	if (!m->lost_impossible && !m->lost_packets && !m->lost_uncounted && !m->lost_starts)
 		snprintf(how, sizeof(how), "%llu events were", (unsigned long long)m->lost_events);
 	else if (m->lost_events)
 		snprintf(how, sizeof(how), "at least %llu events, and an unknown number more, were",
@@ -146,11 +146,16 @@ static enum gs_status run_findings_write(struct model *m)
 		snprintf(uncounted, sizeof(uncounted), " (%llu loss%s without a count: a stream's "
 			 "first packet in the trace says only that events were lost)",
 			 (unsigned long long)m->lost_uncounted, m->lost_uncounted > 1 ? "es" : "");
+	if (m->lost_starts)
+		snprintf(starts, sizeof(starts), " (%llu GIL%s whose start was not recorded: "
+			 "their gil_found and the events before the first one seen; "
+			 "the lost table names them)",
+			 (unsigned long long)m->lost_starts, m->lost_starts > 1 ? "s" : "");
 	if (m->lost_events || m->nlosses)
-		st = finding_write(m, &lost, "%c%s lost by the tracer%s%s%s: intervals "
+		st = finding_write(m, &lost, "%c%s lost by the tracer%s%s%s%s: intervals "
 				   "that cross a loss have crosses_loss=1; record again with a "
 				   "larger --buffer-size", how[0] == 'a' ? 'A' : how[0], how + 1,
-				   why, packets, uncounted);
+				   why, packets, uncounted, starts);
 	if (st == GS_OK && m->anomalies)
 		st = finding_write(m, &anom, "%llu events did not fit the GIL's state machine%s; "
 				   "no interval was made up for them",

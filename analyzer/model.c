@@ -470,6 +470,7 @@ static enum gs_status on_gil_known(struct model *m, struct process *p, const str
 
 	if (st != GS_OK)
 		return st;
+	g->known = 1;
 	if (ev->u.gil_found.interval_us > 0)
 		g->interval_us = ev->u.gil_found.interval_us;
 	if (!strcmp(g->rule, "unknown"))
@@ -484,12 +485,19 @@ static enum gs_status on_gil_known(struct model *m, struct process *p, const str
 /* The first event of a thread on a GIL found before the trace began tells
  * what was open at the trace's start: a release ends a hold, an acquire
  * (or a time-out, drop request, abandon) ends or continues a wait. That
- * interval is kept from the start, marked started = 'trace_start'. */
-static void clip_open(struct model *m, struct tg *s, enum gs_ev_type type)
+ * interval is kept from the start, marked started = 'trace_start'. In a
+ * trace from the program's launch that is a process whose events were
+ * recorded only from its resync on (a fork child, or a process, that ran
+ * before its registration with the session daemon was done): its start
+ * is its first event kept. */
+static void clip_open(struct model *m, struct tg *s, enum gs_ev_type type, int64_t ts)
 {
 	struct gil *g = s->g;
 	int64_t start = m->horizon_ns != GS_UNKNOWN ? m->horizon_ns
-		: g->proc->late ? g->proc->first_ns : m->start_ns;
+		: g->proc->late || !m->clip ? g->proc->first_ns : m->start_ns;
+
+	if (start > ts) /* recorded after the resync, captured before it */
+		start = ts;
 
 	switch (type) {
 	case GS_EV_RELEASE:
@@ -767,6 +775,31 @@ static enum gs_status on_forced_end(struct model *m, struct tg *s, int64_t ts)
 			 (int64_t)crosses(m, s->forced_start));
 }
 
+/* A GIL whose events begin without its gil_found or a gil_known (once
+ * per GIL): its gil_found and an unknown number of events before this one
+ * are not in the trace (a trace cut from a longer one; a process recorded
+ * only after its registration with the session daemon gave up waiting,
+ * by an older tracer). A loss of unknown count, with a `lost` row that
+ * names the GIL. */
+static enum gs_status start_lost(struct model *m, struct gil *g, const struct gs_event *ev)
+{
+	char what[96];
+
+	if (g->lost_start)
+		return GS_OK;
+	g->lost_start = 1;
+	m->lost_starts++;
+	if (!m->nlosses || ev->ts > m->max_loss_end)
+		m->max_loss_end = ev->ts;
+	m->nlosses++;
+	snprintf(what, sizeof(what), "pid %d: start of GIL 0x%llx", (int)g->pid,
+		 (unsigned long long)g->addr);
+	return db_insert(m->db, DB_LOST, m->run_id, what, GS_UNKNOWN, ev->ts, (int64_t)0);
+}
+
+static enum gs_status gil_event_apply(struct model *m, struct tg *s, const struct gs_event *ev,
+				      struct site *site, struct stack *stack);
+
 /* An event on one GIL by one thread: its state on that GIL moves. */
 static enum gs_status on_gil_event(struct model *m, struct process *p, struct thread *t,
 				   const struct gs_event *ev)
@@ -796,9 +829,31 @@ static enum gs_status on_gil_event(struct model *m, struct process *p, struct th
 	}
 	if (!s->seen) {
 		s->seen = 1;
-		if (m->clip && !g->from_start)
-			clip_open(m, s, ev->type);
+		if (!g->from_start && (m->clip || g->known)) {
+			clip_open(m, s, ev->type, ev->ts);
+		} else if (!g->from_start) {
+			/* Neither gil_found nor gil_known: what came first is
+			 * lost, and this event may not fit. That is the loss,
+			 * not an anomaly; no interval is made up for it. */
+			uint64_t anomalies = m->anomalies;
+
+			st = start_lost(m, g, ev);
+			if (st == GS_OK)
+				st = gil_event_apply(m, s, ev, site, stack);
+			m->anomalies = anomalies;
+			return st;
+		}
 	}
+	return gil_event_apply(m, s, ev, site, stack);
+}
+
+/* The event moves the thread's state s. */
+static enum gs_status gil_event_apply(struct model *m, struct tg *s, const struct gs_event *ev,
+				      struct site *site, struct stack *stack)
+{
+	struct gil *g = s->g;
+	enum gs_status st;
+
 	switch (ev->type) {
 	case GS_EV_REQUEST:
 		return on_request(m, s, ev->ts);
@@ -844,10 +899,11 @@ static int tag_keeps(struct model *m, struct process *p, const struct gs_event *
 		p->state = pid_in(m->keep_pids, m->n_keep, p->pid) ? PROC_KEPT : PROC_SKIPPED;
 		p->late = pid_in(m->late_pids, m->n_late, p->pid);
 	} else if (p->state == PROC_UNDECIDED) {
-		int64_t tag = ev->type == GS_EV_GIL_FOUND ? ev->u.gil_found.tag
+		int gil = ev->type == GS_EV_GIL_FOUND || ev->type == GS_EV_GIL_KNOWN;
+		int64_t tag = gil ? ev->u.gil_found.tag
 			: ev->type == GS_EV_THREAD_NAME ? ev->u.thread_name.tag : GS_UNKNOWN;
 
-		if (ev->type == GS_EV_GIL_FOUND || ev->type == GS_EV_THREAD_NAME)
+		if (gil || ev->type == GS_EV_THREAD_NAME)
 			p->state = tag == (int64_t)m->want_tag ? PROC_KEPT : PROC_SKIPPED;
 	}
 	if (p->state != PROC_KEPT) {

@@ -76,6 +76,9 @@ struct gil {
 	int64_t found_ns, retired_ns; /* retired_ns GS_UNKNOWN while alive */
 	int ended;                 /* its process exited */
 	int from_start;            /* its gil_found is in the trace: nothing to clip */
+	int known;                 /* a gil_known described it (resync): its threads'
+				      first events may clip what was open */
+	int lost_start;            /* neither: its start was counted lost */
 	struct process *proc;
 	struct tg *holder;
 	int has_release;           /* released, not yet re-acquired */
@@ -130,6 +133,7 @@ struct model {
 	uint64_t lost_packets;     /* losses of whole packets: count unknown */
 	uint64_t lost_uncounted;   /* losses LTTng gave no count for */
 	uint64_t lost_impossible;  /* losses whose count cannot be true: unknown */
+	uint64_t lost_starts;      /* GILs whose start (gil_found) was never recorded */
 	uint64_t impossible_count; /* the first such count, on impossible_stream */
 	char impossible_stream[128];
 	uint64_t durs_kept, durs_budget;
