@@ -496,7 +496,7 @@ static void clip_open(struct model *m, struct tg *s, enum gs_ev_type type, int64
 	int64_t start = m->horizon_ns != GS_UNKNOWN ? m->horizon_ns
 		: g->proc->late || !m->clip ? g->proc->first_ns : m->start_ns;
 
-	if (start > ts) /* recorded after the resync, captured before it */
+	if (!m->clip && start > ts) /* recorded after the resync, captured before it */
 		start = ts;
 
 	switch (type) {

@@ -481,11 +481,12 @@ def info(trace_dir: Path) -> dict[str, str]:
 
 
 def own_events(trace: Trace, tag: int) -> Trace:
-    """Keeps the processes whose first gil_found/thread_name carries `tag`:
-    a UST session also sees other recordings' processes of the same user."""
+    """Keeps the processes whose first gil_found/gil_known/thread_name
+    carries `tag`: a UST session also sees other recordings' processes of
+    the same user."""
     verdict: dict[int, bool] = {}
     for e in trace.events:
-        if e.name in ("gil_found", "thread_name") and e.pid not in verdict:
+        if e.name in ("gil_found", "gil_known", "thread_name") and e.pid not in verdict:
             verdict[e.pid] = e.fields.get("tag") == tag
     return Trace([e for e in trace.events if verdict.get(e.pid, False)], trace.discarded,
                  trace.impossible_loss, trace.discarded_good)
