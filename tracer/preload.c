@@ -132,7 +132,8 @@ static atomic_uint g_resync_ticks; /* GIL events while resync is on */
 static atomic_llong g_resync_last; /* CLOCK_MONOTONIC ns of the last resync */
 static atomic_int g_resync_again; /* repeats still due after the switch (RESYNC_AGAIN) */
 /* liblttng-ust stopped waiting for the session daemon before it was
- * registered (its LTTNG_UST_REGISTER_TIMEOUT ran out, or is 0): the next
+ * registered (its LTTNG_UST_REGISTER_TIMEOUT ran out, or is 0; in the
+ * constructor, a fork child, or process_lttng_ready()): the next
  * gil_found may be dropped unseen (resync_after_found). */
 static atomic_int g_resync_unsure;
 
@@ -682,7 +683,9 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	struct gil *g = NULL;
 	pid_t tid = self_tid();
 
-	process_lttng_ready(); /* gil_found is a process's first event */
+	/* gil_found is a process's first event */
+	if (process_lttng_ready())
+		atomic_store(&g_resync_unsure, 1);
 	g_hot.mutex_lock(&g_registry);
 	if (gil_by_m(m) || gil_by_s(s))
 		goto end; /* another thread got there first */
@@ -1509,8 +1512,10 @@ __attribute__((constructor)) static void gilscope_init(void)
 	process_watch_start();
 	int64_t t0 = mono_ns();
 	process_lttng_begin(); /* loading liblttng-ust starts its threads */
-	int loaded = probes_load(); /* and registers with the session daemon */
+	int loaded = probes_load();
 	process_lttng_end();
+	/* Its wait for the registration is left to the first event
+	 * (process_lttng_ready), but none is made with a timeout of 0. */
 	resync_registered(mono_ns() - t0);
 	if (loaded)
 		return;

@@ -342,18 +342,20 @@ EXPORT int sem_timedwait(sem_t *restrict sem, const struct timespec *restrict ab
 	return real.sem_timedwait(sem, abstime);
 }
 
-void process_lttng_ready(void)
+int process_lttng_ready(void)
 {
 	if (!atomic_load(&g_reg_pending))
-		return;
+		return 0;
 	int e = errno, rc;
 	do
 		rc = real.sem_timedwait(g_reg_sem, &g_reg_deadline);
 	while (rc < 0 && errno == EINTR);
+	int gave_up = rc < 0 && errno == ETIMEDOUT;
 	if (rc == 0)
 		sem_post(g_reg_sem); /* for another thread waiting meanwhile */
 	atomic_store(&g_reg_pending, 0);
 	errno = e;
+	return gave_up;
 }
 
 void process_after_fork_child(void)

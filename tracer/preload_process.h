@@ -16,8 +16,10 @@ void process_lttng_end(void);
 
 /* Before a process's first event: waits, if it has not yet, for
  * liblttng-ust's registration with the session daemon, the wait its
- * constructor was spared (preload_process.c); an atomic load once done. */
-void process_lttng_ready(void);
+ * constructor was spared (preload_process.c); an atomic load once done.
+ * 1 when this call's wait ran out (LTTNG_UST_REGISTER_TIMEOUT): the
+ * process goes on unregistered and its events are enabled later. */
+int process_lttng_ready(void);
 
 /* In a fork child, before liblttng-ust's own child hook: only the
  * forking thread is left. */
