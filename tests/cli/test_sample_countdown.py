@@ -5,12 +5,12 @@
 - threads: while both counters are alive the GIL is held >= 90% of the
   time; they switch only through drop requests (>= 90% of the switches are
   forced), each after a full switch interval: at most ~1 switch per
-  interval (~200/s), and the analyzer calls both CPU-bound. When the cores
-  are free (a forced-out counter asks again within 1 ms, see
-  samplecheck.Run.comeback_ns) also: at least 25% of that rate, and they
-  take turns throughout (no hold longer than 20 intervals). On a loaded
-  machine the OS timeslices the two threads and these two do not hold
-  (56/s and a 232 ms hold were seen at load 4 on two cores).
+  interval (~200/s), and the analyzer calls both CPU-bound. Counted, so
+  that a loaded machine cannot fail it nor make it skip: they take turns
+  (no counter's hold follows its own), and each wait of a counter holds
+  one drop request of its own. The rate itself (~200/s on free cores; 56/s
+  and a 232 ms hold at load 4 on two cores, when the OS timeslices the
+  two threads) is printed, not asserted.
 - processes: two more processes, each with its own GIL, held by its counter
   nearly all of its life with no waiter, no switch, no drop request, and
   the two GILs held at the same time (which one GIL cannot be).
@@ -55,13 +55,33 @@ def main() -> None:
              f"{interval_ns / 1e6:.0f} ms interval ({n} <= 1.1 x {ideal:.0f} + 5)")
     sc.check(n >= 20, f"threads: they switched ({n} >= 20)")
     longest = max(h.end - h.start for h in h1 + h2 if lo <= h.start and h.end <= hi)
-    if r.cores_free([c1.tid, c2.tid], lo, hi, interval_ns):
-        sc.check(n >= 0.25 * ideal,
-                 f"threads: {n} switches, at least 25% of one per interval ({ideal:.0f})")
-        sc.check(longest <= 20 * interval_ns,
-                 f"threads: they take turns throughout: longest hold {sc.ms(longest)} (<= 20 intervals)")
-    else:
-        print(f"threads (not asserted): {rate:.0f} switches/s, longest hold {sc.ms(longest)}")
+    # Counted, whatever the load: they take turns (no counter follows
+    # itself), and each wait of a counter holds one drop request, its own
+    # (the holder lets the GIL go for nothing else), but for the few the
+    # main thread, waiting for the GIL too now and then, ended with its
+    # drop request. On free cores that is
+    # about one switch per interval; a loaded machine stretches the waits
+    # (56/s and a 232 ms hold at load 4), which is printed, not asserted.
+    turns = sorted([(h.start, c1.tid) for h in h1 if lo <= h.start and h.end <= hi]
+                   + [(h.start, c2.tid) for h in h2 if lo <= h.start and h.end <= hi])
+    again = sum(1 for x, y in zip(turns, turns[1:]) if x[1] == y[1])
+    sc.check(len(turns) >= 20 and again == 0,
+             f"threads: the counters took turns: {len(turns)} holds, none followed by another of the same "
+             f"counter ({again})")
+    waits = r.q("SELECT tid, start_ns, end_ns FROM waits w WHERE run_id = ? AND gil_id = ? AND tid IN (?, ?) "
+                "AND start_ns >= ? AND end_ns <= ? AND NOT EXISTS (SELECT 1 FROM waits o WHERE "
+                "o.run_id = w.run_id AND o.gil_id = w.gil_id AND o.tid NOT IN (?, ?) "
+                "AND o.start_ns < w.end_ns AND o.end_ns > w.start_ns)",
+                r.run_id, gil, c1.tid, c2.tid, lo, hi, c1.tid, c2.tid)
+    asks = r.q("SELECT requester, ts_ns FROM drop_requests WHERE run_id = ? AND gil_id = ? "
+               "AND ts_ns BETWEEN ? AND ?", r.run_id, gil, lo, hi)
+    odd = [(tid, s) for tid, s, e in waits if sum(1 for q, t in asks if q == tid and s <= t <= e) != 1]
+    sc.check(len(waits) >= 20 and not odd,
+             f"threads: each of the {len(waits)} waits of a counter holds one drop request of its own: "
+             f"not (tid, start) {odd[:3]}")
+    r.cores_free([c1.tid, c2.tid], lo, hi, interval_ns)
+    print(f"threads (not asserted): {rate:.0f} switches/s (~{1e9 / interval_ns:.0f}/s on free cores), "
+          f"longest hold {sc.ms(longest)}")
     sc.check(forced >= 0.9 * n, f"threads: {forced} of {n} switches were forced by a drop request")
     drops = r.one("SELECT count(*) FROM drop_requests WHERE run_id = ? AND gil_id = ? AND ts_ns BETWEEN ? AND ? "
                   "AND holder IN (?, ?)", r.run_id, gil, lo, hi, c1.tid, c2.tid)
