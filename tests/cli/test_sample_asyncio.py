@@ -2,8 +2,9 @@
 
 The whole sample runs in the main thread's event loop: the database holds
 one process with one thread, which took the GIL many times (it releases
-it in select/epoll) but never waited for it for long, and there is no
-switch and no drop request.
+it in select/epoll) but never waited for it while it was held (the
+length of a wait is the OS's doing: printed), and there is no switch, no
+drop request and no timed-out wait.
 """
 import re
 
@@ -21,10 +22,18 @@ def main() -> None:
     m = r.q("SELECT switches, drop_requests, forced_releases, timeouts FROM metrics "
             "WHERE run_id = ? AND gil_id IS NULL", r.run_id)[0]
     sc.check(m == (0, 0, 0, 0), f"no switch, drop request, forced release or timed-out wait: {m}")
-    longest_wait = r.one("SELECT max(dur_ns) FROM waits WHERE run_id = ?", r.run_id) or 0
     # Nobody else can hold it: a wait is the few instructions between
-    # request and acquire, unless the OS preempts the thread right there.
-    sc.check(longest_wait < 20_000_000, f"no wait for the GIL longer than 20 ms ({sc.ms(longest_wait)})")
+    # request and acquire, unless the OS preempts the thread right there
+    # (milliseconds on a loaded machine: printed, not asserted). What
+    # holds at any load: no wait overlaps a hold, and none timed out.
+    longest_wait = r.one("SELECT max(dur_ns) FROM waits WHERE run_id = ?", r.run_id) or 0
+    overlapping = r.one("SELECT count(*) FROM waits w JOIN holds h ON h.run_id = w.run_id "
+                        "AND h.gil_id = w.gil_id AND h.start_ns < w.end_ns AND w.start_ns < h.end_ns "
+                        "WHERE w.run_id = ?", r.run_id)
+    waits = r.one("SELECT count(*) FROM waits WHERE run_id = ?", r.run_id)
+    sc.check(waits >= 100 and overlapping == 0,
+             f"none of its {waits} waits for the GIL overlaps a hold ({overlapping}; the longest wait "
+             f"{sc.ms(longest_wait)})")
     sc.check(re.search(r"(^|\s)0\s+drop requests", r.stdout) is not None, "the summary says 0 drop requests")
 
 
