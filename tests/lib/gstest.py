@@ -170,6 +170,16 @@ def python_arg() -> tuple[str, Path]:
     return args.python, exe
 
 
+def attributed_python_arg() -> tuple[str, Path, int, int]:
+    """python_arg() for a test of code locations: (label, interpreter,
+    major, minor), or skips before 3.7, which the tracer names no code on."""
+    label, exe = python_arg()
+    major, minor = python_version(exe)
+    if (major, minor) < (3, 7):
+        skip(f"Python {major}.{minor}: no code attribution before 3.7 (docs/tracer.md)")
+    return label, exe, major, minor
+
+
 def tmpdir(prefix: str = "gilscope-test-") -> Path:
     base = os.environ.get("GILSCOPE_TEST_TMP")
     return Path(tempfile.mkdtemp(prefix=prefix, dir=base))

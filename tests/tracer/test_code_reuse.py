@@ -139,10 +139,7 @@ def check_mode(exe: Path, out: Path, mode: str) -> None:
 
 
 def main() -> None:
-    label, exe = gstest.python_arg()
-    major, minor = gstest.python_version(exe)
-    if (major, minor) < (3, 7):
-        gstest.skip(f"Python {major}.{minor}: no code attribution before 3.7 (docs/tracer.md)")
+    label, exe, _, _ = gstest.attributed_python_arg()
     out = gstest.tmpdir()
     (out / "reuse.py").write_text(PROGRAM)
     for mode in ("stack", "site"):

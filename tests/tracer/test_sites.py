@@ -174,10 +174,7 @@ def check_db(out: Path, prog: Path, lines: dict, truth: dict, tid_of: dict) -> N
 
 
 def main() -> None:
-    label, exe = gstest.python_arg()
-    major, minor = gstest.python_version(exe)
-    if (major, minor) < (3, 7):
-        gstest.skip(f"Python {major}.{minor}: no code attribution before 3.7 (docs/tracer.md)")
+    label, exe, major, minor = gstest.attributed_python_arg()
     out = gstest.tmpdir()
     prog = out / "sites.py"
     prog.write_text(PROGRAM)
