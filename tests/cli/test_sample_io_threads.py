@@ -2,8 +2,10 @@
 
 While the eight fetcher threads run, the client's GIL is held a small
 fraction of the time (< 50%: they spend their time waiting for a server
-that sleeps 20 ms per answer) and there is rarely a thread waiting for it
-(< 25% of that time); every fetcher took the GIL for each of its requests.
+that sleeps 20 ms per answer), and they wait for the GIL far less than
+for the server (under a quarter of it, both measured in the same run:
+the share of time with a waiter, 15 to 24% under load against a bound
+of 25%, is printed); every fetcher took the GIL for each of its requests.
 The server runs in its own process with its own GIL.
 """
 import samplecheck as sc
@@ -29,8 +31,17 @@ def main() -> None:
     contended = r.contended_in(gil, lo, hi)
     sc.check(held < 0.5 * span,
              f"GIL held {100.0 * held / span:.1f}% of the {sc.ms(span)} the fetchers ran (< 50%)")
-    sc.check(contended < 0.25 * span,
-             f"a thread waited for the GIL {100.0 * contended / span:.1f}% of that time (< 25%)")
+    # How long the fetchers waited for the GIL against how long they
+    # waited for the server (a sleep of 20 ms an answer, never shorter),
+    # both measured in this run: a loaded machine stretches both (the time
+    # with a waiter reached 24% of the span there, against 25%).
+    blocked = sum(b - a for t in fetchers for a, b in r.idle_periods(t.tid, 0))
+    waited = r.one("SELECT coalesce(sum(dur_ns), 0) FROM waits WHERE run_id = ? AND gil_id = ? AND tid IN (%s)"
+                   % ",".join("?" * len(fetchers)), r.run_id, gil, *[t.tid for t in fetchers])
+    print(f"a thread waited for the GIL {100.0 * contended / span:.1f}% of that time (printed, not asserted)")
+    sc.check(blocked >= 40 * 20e6 and waited < 0.25 * blocked,
+             f"the fetchers waited {sc.ms(waited)} for the GIL, under a quarter of the {sc.ms(blocked)} "
+             f"they waited for the server without it (at least 40 answers x 20 ms)")
     drops = r.one("SELECT count(*) FROM drop_requests WHERE run_id = ? AND gil_id = ? AND ts_ns BETWEEN ? AND ?",
                   r.run_id, gil, lo, hi)
     print(f"drop requests while the fetchers ran: {drops}")
