@@ -240,13 +240,15 @@ def private_lttng(as_user: bool = False) -> bool:
         return True
     if os.geteuid() != 0 or not shutil.which("unshare"):
         return False
-    home, env = _private_home()
-    env[PRIVATE_NS_MARK] = "1"
-    probe = subprocess.run(["unshare", "-m", "--", "sh", "-c", "mount -t tmpfs gilscope-test /run/lttng"],
+    # /run/lttng exists once a root session daemon has run; not before.
+    isolate = "mkdir -p /run/lttng && mount -t tmpfs gilscope-test /run/lttng"
+    probe = subprocess.run(["unshare", "-m", "--", "sh", "-c", isolate],
                            capture_output=True)
     if probe.returncode != 0:
         return False
-    argv = ["unshare", "-m", "--", "sh", "-c", 'mount -t tmpfs gilscope-test /run/lttng && exec "$@"',
+    home, env = _private_home()
+    env[PRIVATE_NS_MARK] = "1"
+    argv = ["unshare", "-m", "--", "sh", "-c", isolate + ' && exec "$@"',
             "sh", sys.executable, *sys.argv]
     sys.stdout.flush()
     rc = subprocess.run(argv, env=env).returncode
