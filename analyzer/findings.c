@@ -147,15 +147,17 @@ static enum gs_status run_findings_write(struct model *m)
 			 "first packet in the trace says only that events were lost)",
 			 (unsigned long long)m->lost_uncounted, m->lost_uncounted > 1 ? "es" : "");
 	if (m->lost_starts)
-		snprintf(starts, sizeof(starts), " (%llu GIL%s whose start was not recorded: "
-			 "their gil_found and the events before the first one seen; "
+		snprintf(starts, sizeof(starts), " (%llu start%s of a GIL or a process not "
+			 "recorded: a gil_found and the events before the first one seen; "
 			 "the lost table names them)",
 			 (unsigned long long)m->lost_starts, m->lost_starts > 1 ? "s" : "");
+	/* Full buffers are LTTng's losses; a start not recorded is not one. */
+	int buffers = m->lost_events || m->lost_packets || m->lost_uncounted || m->lost_impossible;
 	if (m->lost_events || m->nlosses)
 		st = finding_write(m, &lost, "%c%s lost by the tracer%s%s%s%s: intervals "
-				   "that cross a loss have crosses_loss=1; record again with a "
-				   "larger --buffer-size", how[0] == 'a' ? 'A' : how[0], how + 1,
-				   why, packets, uncounted, starts);
+				   "that cross a loss have crosses_loss=1%s", how[0] == 'a' ? 'A' : how[0],
+				   how + 1, why, packets, uncounted, starts,
+				   buffers ? "; record again with a larger --buffer-size" : "");
 	if (st == GS_OK && m->anomalies)
 		st = finding_write(m, &anom, "%llu events did not fit the GIL's state machine%s; "
 				   "no interval was made up for them",

@@ -908,10 +908,33 @@ static int tag_keeps(struct model *m, struct process *p, const struct gs_event *
 	}
 	if (p->state != PROC_KEPT) {
 		m->skipped++;
+		/* resync carries its tag too, but the gil_known after it decides */
+		if (p->state == PROC_UNDECIDED && m->filter && ev->type != GS_EV_RESYNC &&
+		    !p->early++)
+			p->early_ns = ev->ts;
 		return 0;
 	}
 	p->first_ns = p->last_ns; /* its life starts with what we keep */
 	return 1;
+}
+
+/* A process of a launch trace recognised by its tag only after some of
+ * its events (skipped): its gil_found reached no session of ours (it was
+ * recorded only from a resync, or by another session first). Those
+ * events are counted as skipped; the loss of its start is written once,
+ * as a lost row of unknown count that says how many were skipped. */
+static enum gs_status early_lost(struct model *m, struct process *p, const struct gs_event *ev)
+{
+	char what[128];
+
+	snprintf(what, sizeof(what), "pid %d: %llu events before it was recognised", (int)p->pid,
+		 (unsigned long long)p->early);
+	p->early = 0;
+	m->lost_starts++;
+	if (!m->nlosses || ev->ts > m->max_loss_end)
+		m->max_loss_end = ev->ts;
+	m->nlosses++;
+	return db_insert(m->db, DB_LOST, m->run_id, what, p->early_ns, ev->ts, (int64_t)0);
 }
 
 enum gs_status model_event(struct model *m, const struct gs_event *ev)
@@ -929,6 +952,8 @@ enum gs_status model_event(struct model *m, const struct gs_event *ev)
 		return st;
 	if (!tag_keeps(m, p, ev))
 		return GS_OK;
+	if (p->early && (st = early_lost(m, p, ev)) != GS_OK)
+		return st;
 	m->events++;
 	/* Times are when events happened: each GIL's in order, but those of
 	 * different GILs may go back a little. */

@@ -42,6 +42,10 @@ struct process {
 	int64_t exit_status;       /* GS_UNKNOWN: no process_exit; -1: exit() */
 	char *procname;
 	int64_t first_ns, last_ns;
+	/* Its events read before it was recognised by its tag (skipped):
+	 * in a launch trace, its start went to no session of ours. */
+	uint64_t early;
+	int64_t early_ns;
 };
 
 struct tg;
@@ -133,7 +137,8 @@ struct model {
 	uint64_t lost_packets;     /* losses of whole packets: count unknown */
 	uint64_t lost_uncounted;   /* losses LTTng gave no count for */
 	uint64_t lost_impossible;  /* losses whose count cannot be true: unknown */
-	uint64_t lost_starts;      /* GILs whose start (gil_found) was never recorded */
+	uint64_t lost_starts;      /* GILs whose start (gil_found) was never recorded,
+				      processes recognised only after some events */
 	uint64_t impossible_count; /* the first such count, on impossible_stream */
 	char impossible_stream[128];
 	uint64_t durs_kept, durs_budget;

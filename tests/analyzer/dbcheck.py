@@ -162,9 +162,22 @@ def check_db(db: Path, trace: Path | None = None, run_id: int | None = None) -> 
         late = q("SELECT late_events FROM runs WHERE run_id = ?", run_id)[0][0]
         n_all = len(t.events)
         t.events = [e for e in t.events if e.pid in kept]
-        # Every event is counted once: skipped (other processes), in
-        # event_count, or late (its place given up after a loss: not used,
-        # of whichever process).
+        # With a tag filter, a kept process's events before its first one
+        # carrying the tag (a process announced only by a later resync)
+        # are skipped too.
+        info = Path(trace) / "gilscope.info"
+        if info.exists() and "tag" in gstest.info(Path(trace)):
+            recognised: set = set()
+            used = []
+            for e in t.events:
+                if e.pid not in recognised and e.name in ("gil_found", "gil_known", "thread_name"):
+                    recognised.add(e.pid)
+                if e.pid in recognised:
+                    used.append(e)
+            t.events = used
+        # Every event is counted once: skipped (other processes, and kept
+        # ones' early events), in event_count, or late (its place given up
+        # after a loss: not used, of whichever process).
         other = n_all - len(t.events)
         check(n_all == skipped + nevents + late and skipped <= other <= skipped + late,
               f"skipped_events {skipped} == events of other processes {other} "

@@ -19,6 +19,9 @@ import bt2
 PAYLOADS = {
     "gil_found": [("gil", "u64"), ("interval_us", "u32"), ("rule", "s32"), ("version", "str"),
                   ("tag", "u32")],
+    "gil_known": [("gil", "u64"), ("interval_us", "u32"), ("rule", "s32"), ("version", "str"),
+                  ("tag", "u32")],
+    "resync": [("ngils", "u32"), ("tag", "u32")],
     "request": [("gil", "u64")],
     "acquire": [("gil", "u64")],
     "release": [("gil", "u64"), ("forced", "u8")],

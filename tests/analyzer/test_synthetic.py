@@ -238,6 +238,53 @@ def case_other_recordings(tmp):
           f"tag: a trace of other recordings only (or a damaged tag): {res.stderr.strip()!r}")
 
 
+def case_late_starts(tmp):
+    # Issue 12: a fork child whose events were enabled only after it found
+    # its GIL says gil_known (a resync); a GIL with neither gil_found nor
+    # gil_known lost its start. Neither is an anomaly; both are shown.
+    def known(ts, pid, tid, event):
+        return Ev(ts, event, pid, tid, {"gil": G, "interval_us": 5000, "rule": 1, "version": "3.13",
+                                        "tag": 7})
+    evs = [
+        known(1000, 100, 100, "gil_found"),
+        Ev(1000, "acquire", 100, 100, {"gil": G}),
+        Ev(1500, "release", 100, 100, {"gil": G, "forced": 0}),
+        Ev(1900, "release", 500, 501, {"gil": G, "forced": 0}),  # before it is recognised
+        Ev(2000, "resync", 500, 500, {"ngils": 1, "tag": 7}),
+        known(2000, 500, 500, "gil_known"),
+        Ev(2100, "release", 500, 500, {"gil": G, "forced": 0}),  # held since before: clipped
+        Ev(2200, "request", 500, 501, {"gil": G}),
+        Ev(2300, "acquire", 500, 501, {"gil": G}),
+        Ev(2400, "release", 500, 501, {"gil": G, "forced": 0}),
+        Ev(3000, "thread_name", 600, 600, {"tid": 600, "name": "MainThread", "tag": 7}),
+        Ev(3100, "release", 600, 600, {"gil": G, "forced": 0}),  # no gil_found, no gil_known
+        Ev(3150, "request", 600, 601, {"gil": G}),
+        Ev(3200, "acquire", 600, 601, {"gil": G}),
+        Ev(3300, "release", 600, 601, {"gil": G, "forced": 0}),
+    ]
+    trace = tmp / "late"
+    write_trace(trace / "ust", evs)
+    (trace / "gilscope.info").write_text("tag=7\n")
+    db = tmp / "late.db"
+    dbcheck.analyze(trace, db)
+    dbcheck.check_db(db, trace)
+    expect(db, "SELECT tid, start_ns, end_ns, started FROM holds ORDER BY start_ns",
+           [(100, 1000, 1500, "acquired"), (500, 2000, 2100, "trace_start"),
+            (501, 2300, 2400, "acquired"), (601, 3200, 3300, "acquired")],
+           "late starts: a resynced child's open hold clipped to its first event kept, "
+           "none made up for a GIL whose start is missing")
+    expect(db, "SELECT anomalies, lost_events, skipped_events FROM runs", [(0, 0, 2)],
+           "late starts: no anomaly; losses of unknown count; the early event and the "
+           "resync before gil_known skipped")
+    expect(db, "SELECT stream, start_ns, end_ns, count FROM lost ORDER BY end_ns",
+           [("pid 500: 1 events before it was recognised", 1900, 2000, 0),
+            (f"pid 600: start of GIL {G:#x}", None, 3100, 0)],
+           "late starts: each loss of a start named in lost")
+    expect(db, "SELECT count(*) FROM findings WHERE kind = 'lost_events' AND message LIKE "
+           "'%2 starts of a GIL or a process not recorded%'", [(1,)],
+           "late starts: the lost_events finding says so")
+
+
 def case_process_exit(tmp):
     db = run(tmp, "exit", [
         found(1000),
@@ -303,7 +350,7 @@ def case_findings(tmp):
 
 
 def main():
-    dbcheck.run_cases(case_process_exit, case_other_recordings, case_handoff_with_drop, case_loss,
+    dbcheck.run_cases(case_process_exit, case_late_starts, case_other_recordings, case_handoff_with_drop, case_loss,
                       case_anomalies, case_retire_and_fork, case_convoy_and_trace_end,
                       case_findings)
 

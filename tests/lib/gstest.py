@@ -527,7 +527,9 @@ def check_sequences(trace: Trace) -> dict[tuple[int, int, int], collections.Coun
     found: set[tuple[int, int]] = set()
     holder: dict[tuple[int, int], int] = {}
     for e in trace.events:
-        if e.name in ("thread_name", "process_exit", "code", "stack"):
+        # resync and gil_known say again what is known (a fork child says
+        # it a few times after its fork, docs/tracer.md): no state change.
+        if e.name in ("thread_name", "process_exit", "code", "stack", "resync", "gil_known"):
             continue
         gil = e.fields["gil"]
         if e.name == "gil_found":
