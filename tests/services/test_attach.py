@@ -54,7 +54,7 @@ def main() -> None:
             names = [e.name for e in evs]
             gstest.check("resync" in names and "gil_known" in names,
                          f"pid {pid} re-emitted its GIL on the session's start (resync, gil_known)")
-            # Said at the switch and again 5, 50 and 250 ms later, then every
+            # Said at the switch and again 5, 50, 250 ms, 1 s and 3 s later, then every
             # second: when LTTng is slow to activate the session in a process
             # (a late child under load: seen at 587 ms), only the periodic one
             # lands. The bound is that second, with room for the 64-event tick.
