@@ -136,6 +136,9 @@ static atomic_int g_resync_again; /* repeats still due after the switch (RESYNC_
  * constructor, a fork child, or process_lttng_ready()): the next
  * gil_found may be dropped unseen (resync_after_found). */
 static atomic_int g_resync_unsure;
+/* gilscope:gil_known's probe array when resync_check() last looked: it
+ * changes when a session's events are registered in this process. */
+static void *_Atomic g_resync_probes;
 
 /* A GIL event captured, not yet written (see "event capture and emission"). */
 enum pev_type {
@@ -190,6 +193,15 @@ TLS struct thread_state tl = { .acq = -1 };
  * RS_CTL: the gilscope_ctl:resync switch is on as well (record --pid, the
  * flight recorder). */
 enum { RS_EVENTS = 1, RS_CTL = 2 };
+
+/* The probes LTTng calls for gil_known: a new array each time a session's
+ * events are registered in (or removed from) this process. A fork child
+ * keeps its parent's enabled state until its own registration is done,
+ * so that only this pointer changes when it starts being recorded. */
+static inline void *resync_probes(void)
+{
+	return (void *)CMM_LOAD_SHARED(lttng_ust_tracepoint_gilscope___gil_known.probes);
+}
 
 static inline int resync_state(void)
 {
@@ -708,6 +720,7 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	tl.in_m = g;
 	/* gil_found tells a running session everything: no resync for it. */
 	atomic_store(&g_resync_on, resync_state());
+	atomic_store(&g_resync_probes, resync_probes());
 	/* Written before the GIL is published, so that no other thread's
 	 * event for it can be recorded before its gil_found. */
 	lttng_ust_tracepoint(gilscope, gil_found, (uint64_t)(uintptr_t)m,
@@ -980,8 +993,16 @@ static inline void resync_check(void)
 {
 	int on = resync_state();
 	int was = atomic_load_explicit(&g_resync_on, memory_order_relaxed);
+	void *probes = on ? resync_probes() : NULL;
+	if (__builtin_expect(on && probes != atomic_load_explicit(&g_resync_probes,
+								 memory_order_relaxed), 0)) {
+		/* Another set of sessions records the events now: the one that
+		 * was added may have missed everything (a fork child). */
+		if (atomic_exchange(&g_resync_probes, probes) != probes)
+			was = 0;
+	}
 	if (__builtin_expect(on != was, 0)) {
-		was = atomic_exchange(&g_resync_on, on);
+		was = atomic_exchange(&g_resync_on, on) & was;
 		if (on & ~was) {
 			resync_emit(1);
 			atomic_store(&g_resync_again, RESYNC_AGAINS);
@@ -1292,14 +1313,6 @@ EXPORT pid_t fork(void)
 		ust_fork.after_child(&saved); /* registers the child */
 		process_lttng_end();
 		resync_registered(mono_ns() - t0);
-		/* Even when that wait returned in time, the child may not be
-		 * recorded yet, and no state change shows when it is: it
-		 * keeps its parent's enabled tracepoints (with
-		 * LTTNG_UST_REGISTER_TIMEOUT=0 a child showed no transition).
-		 * cpython.full's test_concurrent_futures at load 15: fork
-		 * children recorded only after their gil_found, no resync in
-		 * them. Their repeats say it again. */
-		atomic_store(&g_resync_unsure, 1);
 	} else
 		ust_fork.after_parent(&saved);
 	errno = e;
