@@ -1392,6 +1392,23 @@ EXPORT int kill(pid_t pid, int sig)
 	return real_kill(pid, sig);
 }
 
+/* CPython's fatal errors (Py_FatalError: "Py_EndInterpreter: not the
+ * last thread" in test_threading) end in abort(): the same wait, but the
+ * aborting thread's own pending records are left alone, as it may be in
+ * any state. */
+EXPORT __attribute__((noreturn)) void abort(void)
+{
+	static void (*real_abort)(void);
+	if (!real_abort)
+		real_abort = (void (*)(void))resolve("abort", NULL);
+	if (atomic_load(&g_hot.mode) == MODE_ACTIVE && !tl.guard && signal_ends_process(SIGABRT)) {
+		tl.guard = 1;
+		pending_wait_others();
+	}
+	real_abort();
+	__builtin_unreachable();
+}
+
 EXPORT int raise(int sig)
 {
 	static int (*real_raise)(int);

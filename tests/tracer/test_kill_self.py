@@ -1,12 +1,14 @@
-"""A process that signals itself to death runs no exit handler: CPython
-ends so after an unhandled KeyboardInterrupt (kill(getpid(), SIGINT) with
-the default action, once finalized; issue 12: a test_threading child whose
-other thread's release, captured under the GIL's mutex but not yet written,
-was lost, leaving a hole in the GIL's order and an anomaly). The preload
-lets the other threads write what they captured first. To make the window
-wide, the other thread releases the GIL from 60 frames of code objects it
-has never met, whose descriptions it writes before its release record,
-while the main thread takes the GIL and kills the process at once."""
+"""A process that ends by a signal of its own runs no exit handler: CPython's
+fatal errors end in abort() (issue 12: test_threading's subinterpreter test
+ending in "Fatal Python error: Py_EndInterpreter: not the last thread" lost
+another thread's release, captured under the GIL's mutex but not yet
+written: a hole in the GIL's order and an anomaly), and an unhandled
+KeyboardInterrupt in kill(getpid(), SIGINT) with the default action. The
+preload lets the other threads write what they captured first. To make the
+window wide, the other thread releases the GIL from 30 frames of code
+objects it has never met, whose descriptions it writes before its release
+record, while the main thread takes the GIL and kills the process (SIGTERM)
+or aborts at once."""
 
 import sqlite3
 import subprocess
@@ -14,9 +16,9 @@ import subprocess
 import gstest
 
 PROGRAM = r"""
-import os, signal, subprocess, sys, threading
+import os, resource, signal, subprocess, sys, threading
 
-DEPTH, BODY = 60, 400
+DEPTH, BODY = 30, 100
 
 def child():
     r, w = os.pipe()
@@ -31,13 +33,16 @@ def child():
     t = threading.Thread(target=ns["f0"])
     t.start()
     ev.wait()
+    if sys.argv[1] == "abort":  # as CPython's fatal errors end
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        os.abort()
     os.kill(os.getpid(), signal.SIGTERM)
 
 if len(sys.argv) > 1:
     child()
 else:
-    for i in range(5):
-        print("child", subprocess.run([sys.executable, __file__, "child"]).returncode)
+    for how in ["kill"] * 5 + ["abort"] * 3:
+        print("child", subprocess.run([sys.executable, __file__, how]).returncode)
 """
 
 
@@ -48,7 +53,8 @@ def main() -> None:
     prog.write_text(PROGRAM)
     res = gstest.record([str(exe), str(prog)], out / "trace")
     codes = [line.split()[1] for line in res.stdout.splitlines() if line.startswith("child ")]
-    gstest.check(codes == ["-15"] * 5, f"each child ended by its own SIGTERM ({codes})")
+    gstest.check(codes == ["-15"] * 5 + ["-6"] * 3,
+                 f"each child ended by its own SIGTERM, or abort() ({codes})")
     db = out / "run.db"
     an = subprocess.run([str(gstest.gilscope()), "analyze", str(out / "trace"), "-o", str(db)],
                         capture_output=True, text=True, timeout=300)
@@ -58,7 +64,7 @@ def main() -> None:
         "SELECT lost_events, anomalies, order_gaps, late_events FROM runs").fetchone()
     procs = con.execute("SELECT count(*) FROM processes").fetchone()[0]
     con.close()
-    gstest.check(procs == 6, f"the parent and its five children analyzed ({procs})")
+    gstest.check(procs == 9, f"the parent and its eight children analyzed ({procs})")
     gstest.check((lost, anomalies, gaps, late) == (0, 0, 0, 0),
                  f"every captured event was written before the process killed itself: "
                  f"lost {lost}, anomalies {anomalies}, order gaps {gaps}, late {late}")
