@@ -1370,7 +1370,16 @@ static int signal_ends_process(int sig)
  * ends so after an unhandled KeyboardInterrupt (kill(getpid(), SIGINT)
  * with the default action, once finalized). What its threads captured
  * and not yet wrote would be lost, cutting holes in the GIL's order: let
- * them write it first (50 ms at most), as at _exit. */
+ * them write it first (200 ms at most), as at _exit. */
+/* Other threads' pending records, for a process that is about to die
+ * without exit handlers: 200 ms at most (a thread descheduled on a loaded
+ * machine, past _exit's 50). */
+static void pending_wait_dying(void)
+{
+	for (int i = 0; i < 4; i++)
+		pending_wait_others();
+}
+
 static void self_signal(int sig)
 {
 	if (atomic_load(&g_hot.mode) != MODE_ACTIVE || tl.guard || !signal_ends_process(sig))
@@ -1378,7 +1387,7 @@ static void self_signal(int sig)
 	tl.guard = 1;
 	if (tl.npend)
 		pending_flush();
-	pending_wait_others();
+	pending_wait_dying();
 	tl.guard = 0;
 }
 
@@ -1403,7 +1412,7 @@ EXPORT __attribute__((noreturn)) void abort(void)
 		real_abort = (void (*)(void))resolve("abort", NULL);
 	if (atomic_load(&g_hot.mode) == MODE_ACTIVE && !tl.guard && signal_ends_process(SIGABRT)) {
 		tl.guard = 1;
-		pending_wait_others();
+		pending_wait_dying();
 	}
 	real_abort();
 	__builtin_unreachable();
