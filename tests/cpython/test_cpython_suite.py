@@ -4,8 +4,7 @@ module at a time); a test case failing only under the recorder is a
 failure of gilscope (it is run again once, both ways, before it counts, so
 that a timing-sensitive test failing once under load does not). Each
 recording is analyzed and checked: no event lost (counted or not), no
-place missing from a GIL's order, no anomaly, no overlapping holds of one
-GIL.
+anomaly, no overlapping holds of one GIL.
 
 --set fast runs a short list (part of `make test`), --set full the whole
 list of issue 12 (`make test-cpython`). Modules an interpreter does not
@@ -75,8 +74,9 @@ def check_recording(trace: Path, db: Path) -> str:
         return f"analyze failed: {res.stderr.strip()}"
     con = sqlite3.connect(db)
     try:
-        lost, anomalies, gaps, late = con.execute(
-            "SELECT lost_events, anomalies, order_gaps, late_events FROM runs").fetchone()
+        # (order_gaps and late_events also count other recordings'
+        # processes, which a session of the machine's daemon records too.)
+        lost, anomalies = con.execute("SELECT lost_events, anomalies FROM runs").fetchone()
         # A loss of unknown count (a GIL whose start is not in the trace, a
         # lost packet) adds nothing to lost_events but has its row.
         losses = con.execute("SELECT group_concat(stream, '; ') FROM "
@@ -93,8 +93,6 @@ def check_recording(trace: Path, db: Path) -> str:
         wrong.append(f"{lost} events lost")
     if losses:
         wrong.append(f"losses of unknown count: {losses}")
-    if gaps or late:
-        wrong.append(f"{gaps} places missing from a GIL's order, {late} events after their place")
     if anomalies:
         wrong.append(f"{anomalies} anomalies")
     if overlaps:

@@ -10,6 +10,7 @@ objects it has never met, whose descriptions it writes before its release
 record, while the main thread takes the GIL and kills the process (SIGTERM)
 or aborts at once."""
 
+import os
 import sqlite3
 import subprocess
 
@@ -47,6 +48,13 @@ else:
 
 
 def main() -> None:
+    # order_gaps would count other recordings' processes too: a daemon of
+    # its own, the interpreters found through the old HOME kept.
+    os.environ.setdefault("GILSCOPE_PYTHONS_DIR", str(gstest.fetched_pythons_dir()))
+    root = gstest.pyenv_root()
+    if root:
+        os.environ.setdefault("PYENV_ROOT", str(root))
+    gstest.private_lttng()
     label, exe = gstest.python_arg()
     out = gstest.tmpdir()
     prog = out / "killself.py"
