@@ -358,6 +358,7 @@ struct analysis {
 	int64_t tags[TAGS_SEEN]; /* the first distinct tags events carry */
 	int ntags;
 	enum gs_status sink_status; /* why the model stopped the reading */
+	uint64_t nlosses;      /* losses reported */
 };
 
 /* Remembers the tags the trace's processes carry, to tell a damaged
@@ -414,6 +415,7 @@ static int on_loss(void *ctx, const struct gs_loss *loss)
 	 * trace directory, so that a moved trace gives the same rows. */
 	if (n && !strncmp(l.stream, a->root, n) && l.stream[n] == '/')
 		l.stream += n + 1;
+	a->nlosses++;
 	return (int)(a->sink_status = model_loss(a->model, &l));
 }
 
@@ -442,7 +444,7 @@ static int analyze_job(void *arg)
 	};
 	struct trace_info tinfo;
 	struct analysis a = { 0 };
-	struct trace_sink sink = { on_event, on_loss, &a };
+	struct trace_sink sink = { on_event, on_loss, &a, 0 };
 	struct db *db = NULL;
 	char err[1024] = "";
 	int caught = 0;
@@ -490,6 +492,8 @@ static int analyze_job(void *arg)
 			goto end;
 		model_set_start(a.model, "snapshot", horizon);
 	}
+	/* A snapshot's streams end where their CPU's events did. */
+	sink.tails = strcmp(info.mode, "snapshot") != 0;
 	a.progress = j->progress;
 	a.t0 = mono_s();
 	for (;;) {
@@ -547,6 +551,19 @@ static int analyze_job(void *arg)
 			 "program recorded with `gilscope record`?", opts->trace_dir,
 			 (unsigned long long)tinfo.other_events);
 		goto end;
+	}
+	/* Events missing from a GIL's order are lost events, whether or not
+	 * LTTng said so: never "lost 0" with gaps. */
+	if (tinfo.seq_gaps && !a.nlosses) {
+		char what[128];
+		struct gs_loss l = { what, GS_UNKNOWN, GS_UNKNOWN, 0, 0, 0, 0, tinfo.seq_gaps };
+
+		snprintf(what, sizeof(what), "%llu places in a GIL's order never seen",
+			 (unsigned long long)tinfo.seq_gaps);
+		if ((ret = model_loss(a.model, &l)) != GS_OK) {
+			snprintf(err, sizeof(err), "%s", model_error(a.model));
+			goto end;
+		}
 	}
 	{
 		struct run_info run = {
@@ -615,7 +632,7 @@ static int probe_sink_loss(void *ctx, const struct gs_loss *loss)
 static int probe_job(void *arg)
 {
 	const char *dir = arg;
-	struct trace_sink sink = { probe_sink_event, probe_sink_loss, NULL };
+	struct trace_sink sink = { probe_sink_event, probe_sink_loss, NULL, 0 };
 	struct trace_info tinfo;
 	char err[256];
 

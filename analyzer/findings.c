@@ -123,10 +123,12 @@ static enum gs_status run_findings_write(struct model *m)
 				(double)m->anomalies, NULL, GS_UNKNOWN, GS_UNKNOWN };
 	enum gs_status st = GS_OK;
 	char how[128], why[400] = "", packets[96] = "", uncounted[160] = "", starts[240] = "";
+	char tails[240] = "", gaps[240] = "";
 
 	/* A loss is never hidden: when LTTng's count cannot be taken, the
 	 * finding says how many are known and why the rest are not. */
-	if (!m->lost_impossible && !m->lost_packets && !m->lost_uncounted && !m->lost_starts)
+	if (!m->lost_impossible && !m->lost_packets && !m->lost_uncounted && !m->lost_starts &&
+	    !m->lost_tails && !m->lost_gaps)
 		snprintf(how, sizeof(how), "%llu events were", (unsigned long long)m->lost_events);
 	else if (m->lost_events)
 		snprintf(how, sizeof(how), "at least %llu events, and an unknown number more, were",
@@ -151,12 +153,21 @@ static enum gs_status run_findings_write(struct model *m)
 			 "recorded: a gil_found and the events before the first one seen; "
 			 "the lost table names them)",
 			 (unsigned long long)m->lost_starts, m->lost_starts > 1 ? "s" : "");
+	if (m->lost_tails)
+		snprintf(tails, sizeof(tails), " (%llu stream%s ended before the recording did, "
+			 "LTTng writing none of %s last packets and counting nothing: the lost "
+			 "table gives from when)", (unsigned long long)m->lost_tails,
+			 m->lost_tails > 1 ? "s" : "", m->lost_tails > 1 ? "their" : "its");
+	if (m->lost_gaps)
+		snprintf(gaps, sizeof(gaps), " (%llu place%s in a GIL's order never seen, "
+			 "though LTTng reported no loss)", (unsigned long long)m->lost_gaps,
+			 m->lost_gaps > 1 ? "s" : "");
 	/* Full buffers are LTTng's losses; a start not recorded is not one. */
 	int buffers = m->lost_events || m->lost_packets || m->lost_uncounted || m->lost_impossible;
 	if (m->lost_events || m->nlosses)
-		st = finding_write(m, &lost, "%c%s lost by the tracer%s%s%s%s: intervals "
+		st = finding_write(m, &lost, "%c%s lost by the tracer%s%s%s%s%s%s: intervals "
 				   "that cross a loss have crosses_loss=1%s", how[0] == 'a' ? 'A' : how[0],
-				   how + 1, why, packets, uncounted, starts,
+				   how + 1, why, packets, uncounted, starts, tails, gaps,
 				   buffers ? "; record again with a larger --buffer-size" : "");
 	if (st == GS_OK && m->anomalies)
 		st = finding_write(m, &anom, "%llu events did not fit the GIL's state machine%s; "

@@ -1012,6 +1012,10 @@ enum gs_status model_loss(struct model *m, const struct gs_loss *l)
 		snprintf(m->impossible_stream, sizeof(m->impossible_stream), "%s", l->stream);
 	} else if (l->whole_packets) {
 		m->lost_packets++;
+	} else if (l->tail) {
+		m->lost_tails++;
+	} else if (l->gaps) {
+		m->lost_gaps += l->gaps;
 	} else if (!l->count && !l->impossible) {
 		m->lost_uncounted++;
 	}

@@ -124,6 +124,12 @@ struct stream_loss {
 	uint64_t pending_count; /* babeltrace2's count for the first of them */
 };
 
+/* Where a stream's last packet ended (reader_tails). */
+struct stream_tail {
+	const char *name;      /* the stream's file, copied: streams go first */
+	int64_t end_ns;
+};
+
 /* The last lookup in a per-class table (reader_memo). */
 struct memo {
 	const void *key;
@@ -144,7 +150,10 @@ struct reader {
 	uint8_t linetable[GS_MAX_LINETABLE];
 	uint32_t codes[GS_MAX_STACK];
 	int32_t offsets[GS_MAX_STACK];
-	struct ptrvec allocs;  /* every class_info, sclass_info and stream_loss */
+	struct ptrvec allocs;  /* every class_info, sclass_info, stream_loss, stream_tail */
+	struct kmap *tails;    /* bt_stream * -> struct stream_tail */
+	struct ptrvec tailv;   /* the same, in the order first seen */
+	struct memo last_tail;
 	int sink_failed;
 	char *err;
 	size_t errlen;
@@ -685,7 +694,7 @@ static int reader_stream_end(struct reader *r, const bt_message *msg)
 {
 	const bt_stream *stream = bt_message_stream_end_borrow_stream_const(msg);
 	struct stream_loss *sl = kmap_get(r->streams, (uintptr_t)stream, 0);
-	struct gs_loss l = { bt_stream_get_name(stream), GS_UNKNOWN, GS_UNKNOWN, 0, 0, 0 };
+	struct gs_loss l = { bt_stream_get_name(stream), GS_UNKNOWN, GS_UNKNOWN, 0, 0, 0, 0, 0 };
 	char name[64];
 
 	if (!sl || !sl->pending)
@@ -705,12 +714,81 @@ static int reader_stream_end(struct reader *r, const bt_message *msg)
 	return 0;
 }
 
+/* Keeps where each stream's last packet ended: a recording's stop
+ * flushes every stream (lttng_stop_tracing), so all of them end within
+ * a few hundred microseconds of each other. */
+static int reader_packet_end(struct reader *r, const bt_message *msg)
+{
+	const bt_packet *pkt = bt_message_packet_end_borrow_packet_const(msg);
+	const bt_stream *stream = bt_packet_borrow_stream_const(pkt);
+	struct stream_tail *t;
+	int64_t ns;
+	int fresh;
+
+	if (!bt_stream_class_packets_have_end_default_clock_snapshot(
+		    bt_stream_borrow_class_const(stream)) ||
+	    bt_clock_snapshot_get_ns_from_origin(
+		    bt_message_packet_end_borrow_default_clock_snapshot_const(msg), &ns))
+		return 0;
+	if (!(t = reader_memo(r, r->tails, &r->last_tail, stream, sizeof(*t), &fresh)))
+		return -1;
+	if (fresh) {
+		const char *name = bt_stream_get_name(stream);
+		char id[64];
+		size_t len;
+
+		if (!name) {
+			snprintf(id, sizeof(id), "stream %" PRIu64, bt_stream_get_id(stream));
+			name = id;
+		}
+		len = strlen(name) + 1;
+		if (!(t->name = reader_alloc(r, len)) || ptrvec_push(&r->tailv, t)) {
+			reader_errorf(r, "out of memory");
+			return -1;
+		}
+		memcpy((char *)t->name, name, len);
+		t->end_ns = ns;
+	}
+	if (ns > t->end_ns)
+		t->end_ns = ns;
+	return 0;
+}
+
+/* A stream whose packets end well before the others' lost its last ones:
+ * LTTng wrote no packet of it after that (one writer's event left
+ * uncommitted in the shared per-user ring, e.g. a process killed while
+ * writing, stops the consumer at that sub-buffer) and counted nothing.
+ * Each such stream is a loss of unknown size from its end to the
+ * trace's. Not for snapshots, whose streams end where their CPU's
+ * events did. */
+static int reader_tails(struct reader *r)
+{
+	int64_t last = INT64_MIN;
+
+	for (size_t i = 0; i < r->tailv.n; i++) {
+		const struct stream_tail *t = r->tailv.v[i];
+
+		if (t->end_ns > last)
+			last = t->end_ns;
+	}
+	for (size_t i = 0; i < r->tailv.n; i++) {
+		const struct stream_tail *t = r->tailv.v[i];
+		struct gs_loss l = { t->name, t->end_ns, last, 0, 0, 0, 1, 0 };
+
+		if (last - t->end_ns <= GS_TAIL_SLACK_NS)
+			continue;
+		if (r->sink->loss(r->sink->ctx, &l))
+			return -1;
+	}
+	return 0;
+}
+
 static int reader_discarded(struct reader *r, const bt_message *msg, int packets)
 {
 	const bt_stream *stream = packets ? bt_message_discarded_packets_borrow_stream_const(msg)
 					  : bt_message_discarded_events_borrow_stream_const(msg);
 	const struct sclass_info *si = sclass_info_get(r, stream, NULL);
-	struct gs_loss l = { bt_stream_get_name(stream), GS_UNKNOWN, GS_UNKNOWN, 0, 0, packets };
+	struct gs_loss l = { bt_stream_get_name(stream), GS_UNKNOWN, GS_UNKNOWN, 0, 0, packets, 0, 0 };
 	char name[64];
 
 	if (!si)
@@ -789,6 +867,9 @@ reader_consume(bt_message_iterator *it, void *data)
 				break;
 			case BT_MESSAGE_TYPE_STREAM_END:
 				failed = reader_stream_end(r, msg);
+				break;
+			case BT_MESSAGE_TYPE_PACKET_END:
+				failed = r->sink->tails && reader_packet_end(r, msg);
 				break;
 			default:
 				break;
@@ -895,9 +976,10 @@ enum trace_read_status trace_read(const char *const *dirs, size_t n,
 	r.classes = kmap_new();
 	r.sclasses = kmap_new();
 	r.streams = kmap_new();
+	r.tails = kmap_new();
 	r.ro = reorder_new(sink);
 	graph = bt_graph_create(0);
-	if (!r.classes || !r.sclasses || !r.streams || !r.ro || !graph) {
+	if (!r.classes || !r.sclasses || !r.streams || !r.tails || !r.ro || !graph) {
 		reader_errorf(&r, "out of memory");
 		goto end;
 	}
@@ -987,7 +1069,7 @@ enum trace_read_status trace_read(const char *const *dirs, size_t n,
 		}
 		goto end;
 	}
-	if (reorder_finish(r.ro)) {
+	if (reorder_finish(r.ro) || (r.sink->tails && reader_tails(&r))) {
 		st = TRACE_READ_SINK_ERROR;
 		goto end;
 	}
@@ -1009,6 +1091,8 @@ end:
 	kmap_free(r.classes);
 	kmap_free(r.sclasses);
 	kmap_free(r.streams);
+	kmap_free(r.tails);
+	free(r.tailv.v);
 	for (size_t i = 0; i < r.allocs.n; i++)
 		free(r.allocs.v[i]);
 	free(r.allocs.v);

@@ -113,7 +113,16 @@ struct gs_loss {
 	uint64_t impossible;   /* non-zero: the count babeltrace2 reported,
 				  which cannot be true (count is then 0) */
 	int whole_packets;     /* packets were lost (count 0) */
+	int tail;              /* a stream ended early: its last packets are
+				  missing (count 0) */
+	uint64_t gaps;         /* non-zero: places in a GIL's order never
+				  seen while nothing else was reported lost
+				  (count 0) */
 };
+
+/* How much earlier than the trace's end a stream may end: the stop's
+ * flushes of the streams come within a few hundred microseconds. */
+#define GS_TAIL_SLACK_NS INT64_C(20000000)
 
 /* A discarded-events count at or above this cannot be true, whatever the
  * stream (LTTng-UST's counter is an unsigned long; one that went
@@ -126,6 +135,8 @@ struct trace_sink {
 	int (*event)(void *ctx, const struct gs_event *ev);
 	int (*loss)(void *ctx, const struct gs_loss *loss);
 	void *ctx;
+	int tails;             /* report streams that end early (not for a
+				  snapshot): a loss each, after the events */
 };
 
 struct trace_info {
