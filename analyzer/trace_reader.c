@@ -14,6 +14,7 @@
 #include "kmap.h"
 #include "ptrvec.h"
 #include "reorder.h"
+#include "tails.h"
 
 #define PROVIDER "gilscope:"
 

@@ -120,9 +120,6 @@ struct gs_loss {
 				  (count 0) */
 };
 
-/* How much earlier than the trace's end a stream may end: the stop's
- * flushes of the streams come within a few hundred microseconds. */
-#define GS_TAIL_SLACK_NS INT64_C(20000000)
 
 /* A discarded-events count at or above this cannot be true, whatever the
  * stream (LTTng-UST's counter is an unsigned long; one that went

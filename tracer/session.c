@@ -8,6 +8,7 @@
 
 #include "fsinfo.h"
 #include "record.h"
+#include "tails.h"
 
 #define NUM_SUBBUF 8
 
@@ -176,6 +177,29 @@ static int stop_and_drain(const char *name)
 	return rc;
 }
 
+/* A stream that ends before the others lost its last packets, and LTTng
+ * counted none of them (a writer's event left uncommitted in the shared
+ * per-user ring, e.g. by a process killed while writing, stops the
+ * consumer at that sub-buffer): never "no events lost" then. */
+static void tails_say(const char *pfx, const char *dir, uint64_t *lost)
+{
+	char first[1024];
+	int64_t early;
+	int n = tails_find(dir, first, sizeof(first), &early);
+
+	if (n < 0) {
+		fprintf(stderr, "%scannot check that every stream reached the end: %s\n", pfx, first);
+		return;
+	}
+	if (!n)
+		return;
+	fprintf(stderr, "%s%d stream%s of the trace ended early (%s %.3f s before the "
+		"recording's end): LTTng wrote none of %s last packets and counted nothing; "
+		"events were lost, how many is unknown\n", pfx, n, n > 1 ? "s" : "", first,
+		(double)early / 1e9, n > 1 ? "their" : "its");
+	*lost = RECORD_LOST_UNKNOWN;
+}
+
 int session_teardown(const char *pfx, struct gs_session *s, uint64_t *lost)
 {
 	int rc = 0, err = 0, outdir = s->outdir[0] != '\0', drained = 0;
@@ -223,6 +247,8 @@ int session_teardown(const char *pfx, struct gs_session *s, uint64_t *lost)
 			lttng_fail(pfx, "cannot destroy the LTTng session", rc);
 		err = -1;
 	}
+	if (outdir && drained && !err)
+		tails_say(pfx, s->outdir, lost);
 	if (outdir && s->created && disk_full(s, space, sizeof(space))) {
 		fprintf(stderr, "%sthe disk is full (%s): the trace in %s is likely cut short; "
 			"free some space or record elsewhere (-o)\n", pfx, space, s->outdir);

@@ -1,0 +1,23 @@
+/* Streams of a recorded trace that end before the others: LTTng wrote
+ * none of their last packets and counted nothing (docs/events.md, "A
+ * stream that ends early"). */
+#ifndef GILSCOPE_TAILS_H
+#define GILSCOPE_TAILS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* How much earlier than the latest a stream may end: the stop flushes
+ * every stream, and their last packets end within a few hundred
+ * microseconds of each other. */
+#define GS_TAIL_SLACK_NS INT64_C(20000000)
+
+/* Reads the CTF packet indexes (DIR/ust/uid/UID/BITS-bit/index/NAME.idx) of
+ * the trace in dir. Returns how many streams end more than
+ * GS_TAIL_SLACK_NS before the latest one, their earliest named in first
+ * (its path inside dir) with how much earlier in *early_ns; 0 when none
+ * does or there is no index; -1 when an index cannot be read (why in
+ * first). */
+int tails_find(const char *dir, char *first, size_t len, int64_t *early_ns);
+
+#endif
