@@ -9,7 +9,15 @@
 
 #define INDEX_MAGIC 0xc1f1dcc1u
 #define INDEX_HEADER 16    /* magic, major, minor, entry size: big-endian u32 */
-#define ENTRY_TS_END 32    /* offset, packet_size, content_size, ts_begin, ts_end */
+/* An entry: offset, packet_size (bits), content_size, ts_begin, ts_end. */
+#define ENTRY_PACKET_SIZE 8
+#define ENTRY_TS_END 32
+
+struct last {
+	uint64_t end;      /* its last packet's end (clock cycles) */
+	uint64_t size;     /* and size: a sub-buffer's when a switch closed it */
+	int has;           /* it has a packet */
+};
 
 static uint64_t be64(const unsigned char *p)
 {
@@ -25,9 +33,9 @@ static uint32_t be32(const unsigned char *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* The end of path's last packet (clock cycles, 1 GHz for LTTng-UST);
- * 0 when it has no packet, -1 on error (why in err). */
-static int last_end(const char *path, uint64_t *end, char *err, size_t len)
+/* Reads the last entry of the packet index path into l. 0, or -1 (why
+ * in err). */
+static int last_read(const char *path, struct last *l, char *err, size_t len)
 {
 	unsigned char h[INDEX_HEADER], e[ENTRY_TS_END + 8];
 	FILE *f = fopen(path, "rb");
@@ -35,6 +43,7 @@ static int last_end(const char *path, uint64_t *end, char *err, size_t len)
 	uint32_t entry;
 	int ret = -1;
 
+	memset(l, 0, sizeof(*l));
 	if (!f) {
 		snprintf(err, len, "cannot open %s: %s", path, strerror(errno));
 		return -1;
@@ -53,47 +62,71 @@ static int last_end(const char *path, uint64_t *end, char *err, size_t len)
 		ret = -1;
 		goto end;
 	}
-	*end = be64(e + ENTRY_TS_END);
-	ret = 1;
+	l->end = be64(e + ENTRY_TS_END);
+	l->size = be64(e + ENTRY_PACKET_SIZE);
+	l->has = 1;
 end:
 	fclose(f);
 	return ret;
 }
 
+/* The indexes matching pattern: their paths in g, their last packets in
+ * *lasts (to free), the largest packet in *sub (a sub-buffer). 0, or -1
+ * (why in err). */
+static int scan(const char *pattern, glob_t *g, struct last **lasts, uint64_t *sub,
+		char *err, size_t len)
+{
+	int rc = glob(pattern, 0, NULL, g);
+
+	*lasts = NULL;
+	*sub = 0;
+	if (rc == GLOB_NOMATCH)
+		return 0;
+	if (rc) {
+		snprintf(err, len, "cannot list %s", pattern);
+		return -1;
+	}
+	if (!(*lasts = calloc(g->gl_pathc, sizeof(**lasts)))) {
+		snprintf(err, len, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < g->gl_pathc; i++) {
+		if (last_read(g->gl_pathv[i], &(*lasts)[i], err, len))
+			return -1;
+		if ((*lasts)[i].size > *sub)
+			*sub = (*lasts)[i].size;
+	}
+	return 0;
+}
+
 int tails_find(const char *dir, char *first, size_t len, int64_t *early_ns)
 {
 	char pat[4096];
-	glob_t g;
-	uint64_t latest = 0, earliest = UINT64_MAX, *ends = NULL;
+	glob_t g = { 0 };
+	struct last *lasts = NULL;
+	uint64_t latest = 0, earliest = UINT64_MAX, sub;
 	size_t worst = 0;
-	int n = 0, rc;
+	int n = 0;
 
 	*early_ns = 0;
 	first[0] = '\0';
 	snprintf(pat, sizeof(pat), "%s/ust/uid/*/*-bit/index/*.idx", dir);
-	if ((rc = glob(pat, 0, NULL, &g)) != 0)
-		return rc == GLOB_NOMATCH ? 0 : (snprintf(first, len, "cannot list %s", pat), -1);
-	if (!(ends = calloc(g.gl_pathc, sizeof(*ends)))) {
-		snprintf(first, len, "out of memory");
+	if (scan(pat, &g, &lasts, &sub, first, len)) {
 		n = -1;
 		goto end;
 	}
+	for (size_t i = 0; i < g.gl_pathc; i++)
+		if (lasts[i].has && lasts[i].end > latest)
+			latest = lasts[i].end;
 	for (size_t i = 0; i < g.gl_pathc; i++) {
-		if ((rc = last_end(g.gl_pathv[i], &ends[i], first, len)) < 0) {
-			n = -1;
-			goto end;
-		}
-		if (!rc)
-			ends[i] = UINT64_MAX; /* no packet: nothing to compare */
-		else if (ends[i] > latest)
-			latest = ends[i];
-	}
-	for (size_t i = 0; i < g.gl_pathc; i++) {
-		if (ends[i] == UINT64_MAX || latest - ends[i] <= (uint64_t)GS_TAIL_SLACK_NS)
+		const struct last *l = &lasts[i];
+
+		/* Ended by a sub-buffer switch, not by the stop's flush. */
+		if (!l->has || l->size != sub || latest - l->end <= (uint64_t)GS_TAIL_SLACK_NS)
 			continue;
 		n++;
-		if (ends[i] < earliest) {
-			earliest = ends[i];
+		if (l->end < earliest) {
+			earliest = l->end;
 			worst = i;
 		}
 	}
@@ -109,7 +142,33 @@ int tails_find(const char *dir, char *first, size_t len, int64_t *early_ns)
 		*early_ns = (int64_t)(latest - earliest);
 	}
 end:
-	free(ends);
-	globfree(&g);
+	free(lasts);
+	if (g.gl_pathv)
+		globfree(&g);
 	return n;
+}
+
+int tails_switched(const char *stream)
+{
+	char pat[4096], idx[4096], err[256];
+	const char *slash = strrchr(stream, '/');
+	glob_t g = { 0 };
+	struct last *lasts = NULL;
+	uint64_t sub;
+	int ret = -1;
+
+	if (!slash)
+		return -1;
+	snprintf(pat, sizeof(pat), "%.*s/index/*.idx", (int)(slash - stream), stream);
+	snprintf(idx, sizeof(idx), "%.*s/index/%s.idx", (int)(slash - stream), stream, slash + 1);
+	if (scan(pat, &g, &lasts, &sub, err, sizeof(err)))
+		goto end;
+	for (size_t i = 0; i < g.gl_pathc; i++)
+		if (!strcmp(g.gl_pathv[i], idx) && lasts[i].has)
+			ret = lasts[i].size == sub;
+end:
+	free(lasts);
+	if (g.gl_pathv)
+		globfree(&g);
+	return ret;
 }

@@ -9,15 +9,24 @@
 
 /* How much earlier than the latest a stream may end: the stop flushes
  * every stream, and their last packets end within a few hundred
- * microseconds of each other. */
+ * microseconds of each other (9 ms seen with a niced consumer on a
+ * loaded machine). */
 #define GS_TAIL_SLACK_NS INT64_C(20000000)
 
 /* Reads the CTF packet indexes (DIR/ust/uid/UID/BITS-bit/index/NAME.idx) of
  * the trace in dir. Returns how many streams end more than
- * GS_TAIL_SLACK_NS before the latest one, their earliest named in first
+ * GS_TAIL_SLACK_NS before the latest one with a packet that a sub-buffer
+ * switch closed (a full one: the stop's flush would have written a
+ * shorter one after it), their earliest named in first
  * (its path inside dir) with how much earlier in *early_ns; 0 when none
  * does or there is no index; -1 when an index cannot be read (why in
  * first). */
 int tails_find(const char *dir, char *first, size_t len, int64_t *early_ns);
+
+/* 1 when the last packet of the stream file (a path) was closed by a
+ * sub-buffer switch (as large as the largest packet of the streams
+ * beside it), 0 when not (the stop's flush closed it), -1 when its
+ * packet index does not say. */
+int tails_switched(const char *stream);
 
 #endif
