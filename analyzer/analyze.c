@@ -558,8 +558,8 @@ static int analyze_job(void *arg)
 		char what[128];
 		struct gs_loss l = { what, GS_UNKNOWN, GS_UNKNOWN, 0, 0, 0, 0, tinfo.seq_gaps };
 
-		snprintf(what, sizeof(what), "%llu places in a GIL's order never seen",
-			 (unsigned long long)tinfo.seq_gaps);
+		snprintf(what, sizeof(what), "%llu place%s in a GIL's order never seen",
+			 (unsigned long long)tinfo.seq_gaps, tinfo.seq_gaps > 1 ? "s" : "");
 		if ((ret = model_loss(a.model, &l)) != GS_OK) {
 			snprintf(err, sizeof(err), "%s", model_error(a.model));
 			goto end;

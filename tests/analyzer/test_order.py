@@ -87,6 +87,14 @@ def case_missing_acquire(tmp):
     out = dbcheck.summary(db)
     check("mismatches 1" in out and "1 gaps in a GIL's order" in out,
           "summary shows the mismatch and the gap")
+    # LTTng said nothing was lost: the gap is a loss all the same.
+    expect(db, "SELECT stream, start_ns, end_ns, count FROM lost",
+           [("1 place in a GIL's order never seen", None, None, 0)],
+           "missing acquire: a loss of unknown size for the gap")
+    check("lost    unknown (see findings)" in out, "summary: lost unknown, never 0 beside a gap")
+    msg = one(db, "SELECT message FROM findings WHERE kind = 'lost_events'") or ""
+    check("place in a GIL's order never seen, though LTTng reported no loss" in msg,
+          f"the finding says why ({msg!r})")
 
 
 def case_old_tracer(tmp):
