@@ -467,6 +467,7 @@ enum rec_status attach_record(const struct attach_opts *o, struct record_result 
 end:
 	if (recording_end(pfx, &s, d, &saved, &res->lost))
 		err = REC_FAILED;
+	res->tails = s.tails;
 	if (res->trace_dir[0] &&
 	    info_write(pfx, res->trace_dir, "attach", set.v, set.n, o->npids, NULL, ring,
 		       err ? NULL : &res->lost))

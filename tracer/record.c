@@ -421,6 +421,7 @@ enum rec_status record_run(const struct record_opts *o, struct record_result *re
 end:
 	if (recording_end(PFX, &s, d, &saved, &res->lost))
 		err = REC_FAILED;
+	res->tails = s.tails;
 	if (!err && info_write(res->trace_dir, o->cmd, tag, start, res->status, res->lost, 1))
 		err = REC_FAILED;
 	if (err && !res->cmd_ran && created)
@@ -440,7 +441,10 @@ void record_say_written(const struct record_result *res, uint64_t ring)
 		snprintf(n, sizeof(n), "an unknown number of");
 	else
 		snprintf(n, sizeof(n), "%llu", (unsigned long long)res->lost);
-	if (res->lost)
+	if (res->tails)
+		fprintf(stderr, "gilscope: WARNING: %s events were lost, where a stream "
+			"ended early (said above): a larger --buffer-size would not help\n", n);
+	else if (res->lost)
 		fprintf(stderr, "gilscope: WARNING: %s events were lost; record again "
 			"with a larger --buffer-size (now %llu%s per CPU)\n", n,
 			(unsigned long long)(ring >= (1 << 20) ? ring >> 20 : ring >> 10),

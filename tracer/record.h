@@ -36,6 +36,8 @@ struct record_result {
 	int status;             /* its exit status, 128+signal when killed */
 	uint64_t lost;          /* events the tracer had to discard, or
 				   RECORD_LOST_UNKNOWN */
+	int tails;              /* streams that ended early (their loss is
+				   RECORD_LOST_UNKNOWN; no buffer size helps) */
 	char trace_dir[PATH_MAX];
 };
 

@@ -181,7 +181,7 @@ static int stop_and_drain(const char *name)
  * counted none of them (a writer's event left uncommitted in the shared
  * per-user ring, e.g. by a process killed while writing, stops the
  * consumer at that sub-buffer): never "no events lost" then. */
-static void tails_say(const char *pfx, const char *dir, uint64_t *lost)
+static int tails_say(const char *pfx, const char *dir, uint64_t *lost)
 {
 	char first[1024];
 	int64_t early;
@@ -189,15 +189,16 @@ static void tails_say(const char *pfx, const char *dir, uint64_t *lost)
 
 	if (n < 0) {
 		fprintf(stderr, "%scannot check that every stream reached the end: %s\n", pfx, first);
-		return;
+		return 0;
 	}
 	if (!n)
-		return;
+		return 0;
 	fprintf(stderr, "%s%d stream%s of the trace ended early (%s %.3f s before the "
 		"recording's end): LTTng wrote none of %s last packets and counted nothing; "
 		"events were lost, how many is unknown\n", pfx, n, n > 1 ? "s" : "", first,
 		(double)early / 1e9, n > 1 ? "their" : "its");
 	*lost = RECORD_LOST_UNKNOWN;
+	return n;
 }
 
 int session_teardown(const char *pfx, struct gs_session *s, uint64_t *lost)
@@ -248,7 +249,7 @@ int session_teardown(const char *pfx, struct gs_session *s, uint64_t *lost)
 		err = -1;
 	}
 	if (outdir && drained && !err)
-		tails_say(pfx, s->outdir, lost);
+		s->tails = tails_say(pfx, s->outdir, lost);
 	if (outdir && s->created && disk_full(s, space, sizeof(space))) {
 		fprintf(stderr, "%sthe disk is full (%s): the trace in %s is likely cut short; "
 			"free some space or record elsewhere (-o)\n", pfx, space, s->outdir);
