@@ -359,7 +359,28 @@ struct analysis {
 	int ntags;
 	enum gs_status sink_status; /* why the model stopped the reading */
 	uint64_t nlosses;      /* losses reported */
+	uint64_t lost_known;   /* their counts */
+	uint64_t lost_unknown; /* those of unknown size */
 };
+
+/* One line when events were lost: the database holds a complete run all
+ * the same, but its figures near the losses may be wrong. */
+static void losses_say(const struct analysis *a)
+{
+	char n[64];
+
+	if (!a->lost_known && !a->lost_unknown)
+		return;
+	if (!a->lost_unknown)
+		snprintf(n, sizeof(n), "%llu", (unsigned long long)a->lost_known);
+	else if (a->lost_known)
+		snprintf(n, sizeof(n), "%llu + an unknown number of",
+			 (unsigned long long)a->lost_known);
+	else
+		snprintf(n, sizeof(n), "an unknown number of");
+	fprintf(stderr, PREFIX "warning: %s events were lost by the tracer: the lost table "
+		"and the lost_events finding say where and why\n", n);
+}
 
 /* Remembers the tags the trace's processes carry, to tell a damaged
  * gilscope.info from other recordings' processes. */
@@ -416,6 +437,8 @@ static int on_loss(void *ctx, const struct gs_loss *loss)
 	if (n && !strncmp(l.stream, a->root, n) && l.stream[n] == '/')
 		l.stream += n + 1;
 	a->nlosses++;
+	a->lost_known += l.count;
+	a->lost_unknown += !l.count;
 	return (int)(a->sink_status = model_loss(a->model, &l));
 }
 
@@ -560,6 +583,7 @@ static int analyze_job(void *arg)
 
 		snprintf(what, sizeof(what), "%llu place%s in a GIL's order never seen",
 			 (unsigned long long)tinfo.seq_gaps, tinfo.seq_gaps > 1 ? "s" : "");
+		a.lost_unknown++;
 		if ((ret = model_loss(a.model, &l)) != GS_OK) {
 			snprintf(err, sizeof(err), "%s", model_error(a.model));
 			goto end;
@@ -590,6 +614,8 @@ end:
 		signals_restore();
 	if (a.progress)
 		progress_show(&a, 1);
+	if (ret == GS_OK)
+		losses_say(&a);
 	if (ret != GS_OK)
 		fprintf(stderr, PREFIX "%s\n", err[0] ? err : "failed");
 	db_abort(db);

@@ -61,7 +61,9 @@ def main() -> None:
     chan = trace / "ust" / "uid" / "0" / "64-bit"
     cut_last_packet(chan / "gilscope_1", chan / "index" / "gilscope_1.idx")
     db = tmp / "cut.db"
-    dbcheck.analyze(trace, db)
+    an = dbcheck.analyze(trace, db)
+    check(f"warning: {TRUE_LOST} + an unknown number of events were lost" in an.stderr,
+          f"analyze says so in one line ({an.stderr.strip()!r})")
     dbcheck.check_db(db, trace)
     lost = rows(db, "SELECT stream, start_ns, end_ns, count FROM lost ORDER BY stream")
     check([(s, c) for s, _, _, c in lost] ==
