@@ -206,6 +206,9 @@ static void header_row(struct summary *s, sqlite3_stmt *st, void *ctx)
 	if (sqlite3_column_int64(st, 26)) /* losses of unknown count: see the findings */
 		snprintf(lost, sizeof(lost), sqlite3_column_int64(st, 8) ? "%lld + unknown (see findings)"
 			 : "unknown (see findings)", (long long)sqlite3_column_int64(st, 8));
+	else if (!sqlite3_column_int64(st, 8) && sqlite3_column_int64(st, 24))
+		/* A database of an older analyzer: the gaps are losses. */
+		snprintf(lost, sizeof(lost), "unknown (see order)");
 	else
 		snprintf(lost, sizeof(lost), "%lld", (long long)sqlite3_column_int64(st, 8));
 	fprintf(s->out, "  events    %-24lld lost    %s",
