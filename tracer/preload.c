@@ -79,6 +79,7 @@ _Static_assert(offsetof(struct gil, holder) / 64 != offsetof(struct gil, s) / 64
 
 static int mutex_lock_first(pthread_mutex_t *m);
 static int mutex_unlock_first(pthread_mutex_t *m);
+static struct gil g_gils[MAX_GILS];
 
 /* What every mutex call reads, in one cache line that no GIL event
  * writes (it changes only when the library resolves libc, finds or
@@ -90,13 +91,18 @@ static struct {
 	int (*mutex_lock)(pthread_mutex_t *);
 	int (*mutex_unlock)(pthread_mutex_t *);
 	_Atomic(const pthread_mutex_t *) m, s;
-	struct gil *_Atomic g;           /* the GIL m and s belong to */
+	/* The GIL m and s belong to. Never NULL: a reader that saw m or s
+	 * still checks that the slot names that mutex (see hot_gil_m). */
+	struct gil *_Atomic g;
 	atomic_int complex;
 	atomic_int mode;
 } g_hot __attribute__((aligned(64))) = {
 	.mutex_lock = mutex_lock_first,
 	.mutex_unlock = mutex_unlock_first,
+	.g = &g_gils[0],
 };
+
+static int cond_signal_first(pthread_cond_t *c);
 
 static struct {
 	int (*mutex_init)(pthread_mutex_t *, const pthread_mutexattr_t *);
@@ -105,7 +111,10 @@ static struct {
 	int (*cond_signal)(pthread_cond_t *);
 	pid_t (*fork)(void);
 	void (*exit_now)(int);
-} real;
+} real = {
+	/* Called twice in every GIL hand-off: no "resolved yet?" test. */
+	.cond_signal = cond_signal_first,
+};
 static atomic_int g_resolved;
 
 /* liblttng-ust's fork hooks, found once the provider is loaded: what
@@ -122,7 +131,6 @@ static int g_many_gils;          /* 3.12+: subinterpreters may add GILs later */
 static atomic_int g_armed;       /* still looking for a GIL */
 static atomic_int g_arm_epoch;   /* bumped on every re-arm */
 static atomic_int g_nslots;      /* high-water mark of used slots */
-static struct gil g_gils[MAX_GILS];
 static pthread_mutex_t g_registry = PTHREAD_MUTEX_INITIALIZER;
 static char g_version[96];
 static int g_exit_hooked;        /* at_exit registered (inherited by fork) */
@@ -178,6 +186,7 @@ struct thread_state {
 	int acq;                         /* index of the acquire awaiting switch_number */
 	struct gil *req;                 /* GIL this thread requested, not yet acquired */
 	struct gil *in_m;                /* GIL whose mutex M this thread holds */
+	struct gil *drop;                /* GIL this thread is releasing (in drop_gil) */
 	pthread_mutex_t *cand_m;         /* candidate GIL awaiting confirmation */
 	pthread_mutex_t *cand_s;
 	pthread_mutex_t *last_init;      /* the last mutex this thread initialised */
@@ -263,6 +272,12 @@ static int mutex_unlock_first(pthread_mutex_t *m)
 	return g_hot.mutex_unlock(m);
 }
 
+static int cond_signal_first(pthread_cond_t *c)
+{
+	resolve_all();
+	return real.cond_signal(c);
+}
+
 static inline struct gil *gil_by_m(const pthread_mutex_t *m)
 {
 	int n = atomic_load_explicit(&g_nslots, memory_order_acquire);
@@ -343,7 +358,8 @@ static void fast_refresh(void)
 			hg = &g_gils[i];
 		}
 	}
-	atomic_store(&g_hot.g, hg);
+	if (hg)
+		atomic_store(&g_hot.g, hg); /* else the old one: see g_hot.g */
 	atomic_store(&g_hot.m, hm);
 	atomic_store(&g_hot.s, hs);
 	atomic_store(&g_hot.complex, live > 1 || atomic_load(&g_armed));
@@ -760,58 +776,6 @@ static void gil_retire(struct gil *g)
 	g_hot.mutex_unlock(&g_registry);
 }
 
-/* --- event derivation ---------------------------------------------------- */
-
-/* Before lock(M): a thread that does not hold the GIL enters take_gil.
- * Its request is written now, before it queues on M. */
-static void before_lock_m(struct gil *g)
-{
-	if (atomic_load_explicit(&g->holder, memory_order_relaxed) == self_tid())
-		return; /* drop_gil: the release is derived under M */
-	tl.req = g;
-	ev_request(g);
-}
-
-/* lock(M) returned: the holder is in drop_gil, anyone else in take_gil. */
-static void on_lock_m(struct gil *g)
-{
-	tl.in_m = g;
-	if (atomic_load_explicit(&g->holder, memory_order_relaxed) == self_tid()) {
-		ev_release(g, g->drop_pending);
-		atomic_store_explicit(&g->holder, 0, memory_order_relaxed);
-	}
-}
-
-/* lock(S) returned: with M held this is take_gil setting locked = 1. */
-static void on_lock_s(struct gil *g)
-{
-	if (tl.in_m != g)
-		return; /* drop_gil's forced-switch wait: see cond_wait */
-	atomic_store_explicit(&g->holder, self_tid(), memory_order_relaxed);
-	g->switch_no++;
-	if (g->drop_pending)
-		g->drop_pending = 0;
-	tl.req = NULL;
-	ev_acquire(g);
-}
-
-/* unlock(S): in take_gil (M held), CPython has now counted the switch. */
-static void on_unlock_s(struct gil *g)
-{
-	if (tl.in_m == g)
-		ev_acquire_complete(g);
-}
-
-static void on_unlock_m(struct gil *g)
-{
-	if (tl.req == g) {
-		/* Left take_gil without the GIL: a thread exiting at shutdown. */
-		ev_simple(g, PEV_ABANDONED);
-		tl.req = NULL;
-	}
-	tl.in_m = NULL;
-}
-
 /* A timed wait inside take_gil came back (M held again). */
 static void on_timedwait_done(struct gil *g, int rc, unsigned long saved_switch_no)
 {
@@ -941,6 +905,8 @@ static int64_t mono_ns(void)
 static __attribute__((noinline)) void resync_emit(int forget)
 {
 	uint32_t ngils = 0;
+	int guard = tl.guard;
+	tl.guard = 1; /* LTTng's tracepoints and attrib_forget may lock */
 	atomic_store(&g_resync_last, mono_ns());
 	if (forget)
 		attrib_forget();
@@ -965,6 +931,7 @@ static __attribute__((noinline)) void resync_emit(int forget)
 			slot->tid = 0; /* ended: forget it */
 	}
 	g_hot.mutex_unlock(&g_registry);
+	tl.guard = guard;
 }
 
 /* periodic: the switch is on (every RESYNC_PERIOD_NS); else only the
@@ -984,11 +951,11 @@ static __attribute__((noinline)) void resync_tick(int periodic)
 	}
 }
 
-/* On every GIL event, before it is emitted (tl.guard set). A gain says
- * it all again: the switch went on, or a session now records events this
- * process did not record before (a fork child, or a process, that ran
- * before liblttng-ust's registration with the session daemon was done:
- * its gil_found went by unrecorded). */
+/* On every lock of a GIL's mutex M, before anything is captured. A gain
+ * says it all again: the switch went on, or a session now records events
+ * this process did not record before (a fork child, or a process, that
+ * ran before liblttng-ust's registration with the session daemon was
+ * done: its gil_found went by unrecorded). */
 static inline void resync_check(void)
 {
 	int on = resync_state();
@@ -1071,29 +1038,103 @@ static inline int tracking(void)
  * looking for a GIL, several GILs) takes the general path, which searches
  * the table. Passive processes never leave the first test. */
 
-/* A GIL's mutex (GIL_M) or switch mutex (GIL_S) is locked, outside our own
- * code: derive the events around the real lock. */
-static __attribute__((noinline)) int mutex_lock_gil(pthread_mutex_t *mutex, struct gil *g, int which)
+/* --- event derivation ----------------------------------------------------
+ *
+ * One handler per GIL mutex call, reached from the interposed function by
+ * a tail call. With no session each one only keeps the GIL's state
+ * (holder, switch count, what this thread is doing), a few loads and
+ * stores, and ends in a tail call of the real function: no stack frame,
+ * no clock, no guard. Capture (ev_*) happens only when its event is
+ * enabled; anything that may lock a mutex of its own (LTTng's
+ * tracepoints, resync_emit) sets tl.guard itself.
+ *
+ * The GIL's state (holder, switch_no, drop_pending) is read and written
+ * under M only, so it is updated wherever this thread holds M, not
+ * necessarily at the exact call that CPython's own state changes in. A
+ * failed lock of M or S is not undone: CPython aborts on it
+ * (Py_FatalError). */
+
+/* Whether resync may have something to do (resync_check): false with
+ * no session. */
+static inline int resync_maybe(void)
 {
-	if (which == GIL_M) {
-		/* Before the lock: what is written here delays no other thread.
-		 * Every request and release locks M first: checking there is
-		 * enough. */
-		tl.guard = 1;
-		resync_check();
-		before_lock_m(g);
-		tl.guard = 0;
+	/* resync_state() is 0 while gilscope:resync is off. */
+	return lttng_ust_tracepoint_enabled(gilscope, resync) ||
+	       atomic_load_explicit(&g_resync_on, memory_order_relaxed);
+}
+
+/* lock(M), in take_gil (a thread that does not hold the GIL) or in
+ * drop_gil (the holder). A request is written before the thread queues on
+ * M; a release is captured at unlock(M), still under M. Whether this
+ * thread holds the GIL cannot change meanwhile: only it can clear or set
+ * that. */
+static __attribute__((noinline)) int gil_lock_m_full(pthread_mutex_t *mutex, struct gil *g)
+{
+	/* Every request and release locks M first: checking here is enough. */
+	resync_check();
+	if (atomic_load_explicit(&g->holder, memory_order_relaxed) == self_tid()) {
+		tl.drop = g;
+	} else {
+		tl.req = g;
+		ev_request(g);
 	}
-	int rc = g_hot.mutex_lock(mutex);
-	if (rc)
-		return rc;
-	tl.guard = 1;
-	if (which == GIL_M)
-		on_lock_m(g);
+	tl.in_m = g;
+	return g_hot.mutex_lock(mutex);
+}
+
+/* The same with nothing to capture: no call but the tail call. */
+static inline __attribute__((always_inline)) int gil_lock_m(pthread_mutex_t *mutex, struct gil *g)
+{
+	pid_t tid = tl.tid;
+	if (__builtin_expect(!tid || resync_maybe() || pev_enabled(PEV_REQUEST), 0))
+		return gil_lock_m_full(mutex, g);
+	if (atomic_load_explicit(&g->holder, memory_order_relaxed) == tid)
+		tl.drop = g;
 	else
-		on_lock_s(g);
-	tl.guard = 0;
+		tl.req = g;
+	tl.in_m = g;
+	return g_hot.mutex_lock(mutex);
+}
+
+/* take_gil, M held, about to lock S and set locked = 1: the GIL changes
+ * hands. Its state is kept under M, so it is updated before S is taken. */
+static inline void gil_taken(struct gil *g, pid_t tid)
+{
+	atomic_store_explicit(&g->holder, tid, memory_order_relaxed);
+	g->switch_no++;
+	g->drop_pending = 0;
+	tl.req = NULL;
+}
+
+/* take_gil's lock(S) with an acquire to capture once S is held. */
+static __attribute__((noinline)) int gil_lock_s_full(pthread_mutex_t *mutex, struct gil *g)
+{
+	gil_taken(g, self_tid());
+	int rc = g_hot.mutex_lock(mutex);
+	ev_acquire(g);
 	return rc;
+}
+
+/* lock(S): with M held, take_gil; without, drop_gil's forced-switch wait
+ * (see cond_wait). */
+static inline __attribute__((always_inline)) int gil_lock_s(pthread_mutex_t *mutex, struct gil *g)
+{
+	pid_t tid = tl.tid;
+	if (tl.in_m != g)
+		return g_hot.mutex_lock(mutex);
+	if (__builtin_expect(!tid || pev_enabled(PEV_ACQUIRE), 0))
+		return gil_lock_s_full(mutex, g);
+	gil_taken(g, tid);
+	return g_hot.mutex_lock(mutex);
+}
+
+/* unlock(S): in take_gil (M held), CPython has now counted the switch.
+ * Nothing is written while M is held: the unlock is a tail call. */
+static inline __attribute__((always_inline)) int gil_unlock_s(pthread_mutex_t *mutex, struct gil *g)
+{
+	if (tl.acq >= 0 && tl.in_m == g)
+		ev_acquire_complete(g);
+	return g_hot.mutex_unlock(mutex);
 }
 
 /* Out of M (and S): now the pending records are written. */
@@ -1104,19 +1145,88 @@ static __attribute__((noinline)) int mutex_unlock_flush(pthread_mutex_t *mutex)
 	return rc;
 }
 
-static __attribute__((noinline)) int mutex_unlock_gil(pthread_mutex_t *mutex, struct gil *g, int which)
+/* unlock(M): the end of take_gil or drop_gil. drop_gil's release is
+ * captured here, under M, after CPython cleared locked. */
+static __attribute__((noinline)) int gil_unlock_m_full(pthread_mutex_t *mutex, struct gil *g)
 {
-	tl.guard = 1;
-	if (which == GIL_M)
-		on_unlock_m(g);
-	else
-		on_unlock_s(g);
-	tl.guard = 0;
-	/* Nothing to write once out of M (with no session, always): the
-	 * unlock is a tail call, and this function saves no registers. */
-	if (!tl.npend || tl.in_m)
+	if (tl.drop == g) {
+		tl.drop = NULL;
+		ev_release(g, g->drop_pending);
+		atomic_store_explicit(&g->holder, 0, memory_order_relaxed);
+	} else if (tl.req == g) {
+		/* Left take_gil without the GIL: a thread exiting at shutdown. */
+		ev_simple(g, PEV_ABANDONED);
+		tl.req = NULL;
+	}
+	tl.in_m = NULL;
+	if (!tl.npend)
 		return g_hot.mutex_unlock(mutex);
 	return mutex_unlock_flush(mutex);
+}
+
+/* The same with nothing to capture or write: no call but the tail call. */
+static inline __attribute__((always_inline)) int gil_unlock_m(pthread_mutex_t *mutex, struct gil *g)
+{
+	if (__builtin_expect(tl.npend || tl.req == g || pev_enabled(PEV_RELEASE), 0))
+		return gil_unlock_m_full(mutex, g);
+	if (tl.drop == g) {
+		tl.drop = NULL;
+		atomic_store_explicit(&g->holder, 0, memory_order_relaxed);
+	}
+	tl.in_m = NULL;
+	return g_hot.mutex_unlock(mutex);
+}
+
+/* The GIL handler for a call on its mutex (GIL_M) or switch mutex
+ * (GIL_S): the general path's dispatch. */
+static int mutex_lock_gil(pthread_mutex_t *mutex, struct gil *g, int which)
+{
+	return which == GIL_M ? gil_lock_m(mutex, g) : gil_lock_s(mutex, g);
+}
+
+static int mutex_unlock_gil(pthread_mutex_t *mutex, struct gil *g, int which)
+{
+	return which == GIL_M ? gil_unlock_m(mutex, g) : gil_unlock_s(mutex, g);
+}
+
+/* The steady state's GIL, if m is its mutex M (hot_gil_m) or S
+ * (hot_gil_s) and it is not being retired this instant (fast_refresh()
+ * may be retiring it: the slot is trusted only while it still names this
+ * mutex). No tl.guard test: our own code never locks a GIL's mutexes. */
+static inline struct gil *hot_gil_m(const pthread_mutex_t *m)
+{
+	struct gil *g = atomic_load_explicit(&g_hot.g, memory_order_relaxed);
+	return atomic_load_explicit(&g->m, memory_order_relaxed) == m ? g : NULL;
+}
+
+static inline struct gil *hot_gil_s(const pthread_mutex_t *s)
+{
+	struct gil *g = atomic_load_explicit(&g_hot.g, memory_order_relaxed);
+	return g->s == s ? g : NULL;
+}
+
+static __attribute__((noinline)) int hot_lock_m(pthread_mutex_t *mutex)
+{
+	struct gil *g = hot_gil_m(mutex);
+	return g ? gil_lock_m(mutex, g) : g_hot.mutex_lock(mutex);
+}
+
+static __attribute__((noinline)) int hot_lock_s(pthread_mutex_t *mutex)
+{
+	struct gil *g = hot_gil_s(mutex);
+	return g ? gil_lock_s(mutex, g) : g_hot.mutex_lock(mutex);
+}
+
+static __attribute__((noinline)) int hot_unlock_m(pthread_mutex_t *mutex)
+{
+	struct gil *g = hot_gil_m(mutex);
+	return g ? gil_unlock_m(mutex, g) : g_hot.mutex_unlock(mutex);
+}
+
+static __attribute__((noinline)) int hot_unlock_s(pthread_mutex_t *mutex)
+{
+	struct gil *g = hot_gil_s(mutex);
+	return g ? gil_unlock_s(mutex, g) : g_hot.mutex_unlock(mutex);
 }
 
 /* The general path: while looking for a GIL, or with several. */
@@ -1154,25 +1264,10 @@ static __attribute__((noinline)) int mutex_unlock_slow(pthread_mutex_t *mutex)
 	return rc;
 }
 
-/* The steady state's GIL for this mutex, if it is one of its two (which
- * says which) and not one being retired this instant. */
-static inline struct gil *hot_gil(const pthread_mutex_t *mutex, int *which)
-{
-	if (mutex == atomic_load_explicit(&g_hot.m, memory_order_relaxed))
-		*which = GIL_M;
-	else if (mutex == atomic_load_explicit(&g_hot.s, memory_order_relaxed))
-		*which = GIL_S;
-	else
-		return NULL;
-	struct gil *g = atomic_load_explicit(&g_hot.g, memory_order_relaxed);
-	/* fast_refresh() may be retiring it right now: trust the slot only
-	 * while it still names this mutex. */
-	if (!g || (*which == GIL_M ? atomic_load_explicit(&g->m, memory_order_relaxed) != mutex
-				    : g->s != mutex))
-		return NULL;
-	return g;
-}
-
+/* The hot path of every mutex call: with one GIL known and nothing being
+ * looked for (the steady state) a mutex that is neither of the GIL's two
+ * costs two compares; the GIL's own go to their handler by a tail call,
+ * which checks the rest (hot_gil). */
 EXPORT int pthread_mutex_lock(pthread_mutex_t *mutex)
 {
 	/* complex first, with acquire: fast_refresh() publishes the hot
@@ -1180,22 +1275,22 @@ EXPORT int pthread_mutex_lock(pthread_mutex_t *mutex)
 	 * also sees the GIL it was cleared for. */
 	if (__builtin_expect(atomic_load_explicit(&g_hot.complex, memory_order_acquire), 0))
 		return mutex_lock_slow(mutex);
-	int which;
-	struct gil *g = hot_gil(mutex, &which);
-	if (__builtin_expect(!g || tl.guard, 1))
-		return g_hot.mutex_lock(mutex);
-	return mutex_lock_gil(mutex, g, which);
+	if (mutex == atomic_load_explicit(&g_hot.m, memory_order_relaxed))
+		return hot_lock_m(mutex);
+	if (__builtin_expect(mutex == atomic_load_explicit(&g_hot.s, memory_order_relaxed), 0))
+		return hot_lock_s(mutex);
+	return g_hot.mutex_lock(mutex);
 }
 
 EXPORT int pthread_mutex_unlock(pthread_mutex_t *mutex)
 {
 	if (__builtin_expect(atomic_load_explicit(&g_hot.complex, memory_order_acquire), 0))
 		return mutex_unlock_slow(mutex);
-	int which;
-	struct gil *g = hot_gil(mutex, &which);
-	if (__builtin_expect(!g || tl.guard, 1))
-		return g_hot.mutex_unlock(mutex);
-	return mutex_unlock_gil(mutex, g, which);
+	if (mutex == atomic_load_explicit(&g_hot.m, memory_order_relaxed))
+		return hot_unlock_m(mutex);
+	if (__builtin_expect(mutex == atomic_load_explicit(&g_hot.s, memory_order_relaxed), 0))
+		return hot_unlock_s(mutex);
+	return g_hot.mutex_unlock(mutex);
 }
 
 EXPORT int pthread_mutex_init(pthread_mutex_t *mutex, const pthread_mutexattr_t *attr)
@@ -1224,14 +1319,21 @@ EXPORT int pthread_mutex_init(pthread_mutex_t *mutex, const pthread_mutexattr_t 
 	return real.mutex_init(mutex, attr);
 }
 
-EXPORT int pthread_cond_signal(pthread_cond_t *cond)
+/* signal(c) while a candidate GIL awaits confirmation. */
+static __attribute__((noinline)) int cond_signal_look(pthread_cond_t *cond)
 {
-	ENSURE_REAL(cond_signal);
-	if (tl.cand_m && active()) {
+	if (active()) {
 		tl.guard = 1;
 		look_at_signal(cond);
 		tl.guard = 0;
 	}
+	return real.cond_signal(cond);
+}
+
+EXPORT int pthread_cond_signal(pthread_cond_t *cond)
+{
+	if (__builtin_expect(tl.cand_m != NULL, 0))
+		return cond_signal_look(cond);
 	return real.cond_signal(cond);
 }
 
@@ -1463,6 +1565,7 @@ static void after_fork_child(void)
 	tl.tid = 0;
 	tl.req = NULL;
 	tl.in_m = NULL;
+	tl.drop = NULL;
 	tl.npend = 0; /* the parent writes its own */
 	tl.acq = -1;
 	atomic_store(&g_resync_again, 0); /* the parent's */
