@@ -41,7 +41,7 @@ def main() -> int:
             print(f"skipped: {tool} is not installed")
             return 77
     p = subprocess.run([str(SOURCE / "bench" / "run"), str(BUILD), "--quick"],
-                       capture_output=True, text=True, timeout=170)
+                       capture_output=True, text=True, timeout=400)
     out = p.stdout
     print(out)
     if p.returncode != 0:
