@@ -1,7 +1,10 @@
 """GIL churn: one thread calling os.sched_yield() 1M times makes about 3M
 GIL events in about 2M records (each call's request and acquire share a
 `take` record). The default buffers lose none of them; a tiny buffer loses
-events, and the loss is counted and reported, never hidden."""
+events, and the loss is counted and reported, never hidden. In an LTTng
+environment of its own (gstest.private_lttng): a session records every
+traced process of its user, and the events of tests running beside it
+would share its buffers and stretch its run past the timeout."""
 import re
 import subprocess
 from pathlib import Path
@@ -20,6 +23,7 @@ def counter(trace: Path) -> dict[str, int]:
 
 
 def main() -> None:
+    gstest.private_lttng()
     exe = gstest.find_python("debian")
     if exe is None or gstest.python_version(exe) < (3, 10):
         gstest.skip("needs Debian's python3 (3.10+: os.sched_yield releases the GIL)")
