@@ -495,12 +495,29 @@ def info(trace_dir: Path) -> dict[str, str]:
 def own_events(trace: Trace, tag: int) -> Trace:
     """Keeps the processes whose first gil_found/gil_known/thread_name
     carries `tag`: a UST session also sees other recordings' processes of
-    the same user."""
-    verdict: dict[int, bool] = {}
-    for e in trace.events:
-        if e.name in ("gil_found", "gil_known", "thread_name") and e.pid not in verdict:
-            verdict[e.pid] = e.fields.get("tag") == tag
-    return Trace([e for e in trace.events if verdict.get(e.pid, False)], trace.discarded,
+    the same user. A pid can stand for two processes in one trace (pids
+    wrap at 32768 on a busy machine): one life of a pid ends where a
+    tagged event says another tag."""
+    decisive = ("gil_found", "gil_known", "thread_name")
+
+    def lives() -> Iterator[tuple[Event, tuple[int, int]]]:
+        life: dict[int, int] = {}
+        seen: dict[tuple[int, int], bool] = {}
+        for e in trace.events:
+            key = (e.pid, life.get(e.pid, 0))
+            if e.name in decisive:
+                mine = e.fields.get("tag") == tag
+                if key in seen and seen[key] != mine:
+                    life[e.pid] = key[1] + 1
+                    key = (e.pid, key[1] + 1)
+                seen.setdefault(key, mine)
+            yield e, key
+
+    verdict: dict[tuple[int, int], bool] = {}
+    for e, key in lives():
+        if e.name in decisive and key not in verdict:
+            verdict[key] = e.fields.get("tag") == tag
+    return Trace([e for e, key in lives() if verdict.get(key, False)], trace.discarded,
                  trace.impossible_loss, trace.discarded_good)
 
 

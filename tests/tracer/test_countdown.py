@@ -163,7 +163,7 @@ def request_to_drop(trace: gstest.Trace, waits: list[Wait], interval: float) -> 
 
 
 def counters_of(trace: gstest.Trace) -> set[int]:
-    tids = {e.fields["name"]: e.tid for e in trace.named("thread_name")}
+    tids = {e.fields["name"]: e.fields["tid"] for e in trace.named("thread_name")}
     if not {"counter-0", "counter-1"} <= tids.keys():
         gstest.fail(f"counter threads not named: {sorted(tids)}")
     return {tids["counter-0"], tids["counter-1"]}

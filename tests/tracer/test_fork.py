@@ -58,7 +58,7 @@ def main() -> None:
                  f"the forked child's main thread and two threads took its GIL under its own tids ({len(takers)})")
     gstest.check(all(e.procname for e in trace.events), "procname context present")
     if gstest.python_version(exe) >= (3, 7):
-        named = {e.pid for e in trace.named("thread_name") if e.tid == e.pid}
+        named = {e.pid for e in trace.named("thread_name") if e.fields["tid"] == e.pid}
         gstest.check({parent, forked} | pool <= named,
                      "every process's main thread is named, fork children too (os.register_at_fork)")
     print(f"PASSED: fork ({label})")

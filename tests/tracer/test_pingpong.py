@@ -38,7 +38,7 @@ def main() -> None:
     trace = gstest.own_events(gstest.read_trace(out / "trace"), int(info["tag"]))
     gstest.check(trace.discarded == 0, "no event lost")
     counts = gstest.check_sequences(trace)
-    tid_of = {e.fields["name"]: e.tid for e in trace.named("thread_name")}
+    tid_of = {e.fields["name"]: e.fields["tid"] for e in trace.named("thread_name")}
     gstest.check("ping" in tid_of and "pong" in tid_of, "both threads named")
     for name in ("ping", "pong"):
         c = sum((v for k, v in counts.items() if k[2] == tid_of[name]), start=__import__("collections").Counter())

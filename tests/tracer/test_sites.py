@@ -206,7 +206,7 @@ def main() -> None:
         return (c["filename"], c["name"],
                 pylines.line_of(c["lt_format"], c["linetable"], c["firstlineno"], offset))
 
-    tid_of = {e.fields["name"]: e.tid for e in trace.named("thread_name")}
+    tid_of = {e.fields["name"]: e.fields["tid"] for e in trace.named("thread_name")}
     rel = collections.defaultdict(list)
     for e in trace.named("release"):
         rel[e.tid].append(e)

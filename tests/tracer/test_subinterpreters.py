@@ -43,7 +43,7 @@ def main() -> None:
     # main interpreter named: its threading calls them "Dummy-N".
     names = {}
     for e in trace.named("thread_name"):
-        names[e.tid] = e.fields["name"]
+        names[e.fields["tid"]] = e.fields["name"]
     gstest.check(not any(n.startswith("Dummy-") for n in names.values())
                  and set(names.values()) == {"MainThread", "Thread-1 (in_sub)"},
                  f"threads keep their names in the subinterpreter: {sorted(names.values())}")
