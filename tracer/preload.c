@@ -1065,29 +1065,36 @@ static inline int resync_maybe(void)
 
 /* lock(M), in take_gil (a thread that does not hold the GIL) or in
  * drop_gil (the holder). A request is written before the thread queues on
- * M; a release is captured at unlock(M), still under M. Whether this
- * thread holds the GIL cannot change meanwhile: only it can clear or set
- * that. */
+ * M; a release is captured as soon as M is held, before CPython signals
+ * `cond`: the woken waiter then finds M free, not held for our capture.
+ * Whether this thread holds the GIL cannot change meanwhile: only it can
+ * clear or set that. */
 static __attribute__((noinline)) int gil_lock_m_full(pthread_mutex_t *mutex, struct gil *g)
 {
 	/* Every request and release locks M first: checking here is enough. */
 	resync_check();
-	if (atomic_load_explicit(&g->holder, memory_order_relaxed) == self_tid()) {
-		tl.drop = g;
-	} else {
+	if (atomic_load_explicit(&g->holder, memory_order_relaxed) != self_tid()) {
 		tl.req = g;
 		ev_request(g);
+		tl.in_m = g;
+		return g_hot.mutex_lock(mutex);
 	}
 	tl.in_m = g;
-	return g_hot.mutex_lock(mutex);
+	int rc = g_hot.mutex_lock(mutex);
+	ev_release(g, g->drop_pending);
+	atomic_store_explicit(&g->holder, 0, memory_order_relaxed);
+	return rc;
 }
 
 /* The same with nothing to capture: no call but the tail call. */
 static inline __attribute__((always_inline)) int gil_lock_m(pthread_mutex_t *mutex, struct gil *g)
 {
 	pid_t tid = tl.tid;
-	if (__builtin_expect(!tid || resync_maybe() || pev_enabled(PEV_REQUEST), 0))
+	if (__builtin_expect(!tid || resync_maybe() || pev_enabled(PEV_REQUEST) ||
+			     pev_enabled(PEV_RELEASE), 0))
 		return gil_lock_m_full(mutex, g);
+	/* drop_gil with nothing to capture: holder is cleared at unlock(M),
+	 * still under M. */
 	if (atomic_load_explicit(&g->holder, memory_order_relaxed) == tid)
 		tl.drop = g;
 	else
@@ -1145,8 +1152,9 @@ static __attribute__((noinline)) int mutex_unlock_flush(pthread_mutex_t *mutex)
 	return rc;
 }
 
-/* unlock(M): the end of take_gil or drop_gil. drop_gil's release is
- * captured here, under M, after CPython cleared locked. */
+/* unlock(M): the end of take_gil or drop_gil. A release whose lock(M)
+ * had nothing to capture (a session started in between) is captured
+ * here, still under M. */
 static __attribute__((noinline)) int gil_unlock_m_full(pthread_mutex_t *mutex, struct gil *g)
 {
 	if (tl.drop == g) {
