@@ -248,6 +248,11 @@ def private_lttng(as_user: bool = False) -> bool:
         return False
     home, env = _private_home()
     env[PRIVATE_NS_MARK] = "1"
+    # The fresh HOME must not hide the interpreters found through the old one.
+    env.setdefault("GILSCOPE_PYTHONS_DIR", str(fetched_pythons_dir()))
+    root = pyenv_root()
+    if root:
+        env.setdefault("PYENV_ROOT", str(root))
     argv = ["unshare", "-m", "--", "sh", "-c", isolate + ' && exec "$@"',
             "sh", sys.executable, *sys.argv]
     sys.stdout.flush()

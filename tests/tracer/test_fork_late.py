@@ -53,12 +53,7 @@ print("parent", os.getpid())
 
 def main() -> None:
     # Another recording's session would record the child first, and the
-    # analyzer would rightly count a lost start: a daemon of its own. Its
-    # fresh HOME must not hide the interpreters found through the old one.
-    os.environ.setdefault("GILSCOPE_PYTHONS_DIR", str(gstest.fetched_pythons_dir()))
-    root = gstest.pyenv_root()
-    if root:
-        os.environ.setdefault("PYENV_ROOT", str(root))
+    # analyzer would rightly count a lost start: a daemon of its own.
     gstest.private_lttng()
     label, exe = gstest.python_arg()
     out = gstest.tmpdir()

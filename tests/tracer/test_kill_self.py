@@ -10,7 +10,6 @@ objects it has never met, whose descriptions it writes before its release
 record, while the main thread takes the GIL and kills the process (SIGTERM)
 or aborts at once."""
 
-import os
 import sqlite3
 import subprocess
 
@@ -49,11 +48,7 @@ else:
 
 def main() -> None:
     # order_gaps would count other recordings' processes too: a daemon of
-    # its own, the interpreters found through the old HOME kept.
-    os.environ.setdefault("GILSCOPE_PYTHONS_DIR", str(gstest.fetched_pythons_dir()))
-    root = gstest.pyenv_root()
-    if root:
-        os.environ.setdefault("PYENV_ROOT", str(root))
+    # its own.
     gstest.private_lttng()
     label, exe = gstest.python_arg()
     out = gstest.tmpdir()
