@@ -1135,12 +1135,19 @@ static inline __attribute__((always_inline)) int gil_lock_s(pthread_mutex_t *mut
 	return g_hot.mutex_lock(mutex);
 }
 
+static __attribute__((noinline)) int mutex_unlock_flush(pthread_mutex_t *mutex);
+
 /* unlock(S): in take_gil (M held), CPython has now counted the switch.
- * Nothing is written while M is held: the unlock is a tail call. */
+ * Nothing is written while M is held: the unlock is a tail call. Out of
+ * M it ends drop_gil's forced-switch wait: both its ends are written now,
+ * as the thread may not take the GIL again for long, or ever (it ends,
+ * or sleeps until the process exits). */
 static inline __attribute__((always_inline)) int gil_unlock_s(pthread_mutex_t *mutex, struct gil *g)
 {
 	if (tl.acq >= 0 && tl.in_m == g)
 		ev_acquire_complete(g);
+	else if (__builtin_expect(tl.npend && !tl.in_m, 0))
+		return mutex_unlock_flush(mutex);
 	return g_hot.mutex_unlock(mutex);
 }
 
