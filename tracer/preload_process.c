@@ -295,16 +295,57 @@ void process_watch_start(void)
 static int g_lttng_loaded;
 static int g_env_set;
 
+/* liblttng-ust starts a listener thread per session daemon it may talk
+ * to: root's (/run/lttng) and the user's ($LTTNG_HOME or $HOME/.lttng).
+ * For root they are the same daemon: a root lttng-sessiond serves
+ * /run/lttng, never a home directory, so the second thread only fails to
+ * connect and then waits for nothing, at the cost of a thread, its
+ * mappings and system calls in every traced process, and its
+ * cancellation at exit. liblttng-ust reads HOME and LTTNG_HOME once, while
+ * it loads (its environment cache, used again in fork children), and
+ * starts no such thread without them: for root they are hidden from it
+ * then, entries renamed in place so that the environment's order and
+ * strings are the program's again right after. */
+extern char **environ;
+#define HIDDEN_MAX 4
+static char **g_hidden_at[HIDDEN_MAX];
+static char *g_hidden[HIDDEN_MAX];
+
+static void home_hide(void)
+{
+	if (getuid() != 0 || geteuid() != 0)
+		return;
+	int n = 0;
+	for (char **e = environ; e && *e && n < HIDDEN_MAX; e++)
+		if (strncmp(*e, "HOME=", 5) == 0 || strncmp(*e, "LTTNG_HOME=", 11) == 0) {
+			g_hidden_at[n] = e;
+			g_hidden[n++] = *e;
+			*e = (char *)"GILSCOPE_HIDDEN_FROM_LTTNG=1";
+		}
+}
+
+static void home_restore(void)
+{
+	for (int i = 0; i < HIDDEN_MAX && g_hidden_at[i]; i++) {
+		*g_hidden_at[i] = g_hidden[i];
+		g_hidden_at[i] = NULL;
+	}
+}
+
 void process_lttng_begin(void)
 {
 	t_lttng_init = 1;
-	if (!g_lttng_loaded && !getenv(NO_STATEDUMP))
+	if (g_lttng_loaded)
+		return;
+	if (!getenv(NO_STATEDUMP))
 		g_env_set = setenv(NO_STATEDUMP, "1", 0) == 0;
+	home_hide(); /* after setenv, which may move the array */
 }
 
 void process_lttng_end(void)
 {
 	t_lttng_init = 0;
+	home_restore(); /* before unsetenv, which moves entries */
 	if (g_env_set)
 		unsetenv(NO_STATEDUMP);
 	g_env_set = 0;
