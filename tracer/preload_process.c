@@ -39,6 +39,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -79,6 +80,9 @@ static struct {
 	int (*close)(int);
 	int (*sem_timedwait)(sem_t *, const struct timespec *);
 } real;
+
+typedef int (*sigmask_fn)(int, const sigset_t *, sigset_t *);
+static sigmask_fn real_pthread_sigmask, real_sigprocmask;
 
 TLS int t_fd_nest;               /* inside LTTng's fd-tracker lock */
 
@@ -431,6 +435,8 @@ __attribute__((constructor)) static void mmap_resolve(void)
 	/* glibc 2.34+ only: absent, close_range() says ENOSYS. */
 	real.close_range = (int (*)(unsigned int, unsigned int, int))dlsym(RTLD_NEXT, "close_range");
 	real.closefrom = (void (*)(int))dlsym(RTLD_NEXT, "closefrom");
+	real_pthread_sigmask = (sigmask_fn)next_symbol("pthread_sigmask");
+	real_sigprocmask = (sigmask_fn)next_symbol("sigprocmask");
 }
 
 EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -440,6 +446,72 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 	if ((flags & MAP_POPULATE) && t_lttng_thread)
 		flags &= ~MAP_POPULATE;
 	return real.mmap(addr, len, prot, flags, fd, off);
+}
+
+/* --- LTTng's threads' signal mask ----------------------------------------- */
+
+/* liblttng-ust blocks every signal around each of its locks and restores
+ * the mask after (pthread_sigmask twice per lock): some 220 system calls in
+ * a listener thread's registration with the session daemon, which the
+ * traced program's first event waits for, and a system call costs
+ * microseconds in a virtual machine. Its listener threads run with every
+ * signal blocked from their start, so each of those calls leaves the mask
+ * as it was. In those threads only, the mask is kept here (the 64 signals
+ * the kernel has, as it reports them) and a call that would not change it
+ * makes no system call; any other goes to glibc. Nothing else changes an
+ * LTTng thread's mask: it runs no signal handler (all blocked) and makes
+ * no thread or process of its own. */
+TLS uint64_t t_mask;             /* an LTTng thread's mask, once known */
+TLS int t_mask_known;
+
+/* The mask a request leaves: the kernel keeps SIGKILL and SIGSTOP out,
+ * glibc its own two (SIGCANCEL 32, SIGSETXID 33). */
+static uint64_t mask_after(int how, uint64_t now, uint64_t set)
+{
+	uint64_t m = how == SIG_BLOCK ? now | set : how == SIG_UNBLOCK ? now & ~set : set;
+	return m & ~((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)) | (1ull << 31) | (1ull << 32));
+}
+
+static int sigmask_call(sigmask_fn fn, int how, const sigset_t *set, sigset_t *old)
+{
+	if (!t_lttng_thread || (set && how != SIG_BLOCK && how != SIG_UNBLOCK && how != SIG_SETMASK))
+		return fn(how, set, old);
+	uint64_t want = 0;
+	if (set)
+		memcpy(&want, set, sizeof(want));
+	if (t_mask_known && (!set || mask_after(how, t_mask, want) == t_mask)) {
+		if (old) {
+			sigemptyset(old);
+			memcpy(old, &t_mask, sizeof(t_mask));
+		}
+		return 0;
+	}
+	sigset_t was;
+	int rc = fn(how, set, &was);
+	if (rc == 0) {
+		uint64_t w;
+		memcpy(&w, &was, sizeof(w));
+		t_mask = set ? mask_after(how, w, want) : w;
+		t_mask_known = 1;
+		if (old)
+			*old = was;
+	} else
+		t_mask_known = 0;
+	return rc;
+}
+
+EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	if (!real_pthread_sigmask)
+		real_pthread_sigmask = (sigmask_fn)next_symbol("pthread_sigmask");
+	return sigmask_call(real_pthread_sigmask, how, set, old);
+}
+
+EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	if (!real_sigprocmask)
+		real_sigprocmask = (sigmask_fn)next_symbol("sigprocmask");
+	return sigmask_call(real_sigprocmask, how, set, old);
 }
 
 /* --- /proc/self/stat ------------------------------------------------------ */
