@@ -6,7 +6,14 @@ its GIL events carry every sequence number from 0 on (none lost at
 start-up), up to its process_exit. (3.6 makes its GIL at the first thread
 start: there a child's first event is its main thread's name.) liblttng-ust's registration with the
 session daemon overlaps the child's own start-up (docs/tracer.md, "Cost"):
-its events must wait for it, not be dropped."""
+its events must wait for it, not be dropped.
+Run by root, a traced process has one LTTng listener thread, not two (the
+second, for a per-user daemon root never has, is not started:
+docs/tracer.md, "Cost"), and its environment is the one it was started
+with, in the same order (HOME is hidden from liblttng-ust only while it
+loads)."""
+import os
+
 import gstest
 
 PROGRAM = r"""
@@ -17,6 +24,15 @@ for code in ["pass"] * 6 + ["import os; os._exit(3)"] * 2:
     p.wait()
     pids.append(p.pid)
 print("children", " ".join(map(str, pids)))
+"""
+
+# A traced process's own view: its threads (the kernel's count, LTTng's
+# included) and its environment against the one it was started with (the
+# kernel's copy, which changes to environ's pointers do not touch).
+LOOK = r"""
+import os
+start = [e.split(b"=", 1) for e in open("/proc/self/environ", "rb").read().split(b"\0") if b"=" in e]
+print("look", len(os.listdir("/proc/self/task")), [tuple(e) for e in start] == list(os.environb.items()))
 """
 
 
@@ -57,6 +73,13 @@ def main() -> None:
                      f"child {pid}: GIL events 0 to {len(got) - 1}, none missing "
                      f"(first {got[:5]}, last {got[-3:]})")
         gstest.check(names[-1] == "process_exit", f"child {pid}: ends with process_exit ({names[-3:]})")
+    look = out / "look.py"
+    look.write_text(LOOK)
+    res = gstest.record([str(exe), str(look)], out / "trace-look")
+    tasks, same_env = res.stdout.split("look", 1)[1].split()
+    gstest.check(same_env == "True", "a traced process's environment is the one it started with, in order")
+    if os.geteuid() == 0:
+        gstest.check(tasks == "2", f"a traced process run by root: its thread and one LTTng listener ({tasks} threads)")
     print(f"PASSED: startup ({label}): {len(children)} children, each from its first GIL event")
 
 
