@@ -1,4 +1,4 @@
-/* The traced program comes first: liblttng-ust runs two listener threads
+/* The traced program comes first: liblttng-ust runs listener threads
  * and keeps a dozen file descriptors in every traced process. Here the
  * preload library keeps them from changing what the program does or sees:
  *
