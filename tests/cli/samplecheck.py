@@ -75,6 +75,15 @@ class Hold:
     ended: str
 
 
+@dataclass
+class Wait:
+    start: int
+    end: int
+    timeouts: int
+    convoy: bool
+    requesters: list[int]  # of the drop requests made during it
+
+
 class Run:
     """One `gilscope run` of a sample: its output and its database."""
 
@@ -242,6 +251,68 @@ class Run:
                  "other processes kept the cores busy, so hand-offs follow the OS scheduler here and "
                  "the checks that need free cores are not made"), flush=True)
         return free
+
+    # CPython's rules for drop requests (ceval_gil.c, 3.6 to 3.15): a
+    # waiter whose timed wait of one interval ran out, with the GIL still
+    # locked and no switch since the wait began, sets gil_drop_request;
+    # it stays set (one pending at a time, however many time-outs) until
+    # the next take or the holder's forced release; the holder lets the
+    # GIL go (a forced release) and, under FORCE_SWITCHING, waits until
+    # another thread took it. The checks below count against these rules,
+    # so that load (which only stretches the times) cannot fail them.
+
+    def drops_in_holds(self, gil_id: int, tid: int, lo: int, hi: int) -> list[tuple[Hold, int]]:
+        """Each hold of tid on the GIL inside [lo, hi], with the number of
+        drop requests addressed to tid during it. By the rules above: 1 for
+        a hold that ended forced, 0 for any other."""
+        drops = [t for (t,) in self.q(
+            "SELECT ts_ns FROM drop_requests WHERE run_id = ? AND gil_id = ? AND holder = ? "
+            "ORDER BY ts_ns", self.run_id, gil_id, tid)]
+        return [(h, bisect.bisect_right(drops, h.end) - bisect.bisect_left(drops, h.start))
+                for h in self.holds(tid) if lo <= h.start and h.end <= hi]
+
+    def check_drop_totals(self, t: Thread) -> None:
+        """The thread's totals agree with its rows: drop requests received
+        = drop request rows addressed to it = forced releases = holds that
+        ended forced (each forced release answered one request)."""
+        received, freed, rows, fholds = self.q(
+            "SELECT drop_requests_received, forced_releases, (SELECT count(*) FROM drop_requests d "
+            "WHERE d.run_id = t.run_id AND d.holder = t.tid), (SELECT count(*) FROM holds h "
+            "WHERE h.run_id = t.run_id AND h.tid = t.tid AND h.ended = 'forced') "
+            "FROM threads t WHERE t.run_id = ? AND t.tid = ?", self.run_id, t.tid)[0]
+        check(received == rows == freed == fholds,
+              f"{t.name}: {received} drop requests received, as many as rows of them ({rows}), "
+              f"forced releases ({freed}) and holds ended forced ({fholds})")
+
+    def next_taker(self, gil_id: int, after_ns: int) -> Optional[int]:
+        """The thread of the first hold on the GIL that starts after after_ns."""
+        return self.one("SELECT tid FROM holds WHERE run_id = ? AND gil_id = ? AND start_ns > ? "
+                        "ORDER BY start_ns LIMIT 1", self.run_id, gil_id, after_ns)
+
+    def last_hold_before(self, gil_id: int, ts: int, tid: Optional[int] = None) -> Optional[tuple[int, Hold]]:
+        """(tid, hold) of the last hold on the GIL that ended before ts (of
+        that thread, when given)."""
+        row = self.q("SELECT tid, start_ns, end_ns, ended FROM holds WHERE run_id = ? AND gil_id = ? "
+                     "AND end_ns < ? AND (? IS NULL OR tid = ?) ORDER BY end_ns DESC LIMIT 1",
+                     self.run_id, gil_id, ts, tid, tid)
+        return (row[0][0], Hold(*row[0][1:])) if row else None
+
+    def waits_alone(self, gil_id: int, tid: int, lo: int, hi: int) -> list[Wait]:
+        """tid's waits on the GIL inside [lo, hi] that ended with the GIL
+        and that no other thread's wait overlapped, each with the
+        requesters of the drop requests made during it. The holder such a
+        wait waited for was asked to let go by this thread or not at all."""
+        waits = self.q(
+            "SELECT w.start_ns, w.end_ns, w.timeouts, w.convoy FROM waits w WHERE w.run_id = ? "
+            "AND w.gil_id = ? AND w.tid = ? AND w.outcome = 'acquired' AND w.start_ns >= ? AND w.end_ns <= ? "
+            "AND NOT EXISTS (SELECT 1 FROM waits o WHERE o.run_id = w.run_id AND o.gil_id = w.gil_id "
+            "AND o.tid != w.tid AND o.start_ns <= w.end_ns AND o.end_ns >= w.start_ns) ORDER BY w.start_ns",
+            self.run_id, gil_id, tid, lo, hi)
+        drops = self.q("SELECT ts_ns, requester FROM drop_requests WHERE run_id = ? AND gil_id = ? "
+                       "ORDER BY ts_ns", self.run_id, gil_id)
+        ts = [t for t, _ in drops]
+        return [Wait(s, e, n, bool(c), [q for _, q in drops[bisect.bisect_left(ts, s):bisect.bisect_right(ts, e)]])
+                for s, e, n, c in waits]
 
     def site_counts(self, file_suffix: str, line: int) -> tuple[int, int]:
         """(voluntary, forced) releases at that line of a file (code_sites)."""
