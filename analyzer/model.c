@@ -197,9 +197,7 @@ static enum gs_status process_get(struct model *m, int32_t pid, const char *proc
 	enum gs_status st = GS_OK;
 
 	if (p) {
-		if (ts > p->last_ns) /* events of different GILs interleave */
-			p->last_ns = ts;
-		m->last_proc = p;
+		m->last_proc = p; /* its last_ns: model_event, for what it keeps */
 	} else if ((p = entity_new(&m->procv, m->procs, (uint32_t)pid, 0, sizeof(*p)))) {
 		p->pid = pid;
 		p->exit_status = GS_UNKNOWN;
@@ -893,20 +891,42 @@ static enum gs_status gil_event_apply(struct model *m, struct tg *s, const struc
  * event counts. */
 static int tag_keeps(struct model *m, struct process *p, const struct gs_event *ev)
 {
-	if ((!m->filter && !m->keep_pids) || p->state == PROC_KEPT)
+	int gil = ev->type == GS_EV_GIL_FOUND || ev->type == GS_EV_GIL_KNOWN;
+	int64_t tag = gil ? ev->u.gil_found.tag
+		: ev->type == GS_EV_THREAD_NAME ? ev->u.thread_name.tag : GS_UNKNOWN;
+
+	if (!m->filter && !m->keep_pids)
+		return 1;
+	if (m->filter && p->state != PROC_UNDECIDED && tag != GS_UNKNOWN) {
+		int ours = tag == (int64_t)m->want_tag;
+
+		/* Pids wrap (32768 by default) and a session records every
+		 * process of the user: at a decided pid, another tag, or a
+		 * gil_found of ours after its process_exit, is a later process.
+		 * The first process of ours there is kept. A later one of ours
+		 * has no rows of its own (they are one per pid): it is skipped,
+		 * and said lost (model_event). */
+		if (p->state == PROC_SKIPPED && ours) {
+			p->state = PROC_KEPT;
+			p->first_ns = p->last_ns = ev->ts;
+			return 1;
+		}
+		if (p->state == PROC_KEPT && !ours)
+			p->other = PROC_OTHER_THEIRS;
+		else if (p->state == PROC_KEPT && ev->type == GS_EV_GIL_FOUND && p->other != PROC_OTHER_OURS &&
+			 (p->exited || p->other == PROC_OTHER_THEIRS))
+			p->other = PROC_OTHER_OURS_NEW;
+	}
+	if (p->state == PROC_KEPT && !p->other)
 		return 1;
 	if (p->state == PROC_UNDECIDED && m->keep_pids) {
 		p->state = pid_in(m->keep_pids, m->n_keep, p->pid) ? PROC_KEPT : PROC_SKIPPED;
 		p->late = pid_in(m->late_pids, m->n_late, p->pid);
 	} else if (p->state == PROC_UNDECIDED) {
-		int gil = ev->type == GS_EV_GIL_FOUND || ev->type == GS_EV_GIL_KNOWN;
-		int64_t tag = gil ? ev->u.gil_found.tag
-			: ev->type == GS_EV_THREAD_NAME ? ev->u.thread_name.tag : GS_UNKNOWN;
-
 		if (gil || ev->type == GS_EV_THREAD_NAME)
 			p->state = tag == (int64_t)m->want_tag ? PROC_KEPT : PROC_SKIPPED;
 	}
-	if (p->state != PROC_KEPT) {
+	if (p->state != PROC_KEPT || p->other) {
 		m->skipped++;
 		/* resync carries its tag too, but the gil_known after it decides */
 		if (p->state == PROC_UNDECIDED && m->filter && ev->type != GS_EV_RESYNC &&
@@ -914,7 +934,7 @@ static int tag_keeps(struct model *m, struct process *p, const struct gs_event *
 			p->early_ns = ev->ts;
 		return 0;
 	}
-	p->first_ns = p->last_ns; /* its life starts with what we keep */
+	p->first_ns = p->last_ns = ev->ts; /* its life starts with what we keep */
 	return 1;
 }
 
@@ -937,6 +957,22 @@ static enum gs_status early_lost(struct model *m, struct process *p, const struc
 	return db_insert(m->db, DB_LOST, m->run_id, what, p->early_ns, ev->ts, (int64_t)0);
 }
 
+/* A later process of ours at a pid whose first one is kept (pids wrap):
+ * its events are skipped, and its loss is written once, as a lost row of
+ * unknown count. */
+static enum gs_status later_lost(struct model *m, struct process *p, const struct gs_event *ev)
+{
+	char what[128];
+
+	snprintf(what, sizeof(what), "pid %d: a later process with this pid (not analyzed)", (int)p->pid);
+	p->other = PROC_OTHER_OURS;
+	m->lost_starts++;
+	if (!m->nlosses || ev->ts > m->max_loss_end)
+		m->max_loss_end = ev->ts;
+	m->nlosses++;
+	return db_insert(m->db, DB_LOST, m->run_id, what, ev->ts, ev->ts, (int64_t)0);
+}
+
 enum gs_status model_event(struct model *m, const struct gs_event *ev)
 {
 	struct process *p;
@@ -951,9 +987,11 @@ enum gs_status model_event(struct model *m, const struct gs_event *ev)
 	if (st != GS_OK)
 		return st;
 	if (!tag_keeps(m, p, ev))
-		return GS_OK;
+		return p->other == PROC_OTHER_OURS_NEW ? later_lost(m, p, ev) : GS_OK;
 	if (p->early && (st = early_lost(m, p, ev)) != GS_OK)
 		return st;
+	if (ev->ts > p->last_ns) /* events of different GILs interleave */
+		p->last_ns = ev->ts;
 	m->events++;
 	/* Times are when events happened: each GIL's in order, but those of
 	 * different GILs may go back a little. */

@@ -33,10 +33,14 @@
 #define DEFAULT_INTERVAL_US 5000
 
 enum process_state { PROC_UNDECIDED, PROC_KEPT, PROC_SKIPPED };
+/* A kept pid's later processes (pids wrap): another recording's; one of
+ * ours, just found (its loss still to write); one of ours. */
+enum process_other { PROC_OTHER_NONE, PROC_OTHER_THEIRS, PROC_OTHER_OURS_NEW, PROC_OTHER_OURS };
 
 struct process {
 	int32_t pid;
 	enum process_state state;  /* only with a tag filter */
+	enum process_other other;  /* its events now: a later process's */
 	int late;                  /* joined a mid-life trace after its start */
 	int exited;                /* its process_exit was seen */
 	int64_t exit_status;       /* GS_UNKNOWN: no process_exit; -1: exit() */

@@ -555,6 +555,13 @@ def check_sequences(trace: Trace) -> dict[tuple[int, int, int], collections.Coun
             continue
         gil = e.fields["gil"]
         if e.name == "gil_found":
+            # A GIL starts here: at an address already found it is a new
+            # one (its memory reused, or its pid: a later process), as the
+            # analyzer reads it. Nothing of the old one carries over.
+            if (e.pid, gil) in found:
+                holder.pop((e.pid, gil), None)
+                for k in [k for k in state if k[:2] == (e.pid, gil)]:
+                    del state[k]
             found.add((e.pid, gil))
             state[(e.pid, gil, e.tid)] = "waiting"  # its acquire follows at once
             continue
