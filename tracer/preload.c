@@ -69,6 +69,10 @@ struct gil {
 	 * the cores for those reads too. */
 	_Alignas(64) _Atomic(pid_t) holder;           /* tid holding the GIL, 0 if free */
 	int drop_pending;                /* a drop request awaits a release */
+	/* The switch interval, as last read under M: resync reads it here,
+	 * not from the GIL, whose memory may be gone (a destroyed
+	 * subinterpreter's: 3.12 crashed in resync_emit reading it). */
+	_Atomic uint32_t interval_us;
 	unsigned long switch_no;         /* acquisitions so far */
 	/* The next event's place in this GIL's order. Atomic: requests take
 	 * theirs before M, forced switches under S only. */
@@ -733,6 +737,8 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	g->drop_pending = 0;
 	g->switch_no = 1;
 	atomic_store_explicit(&g->seq, 0, memory_order_relaxed);
+	atomic_store_explicit(&g->interval_us, rule == GILSCOPE_RULE_LAYOUT ? gil_read_interval(m) : 0,
+			      memory_order_relaxed);
 	tl.in_m = g;
 	/* gil_found tells a running session everything: no resync for it. */
 	atomic_store(&g_resync_on, resync_state());
@@ -740,7 +746,7 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	/* Written before the GIL is published, so that no other thread's
 	 * event for it can be recorded before its gil_found. */
 	lttng_ust_tracepoint(gilscope, gil_found, (uint64_t)(uintptr_t)m,
-			     rule == GILSCOPE_RULE_LAYOUT ? gil_read_interval(m) : 0, rule, g_version, g_tag);
+			     atomic_load_explicit(&g->interval_us, memory_order_relaxed), rule, g_version, g_tag);
 	resync_after_found();
 	atomic_store_explicit(&g->m, m, memory_order_release);
 	if (g == &g_gils[n])
@@ -787,7 +793,9 @@ static void on_timedwait_done(struct gil *g, int rc, unsigned long saved_switch_
 	pid_t holder = atomic_load_explicit(&g->holder, memory_order_relaxed);
 	if (holder && holder != tid && g->switch_no == saved_switch_no && !g->drop_pending) {
 		g->drop_pending = 1;
-		ev_drop_request(g, holder, gil_interval_us(g));
+		uint32_t interval_us = gil_interval_us(g);
+		atomic_store_explicit(&g->interval_us, interval_us, memory_order_relaxed);
+		ev_drop_request(g, holder, interval_us);
 	}
 }
 
@@ -918,7 +926,8 @@ static __attribute__((noinline)) void resync_emit(int forget)
 	for (int i = 0; i < n; i++) {
 		struct gil *g = &g_gils[i];
 		if (atomic_load_explicit(&g->m, memory_order_relaxed))
-			lttng_ust_tracepoint(gilscope, gil_known, gil_addr(g), gil_interval_us(g),
+			lttng_ust_tracepoint(gilscope, gil_known, gil_addr(g),
+					     atomic_load_explicit(&g->interval_us, memory_order_relaxed),
 					     g->rule, g_version, g_tag);
 	}
 	for (int i = 0; i < MAX_NAMES; i++) {
