@@ -2,10 +2,11 @@
 
 - seq: with no other thread nobody asks for the GIL, so the main thread
   counts both numbers in one hold (at least 90% of the printed time).
-- threads: while both counters are alive the GIL is held >= 90% of the
-  time; they switch only through drop requests, each after a full switch
-  interval: at most ~1 switch per interval (~200/s), and the analyzer
-  calls both CPU-bound. Counted by CPython's rules (see samplecheck), so
+- threads: while both counters are alive the GIL is held all the time
+  but while it changes hands (> 99% of it on free cores, 87% seen with
+  both cores busy: printed); they switch only through drop requests, each
+  after a full switch interval: at most ~1 switch per interval (~200/s),
+  and the analyzer calls both CPU-bound. Counted by CPython's rules (see samplecheck), so
   that a loaded machine can neither fail these nor make them skip: every
   hold of a counter but its last ended forced, with exactly one drop
   request addressed to it; another thread took the GIL after each; each
@@ -46,8 +47,19 @@ def main() -> None:
     hi = min(h1[-1].end, h2[-1].end)
     span = hi - lo
     sc.check(span > 0.2e9, f"the two counters ran side by side for {sc.ms(span)}")
+    # Held all the time but while it changed hands: every stretch the GIL
+    # was free ended with another thread taking it (a counter lets it go
+    # only when asked, and a forced holder waits until another took it).
+    # How long a hand-off takes is the OS's doing: microseconds on free
+    # cores (the GIL held > 99% of the time), milliseconds on a loaded
+    # machine (87% seen with both cores busy): printed, not asserted.
     held = r.held_in(gil, lo, hi)
-    sc.check(held >= 0.9 * span, f"threads: GIL held {100.0 * held / span:.1f}% of that time (>= 90%)")
+    handing = r.one("SELECT coalesce(sum(acquire_ns - release_ns), 0) FROM switches WHERE run_id = ? "
+                    "AND gil_id = ? AND release_ns >= ? AND acquire_ns <= ?", r.run_id, gil, lo, hi)
+    sc.check(abs(held + handing - span) <= 1000,
+             f"threads: the GIL was held ({sc.ms(held)}) or changing hands ({sc.ms(handing)}) all of the "
+             f"{sc.ms(span)} the counters ran side by side")
+    print(f"threads (not asserted): GIL held {100.0 * held / span:.1f}% of that time (> 99% on free cores)")
     interval_ns = 1000 * (r.one("SELECT interval_us FROM gils WHERE gil_id = ?", gil) or 5000)
     sw = r.q("SELECT forced FROM switches WHERE run_id = ? AND gil_id = ? AND acquire_ns BETWEEN ? AND ? "
              "AND from_tid IN (?, ?) AND to_tid IN (?, ?)",
