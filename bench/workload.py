@@ -19,6 +19,13 @@ recorder's set-up and teardown are not counted. Prints "elapsed_ns=T".
                                         one traced, in turns; prints the
                                         medians of each child's wall and
                                         CPU time and of the pairs' added
+    python3 workload.py spawn-ab N NAME=EDITS...
+                                        the same with any variants, in
+                                        turns: EDITS is "bare" (gilscope's
+                                        environment removed) and/or
+                                        VAR=VALUE;... (VAR= removes it),
+                                        e.g. base="LD_PRELOAD=/old/lib.so";
+                                        "added" is against the first
     python3 workload.py procs N THREADS forks N short children one after
                                         the other, each running THREADS
                                         threads that take and drop the
@@ -102,32 +109,69 @@ def untraced_env():
     return env
 
 
-def spawn_pairs(n):
-    """Start-up side by side: child after child, so that both kinds share
-    every moment's load (on a busy machine the difference between whole
-    runs is mostly the load that changed in between)."""
+def spawn_rounds(n, envs):
+    """n rounds of one `python -c pass` child per environment (None: this
+    process's), in an order that turns each round; each child's wall and
+    own CPU time (wait4), per environment."""
     import subprocess
-    bare = untraced_env()
-    walls = ([], [])
-    cpus = ([], [])
+    walls = [[] for _ in envs]
+    cpus = [[] for _ in envs]
     for i in range(n):
-        for k in ((0, 1) if i % 2 == 0 else (1, 0)):
+        for j in range(len(envs)):
+            k = (i + j) % len(envs)
             t0 = time.perf_counter_ns()
-            p = subprocess.Popen([sys.executable, "-c", "pass"], env=bare if k == 0 else None)
+            p = subprocess.Popen([sys.executable, "-c", "pass"], env=envs[k])
             _, status, ru = os.wait4(p.pid, 0)
             walls[k].append(time.perf_counter_ns() - t0)
             cpus[k].append(int((ru.ru_utime + ru.ru_stime) * 1e9))
             if status != 0:
-                sys.exit("spawn-pairs: a child failed (status %d)" % status)
+                sys.exit("spawn: a child failed (status %d)" % status)
+    return walls, cpus
 
-    def median(v):
-        v = sorted(v)
-        return (v[len(v) // 2] + v[(len(v) - 1) // 2]) // 2
 
+def median(v):
+    v = sorted(v)
+    return (v[len(v) // 2] + v[(len(v) - 1) // 2]) // 2
+
+
+def spawn_pairs(n):
+    """Start-up side by side: child after child, so that both kinds share
+    every moment's load (on a busy machine the difference between whole
+    runs is mostly the load that changed in between)."""
+    walls, cpus = spawn_rounds(n, [untraced_env(), None])
     print("bare_ns=%d traced_ns=%d added_ns=%d" % (
         median(walls[0]), median(walls[1]), median([b - a for a, b in zip(*walls)])))
     print("bare_cpu_ns=%d traced_cpu_ns=%d added_cpu_ns=%d" % (
         median(cpus[0]), median(cpus[1]), median([b - a for a, b in zip(*cpus)])))
+    return 0
+
+
+def spawn_ab(n, specs):
+    """spawn-pairs with any variants: each spec is NAME=EDITS, EDITS being
+    ;-separated VAR=VALUE (VAR= removes VAR) applied to the untraced
+    environment if the first is "bare", else to this (traced) one. The
+    first variant is the reference of the "added" columns."""
+    names, envs = [], []
+    for spec in specs:
+        name, _, edits = spec.partition("=")
+        items = [e for e in edits.split(";") if e]
+        env = untraced_env() if items[:1] == ["bare"] else dict(os.environ)
+        for item in items:
+            if item == "bare":
+                continue
+            var, _, value = item.partition("=")
+            if value:
+                env[var] = value
+            else:
+                env.pop(var, None)
+        names.append(name)
+        envs.append(env)
+    walls, cpus = spawn_rounds(n, envs)
+    for k, name in enumerate(names):
+        print("%-12s wall %7.1f ms  cpu %7.1f ms  added wall %+6.1f ms  cpu %+6.1f ms" % (
+            name, median(walls[k]) / 1e6, median(cpus[k]) / 1e6,
+            median([b - a for a, b in zip(walls[0], walls[k])]) / 1e6,
+            median([b - a for a, b in zip(cpus[0], cpus[k])]) / 1e6))
     return 0
 
 
@@ -159,6 +203,8 @@ def main(argv):
         return spawn(int(argv[2]))
     if kind == "spawn-pairs":
         return spawn_pairs(int(argv[2]))
+    if kind == "spawn-ab":
+        return spawn_ab(int(argv[2]), argv[3:])
     if kind == "procs":
         t0 = time.perf_counter_ns()
         procs(int(argv[2]), int(argv[3]))
@@ -173,7 +219,8 @@ def main(argv):
             depth = max(1, int(argv[4]) - 3)
             target = (lambda fn: lambda *a: deep(depth, fn, *a))(churn)
     else:
-        sys.exit("usage: workload.py countdown N | churn THREADS N [DEPTH] | spawn N | spawn-pairs N | procs N THREADS")
+        sys.exit("usage: workload.py countdown N | churn THREADS N [DEPTH] | spawn N | spawn-pairs N | "
+                 "spawn-ab N NAME=EDITS... | procs N THREADS")
     best = [None, None]
     args = (n, best) if kind == "churn" and threads == 1 else (n,)
     ts = [threading.Thread(target=target, args=args) for _ in range(threads)]
