@@ -32,6 +32,9 @@ static const struct evdef {
 	{ "acquire",             GS_EV_ACQUIRE,      "gil", NULL, NULL, NULL, NULL },
 	/* A request and its acquire in one record: split into both. */
 	{ "take",                GS_EV_ACQUIRE,      "gil", NULL, NULL, NULL, NULL },
+	/* The same, written by another thread for the one in `tid`. */
+	{ "acquire_for",         GS_EV_ACQUIRE,      "gil", NULL, NULL, NULL, NULL },
+	{ "take_for",            GS_EV_ACQUIRE,      "gil", NULL, NULL, NULL, NULL },
 	{ "release",             GS_EV_RELEASE,      "gil", "forced", NULL, NULL, NULL },
 	{ "code",                GS_EV_CODE,         NULL, "id", "firstlineno", "filename", NULL },
 	{ "stack",               GS_EV_STACK,        NULL, "id", NULL, NULL, NULL },
@@ -74,6 +77,8 @@ static const struct packed {
 	{ "request_abandoned",   { "gil", "seq", "ts" } },
 	{ "acquire",             { "gil", "seq", "ts", "switch_number" } },
 	{ "take",                { "gil", "req_seq", "req_ts", "seq", "ts", "switch_number" } },
+	{ "acquire_for",         { "gil", "seq", "ts", "switch_number" } },
+	{ "take_for",            { "gil", "req_seq", "req_ts", "seq", "ts", "switch_number" } },
 	{ "release",             { "gil", "seq", "ts", "forced" } },
 };
 static const char *const packed_site[] = { "code", "offset", "stack" };
@@ -98,6 +103,7 @@ struct class_info {
 	struct member lt_hex; /* code: the line table as hex text (arr1 before) */
 	struct member seq, ts, switch_number; /* a tracer that emits after the mutex */
 	struct member req_seq, req_ts; /* take: its request's place and time */
+	struct member for_tid; /* take_for, acquire_for: the thread it is for */
 };
 
 struct sclass_info {
@@ -284,6 +290,7 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 {
 	struct class_info *ci;
 	const char *name;
+	int is_take, is_for;
 	const bt_field_class *payload;
 	const struct evdef *def = NULL;
 	const struct evext *ext = NULL;
@@ -304,7 +311,7 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 		ci->gil = ci->n1 = ci->n2 = ci->str = ci->tag = (struct member){ -1, -1, 0 };
 		ci->n3 = ci->n4 = ci->n5 = ci->str2 = ci->arr1 = ci->arr2 = ci->lt_hex = ci->gil;
 		ci->seq = ci->ts = ci->switch_number = ci->gil;
-		ci->req_seq = ci->req_ts = ci->gil;
+		ci->req_seq = ci->req_ts = ci->for_tid = ci->gil;
 		ci->gilscope = 1;
 		return ci;
 	}
@@ -330,9 +337,17 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 	ci->seq = payload_member(payload, def->name, "seq");
 	ci->ts = payload_member(payload, def->name, "ts");
 	ci->switch_number = payload_member(payload, def->name, def->type == GS_EV_ACQUIRE ? "switch_number" : NULL);
-	ci->req_seq = payload_member(payload, def->name, !strcmp(def->name, "take") ? "req_seq" : NULL);
-	ci->req_ts = payload_member(payload, def->name, !strcmp(def->name, "take") ? "req_ts" : NULL);
-	if (!strcmp(def->name, "take") &&
+	is_take = !strcmp(def->name, "take") || !strcmp(def->name, "take_for");
+	is_for = !strcmp(def->name, "take_for") || !strcmp(def->name, "acquire_for");
+	ci->req_seq = payload_member(payload, def->name, is_take ? "req_seq" : NULL);
+	ci->req_ts = payload_member(payload, def->name, is_take ? "req_ts" : NULL);
+	ci->for_tid = member_find(payload, is_for ? "tid" : NULL);
+	if (is_for && (ci->for_tid.idx < 0 || ci->seq.idx < 0)) {
+		reader_errorf(r, "event %s lacks the tid or the seq it is written for "
+			      "(recorded by another gilscope version?)", name);
+		return NULL;
+	}
+	if (is_take &&
 	    (ci->req_seq.idx < 0 || ci->req_ts.idx < 0 || ci->seq.idx < 0)) {
 		reader_errorf(r, "event %s lacks its request's req_seq/req_ts or its seq "
 			      "(recorded by another gilscope version?)", name);
@@ -592,6 +607,8 @@ static int reader_event(struct reader *r, const bt_message *msg)
 	}
 	e.pid = (int32_t)field_int(ctx, si->vpid);
 	e.tid = (int32_t)field_int(ctx, si->vtid);
+	if (ci->for_tid.idx >= 0) /* written by another thread for this one */
+		e.tid = (int32_t)field_int(payload, ci->for_tid);
 	if (e.pid != r->last_pid) { /* a process is only named when first seen */
 		e.procname = field_str(ctx, si->procname);
 		r->last_pid = e.pid;

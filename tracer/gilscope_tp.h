@@ -114,6 +114,32 @@ LTTNG_UST_TRACEPOINT_EVENT(gilscope, take,
 	)
 )
 
+/* take_for and acquire_for: a take or an acquire written by another
+ * thread of the same process, `tid` being the thread that took the GIL.
+ * A holder writes its take or acquire with its release, out of the hold
+ * (tracer/preload.c, late_*); when the hold lasts, a thread that waits for
+ * the GIL and times out writes it instead, and so does a process that
+ * ends. The fields are those of take and acquire. */
+LTTNG_UST_TRACEPOINT_EVENT(gilscope, take_for,
+	LTTNG_UST_TP_ARGS(const uint64_t *, state, const int32_t *, site, int32_t, tid),
+	LTTNG_UST_TP_FIELDS(
+		/* gil, req_seq, req_ts, seq, ts, switch_number */
+		lttng_ust_field_array(uint64_t, state, state, 6)
+		lttng_ust_field_array(int32_t, site, site, GILSCOPE_SITE_LEN)
+		lttng_ust_field_integer(int32_t, tid, tid)
+	)
+)
+
+LTTNG_UST_TRACEPOINT_EVENT(gilscope, acquire_for,
+	LTTNG_UST_TP_ARGS(const uint64_t *, state, const int32_t *, site, int32_t, tid),
+	LTTNG_UST_TP_FIELDS(
+		/* gil, seq, ts, switch_number */
+		lttng_ust_field_array(uint64_t, state, state, 4)
+		lttng_ust_field_array(int32_t, site, site, GILSCOPE_SITE_LEN)
+		lttng_ust_field_integer(int32_t, tid, tid)
+	)
+)
+
 LTTNG_UST_TRACEPOINT_EVENT(gilscope, release,
 	LTTNG_UST_TP_ARGS(const uint64_t *, state, const int32_t *, site),
 	LTTNG_UST_TP_FIELDS(

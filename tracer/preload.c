@@ -58,6 +58,12 @@ enum mode {
 	MODE_ACTIVE = 1,
 };
 
+/* late_v's elements: the holder's tid, its request's place and time
+ * (LATE_NO_REQ: it waited, its request is written already), the
+ * acquire's time, CPython's switch_number and the packed site. */
+enum { LATE_TID, LATE_REQ_SEQ, LATE_REQ_TS, LATE_TS, LATE_SWITCH, LATE_SITE, LATE_NV = LATE_SITE + 3 };
+#define LATE_NO_REQ UINT64_MAX
+
 struct gil {
 	_Atomic(pthread_mutex_t *) m;    /* NULL: free slot */
 	pthread_mutex_t *s;
@@ -77,6 +83,14 @@ struct gil {
 	/* The next event's place in this GIL's order. Atomic: requests take
 	 * theirs before M, forced switches under S only. */
 	_Atomic uint64_t seq;
+	/* The current hold's acquire, published by its holder for another
+	 * thread to write if the hold lasts (late_*): state is the acquire's
+	 * seq + 1 while published, 0 once written or taken back. Values are
+	 * relaxed atomics: a reader that copies them while a later hold
+	 * overwrites them fails its compare-and-swap on state and drops the
+	 * copy. */
+	_Alignas(64) _Atomic uint64_t late_state;
+	_Atomic uint64_t late_v[LATE_NV];
 } __attribute__((aligned(64)));          /* GILs never share a cache line */
 _Static_assert(offsetof(struct gil, holder) / 64 != offsetof(struct gil, s) / 64,
 	       "a GIL's hand-off state must not share the line its mutexes are read from");
@@ -162,6 +176,7 @@ enum pev_type {
 	PEV_FORCED_BEGIN,
 	PEV_FORCED_END,
 	PEV_ABANDONED,
+	PEV_NONE,                        /* taken back: written by another thread */
 };
 
 struct pending_ev {
@@ -173,6 +188,8 @@ struct pending_ev {
 	uint64_t switch_number;          /* acquire: CPython's, 0 unknown */
 	uint64_t tstate;                 /* acquire, release: last_holder, 0 unknown */
 	uint8_t has_tstate;              /* tstate was read (layout rule) */
+	uint8_t site_set;                /* acquire: site read at the take already */
+	int32_t site[GILSCOPE_SITE_LEN];
 };
 
 /* A thread captures at most a few events between two flushes (a release,
@@ -191,6 +208,7 @@ struct thread_state {
 	struct gil *req;                 /* GIL this thread requested, not yet acquired */
 	struct gil *in_m;                /* GIL whose mutex M this thread holds */
 	struct gil *drop;                /* GIL this thread is releasing (in drop_gil) */
+	struct gil *late;                /* GIL whose acquire this thread published (late_*) */
 	pthread_mutex_t *cand_m;         /* candidate GIL awaiting confirmation */
 	pthread_mutex_t *cand_s;
 	pthread_mutex_t *last_init;      /* the last mutex this thread initialised */
@@ -534,11 +552,23 @@ static void pending_site_packed(const struct pending_ev *p, enum attrib_at at,
 	site[2] = (int32_t)s.stack;
 }
 
-static void pending_flush(void)
+/* An acquire's: read at the end of take_gil when it was kept for later. */
+static void pending_site_acquire(const struct pending_ev *p, int32_t site[GILSCOPE_SITE_LEN])
+{
+	if (p->site_set)
+		memcpy(site, p->site, sizeof(p->site));
+	else
+		pending_site_packed(p, ATTRIB_AT_ACQUIRE, site);
+}
+
+static void late_settle(void);
+
+/* Writes the first n pending records. */
+static void pending_write(int n)
 {
 	int guard = tl.guard;
 	tl.guard = 1;
-	for (int i = 0; i < tl.npend; i++) {
+	for (int i = 0; i < n; i++) {
 		const struct pending_ev *p = &tl.pend[i];
 		int32_t site[GILSCOPE_SITE_LEN];
 		const uint64_t state3[3] = { p->gil, p->seq, p->ts }; /* gil_seq's `state` */
@@ -546,14 +576,14 @@ static void pending_flush(void)
 		case PEV_REQUEST:
 			/* Still pending at its acquire: it never waited (a
 			 * waiter writes it before it sleeps, see ev_request). */
-			if (i + 1 < tl.npend && tl.pend[i + 1].type == PEV_ACQUIRE &&
+			if (i + 1 < n && tl.pend[i + 1].type == PEV_ACQUIRE &&
 			    tl.pend[i + 1].gil == p->gil &&
 			    lttng_ust_tracepoint_enabled(gilscope, take)) {
 				/* Answered without a wait: one record for both. */
 				const struct pending_ev *a = &tl.pend[i + 1];
 				const uint64_t state[6] = { p->gil, p->seq, p->ts, a->seq, a->ts,
 							    a->switch_number };
-				pending_site_packed(a, ATTRIB_AT_ACQUIRE, site);
+				pending_site_acquire(a, site);
 				lttng_ust_do_tracepoint(gilscope, take, state, site);
 				i++;
 				break;
@@ -563,7 +593,7 @@ static void pending_flush(void)
 		case PEV_ACQUIRE:
 			if (lttng_ust_tracepoint_enabled(gilscope, acquire)) {
 				const uint64_t state[4] = { p->gil, p->seq, p->ts, p->switch_number };
-				pending_site_packed(p, ATTRIB_AT_ACQUIRE, site);
+				pending_site_acquire(p, site);
 				lttng_ust_do_tracepoint(gilscope, acquire, state, site);
 			}
 			break;
@@ -590,12 +620,21 @@ static void pending_flush(void)
 		case PEV_ABANDONED:
 			lttng_ust_tracepoint(gilscope, request_abandoned, state3);
 			break;
+		case PEV_NONE:
+			break;
 		}
 	}
+	tl.guard = guard;
+}
+
+static void pending_flush(void)
+{
+	if (tl.late)
+		late_settle();
+	pending_write(tl.npend);
 	tl.npend = 0;
 	tl.acq = -1;
 	thread_slot_pending(0);
-	tl.guard = guard;
 }
 
 static inline int pev_enabled(enum pev_type type)
@@ -609,6 +648,7 @@ static inline int pev_enabled(enum pev_type type)
 	case PEV_FORCED_BEGIN: return lttng_ust_tracepoint_enabled(gilscope, forced_switch_begin);
 	case PEV_FORCED_END:   return lttng_ust_tracepoint_enabled(gilscope, forced_switch_end);
 	case PEV_ABANDONED:    return lttng_ust_tracepoint_enabled(gilscope, request_abandoned);
+	case PEV_NONE:         return 0;
 	}
 	return 0;
 }
@@ -636,6 +676,7 @@ static __attribute__((noinline)) struct pending_ev *pending_new(struct gil *g, e
 	p->gil = gil_addr(g);
 	p->seq = atomic_fetch_add_explicit(&g->seq, 1, memory_order_relaxed);
 	p->ts = g_clock();
+	p->site_set = 0;
 	return p;
 }
 
@@ -708,6 +749,124 @@ static void ev_drop_request(struct gil *g, pid_t holder, uint32_t interval_us)
 	p->interval_us = interval_us;
 }
 
+/* --- a hold's acquire, written out of the hold ---------------------------
+ *
+ * A thread that takes the GIL runs Python code as soon as take_gil
+ * returns: whatever it does before is added to the hold, and under
+ * contention another thread waits for it. So an acquire (or take) is not
+ * written at the end of take_gil: its site is read there (the thread's
+ * frames are still those of the moment it took the GIL) and it stays
+ * pending, to be written with the release, out of the hold.
+ *
+ * A hold can last (a C call that never lets go): the acquire is also
+ * published in the GIL (late_state, late_v), and a thread that times out
+ * waiting for the GIL, or a process that ends, writes it for its holder
+ * (take_for, acquire_for): a reader ordering by seq then never waits for
+ * it more than a switch interval. Exactly one thread writes it, the one
+ * that swaps late_state from its seq + 1 to 0: the holder at its release,
+ * under M (no later hold can publish before that), or the rescuer, having
+ * copied the values first (a later hold's values come with another
+ * state: the swap fails and the copy is dropped). */
+
+static inline int late_enabled(void)
+{
+	return lttng_ust_tracepoint_enabled(gilscope, take_for) &&
+	       lttng_ust_tracepoint_enabled(gilscope, acquire_for);
+}
+
+/* End of take_gil, M let go: keep the acquire just captured (and the
+ * request before it, still pending when the thread never waited) for the
+ * release; what was pending before them is written now. */
+static __attribute__((noinline)) int mutex_unlock_defer(pthread_mutex_t *mutex, struct gil *g)
+{
+	int rc = g_hot.mutex_unlock(mutex);
+	int k = tl.npend - 1;
+	struct pending_ev *q = NULL, *a;
+	if (k > 0 && tl.pend[k - 1].type == PEV_REQUEST && tl.pend[k - 1].gil == tl.pend[k].gil)
+		k--;
+	if (k > 0) { /* a waiter's time-outs since its last sleep */
+		pending_write(k);
+		memmove(tl.pend, tl.pend + k, (size_t)(tl.npend - k) * sizeof(tl.pend[0]));
+		tl.npend -= k;
+	}
+	if (tl.npend == 2)
+		q = &tl.pend[0];
+	a = &tl.pend[tl.npend - 1];
+	int guard = tl.guard;
+	tl.guard = 1; /* attribution may write code and stack events */
+	pending_site_packed(a, ATTRIB_AT_ACQUIRE, a->site);
+	tl.guard = guard;
+	a->site_set = 1;
+	atomic_store_explicit(&g->late_v[LATE_TID], (uint64_t)(uint32_t)tl.tid, memory_order_release);
+	atomic_store_explicit(&g->late_v[LATE_REQ_SEQ], q ? q->seq : LATE_NO_REQ, memory_order_release);
+	atomic_store_explicit(&g->late_v[LATE_REQ_TS], q ? q->ts : 0, memory_order_release);
+	atomic_store_explicit(&g->late_v[LATE_TS], a->ts, memory_order_release);
+	atomic_store_explicit(&g->late_v[LATE_SWITCH], a->switch_number, memory_order_release);
+	for (int i = 0; i < GILSCOPE_SITE_LEN; i++)
+		atomic_store_explicit(&g->late_v[LATE_SITE + i], (uint64_t)(uint32_t)a->site[i],
+				      memory_order_release);
+	atomic_store_explicit(&g->late_state, a->seq + 1, memory_order_release);
+	tl.late = g;
+	/* Nothing in flight: an exit does not wait for a hold to end. */
+	thread_slot_pending(0);
+	return rc;
+}
+
+/* The holder, still holding the GIL (at its release, under M, or any
+ * write before): takes back its published acquire, or finds it written
+ * by another thread and forgets it. */
+static void late_settle(void)
+{
+	struct gil *g = tl.late;
+	tl.late = NULL;
+	if (!tl.npend)
+		return;
+	uint64_t mine = tl.pend[tl.npend - 1].seq + 1;
+	if (atomic_compare_exchange_strong(&g->late_state, &mine, 0))
+		thread_slot_pending(1);
+	else
+		tl.npend = 0; /* only the deferred records were pending */
+}
+
+/* Writes g's published acquire for its holder, if any: this thread timed
+ * out waiting for the GIL (under M: once a hold, a few hundred ns), or
+ * the process ends. tl.guard is set. */
+static void late_rescue(struct gil *g)
+{
+	uint64_t st = atomic_load_explicit(&g->late_state, memory_order_acquire);
+	uint64_t v[LATE_NV];
+	if (!st)
+		return;
+	for (int i = 0; i < LATE_NV; i++)
+		v[i] = atomic_load_explicit(&g->late_v[i], memory_order_acquire);
+	if (!atomic_compare_exchange_strong(&g->late_state, &st, 0))
+		return;
+	const int32_t site[GILSCOPE_SITE_LEN] = {
+		(int32_t)(uint32_t)v[LATE_SITE], (int32_t)(uint32_t)v[LATE_SITE + 1],
+		(int32_t)(uint32_t)v[LATE_SITE + 2],
+	};
+	int32_t tid = (int32_t)(uint32_t)v[LATE_TID];
+	if (v[LATE_REQ_SEQ] != LATE_NO_REQ) {
+		const uint64_t state[6] = { gil_addr(g), v[LATE_REQ_SEQ], v[LATE_REQ_TS], st - 1,
+					    v[LATE_TS], v[LATE_SWITCH] };
+		lttng_ust_tracepoint(gilscope, take_for, state, site, tid);
+	} else {
+		const uint64_t state[4] = { gil_addr(g), st - 1, v[LATE_TS], v[LATE_SWITCH] };
+		lttng_ust_tracepoint(gilscope, acquire_for, state, site, tid);
+	}
+}
+
+/* The process ends: every hold's acquire not yet written (a thread that
+ * holds another interpreter's GIL, or this one's own when it cannot
+ * write its pending records). */
+static void late_rescue_all(void)
+{
+	int n = atomic_load(&g_nslots);
+	for (int i = 0; i < n && i < MAX_GILS; i++)
+		if (atomic_load_explicit(&g_gils[i].m, memory_order_acquire))
+			late_rescue(&g_gils[i]);
+}
+
 /* --- registering a GIL --------------------------------------------------- */
 
 static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
@@ -739,6 +898,7 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	atomic_store_explicit(&g->seq, 0, memory_order_relaxed);
 	atomic_store_explicit(&g->interval_us, rule == GILSCOPE_RULE_LAYOUT ? gil_read_interval(m) : 0,
 			      memory_order_relaxed);
+	atomic_store_explicit(&g->late_state, 0, memory_order_relaxed);
 	tl.in_m = g;
 	/* gil_found tells a running session everything: no resync for it. */
 	atomic_store(&g_resync_on, resync_state());
@@ -771,6 +931,10 @@ end:
 
 static void gil_retire(struct gil *g)
 {
+	/* A hold's acquire still unwritten goes before the GIL's end. */
+	if (tl.late == g)
+		pending_flush();
+	late_rescue(g);
 	g_hot.mutex_lock(&g_registry);
 	if (atomic_load_explicit(&g->m, memory_order_relaxed)) {
 		lttng_ust_tracepoint(gilscope, gil_retired, gil_addr(g));
@@ -788,6 +952,7 @@ static void on_timedwait_done(struct gil *g, int rc, unsigned long saved_switch_
 	pid_t tid = self_tid();
 	if (rc != ETIMEDOUT)
 		return;
+	late_rescue(g);
 	ev_simple(g, PEV_WAIT_TIMEOUT);
 	/* CPython's own condition for setting gil_drop_request. */
 	pid_t holder = atomic_load_explicit(&g->holder, memory_order_relaxed);
@@ -1090,6 +1255,8 @@ static __attribute__((noinline)) int gil_lock_m_full(pthread_mutex_t *mutex, str
 	}
 	tl.in_m = g;
 	int rc = g_hot.mutex_lock(mutex);
+	if (tl.late)
+		late_settle();
 	ev_release(g, g->drop_pending);
 	atomic_store_explicit(&g->holder, 0, memory_order_relaxed);
 	return rc;
@@ -1175,6 +1342,8 @@ static __attribute__((noinline)) int gil_unlock_m_full(pthread_mutex_t *mutex, s
 {
 	if (tl.drop == g) {
 		tl.drop = NULL;
+		if (tl.late)
+			late_settle();
 		ev_release(g, g->drop_pending);
 		atomic_store_explicit(&g->holder, 0, memory_order_relaxed);
 	} else if (tl.req == g) {
@@ -1185,6 +1354,11 @@ static __attribute__((noinline)) int gil_unlock_m_full(pthread_mutex_t *mutex, s
 	tl.in_m = NULL;
 	if (!tl.npend)
 		return g_hot.mutex_unlock(mutex);
+	/* The end of take_gil: the acquire waits for the release. */
+	if (tl.pend[tl.npend - 1].type == PEV_ACQUIRE && tl.pend[tl.npend - 1].gil == gil_addr(g) &&
+	    !tl.late && atomic_load_explicit(&g->holder, memory_order_relaxed) == tl.tid &&
+	    late_enabled())
+		return mutex_unlock_defer(mutex, g);
 	return mutex_unlock_flush(mutex);
 }
 
@@ -1456,6 +1630,7 @@ static void process_exit(int status)
 	process_lttng_ready();
 	if (tl.npend)
 		pending_flush();
+	late_rescue_all();
 	pending_wait_others();
 	lttng_ust_tracepoint(gilscope, process_exit, status);
 	tl.guard = 0;
@@ -1513,6 +1688,7 @@ static void self_signal(int sig)
 	tl.guard = 1;
 	if (tl.npend)
 		pending_flush();
+	late_rescue_all();
 	pending_wait_dying();
 	tl.guard = 0;
 }
@@ -1538,6 +1714,7 @@ EXPORT __attribute__((noreturn)) void abort(void)
 		real_abort = (void (*)(void))resolve("abort", NULL);
 	if (atomic_load(&g_hot.mode) == MODE_ACTIVE && !tl.guard && signal_ends_process(SIGABRT)) {
 		tl.guard = 1;
+		late_rescue_all(); /* this thread's own hold too */
 		pending_wait_dying();
 	}
 	real_abort();
@@ -1590,6 +1767,7 @@ static void after_fork_child(void)
 	tl.req = NULL;
 	tl.in_m = NULL;
 	tl.drop = NULL;
+	tl.late = NULL;
 	tl.npend = 0; /* the parent writes its own */
 	tl.acq = -1;
 	atomic_store(&g_resync_again, 0); /* the parent's */
@@ -1604,8 +1782,10 @@ static void after_fork_child(void)
 		atomic_store_explicit(&t_slot->pending, 0, memory_order_relaxed);
 	tl.nheld = 0;
 	tl.cand_m = tl.cand_s = NULL;
-	for (int i = 0; i < MAX_GILS; i++)
+	for (int i = 0; i < MAX_GILS; i++) {
 		atomic_store_explicit(&g_gils[i].m, NULL, memory_order_relaxed);
+		atomic_store_explicit(&g_gils[i].late_state, 0, memory_order_relaxed);
+	}
 	atomic_store(&g_nslots, 0);
 	atomic_fetch_add(&g_arm_epoch, 1);
 	if (atomic_load(&g_hot.mode) == MODE_ACTIVE)

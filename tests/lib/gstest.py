@@ -359,6 +359,10 @@ PACKED_STATE: dict[str, tuple[str, ...]] = {
     "take": ("gil", "req_seq", "req_ts", "seq", "ts", "switch_number"),
     "release": ("gil", "seq", "ts", "forced"),
 }
+# take_for and acquire_for: a take or an acquire written by another thread
+# for the one in their `tid` field (docs/events.md).
+PACKED_STATE["take_for"] = PACKED_STATE["take"]
+PACKED_STATE["acquire_for"] = PACKED_STATE["acquire"]
 PACKED_SITE = ("code", "offset", "stack")
 
 
@@ -426,6 +430,12 @@ def read_trace(path: Path, allow_empty: bool = False) -> Trace:
             # When it happened, in the record's clock.
             ts = snap.clock_class.cycles_to_ns_from_origin(fields["ts"])
         pid, tid, proc = int(ctx["vpid"]), int(ctx["vtid"]), str(ctx["procname"])
+        if name in ("take_for", "acquire_for"):
+            # Read as the take or acquire of the thread it is for; `by`
+            # says which thread wrote it.
+            name = name[:-len("_for")]
+            fields["by"] = tid
+            tid = int(fields.pop("tid"))
         if name == "take":
             # A request and its acquire in one record (docs/events.md):
             # read as both, as the analyzer does.
