@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#define LTTNG_UST_TRACEPOINT_HIDDEN_DEFINITION /* as in preload.c */
 #include "gilscope_tp.h"
 #include "pyframe.h"
 

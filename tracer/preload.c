@@ -32,6 +32,9 @@
  * libgilscope-probes.so, loaded on demand (see gilscope_tp.c). */
 #define LTTNG_UST_TRACEPOINT_DEFINE
 #define LTTNG_UST_TRACEPOINT_PROBE_DYNAMIC_LINKAGE
+/* Every user of the tracepoints is in this library: hidden, their enabled
+ * flags are read without a GOT load on every GIL mutex call. */
+#define LTTNG_UST_TRACEPOINT_HIDDEN_DEFINITION
 #include "gilscope_tp.h"
 #include "attrib.h"
 #include "gilscope_ctl_tp.h"
