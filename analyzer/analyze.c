@@ -426,6 +426,11 @@ static int on_event(void *ctx, const struct gs_event *ev)
 	return (int)(a->sink_status = model_event(a->model, ev));
 }
 
+static int pid_kept(void *ctx, int32_t pid)
+{
+	return model_pid_kept(((struct analysis *)ctx)->model, pid);
+}
+
 static int on_loss(void *ctx, const struct gs_loss *loss)
 {
 	struct analysis *a = ctx;
@@ -467,7 +472,7 @@ static int analyze_job(void *arg)
 	};
 	struct trace_info tinfo;
 	struct analysis a = { 0 };
-	struct trace_sink sink = { on_event, on_loss, &a, 0 };
+	struct trace_sink sink = { on_event, on_loss, &a, 0, pid_kept };
 	struct db *db = NULL;
 	char err[1024] = "";
 	int caught = 0;
@@ -658,7 +663,7 @@ static int probe_sink_loss(void *ctx, const struct gs_loss *loss)
 static int probe_job(void *arg)
 {
 	const char *dir = arg;
-	struct trace_sink sink = { probe_sink_event, probe_sink_loss, NULL, 0 };
+	struct trace_sink sink = { probe_sink_event, probe_sink_loss, NULL, 0, NULL };
 	struct trace_info tinfo;
 	char err[256];
 

@@ -885,6 +885,16 @@ static enum gs_status gil_event_apply(struct model *m, struct tg *s, const struc
 	}
 }
 
+int model_pid_kept(const struct model *m, int32_t pid)
+{
+	const struct process *p;
+
+	if (!m->filter && !m->keep_pids)
+		return 1;
+	p = kmap_get(m->procs, (uint32_t)pid, 0);
+	return p && p->state == PROC_KEPT;
+}
+
 /* The tag filter: a process is kept from its first event that carries a
  * tag, if that is the recording's; the pid filter (record --pid: processes
  * started by `gilscope exec` carry no tag) keeps the listed pids. 1: the

@@ -44,6 +44,8 @@ enum gs_status model_filter_pids(struct model *m, const int32_t *pids, size_t n,
  * events are skipped and counted). In mid-life, holds and waits open at
  * the start are kept from it, marked started = 'trace_start'. */
 void model_set_start(struct model *m, const char *kind, int64_t horizon_ns);
+/* Whether pid's events count: no filter, or its process was kept. */
+int model_pid_kept(const struct model *m, int32_t pid);
 /* Events skipped by the tag filter. */
 uint64_t model_skipped_count(const struct model *m);
 void model_free(struct model *m);

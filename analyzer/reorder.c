@@ -36,6 +36,7 @@ struct gq {
 				  started, the lowest seq waiting) */
 	uint64_t hi;           /* one past the highest seq waiting */
 	int64_t since;         /* record time the head began waiting, -1 */
+	uint64_t gaps;         /* places given up, as the stats' gaps */
 	struct slot *ring;
 	size_t cap, count;
 };
@@ -73,6 +74,19 @@ void reorder_free(struct reorder *ro)
 	free(ro->all.v);
 	kmap_free(ro->by_key);
 	free(ro);
+}
+
+uint64_t reorder_gaps_of(const struct reorder *ro, int (*kept)(void *ctx, int32_t pid), void *ctx)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < ro->all.n; i++) {
+		const struct gq *q = ro->all.v[i];
+
+		if (q->gaps && kept(ctx, q->pid))
+			n += q->gaps;
+	}
+	return n;
 }
 
 void reorder_get_stats(const struct reorder *ro, struct reorder_stats *st)
@@ -186,6 +200,7 @@ static enum reorder_status skip_gap(struct reorder *ro, struct gq *q)
 			break;
 		q->next++;
 		ro->st.gaps++;
+		q->gaps++;
 	}
 	return deliver(ro, q);
 }
@@ -260,6 +275,7 @@ static enum reorder_status gq_push(struct reorder *ro, struct gq *q, const struc
 				return st;
 		} else {
 			ro->st.gaps += hi - REORDER_MAX_WAITING - q->next;
+			q->gaps += hi - REORDER_MAX_WAITING - q->next;
 			q->next = hi - REORDER_MAX_WAITING;
 		}
 	}

@@ -46,5 +46,9 @@ enum reorder_status reorder_event(struct reorder *ro, const struct gs_event *ev)
 /* The trace ended: passes on everything still waiting, in order. */
 enum reorder_status reorder_finish(struct reorder *ro);
 void reorder_get_stats(const struct reorder *ro, struct reorder_stats *st);
+/* The stats' gaps of the processes kept(ctx, pid) says count: a gap in
+ * another recording's process (a per-user session records every traced
+ * process of its user) is none of this trace's losses. */
+uint64_t reorder_gaps_of(const struct reorder *ro, int (*kept)(void *ctx, int32_t pid), void *ctx);
 
 #endif

@@ -1100,7 +1100,7 @@ end:
 
 		reorder_get_stats(r.ro, &ros);
 		info->reordered = ros.reordered;
-		info->seq_gaps = ros.gaps;
+		info->seq_gaps = r.sink->kept ? reorder_gaps_of(r.ro, r.sink->kept, r.sink->ctx) : ros.gaps;
 		info->seq_late = ros.late;
 	}
 	reorder_free(r.ro);

@@ -134,6 +134,9 @@ struct trace_sink {
 	void *ctx;
 	int tails;             /* report streams that end early (not for a
 				  snapshot): a loss each, after the events */
+	/* Optional, asked at the end: whether pid's places in its GILs'
+	 * orders count (info->seq_gaps); NULL: every process's. */
+	int (*kept)(void *ctx, int32_t pid);
 };
 
 struct trace_info {

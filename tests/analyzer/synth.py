@@ -54,6 +54,10 @@ PACKED_STATE = {
     "take": ("gil", "req_seq", "req_ts", "seq", "ts", "switch_number"),
     "release": ("gil", "seq", "ts", "forced"),
 }
+# Written by another thread for the one in their `tid` member (packed only).
+PACKED_STATE["acquire_for"] = PACKED_STATE["acquire"]
+PACKED_STATE["take_for"] = PACKED_STATE["take"]
+SITED = ("acquire", "take", "release", "acquire_for", "take_for")
 PACKED_SITE = ("code", "offset", "stack")
 SITE_DEFAULT = {"code": 0, "offset": -1, "stack": 0}
 
@@ -138,9 +142,11 @@ class _Iter(bt2._UserMessageIterator):
             if _packed(e.name, e.name in p["seq_names"], p["packed"]):
                 names = PACKED_STATE[e.name][:p["packed_len"]]
                 msg.event.payload_field["state"] = [e.fields.get(n, 0) for n in names]
-                if e.name in ("acquire", "take", "release"):
+                if e.name in SITED:
                     msg.event.payload_field["site"] = [e.fields.get(n, SITE_DEFAULT[n])
                                                        for n in PACKED_SITE]
+                if e.name.endswith("_for"):
+                    msg.event.payload_field["tid"] = e.fields["tid"]
                 self._msgs.append(msg)
                 last = e.ts
                 continue
@@ -188,9 +194,11 @@ class _Source(bt2._UserSourceComponent, message_iterator_class=_Iter):
             if _packed(e.name, e.name in seq_names, packed):
                 n = len(PACKED_STATE[e.name][:packed_len])
                 payload.append_member("state", tc.create_static_array_field_class(_fc(tc, "u64"), n))
-                if e.name in ("acquire", "take", "release"):
+                if e.name in SITED:
                     payload.append_member("site", tc.create_static_array_field_class(
                         _fc(tc, "s32"), len(PACKED_SITE)))
+                if e.name.endswith("_for"):
+                    payload.append_member("tid", _fc(tc, "s32"))
                 classes[key] = sc.create_event_class(name=f"{e.provider}:{e.name}",
                                                      payload_field_class=payload)
                 continue

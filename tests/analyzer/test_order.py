@@ -157,9 +157,67 @@ def case_long_command(tmp):
     check(cmd[:41] + "..." in head, f"long command: cut with '...' ({head!r})")
 
 
+def case_written_for(tmp):
+    """A hold's acquire written by a thread waiting for the GIL, for its
+    holder (acquire_for, take_for: docs/events.md): read as the holder's.
+    The same events with 100's first acquire written by 101 at its time-out
+    give the tables of the trace where 100 wrote it."""
+    tables = ("SELECT tid, start_ns, end_ns, dur_ns, ended FROM holds ORDER BY start_ns, tid",
+              "SELECT tid, start_ns, end_ns, timeouts, outcome FROM waits ORDER BY start_ns, tid",
+              "SELECT release_ns, from_tid, acquire_ns, to_tid, gap_ns, forced FROM switches "
+              "ORDER BY release_ns",
+              "SELECT ts_ns, requester, holder, released_ns, response_ns FROM drop_requests",
+              "SELECT anomalies, order_gaps, handoffs_checked, handoff_mismatches FROM runs")
+    own = write_trace(tmp / "own", HANDOFF, packed=True)
+    dbcheck.analyze(own, tmp / "own.db")
+    first = HANDOFF[1]
+    assert first.name == "acquire" and first.tid == 100
+    moved = [e for e in HANDOFF if e is not first]
+    moved.insert(4, Ev(7001, "acquire_for", 100, 101, {**first.fields, "tid": 100}))
+    # and 101's take (request 6 answered at once by acquire 8) for 100 too
+    evs = [e for e in moved if not (e.name in ("request", "acquire") and e.tid == 100
+                                    and e.fields["seq"] in (6, 8))]
+    evs.append(Ev(12010, "take_for", 100, 101, {"gil": G, "req_seq": 6, "req_ts": 7050, "seq": 8,
+                                                "ts": 12005, "switch_number": 3, "tid": 100}))
+    orig = [e for e in HANDOFF if not (e.name == "request" and e.fields["seq"] == 6)]
+    orig.append(Ev(12010, "take", 100, 100, {"gil": G, "req_seq": 6, "req_ts": 7050, "seq": 8,
+                                             "ts": 12005, "switch_number": 3}))
+    orig = [e for e in orig if not (e.name == "acquire" and e.fields.get("seq") == 8)]
+    base = write_trace(tmp / "base", sorted(orig, key=lambda e: e.ts), packed=True)
+    dbcheck.analyze(base, tmp / "base.db")
+    trace = write_trace(tmp / "for", sorted(evs, key=lambda e: e.ts), packed=True)
+    dbcheck.analyze(trace, tmp / "for.db")
+    for sql in tables:
+        want = [tuple(r) for r in rows(tmp / "base.db", sql)]
+        check(bool(want), f"written for: the trace the holder wrote has rows ({sql[:40]})")
+        expect(tmp / "for.db", sql, want, f"written for: as the holder's own ({sql.split(' FROM ')[1].split()[0]})")
+
+
+def case_foreign_gap(tmp):
+    """A per-user session records every traced process of its user: a gap
+    in another recording's process (its tag is not ours) is not this
+    recording's loss; the same gap in our own process is."""
+    def tagged(pid, tag, drop_seq):
+        evs = [Ev(e.ts, e.name, pid, e.tid, dict(e.fields)) for e in HANDOFF
+               if drop_seq is None or e.fields.get("seq") != drop_seq]
+        evs[0].fields["tag"] = tag
+        return evs
+    for ours_gap, name in ((False, "foreign"), (True, "own")):
+        evs = sorted(tagged(100, 7, 5 if ours_gap else None) + tagged(200, 9, None if ours_gap else 5),
+                     key=lambda e: e.ts)
+        trace = tmp / name  # as `gilscope record` lays it out
+        write_trace(trace / "ust", evs, packed=True)
+        (trace / "gilscope.info").write_text("tag=7\n")
+        db = tmp / f"{name}.db"
+        dbcheck.analyze(trace, db)
+        want = 1 if ours_gap else 0
+        expect(db, "SELECT order_gaps, (SELECT count(*) FROM lost) FROM runs", [(want, want)],
+               f"{name} process's gap: {want} place never seen, {want} lost row")
+
+
 def main():
     dbcheck.run_cases(case_reordered, case_missing_acquire, case_old_tracer, case_packed,
-                      case_long_command)
+                      case_long_command, case_written_for, case_foreign_gap)
 
 
 if __name__ == "__main__":
