@@ -810,6 +810,7 @@ static __attribute__((noinline)) int mutex_unlock_defer(pthread_mutex_t *mutex, 
 				      memory_order_release);
 	atomic_store_explicit(&g->late_state, a->seq + 1, memory_order_release);
 	tl.late = g;
+	tl.acq = -1; /* complete as far as it will be (moved by the memmove) */
 	/* Nothing in flight: an exit does not wait for a hold to end. */
 	thread_slot_pending(0);
 	return rc;
