@@ -4,7 +4,10 @@ module at a time); a test case failing only under the recorder is a
 failure of gilscope (it is run again once, both ways, before it counts, so
 that a timing-sensitive test failing once under load does not). Each
 recording is analyzed and checked: no event lost (counted or not), no
-anomaly, no overlapping holds of one GIL.
+place missing from a GIL's order, no anomaly, no overlapping holds of one
+GIL. It runs in a mount namespace of its own with a session daemon of its
+own (gstest.private_lttng): a session of the machine's daemon would also
+record other tests' processes, whose losses would count here.
 
 --set fast runs a short list (part of `make test`), --set full the whole
 list of issue 12 (`make test-cpython`). Modules an interpreter does not
@@ -66,17 +69,19 @@ def run(argv: list[str], timeout: float) -> tuple[int, set[str], str]:
     return res.returncode, cases, out
 
 
-def check_recording(trace: Path, db: Path) -> str:
-    """Analyzes a recording; returns what is wrong with it, or ''."""
+def check_recording(trace: Path, db: Path) -> tuple[str, int]:
+    """Analyzes a recording; returns what is wrong with it, or '', and how
+    many processes it recorded."""
     res = subprocess.run([str(gstest.gilscope()), "analyze", str(trace), "-o", str(db)],
                          capture_output=True, text=True, timeout=900)
     if res.returncode != 0:
-        return f"analyze failed: {res.stderr.strip()}"
+        return f"analyze failed: {res.stderr.strip()}", 0
     con = sqlite3.connect(db)
     try:
-        # (order_gaps and late_events also count other recordings'
-        # processes, which a session of the machine's daemon records too.)
-        lost, anomalies = con.execute("SELECT lost_events, anomalies FROM runs").fetchone()
+        # (order_gaps and late_events count every process of the trace:
+        # only this test's in its own daemon.)
+        lost, anomalies, gaps, late = con.execute(
+            "SELECT lost_events, anomalies, order_gaps, late_events FROM runs").fetchone()
         # A loss of unknown count (a GIL whose start is not in the trace, a
         # lost packet) adds nothing to lost_events but has its row.
         losses = con.execute("SELECT group_concat(stream, '; ') FROM "
@@ -86,6 +91,7 @@ def check_recording(trace: Path, db: Path) -> str:
             "lag(end_ns) OVER (PARTITION BY run_id, gil_id ORDER BY start_ns, end_ns) AS prev_end "
             "FROM holds) WHERE prev_end > start_ns").fetchone()[0]
         holds = con.execute("SELECT count(*) FROM holds").fetchone()[0]
+        procs = con.execute("SELECT count(*) FROM processes").fetchone()[0]
     finally:
         con.close()
     wrong = []
@@ -93,13 +99,15 @@ def check_recording(trace: Path, db: Path) -> str:
         wrong.append(f"{lost} events lost")
     if losses:
         wrong.append(f"losses of unknown count: {losses}")
+    if gaps or late:
+        wrong.append(f"{gaps} places missing from a GIL's order, {late} events after their place")
     if anomalies:
         wrong.append(f"{anomalies} anomalies")
     if overlaps:
         wrong.append(f"{overlaps} overlapping holds")
     if not holds:
         wrong.append("no hold recorded")
-    return ", ".join(wrong)
+    return ", ".join(wrong), procs
 
 
 def du(path: Path) -> int:
@@ -110,7 +118,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--set", choices=["fast", "full"], default="fast")
     ap.add_argument("--timeout", type=int, default=600, help="regrtest's per-test timeout, s")
+    ap.add_argument("--modules", help="only these modules of the set, comma-separated (by hand)")
     args, _ = ap.parse_known_args()
+    gstest.private_lttng(as_user=True)
     label, exe = gstest.python_arg()
     probe = subprocess.run([str(exe), "-c", "import test.support, test.libregrtest"],
                            capture_output=True, text=True, timeout=120)
@@ -118,15 +128,25 @@ def main() -> None:
         gstest.skip(f"Python {label} ({exe}) has no test package"
                     + (" (apt-get install libpython3.11-testsuite)" if label == "debian" else ""))
     wanted = FAST if args.set == "fast" else FULL
+    if args.modules:
+        wanted = [m for m in wanted if m in args.modules.split(",")]
     modules = present(exe, wanted)
     missing = [m for m in wanted if m not in modules]
     if missing:
         print(f"not in Python {label}: {' '.join(missing)}", flush=True)
     out = gstest.tmpdir("gilscope-cpython-")
+    with gstest.own_sessiond():
+        run_modules(args, label, exe, modules, out)
+
+
+def run_modules(args: argparse.Namespace, label: str, exe: Path, modules: list[str], out: Path) -> None:
+    """Runs each module bare and recorded, checks each recording; fails
+    with every problem found."""
     regrtest = [str(exe), "-m", "test", "--timeout", str(args.timeout)]
     whole = args.timeout * 2 + 120
     problems: list[str] = []
     times = {"bare": 0.0, "recorded": 0.0}
+    processes = 0
     for m in modules:
         for attempt in (1, 2):
             t0 = time.monotonic()
@@ -152,18 +172,21 @@ def main() -> None:
             continue
         if rrc == -1:
             continue  # timed out both ways: nothing recorded to check
-        wrong = check_recording(trace, out / f"{m}.db")
+        wrong, procs = check_recording(trace, out / f"{m}.db")
+        processes += procs
         if wrong:
+            print(f"{m}: recording: {wrong} (kept in {trace})", flush=True)
             problems.append(f"{m}: recording: {wrong} (kept in {trace})")
             continue
-        print(f"ok: {m}: recording analyzed: no loss, no anomaly, no overlapping holds "
-              f"({du(trace) / 2**20:.0f} MiB)", flush=True)
+        print(f"ok: {m}: recording analyzed: no loss, no gap, no anomaly, no overlapping holds "
+              f"({du(trace) / 2**20:.0f} MiB, {procs} processes)", flush=True)
         # test_threading alone records 2 GB: keep one module's at a time.
         shutil.rmtree(trace, ignore_errors=True)
         (out / f"{m}.db").unlink(missing_ok=True)
     if times["bare"]:
         print(f"wall time: {times['bare']:.1f} s without gilscope, {times['recorded']:.1f} s recorded "
-              f"({times['recorded'] / times['bare']:.2f}x)", flush=True)
+              f"({times['recorded'] / times['bare']:.2f}x); {processes} traced processes analyzed",
+              flush=True)
     if problems:
         gstest.fail("\n".join(problems))
     print(f"PASSED: cpython {args.set} ({label}): {' '.join(modules)}")
