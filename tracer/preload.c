@@ -933,11 +933,19 @@ end:
 	g_hot.mutex_unlock(&g_registry);
 }
 
+static void pending_wait_dying(void);
+
 static void gil_retire(struct gil *g)
 {
-	/* A hold's acquire still unwritten goes before the GIL's end. */
-	if (tl.late == g)
+	/* A hold's acquire still unwritten goes before the GIL's end, and
+	 * so do the other threads' captured records: the GIL's memory is
+	 * reused (the next subinterpreter's), and a thread descheduled
+	 * between its last unlock of the old GIL and its flush would write
+	 * its record after this gil_retired, where a reader takes it for the
+	 * new GIL's (test_interpreters, 3.12, at load 12). */
+	if (tl.late == g || (tl.npend && !tl.in_m))
 		pending_flush();
+	pending_wait_dying();
 	late_rescue(g);
 	g_hot.mutex_lock(&g_registry);
 	if (atomic_load_explicit(&g->m, memory_order_relaxed)) {
