@@ -16,9 +16,11 @@ have are left out, saying so; an interpreter without its test package
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import resource
 import shutil
+import signal
 import sqlite3
 import subprocess
 import time
@@ -54,19 +56,36 @@ def soft_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 1024), hard))
 
 
+def soft_fd_limit_session() -> None:
+    os.setsid()  # a process group of its own: a timeout ends all of it
+    soft_fd_limit()
+
+
 def run(argv: list[str], timeout: float) -> tuple[int, set[str], str]:
-    """Runs a regrtest command; returns its status, the failing cases, its output."""
+    """Runs a regrtest command; returns its status, the failing cases, its
+    output. On a timeout its whole process group is ended (SIGTERM, which
+    ends a recording, then SIGKILL): regrtest's workers and
+    multiprocessing's helpers would otherwise live on."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            stdin=subprocess.DEVNULL, preexec_fn=soft_fd_limit_session)
     try:
-        res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                             stdin=subprocess.DEVNULL, preexec_fn=soft_fd_limit)
-    except subprocess.TimeoutExpired as e:
-        out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
-        return -1, {"<timeout>"}, out
-    out = res.stdout + res.stderr
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 20)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                out, _ = proc.communicate(timeout=grace)
+                break
+            except subprocess.TimeoutExpired:
+                out = ""
+        return -1, {"<timeout>"}, out or ""
     cases = {f"{name} ({where})" for name, where in FAILED.findall(out)}
-    if res.returncode != 0 and not cases:
-        cases = {f"<exit {res.returncode}>"}
-    return res.returncode, cases, out
+    if proc.returncode != 0 and not cases:
+        cases = {f"<exit {proc.returncode}>"}
+    return proc.returncode, cases, out
 
 
 def check_recording(trace: Path, db: Path) -> tuple[str, int]:
@@ -160,6 +179,8 @@ def run_modules(args: argparse.Namespace, label: str, exe: Path, modules: list[s
             if not only:
                 break
             print(f"{m}: attempt {attempt}: failing only under gilscope: {sorted(only)}", flush=True)
+            if attempt == 1:
+                print("  " + "\n  ".join(rout.splitlines()[-15:]), flush=True)
             if attempt == 1:
                 shutil.rmtree(trace, ignore_errors=True)
         times["bare"] += t1 - t0
