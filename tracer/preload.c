@@ -212,6 +212,8 @@ struct thread_state {
 	struct gil *in_m;                /* GIL whose mutex M this thread holds */
 	struct gil *drop;                /* GIL this thread is releasing (in drop_gil) */
 	struct gil *late;                /* GIL whose acquire this thread published (late_*) */
+	uint64_t late_seq;               /* that acquire's seq */
+	int late_n;                      /* pend[0..late_n): it and its request */
 	pthread_mutex_t *cand_m;         /* candidate GIL awaiting confirmation */
 	pthread_mutex_t *cand_s;
 	pthread_mutex_t *last_init;      /* the last mutex this thread initialised */
@@ -810,6 +812,8 @@ static __attribute__((noinline)) int mutex_unlock_defer(pthread_mutex_t *mutex, 
 				      memory_order_release);
 	atomic_store_explicit(&g->late_state, a->seq + 1, memory_order_release);
 	tl.late = g;
+	tl.late_seq = a->seq;
+	tl.late_n = tl.npend;
 	tl.acq = -1; /* complete as far as it will be (moved by the memmove) */
 	/* Nothing in flight: an exit does not wait for a hold to end. */
 	thread_slot_pending(0);
@@ -822,14 +826,15 @@ static __attribute__((noinline)) int mutex_unlock_defer(pthread_mutex_t *mutex, 
 static void late_settle(void)
 {
 	struct gil *g = tl.late;
+	uint64_t mine = tl.late_seq + 1;
 	tl.late = NULL;
-	if (!tl.npend)
-		return;
-	uint64_t mine = tl.pend[tl.npend - 1].seq + 1;
-	if (atomic_compare_exchange_strong(&g->late_state, &mine, 0))
+	/* The deferred records come first: anything captured since (a wait
+	 * on another GIL) follows them. */
+	if (!atomic_compare_exchange_strong(&g->late_state, &mine, 0))
+		for (int i = 0; i < tl.late_n && i < tl.npend; i++)
+			tl.pend[i].type = PEV_NONE;
+	if (tl.npend)
 		thread_slot_pending(1);
-	else
-		tl.npend = 0; /* only the deferred records were pending */
 }
 
 /* Writes g's published acquire for its holder, if any: this thread timed
