@@ -302,8 +302,9 @@ static int g_env_set;
 /* liblttng-ust starts a listener thread per session daemon it may talk
  * to: root's (/run/lttng) and the user's ($LTTNG_HOME or $HOME/.lttng).
  * For root they are the same daemon: a root lttng-sessiond serves
- * /run/lttng, never a home directory, so the second thread only fails to
- * connect and then waits for nothing, at the cost of a thread, its
+ * /run/lttng, not a home directory (unless started with --apps-sock
+ * pointing there, which gilscope never does), so the second thread only
+ * fails to connect and then waits for nothing, at the cost of a thread, its
  * mappings and system calls in every traced process, and its
  * cancellation at exit. liblttng-ust reads HOME and LTTNG_HOME once, while
  * it loads (its environment cache, used again in fork children), and
