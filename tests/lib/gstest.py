@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -505,6 +506,15 @@ def info(trace_dir: Path) -> dict[str, str]:
         k, _, v = line.partition("=")
         out[k] = v.replace("\\n", "\n").replace("\\\\", "\\")
     return out
+
+
+def analyze(trace_dir: Path, db: Path) -> sqlite3.Connection:
+    """Runs `gilscope analyze trace_dir -o db`; fails the test if it does,
+    with its last words; returns a connection to the database."""
+    res = subprocess.run([str(gilscope()), "analyze", str(trace_dir), "-o", str(db)],
+                         capture_output=True, text=True, timeout=300)
+    check(res.returncode == 0, f"gilscope analyze {trace_dir.name} succeeded ({res.stderr.strip()[-300:]})")
+    return sqlite3.connect(str(db))
 
 
 def own_events(trace: Trace, tag: int) -> Trace:

@@ -19,7 +19,6 @@ order; once with whole stacks (the whole-site cache) and once with
 """
 import json
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import gstest
@@ -101,11 +100,7 @@ def check_mode(exe: Path, out: Path, mode: str) -> None:
                  f"freed just before (id(); at least {N // 2} needed, else the test is void: "
                  f"{len(set(addrs))} distinct addresses)")
     db = out / f"run-{mode}.db"
-    res = subprocess.run([str(gstest.gilscope()), "analyze", str(trace), "-o", str(db)],
-                         capture_output=True, text=True)
-    if res.returncode:
-        gstest.fail(f"gilscope analyze failed: {res.stderr}")
-    con = sqlite3.connect(str(db))
+    con = gstest.analyze(trace, db)
     lost = con.execute("SELECT sum(lost_events) FROM runs").fetchone()[0]
     gstest.check(lost == 0, f"--code {mode}: no event lost ({lost})")
     # os.read is the line after the def, which says it is line 100 + i.

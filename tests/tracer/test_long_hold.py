@@ -13,9 +13,6 @@ its holder (take_for/acquire_for), once. Checked on a real recording:
   took the GIL, with no event lost and no place in the order missing.
 """
 
-import sqlite3
-import subprocess
-
 import gstest
 
 POW_EXPONENT = 3_000_000  # about a second of one C call on this machine kind
@@ -83,12 +80,7 @@ def main() -> None:
     gstest.check(all(e.name in ("acquire", "request") for e in rescued),
                  f"only takes and acquires are written for another thread ({len(rescued)} records)")
 
-    db = out / "run.db"
-    res = subprocess.run([str(gstest.gilscope()), "analyze", str(out / "trace"), "-o", str(db)],
-                         capture_output=True, text=True)
-    if res.returncode:
-        gstest.fail(f"gilscope analyze failed: {res.stderr}")
-    con = sqlite3.connect(str(db))
+    con = gstest.analyze(out / "trace", out / "run.db")
     lost, gaps = con.execute("SELECT sum(lost_events), sum(order_gaps) FROM runs").fetchone()
     gstest.check(lost == 0 and gaps == 0, f"the analyzer lost nothing ({lost} lost, {gaps} gaps)")
     row = con.execute(

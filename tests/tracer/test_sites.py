@@ -17,7 +17,6 @@ import collections
 import json
 import os
 import re
-import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -102,11 +101,7 @@ def marker_line(text: str, tag: str) -> int:
 def check_db(out: Path, prog: Path, lines: dict, truth: dict, tid_of: dict) -> None:
     """The analyzer's code_sites, stacks and site columns say the same."""
     db = out / "run.db"
-    res = subprocess.run([str(gstest.gilscope()), "analyze", str(out / "trace"), "-o", str(db)],
-                         capture_output=True, text=True)
-    if res.returncode:
-        gstest.fail(f"gilscope analyze failed: {res.stderr}")
-    con = sqlite3.connect(str(db))
+    con = gstest.analyze(out / "trace", db)
     q = con.execute
 
     def site(function: str, tag: str) -> tuple:
