@@ -963,8 +963,19 @@ static void gil_retire(struct gil *g)
 	g_hot.mutex_unlock(&g_registry);
 }
 
+/* CPython's count of hand-offs, which take_gil bumps only when the GIL
+ * goes to another thread state (3.7+, read under M), else ours, which
+ * counts every take: a holder that lets the GIL go for I/O and takes it
+ * back is no switch to CPython, and a waiter that timed out meanwhile
+ * still sets gil_drop_request. */
+static unsigned long gil_switches(const struct gil *g, const pthread_mutex_t *m)
+{
+	return g->rule == GILSCOPE_RULE_LAYOUT ? gil_field(m, GIL_SWITCH_NUMBER_FROM_M) : g->switch_no;
+}
+
 /* A timed wait inside take_gil came back (M held again). */
-static void on_timedwait_done(struct gil *g, int rc, unsigned long saved_switch_no)
+static void on_timedwait_done(struct gil *g, const pthread_mutex_t *m, int rc,
+			      unsigned long saved_switch_no)
 {
 	pid_t tid = self_tid();
 	if (rc != ETIMEDOUT)
@@ -973,7 +984,7 @@ static void on_timedwait_done(struct gil *g, int rc, unsigned long saved_switch_
 	ev_simple(g, PEV_WAIT_TIMEOUT);
 	/* CPython's own condition for setting gil_drop_request. */
 	pid_t holder = atomic_load_explicit(&g->holder, memory_order_relaxed);
-	if (holder && holder != tid && g->switch_no == saved_switch_no && !g->drop_pending) {
+	if (holder && holder != tid && gil_switches(g, m) == saved_switch_no && !g->drop_pending) {
 		g->drop_pending = 1;
 		uint32_t interval_us = gil_interval_us(g);
 		atomic_store_explicit(&g->interval_us, interval_us, memory_order_relaxed);
@@ -1559,7 +1570,7 @@ EXPORT int pthread_cond_timedwait(pthread_cond_t *cond, pthread_mutex_t *mutex,
 	struct gil *g = NULL;
 	unsigned long saved = 0;
 	if (active() && tracking() && (g = gil_by_m(mutex))) {
-		saved = g->switch_no;
+		saved = gil_switches(g, mutex);
 		/* Still under M, but only after a time-out did anything get
 		 * captured: write it before sleeping rather than hold it. */
 		if (tl.npend)
@@ -1568,7 +1579,7 @@ EXPORT int pthread_cond_timedwait(pthread_cond_t *cond, pthread_mutex_t *mutex,
 	int rc = real.cond_timedwait(cond, mutex, abstime);
 	if (g) {
 		tl.guard = 1;
-		on_timedwait_done(g, rc, saved);
+		on_timedwait_done(g, mutex, rc, saved);
 		tl.guard = 0;
 	}
 	return rc;

@@ -284,6 +284,20 @@ class Run:
               f"{t.name}: {received} drop requests received, as many as rows of them ({rows}), "
               f"forced releases ({freed}) and holds ended forced ({fholds})")
 
+    def check_forced_switch_waits(self) -> None:
+        """A thread waits for the switch after a release (CPython's
+        FORCE_SWITCHING, a forced_switches row) only when a drop request
+        was set while it held the GIL: its release before that wait must
+        be a forced one, or a drop request went unseen (the tracer once
+        missed those set while the holder took the GIL back after I/O,
+        which CPython counts as no switch)."""
+        bad = self.q(
+            "SELECT f.tid, f.start_ns FROM forced_switches f WHERE f.run_id = ? AND coalesce((SELECT h.ended "
+            "FROM holds h WHERE h.run_id = f.run_id AND h.gil_id = f.gil_id AND h.tid = f.tid "
+            "AND h.end_ns <= f.start_ns ORDER BY h.end_ns DESC LIMIT 1), 'forced') != 'forced'", self.run_id)
+        n = self.one("SELECT count(*) FROM forced_switches WHERE run_id = ?", self.run_id)
+        check(not bad, f"each of the {n} waits for a switch follows a forced release: not (tid, start) {bad[:3]}")
+
     def next_taker(self, gil_id: int, after_ns: int) -> Optional[int]:
         """The thread of the first hold on the GIL that starts after after_ns."""
         return self.one("SELECT tid FROM holds WHERE run_id = ? AND gil_id = ? AND start_ns > ? "
@@ -400,6 +414,7 @@ def run_sample(exe: Path, script: str, argv: list[str], timeout: float = 240, at
     check(lost == 0, f"no event lost ({lost})")
     anomalies = r.one("SELECT anomalies FROM runs WHERE run_id = ?", r.run_id)
     check(anomalies == 0, f"no anomaly in the analysis ({anomalies})")
+    r.check_forced_switch_waits()
     return r
 
 

@@ -568,6 +568,8 @@ def check_sequences(trace: Trace) -> dict[tuple[int, int, int], collections.Coun
     counts: dict[tuple[int, int, int], collections.Counter] = collections.defaultdict(collections.Counter)
     found: set[tuple[int, int]] = set()
     holder: dict[tuple[int, int], int] = {}
+    rule: dict[tuple[int, int], int] = {}
+    released_forced: dict[tuple[int, int, int], bool] = {}
     for e in trace.events:
         # resync and gil_known say again what is known (a fork child says
         # it a few times after its fork, docs/tracer.md): no state change.
@@ -583,6 +585,7 @@ def check_sequences(trace: Trace) -> dict[tuple[int, int, int], collections.Coun
                 for k in [k for k in state if k[:2] == (e.pid, gil)]:
                     del state[k]
             found.add((e.pid, gil))
+            rule[(e.pid, gil)] = e.fields.get("rule")
             state[(e.pid, gil, e.tid)] = "waiting"  # its acquire follows at once
             continue
         if e.name == "gil_retired":
@@ -602,6 +605,15 @@ def check_sequences(trace: Trace) -> dict[tuple[int, int, int], collections.Coun
             holder[(e.pid, gil)] = e.tid
         elif e.name == "release":
             holder.pop((e.pid, gil), None)
+            released_forced[key] = bool(e.fields.get("forced"))
+        elif e.name == "forced_switch_begin" and rule.get((e.pid, gil)) == 1 \
+                and released_forced.get(key) is False:
+            # drop_gil waits for the switch only when gil_drop_request was
+            # set while the thread held the GIL: that release was forced.
+            # (Where CPython's switch_number is readable, rule 1; 3.6's is
+            # not, and the tracer cannot tell a retake from a switch.)
+            fail(f"thread {e.tid} (pid {e.pid}): forced_switch_begin at {e.ts} after a release not marked "
+                 f"forced: a drop request went unrecorded")
         state[key] = nxt
         counts[key][e.name] += 1
     return counts
