@@ -1758,6 +1758,24 @@ EXPORT int raise(int sig)
 	return real_raise(sig);
 }
 
+/* What the header's constructors would have done at load time (see
+ * tp_defer.c): load liblttng-ust-tracepoint and register this library's
+ * tracepoints. The counters then say how many of those constructors ran,
+ * as if they had done it, so that their destructors undo it once. */
+static void tracepoints_register(void)
+{
+	int inits = lttng_ust_tracepoint_registered - 1;
+	int ptrs = lttng_ust_tracepoint_ptrs_registered - 1;
+	lttng_ust_tracepoint_registered = 0;
+	lttng_ust_tracepoint_ptrs_registered = 0;
+	lttng_ust__tracepoints__init();
+	lttng_ust__tracepoints__ptrs_init();
+	if (inits > 1)
+		lttng_ust_tracepoint_registered = inits;
+	if (ptrs > 1)
+		lttng_ust_tracepoint_ptrs_registered = ptrs;
+}
+
 /* Loads the tracepoint provider from the directory this library is in. */
 static int probes_load(void)
 {
@@ -1897,6 +1915,7 @@ __attribute__((constructor)) static void gilscope_init(void)
 	process_watch_start();
 	int64_t t0 = mono_ns();
 	process_lttng_begin(); /* loading liblttng-ust starts its threads */
+	tracepoints_register();
 	int loaded = probes_load();
 	process_lttng_end();
 	/* Its wait for the registration is left to the first event

@@ -1,6 +1,7 @@
 """Programs that are not Python run unchanged under the recorder: a shell
 pipeline, a C program whose locks look exactly like a GIL, and Python 2.7
-(old GIL, not traced). Same output, same exit status, no GIL found."""
+(old GIL, not traced). Same output, same exit status, no GIL found, and
+no LTTng library loaded in them."""
 import argparse
 import subprocess
 from pathlib import Path
@@ -29,6 +30,12 @@ def main() -> None:
     same_as_plain(["sh", "-c", "seq 1 2000 | sort -rn | head -3; echo err >&2; exit 5"],
                   out / "shell", "shell pipeline", {"sh", "seq", "sort", "head"})
     same_as_plain([args.fake_gil, "20000"], out / "fake", "GIL-shaped C program", {"fake_gil"})
+    # The preload is in it, LTTng is not: no liblttng-ust* library is
+    # loaded in a process that is not a traced CPython (tracer/tp_defer.c).
+    maps = gstest.record(["cat", "/proc/self/maps"], out / "maps").stdout
+    lttng = sorted({l.split()[-1] for l in maps.splitlines() if "liblttng" in l})
+    gstest.check("libgilscope-preload.so" in maps and not lttng,
+                 f"a program that is not Python has the preload and no LTTng library mapped ({lttng})")
 
     py2 = None
     root = gstest.pyenv_root()
