@@ -2,7 +2,8 @@
 
 Each call releases the GIL around the system call and takes it back: one
 request/acquire/release per call, and no thread ever has to ask the other to
-drop it (no drop request).
+drop it (no drop request on free cores; on a loaded machine, only where a
+holder was kept off the CPU a whole interval, made as CPython makes it).
 """
 
 import gstest
@@ -54,8 +55,31 @@ def main() -> None:
     takes = sum(1 for e in acq if e.fields.get("take"))
     gstest.check(takes >= len(acq) // 2,
                  f"{takes} of the threads' {len(acq)} acquires came with their request in one take record")
+    # Neither thread holds the GIL longer than a system call's return
+    # takes: on free cores nobody waits a whole interval, and there is no
+    # drop request. A loaded machine can keep a holder off the CPU for
+    # longer (the main thread held it 12 ms while starting the threads,
+    # beside tracer.countdown): then a request comes the way CPython makes
+    # it, at a time-out, an interval or more after the requester began to
+    # wait, with no other thread taking the GIL in between. Counted so.
     drops = trace.named("drop_request")
-    gstest.check(len(drops) == 0, f"no drop request ({len(drops)})")
+    interval = {(e.pid, e.fields["gil"]): (e.fields.get("interval_us") or 5000) * 1000
+                for e in trace.named("gil_found")}
+    odd = []
+    for d in drops:
+        key = (d.pid, d.fields["gil"])
+        on_gil = [e for e in trace.events if (e.pid, e.fields.get("gil")) == key and e.ts <= d.ts]
+        asked = [e for e in on_gil if e.tid == d.tid and e.name == "request"]
+        since = asked[-1].ts if asked else None
+        other = [e for e in on_gil if since is not None and e.ts > since and e.name == "acquire"
+                 and e.tid != d.fields["holder"]]
+        last = [e for e in on_gil if e.tid == d.tid][-2:]
+        if since is None or d.ts - since < interval[key] - 50_000 or other \
+                or [e.name for e in last] != ["wait_timeout", "drop_request"]:
+            odd.append((d.ts, d.tid, d.ts - since if since is not None else None, len(other)))
+    gstest.check(not odd, f"{len(drops)} drop requests (0 on free cores), each at a time-out an interval or "
+                          f"more into its requester's wait, with no other thread taking the GIL meanwhile: "
+                          f"not (ts, tid, waited, takes between) {odd[:3]}")
     print(f"PASSED: pingpong ({label})")
 
 
