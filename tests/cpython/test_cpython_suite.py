@@ -88,13 +88,13 @@ def run(argv: list[str], timeout: float) -> tuple[int, set[str], str]:
     return proc.returncode, cases, out
 
 
-def check_recording(trace: Path, db: Path) -> tuple[str, int]:
-    """Analyzes a recording; returns what is wrong with it, or '', and how
-    many processes it recorded."""
+def check_recording(trace: Path, db: Path) -> tuple[str, int, str]:
+    """Analyzes a recording; returns what is wrong with it, or '', how
+    many processes it recorded, and the known issue it shows, or ''."""
     res = subprocess.run([str(gstest.gilscope()), "analyze", str(trace), "-o", str(db)],
                          capture_output=True, text=True, timeout=900)
     if res.returncode != 0:
-        return f"analyze failed: {res.stderr.strip()}", 0
+        return f"analyze failed: {res.stderr.strip()}", 0, ""
     con = sqlite3.connect(db)
     try:
         # (order_gaps and late_events count every process of the trace:
@@ -103,8 +103,11 @@ def check_recording(trace: Path, db: Path) -> tuple[str, int]:
             "SELECT lost_events, anomalies, order_gaps, late_events FROM runs").fetchone()
         # A loss of unknown count (a GIL whose start is not in the trace, a
         # lost packet) adds nothing to lost_events but has its row.
-        losses = con.execute("SELECT group_concat(stream, '; ') FROM "
-                             "(SELECT stream FROM lost WHERE count = 0 LIMIT 5)").fetchone()[0]
+        losses = con.execute("SELECT group_concat(stream, '; ') FROM (SELECT stream FROM lost "
+                             "WHERE count = 0 AND stream NOT LIKE 'ust/%' LIMIT 5)").fetchone()[0]
+        # A stream that ended early (docs/events.md): its row names it.
+        ended = [r[0] for r in con.execute("SELECT stream FROM lost WHERE stream LIKE 'ust/%'")]
+        killed = con.execute("SELECT count(*) FROM processes WHERE exit_status IS NULL").fetchone()[0]
         overlaps = con.execute(
             "SELECT count(*) FROM (SELECT gil_id, start_ns, "
             "lag(end_ns) OVER (PARTITION BY run_id, gil_id ORDER BY start_ns, end_ns) AS prev_end "
@@ -114,6 +117,17 @@ def check_recording(trace: Path, db: Path) -> tuple[str, int]:
     finally:
         con.close()
     wrong = []
+    known = ""
+    if ended and killed and not lost and not anomalies and not overlaps:
+        # What cannot be hidden (docs/tracer.md): a traced process killed
+        # inside an event (test_subprocess kills its children) stops its
+        # CPU's stream of LTTng's per-user buffers for the rest of the
+        # recording; the events after it are missing, and said so.
+        known = (f"KNOWN ISSUE: stream {', '.join(ended)} ended early ({killed} traced processes "
+                 f"killed; {gaps} places missing from GILs' order after it, said as lost)")
+        gaps = late = 0
+    elif ended:
+        wrong.append(f"stream {', '.join(ended)} ended early")
     if lost:
         wrong.append(f"{lost} events lost")
     if losses:
@@ -126,7 +140,7 @@ def check_recording(trace: Path, db: Path) -> tuple[str, int]:
         wrong.append(f"{overlaps} overlapping holds")
     if not holds:
         wrong.append("no hold recorded")
-    return ", ".join(wrong), procs
+    return ", ".join(wrong), procs, known
 
 
 def du(path: Path) -> int:
@@ -193,13 +207,16 @@ def run_modules(args: argparse.Namespace, label: str, exe: Path, modules: list[s
             continue
         if rrc == -1:
             continue  # timed out both ways: nothing recorded to check
-        wrong, procs = check_recording(trace, out / f"{m}.db")
+        wrong, procs, known = check_recording(trace, out / f"{m}.db")
         processes += procs
+        if known:
+            print(f"{m}: {known}", flush=True)
         if wrong:
             print(f"{m}: recording: {wrong} (kept in {trace})", flush=True)
             problems.append(f"{m}: recording: {wrong} (kept in {trace})")
             continue
-        print(f"ok: {m}: recording analyzed: no loss, no gap, no anomaly, no overlapping holds "
+        clean = "but the known issue above" if known else "no loss, no gap"
+        print(f"ok: {m}: recording analyzed: {clean}, no anomaly, no overlapping holds "
               f"({du(trace) / 2**20:.0f} MiB, {procs} processes)", flush=True)
         # test_threading alone records 2 GB: keep one module's at a time.
         shutil.rmtree(trace, ignore_errors=True)
