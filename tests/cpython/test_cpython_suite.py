@@ -16,6 +16,7 @@ have are left out, saying so; an interpreter without its test package
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import re
 import resource
@@ -128,6 +129,14 @@ def check_recording(trace: Path, db: Path) -> tuple[str, int, str]:
         gaps = late = 0
     elif ended:
         wrong.append(f"stream {', '.join(ended)} ended early")
+    elif (gaps and killed and not lost and not anomalies and not overlaps and not late
+          and losses and losses.endswith("in a GIL's order never seen") and ";" not in losses):
+        tails = killed_tails(trace, gaps)
+        if tails:
+            known = (f"KNOWN ISSUE: {gaps} places missing at the end of processes killed before "
+                     f"their exit ({tails}; {killed} traced processes without an exit)")
+            gaps = 0
+            losses = None
     if lost:
         wrong.append(f"{lost} events lost")
     if losses:
@@ -141,6 +150,35 @@ def check_recording(trace: Path, db: Path) -> tuple[str, int, str]:
     if not holds:
         wrong.append("no hold recorded")
     return ", ".join(wrong), procs, known
+
+
+def killed_tails(trace: Path, gaps: int) -> str:
+    """Whether every place missing from the recording's GIL orders is one
+    of the last few of a process that never reached its exit (killed from
+    outside: the records its threads had captured and not yet written die
+    with it, docs/tracer.md); returns where they are, or '' if not so."""
+    tr = gstest.own_events(gstest.read_trace(trace), int(gstest.info(trace)["tag"]))
+    exited = {e.pid for e in tr.events if e.name == "process_exit"}
+    life: collections.Counter = collections.Counter()
+    seqs: dict[tuple[int, int, int], list[int]] = collections.defaultdict(list)
+    for e in tr.events:
+        if "gil" not in e.fields:
+            continue
+        key = (e.pid, e.fields["gil"])
+        if e.name == "gil_found":
+            life[key] += 1
+        if isinstance(e.fields.get("seq"), int):
+            seqs[key + (life[key],)].append(e.fields["seq"])
+    where, total = [], 0
+    for (pid, gil, n), v in seqs.items():
+        missing = set(range(max(v) + 1)) - set(v)
+        if not missing:
+            continue
+        total += len(missing)
+        if pid in exited or n != life[(pid, gil)] or min(missing) <= max(v) - 8:
+            return ""
+        where.append(f"pid {pid}: {len(missing)}")
+    return ", ".join(where) if total == gaps else ""
 
 
 def du(path: Path) -> int:
