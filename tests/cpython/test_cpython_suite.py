@@ -16,7 +16,6 @@ have are left out, saying so; an interpreter without its test package
 from __future__ import annotations
 
 import argparse
-import collections
 import os
 import re
 import resource
@@ -159,16 +158,7 @@ def killed_tails(trace: Path, gaps: int) -> str:
     with it, docs/tracer.md); returns where they are, or '' if not so."""
     tr = gstest.own_events(gstest.read_trace(trace), int(gstest.info(trace)["tag"]))
     exited = {e.pid for e in tr.events if e.name == "process_exit"}
-    life: collections.Counter = collections.Counter()
-    seqs: dict[tuple[int, int, int], list[int]] = collections.defaultdict(list)
-    for e in tr.events:
-        if "gil" not in e.fields:
-            continue
-        key = (e.pid, e.fields["gil"])
-        if e.name == "gil_found":
-            life[key] += 1
-        if isinstance(e.fields.get("seq"), int):
-            seqs[key + (life[key],)].append(e.fields["seq"])
+    seqs, life = gstest.gil_lives(tr)
     where, total = [], 0
     for (pid, gil, n), v in seqs.items():
         missing = set(range(max(v) + 1)) - set(v)

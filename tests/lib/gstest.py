@@ -561,6 +561,25 @@ _NEXT = {
 }
 
 
+def gil_lives(trace: Trace) -> tuple[dict[tuple[int, int, int], list[int]], collections.Counter]:
+    """The seq values of each life of each GIL, keyed (pid, gil, life):
+    a life starts at a gil_found (a subinterpreter's GIL made again at a
+    freed one's address starts a new one, numbered from 0); and how many
+    lives each (pid, gil) had. A record of one life written into the next
+    shows as a gap in the one and a duplicate or a jump in the other."""
+    life: collections.Counter = collections.Counter()
+    seqs: dict[tuple[int, int, int], list[int]] = collections.defaultdict(list)
+    for e in trace.events:
+        if "gil" not in e.fields:
+            continue
+        key = (e.pid, e.fields["gil"])
+        if e.name == "gil_found":
+            life[key] += 1
+        if isinstance(e.fields.get("seq"), int):
+            seqs[key + (life[key],)].append(e.fields["seq"])
+    return seqs, life
+
+
 def check_sequences(trace: Trace) -> dict[tuple[int, int, int], collections.Counter]:
     """Checks that every thread's events for every GIL follow CPython's state
     machine; returns event counts per (pid, gil, tid). Fails on a violation."""

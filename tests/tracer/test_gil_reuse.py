@@ -9,7 +9,6 @@ The preload lets the other threads write what they captured before it
 says the GIL retired. Two busy processes keep both CPUs taken, so that the
 ending threads are often descheduled right after their last unlock."""
 
-import collections
 import subprocess
 import sys
 
@@ -56,19 +55,7 @@ def main() -> None:
     info = gstest.info(out / "trace")
     trace = gstest.own_events(gstest.read_trace(out / "trace"), int(info["tag"]))
     gstest.check(trace.discarded == 0, "no event lost")
-    # Each life of a GIL address (from its gil_found) numbers its events
-    # 0, 1, 2...: a record of the previous life shows as a gap there and
-    # a duplicate or a jump here.
-    life: collections.Counter = collections.Counter()
-    seqs: dict[tuple[int, int, int], list[int]] = collections.defaultdict(list)
-    for e in trace.events:
-        if "gil" not in e.fields:
-            continue
-        key = (e.pid, e.fields["gil"])
-        if e.name == "gil_found":
-            life[key] += 1
-        if isinstance(e.fields.get("seq"), int):
-            seqs[key + (life[key],)].append(e.fields["seq"])
+    seqs, life = gstest.gil_lives(trace)
     reused = sum(1 for n in life.values() if n > 1)
     gstest.check(reused >= 1 and len(seqs) >= 20,
                  f"GIL addresses reused ({reused}), GIL lives ({len(seqs)})")
