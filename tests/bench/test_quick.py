@@ -23,6 +23,7 @@ ROWS = [
     "  no preload", "  preload, no session", "  preload + session (record)",
     "  preload, passive (no Python)", "  preload, active, no GIL yet",
     "  preload, active, GIL found", "    same, as Python 3.12+", "  preload+session, GIL found",
+    "  p50 GIL hold, as recorded",
     "  no session", "  session (record)",
     "1x: ", "2x: ", "4x: ", "  babeltrace2 sink.utils.dummy", "  gilscope analyze",
     "  1k (", "  10k (", "    perfetto", "    json", "targets: ",
