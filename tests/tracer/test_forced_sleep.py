@@ -9,8 +9,6 @@ request). Here daemon threads spin beside the main thread, with a switch
 interval of 1 us so that the GIL is asked for all the time, then sleep
 until the process exits."""
 
-import sqlite3
-import subprocess
 
 import gstest
 
@@ -47,8 +45,7 @@ print("started", len(started))
 
 
 def main() -> None:
-    # order_gaps would count other recordings' processes too: a daemon of
-    # its own.
+    # A daemon of its own: no other recording's process shares its streams.
     gstest.private_lttng()
     label, exe = gstest.python_arg()
     out = gstest.tmpdir()
@@ -78,10 +75,7 @@ def main() -> None:
     gstest.check(forced_last >= 1,
                  f"workers' last GIL events are a forced switch's two ends ({forced_last} of 16)")
     db = out / "run.db"
-    an = subprocess.run([str(gstest.gilscope()), "analyze", str(out / "trace"), "-o", str(db)],
-                        capture_output=True, text=True, timeout=300)
-    gstest.check(an.returncode == 0, f"analyze succeeded ({an.stderr.strip()})")
-    con = sqlite3.connect(str(db))
+    con = gstest.analyze(out / "trace", db)
     lost, anomalies, gaps = con.execute("SELECT lost_events, anomalies, order_gaps FROM runs").fetchone()
     unknown = con.execute("SELECT count(*) FROM lost").fetchone()[0]
     con.close()

@@ -10,8 +10,6 @@ when their events began (started = 'trace_start') and count no anomaly, no
 loss and no overlapping hold."""
 
 import os
-import sqlite3
-import subprocess
 
 import gstest
 
@@ -82,10 +80,7 @@ def main() -> None:
     gstest.check({"child-0", "child-1"} <= names, f"the child's threads are named ({sorted(names)})")
 
     db = out / "run.db"
-    an = subprocess.run([str(gstest.gilscope()), "analyze", str(out / "trace"), "-o", str(db)],
-                        capture_output=True, text=True, timeout=300)
-    gstest.check(an.returncode == 0, f"analyze succeeded ({an.stderr.strip()})")
-    con = sqlite3.connect(str(db))
+    con = gstest.analyze(out / "trace", db)
     lost, anomalies = con.execute("SELECT lost_events, anomalies FROM runs").fetchone()
     gstest.check(lost == 0 and anomalies == 0,
                  f"no loss and no anomaly (lost {lost}, anomalies {anomalies})")

@@ -10,8 +10,6 @@ objects it has never met, whose descriptions it writes before its release
 record, while the main thread takes the GIL and kills the process (SIGTERM)
 or aborts at once."""
 
-import sqlite3
-import subprocess
 
 import gstest
 
@@ -47,8 +45,7 @@ else:
 
 
 def main() -> None:
-    # order_gaps would count other recordings' processes too: a daemon of
-    # its own.
+    # A daemon of its own: no other recording's process shares its streams.
     gstest.private_lttng()
     label, exe = gstest.python_arg()
     out = gstest.tmpdir()
@@ -59,10 +56,7 @@ def main() -> None:
     gstest.check(codes == ["-15"] * 5 + ["-6"] * 3,
                  f"each child ended by its own SIGTERM, or abort() ({codes})")
     db = out / "run.db"
-    an = subprocess.run([str(gstest.gilscope()), "analyze", str(out / "trace"), "-o", str(db)],
-                        capture_output=True, text=True, timeout=300)
-    gstest.check(an.returncode == 0, f"analyze succeeded ({an.stderr.strip()})")
-    con = sqlite3.connect(str(db))
+    con = gstest.analyze(out / "trace", db)
     lost, anomalies, gaps, late = con.execute(
         "SELECT lost_events, anomalies, order_gaps, late_events FROM runs").fetchone()
     procs = con.execute("SELECT count(*) FROM processes").fetchone()[0]

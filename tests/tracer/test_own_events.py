@@ -53,10 +53,7 @@ def record(out: Path, exe: Path, lives: list[tuple[str, bool]]) -> tuple[Path, i
 
 def analyze(trace: Path) -> sqlite3.Connection:
     db = trace.parent / "run.db"
-    an = subprocess.run([str(gstest.gilscope()), "analyze", str(trace), "-o", str(db)],
-                        capture_output=True, text=True, timeout=300)
-    gstest.check(an.returncode == 0, f"gilscope analyze {trace.parent.name} succeeded ({an.stderr.strip()[-300:]})")
-    return sqlite3.connect(str(db))
+    return gstest.analyze(trace, db)
 
 
 def main() -> None:
