@@ -191,6 +191,14 @@ def case_written_for(tmp):
         want = [tuple(r) for r in rows(tmp / "base.db", sql)]
         check(bool(want), f"written for: the trace the holder wrote has rows ({sql[:40]})")
         expect(tmp / "for.db", sql, want, f"written for: as the holder's own ({sql.split(' FROM ')[1].split()[0]})")
+    # One without the thread it is written for is refused in one line.
+    bad = write_trace(tmp / "for_no_tid", [
+        Ev(1000, "gil_found", 100, 100, {"gil": 16, "interval_us": 5000, "rule": 1, "version": "3.11.2"}),
+        Ev(1001, "acquire_for", 100, 101, {"gil": 16, "seq": 0, "ts": 1000})])
+    res = dbcheck.analyze(bad, tmp / "for_no_tid.db", expect_ok=False)
+    err = res.stderr.strip().splitlines()
+    check(res.returncode != 0 and len(err) == 1 and "lacks the tid" in err[0],
+          f"written for: an acquire_for without its tid is refused in one line ({res.returncode}: {err})")
 
 
 def case_foreign_gap(tmp):
