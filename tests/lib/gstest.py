@@ -221,12 +221,59 @@ def _private_home() -> tuple[Path, dict]:
     return home, dict(os.environ, HOME=str(home), LTTNG_HOME=str(home), XDG_RUNTIME_DIR=str(home / "run"))
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when the test process dies
+    (ctest's time-out kills it with SIGKILL: no clean-up of its own runs)."""
+    import ctypes
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _leftovers(home: Path) -> list[int]:
+    """Processes of a private environment still alive: HOME is its fresh
+    one and they are in another mount namespace than this process (the
+    machine's daemons, HOME=/root, are never among them)."""
+    own_ns = os.readlink("/proc/self/ns/mnt")
+    want = b"HOME=" + str(home).encode()
+    pids = []
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            if want not in (d / "environ").read_bytes().split(b"\0"):
+                continue
+            if os.readlink(d / "ns" / "mnt") == own_ns:
+                continue
+        except OSError:
+            continue
+        pids.append(int(d.name))
+    return pids
+
+
+def _kill_leftovers(home: Path) -> None:
+    """SIGKILL for whatever a private environment left running (a session
+    daemon that did not stop, its consumer daemons, a traced program)."""
+    left = _leftovers(home)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if left:
+        print(f"note: killed {len(left)} process(es) left in the private LTTng environment: {left}",
+              flush=True)
+
+
 def private_lttng(as_user: bool = False) -> bool:
     """Runs this test script again in a mount namespace of its own with an
     empty /run/lttng and a fresh HOME, where no session daemon of anyone
     else can be reached (root, unshare(1)); returns True inside it. Returns
     False where that cannot be done: the caller then works with the
     machine's daemons. Never returns in the outer process.
+    The namespace has its own pids too, when it can (unshare -p): a shell
+    is its first process, and when it ends the kernel kills every process
+    left in it, so that no session daemon outlives the test, even one
+    killed by ctest's time-out (the shell is killed with the test,
+    PR_SET_PDEATHSIG and --kill-child). Without a pid namespace, what is
+    left with the fresh HOME is killed once the script ends.
     as_user: a user who is not root gets a fresh HOME, LTTNG_HOME and
     XDG_RUNTIME_DIR in this process instead (its recorders then talk only
     to a daemon under that LTTNG_HOME, though its traced programs also
@@ -243,9 +290,14 @@ def private_lttng(as_user: bool = False) -> bool:
         return False
     # /run/lttng exists once a root session daemon has run; not before.
     isolate = "mkdir -p /run/lttng && mount -t tmpfs gilscope-test /run/lttng"
-    probe = subprocess.run(["unshare", "-m", "--", "sh", "-c", isolate],
-                           capture_output=True)
-    if probe.returncode != 0:
+    unshare = None
+    for cand in (["unshare", "-m", "-p", "--fork", "--kill-child", "--mount-proc", "--"],
+                 ["unshare", "-m", "--"]):
+        probe = subprocess.run(cand + ["sh", "-c", isolate], capture_output=True)
+        if probe.returncode == 0:
+            unshare = cand
+            break
+    if unshare is None:
         return False
     home, env = _private_home()
     env[PRIVATE_NS_MARK] = "1"
@@ -254,12 +306,31 @@ def private_lttng(as_user: bool = False) -> bool:
     root = pyenv_root()
     if root:
         env.setdefault("PYENV_ROOT", str(root))
-    argv = ["unshare", "-m", "--", "sh", "-c", isolate + ' && exec "$@"',
-            "sh", sys.executable, *sys.argv]
+    # The shell stays the namespace's first process (no exec): it reaps
+    # the daemons' orphans, and its end ends the namespace.
+    argv = unshare + ["sh", "-c", isolate + ' && "$@"', "sh", sys.executable, *sys.argv]
     sys.stdout.flush()
-    rc = subprocess.run(argv, env=env).returncode
-    shutil.rmtree(home, ignore_errors=True)
+    # SIGTERM (make test interrupted) goes through subprocess.run's clean-up.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    try:
+        rc = subprocess.run(argv, env=env, preexec_fn=_die_with_parent).returncode
+    finally:
+        _kill_leftovers(home)
+        shutil.rmtree(home, ignore_errors=True)
     sys.exit(rc)
+
+
+def _children(pid: int) -> list[int]:
+    """The live children of pid (a session daemon's consumer daemons)."""
+    kids = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid) and fields.get("State", "Z")[0] not in "ZX":
+            kids.append(int(status.parent.name))
+    return kids
 
 
 @contextlib.contextmanager
@@ -267,7 +338,8 @@ def own_sessiond() -> Iterator[int]:
     """Inside private_lttng(): starts a session daemon for this test alone
     (gilscope record uses a daemon that answers rather than starting its
     own) and yields its pid; stops that daemon, by the pid it wrote in this
-    environment's run directory, when the block ends."""
+    environment's run directory, when the block ends: SIGTERM, and SIGKILL
+    for it and its consumer daemons if it is still there 10 s later."""
     if os.environ.get(PRIVATE_NS_MARK) != "1":
         fail("own_sessiond() outside private_lttng(): it would start a daemon every test shares")
     run_dir = (Path("/run/lttng") if os.geteuid() == 0
@@ -283,6 +355,7 @@ def own_sessiond() -> Iterator[int]:
     try:
         yield pid
     finally:
+        kids = _children(pid)
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
@@ -292,7 +365,22 @@ def own_sessiond() -> Iterator[int]:
                 break
             time.sleep(0.05)
         else:
-            print(f"note: the test's session daemon (pid {pid}) did not stop within 10 s", flush=True)
+            # The consumer daemons too: a daemon killed leaves them running.
+            left = [p for p in dict.fromkeys([pid] + kids + _children(pid)) if _comm(p).startswith("lttng-")]
+            for p in left:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            print(f"note: the test's session daemon (pid {pid}) did not stop within 10 s of "
+                  f"SIGTERM: SIGKILL for {left}", flush=True)
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def record(cmd: list[str], outdir: Path, extra: Optional[list[str]] = None,
