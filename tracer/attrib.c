@@ -23,6 +23,14 @@
 
 #define CODE_SLOTS 8192
 #define STACK_SLOTS 16384
+/* Each shared table starts with a small part that is looked in first and
+ * filled first: a hash spreads a process's first few dozen code objects
+ * and stacks over as many pages of the whole table (1 MiB), and each
+ * first touch of a page is a page fault (13 us each in a VM here: about 1
+ * ms of every traced start-up). The rest of the table takes what does not
+ * fit there. */
+#define CODE_HOT 256                     /* 24 KiB */
+#define STACK_HOT 512                    /* 8 KiB */
 #define PROBES 16
 #define T_CODE_SLOTS 64
 #define T_STACK_SLOTS 32
@@ -74,6 +82,7 @@ static enum attrib_mode g_mode;
 static atomic_uint g_gen = 1;
 static atomic_flag g_lock = ATOMIC_FLAG_INIT;
 static uint32_t g_next_code = 1, g_next_stack = 1;
+static uint32_t g_codes_cold, g_stacks_cold; /* see probe() */
 static struct code_slot g_codes[CODE_SLOTS];
 static struct stack_slot g_stacks[STACK_SLOTS];
 
@@ -141,28 +150,48 @@ void attrib_after_fork_child(void)
 enum slot_is { SLOT_FREE, SLOT_OTHER, SLOT_SAME };
 typedef enum slot_is (*slot_look)(uint64_t i, const void *key, unsigned gen);
 
-/* Under the lock: linear probing of PROBES slots from h in a table of n,
- * look() saying what slot i holds. The slot that holds key (*same = 1),
- * else the first free one, else h's own: the run is full and its first
- * slot gives way (its key, if seen again, gets a new id). */
-static inline uint64_t probe(uint64_t h, uint64_t n, slot_look look, const void *key, unsigned gen,
-			     int *same)
+/* Under the lock: linear probing of PROBES slots from h in slots
+ * [base, base + n), look() saying what slot i holds. The slot that holds
+ * key (*same = 1), else the first free one (*spare = 1), else h's own:
+ * the run is full and its first slot gives way (its key, if seen again,
+ * gets a new id). */
+static inline uint64_t probe_part(uint64_t h, uint64_t base, uint64_t n, slot_look look,
+				  const void *key, unsigned gen, int *same, int *spare)
 {
-	uint64_t spare = n;
+	uint64_t free_at = UINT64_MAX;
 
 	*same = 0;
 	for (int i = 0; i < PROBES; i++) {
-		uint64_t at = (h + (uint64_t)i) % n;
+		uint64_t at = base + (h + (uint64_t)i) % n;
 		enum slot_is is = look(at, key, gen);
 
 		if (is == SLOT_SAME) {
 			*same = 1;
 			return at;
 		}
-		if (is == SLOT_FREE && spare == n)
-			spare = at;
+		if (is == SLOT_FREE && free_at == UINT64_MAX)
+			free_at = at;
 	}
-	return spare != n ? spare : h % n;
+	*spare = free_at != UINT64_MAX;
+	return *spare ? free_at : base + h % n;
+}
+
+/* The same over a table of n slots whose first hot ones are looked in and
+ * filled first; the rest only once something was put there (*cold: how
+ * many times, never reset): a look is a page fault too. */
+static inline uint64_t probe(uint64_t h, uint64_t hot, uint64_t n, slot_look look, const void *key,
+			     unsigned gen, uint32_t *cold, int *same)
+{
+	int spare_hot, spare;
+	uint64_t at_hot = probe_part(h, 0, hot, look, key, gen, same, &spare_hot);
+	if (*same || (spare_hot && !*cold))
+		return at_hot;
+	uint64_t at = probe_part(h, hot, n - hot, look, key, gen, same, &spare);
+	if (*same || !spare_hot) {
+		*cold += !*same;
+		return at;
+	}
+	return at_hot;
 }
 
 /* key: the code object's address, the ident checked after. */
@@ -216,7 +245,8 @@ static uint32_t code_id(const void *code, unsigned gen)
 	pyframe_ident_full(&id, &full);
 	int same;
 	lock();
-	struct code_slot *s = &g_codes[probe(h, CODE_SLOTS, code_look, code, gen, &same)];
+	struct code_slot *s =
+		&g_codes[probe(h, CODE_HOT, CODE_SLOTS, code_look, code, gen, &g_codes_cold, &same)];
 	if (!same)
 		s->gen = 0;
 	if (s->gen != gen || !pyframe_ident_full_equal(&s->id, &full)) {
@@ -236,6 +266,14 @@ static uint32_t stack_id(const uint32_t *codes, const int32_t *offsets, int n, u
 	uint64_t h = (uint64_t)n;
 	for (int i = 0; i < n; i++)
 		h = mix(h, ((uint64_t)codes[i] << 32) | (uint32_t)offsets[i]);
+	/* The slots are taken from the low bits, which mix() leaves alike
+	 * for stacks that differ in their code ids only (the high half of
+	 * each word): without the high bits folded in, such stacks all
+	 * probed the same slots and pushed each other out, each coming back
+	 * with a new id and a new `stack` event. */
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 29;
 	h |= 1;
 	struct stack_slot *t = &t_stacks[h % T_STACK_SLOTS];
 	if (t->gen == gen && t->hash == h)
@@ -243,7 +281,8 @@ static uint32_t stack_id(const uint32_t *codes, const int32_t *offsets, int n, u
 
 	int same;
 	lock();
-	struct stack_slot *s = &g_stacks[probe(h, STACK_SLOTS, stack_look, &h, gen, &same)];
+	struct stack_slot *s =
+		&g_stacks[probe(h, STACK_HOT, STACK_SLOTS, stack_look, &h, gen, &g_stacks_cold, &same)];
 	if (!same) {
 		s->hash = h;
 		s->sid = g_next_stack++;
