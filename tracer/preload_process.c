@@ -79,6 +79,7 @@ static struct {
 	void (*unlock_fd)(void);
 	int (*close)(int);
 	int (*sem_timedwait)(sem_t *, const struct timespec *);
+	int (*munmap)(void *, size_t);
 } real;
 
 typedef int (*sigmask_fn)(int, const sigset_t *, sigset_t *);
@@ -298,6 +299,7 @@ void process_watch_start(void)
 #define NO_STATEDUMP "LTTNG_UST_WITHOUT_BADDR_STATEDUMP"
 static int g_lttng_loaded;
 static int g_env_set;
+static void exit_begins(void);
 
 /* liblttng-ust starts a listener thread per session daemon it may talk
  * to: root's (/run/lttng) and the user's ($LTTNG_HOME or $HOME/.lttng).
@@ -354,6 +356,8 @@ void process_lttng_end(void)
 	if (g_env_set)
 		unsetenv(NO_STATEDUMP);
 	g_env_set = 0;
+	if (!g_lttng_loaded)
+		atexit(exit_begins);
 	g_lttng_loaded = 1;
 }
 
@@ -433,6 +437,8 @@ __attribute__((constructor)) static void mmap_resolve(void)
 		real.mmap = next_symbol("mmap");
 	if (!real.close)
 		real.close = next_symbol("close");
+	if (!real.munmap)
+		real.munmap = next_symbol("munmap");
 	/* glibc 2.34+ only: absent, close_range() says ENOSYS. */
 	real.close_range = (int (*)(unsigned int, unsigned int, int))dlsym(RTLD_NEXT, "close_range");
 	real.closefrom = (void (*)(int))dlsym(RTLD_NEXT, "closefrom");
@@ -440,13 +446,81 @@ __attribute__((constructor)) static void mmap_resolve(void)
 	real_sigprocmask = (sigmask_fn)next_symbol("sigprocmask");
 }
 
+/* At exit, liblttng-ust's destructor unmaps every ring buffer it mapped
+ * (tens of MiB a CPU) one by one while its listener thread may still run:
+ * page tables torn down and TLB flushes on every CPU the process ran on
+ * (1.6 ms measured for one CPU's buffer, most of the process's exit). The
+ * kernel's exit_group unmaps them a moment later anyway, all at once. So
+ * LTTng's shared mappings are remembered as its threads make them, and
+ * once exit() has begun, an munmap of exactly one of them is left to the
+ * kernel. Anything else (and every unmap before exit: a session that ends,
+ * a fork child dropping its parent's buffers) goes to libc. Nothing reads
+ * those buffers after LTTng's destructor, and the consumer daemon keeps
+ * its own mapping: every event stays where it was written. */
+#define LTTNG_MAPS_MAX 256
+static struct {
+	_Atomic uintptr_t addr;          /* 0: a free slot */
+	_Atomic size_t len;
+} g_lttng_maps[LTTNG_MAPS_MAX];
+static atomic_int g_lttng_maps_used;     /* slots ever used: the scans' end */
+static atomic_int g_exiting;             /* exit() has begun */
+
+static void lttng_map_add(void *addr, size_t len)
+{
+	for (int i = 0; i < LTTNG_MAPS_MAX; i++) {
+		uintptr_t free_slot = 0;
+		if (atomic_compare_exchange_strong(&g_lttng_maps[i].addr, &free_slot, (uintptr_t)addr)) {
+			atomic_store(&g_lttng_maps[i].len, len);
+			int used = atomic_load(&g_lttng_maps_used);
+			while (used < i + 1 && !atomic_compare_exchange_weak(&g_lttng_maps_used, &used, i + 1))
+				;
+			return;
+		}
+	}
+	/* Full: this one is unmapped by libc at exit, as before. */
+}
+
+/* Forgets [addr, addr + len) if it is exactly one of LTTng's mappings:
+ * 1 if it was. */
+static int lttng_map_remove(void *addr, size_t len)
+{
+	int used = atomic_load_explicit(&g_lttng_maps_used, memory_order_acquire);
+	for (int i = 0; i < used; i++) {
+		uintptr_t a = (uintptr_t)addr;
+		if (atomic_load_explicit(&g_lttng_maps[i].len, memory_order_relaxed) == len &&
+		    atomic_compare_exchange_strong(&g_lttng_maps[i].addr, &a, 0))
+			return 1;
+	}
+	return 0;
+}
+
+/* Registered while liblttng-ust loads: exit handlers run last registered
+ * first, so this runs before the ELF destructors, LTTng's among them. */
+static void exit_begins(void)
+{
+	atomic_store(&g_exiting, 1);
+}
+
 EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	if (!real.mmap)
 		real.mmap = next_symbol("mmap");
-	if ((flags & MAP_POPULATE) && t_lttng_thread)
-		flags &= ~MAP_POPULATE;
-	return real.mmap(addr, len, prot, flags, fd, off);
+	if (!t_lttng_thread)
+		return real.mmap(addr, len, prot, flags, fd, off);
+	void *p = real.mmap(addr, len, prot, flags & ~MAP_POPULATE, fd, off);
+	if (p != MAP_FAILED && (flags & MAP_SHARED) && fd >= 0)
+		lttng_map_add(p, len);
+	return p;
+}
+
+EXPORT int munmap(void *addr, size_t len)
+{
+	if (!real.munmap)
+		real.munmap = next_symbol("munmap");
+	if (__builtin_expect(atomic_load_explicit(&g_lttng_maps_used, memory_order_relaxed), 0) &&
+	    lttng_map_remove(addr, len) && atomic_load(&g_exiting))
+		return 0;
+	return real.munmap(addr, len);
 }
 
 /* --- LTTng's threads' signal mask ----------------------------------------- */
