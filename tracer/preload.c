@@ -150,6 +150,10 @@ static int g_layout_rule;        /* 3.7+: identify by the struct layout */
 static int g_behaviour_rule;     /* 3.6: identify by the call pattern alone */
 static int g_many_gils;          /* 3.12+: subinterpreters may add GILs later */
 static atomic_int g_armed;       /* still looking for a GIL */
+/* Subinterpreter GILs made (mutexes initialised) and not yet found: the
+ * search goes on until every one is, as two threads may make theirs at
+ * once (see pthread_mutex_init and gil_register). */
+static atomic_int g_gils_making;
 static atomic_int g_arm_epoch;   /* bumped on every re-arm */
 static atomic_int g_nslots;      /* high-water mark of used slots */
 static pthread_mutex_t g_registry = PTHREAD_MUTEX_INITIALIZER;
@@ -927,9 +931,13 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	atomic_store_explicit(&g->m, m, memory_order_release);
 	if (g == &g_gils[n])
 		atomic_store_explicit(&g_nslots, n + 1, memory_order_release);
-	/* Stop looking: from 3.12 on, the next GIL is announced by its
-	 * mutexes' initialisation (see pthread_mutex_init). */
-	set_armed(0);
+	/* Stop looking, unless another thread made a GIL meanwhile: found
+	 * first, this one must not end the search for that one. From 3.12
+	 * on, the next GIL is announced by its mutexes' initialisation (see
+	 * pthread_mutex_init). */
+	if (atomic_load(&g_gils_making) > 0)
+		atomic_fetch_sub(&g_gils_making, 1);
+	set_armed(atomic_load(&g_gils_making) > 0);
 	if (!g_exit_hooked) {
 		/* Registered here, not in the constructor: exit handlers run last
 		 * registered first, and liblttng-ust's own (set up by its
@@ -1538,14 +1546,18 @@ EXPORT int pthread_mutex_init(pthread_mutex_t *mutex, const pthread_mutexattr_t 
 			tl.guard = 1;
 			gil_retire(g);
 			tl.guard = 0;
-		} else if (g_many_gils && !atomic_load_explicit(&g_armed, memory_order_relaxed) &&
-			   (char *)mutex - (char *)tl.last_init == GIL_S_MINUS_M) {
+		} else if (g_many_gils && (char *)mutex - (char *)tl.last_init == GIL_S_MINUS_M) {
 			/* create_gil initialises M, then S: a subinterpreter is
 			 * making its own GIL (3.12+), taken right after. Look for
 			 * it only now, so that a Python process pays for the search
-			 * only while a GIL is being made. */
-			atomic_fetch_add(&g_arm_epoch, 1);
-			set_armed(1);
+			 * only while a GIL is being made. Already looking (another
+			 * thread's GIL): go on, without a new epoch, which would
+			 * clear that thread's candidate. */
+			atomic_fetch_add(&g_gils_making, 1);
+			if (!atomic_load_explicit(&g_armed, memory_order_relaxed)) {
+				atomic_fetch_add(&g_arm_epoch, 1);
+				set_armed(1);
+			}
 		}
 		tl.last_init = mutex;
 	}
@@ -1841,6 +1853,7 @@ static void after_fork_child(void)
 		atomic_store_explicit(&g_gils[i].late_state, 0, memory_order_relaxed);
 	}
 	atomic_store(&g_nslots, 0);
+	atomic_store(&g_gils_making, 0); /* other threads' are gone */
 	atomic_fetch_add(&g_arm_epoch, 1);
 	if (atomic_load(&g_hot.mode) == MODE_ACTIVE)
 		atomic_store(&g_armed, 1);
