@@ -108,10 +108,7 @@ def check_recording(trace: Path, db: Path) -> tuple[str, int, str]:
         # A stream that ended early (docs/events.md): its row names it.
         ended = [r[0] for r in con.execute("SELECT stream FROM lost WHERE stream LIKE 'ust/%'")]
         killed = con.execute("SELECT count(*) FROM processes WHERE exit_status IS NULL").fetchone()[0]
-        overlaps = con.execute(
-            "SELECT count(*) FROM (SELECT gil_id, start_ns, "
-            "lag(end_ns) OVER (PARTITION BY run_id, gil_id ORDER BY start_ns, end_ns) AS prev_end "
-            "FROM holds) WHERE prev_end > start_ns").fetchone()[0]
+        overlaps = gstest.overlapping_holds(con)
         holds = con.execute("SELECT count(*) FROM holds").fetchone()[0]
         procs = con.execute("SELECT count(*) FROM processes").fetchone()[0]
     finally:

@@ -605,6 +605,15 @@ def analyze(trace_dir: Path, db: Path) -> sqlite3.Connection:
     return sqlite3.connect(str(db))
 
 
+def overlapping_holds(con: sqlite3.Connection) -> int:
+    """How many holds of an analyzed recording start before the previous
+    hold of the same GIL ended (two threads holding one GIL at once)."""
+    return con.execute(
+        "SELECT count(*) FROM (SELECT start_ns, "
+        "lag(end_ns) OVER (PARTITION BY run_id, gil_id ORDER BY start_ns, end_ns) AS prev_end "
+        "FROM holds) WHERE prev_end > start_ns").fetchone()[0]
+
+
 def own_events(trace: Trace, tag: int) -> Trace:
     """Keeps the processes whose first gil_found/gil_known/thread_name
     carries `tag`: a UST session also sees other recordings' processes of

@@ -131,10 +131,7 @@ def check_late(out, late: set[int]) -> None:
     con = gstest.analyze(out / "trace", out / "run.db")
     lost, anomalies = con.execute("SELECT lost_events, anomalies FROM runs").fetchone()
     gstest.check(lost == 0 and anomalies == 0, f"no loss and no anomaly (lost {lost}, anomalies {anomalies})")
-    overlaps = con.execute(
-        "SELECT count(*) FROM (SELECT gil_id, start_ns, "
-        "lag(end_ns) OVER (PARTITION BY gil_id ORDER BY start_ns, end_ns) AS prev_end "
-        "FROM holds) WHERE prev_end > start_ns").fetchone()[0]
+    overlaps = gstest.overlapping_holds(con)
     gstest.check(overlaps == 0, f"no overlapping holds ({overlaps})")
     rows = [r[0] for r in con.execute("SELECT stream FROM lost")]
     others = [r for r in rows if not any(r.startswith(f"pid {p}: ") for p in late)]

@@ -84,10 +84,7 @@ def main() -> None:
     lost, anomalies = con.execute("SELECT lost_events, anomalies FROM runs").fetchone()
     gstest.check(lost == 0 and anomalies == 0,
                  f"no loss and no anomaly (lost {lost}, anomalies {anomalies})")
-    overlaps = con.execute(
-        "SELECT count(*) FROM (SELECT gil_id, start_ns, "
-        "lag(end_ns) OVER (PARTITION BY gil_id ORDER BY start_ns, end_ns) AS prev_end "
-        "FROM holds) WHERE prev_end > start_ns").fetchone()[0]
+    overlaps = gstest.overlapping_holds(con)
     gstest.check(overlaps == 0, f"no overlapping holds ({overlaps})")
     # The parent, like the child, is recorded only from when the daemon got
     # to it: on a loaded machine that may be after its threads ended.
