@@ -25,7 +25,9 @@ recorder's set-up and teardown are not counted. Prints "elapsed_ns=T".
                                         environment removed) and/or
                                         VAR=VALUE;... (VAR= removes it),
                                         e.g. base="LD_PRELOAD=/old/lib.so";
-                                        "added" is against the first
+                                        "added" is against the first;
+                                        "faults": each child's median
+                                        minor page faults (wait4)
     python3 workload.py procs N THREADS forks N short children one after
                                         the other, each running THREADS
                                         threads that take and drop the
@@ -116,6 +118,7 @@ def spawn_rounds(n, envs):
     import subprocess
     walls = [[] for _ in envs]
     cpus = [[] for _ in envs]
+    faults = [[] for _ in envs]
     for i in range(n):
         for j in range(len(envs)):
             k = (i + j) % len(envs)
@@ -124,9 +127,10 @@ def spawn_rounds(n, envs):
             _, status, ru = os.wait4(p.pid, 0)
             walls[k].append(time.perf_counter_ns() - t0)
             cpus[k].append(int((ru.ru_utime + ru.ru_stime) * 1e9))
+            faults[k].append(ru.ru_minflt)
             if status != 0:
                 sys.exit("spawn: a child failed (status %d)" % status)
-    return walls, cpus
+    return walls, cpus, faults
 
 
 def median(v):
@@ -138,7 +142,7 @@ def spawn_pairs(n):
     """Start-up side by side: child after child, so that both kinds share
     every moment's load (on a busy machine the difference between whole
     runs is mostly the load that changed in between)."""
-    walls, cpus = spawn_rounds(n, [untraced_env(), None])
+    walls, cpus, _ = spawn_rounds(n, [untraced_env(), None])
     print("bare_ns=%d traced_ns=%d added_ns=%d" % (
         median(walls[0]), median(walls[1]), median([b - a for a, b in zip(*walls)])))
     print("bare_cpu_ns=%d traced_cpu_ns=%d added_cpu_ns=%d" % (
@@ -166,12 +170,12 @@ def spawn_ab(n, specs):
                 env.pop(var, None)
         names.append(name)
         envs.append(env)
-    walls, cpus = spawn_rounds(n, envs)
+    walls, cpus, faults = spawn_rounds(n, envs)
     for k, name in enumerate(names):
-        print("%-12s wall %7.1f ms  cpu %7.1f ms  added wall %+6.1f ms  cpu %+6.1f ms" % (
+        print("%-12s wall %7.1f ms  cpu %7.1f ms  added wall %+6.1f ms  cpu %+6.1f ms  faults %5d" % (
             name, median(walls[k]) / 1e6, median(cpus[k]) / 1e6,
             median([b - a for a, b in zip(walls[0], walls[k])]) / 1e6,
-            median([b - a for a, b in zip(cpus[0], cpus[k])]) / 1e6))
+            median([b - a for a, b in zip(cpus[0], cpus[k])]) / 1e6, median(faults[k])))
     return 0
 
 
