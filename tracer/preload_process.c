@@ -80,6 +80,7 @@ static struct {
 	int (*close)(int);
 	int (*sem_timedwait)(sem_t *, const struct timespec *);
 	int (*munmap)(void *, size_t);
+	int (*cancel)(pthread_t);
 } real;
 
 typedef int (*sigmask_fn)(int, const sigset_t *, sigset_t *);
@@ -145,10 +146,13 @@ static long kernel_threads(void)
 	return n;
 }
 
+static void lttng_thread_remove(pthread_t t);
+
 static void thread_gone(void *value)
 {
 	if (value == &mark_lttng) {
 		atomic_fetch_sub(&g_lttng, 1);
+		lttng_thread_remove(pthread_self()); /* its pthread_t may be reused */
 		return;
 	}
 	/* Run after the thread's other keys' destructors, as glibc's own
@@ -175,6 +179,37 @@ static void thread_gone(void *value)
 	}
 }
 
+/* LTTng's threads (pthread_self() of each), for pthread_cancel at exit:
+ * 0 for a free slot. A fork child has none of its parent's. */
+#define LTTNG_THREADS_MAX 16
+static _Atomic pthread_t g_lttng_threads[LTTNG_THREADS_MAX];
+
+static void lttng_thread_add(pthread_t t)
+{
+	for (int i = 0; i < LTTNG_THREADS_MAX; i++) {
+		pthread_t free_slot = 0;
+		if (atomic_compare_exchange_strong(&g_lttng_threads[i], &free_slot, t))
+			return;
+	}
+}
+
+static void lttng_thread_remove(pthread_t t)
+{
+	for (int i = 0; i < LTTNG_THREADS_MAX; i++) {
+		pthread_t mine = t;
+		if (atomic_compare_exchange_strong(&g_lttng_threads[i], &mine, 0))
+			return;
+	}
+}
+
+static int lttng_thread_is(pthread_t t)
+{
+	for (int i = 0; i < LTTNG_THREADS_MAX; i++)
+		if (atomic_load(&g_lttng_threads[i]) == t)
+			return 1;
+	return 0;
+}
+
 struct start {
 	void *(*fn)(void *);
 	void *arg;
@@ -189,6 +224,8 @@ static void *thread_start(void *p)
 	 * then lingers as without this code, it never ends early. */
 	pthread_setspecific(g_key, s.mark);
 	t_lttng_thread = s.mark == &mark_lttng;
+	if (t_lttng_thread)
+		lttng_thread_add(pthread_self());
 	return s.fn(s.arg);
 }
 
@@ -410,6 +447,8 @@ int process_lttng_ready(void)
 
 void process_after_fork_child(void)
 {
+	for (int i = 0; i < LTTNG_THREADS_MAX; i++)
+		atomic_store(&g_lttng_threads[i], 0);
 	/* The forking thread is the only one left, whatever its kind. */
 	atomic_store(&g_app, 1);
 	atomic_store(&g_lttng, 0);
@@ -439,6 +478,8 @@ __attribute__((constructor)) static void mmap_resolve(void)
 		real.close = next_symbol("close");
 	if (!real.munmap)
 		real.munmap = next_symbol("munmap");
+	if (!real.cancel)
+		real.cancel = next_symbol("pthread_cancel");
 	/* glibc 2.34+ only: absent, close_range() says ENOSYS. */
 	real.close_range = (int (*)(unsigned int, unsigned int, int))dlsym(RTLD_NEXT, "close_range");
 	real.closefrom = (void (*)(int))dlsym(RTLD_NEXT, "closefrom");
@@ -511,6 +552,22 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 	if (p != MAP_FAILED && (flags & MAP_SHARED) && fd >= 0)
 		lttng_map_add(p, len);
 	return p;
+}
+
+/* At exit liblttng-ust's destructor cancels its listener threads (it
+ * does not join them). The first pthread_cancel of a process loads
+ * libgcc_s for the unwinding (a dlopen at exit), and the thread then
+ * unwinds: about 0.6 ms of every traced exit. exit_group ends the
+ * threads a moment later anyway, and the destructor has already told
+ * them to quit (under its lock, which they check before any command): at
+ * exit, a cancel of one of LTTng's threads is skipped. */
+EXPORT int pthread_cancel(pthread_t t)
+{
+	if (!real.cancel)
+		real.cancel = next_symbol("pthread_cancel");
+	if (atomic_load(&g_exiting) && lttng_thread_is(t))
+		return 0;
+	return real.cancel(t);
 }
 
 EXPORT int munmap(void *addr, size_t len)

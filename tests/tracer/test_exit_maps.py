@@ -1,6 +1,7 @@
 """LTTng's ring buffers in a traced process (tracer/preload_process.c,
 munmap): unmapped as before when the session that made them ends while the
-process lives, and left for the kernel to unmap once the process exits.
+process lives, and left for the kernel to unmap once the process exits;
+LTTng's listener thread is not cancelled at exit either (pthread_cancel).
 
 liblttng-ust's destructor unmaps each ring buffer it mapped, just before
 exit_group() tears the whole address space down anyway; the preload makes
@@ -8,7 +9,8 @@ those calls return at once (a traced start-up's exit is shorter by them).
 Checks, with a session daemon of this test's own:
 - exit: `python3 -c pass`, recorded by `gilscope record` under strace:
   LTTng's threads map shared buffers (at least two: one a CPU), none of
-  them is unmapped, and the recording has the process's events, none lost;
+  them is unmapped, no LTTng thread gets glibc's cancellation signal, and
+  the recording has the process's events, none lost;
 - session end: a traced process sleeping in a session made with lttng(1)
   maps the session's buffers; once the session is destroyed, they are
   gone from its /proc/PID/maps while it goes on running (the preload must
@@ -28,6 +30,8 @@ import gstest
 # one (LTTng's listener), as strace -f writes it: tid, length, address.
 MAP_RE = re.compile(r"^(\d+) +mmap\(NULL, (\d+), [A-Z_|]+, MAP_SHARED, (\d+), 0\) = (0x[0-9a-f]+)")
 UNMAP_RE = re.compile(r"^(\d+) +munmap\((0x[0-9a-f]+), (\d+)\)")
+# glibc's pthread_cancel: SIGCANCEL, which strace calls SIGRTMIN.
+CANCEL_RE = re.compile(r"^(\d+) +tgkill\(\d+, (\d+), SIGRTMIN\)")
 # What the session's ring buffers are called in /proc/PID/maps: the shared
 # memory files of LTTng's consumer daemon (deleted once mapped).
 BUFFER_MAP = "shm-ust-consumer"
@@ -39,7 +43,7 @@ def check_exit(py: Path, out: Path) -> None:
         print("skipped: the exit half (no strace here to see the munmap calls)")
         return
     log = out / "strace.log"
-    res = gstest.record([strace, "-f", "-qq", "-e", "trace=mmap,munmap", "-o", str(log),
+    res = gstest.record([strace, "-f", "-qq", "-e", "trace=mmap,munmap,tgkill", "-o", str(log),
                          str(py), "-c", "pass"], out / "trace")
     gstest.check(res.returncode == 0, "strace python3 -c pass recorded")
     lines = log.read_text().splitlines()
@@ -59,6 +63,10 @@ def check_exit(py: Path, out: Path) -> None:
             unmapped.append(line)
     gstest.check(not unmapped, f"none of LTTng's shared mappings is unmapped by the process: "
                  f"its exit leaves them to the kernel ({unmapped[:3]})")
+    lttng_threads = {int(MAP_RE.match(line).group(1)) for line in lines if MAP_RE.match(line)} - {pid}
+    cancels = [line for line in lines if (m := CANCEL_RE.match(line)) and int(m.group(2)) in lttng_threads]
+    gstest.check(not cancels, f"nor is LTTng's thread cancelled at exit: exit_group ends it "
+                 f"({cancels[:3]})")
     trace = gstest.read_trace(out / "trace")
     mine = [e for e in trace.named("gil_found") if e.procname.startswith("python")]
     gstest.check(len(mine) == 1 and trace.discarded == 0,
