@@ -11,7 +11,7 @@ until the process exits.
 
 Whether CPython waits at all is a race: a waiter that takes the GIL before
 the releasing thread reaches the switch mutex spares it the wait (the
-tracer's own writes between the two make that more likely: from 0 to 10
+tracer's own writes between the two make that more likely: from 0 to 13
 of 16 workers wait, by load). So the waits are counted without gilscope
 too: cond_wait_log.c, preloaded after it, logs every pthread_cond_wait,
 and in these threads drop_gil's wait for the switch is the only one. Each
