@@ -17,6 +17,7 @@
 #include "tails.h"
 
 #define PROVIDER "gilscope:"
+#define HOLD_NO_REQ UINT64_MAX /* a hold's req_seq: its request went on its own */
 
 /* What each event class carries, by field name: the GIL, up to two
  * integers (n1, n2), a string and the tag, decoded into the named fields
@@ -35,6 +36,9 @@ static const struct evdef {
 	/* The same, written by another thread for the one in `tid`. */
 	{ "acquire_for",         GS_EV_ACQUIRE,      "gil", NULL, NULL, NULL, NULL },
 	{ "take_for",            GS_EV_ACQUIRE,      "gil", NULL, NULL, NULL, NULL },
+	/* A whole hold: its request (if it did not wait), acquire and
+	 * release in one record: split into them. */
+	{ "hold",                GS_EV_ACQUIRE,      "gil", NULL, NULL, NULL, NULL },
 	{ "release",             GS_EV_RELEASE,      "gil", "forced", NULL, NULL, NULL },
 	{ "code",                GS_EV_CODE,         NULL, "id", "firstlineno", "filename", NULL },
 	{ "stack",               GS_EV_STACK,        NULL, "id", NULL, NULL, NULL },
@@ -68,7 +72,7 @@ static const struct evext {
  * same name in traces of earlier versions, which carry one field each. */
 static const struct packed {
 	const char *event;
-	const char *state[6];
+	const char *state[9];
 } packed[] = {
 	{ "request",             { "gil", "seq", "ts" } },
 	{ "wait_timeout",        { "gil", "seq", "ts" } },
@@ -80,6 +84,8 @@ static const struct packed {
 	{ "acquire_for",         { "gil", "seq", "ts", "switch_number" } },
 	{ "take_for",            { "gil", "req_seq", "req_ts", "seq", "ts", "switch_number" } },
 	{ "release",             { "gil", "seq", "ts", "forced" } },
+	{ "hold",                { "gil", "req_seq", "req_ts", "seq", "ts", "switch_number",
+				   "rel_seq", "rel_ts", "forced" } },
 };
 static const char *const packed_site[] = { "code", "offset", "stack" };
 
@@ -104,6 +110,8 @@ struct class_info {
 	struct member seq, ts, switch_number; /* a tracer that emits after the mutex */
 	struct member req_seq, req_ts; /* take: its request's place and time */
 	struct member for_tid; /* take_for, acquire_for: the thread it is for */
+	int is_hold;           /* hold: its release follows, in rel_* */
+	struct member rel_seq, rel_ts, rel_forced, rel_code, rel_offset, rel_stack;
 };
 
 struct sclass_info {
@@ -274,7 +282,7 @@ static struct member payload_member(const bt_field_class *sc, const char *event,
 	for (size_t i = 0; i < sizeof(packed) / sizeof(packed[0]); i++) {
 		if (strcmp(packed[i].event, event))
 			continue;
-		for (int64_t k = 0; k < 6 && packed[i].state[k]; k++)
+		for (int64_t k = 0; k < 9 && packed[i].state[k]; k++)
 			if (!strcmp(packed[i].state[k], name))
 				return member_elem(sc, "state", k);
 		for (int64_t k = 0; k < (int64_t)(sizeof(packed_site) / sizeof(packed_site[0])); k++)
@@ -312,6 +320,8 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 		ci->n3 = ci->n4 = ci->n5 = ci->str2 = ci->arr1 = ci->arr2 = ci->lt_hex = ci->gil;
 		ci->seq = ci->ts = ci->switch_number = ci->gil;
 		ci->req_seq = ci->req_ts = ci->for_tid = ci->gil;
+		ci->rel_seq = ci->rel_ts = ci->rel_forced = ci->gil;
+		ci->rel_code = ci->rel_offset = ci->rel_stack = ci->gil;
 		ci->gilscope = 1;
 		return ci;
 	}
@@ -337,7 +347,8 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 	ci->seq = payload_member(payload, def->name, "seq");
 	ci->ts = payload_member(payload, def->name, "ts");
 	ci->switch_number = payload_member(payload, def->name, def->type == GS_EV_ACQUIRE ? "switch_number" : NULL);
-	is_take = !strcmp(def->name, "take") || !strcmp(def->name, "take_for");
+	ci->is_hold = !strcmp(def->name, "hold");
+	is_take = !strcmp(def->name, "take") || !strcmp(def->name, "take_for") || ci->is_hold;
 	is_for = !strcmp(def->name, "take_for") || !strcmp(def->name, "acquire_for");
 	ci->req_seq = payload_member(payload, def->name, is_take ? "req_seq" : NULL);
 	ci->req_ts = payload_member(payload, def->name, is_take ? "req_ts" : NULL);
@@ -352,6 +363,20 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 		reader_errorf(r, "event %s lacks its request's req_seq/req_ts or its seq "
 			      "(recorded by another gilscope version?)", name);
 		return NULL;
+	}
+	if (ci->is_hold) {
+		ci->rel_seq = payload_member(payload, def->name, "rel_seq");
+		ci->rel_ts = payload_member(payload, def->name, "rel_ts");
+		ci->rel_forced = payload_member(payload, def->name, "forced");
+		ci->rel_code = member_elem(payload, "site", 3);
+		ci->rel_offset = member_elem(payload, "site", 4);
+		ci->rel_stack = member_elem(payload, "site", 5);
+		if (ci->rel_seq.idx < 0 || ci->rel_ts.idx < 0 || ci->rel_forced.idx < 0 ||
+		    ci->rel_code.idx < 0 || ci->rel_offset.idx < 0 || ci->rel_stack.idx < 0) {
+			reader_errorf(r, "event %s lacks its release's seq, ts, forced or site "
+				      "(recorded by another gilscope version?)", name);
+			return NULL;
+		}
 	}
 	if ((ci->seq.idx < 0) != (ci->ts.idx < 0)) {
 		reader_errorf(r, "event %s carries %s but not %s (recorded by another gilscope "
@@ -573,6 +598,36 @@ static int reader_pass(struct reader *r, const struct gs_event *e)
 	}
 }
 
+/* A hold record's last part: its release, after its acquire a. */
+static int reader_hold_release(struct reader *r, const struct class_info *ci,
+			       const struct sclass_info *si, const bt_field *payload,
+			       const struct gs_event *a)
+{
+	struct gs_event e;
+	uint64_t raw = (uint64_t)field_int(payload, ci->rel_ts);
+	int64_t code = field_int(payload, ci->rel_code), off = field_int(payload, ci->rel_offset),
+		stack = field_int(payload, ci->rel_stack);
+
+	memset(&e, 0, sizeof(e));
+	e.type = GS_EV_RELEASE;
+	e.pid = a->pid;
+	e.tid = a->tid;
+	e.gil = a->gil;
+	e.rec_ts = a->rec_ts;
+	e.has_seq = 1;
+	e.seq = (uint64_t)field_int(payload, ci->rel_seq);
+	if (bt_clock_class_cycles_to_ns_from_origin(si->clock, raw, &e.ts)) {
+		reader_errorf(r, "the rel_ts of a hold overflows");
+		return -1;
+	}
+	e.u.release.forced = field_int(payload, ci->rel_forced) != 0;
+	e.site.code = code > 0 && code <= UINT32_MAX ? (uint32_t)code : 0;
+	e.site.offset = off >= 0 && off <= INT32_MAX ? (int32_t)off : -1;
+	e.site.stack = stack > 0 && stack <= UINT32_MAX ? (uint32_t)stack : 0;
+	r->info->seq_events++;
+	return reader_pass(r, &e);
+}
+
 static int reader_event(struct reader *r, const bt_message *msg)
 {
 	const bt_event *ev = bt_message_event_borrow_event_const(msg);
@@ -631,7 +686,8 @@ static int reader_event(struct reader *r, const bt_message *msg)
 	}
 	if (ci->switch_number.idx >= 0)
 		e.switch_number = (uint64_t)field_int(payload, ci->switch_number);
-	if (ci->req_seq.idx >= 0) {
+	if (ci->req_seq.idx >= 0 &&
+	    !(ci->is_hold && (uint64_t)field_int(payload, ci->req_seq) == HOLD_NO_REQ)) {
 		/* take: first the request it carries, in its own place. */
 		struct gs_event q;
 		uint64_t raw = (uint64_t)field_int(payload, ci->req_ts);
@@ -654,7 +710,9 @@ static int reader_event(struct reader *r, const bt_message *msg)
 		if (reader_pass(r, &q))
 			return -1;
 	}
-	return reader_pass(r, &e);
+	if (!ci->is_hold)
+		return reader_pass(r, &e);
+	return reader_pass(r, &e) || reader_hold_release(r, ci, si, payload, &e);
 }
 
 /* A count that cannot be true: more than 2^62, or more than one event

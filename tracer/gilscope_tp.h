@@ -153,6 +153,22 @@ LTTNG_UST_TRACEPOINT_EVENT(gilscope, release,
  * `linetable` (1: co_lnotab of 3.7-3.9, 2: co_linetable of 3.10, 3: the
  * location table of 3.11+), starting from `firstlineno`. `name` is the
  * qualified name on 3.11+, the plain name before. */
+/* A whole hold in one record: its acquire (and the request before it,
+ * when that request never waited) and its release, written at the release
+ * as one record where they would be two or three (each record costs
+ * LTTng-UST about as much as its whole floor, whatever its size). `state`:
+ * gil, req_seq, req_ts (GILSCOPE_NO_REQ, 0: the request was written on its
+ * own, before a wait), seq, ts, switch_number, then the release's seq, ts,
+ * forced. `site`: the acquire's code, offset, stack, then the release's. */
+#define GILSCOPE_NO_REQ UINT64_MAX
+LTTNG_UST_TRACEPOINT_EVENT(gilscope, hold,
+	LTTNG_UST_TP_ARGS(const uint64_t *, state, const int32_t *, site),
+	LTTNG_UST_TP_FIELDS(
+		lttng_ust_field_array(uint64_t, state, state, 9)
+		lttng_ust_field_array(int32_t, site, site, 2 * GILSCOPE_SITE_LEN)
+	)
+)
+
 LTTNG_UST_TRACEPOINT_EVENT(gilscope, code,
 	LTTNG_UST_TP_ARGS(uint32_t, id, int32_t, firstlineno, int, lt_format,
 			  const char *, filename, const char *, name,

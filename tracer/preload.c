@@ -579,6 +579,27 @@ static void pending_site_acquire(const struct pending_ev *p, int32_t site[GILSCO
 
 static void late_settle(void);
 
+/* pend[i] (a request when with_req, then its acquire) and the release
+ * after them, of one GIL, as one `hold` record; 0 when they are not there
+ * or the event is off (then each goes on its own). */
+static int pending_hold(int i, int n, int with_req)
+{
+	const struct pending_ev *q = with_req ? &tl.pend[i] : NULL;
+	const struct pending_ev *a = &tl.pend[i + with_req], *r = a + 1;
+	int32_t site[2 * GILSCOPE_SITE_LEN];
+
+	if (i + with_req + 1 >= n || a->type != PEV_ACQUIRE || r->type != PEV_RELEASE ||
+	    a->gil != r->gil || (q && q->gil != a->gil) ||
+	    !lttng_ust_tracepoint_enabled(gilscope, hold))
+		return 0;
+	const uint64_t state[9] = { a->gil, q ? q->seq : GILSCOPE_NO_REQ, q ? q->ts : 0,
+				    a->seq, a->ts, a->switch_number, r->seq, r->ts, r->forced };
+	pending_site_acquire(a, site);
+	pending_site_packed(r, ATTRIB_AT_RELEASE, site + GILSCOPE_SITE_LEN);
+	lttng_ust_do_tracepoint(gilscope, hold, state, site);
+	return 1;
+}
+
 /* Writes the first n pending records. */
 static void pending_write(int n)
 {
@@ -592,6 +613,10 @@ static void pending_write(int n)
 		case PEV_REQUEST:
 			/* Still pending at its acquire: it never waited (a
 			 * waiter writes it before it sleeps, see ev_request). */
+			if (pending_hold(i, n, 1)) {
+				i += 2;
+				break;
+			}
 			if (i + 1 < n && tl.pend[i + 1].type == PEV_ACQUIRE &&
 			    tl.pend[i + 1].gil == p->gil &&
 			    lttng_ust_tracepoint_enabled(gilscope, take)) {
@@ -607,6 +632,10 @@ static void pending_write(int n)
 			lttng_ust_tracepoint(gilscope, request, state3);
 			break;
 		case PEV_ACQUIRE:
+			if (pending_hold(i, n, 0)) {
+				i++;
+				break;
+			}
 			if (lttng_ust_tracepoint_enabled(gilscope, acquire)) {
 				const uint64_t state[4] = { p->gil, p->seq, p->ts, p->switch_number };
 				pending_site_acquire(p, site);

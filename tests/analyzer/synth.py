@@ -57,9 +57,14 @@ PACKED_STATE = {
 # Written by another thread for the one in their `tid` member (packed only).
 PACKED_STATE["acquire_for"] = PACKED_STATE["acquire"]
 PACKED_STATE["take_for"] = PACKED_STATE["take"]
-SITED = ("acquire", "take", "release", "acquire_for", "take_for")
+# A whole hold in one record: take (or acquire: req_seq = NO_REQ) and release.
+PACKED_STATE["hold"] = ("gil", "req_seq", "req_ts", "seq", "ts", "switch_number",
+                        "rel_seq", "rel_ts", "forced")
+NO_REQ = (1 << 64) - 1
+SITED = ("acquire", "take", "release", "acquire_for", "take_for", "hold")
 PACKED_SITE = ("code", "offset", "stack")
-SITE_DEFAULT = {"code": 0, "offset": -1, "stack": 0}
+SITE_OF = {"hold": PACKED_SITE + ("rel_code", "rel_offset", "rel_stack")}
+SITE_DEFAULT = {"code": 0, "offset": -1, "stack": 0, "rel_code": 0, "rel_offset": -1, "rel_stack": 0}
 
 
 def _packed(name: str, with_seq: bool, packed: bool) -> bool:
@@ -144,7 +149,7 @@ class _Iter(bt2._UserMessageIterator):
                 msg.event.payload_field["state"] = [e.fields.get(n, 0) for n in names]
                 if e.name in SITED:
                     msg.event.payload_field["site"] = [e.fields.get(n, SITE_DEFAULT[n])
-                                                       for n in PACKED_SITE]
+                                                       for n in SITE_OF.get(e.name, PACKED_SITE)]
                 if e.name.endswith("_for"):
                     msg.event.payload_field["tid"] = e.fields["tid"]
                 self._msgs.append(msg)
@@ -196,7 +201,7 @@ class _Source(bt2._UserSourceComponent, message_iterator_class=_Iter):
                 payload.append_member("state", tc.create_static_array_field_class(_fc(tc, "u64"), n))
                 if e.name in SITED:
                     payload.append_member("site", tc.create_static_array_field_class(
-                        _fc(tc, "s32"), len(PACKED_SITE)))
+                        _fc(tc, "s32"), len(SITE_OF.get(e.name, PACKED_SITE))))
                 if e.name.endswith("_for"):
                     payload.append_member("tid", _fc(tc, "s32"))
                 classes[key] = sc.create_event_class(name=f"{e.provider}:{e.name}",
@@ -217,7 +222,7 @@ class _Source(bt2._UserSourceComponent, message_iterator_class=_Iter):
 
 def write_trace(out: Path, evs: list[Ev], losses: list[Loss] = (),
                 ctx_fields=("vpid", "vtid", "procname"), packed: bool = False,
-                packed_len: int = 6) -> Path:
+                packed_len: int = 9) -> Path:
     """Writes the events as a CTF trace under out/ and returns out: with
     packed, the seq events in the current tracer's packed layout, else one
     member per field as earlier tracers wrote them."""

@@ -8,7 +8,7 @@ that made it possible, and a lost acquire the self-check must catch."""
 import sqlite3
 import dbcheck
 from dbcheck import check, fail, one, rows
-from synth import Ev, write_trace
+from synth import NO_REQ, Ev, write_trace
 
 G = 0x7F00AA000010
 
@@ -201,6 +201,49 @@ def case_written_for(tmp):
           f"written for: an acquire_for without its tid is refused in one line ({res.returncode}: {err})")
 
 
+def case_hold(tmp):
+    """A whole hold in one record (`hold`, docs/events.md), written at its
+    release: its acquire (with its request when that did not wait, else
+    req_seq NO_REQ) and its release, each read in its own place and time.
+    The same hand-offs written as holds give the tables of the events
+    written one by one; a hold cut short is refused in one line."""
+    tables = ("SELECT tid, start_ns, end_ns, dur_ns, ended, start_site_id, end_site_id FROM holds "
+              "ORDER BY start_ns, tid",
+              "SELECT tid, start_ns, end_ns, timeouts, outcome FROM waits ORDER BY start_ns, tid",
+              "SELECT release_ns, from_tid, acquire_ns, to_tid, gap_ns, forced FROM switches "
+              "ORDER BY release_ns",
+              "SELECT ts_ns, requester, holder, released_ns, response_ns FROM drop_requests",
+              "SELECT anomalies, order_gaps, handoffs_checked, handoff_mismatches, event_count "
+              "FROM runs")
+    site = {"code": 0, "offset": -1, "stack": 0}
+    last = sev(13000, "release", 100, 9, 13000, forced=0, **site)
+    one_by_one = HANDOFF + [last]
+    base = write_trace(tmp / "one_by_one", one_by_one, packed=True)
+    dbcheck.analyze(base, tmp / "one_by_one.db")
+    held = [e for e in one_by_one if not (e.name in ("acquire", "release")
+                                          or (e.name == "request" and e.fields["seq"] == 6))]
+    held += [
+        Ev(7040, "hold", 100, 100, {"gil": G, "req_seq": NO_REQ, "seq": 0, "ts": 1000,
+                                    "switch_number": 1, "rel_seq": 4, "rel_ts": 7010, "forced": 1}),
+        Ev(12000, "hold", 100, 101, {"gil": G, "req_seq": NO_REQ, "seq": 5, "ts": 7020,
+                                     "switch_number": 2, "rel_seq": 7, "rel_ts": 12000, "forced": 0}),
+        Ev(13001, "hold", 100, 100, {"gil": G, "req_seq": 6, "req_ts": 7050, "seq": 8, "ts": 12005,
+                                     "switch_number": 3, "rel_seq": 9, "rel_ts": 13000, "forced": 0})]
+    trace = write_trace(tmp / "held", sorted(held, key=lambda e: e.ts), packed=True)
+    dbcheck.analyze(trace, tmp / "held.db")
+    for sql in tables:
+        want = [tuple(r) for r in rows(tmp / "one_by_one.db", sql)]
+        check(bool(want), f"hold: the events one by one have rows ({sql[:40]})")
+        expect(tmp / "held.db", sql, want, f"hold: as one by one ({sql.split(' FROM ')[1].split()[0]})")
+    expect(tmp / "held.db", "SELECT count(*), sum(dur_ns) FROM holds WHERE tid = 100 AND ended = 'voluntary'",
+           [(1, 995)], "hold: 100's last hold, 12005 to 13000")
+    short = write_trace(tmp / "hold_short", sorted(held, key=lambda e: e.ts), packed=True, packed_len=7)
+    res = dbcheck.analyze(short, tmp / "hold_short.db", expect_ok=False)
+    err = res.stderr.strip().splitlines()
+    check(res.returncode != 0 and len(err) == 1 and "lacks its release" in err[0],
+          f"hold: one without its release's fields is refused in one line ({res.returncode}: {err})")
+
+
 def case_foreign_gap(tmp):
     """A per-user session records every traced process of its user: a gap
     in another recording's process (its tag is not ours) is not this
@@ -225,7 +268,7 @@ def case_foreign_gap(tmp):
 
 def main():
     dbcheck.run_cases(case_reordered, case_missing_acquire, case_old_tracer, case_packed,
-                      case_long_command, case_written_for, case_foreign_gap)
+                      case_long_command, case_written_for, case_hold, case_foreign_gap)
 
 
 if __name__ == "__main__":

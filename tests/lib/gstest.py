@@ -452,7 +452,13 @@ PACKED_STATE: dict[str, tuple[str, ...]] = {
 # for the one in their `tid` field (docs/events.md).
 PACKED_STATE["take_for"] = PACKED_STATE["take"]
 PACKED_STATE["acquire_for"] = PACKED_STATE["acquire"]
+# hold: a whole hold in one record (its take, or its acquire when req_seq is
+# HOLD_NO_REQ, then its release), read as those events.
+PACKED_STATE["hold"] = ("gil", "req_seq", "req_ts", "seq", "ts", "switch_number",
+                        "rel_seq", "rel_ts", "forced")
+HOLD_NO_REQ = (1 << 64) - 1
 PACKED_SITE = ("code", "offset", "stack")
+SITE_OF = {"hold": PACKED_SITE + ("rel_code", "rel_offset", "rel_stack")}
 
 
 def unpack_fields(name: str, fields: dict) -> dict:
@@ -466,7 +472,7 @@ def unpack_fields(name: str, fields: dict) -> dict:
         fields.update(zip(PACKED_STATE[name], state))
         if isinstance(site, list):
             del fields["site"]
-            fields.update(zip(PACKED_SITE, site))
+            fields.update(zip(SITE_OF.get(name, PACKED_SITE), site))
     return fields
 
 
@@ -519,12 +525,29 @@ def read_trace(path: Path, allow_empty: bool = False) -> Trace:
             # When it happened, in the record's clock.
             ts = snap.clock_class.cycles_to_ns_from_origin(fields["ts"])
         pid, tid, proc = int(ctx["vpid"]), int(ctx["vtid"]), str(ctx["procname"])
+        after: Optional[Event] = None
         if name in ("take_for", "acquire_for"):
             # Read as the take or acquire of the thread it is for; `by`
             # says which thread wrote it.
             name = name[:-len("_for")]
             fields["by"] = tid
             tid = int(fields.pop("tid"))
+        if name == "hold":
+            # A whole hold in one record (docs/events.md): read as its
+            # take (or acquire) and its release, as the analyzer does.
+            rel = {"gil": fields["gil"], "seq": fields.pop("rel_seq"), "ts": fields.pop("rel_ts"),
+                   "forced": fields.pop("forced"), "hold": 1}
+            for k in ("code", "offset", "stack"):
+                if f"rel_{k}" in fields:
+                    rel[k] = fields.pop(f"rel_{k}")
+            fields["hold"] = 1
+            if fields["req_seq"] == HOLD_NO_REQ:
+                del fields["req_seq"], fields["req_ts"]
+                name = "acquire"
+            else:
+                name = "take"
+            after = Event("release", snap.clock_class.cycles_to_ns_from_origin(rel["ts"]),
+                          pid, tid, proc, rel, snap.ns_from_origin)
         if name == "take":
             # A request and its acquire in one record (docs/events.md):
             # read as both, as the analyzer does.
@@ -535,6 +558,8 @@ def read_trace(path: Path, allow_empty: bool = False) -> Trace:
                                 pid, tid, proc, req, snap.ns_from_origin))
             name = "acquire"
         events.append(Event(name, ts, pid, tid, proc, fields, snap.ns_from_origin))
+        if after is not None:
+            events.append(after)
     return Trace(in_gil_order(events), discarded, impossible, good)
 
 
