@@ -9,7 +9,7 @@ order while everything said "no events lost" (another recording's
 process, killed while writing, stopped the shared stream).
 
 Here gdb stops a churning child of the recorded program inside its
-release event's write (liblttng-ust copying the payload, after the
+hold event's write (liblttng-ust copying the payload, after the
 reservation) and kills it there; the program then churns on every CPU.
 The child runs on one CPU only: a stream that stops before its first
 packet leaves nothing on disk to tell it from an idle CPU's (docs/events.md),
@@ -37,7 +37,7 @@ child = subprocess.Popen(churn + ["1", "100000000"], preexec_fn=lambda: os.sched
 time.sleep(2)   # a few sub-buffers of its events written on its CPU
 gdb = subprocess.run(
     ["gdb", "-p", str(child.pid), "-batch", "-nx",
-     "-ex", "break lttng_ust__event_probe__gilscope___release", "-ex", "continue",
+     "-ex", "break lttng_ust__event_probe__gilscope___hold", "-ex", "continue",
      "-ex", "delete",
      "-ex", 'eval "tbreak memcpy thread %d", $_thread', "-ex", "continue",
      "-ex", "bt 3", "-ex", "kill"],
@@ -54,8 +54,8 @@ def main() -> None:
         gstest.skip("gdb is not installed (apt-get install gdb): it stops a process inside an event")
     probes = gstest.build_dir() / "lib" / "gilscope" / "libgilscope-probes.so"
     nm = subprocess.run(["nm", str(probes)], capture_output=True, text=True)
-    if "lttng_ust__event_probe__gilscope___release" not in nm.stdout:
-        gstest.skip(f"{probes} has no symbol table: gdb cannot stop inside the release event")
+    if "lttng_ust__event_probe__gilscope___hold" not in nm.stdout:
+        gstest.skip(f"{probes} has no symbol table: gdb cannot stop inside the hold event")
     gstest.private_lttng()
     out = gstest.tmpdir()
     prog = out / "killer.py"
