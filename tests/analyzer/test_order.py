@@ -157,19 +157,33 @@ def case_long_command(tmp):
     check(cmd[:41] + "..." in head, f"long command: cut with '...' ({head!r})")
 
 
+# What two traces of the same GIL history must give alike.
+TABLES = ("SELECT tid, start_ns, end_ns, dur_ns, ended, start_site_id, end_site_id FROM holds "
+          "ORDER BY start_ns, tid",
+          "SELECT tid, start_ns, end_ns, timeouts, outcome FROM waits ORDER BY start_ns, tid",
+          "SELECT release_ns, from_tid, acquire_ns, to_tid, gap_ns, forced FROM switches "
+          "ORDER BY release_ns",
+          "SELECT ts_ns, requester, holder, released_ns, response_ns FROM drop_requests",
+          "SELECT anomalies, order_gaps, handoffs_checked, handoff_mismatches, event_count FROM runs")
+
+
+def same_tables(tmp, what, base_evs, evs):
+    """The events base_evs and evs (written as recorded, by ts) give the
+    same TABLES; evs's database is tmp/<what>.db."""
+    name = what.replace(" ", "_")
+    for n, e in ((name + "_base", base_evs), (name, evs)):
+        dbcheck.analyze(write_trace(tmp / n, sorted(e, key=lambda x: x.ts), packed=True), tmp / f"{n}.db")
+    for sql in TABLES:
+        want = [tuple(r) for r in rows(tmp / f"{name}_base.db", sql)]
+        check(bool(want), f"{what}: the base trace has rows ({sql[:40]})")
+        expect(tmp / f"{name}.db", sql, want, f"{what}: as the base trace ({sql.split(' FROM ')[1].split()[0]})")
+
+
 def case_written_for(tmp):
     """A hold's acquire written by a thread waiting for the GIL, for its
     holder (acquire_for, take_for: docs/events.md): read as the holder's.
     The same events with 100's first acquire written by 101 at its time-out
     give the tables of the trace where 100 wrote it."""
-    tables = ("SELECT tid, start_ns, end_ns, dur_ns, ended FROM holds ORDER BY start_ns, tid",
-              "SELECT tid, start_ns, end_ns, timeouts, outcome FROM waits ORDER BY start_ns, tid",
-              "SELECT release_ns, from_tid, acquire_ns, to_tid, gap_ns, forced FROM switches "
-              "ORDER BY release_ns",
-              "SELECT ts_ns, requester, holder, released_ns, response_ns FROM drop_requests",
-              "SELECT anomalies, order_gaps, handoffs_checked, handoff_mismatches FROM runs")
-    own = write_trace(tmp / "own", HANDOFF, packed=True)
-    dbcheck.analyze(own, tmp / "own.db")
     first = HANDOFF[1]
     assert first.name == "acquire" and first.tid == 100
     moved = [e for e in HANDOFF if e is not first]
@@ -183,14 +197,7 @@ def case_written_for(tmp):
     orig.append(Ev(12010, "take", 100, 100, {"gil": G, "req_seq": 6, "req_ts": 7050, "seq": 8,
                                              "ts": 12005, "switch_number": 3}))
     orig = [e for e in orig if not (e.name == "acquire" and e.fields.get("seq") == 8)]
-    base = write_trace(tmp / "base", sorted(orig, key=lambda e: e.ts), packed=True)
-    dbcheck.analyze(base, tmp / "base.db")
-    trace = write_trace(tmp / "for", sorted(evs, key=lambda e: e.ts), packed=True)
-    dbcheck.analyze(trace, tmp / "for.db")
-    for sql in tables:
-        want = [tuple(r) for r in rows(tmp / "base.db", sql)]
-        check(bool(want), f"written for: the trace the holder wrote has rows ({sql[:40]})")
-        expect(tmp / "for.db", sql, want, f"written for: as the holder's own ({sql.split(' FROM ')[1].split()[0]})")
+    same_tables(tmp, "written for", orig, evs)
     # One without the thread it is written for is refused in one line.
     bad = write_trace(tmp / "for_no_tid", [
         Ev(1000, "gil_found", 100, 100, {"gil": 16, "interval_us": 5000, "rule": 1, "version": "3.11.2"}),
@@ -207,19 +214,9 @@ def case_hold(tmp):
     req_seq NO_REQ) and its release, each read in its own place and time.
     The same hand-offs written as holds give the tables of the events
     written one by one; a hold cut short is refused in one line."""
-    tables = ("SELECT tid, start_ns, end_ns, dur_ns, ended, start_site_id, end_site_id FROM holds "
-              "ORDER BY start_ns, tid",
-              "SELECT tid, start_ns, end_ns, timeouts, outcome FROM waits ORDER BY start_ns, tid",
-              "SELECT release_ns, from_tid, acquire_ns, to_tid, gap_ns, forced FROM switches "
-              "ORDER BY release_ns",
-              "SELECT ts_ns, requester, holder, released_ns, response_ns FROM drop_requests",
-              "SELECT anomalies, order_gaps, handoffs_checked, handoff_mismatches, event_count "
-              "FROM runs")
     site = {"code": 0, "offset": -1, "stack": 0}
     last = sev(13000, "release", 100, 9, 13000, forced=0, **site)
     one_by_one = HANDOFF + [last]
-    base = write_trace(tmp / "one_by_one", one_by_one, packed=True)
-    dbcheck.analyze(base, tmp / "one_by_one.db")
     held = [e for e in one_by_one if not (e.name in ("acquire", "release")
                                           or (e.name == "request" and e.fields["seq"] == 6))]
     held += [
@@ -229,13 +226,8 @@ def case_hold(tmp):
                                      "switch_number": 2, "rel_seq": 7, "rel_ts": 12000, "forced": 0}),
         Ev(13001, "hold", 100, 100, {"gil": G, "req_seq": 6, "req_ts": 7050, "seq": 8, "ts": 12005,
                                      "switch_number": 3, "rel_seq": 9, "rel_ts": 13000, "forced": 0})]
-    trace = write_trace(tmp / "held", sorted(held, key=lambda e: e.ts), packed=True)
-    dbcheck.analyze(trace, tmp / "held.db")
-    for sql in tables:
-        want = [tuple(r) for r in rows(tmp / "one_by_one.db", sql)]
-        check(bool(want), f"hold: the events one by one have rows ({sql[:40]})")
-        expect(tmp / "held.db", sql, want, f"hold: as one by one ({sql.split(' FROM ')[1].split()[0]})")
-    expect(tmp / "held.db", "SELECT count(*), sum(dur_ns) FROM holds WHERE tid = 100 AND ended = 'voluntary'",
+    same_tables(tmp, "hold", one_by_one, held)
+    expect(tmp / "hold.db", "SELECT count(*), sum(dur_ns) FROM holds WHERE tid = 100 AND ended = 'voluntary'",
            [(1, 995)], "hold: 100's last hold, 12005 to 13000")
     short = write_trace(tmp / "hold_short", sorted(held, key=lambda e: e.ts), packed=True, packed_len=7)
     res = dbcheck.analyze(short, tmp / "hold_short.db", expect_ok=False)
