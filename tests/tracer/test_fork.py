@@ -49,6 +49,12 @@ if __name__ == "__main__":
     t1 = time.monotonic()
     with ctx.Pool(2, initializer=started) as pool:
         res = set(pool.map(work, [200000] * 4))
+        # Workers that end on their own: the with block's terminate()
+        # would kill one that is still starting (3.6: its first event)
+        # inside an event, which stops its CPU's stream for the rest of
+        # the recording (docs/tracer.md, "What cannot be hidden").
+        pool.close()
+        pool.join()
     print("pool", " ".join(f"{p}:{s - t1:.3f}" for p, s in sorted(res)))
     print("parent", os.getpid())
 """
