@@ -48,6 +48,10 @@ with open(sys.argv[1], "w") as out:
 
 def main() -> None:
     label, exe, _, _ = gstest.attributed_python_arg()
+    # Alone: a session that starts beside it (another test's recording)
+    # resyncs this process, which then rightly describes its code objects
+    # and stacks again, for that session (seen in CI: 672 codes twice).
+    gstest.private_lttng()
     out = gstest.tmpdir()
     prog = out / "table.py"
     prog.write_text(PROGRAM)
