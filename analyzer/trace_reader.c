@@ -518,6 +518,18 @@ static uint32_t hex_bytes(const char *hex, uint8_t *out, uint32_t max)
 }
 
 /* The payload into the named fields of the event's type. */
+/* A site as carried (code, offset, stack; GS_UNKNOWN when absent):
+ * anything out of range reads as unknown. */
+static struct gs_site site_of(int64_t code, int64_t off, int64_t stack)
+{
+	struct gs_site s;
+
+	s.code = code > 0 && code <= UINT32_MAX ? (uint32_t)code : 0;
+	s.offset = off >= 0 && off <= INT32_MAX ? (int32_t)off : -1;
+	s.stack = stack > 0 && stack <= UINT32_MAX ? (uint32_t)stack : 0;
+	return s;
+}
+
 static void payload_decode(struct reader *r, const struct class_info *ci, const bt_field *payload,
 			   struct gs_event *e)
 {
@@ -536,15 +548,10 @@ static void payload_decode(struct reader *r, const struct class_info *ci, const 
 	case GS_EV_RELEASE:
 		e->u.release.forced = n1 != 0;
 		/* fall through */
-	case GS_EV_ACQUIRE: {
-		int64_t code = field_int_opt(payload, ci->n3), off = field_int_opt(payload, ci->n4),
-			stack = field_int_opt(payload, ci->n5);
-
-		e->site.code = code > 0 && code <= UINT32_MAX ? (uint32_t)code : 0;
-		e->site.offset = off >= 0 && off <= INT32_MAX ? (int32_t)off : -1;
-		e->site.stack = stack > 0 && stack <= UINT32_MAX ? (uint32_t)stack : 0;
+	case GS_EV_ACQUIRE:
+		e->site = site_of(field_int_opt(payload, ci->n3), field_int_opt(payload, ci->n4),
+				  field_int_opt(payload, ci->n5));
 		break;
-	}
 	case GS_EV_CODE:
 		e->u.code.id = (uint32_t)n1;
 		e->u.code.firstlineno = (int32_t)n2;
@@ -605,8 +612,6 @@ static int reader_hold_release(struct reader *r, const struct class_info *ci,
 {
 	struct gs_event e;
 	uint64_t raw = (uint64_t)field_int(payload, ci->rel_ts);
-	int64_t code = field_int(payload, ci->rel_code), off = field_int(payload, ci->rel_offset),
-		stack = field_int(payload, ci->rel_stack);
 
 	memset(&e, 0, sizeof(e));
 	e.type = GS_EV_RELEASE;
@@ -621,9 +626,8 @@ static int reader_hold_release(struct reader *r, const struct class_info *ci,
 		return -1;
 	}
 	e.u.release.forced = field_int(payload, ci->rel_forced) != 0;
-	e.site.code = code > 0 && code <= UINT32_MAX ? (uint32_t)code : 0;
-	e.site.offset = off >= 0 && off <= INT32_MAX ? (int32_t)off : -1;
-	e.site.stack = stack > 0 && stack <= UINT32_MAX ? (uint32_t)stack : 0;
+	e.site = site_of(field_int(payload, ci->rel_code), field_int(payload, ci->rel_offset),
+			 field_int(payload, ci->rel_stack));
 	r->info->seq_events++;
 	return reader_pass(r, &e);
 }
