@@ -37,8 +37,9 @@ static void errorf(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* Field 22 of /proc/PID/stat (start time in clock ticks), with the state
- * in *state; 0 when the process is gone. */
-static unsigned long long proc_start(pid_t pid, char *state)
+ * in *state and the parent in *ppid (either may be NULL); 0 when the
+ * process is gone. */
+static unsigned long long proc_start(pid_t pid, char *state, pid_t *ppid)
 {
 	char path[64], buf[1024];
 	unsigned long long start = 0;
@@ -59,6 +60,8 @@ static unsigned long long proc_start(pid_t pid, char *state)
 				p = strchr(p, ' ');
 				if (p)
 					p++;
+				if (p && field == 3 && ppid)
+					*ppid = (pid_t)strtol(p, NULL, 10);
 			}
 			if (p)
 				start = strtoull(p, NULL, 10);
@@ -82,7 +85,7 @@ static int proc_live(pid_t pid)
 {
 	char state = 'X';
 
-	return proc_start(pid, &state) && state != 'Z' && state != 'X';
+	return proc_start(pid, &state, NULL) && state != 'Z' && state != 'X';
 }
 
 int sessiond_recorder_alive(pid_t pid)
@@ -208,18 +211,23 @@ static int ref_last(int fd)
 	return fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0;
 }
 
-/* The pid of the daemon gilscope started (the marker), 0 if none. */
-static pid_t marker_read(const struct sessiond_opts *o)
+/* The pid of the daemon gilscope started (the marker), 0 if none, with
+ * its start time in *start (0 when the marker does not say: gilscope
+ * 0.x wrote the pid alone). */
+static pid_t marker_read(const struct sessiond_opts *o, unsigned long long *start)
 {
 	char path[PATH_MAX];
 	int pid = 0;
 	FILE *f;
 
+	*start = 0;
 	state_path(path, sizeof(path), o, STATE_MARKER);
 	f = fopen(path, "r");
 	if (f) {
 		if (fscanf(f, "%d", &pid) != 1)
 			pid = 0;
+		else if (fscanf(f, "%llu", start) != 1)
+			*start = 0;
 		fclose(f);
 	}
 	return (pid_t)pid;
@@ -294,7 +302,11 @@ static enum rec_status daemon_start(const struct sessiond_opts *o, char *err, si
 	state_path(marker, sizeof(marker), o, STATE_MARKER);
 	m = fopen(marker, "w");
 	if (m) {
-		written = fprintf(m, "%d\n", (int)pidfile_read(o->pidfile)) >= 0;
+		pid_t daemon = pidfile_read(o->pidfile);
+
+		/* With its start time: a pid reused by another daemon is not ours. */
+		written = fprintf(m, "%d %llu\n", (int)daemon,
+				  daemon > 0 ? proc_start(daemon, NULL, NULL) : 0ULL) >= 0;
 		written = fclose(m) == 0 && written; /* closed even when the write failed */
 	}
 	if (!written) {
@@ -306,19 +318,86 @@ end:
 	return ret;
 }
 
+/* The daemon of the marker is still the one gilscope started: the same
+ * program, and the same start time when the marker has it. */
+static int daemon_ours(pid_t pid, unsigned long long start)
+{
+	return is_sessiond(pid) && (!start || proc_start(pid, NULL, NULL) == start);
+}
+
+/* The live children of pid named lttng-* (a session daemon's consumer
+ * daemons and its run-as helper): up to max pids in kids, how many
+ * returned. */
+static int daemon_children(pid_t pid, pid_t *kids, int max)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *pe;
+	int n = 0;
+
+	while (proc && n < max && (pe = readdir(proc))) {
+		char *end;
+		long kid = strtol(pe->d_name, &end, 10);
+		pid_t parent = 0;
+
+		if (*end || kid <= 0 || kid > INT_MAX)
+			continue;
+		if (proc_start((pid_t)kid, NULL, &parent) && parent == pid &&
+		    comm_starts((pid_t)kid, "lttng-") && proc_live((pid_t)kid))
+			kids[n++] = (pid_t)kid;
+	}
+	if (proc)
+		closedir(proc);
+	return n;
+}
+
+/* How long the daemon has to end on SIGTERM: it destroys what is left
+ * and stops its consumer daemons, well under a second when idle. */
+#define DAEMON_STOP_WAITS 200 /* of 50 ms: 10 s */
+
 /* With the lock held and no live recorder: stops the daemon gilscope
- * started, if it still runs. */
+ * started, if it still runs. One that does not end on SIGTERM (stopped by
+ * SIGSTOP or a debugger, stuck) would keep its sockets, shared memory and
+ * consumer daemons for good: SIGKILL for it and its lttng-* children, when
+ * its start time shows it is the one gilscope started. */
 static void daemon_stop_ours(const struct sessiond_opts *o)
 {
-	pid_t pid = marker_read(o);
+	unsigned long long start;
+	pid_t pid = marker_read(o, &start), kids[16];
+	char list[256] = "";
+	int nkids, used = 0;
 
-	if (!pid)
-		return;
-	if (is_sessiond(pid)) {
-		kill(pid, SIGTERM);
-		for (int i = 0; i < 200 && is_sessiond(pid); i++)
-			usleep(50 * 1000);
+	if (!pid || !daemon_ours(pid, start))
+		goto end;
+	kill(pid, SIGTERM);
+	for (int i = 0; i < DAEMON_STOP_WAITS && daemon_ours(pid, start); i++)
+		usleep(50 * 1000);
+	if (!daemon_ours(pid, start))
+		goto end;
+	if (!start) {
+		if (o->notes)
+			fprintf(o->notes, "gilscope: the session daemon (pid %d) did not end within "
+				"%d s of SIGTERM; left running, as its marker (of gilscope 0.x) "
+				"does not say it is the one gilscope started\n", (int)pid,
+				DAEMON_STOP_WAITS / 20);
+		goto end;
 	}
+	/* The children first: once the daemon is gone they are no one's. */
+	nkids = daemon_children(pid, kids, (int)(sizeof(kids) / sizeof(kids[0])));
+	kill(pid, SIGKILL);
+	for (int i = 0; i < nkids; i++) {
+		kill(kids[i], SIGKILL);
+		if (used < (int)sizeof(list))
+			used += snprintf(list + used, sizeof(list) - (size_t)used, "%s%d%s",
+					 i ? ", " : ", and its lttng-* children (pids ", (int)kids[i],
+					 i == nkids - 1 ? ")" : "");
+	}
+	for (int i = 0; i < 20 && daemon_ours(pid, start); i++)
+		usleep(50 * 1000);
+	if (o->notes)
+		fprintf(o->notes, "gilscope: the session daemon gilscope started (pid %d) did not "
+			"end within %d s of SIGTERM: killed it with SIGKILL%s%s\n", (int)pid,
+			DAEMON_STOP_WAITS / 20, list, daemon_ours(pid, start) ? ", and it still runs" : "");
+end:
 	marker_remove(o);
 }
 
@@ -418,13 +497,14 @@ end:
 
 void sessiond_release(struct sessiond *d)
 {
+	unsigned long long start;
 	char err[256];
 	int lock;
 
 	if (!d)
 		return;
 	lock = lock_take(&d->o, err, sizeof(err));
-	if (lock >= 0 && marker_read(&d->o) && ref_last(d->ref_fd)) {
+	if (lock >= 0 && marker_read(&d->o, &start) && ref_last(d->ref_fd)) {
 		stale_destroy(&d->o, err, sizeof(err));
 		daemon_stop_ours(&d->o);
 	}
@@ -449,6 +529,7 @@ enum rec_status sessiond_keep(struct sessiond *d, char *err, size_t errlen)
 int sessiond_cleanup(const struct sessiond_opts *o, char *err, size_t errlen)
 {
 	int n = stale_destroy(o, err, errlen), lock = -1, ref = -1;
+	unsigned long long start;
 
 	if (n < 0)
 		goto end;
@@ -458,7 +539,7 @@ int sessiond_cleanup(const struct sessiond_opts *o, char *err, size_t errlen)
 		goto end;
 	}
 	ref = state_open(o, STATE_REF, err, errlen);
-	if (marker_read(o) && ref_last(ref))
+	if (marker_read(o, &start) && ref_last(ref))
 		daemon_stop_ours(o);
 end:
 	if (ref >= 0)

@@ -42,7 +42,9 @@ struct sessiond;
 struct sessiond *sessiond_acquire(const struct sessiond_opts *o, char *err, size_t errlen);
 
 /* Drops the reference; the last recorder out stops the daemon gilscope
- * started (never one that was already running). NULL is ignored. */
+ * started (never one that was already running): SIGTERM, and SIGKILL
+ * for it and its lttng-* children when it has not ended 10 s later,
+ * said in one line to notes. NULL is ignored. */
 void sessiond_release(struct sessiond *d);
 
 /* A session that outlives its recorder (the flight recorder) needs the
