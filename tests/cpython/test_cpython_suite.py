@@ -22,8 +22,10 @@ import resource
 import shutil
 import signal
 import sqlite3
+import statistics
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import gstest
@@ -177,6 +179,8 @@ def main() -> None:
     ap.add_argument("--set", choices=["fast", "full"], default="fast")
     ap.add_argument("--timeout", type=int, default=600, help="regrtest's per-test timeout, s")
     ap.add_argument("--modules", help="only these modules of the set, comma-separated (by hand)")
+    ap.add_argument("--pairs", type=int, default=1,
+                    help="runs of each module both ways, alternating which goes first (measuring)")
     args, _ = ap.parse_known_args()
     gstest.private_lttng(as_user=True)
     label, exe = gstest.python_arg()
@@ -193,81 +197,150 @@ def main() -> None:
     if missing:
         print(f"not in Python {label}: {' '.join(missing)}", flush=True)
     out = gstest.tmpdir("gilscope-cpython-")
-    with gstest.own_sessiond():
-        run_modules(args, label, exe, modules, out)
+    with gstest.own_sessiond() as daemon:
+        run_modules(args, label, exe, modules, out, daemon)
 
 
-def run_modules(args: argparse.Namespace, label: str, exe: Path, modules: list[str], out: Path) -> None:
-    """Runs each module bare and recorded, checks each recording; fails
-    with every problem found."""
+def daemon_cpu(pid: int) -> float:
+    """CPU time (user + system, s) the session daemon and its consumer
+    daemons have used so far: they work for the recorded runs outside
+    their process tree, which RUSAGE_CHILDREN does not see."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in [pid] + gstest._children(pid):
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+@dataclass
+class Run:
+    """One regrtest run of a module, bare or recorded."""
+    rc: int
+    cases: set[str]
+    out: str
+    wall: float           # s
+    cpu: float            # s: its processes' user + system time, and the session daemon's
+    load: tuple[float, float]  # the load average at its start and end
+
+
+def timed(argv: list[str], timeout: float, daemon: int) -> Run:
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    d0 = daemon_cpu(daemon)
+    load0 = os.getloadavg()[0]
+    t0 = time.monotonic()
+    rc, cases, out = run(argv, timeout)
+    wall = time.monotonic() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime) + daemon_cpu(daemon) - d0
+    return Run(rc, cases, out, wall, cpu, (load0, os.getloadavg()[0]))
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else 0.0
+
+
+def run_modules(args: argparse.Namespace, label: str, exe: Path, modules: list[str], out: Path,
+                daemon: int) -> None:
+    """Runs each module bare and recorded (--pairs times, alternating
+    which goes first: the pair's second run sees the load the first one
+    left), checks each recording; fails with every problem found."""
     regrtest = [str(exe), "-m", "test", "--timeout", str(args.timeout)]
     whole = args.timeout * 2 + 120
     problems: list[str] = []
-    times = {"bare": 0.0, "recorded": 0.0}
-    # The same over the modules that passed both ways: one that hangs
-    # until regrtest's timeout either way would set the ratio alone.
-    passed = {"bare": 0.0, "recorded": 0.0}
+    # Per module of those that passed both ways every time: the median
+    # wall and CPU time of its bare and of its recorded runs. A module that
+    # hangs until regrtest's timeout would set a total alone.
+    passed: dict[str, dict[str, float]] = {}
+    walls = {"bare": 0.0, "recorded": 0.0}
     processes = 0
     for m in modules:
-        for attempt in (1, 2):
-            t0 = time.monotonic()
-            load0 = os.getloadavg()[0]
-            brc, bare, _ = run(regrtest + [m], whole)
-            t1 = time.monotonic()
-            load1 = os.getloadavg()[0]
-            trace = out / f"{m}-{attempt}"
-            rrc, recorded, rout = run([str(gstest.gilscope()), "record", "-q", "-o", str(trace), "--"]
-                                      + regrtest + [m], whole + 60)
-            t2 = time.monotonic()
-            load2 = os.getloadavg()[0]
-            only = recorded - bare
-            if not only:
+        runs: dict[str, list[Run]] = {"bare": [], "recorded": []}
+        ok = True
+        for pair in range(args.pairs):
+            for attempt in (1, 2):
+                trace = out / f"{m}-{pair}-{attempt}"
+                argv = {"bare": regrtest + [m],
+                        "recorded": [str(gstest.gilscope()), "record", "-q", "-o", str(trace), "--"]
+                        + regrtest + [m]}
+                this = {}
+                for kind in (("bare", "recorded") if pair % 2 == 0 else ("recorded", "bare")):
+                    this[kind] = timed(argv[kind], whole + (60 if kind == "recorded" else 0), daemon)
+                bare, rec = this["bare"], this["recorded"]
+                only = rec.cases - bare.cases
+                if not only:
+                    break
+                print(f"{m}: attempt {attempt}: failing only under gilscope: {sorted(only)}", flush=True)
+                if attempt == 1:
+                    print("  " + "\n  ".join(rec.out.splitlines()[-15:]), flush=True)
+                    shutil.rmtree(trace, ignore_errors=True)
+            for kind in runs:
+                runs[kind].append(this[kind])
+                walls[kind] += this[kind].wall / args.pairs
+            # The load average at each end of each run: a change of the
+            # machine's load between the two moves the ratio.
+            print(f"{m}: without gilscope {bare.wall:.1f} s, CPU {bare.cpu:.1f} s (status {bare.rc}; "
+                  f"load {bare.load[0]:.1f} to {bare.load[1]:.1f}), recorded {rec.wall:.1f} s, CPU "
+                  f"{rec.cpu:.1f} s (status {rec.rc}; load {rec.load[0]:.1f} to {rec.load[1]:.1f})"
+                  + (f" [pair {pair + 1}, {'bare' if pair % 2 == 0 else 'recorded'} first]"
+                     if args.pairs > 1 else ""), flush=True)
+            ok = ok and bare.rc == 0 and rec.rc == 0
+            if only:
+                tail = "\n".join(rec.out.splitlines()[-30:])
+                problems.append(f"{m}: fails only under gilscope: {sorted(only)}\n{tail}")
+                ok = False
                 break
-            print(f"{m}: attempt {attempt}: failing only under gilscope: {sorted(only)}", flush=True)
-            if attempt == 1:
-                print("  " + "\n  ".join(rout.splitlines()[-15:]), flush=True)
-            if attempt == 1:
-                shutil.rmtree(trace, ignore_errors=True)
-        times["bare"] += t1 - t0
-        times["recorded"] += t2 - t1
-        if brc == 0 and rrc == 0:
-            passed["bare"] += t1 - t0
-            passed["recorded"] += t2 - t1
-        # The two runs follow each other: a change of the machine's load
-        # between them moves the ratio (the load average at each end).
-        print(f"{m}: without gilscope {t1 - t0:.1f} s (status {brc}), recorded {t2 - t1:.1f} s "
-              f"(status {rrc}); load {load0:.1f}, {load1:.1f}, {load2:.1f}", flush=True)
-        if only:
-            tail = "\n".join(rout.splitlines()[-30:])
-            problems.append(f"{m}: fails only under gilscope: {sorted(only)}\n{tail}")
-            continue
-        if rrc == -1:
-            continue  # timed out both ways: nothing recorded to check
-        wrong, procs, known = check_recording(trace, out / f"{m}.db")
-        processes += procs
-        if known:
-            print(f"{m}: {known}", flush=True)
-        if wrong:
-            print(f"{m}: recording: {wrong} (kept in {trace})", flush=True)
-            problems.append(f"{m}: recording: {wrong} (kept in {trace})")
-            continue
-        clean = "but the known issue above" if known else "no loss, no gap"
-        print(f"ok: {m}: recording analyzed: {clean}, no anomaly, no overlapping holds "
-              f"({du(trace) / 2**20:.0f} MiB, {procs} processes)", flush=True)
-        # test_threading alone records 2 GB: keep one module's at a time.
-        shutil.rmtree(trace, ignore_errors=True)
-        (out / f"{m}.db").unlink(missing_ok=True)
-    if times["bare"]:
-        print(f"wall time: {times['bare']:.1f} s without gilscope, {times['recorded']:.1f} s recorded "
-              f"({times['recorded'] / times['bare']:.2f}x); {processes} traced processes analyzed",
-              flush=True)
-    if passed["bare"] and passed != times:
-        print(f"wall time of the modules that passed both ways: {passed['bare']:.1f} s without "
-              f"gilscope, {passed['recorded']:.1f} s recorded "
-              f"({passed['recorded'] / passed['bare']:.2f}x)", flush=True)
+            if rec.rc == -1:
+                continue  # timed out both ways: nothing recorded to check
+            wrong, procs, known = check_recording(trace, out / f"{m}.db")
+            processes += procs
+            if known:
+                print(f"{m}: {known}", flush=True)
+            if wrong:
+                print(f"{m}: recording: {wrong} (kept in {trace})", flush=True)
+                problems.append(f"{m}: recording: {wrong} (kept in {trace})")
+                continue
+            clean = "but the known issue above" if known else "no loss, no gap"
+            print(f"ok: {m}: recording analyzed: {clean}, no anomaly, no overlapping holds "
+                  f"({du(trace) / 2**20:.0f} MiB, {procs} processes)", flush=True)
+            # test_threading alone records 2 GB: keep one module's at a time.
+            shutil.rmtree(trace, ignore_errors=True)
+            (out / f"{m}.db").unlink(missing_ok=True)
+        if ok and len(runs["bare"]) == args.pairs:
+            passed[m] = {f"{k} {what}": median([getattr(r, what) for r in v])
+                         for k, v in runs.items() for what in ("wall", "cpu")}
+            if args.pairs > 1:
+                b, r = passed[m]["bare wall"], passed[m]["recorded wall"]
+                print(f"{m}: median wall {b:.1f} s without gilscope, {r:.1f} s recorded ({r / b:.2f}x)",
+                      flush=True)
+    if walls["bare"]:
+        print(f"wall time: {walls['bare']:.1f} s without gilscope, {walls['recorded']:.1f} s recorded "
+              f"({walls['recorded'] / walls['bare']:.2f}x; a mean per module over {args.pairs} pairs); "
+              f"{processes} traced processes analyzed", flush=True)
+    print_passed(passed, len(modules))
     if problems:
         gstest.fail("\n".join(problems))
     print(f"PASSED: cpython {args.set} ({label}): {' '.join(modules)}")
+
+
+def print_passed(passed: dict[str, dict[str, float]], nmodules: int) -> None:
+    """The ratios over the modules that passed both ways: of the summed
+    medians (what a user waits) and the median of the modules' own."""
+    if not passed:
+        return
+    tot = {k: sum(v[k] for v in passed.values()) for k in next(iter(passed.values()))}
+    ratios = [v["recorded wall"] / max(v["bare wall"], 1e-9) for v in passed.values()]
+    print(f"modules that passed both ways ({len(passed)} of {nmodules}): wall {tot['bare wall']:.1f} s "
+          f"without gilscope, {tot['recorded wall']:.1f} s recorded "
+          f"({tot['recorded wall'] / tot['bare wall']:.2f}x); CPU {tot['bare cpu']:.1f} s, "
+          f"{tot['recorded cpu']:.1f} s ({tot['recorded cpu'] / max(tot['bare cpu'], 1e-9):.2f}x); "
+          f"median of the modules' wall ratios {median(ratios):.2f}x "
+          f"({', '.join(f'{m} {ratio:.2f}' for m, ratio in zip(passed, ratios))})",
+          flush=True)
 
 
 if __name__ == "__main__":
