@@ -16,6 +16,7 @@
 struct last {
 	uint64_t end;      /* its last packet's end (clock cycles) */
 	uint64_t size;     /* and size: a sub-buffer's when a switch closed it */
+	uint64_t largest;  /* the largest of its packets */
 	int has;           /* it has a packet */
 };
 
@@ -33,8 +34,8 @@ static uint32_t be32(const unsigned char *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* Reads the last entry of the packet index path into l. 0, or -1 (why
- * in err). */
+/* Reads the packet index path into l: its last packet's end and size,
+ * its largest packet. 0, or -1 (why in err). */
 static int last_read(const char *path, struct last *l, char *err, size_t len)
 {
 	unsigned char h[INDEX_HEADER], e[ENTRY_TS_END + 8];
@@ -56,14 +57,20 @@ static int last_read(const char *path, struct last *l, char *err, size_t len)
 	ret = 0;
 	if ((size_t)size < INDEX_HEADER + entry)
 		goto end;
-	if (fseek(f, INDEX_HEADER + ((size - INDEX_HEADER) / entry - 1) * entry, SEEK_SET) ||
-	    fread(e, 1, sizeof(e), f) != sizeof(e)) {
-		snprintf(err, len, "cannot read %s's last entry", path);
-		ret = -1;
-		goto end;
+	/* Every entry, for the largest packet: a stream's only packets may
+	 * all be the stop's flush, whose sizes are any number of pages. */
+	for (long n = (size - INDEX_HEADER) / entry, i = 0; i < n; i++) {
+		if (fseek(f, INDEX_HEADER + i * (long)entry, SEEK_SET) ||
+		    fread(e, 1, sizeof(e), f) != sizeof(e)) {
+			snprintf(err, len, "cannot read entry %ld of %s", i, path);
+			ret = -1;
+			goto end;
+		}
+		l->size = be64(e + ENTRY_PACKET_SIZE);
+		if (l->size > l->largest)
+			l->largest = l->size;
 	}
 	l->end = be64(e + ENTRY_TS_END);
-	l->size = be64(e + ENTRY_PACKET_SIZE);
 	l->has = 1;
 end:
 	fclose(f);
@@ -71,8 +78,8 @@ end:
 }
 
 /* The indexes matching pattern: their paths in g, their last packets in
- * *lasts (to free), the largest packet in *sub (a sub-buffer). 0, or -1
- * (why in err). */
+ * *lasts (to free), the largest packet of them all in *sub (a sub-buffer;
+ * UINT64_MAX when it cannot be one). 0, or -1 (why in err). */
 static int scan(const char *pattern, glob_t *g, struct last **lasts, uint64_t *sub,
 		char *err, size_t len)
 {
@@ -93,9 +100,16 @@ static int scan(const char *pattern, glob_t *g, struct last **lasts, uint64_t *s
 	for (size_t i = 0; i < g->gl_pathc; i++) {
 		if (last_read(g->gl_pathv[i], &(*lasts)[i], err, len))
 			return -1;
-		if ((*lasts)[i].size > *sub)
-			*sub = (*lasts)[i].size;
+		if ((*lasts)[i].largest > *sub)
+			*sub = (*lasts)[i].largest;
 	}
+	/* A switch closes a packet at the sub-buffer's size, a power of two
+	 * of 8 KiB and more (session_ring); the stop's flush one of whole
+	 * pages. Where no stream ever switched, the largest (a flush packet
+	 * of, say, 3,985,408 bytes ending 21 ms before another stream's on
+	 * a loaded machine) is no sub-buffer: none ended early. */
+	if (*sub < 8192 || (*sub & (*sub - 1)))
+		*sub = UINT64_MAX;
 	return 0;
 }
 

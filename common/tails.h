@@ -25,8 +25,8 @@ int tails_find(const char *dir, char *first, size_t len, int64_t *early_ns);
 
 /* 1 when the last packet of the stream file (a path) was closed by a
  * sub-buffer switch (as large as the largest packet of the streams
- * beside it), 0 when not (the stop's flush closed it), -1 when its
- * packet index does not say. */
+ * beside it, a power of two: a sub-buffer), 0 when not (the stop's
+ * flush closed it), -1 when its packet index does not say. */
 int tails_switched(const char *stream);
 
 #endif
