@@ -123,12 +123,12 @@ static enum gs_status run_findings_write(struct model *m)
 				(double)m->anomalies, NULL, GS_UNKNOWN, GS_UNKNOWN };
 	enum gs_status st = GS_OK;
 	char how[128], why[400] = "", packets[96] = "", uncounted[160] = "", starts[240] = "";
-	char tails[240] = "", gaps[240] = "";
+	char tails[240] = "", empty[240] = "", gaps[240] = "";
 
 	/* A loss is never hidden: when LTTng's count cannot be taken, the
 	 * finding says how many are known and why the rest are not. */
 	if (!m->lost_impossible && !m->lost_packets && !m->lost_uncounted && !m->lost_starts &&
-	    !m->lost_tails && !m->lost_gaps)
+	    !m->lost_tails && !m->lost_empty && !m->lost_gaps)
 		snprintf(how, sizeof(how), "%llu events were", (unsigned long long)m->lost_events);
 	else if (m->lost_events)
 		snprintf(how, sizeof(how), "at least %llu events, and an unknown number more, were",
@@ -158,6 +158,11 @@ static enum gs_status run_findings_write(struct model *m)
 			 "LTTng writing none of %s last packets and counting nothing: the lost "
 			 "table gives from when)", (unsigned long long)m->lost_tails,
 			 m->lost_tails > 1 ? "s" : "", m->lost_tails > 1 ? "their" : "its");
+	if (m->lost_empty)
+		snprintf(empty, sizeof(empty), " (%llu stream%s with no packet at all, not even "
+			 "the empty one the stop writes for an idle CPU: LTTng wrote nothing of "
+			 "%s and counted nothing)", (unsigned long long)m->lost_empty,
+			 m->lost_empty > 1 ? "s" : "", m->lost_empty > 1 ? "them" : "it");
 	if (m->lost_gaps)
 		snprintf(gaps, sizeof(gaps), " (%llu place%s in a GIL's order never seen, "
 			 "though LTTng reported no loss)", (unsigned long long)m->lost_gaps,
@@ -165,9 +170,9 @@ static enum gs_status run_findings_write(struct model *m)
 	/* Full buffers are LTTng's losses; a start not recorded is not one. */
 	int buffers = m->lost_events || m->lost_packets || m->lost_uncounted || m->lost_impossible;
 	if (m->lost_events || m->nlosses)
-		st = finding_write(m, &lost, "%c%s lost by the tracer%s%s%s%s%s%s: intervals "
+		st = finding_write(m, &lost, "%c%s lost by the tracer%s%s%s%s%s%s%s: intervals "
 				   "that cross a loss have crosses_loss=1%s", how[0] == 'a' ? 'A' : how[0],
-				   how + 1, why, packets, uncounted, starts, tails, gaps,
+				   how + 1, why, packets, uncounted, starts, tails, empty, gaps,
 				   buffers ? "; record again with a larger --buffer-size" : "");
 	if (st == GS_OK && m->anomalies)
 		st = finding_write(m, &anom, "%llu events did not fit the GIL's state machine%s; "

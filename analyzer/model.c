@@ -1060,6 +1060,8 @@ enum gs_status model_loss(struct model *m, const struct gs_loss *l)
 		snprintf(m->impossible_stream, sizeof(m->impossible_stream), "%s", l->stream);
 	} else if (l->whole_packets) {
 		m->lost_packets++;
+	} else if (l->tail == GS_TAIL_NONE) {
+		m->lost_empty++;
 	} else if (l->tail) {
 		m->lost_tails++;
 	} else if (l->gaps) {

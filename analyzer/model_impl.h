@@ -141,6 +141,7 @@ struct model {
 	uint64_t lost_packets;     /* losses of whole packets: count unknown */
 	uint64_t lost_uncounted;   /* losses LTTng gave no count for */
 	uint64_t lost_tails;       /* streams that ended early, uncounted */
+	uint64_t lost_empty;       /* streams with no packet at all, uncounted */
 	uint64_t lost_gaps;        /* places in a GIL's order never seen, no
 				      other loss reported */
 	uint64_t lost_impossible;  /* losses whose count cannot be true: unknown */

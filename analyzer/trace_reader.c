@@ -865,6 +865,44 @@ static int reader_tails(struct reader *r)
 	return 0;
 }
 
+/* A stream whose packet index lists none, and of which babeltrace2 read
+ * none (an empty stream file: it skips them), lost all it had: the stop's
+ * flush writes a packet in every stream, an empty one for an idle CPU
+ * (tails.h). A loss of unknown size over the whole trace. */
+static int reader_empty_one(void *ctx, const char *stream)
+{
+	struct reader *r = ctx;
+	int64_t last = INT64_MIN;
+	struct gs_loss l = { stream, GS_UNKNOWN, GS_UNKNOWN, 0, 0, 0, GS_TAIL_NONE, 0 };
+
+	for (size_t i = 0; i < r->tailv.n; i++) {
+		const struct stream_tail *t = r->tailv.v[i];
+
+		if (!strcmp(t->name, stream))
+			return 0;
+		if (t->end_ns > last)
+			last = t->end_ns;
+	}
+	if (last != INT64_MIN)
+		l.end_ns = last;
+	return r->sink->loss(r->sink->ctx, &l);
+}
+
+static int reader_empty(struct reader *r, const char *const *dirs, size_t n)
+{
+	char err[512];
+
+	for (size_t i = 0; i < n; i++)
+		if (tails_empty(dirs[i], reader_empty_one, r, err, sizeof(err)) < 0) {
+			/* The sink's own error, or an index that cannot be read:
+			 * babeltrace2 read the trace, say nothing more of it. */
+			if (err[0])
+				continue;
+			return -1;
+		}
+	return 0;
+}
+
 static int reader_discarded(struct reader *r, const bt_message *msg, int packets)
 {
 	const bt_stream *stream = packets ? bt_message_discarded_packets_borrow_stream_const(msg)
@@ -1151,7 +1189,8 @@ enum trace_read_status trace_read(const char *const *dirs, size_t n,
 		}
 		goto end;
 	}
-	if (reorder_finish(r.ro) || (r.sink->tails && reader_tails(&r))) {
+	if (reorder_finish(r.ro) ||
+	    (r.sink->tails && (reader_tails(&r) || reader_empty(&r, dirs, n)))) {
 		st = TRACE_READ_SINK_ERROR;
 		goto end;
 	}

@@ -106,6 +106,9 @@ struct gs_event {
 	} u;
 };
 
+/* gs_loss.tail of a stream with no packet at all. */
+#define GS_TAIL_NONE 2
+
 struct gs_loss {
 	const char *stream;    /* stream name */
 	int64_t start_ns, end_ns; /* GS_UNKNOWN when the trace does not say */
@@ -114,7 +117,8 @@ struct gs_loss {
 				  which cannot be true (count is then 0) */
 	int whole_packets;     /* packets were lost (count 0) */
 	int tail;              /* a stream ended early: its last packets are
-				  missing (count 0) */
+				  missing (count 0); GS_TAIL_NONE: it has
+				  no packet at all */
 	uint64_t gaps;         /* non-zero: places in a GIL's order never
 				  seen while nothing else was reported lost
 				  (count 0) */

@@ -162,6 +162,40 @@ end:
 	return n;
 }
 
+int tails_empty(const char *dirs, int (*each)(void *ctx, const char *stream), void *ctx,
+		char *err, size_t len)
+{
+	char pat[4096], stream[4096];
+	glob_t g = { 0 };
+	struct last *lasts = NULL;
+	uint64_t sub;
+	int n = 0;
+
+	err[0] = '\0';
+	snprintf(pat, sizeof(pat), "%s/index/*.idx", dirs);
+	if (scan(pat, &g, &lasts, &sub, err, len)) {
+		n = -1;
+		goto end;
+	}
+	for (size_t i = 0; i < g.gl_pathc && n >= 0; i++) {
+		/* DIR/index/NAME.idx: the stream is DIR/NAME. */
+		const char *path = g.gl_pathv[i], *name = strrchr(path, '/');
+		int nlen = (int)strlen(name + 1) - 4, dlen = (int)(name - path) - 6;
+
+		if (lasts[i].has || nlen <= 0 || dlen <= 0 || strncmp(name - 6, "/index", 6))
+			continue;
+		snprintf(stream, sizeof(stream), "%.*s/%.*s", dlen, path, nlen, name + 1);
+		n++;
+		if (each && each(ctx, stream))
+			n = -1;
+	}
+end:
+	free(lasts);
+	if (g.gl_pathv)
+		globfree(&g);
+	return n;
+}
+
 int tails_switched(const char *stream)
 {
 	char pat[4096], idx[4096], err[256];

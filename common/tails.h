@@ -23,6 +23,18 @@
  * first). */
 int tails_find(const char *dir, char *first, size_t len, int64_t *early_ns);
 
+/* Calls each(ctx, STREAM) (the stream file's path) for every stream of
+ * the CTF traces in the directories matching dirs (a glob pattern, or
+ * one directory: those holding metadata and index/) whose packet index
+ * lists no packet at all. The stop's flush writes a packet in every
+ * stream, an empty one for an idle CPU: a stream without one lost all it
+ * had (its first sub-buffer never committed: a writer killed inside an
+ * event there; or LTTng's consumer daemon stopped). Returns how many,
+ * each returning non-zero stops at once with -1; -1 when an index cannot
+ * be read (why in err). each may be NULL. */
+int tails_empty(const char *dirs, int (*each)(void *ctx, const char *stream), void *ctx,
+		char *err, size_t len);
+
 /* 1 when the last packet of the stream file (a path) was closed by a
  * sub-buffer switch (as large as the largest packet of the streams
  * beside it, a power of two: a sub-buffer), 0 when not (the stop's

@@ -443,7 +443,7 @@ void record_say_written(const struct record_result *res, uint64_t ring)
 		snprintf(n, sizeof(n), "%llu", (unsigned long long)res->lost);
 	if (res->tails)
 		fprintf(stderr, "gilscope: WARNING: %s events were lost, where a stream "
-			"ended early (said above): a larger --buffer-size would not help\n", n);
+			"stopped short (said above): a larger --buffer-size would not help\n", n);
 	else if (res->lost)
 		fprintf(stderr, "gilscope: WARNING: %s events were lost; record again "
 			"with a larger --buffer-size (now %llu%s per CPU)\n", n,

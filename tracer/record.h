@@ -36,7 +36,7 @@ struct record_result {
 	int status;             /* its exit status, 128+signal when killed */
 	uint64_t lost;          /* events the tracer had to discard, or
 				   RECORD_LOST_UNKNOWN */
-	int tails;              /* streams that ended early (their loss is
+	int tails;              /* streams that ended early or have no packet (their loss is
 				   RECORD_LOST_UNKNOWN; no buffer size helps) */
 	char trace_dir[PATH_MAX];
 };

@@ -177,27 +177,60 @@ static int stop_and_drain(const char *name)
 	return rc;
 }
 
+/* The first packetless stream tails_empty() finds, by its path inside dir. */
+struct empty_first {
+	const char *dir;
+	char name[1024];
+};
+
+static int empty_note(void *ctx, const char *stream)
+{
+	struct empty_first *f = ctx;
+	size_t n = strlen(f->dir);
+
+	if (!f->name[0])
+		snprintf(f->name, sizeof(f->name), "%s",
+			 strncmp(stream, f->dir, n) || stream[n] != '/' ? stream : stream + n + 1);
+	return 0;
+}
+
 /* A stream that ends before the others lost its last packets, and LTTng
  * counted none of them (a writer's event left uncommitted in the shared
  * per-user ring, e.g. by a process killed while writing, stops the
- * consumer at that sub-buffer): never "no events lost" then. */
+ * consumer at that sub-buffer): never "no events lost" then. A stream
+ * with no packet at all (not even the stop's empty one) stopped so before
+ * its first sub-buffer was written. Returns how many streams stopped. */
 static int tails_say(const char *pfx, const char *dir, uint64_t *lost)
 {
-	char first[1024];
+	char first[1024], pat[4096];
+	struct empty_first ef = { dir, "" };
 	int64_t early;
-	int n = tails_find(dir, first, sizeof(first), &early);
+	int n = tails_find(dir, first, sizeof(first), &early), none;
 
 	if (n < 0) {
 		fprintf(stderr, "%scannot check that every stream reached the end: %s\n", pfx, first);
-		return 0;
+		n = 0;
+	} else if (n) {
+		fprintf(stderr, "%s%d stream%s of the trace ended early (%s %.3f s before the "
+			"recording's end): LTTng wrote none of %s last packets and counted nothing; "
+			"events were lost, how many is unknown\n", pfx, n, n > 1 ? "s" : "", first,
+			(double)early / 1e9, n > 1 ? "their" : "its");
+		*lost = RECORD_LOST_UNKNOWN;
 	}
-	if (!n)
-		return 0;
-	fprintf(stderr, "%s%d stream%s of the trace ended early (%s %.3f s before the "
-		"recording's end): LTTng wrote none of %s last packets and counted nothing; "
-		"events were lost, how many is unknown\n", pfx, n, n > 1 ? "s" : "", first,
-		(double)early / 1e9, n > 1 ? "their" : "its");
-	*lost = RECORD_LOST_UNKNOWN;
+	snprintf(pat, sizeof(pat), "%s/ust/uid/*/*-bit", dir);
+	none = tails_empty(pat, empty_note, &ef, first, sizeof(first));
+	if (none < 0) {
+		fprintf(stderr, "%scannot check that every stream has a packet: %s\n", pfx, first);
+	} else if (none) {
+		fprintf(stderr, "%s%d stream%s of the trace %s no packet at all (%s): LTTng wrote "
+			"nothing of %s, not even the empty packet the stop writes for an idle CPU "
+			"(a process killed inside an event before that CPU's first sub-buffer was "
+			"written, or LTTng's consumer daemon stopped) and counted nothing; events "
+			"may have been lost, how many is unknown\n", pfx, none, none > 1 ? "s" : "",
+			none > 1 ? "have" : "has", ef.name, none > 1 ? "them" : "it");
+		*lost = RECORD_LOST_UNKNOWN;
+		n += none;
+	}
 	return n;
 }
 

@@ -22,7 +22,7 @@ struct gs_session {
 	int created, started;
 	uint64_t subbuf;            /* bytes of one sub-buffer (a packet) */
 	char outdir[4096];          /* where the trace goes, "" for a snapshot */
-	int tails;                  /* after teardown: streams that ended early */
+	int tails;                  /* after teardown: streams that ended early or have no packet */
 };
 
 struct gs_session_opts {

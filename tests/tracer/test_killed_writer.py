@@ -11,11 +11,10 @@ process, killed while writing, stopped the shared stream).
 Here gdb stops a churning child of the recorded program inside its
 hold event's write (liblttng-ust copying the payload, after the
 reservation) and kills it there; the program then churns on every CPU.
-The child runs on one CPU only: a stream that stops before its first
-packet leaves nothing on disk to tell it from an idle CPU's (docs/events.md),
-and on a loaded machine the child ran 2 s on one CPU and was killed on the
-other, whose stream had no packet yet (the recorder then said nothing of
-it: one failure in a full run, its trace kept).
+The child runs on one CPU only: on a loaded machine it once ran 2 s on one
+CPU and was killed on the other, whose stream had no packet yet (the
+recorder then said nothing of it: one failure in a full run, its trace
+kept). Such a stream with no packet at all is tracer.empty_stream's case.
 The recorder must say a stream ended early and events were lost
 (gilscope.info lost_events=unknown), and `gilscope analyze` must store a
 loss of unknown size for that stream: the summary never says lost 0."""
