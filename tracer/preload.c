@@ -1965,8 +1965,13 @@ __attribute__((constructor)) static void gilscope_init(void)
 	process_watch_start();
 	int64_t t0 = mono_ns();
 	process_lttng_begin(); /* loading liblttng-ust starts its threads */
-	tracepoints_register();
+	/* The provider first: its dlopen starts the listener's registration
+	 * with the session daemon, which the first event waits for, so the
+	 * tracepoints' own registration overlaps it; liblttng-ust-tracepoint
+	 * is then already loaded (no second ld.so.cache lookup). */
 	int loaded = probes_load();
+	if (!loaded)
+		tracepoints_register();
 	process_lttng_end();
 	/* Its wait for the registration is left to the first event
 	 * (process_lttng_ready), but none is made with a timeout of 0. */
