@@ -49,6 +49,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
 #define EXPORT __attribute__((visibility("default")))
 #define TLS static __thread __attribute__((tls_model("initial-exec")))
 
@@ -216,6 +220,30 @@ struct start {
 	void *mark;
 };
 
+/* A new thread's first malloc gives it a malloc arena of its own: a heap
+ * glibc maps at a 64 MiB boundary (HEAP_MAX_SIZE) with its first 132 KiB
+ * writable. liblttng-ust's listener zeroes three 32 KiB hash tables
+ * there (calloc of each session's tables) while it registers with the
+ * session daemon, one page fault at a time (about 30, 13 us each in a
+ * VM), all on the path the traced program's first event waits for. The
+ * heap's first 128 KiB are populated in one call instead. Only when the
+ * block is at the start of such a heap (an allocator that is not glibc's,
+ * or the main arena, is left alone); pages past the writable part stop
+ * the call, harmlessly. */
+#define ARENA_ALIGN (64ul << 20)
+#define ARENA_FIRST (128ul << 10)
+
+static void lttng_arena_prefault(void)
+{
+	void *b = malloc(200); /* not the size class of struct start, just freed */
+	uintptr_t at = (uintptr_t)b;
+	free(b);
+	if (!b || (at & (ARENA_ALIGN - 1)) >= (16ul << 10))
+		return;
+	uintptr_t page = at & ~(uintptr_t)4095;
+	madvise((void *)page, ARENA_FIRST - (page & (ARENA_ALIGN - 1)), MADV_POPULATE_WRITE);
+}
+
 static void *thread_start(void *p)
 {
 	struct start s = *(struct start *)p;
@@ -224,8 +252,10 @@ static void *thread_start(void *p)
 	 * then lingers as without this code, it never ends early. */
 	pthread_setspecific(g_key, s.mark);
 	t_lttng_thread = s.mark == &mark_lttng;
-	if (t_lttng_thread)
+	if (t_lttng_thread) {
 		lttng_thread_add(pthread_self());
+		lttng_arena_prefault();
+	}
 	return s.fn(s.arg);
 }
 
@@ -255,10 +285,6 @@ EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 }
 
 /* --- copy-on-write before LTTng's threads ---------------------------------- */
-
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
-#endif
 
 /* Is this /proc/self/maps path the interpreter's own code: the executable
  * or a libpython? */
@@ -720,12 +746,15 @@ static int fd_move_out(int fd)
 {
 	struct rlimit rl;
 	int flags = fcntl(fd, F_GETFD);
-	if (flags < 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+	if (flags < 0)
 		return fd;
 	int cmd = (flags & FD_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD;
 	int nfd = -1;
+	/* Read once, under the lock (a system call per descriptor fewer:
+	 * about 20 in a listener's registration). */
 	pthread_mutex_lock(&g_rlimit_lock);
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max && rl.rlim_cur < INT_MAX) {
+	int known = getrlimit(RLIMIT_NOFILE, &rl) == 0;
+	if (known && rl.rlim_cur < rl.rlim_max && rl.rlim_cur < INT_MAX) {
 		struct rlimit wide = { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
 		/* Not just above a lowered soft limit either: test_subprocess
 		 * lowers it to 29 and scans the numbers just above. */
@@ -737,7 +766,7 @@ static int fd_move_out(int fd)
 	}
 	pthread_mutex_unlock(&g_rlimit_lock);
 	/* The top of a range below 64 is the program's. */
-	if (nfd < 0 && rl.rlim_cur >= 64) {
+	if (nfd < 0 && known && rl.rlim_cur >= 64) {
 		rlim_t top = rl.rlim_cur > 1024 ? rl.rlim_cur - 256 : rl.rlim_cur / 2;
 		if (top > (rlim_t)fd && top < INT_MAX)
 			nfd = fcntl(fd, cmd, (int)top);
