@@ -40,5 +40,8 @@ void attrib_read(const void *tstate, enum attrib_at at, struct attrib_site *out)
 void attrib_forget(void);
 /* In a fork child: forget what the parent named (the child is a new pid). */
 void attrib_after_fork_child(void);
+/* Maps the pages the first lookups fill (the tables' first parts) in one
+ * call: for a moment when the process waits anyway. */
+void attrib_warm(void);
 
 #endif

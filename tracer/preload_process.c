@@ -31,6 +31,7 @@
 #define _GNU_SOURCE
 #endif
 #include "preload_process.h"
+#include "attrib.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -460,6 +461,9 @@ int process_lttng_ready(void)
 	if (!atomic_load(&g_reg_pending))
 		return 0;
 	int e = errno, rc;
+	/* The process is about to wait for the daemon: fault in now what its
+	 * first events will touch. */
+	attrib_warm();
 	do
 		rc = real.sem_timedwait(g_reg_sem, &g_reg_deadline);
 	while (rc < 0 && errno == EINTR);
