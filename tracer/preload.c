@@ -518,6 +518,17 @@ static inline void thread_slot_pending(int on)
 	atomic_store_explicit(&t_slot->pending, on, memory_order_release);
 }
 
+/* Around a write outside the pending records (a resync, a rescued
+ * acquire, a thread's name): a process that ends meanwhile waits for it
+ * too, rather than killing the thread inside an event (its sub-buffer
+ * then never committed, the rest of its CPU's stream lost). */
+static inline int thread_slot_writing(void)
+{
+	int was = t_slot && atomic_load_explicit(&t_slot->pending, memory_order_relaxed);
+	thread_slot_pending(1);
+	return was;
+}
+
 /* The process ends: give the other threads with unwritten records a
  * moment (they are past the mutex, about to write them) to do so. */
 static void pending_wait_others(void)
@@ -890,6 +901,7 @@ static void late_rescue(struct gil *g)
 		v[i] = atomic_load_explicit(&g->late_v[i], memory_order_acquire);
 	if (!atomic_compare_exchange_strong(&g->late_state, &st, 0))
 		return;
+	int was = thread_slot_writing();
 	const int32_t site[GILSCOPE_SITE_LEN] = {
 		(int32_t)(uint32_t)v[LATE_SITE], (int32_t)(uint32_t)v[LATE_SITE + 1],
 		(int32_t)(uint32_t)v[LATE_SITE + 2],
@@ -903,6 +915,7 @@ static void late_rescue(struct gil *g)
 		const uint64_t state[4] = { gil_addr(g), st - 1, v[LATE_TS], v[LATE_SWITCH] };
 		lttng_ust_tracepoint(gilscope, acquire_for, state, site, tid);
 	}
+	thread_slot_pending(was);
 }
 
 /* The process ends: every hold's acquire not yet written (a thread that
@@ -1150,7 +1163,7 @@ static int64_t mono_ns(void)
 static __attribute__((noinline)) void resync_emit(int forget)
 {
 	uint32_t ngils = 0;
-	int guard = tl.guard;
+	int guard = tl.guard, was = thread_slot_writing();
 	tl.guard = 1; /* LTTng's tracepoints and attrib_forget may lock */
 	atomic_store(&g_resync_last, mono_ns());
 	if (forget)
@@ -1178,6 +1191,7 @@ static __attribute__((noinline)) void resync_emit(int forget)
 	}
 	g_hot.mutex_unlock(&g_registry);
 	tl.guard = guard;
+	thread_slot_pending(was);
 }
 
 /* periodic: the switch is on (every RESYNC_PERIOD_NS); else only the
@@ -1668,7 +1682,9 @@ EXPORT void gilscope_thread_name(const char *name)
 	tl.guard = 1;
 	process_lttng_ready();
 	names_remember(self_tid(), name);
+	int was = thread_slot_writing();
 	lttng_ust_tracepoint(gilscope, thread_name, self_tid(), name, g_tag);
+	thread_slot_pending(was);
 	tl.guard = 0;
 }
 
