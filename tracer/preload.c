@@ -212,6 +212,7 @@ struct thread_state {
 	int guard;                       /* inside our own code: pass through */
 	int npend;                       /* pending records in pend */
 	int acq;                         /* index of the acquire awaiting switch_number */
+	int lazy;                        /* index of the request whose time is not read yet */
 	struct gil *req;                 /* GIL this thread requested, not yet acquired */
 	struct gil *in_m;                /* GIL whose mutex M this thread holds */
 	struct gil *drop;                /* GIL this thread is releasing (in drop_gil) */
@@ -226,7 +227,7 @@ struct thread_state {
 	pthread_mutex_t *held[MAX_HELD];
 	struct pending_ev pend[PENDING_MAX];
 };
-TLS struct thread_state tl = { .acq = -1 };
+TLS struct thread_state tl = { .acq = -1, .lazy = -1 };
 
 /* What resync_check() acts on. RS_EVENTS: a session records the events a
  * resync emits (it enables its events one by one: all three must be on);
@@ -683,8 +684,19 @@ static void pending_write(int n)
 	tl.guard = guard;
 }
 
+/* A request kept without its time (ev_request) gets it now: the thread
+ * is about to wait, or the request goes out without its acquire. */
+static inline void lazy_fill(void)
+{
+	if (__builtin_expect(tl.lazy >= 0, 0)) {
+		tl.pend[tl.lazy].ts = g_clock();
+		tl.lazy = -1;
+	}
+}
+
 static void pending_flush(void)
 {
+	lazy_fill();
 	if (tl.late)
 		late_settle();
 	pending_write(tl.npend);
@@ -731,8 +743,18 @@ static __attribute__((noinline)) struct pending_ev *pending_new(struct gil *g, e
 	p->type = (uint8_t)type;
 	p->gil = gil_addr(g);
 	p->seq = atomic_fetch_add_explicit(&g->seq, 1, memory_order_relaxed);
-	p->ts = g_clock();
 	p->site_set = 0;
+	if (type == PEV_REQUEST && !atomic_load_explicit(&g->holder, memory_order_relaxed)) {
+		/* The GIL is free: see ev_request. */
+		p->ts = 0;
+		tl.lazy = (int)(p - tl.pend);
+		return p;
+	}
+	p->ts = g_clock();
+	if (tl.lazy >= 0) { /* its acquire, most likely: nothing waited since */
+		tl.pend[tl.lazy].ts = p->ts;
+		tl.lazy = -1;
+	}
 	return p;
 }
 
@@ -747,12 +769,19 @@ static inline void ev_simple(struct gil *g, enum pev_type type)
  * holds the GIL this one will wait: the request is written now, before
  * the lock, and not under M when the thread goes to sleep on the GIL's
  * condition variable (pthread_cond_timedwait writes what is pending then,
- * which only happens when the GIL was taken in between). */
+ * which only happens when the GIL was taken in between).
+ *
+ * A request that finds the GIL free is kept without its time (tl.lazy):
+ * the clock is read at the first place the thread could wait after it (M
+ * or S busy, the GIL taken meanwhile: lock_lazy, lazy_fill), or else the
+ * acquire's time is its own. Nothing but our code runs in between, never
+ * blocking, so the time is the same to within that code (tens of ns) and
+ * a clock read less per take (docs/events.md, `take`). */
 static void ev_request(struct gil *g)
 {
 	if (tl.npend)
 		pending_flush(); /* nothing should be pending here: keep order */
-	if (pending_add(g, PEV_REQUEST) && atomic_load_explicit(&g->holder, memory_order_relaxed))
+	if (pending_add(g, PEV_REQUEST) && tl.lazy < 0) /* the GIL was held */
 		pending_flush();
 }
 
@@ -1329,6 +1358,19 @@ static inline int resync_maybe(void)
  * `cond`: the woken waiter then finds M free, not held for our capture.
  * Whether this thread holds the GIL cannot change meanwhile: only it can
  * clear or set that. */
+/* lock(M) or lock(S) after a request kept without its time: the time is
+ * read before the thread queues on a busy mutex. */
+static inline int lock_lazy(pthread_mutex_t *mutex)
+{
+	if (tl.lazy < 0)
+		return g_hot.mutex_lock(mutex);
+	int rc = pthread_mutex_trylock(mutex);
+	if (!rc)
+		return 0;
+	lazy_fill();
+	return g_hot.mutex_lock(mutex);
+}
+
 static __attribute__((noinline)) int gil_lock_m_full(pthread_mutex_t *mutex, struct gil *g)
 {
 	/* Every request and release locks M first: checking here is enough. */
@@ -1337,7 +1379,7 @@ static __attribute__((noinline)) int gil_lock_m_full(pthread_mutex_t *mutex, str
 		tl.req = g;
 		ev_request(g);
 		tl.in_m = g;
-		return g_hot.mutex_lock(mutex);
+		return lock_lazy(mutex);
 	}
 	tl.in_m = g;
 	int rc = g_hot.mutex_lock(mutex);
@@ -1379,7 +1421,7 @@ static inline void gil_taken(struct gil *g, pid_t tid)
 static __attribute__((noinline)) int gil_lock_s_full(pthread_mutex_t *mutex, struct gil *g)
 {
 	gil_taken(g, self_tid());
-	int rc = g_hot.mutex_lock(mutex);
+	int rc = lock_lazy(mutex);
 	ev_acquire(g);
 	return rc;
 }
@@ -1880,6 +1922,7 @@ static void after_fork_child(void)
 	tl.late = NULL;
 	tl.npend = 0; /* the parent writes its own */
 	tl.acq = -1;
+	tl.lazy = -1;
 	atomic_store(&g_resync_again, 0); /* the parent's */
 	atomic_store(&g_resync_unsure, 0);
 	int used = atomic_load(&g_slots_used);

@@ -315,10 +315,13 @@ class Run:
         """tid's waits on the GIL inside [lo, hi] that ended with the GIL
         and that no other thread's wait overlapped, each with the
         requesters of the drop requests made during it. The holder such a
-        wait waited for was asked to let go by this thread or not at all."""
+        wait waited for was asked to let go by this thread or not at all.
+        A request that found the GIL free is not one: its wait is 0 ns
+        (docs/events.md, the request's time)."""
         waits = self.q(
             "SELECT w.start_ns, w.end_ns, w.timeouts, w.convoy FROM waits w WHERE w.run_id = ? "
             "AND w.gil_id = ? AND w.tid = ? AND w.outcome = 'acquired' AND w.start_ns >= ? AND w.end_ns <= ? "
+            "AND w.end_ns > w.start_ns "
             "AND NOT EXISTS (SELECT 1 FROM waits o WHERE o.run_id = w.run_id AND o.gil_id = w.gil_id "
             "AND o.tid != w.tid AND o.start_ns <= w.end_ns AND o.end_ns >= w.start_ns) ORDER BY w.start_ns",
             self.run_id, gil_id, tid, lo, hi)
