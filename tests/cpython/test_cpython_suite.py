@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gstest
+import losses
 
 FAST = ["test_threading_local", "test_fork1", "test_wait4"]
 FULL = ["test_threading", "test_thread", "test_threadsignals", "test_queue",
@@ -104,43 +105,39 @@ def check_recording(trace: Path, db: Path) -> tuple[str, int, str]:
         lost, anomalies, gaps, late = con.execute(
             "SELECT lost_events, anomalies, order_gaps, late_events FROM runs").fetchone()
         # A loss of unknown count (a GIL whose start is not in the trace, a
-        # lost packet) adds nothing to lost_events but has its row.
-        losses = con.execute("SELECT group_concat(stream, '; ') FROM (SELECT stream FROM lost "
-                             "WHERE count = 0 AND stream NOT LIKE 'ust/%' LIMIT 5)").fetchone()[0]
-        # A stream that ended early (docs/events.md): its row names it.
-        ended = [r[0] for r in con.execute("SELECT stream FROM lost WHERE stream LIKE 'ust/%'")]
+        # lost packet) adds nothing to lost_events but has its row; a
+        # stream that ended early (docs/events.md) has one naming it.
+        unknown = [losses.Loss(*r) for r in con.execute(
+            "SELECT stream, start_ns, end_ns FROM lost WHERE count = 0")]
         killed = con.execute("SELECT count(*) FROM processes WHERE exit_status IS NULL").fetchone()[0]
         overlaps = gstest.overlapping_holds(con)
         holds = con.execute("SELECT count(*) FROM holds").fetchone()[0]
         procs = con.execute("SELECT count(*) FROM processes").fetchone()[0]
     finally:
         con.close()
+    ended = [u for u in unknown if u.what.startswith("ust/")]
+    others = [u for u in unknown if not u.what.startswith("ust/")]
     wrong = []
     known = ""
-    if ended and killed and not lost and not anomalies and not overlaps:
-        # What cannot be hidden (docs/tracer.md): a traced process killed
-        # inside an event (test_subprocess kills its children) stops its
-        # CPU's stream of LTTng's per-user buffers for the rest of the
-        # recording; the events after it are missing, and said so.
-        known = (f"KNOWN ISSUE: stream {', '.join(ended)} ended early ({killed} traced processes "
-                 f"killed; {gaps} places missing from GILs' order after it, said as lost)")
-        gaps = late = 0
-    elif ended:
-        wrong.append(f"stream {', '.join(ended)} ended early")
-    elif (gaps and killed and not lost and not anomalies and not overlaps and not late
-          and losses and losses.endswith("in a GIL's order never seen") and ";" not in losses):
-        tails = killed_tails(trace, gaps)
-        if tails:
-            known = (f"KNOWN ISSUE: {gaps} places missing at the end of processes killed before "
-                     f"their exit ({tails}; {killed} traced processes without an exit)")
-            gaps = 0
-            losses = None
-    if lost:
-        wrong.append(f"{lost} events lost")
-    if losses:
-        wrong.append(f"losses of unknown count: {losses}")
-    if gaps or late:
-        wrong.append(f"{gaps} places missing from a GIL's order, {late} events after their place")
+    if ended or (killed and (gaps or late or others)):
+        # What cannot be hidden (docs/tracer.md), and only that: losses
+        # that follow a stream's early end, places at the end of a
+        # process killed before its exit (tests/cpython/losses.py).
+        own = gstest.own_events(gstest.read_trace(trace), int(gstest.info(trace)["tag"]))
+        v = losses.attribute(own, ended, others, gaps, late, lost, killed)
+        wrong += v.wrong
+        if not v.wrong:
+            streams = ", ".join(s.what for s in ended)
+            known = "KNOWN ISSUE: " + "; ".join(
+                ([f"stream {streams} ended early ({killed} traced processes without an exit)"]
+                 if ended else []) + v.known)
+    else:
+        if lost:
+            wrong.append(f"{lost} events lost")
+        if others:
+            wrong.append("losses of unknown count: " + "; ".join(u.what for u in others[:5]))
+        if gaps or late:
+            wrong.append(f"{gaps} places missing from a GIL's order, {late} events after their place")
     if anomalies:
         wrong.append(f"{anomalies} anomalies")
     if overlaps:
@@ -148,26 +145,6 @@ def check_recording(trace: Path, db: Path) -> tuple[str, int, str]:
     if not holds:
         wrong.append("no hold recorded")
     return ", ".join(wrong), procs, known
-
-
-def killed_tails(trace: Path, gaps: int) -> str:
-    """Whether every place missing from the recording's GIL orders is one
-    of the last few of a process that never reached its exit (killed from
-    outside: the records its threads had captured and not yet written die
-    with it, docs/tracer.md); returns where they are, or '' if not so."""
-    tr = gstest.own_events(gstest.read_trace(trace), int(gstest.info(trace)["tag"]))
-    exited = {e.pid for e in tr.events if e.name == "process_exit"}
-    seqs, life = gstest.gil_lives(tr)
-    where, total = [], 0
-    for (pid, gil, n), v in seqs.items():
-        missing = set(range(max(v) + 1)) - set(v)
-        if not missing:
-            continue
-        total += len(missing)
-        if pid in exited or n != life[(pid, gil)] or min(missing) <= max(v) - 8:
-            return ""
-        where.append(f"pid {pid}: {len(missing)}")
-    return ", ".join(where) if total == gaps else ""
 
 
 def du(path: Path) -> int:
