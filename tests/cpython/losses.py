@@ -79,8 +79,11 @@ def attribute(tr: gstest.Trace, ended: list[Loss], losses: list[Loss], gaps: int
     its processes without a process_exit."""
     v = Verdict()
     end = min((s.start_ns for s in ended if s.start_ns is not None), default=None)
-    if ended and end is None:
-        v.wrong.append("a stream ended early, where unknown")
+    for s in ended:
+        if s.start_ns is None:
+            # No packet at all (stopped in its first sub-buffer): what it
+            # lost may be anywhere in the recording, nothing to tell apart.
+            v.wrong.append(f"stream {s.what} has no packet: its losses cannot be told from others")
     if ended and not no_exit:
         v.wrong.append("a stream ended early with no traced process killed")
     if counted:

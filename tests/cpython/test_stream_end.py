@@ -14,8 +14,9 @@ and the later process's lost start, and the suite test's check must
 accept it as the KNOWN ISSUE. Then the same real events, with losses
 made that the stream's end does not explain, must each fail: no stream
 end, the end moved after the later process's start, places taken out
-well before the end, a loss LTTng counted, no process killed, another
-kind of loss. Places taken out after the end are accepted."""
+well before the end, a loss LTTng counted, another stream with no
+packet, no process killed, another kind of loss. Places taken out
+after the end are accepted."""
 from __future__ import annotations
 
 import collections
@@ -163,6 +164,8 @@ def main() -> None:
         "the stream ended after the later process started": verdict(
             end_rows=[dataclasses.replace(ended[0], start_ns=first_later + 1)]),
         "events counted lost": verdict(counted=1),
+        "another stream with no packet at all": verdict(end_rows=ended + [losses.Loss(
+            ended[0].what[:-1] + "9", None, ended[0].end_ns)]),
         "no process killed": verdict(killed_n=0),
         "another kind of loss": verdict(other_rows=others + [losses.Loss(
             f"pid {later}: a later process with this pid (not analyzed)", end + 1, end + 1)]),
