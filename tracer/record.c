@@ -179,9 +179,10 @@ end:
 	return status;
 }
 
-/* Starts the command; returns its pid, or -1 after saying why it could not
- * be executed (errno from the child's execvp comes back through a pipe). */
-static pid_t command_start(char *const *cmd, char *const *env)
+/* Starts the command with the stop signals as the recorder found them
+ * (saved); returns its pid, or -1 after saying why it could not be
+ * executed (errno from the child's execvp comes back through a pipe). */
+static pid_t command_start(char *const *cmd, char *const *env, struct sigsave *saved)
 {
 	int pfd[2] = { -1, -1 }, e = 0, status;
 	pid_t parent = getpid(), pid = -1;
@@ -197,10 +198,13 @@ static pid_t command_start(char *const *cmd, char *const *env)
 		goto end;
 	}
 	if (pid == 0) {
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGHUP, SIG_DFL);
-		signal(SIGQUIT, SIG_DFL);
+		/* What it would have had without gilscope: a signal ignored by
+		 * whoever started us (SIGINT and SIGQUIT for a background job of
+		 * a shell) stays ignored; exec makes the rest SIG_DFL. Python
+		 * installs its KeyboardInterrupt handler only where SIGINT is
+		 * not ignored: CPython's test_threading hangs in
+		 * _thread.interrupt_main() without it, and passed under us. */
+		sigsave_give_back(saved);
 		/* A recorder killed by SIGKILL cannot pass the signal on: the
 		 * kernel does, so that the command does not go on recording
 		 * into a session nobody will stop. */
@@ -402,7 +406,7 @@ enum rec_status record_run(const struct record_opts *o, struct record_result *re
 		fprintf(stderr, PFX "out of memory\n");
 		goto end;
 	}
-	pid_t pid = command_start(o->cmd, ce.env);
+	pid_t pid = command_start(o->cmd, ce.env, &saved);
 	if (pid < 0) {
 		/* The shell's convention: 126 found but not runnable, 127 not found. */
 		res->status = errno == ENOENT ? 127 : 126;

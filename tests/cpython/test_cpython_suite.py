@@ -62,11 +62,17 @@ def soft_fd_limit() -> None:
 def soft_fd_limit_session() -> None:
     os.setsid()  # a process group of its own: a timeout ends all of it
     soft_fd_limit()
+    # SIGINT at its default both ways, as in a terminal: where the test
+    # was started with it ignored (a shell's background job), Python
+    # installs no KeyboardInterrupt handler, _thread.interrupt_main() does
+    # nothing, and test_threading's test_print_exception_gh_102056
+    # (3.12+) recurses until regrtest's timeout, with or without gilscope.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run(argv: list[str], timeout: float) -> tuple[int, set[str], str]:
-    """Runs a regrtest command; returns its status, the failing cases, its
-    output. On a timeout its whole process group is ended (SIGTERM, which
+    """Runs a regrtest command (soft_fd_limit_session); returns its status,
+    the failing cases, its output. On a timeout its whole process group is ended (SIGTERM, which
     ends a recording, then SIGKILL): regrtest's workers and
     multiprocessing's helpers would otherwise live on."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
