@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 import os
 import shutil
 import sqlite3
@@ -59,19 +60,14 @@ burst()                                   # on the other one
 """
 
 PROGRAM = r"""
-import os, subprocess, sys, time
+import json, os, subprocess, sys, time
 cpus = sorted(os.sched_getaffinity(0))
 cpu, other = cpus[0], cpus[-1]
 pin = lambda: os.sched_setaffinity(0, {cpu})
 child = subprocess.Popen([sys.executable, "-c", sys.argv[1]], preexec_fn=pin)
 time.sleep(4)   # sub-buffers of its events written on its CPU, 4 s of them
-gdb = subprocess.run(
-    ["gdb", "-p", str(child.pid), "-batch", "-nx",
-     "-ex", "break lttng_ust__event_probe__gilscope___hold", "-ex", "continue",
-     "-ex", "delete",
-     "-ex", 'eval "tbreak memcpy thread %d", $_thread', "-ex", "continue",
-     "-ex", "bt 3", "-ex", "kill"],
-    capture_output=True, text=True, timeout=120)
+gdb = subprocess.run(["gdb", "-p", str(child.pid)] + json.loads(sys.argv[3]),
+                     capture_output=True, text=True, timeout=120)
 print("GDB", gdb.stdout.replace("\n", " | "))
 child.wait()
 time.sleep(0.5)
@@ -117,7 +113,8 @@ def main() -> None:
             # 8 sub-buffers of 2 MiB: the child's 1 to 2 MB/s fill some
             # (a stream ends early only after its first), and a consumer
             # niced on a loaded machine keeps up (1 MiB ones lost events).
-            res = gstest.record([sys.executable, str(prog), CHILD, LATER], trace,
+            res = gstest.record([sys.executable, str(prog), CHILD, LATER,
+                                 json.dumps(gstest.GDB_KILL_IN_EVENT)], trace,
                                 extra=["--buffer-size", "16M"])
         gdb = next((line for line in res.stdout.splitlines() if line.startswith("GDB ")), "")
         gstest.check("memcpy" in gdb and "liblttng-ust" in gdb and "killed" in gdb,

@@ -395,6 +395,17 @@ def record(cmd: list[str], outdir: Path, extra: Optional[list[str]] = None,
     return res
 
 
+# gdb's commands (after `gdb -p PID`) that stop a traced process inside
+# liblttng-ust's copy of a `hold` event's payload, after its reservation in
+# the ring buffer and before its commit, and kill it there: its CPU's
+# stream of the per-user buffers stops (docs/events.md).
+GDB_KILL_IN_EVENT = ["-batch", "-nx",
+                     "-ex", "break lttng_ust__event_probe__gilscope___hold", "-ex", "continue",
+                     "-ex", "delete",
+                     "-ex", 'eval "tbreak memcpy thread %d", $_thread', "-ex", "continue",
+                     "-ex", "bt 3", "-ex", "kill"]
+
+
 @dataclass
 class Event:
     name: str          # without the "gilscope:" prefix

@@ -19,6 +19,7 @@ The recorder must say a stream ended early and events were lost
 (gilscope.info lost_events=unknown), and `gilscope analyze` must store a
 loss of unknown size for that stream: the summary never says lost 0."""
 
+import json
 import os
 import shutil
 import sqlite3
@@ -28,19 +29,14 @@ import sys
 import gstest
 
 PROGRAM = r"""
-import os, subprocess, sys, time
+import json, os, subprocess, sys, time
 churn = [sys.executable, sys.argv[1], "churn"]
 cpu = min(os.sched_getaffinity(0))
 # Pinned (with every thread it makes): killed where its events went.
 child = subprocess.Popen(churn + ["1", "100000000"], preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
 time.sleep(2)   # a few sub-buffers of its events written on its CPU
-gdb = subprocess.run(
-    ["gdb", "-p", str(child.pid), "-batch", "-nx",
-     "-ex", "break lttng_ust__event_probe__gilscope___hold", "-ex", "continue",
-     "-ex", "delete",
-     "-ex", 'eval "tbreak memcpy thread %d", $_thread', "-ex", "continue",
-     "-ex", "bt 3", "-ex", "kill"],
-    capture_output=True, text=True, timeout=120)
+gdb = subprocess.run(["gdb", "-p", str(child.pid)] + json.loads(sys.argv[2]),
+                     capture_output=True, text=True, timeout=120)
 print("GDB", gdb.stdout.replace("\n", " | "))
 child.wait()
 time.sleep(0.5)
@@ -60,7 +56,8 @@ def main() -> None:
     prog = out / "killer.py"
     prog.write_text(PROGRAM)
     workload = gstest.source_dir() / "bench" / "workload.py"
-    res = gstest.record([sys.executable, str(prog), str(workload)], out / "trace",
+    res = gstest.record([sys.executable, str(prog), str(workload), json.dumps(gstest.GDB_KILL_IN_EVENT)],
+                        out / "trace",
                         extra=["--buffer-size", "256k"])
     gdb = next((line for line in res.stdout.splitlines() if line.startswith("GDB ")), "")
     gstest.check("memcpy" in gdb and "liblttng-ust" in gdb and "killed" in gdb,
