@@ -91,6 +91,12 @@ def run(argv: list[str], timeout: float) -> tuple[int, set[str], str]:
             except subprocess.TimeoutExpired:
                 out = ""
         return -1, {"<timeout>"}, out or ""
+    # What it left in its group: a test's child that regrtest's own
+    # timeout left spinning (it exits at once, its children do not).
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
     cases = {f"{name} ({where})" for name, where in FAILED.findall(out)}
     if proc.returncode != 0 and not cases:
         cases = {f"<exit {proc.returncode}>"}
