@@ -18,6 +18,18 @@
 #define INDEX_MAGIC 0xC1F1DCC1u
 #define INDEX_HEADER 16          /* magic, major, minor, entry length */
 #define INDEX_ENTRY_MIN 56       /* v1.0: seven 64-bit fields */
+#define PACKET_MAGIC 0xC1FC1FC1u
+#define MAX_CLASSES 64
+
+/* What a stream file's packets need from the metadata: the stream classes
+ * it declares, and where LTTng's packet header keeps the stream class id. */
+struct classes {
+	int have_header;     /* a `trace` block with a stream_id in packet.header */
+	int big;             /* byte_order = be */
+	size_t id_at;        /* the stream_id's byte offset in a packet header */
+	size_t n;
+	uint64_t id[MAX_CLASSES];
+};
 
 static uint32_t get32(const unsigned char *p, int big)
 {
@@ -58,10 +70,39 @@ end:
 	return buf;
 }
 
-static enum gs_status check_metadata(const char *path, char *err, size_t errlen)
+/* The stream class ids the metadata TEXT (NUL-terminated) declares, and
+ * the packet header's layout (LTTng's: magic, uuid[16], stream_id, ...). */
+static void classes_find(const char *text, struct classes *c)
 {
-	size_t len = 0, off = 0;
+	const char *t = strstr(text, "packet.header"), *p;
+
+	if (t && (p = strstr(t, "stream_id;"))) {
+		c->have_header = 1;
+		c->id_at = strstr(t, "uuid[16]") && strstr(t, "uuid[16]") < p ? 20 : 4;
+	}
+	c->big = strstr(text, "byte_order = be") != NULL;
+	for (p = text; (p = strstr(p, "stream {")) && c->n < MAX_CLASSES; p++) {
+		const char *q = p + strlen("stream {");
+
+		if (p > text && p[-1] != '\n')
+			continue; /* not a top-level declaration */
+		q += strspn(q, " \t\r\n");
+		/* No id: the trace's only stream class, id 0. */
+		if (strncmp(q, "id", 2) || !strchr(" \t=", q[2])) {
+			c->id[c->n++] = 0;
+			continue;
+		}
+		q += 2 + strspn(q + 2, " \t");
+		if (*q == '=')
+			c->id[c->n++] = strtoull(q + 1, NULL, 0);
+	}
+}
+
+static enum gs_status check_metadata(const char *path, struct classes *c, char *err, size_t errlen)
+{
+	size_t len = 0, off = 0, tlen = 0;
 	unsigned char *m = slurp(path, &len, err, errlen);
+	char *text = NULL;
 	enum gs_status status = GS_ERR_INPUT;
 	int big, n = 0;
 
@@ -72,8 +113,15 @@ static enum gs_status check_metadata(const char *path, char *err, size_t errlen)
 			 "(a full disk while recording?)", path);
 		goto end;
 	}
+	if (!(text = malloc(len + 1))) {
+		snprintf(err, errlen, "%s: out of memory (%zu bytes)", path, len);
+		goto end;
+	}
 	if (len < 4 || (get32(m, 0) != METADATA_MAGIC && get32(m, 1) != METADATA_MAGIC)) {
-		status = GS_OK; /* plain-text metadata: babeltrace2's parser copes */
+		memcpy(text, m, len); /* plain-text metadata: babeltrace2's parser copes */
+		text[len] = '\0';
+		classes_find(text, c);
+		status = GS_OK;
 		goto end;
 	}
 	big = get32(m, 1) == METADATA_MAGIC;
@@ -107,12 +155,56 @@ static enum gs_status check_metadata(const char *path, char *err, size_t errlen)
 				 size / 8, len - off);
 			goto end;
 		}
+		memcpy(text + tlen, m + off + METADATA_HEADER, content / 8 - METADATA_HEADER);
+		tlen += content / 8 - METADATA_HEADER;
 		off += size / 8;
 	}
+	/* A NUL inside would hide the rest from strstr: make it a space. */
+	for (size_t i = 0; i < tlen; i++)
+		if (!text[i])
+			text[i] = ' ';
+	text[tlen] = '\0';
+	classes_find(text, c);
 	status = GS_OK;
 end:
+	free(text);
 	free(m);
 	return status;
+}
+
+/* DIR/NAME, a stream file: its first packet's stream class is one the
+ * metadata declares (else babeltrace2 cannot open the trace: "No stream
+ * class with ID of stream class ID to use in trace class"). */
+static enum gs_status check_stream(const char *dir, const char *name, const struct classes *c,
+				   char *err, size_t errlen)
+{
+	char path[PATH_MAX], have[200] = "none";
+	unsigned char h[32];
+	size_t got, n = 0;
+	uint64_t id;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (!(f = fopen(path, "rb")))
+		return GS_OK; /* not ours to read: babeltrace2 says why */
+	got = fread(h, 1, c->id_at + 4, f);
+	fclose(f);
+	/* No packet (common/tails.c names it), or no CTF packet at all. */
+	if (got < c->id_at + 4 || get32(h, c->big) != PACKET_MAGIC)
+		return GS_OK;
+	id = get32(h + c->id_at, c->big);
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->id[i] == id)
+			return GS_OK;
+		n += (size_t)snprintf(have + n, n < sizeof(have) ? sizeof(have) - n : 0,
+				      "%s%" PRIu64, i ? ", " : "", c->id[i]);
+		if (n >= sizeof(have))
+			n = sizeof(have);
+	}
+	snprintf(err, errlen, "%s: its packets are of stream class %" PRIu64 ", which %s/metadata "
+		 "does not declare (it declares %s): LTTng wrote the stream but not its "
+		 "description, babeltrace2 cannot read the trace", path, id, dir, have);
+	return GS_ERR_INPUT;
 }
 
 /* DIR/index/NAME.idx against DIR/NAME. */
@@ -176,10 +268,23 @@ enum gs_status trace_check_dir(const char *dir, char *err, size_t errlen)
 	char path[PATH_MAX];
 	struct dirent *de;
 	DIR *d = NULL;
+	struct classes c;
 	enum gs_status status;
 
+	memset(&c, 0, sizeof(c));
 	snprintf(path, sizeof(path), "%s/metadata", dir);
-	if ((status = check_metadata(path, err, errlen)) != GS_OK)
+	if ((status = check_metadata(path, &c, err, errlen)) != GS_OK)
+		goto end;
+	d = c.have_header ? opendir(dir) : NULL;
+	while (d && status == GS_OK && (de = readdir(d))) {
+		if (de->d_name[0] != '.' && strcmp(de->d_name, "metadata") &&
+		    strcmp(de->d_name, "index"))
+			status = check_stream(dir, de->d_name, &c, err, errlen);
+	}
+	if (d)
+		closedir(d);
+	d = NULL;
+	if (status != GS_OK)
 		goto end;
 	snprintf(path, sizeof(path), "%s/index", dir);
 	d = opendir(path);

@@ -9,9 +9,10 @@
 
 #include "status.h"
 
-/* Checks DIR/metadata (packetized or plain text) and every DIR/index/
- * *.idx against the stream it indexes. Returns GS_OK, or GS_ERR_INPUT
- * with err holding "FILE: REASON" (one line). */
+/* Checks DIR/metadata (packetized or plain text), that it declares the
+ * stream class of every stream file's packets, and every index in DIR/index
+ * against the stream it indexes. Returns GS_OK, or GS_ERR_INPUT with err
+ * holding "FILE: REASON" (one line). */
 enum gs_status trace_check_dir(const char *dir, char *err, size_t errlen);
 
 #endif
