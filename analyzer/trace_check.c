@@ -201,9 +201,16 @@ static enum gs_status check_stream(const char *dir, const char *name, const stru
 		if (n >= sizeof(have))
 			n = sizeof(have);
 	}
+	/* None: LTTng made the per-user buffers for a traced process whose
+	 * registration with the session daemon had not completed when it
+	 * ended (liblttng-ust gave up waiting, LTTNG_UST_REGISTER_TIMEOUT):
+	 * the stop's empty packets, no description, no event. */
 	snprintf(err, errlen, "%s: its packets are of stream class %" PRIu64 ", which %s/metadata "
 		 "does not declare (it declares %s): LTTng wrote the stream but not its "
-		 "description, babeltrace2 cannot read the trace", path, id, dir, have);
+		 "description, babeltrace2 cannot read the trace%s", path, id, dir, have,
+		 c->n ? "" : "; no traced process completed its registration with the LTTng "
+		 "session daemon before it ended (a busy machine or daemon: liblttng-ust waits "
+		 "LTTNG_UST_REGISTER_TIMEOUT ms, 3000 by default), so no event was recorded");
 	return GS_ERR_INPUT;
 }
 
