@@ -91,14 +91,9 @@ def take_out(tr: gstest.Trace, pid: int, after_ns: int, n: int) -> tuple[gstest.
 
 
 def main() -> None:
-    if not shutil.which("gdb"):
-        gstest.skip("gdb is not installed (apt-get install gdb): it stops a process inside an event")
+    gstest.need_gdb_in_event()
     if len(os.sched_getaffinity(0)) < 2:
         gstest.skip("one CPU: a later process cannot move off the CPU whose stream stopped")
-    probes = gstest.build_dir() / "lib" / "gilscope" / "libgilscope-probes.so"
-    nm = subprocess.run(["nm", str(probes)], capture_output=True, text=True)
-    if "lttng_ust__event_probe__gilscope___hold" not in nm.stdout:
-        gstest.skip(f"{probes} has no symbol table: gdb cannot stop inside the hold event")
     gstest.private_lttng()
     out = gstest.tmpdir()
     prog = out / "killer.py"

@@ -406,6 +406,32 @@ GDB_KILL_IN_EVENT = ["-batch", "-nx",
                      "-ex", "bt 3", "-ex", "kill"]
 
 
+def need_gdb_in_event() -> None:
+    """Skips unless gdb can stop a traced process inside an event
+    (GDB_KILL_IN_EVENT): gdb installed, the probes' symbols there."""
+    if not shutil.which("gdb"):
+        skip("gdb is not installed (apt-get install gdb): it stops a process inside an event")
+    probes = build_dir() / "lib" / "gilscope" / "libgilscope-probes.so"
+    nm = subprocess.run(["nm", str(probes)], capture_output=True, text=True)
+    if "lttng_ust__event_probe__gilscope___hold" not in nm.stdout:
+        skip(f"{probes} has no symbol table: gdb cannot stop inside the hold event")
+
+
+def check_unknown_loss(res: subprocess.CompletedProcess, trace: Path, db: Path) -> None:
+    """A recording that lost an unknown number of events (a stream ended
+    early or had no packet): the recorder says so, not for want of
+    buffer, gilscope.info says `unknown`, and analyze reads the trace and
+    says events were lost, into db."""
+    check("no events lost" not in res.stderr and "a larger --buffer-size would not help" in res.stderr,
+          f"the recorder says events were lost, not for want of buffer ({res.stderr.strip()})")
+    lost = info(trace)["lost_events"]
+    check(lost == "unknown", f"gilscope.info: lost_events=unknown ({lost})")
+    an = subprocess.run([str(gilscope()), "analyze", str(trace), "-o", str(db)],
+                        capture_output=True, text=True, timeout=300)
+    check(an.returncode == 0 and "an unknown number of events were lost" in an.stderr,
+          f"analyze succeeded and says events were lost ({an.stderr.strip()})")
+
+
 @dataclass
 class Event:
     name: str          # without the "gilscope:" prefix
