@@ -22,7 +22,6 @@ analyzer's own counts, so that a test can hand it a real recording with
 some events taken out (test_stream_end.py)."""
 from __future__ import annotations
 
-import collections
 import re
 from dataclasses import dataclass, field
 from typing import Optional
@@ -58,16 +57,11 @@ class Verdict:
 def gil_places(tr: gstest.Trace) -> dict[tuple[int, int, int], dict[int, int]]:
     """Each life of each GIL (pid, gil, life; life 0: no gil_found seen,
     its start lost): its places, seq -> when it happened."""
-    life: collections.Counter = collections.Counter()
-    places: dict[tuple[int, int, int], dict[int, int]] = collections.defaultdict(dict)
-    for e in tr.events:
-        if "gil" not in e.fields:
-            continue
-        key = (e.pid, e.fields["gil"])
-        if e.name == "gil_found":
-            life[key] += 1
-        if isinstance(e.fields.get("seq"), int):
-            places[key + (life[key],)].setdefault(e.fields["seq"], e.ts)
+    places: dict[tuple[int, int, int], dict[int, int]] = {}
+    for key, events in gstest.gil_life_events(tr)[0].items():
+        places[key] = {}
+        for e in events:
+            places[key].setdefault(e.fields["seq"], e.ts)
     return places
 
 

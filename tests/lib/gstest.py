@@ -720,14 +720,13 @@ _NEXT = {
 }
 
 
-def gil_lives(trace: Trace) -> tuple[dict[tuple[int, int, int], list[int]], collections.Counter]:
-    """The seq values of each life of each GIL, keyed (pid, gil, life):
-    a life starts at a gil_found (a subinterpreter's GIL made again at a
-    freed one's address starts a new one, numbered from 0); and how many
-    lives each (pid, gil) had. A record of one life written into the next
-    shows as a gap in the one and a duplicate or a jump in the other."""
+def gil_life_events(trace: Trace) -> tuple[dict[tuple[int, int, int], list[Event]], collections.Counter]:
+    """The events with a seq of each life of each GIL, in trace order,
+    keyed (pid, gil, life): a life starts at a gil_found (a
+    subinterpreter's GIL made again at a freed one's address starts a new
+    one, numbered from 0); and how many lives each (pid, gil) had."""
     life: collections.Counter = collections.Counter()
-    seqs: dict[tuple[int, int, int], list[int]] = collections.defaultdict(list)
+    events: dict[tuple[int, int, int], list[Event]] = collections.defaultdict(list)
     for e in trace.events:
         if "gil" not in e.fields:
             continue
@@ -735,8 +734,16 @@ def gil_lives(trace: Trace) -> tuple[dict[tuple[int, int, int], list[int]], coll
         if e.name == "gil_found":
             life[key] += 1
         if isinstance(e.fields.get("seq"), int):
-            seqs[key + (life[key],)].append(e.fields["seq"])
-    return seqs, life
+            events[key + (life[key],)].append(e)
+    return events, life
+
+
+def gil_lives(trace: Trace) -> tuple[dict[tuple[int, int, int], list[int]], collections.Counter]:
+    """The seq values of each life of each GIL (gil_life_events), and how
+    many lives each (pid, gil) had. A record of one life written into the
+    next shows as a gap in the one and a duplicate or a jump in the other."""
+    events, life = gil_life_events(trace)
+    return {k: [e.fields["seq"] for e in v] for k, v in events.items()}, life
 
 
 def check_sequences(trace: Trace) -> dict[tuple[int, int, int], collections.Counter]:
