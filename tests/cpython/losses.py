@@ -109,10 +109,13 @@ def attribute(tr: gstest.Trace, ended: list[Loss], losses: list[Loss], gaps: int
                        f"stream's end lost their start (pid {', '.join(map(str, later))})")
     missing = after = tails = 0
     before: list[str] = []
-    for (pid, _gil, _life), seqs in gil_places(tr).items():
+    for (pid, _gil, life), seqs in gil_places(tr).items():
         present = sorted(seqs)
         last = present[-1]
-        for a, b in zip(present, present[1:]):
+        # A life its gil_found began starts at seq 0: places missing before
+        # its first present one count too (a process that started on the
+        # stream that had ended, then moved: the analyzer counts them).
+        for a, b in zip(([-1] if life else []) + present, present[1:] if not life else present):
             n = b - a - 1
             if n <= 0:
                 continue

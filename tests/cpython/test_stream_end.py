@@ -114,6 +114,14 @@ def main() -> None:
         gdb = next((line for line in res.stdout.splitlines() if line.startswith("GDB ")), "")
         gstest.check("memcpy" in gdb and "liblttng-ust" in gdb and "killed" in gdb,
                      f"gdb killed the child inside liblttng-ust's copy of an event ({gdb[:300]})")
+        if "ended early" not in res.stderr and "no packet at all" in res.stderr:
+            # Killed before the CPU's first sub-buffer was written (a
+            # loaded machine): a stream with no packet, not this case.
+            if attempt == 3:
+                gstest.skip("in 3 recordings the writer was killed before its stream's first packet: "
+                            "the case did not occur, not tested")
+            print(f"attempt {attempt}: the stream has no packet at all: again", flush=True)
+            continue
         gstest.check("ended early" in res.stderr,
                      f"the recorder says a stream ended early ({res.stderr.strip()})")
         wrong, procs, known = test_cpython_suite.check_recording(trace, db)
