@@ -13,11 +13,11 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
-#include <sys/mman.h>
 #include <string.h>
 
 #define LTTNG_UST_TRACEPOINT_HIDDEN_DEFINITION /* as in preload.c */
 #include "gilscope_tp.h"
+#include "preload_process.h"
 #include "pyframe.h"
 
 #define TLS static __thread __attribute__((tls_model("initial-exec")))
@@ -141,18 +141,6 @@ void attrib_forget(void)
 	atomic_fetch_add(&g_gen, 1);
 }
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
-#endif
-
-/* [p, p + len) widened to whole pages, populated for writing. */
-static void pages_populate(const void *p, size_t len)
-{
-	uintptr_t a = (uintptr_t)p & ~(uintptr_t)4095;
-	uintptr_t b = ((uintptr_t)p + len + 4095) & ~(uintptr_t)4095;
-	madvise((void *)a, b - a, MADV_POPULATE_WRITE); /* EINVAL before 5.14 */
-}
-
 /* The first parts' pages, each otherwise a page fault at the first code
  * object or stack that hashes there (about ten per start-up, after the
  * process's first event: 13 us each in a VM). */
@@ -160,8 +148,8 @@ void attrib_warm(void)
 {
 	if (g_mode == ATTRIB_OFF)
 		return;
-	pages_populate(g_codes, CODE_HOT * sizeof(g_codes[0]));
-	pages_populate(g_stacks, STACK_HOT * sizeof(g_stacks[0]));
+	process_pages_populate(g_codes, CODE_HOT * sizeof(g_codes[0]));
+	process_pages_populate(g_stacks, STACK_HOT * sizeof(g_stacks[0]));
 }
 
 void attrib_after_fork_child(void)

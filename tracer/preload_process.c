@@ -234,6 +234,13 @@ struct start {
 #define ARENA_ALIGN (64ul << 20)
 #define ARENA_FIRST (128ul << 10)
 
+void process_pages_populate(const void *p, size_t len)
+{
+	uintptr_t a = (uintptr_t)p & ~(uintptr_t)4095;
+	uintptr_t b = ((uintptr_t)p + len + 4095) & ~(uintptr_t)4095;
+	madvise((void *)a, b - a, MADV_POPULATE_WRITE); /* EINVAL before 5.14 */
+}
+
 static void lttng_arena_prefault(void)
 {
 	void *b = malloc(200); /* not the size class of struct start, just freed */
@@ -241,8 +248,7 @@ static void lttng_arena_prefault(void)
 	free(b);
 	if (!b || (at & (ARENA_ALIGN - 1)) >= (16ul << 10))
 		return;
-	uintptr_t page = at & ~(uintptr_t)4095;
-	madvise((void *)page, ARENA_FIRST - (page & (ARENA_ALIGN - 1)), MADV_POPULATE_WRITE);
+	process_pages_populate(b, ARENA_FIRST - (at & (ARENA_ALIGN - 1)));
 }
 
 static void *thread_start(void *p)
@@ -327,7 +333,7 @@ static void python_data_prefault(void)
 		int bss = ino == 0 && !path[0] && prev_python && start == prev_end;
 		/* An embedding program's own data may be anything: not past 8 MiB. */
 		if (strcmp(perms, "rw-p") == 0 && (python || bss) && end - start <= (8ul << 20))
-			madvise((void *)start, end - start, MADV_POPULATE_WRITE); /* EINVAL before 5.14 */
+			process_pages_populate((const void *)start, end - start);
 		prev_end = end;
 		prev_python = python;
 	}

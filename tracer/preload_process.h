@@ -5,6 +5,8 @@
 #ifndef GILSCOPE_PRELOAD_PROCESS_H
 #define GILSCOPE_PRELOAD_PROCESS_H
 
+#include <stddef.h>
+
 /* Starts the bookkeeping in a traced CPython, before liblttng-ust is
  * loaded: the calling (main) thread is the process's only thread. */
 void process_watch_start(void);
@@ -24,6 +26,11 @@ int process_lttng_ready(void);
 /* In a fork child, before liblttng-ust's own child hook: only the
  * forking thread is left. */
 void process_after_fork_child(void);
+
+/* Maps [p, p + len), widened to whole pages, for writing in one call
+ * (MADV_POPULATE_WRITE; nothing before Linux 5.14): page faults taken at a
+ * moment of our choosing, not one at a time where the process waits. */
+void process_pages_populate(const void *p, size_t len);
 
 /* Emits gilscope:thread_name for the calling thread (preload.c). The
  * Python-side hook reaches it through os.unsetenv (see unsetenv()). */
