@@ -5,6 +5,7 @@
 
 #include "attach.h"
 #include "commands.h"
+#include "session.h"
 
 int cmd_record_attached(const struct attach_opts *o, int flight, int extra_args)
 {
@@ -34,13 +35,15 @@ int cmd_record_attached(const struct attach_opts *o, int flight, int extra_args)
 				"writes its last events, `gilscope flight stop` ends it\n", name);
 		return GILSCOPE_EXIT_OK;
 	}
-	if (!o->outdir) {
-		struct attach_opts with_dir = *o;
-		char outdir[PATH_MAX];
+	struct attach_opts with_dir = *o;
+	char outdir[PATH_MAX];
 
+	if (!o->outdir) {
 		default_outdir(outdir, sizeof(outdir));
 		with_dir.outdir = outdir;
-		return attach_record(&with_dir, &res) != REC_OK ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
 	}
-	return attach_record(o, &res) != REC_OK ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
+	if (attach_record(&with_dir, &res) != REC_OK ||
+	    recorded_finish(pfx, &res, session_ring(o->buffer_size), o->quiet))
+		return GILSCOPE_EXIT_FAILURE;
+	return GILSCOPE_EXIT_OK;
 }

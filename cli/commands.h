@@ -82,6 +82,18 @@ struct analyze_opts;
 void analyze_opts_env(struct analyze_opts *opts);
 
 struct attach_opts;
+struct record_result;
+/* Every way of recording runs its trace through this before calling it
+ * written: a trace whose metadata does not declare its streams' class
+ * (seen once under load: LTTng wrote a stream but never described it),
+ * which babeltrace2 cannot open, is checked again for up to 2 s (the
+ * metadata may still be arriving), then said so in one line starting with
+ * pfx: -1. 0 when every CTF trace in dir can be opened, or there is none. */
+int recorded_check(const char *pfx, const char *dir);
+/* recorded_check(), then (unless quiet) record_say_written(): 0, or -1
+ * after the one line. */
+int recorded_finish(const char *pfx, const struct record_result *res, uint64_t ring, int quiet);
+
 /* `record --pid` / `record --flight`, once `record` parsed its options;
  * extra_args: words left after them (a command, which --pid refuses). */
 int cmd_record_attached(const struct attach_opts *o, int flight, int extra_args);

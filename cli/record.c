@@ -2,10 +2,8 @@
  * library (record.h, attach.h for --pid and --flight, sessiond.h for
  * --cleanup). */
 #include <getopt.h>
-#include <glob.h>
 #include <limits.h>
 #include <stdio.h>
-#include <time.h>
 
 #include "attach.h"
 #include "commands.h"
@@ -13,46 +11,8 @@
 #include "record.h"
 #include "session.h"
 #include "sessiond.h"
-#include "trace_check.h"
 
 #define PFX "gilscope record: "
-
-/* 0 when every CTF trace of the recording in DIR (ust/uid/UID/BITS) is
- * one babeltrace2 can open (trace_check_dir); else why, in err. */
-static int trace_readable(const char *dir, char *err, size_t errlen)
-{
-	char pat[PATH_MAX + 32];
-	glob_t g;
-	int bad = 0;
-
-	snprintf(pat, sizeof(pat), "%s/ust/uid/*/*-bit", dir);
-	if (glob(pat, 0, NULL, &g))
-		return 0; /* no stream at all: `analyze` names that case */
-	for (size_t i = 0; i < g.gl_pathc && !bad; i++)
-		bad = trace_check_dir(g.gl_pathv[i], err, errlen) != GS_OK;
-	globfree(&g);
-	return bad;
-}
-
-/* The trace record_run() wrote, checked before it is called written: seen
- * once under load (CI, a shared session daemon), LTTng wrote a stream's
- * packets but never the metadata describing them, and `analyze` could not
- * open the trace. The metadata may still be arriving (the session is
- * destroyed without waiting): checked again for up to 2 s. */
-static int trace_verify(const char *dir)
-{
-	char err[1200];
-	struct timespec nap = { 0, 50 * 1000 * 1000 };
-
-	for (int i = 0; trace_readable(dir, err, sizeof(err)); i++) {
-		if (i == 40) {
-			fprintf(stderr, PFX "the trace in %s cannot be read: %s; record again\n", dir, err);
-			return -1;
-		}
-		nanosleep(&nap, NULL);
-	}
-	return 0;
-}
 
 static void record_usage(FILE *out)
 {
@@ -128,7 +88,7 @@ int cmd_record(int argc, char **argv)
 	struct sessiond_opts so;
 	struct sessiond_paths sp;
 	char outdir[PATH_MAX];
-	int c, cleanup = 0, status = -1, quiet;
+	int c, cleanup = 0, status = -1, quiet = 0;
 
 	optind = 1;
 	while ((c = cli_getopt(argc, argv, "+o:b:c:qhp:d:", longopts, record_usage, &status)) != -1) {
@@ -142,7 +102,7 @@ int cmd_record(int argc, char **argv)
 				return GILSCOPE_EXIT_USAGE;
 			break;
 		case 'q':
-			o.quiet = 1;
+			quiet = 1;
 			break;
 		case 'C':
 			cleanup = 1;
@@ -194,7 +154,7 @@ int cmd_record(int argc, char **argv)
 		}
 		ao.outdir = o.outdir;
 		ao.buffer_size = o.buffer_size;
-		ao.quiet = o.quiet;
+		ao.quiet = quiet;
 		ao.sessiond = &so;
 		return cmd_record_attached(&ao, flight, argc - optind);
 	}
@@ -205,14 +165,8 @@ int cmd_record(int argc, char **argv)
 		default_outdir(outdir, sizeof(outdir));
 		o.outdir = outdir;
 	}
-	/* record_run()'s closing lines come after the trace's check. */
-	quiet = o.quiet;
-	o.quiet = 1;
-	if (record_run(&o, &res) != REC_OK)
+	if (record_run(&o, &res) != REC_OK ||
+	    recorded_finish(PFX, &res, session_ring(o.buffer_size), quiet))
 		return res.status ? res.status : GILSCOPE_EXIT_FAILURE;
-	if (trace_verify(res.trace_dir))
-		return res.status ? res.status : GILSCOPE_EXIT_FAILURE;
-	if (!quiet)
-		record_say_written(&res, session_ring(o.buffer_size));
 	return res.status;
 }

@@ -148,10 +148,15 @@ int cmd_run(int argc, char **argv)
 		return GILSCOPE_EXIT_FAILURE;
 
 	ro.outdir = trace;
-	ro.quiet = 1;
-	if (record_run(&ro, &rr) != REC_OK) {
+	if (record_run(&ro, &rr) != REC_OK || recorded_check(PFX, rr.trace_dir)) {
 		/* record said why; a command that never ran has no trace. */
 		return rr.status ? rr.status : GILSCOPE_EXIT_FAILURE;
+	}
+	if (!rr.streams) {
+		/* Nothing to analyze: what that means, and the command's status
+		 * (a loss of every traced process's events is a failure). */
+		record_say_written(&rr, 0);
+		return rr.status ? rr.status : rr.traced ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
 	}
 	if (rr.lost == RECORD_LOST_UNKNOWN)
 		fprintf(stderr, "gilscope: recorded %s (exit status %d, an unknown number of "

@@ -50,7 +50,8 @@ int cmd_snapshot(int argc, char **argv)
 			outdir ? "one session name at most" : "-o DIR is required");
 		return GILSCOPE_EXIT_USAGE;
 	}
-	if (flight_snapshot(session, outdir, trace, sizeof(trace)) != REC_OK)
+	if (flight_snapshot(session, outdir, trace, sizeof(trace)) != REC_OK ||
+	    recorded_check(PFX, trace))
 		return GILSCOPE_EXIT_FAILURE;
 	fprintf(stderr, "gilscope: snapshot written to %s\n", trace);
 	return GILSCOPE_EXIT_OK;

@@ -468,12 +468,14 @@ end:
 	if (recording_end(pfx, &s, d, &saved, &res->lost))
 		err = REC_FAILED;
 	res->tails = s.tails;
+	/* Each registered before the session began (wait_registered). */
+	res->traced = (int)set.n;
+	if (!err)
+		recording_streams(pfx, res, set.v, set.n);
 	if (res->trace_dir[0] &&
 	    info_write(pfx, res->trace_dir, "attach", set.v, set.n, o->npids, NULL, ring,
 		       err ? NULL : &res->lost))
 		err = REC_FAILED;
-	if (!err && !o->quiet)
-		record_say_written(res, ring);
 	return err;
 }
 

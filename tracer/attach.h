@@ -36,8 +36,9 @@ enum rec_status attach_parse_pids(const char *arg, pid_t *pids, size_t max, size
 int64_t attach_parse_duration(const char *arg);
 
 /* `record --pid`: records the processes until the duration ends or
- * SIGINT/SIGTERM. res->trace_dir and res->lost are filled. Returns REC_OK,
- * or REC_FAILED after printing one line (as every function here). */
+ * SIGINT/SIGTERM. res is filled; the closing lines are the caller's
+ * (record_say_written). Returns REC_OK, or REC_FAILED after printing one
+ * line (as every function here). */
 enum rec_status attach_record(const struct attach_opts *o, struct record_result *res);
 
 /* `record --flight`: creates and starts the snapshot session (named

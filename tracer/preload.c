@@ -38,6 +38,7 @@
 #include "gilscope_tp.h"
 #include "attrib.h"
 #include "gilscope_ctl_tp.h"
+#include "preload_mark.h"
 #include "preload_process.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -2021,6 +2022,7 @@ __attribute__((constructor)) static void gilscope_init(void)
 	const char *tag = getenv("GILSCOPE_TAG");
 	if (tag)
 		g_tag = (uint32_t)strtoul(tag, NULL, 10);
+	mark_traced(); /* before the registration, which may never complete */
 	process_watch_start();
 	int64_t t0 = mono_ns();
 	process_lttng_begin(); /* loading liblttng-ust starts its threads */

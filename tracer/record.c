@@ -119,21 +119,23 @@ static char *env_entry(char *const *env, const char *name, const char *value, in
 }
 
 /* The traced command's environment: base with the preload library first in
- * LD_PRELOAD, the Python hook's directory first on PYTHONPATH, the tag and
- * (with o->code) GILSCOPE_ATTRIB, the preload's own configuration. */
+ * LD_PRELOAD, the Python hook's directory first on PYTHONPATH, the tag, the
+ * file where traced processes say so (GILSCOPE_TRACED) and (with o->code)
+ * GILSCOPE_ATTRIB, the preload's own configuration. */
+#define CHILD_ENV_OWN 5
 struct child_env {
-	char *own[4];              /* the entries we made */
+	char *own[CHILD_ENV_OWN];  /* the entries we made */
 	char **env;                /* NULL-terminated: base's others, then ours */
 };
 
-static const char *const env_names[4] = {
-	"LD_PRELOAD", "PYTHONPATH", "GILSCOPE_TAG", "GILSCOPE_ATTRIB",
+static const char *const env_names[CHILD_ENV_OWN] = {
+	"LD_PRELOAD", "PYTHONPATH", "GILSCOPE_TAG", "GILSCOPE_TRACED", "GILSCOPE_ATTRIB",
 };
 
 /* Frees what ce holds; it can be freed again. */
 static void child_env_free(struct child_env *ce)
 {
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < CHILD_ENV_OWN; i++)
 		free(ce->own[i]);
 	free(ce->env);
 	memset(ce, 0, sizeof(*ce));
@@ -141,24 +143,28 @@ static void child_env_free(struct child_env *ce)
 
 /* REC_OK, or REC_FAILED out of memory (ce freed). */
 static enum rec_status child_env_build(struct child_env *ce, char *const *base,
-				       const struct record_opts *o, uint32_t tag)
+				       const struct record_opts *o, uint32_t tag, const char *traced)
 {
 	char tagbuf[16];
-	size_t n = 0, k = 0, nown = o->code ? 4 : 3;
+	size_t n = 0, k = 0, nown = o->code ? CHILD_ENV_OWN : CHILD_ENV_OWN - 1;
 	enum rec_status status = REC_FAILED;
 
 	memset(ce, 0, sizeof(*ce));
 	for (char *const *e = base; e && *e; e++)
 		n++;
 	snprintf(tagbuf, sizeof(tagbuf), "%u", tag);
-	ce->env = calloc(n + 5, sizeof(*ce->env));
+	ce->env = calloc(n + CHILD_ENV_OWN + 1, sizeof(*ce->env));
 	ce->own[0] = env_entry(base, env_names[0], o->preload, 1);
 	ce->own[1] = env_entry(base, env_names[1], o->python_dir, 1);
 	ce->own[2] = env_entry(base, env_names[2], tagbuf, 0);
+	ce->own[3] = env_entry(base, env_names[3], traced, 0);
 	if (o->code)
-		ce->own[3] = env_entry(base, env_names[3], o->code, 0);
-	if (!ce->env || !ce->own[0] || !ce->own[1] || !ce->own[2] || (o->code && !ce->own[3]))
+		ce->own[4] = env_entry(base, env_names[4], o->code, 0);
+	if (!ce->env)
 		goto end;
+	for (size_t i = 0; i < nown; i++)
+		if (!ce->own[i])
+			goto end;
 	for (char *const *e = base; e && *e; e++) {
 		int ours = 0;
 
@@ -288,6 +294,47 @@ static int command_wait(pid_t pid, uint32_t tag)
 	return WEXITSTATUS(status);
 }
 
+/* --- the traced processes --------------------------------------------------- */
+
+/* Beside the trace while the command runs: each CPython the tracer traces
+ * appends its pid (preload_mark.c). */
+#define TRACED_FILE "gilscope.traced"
+#define TRACED_NAMED 8 /* pids named in a line */
+
+static enum rec_status traced_create(const char *dir, char *path, size_t len)
+{
+	int fd;
+
+	snprintf(path, len, "%s/" TRACED_FILE, dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, PFX "cannot create %s: %s\n", path, strerror(errno));
+		path[0] = '\0';
+		return REC_FAILED;
+	}
+	close(fd);
+	return REC_OK;
+}
+
+/* Reads and removes it: how many processes said so, the first max of
+ * them in pids (*n). */
+static int traced_take(const char *path, pid_t *pids, size_t max, size_t *n)
+{
+	FILE *f = fopen(path, "r");
+	int count = 0, pid;
+
+	*n = 0;
+	while (f && fscanf(f, "%d", &pid) == 1) {
+		if (*n < max)
+			pids[(*n)++] = (pid_t)pid;
+		count++;
+	}
+	if (f)
+		fclose(f);
+	unlink(path);
+	return count;
+}
+
 /* --- putting it together ----------------------------------------------------- */
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -360,7 +407,9 @@ enum rec_status record_run(const struct record_opts *o, struct record_result *re
 {
 	struct sessiond *d = NULL;
 	struct gs_session s = { 0 };
-	char start[32], why[512];
+	char start[32], why[512], traced[PATH_MAX + 32] = "";
+	pid_t pids[TRACED_NAMED];
+	size_t npids = 0;
 	struct child_env ce = { { NULL }, NULL };
 	uint32_t tag = 0;
 	enum rec_status err = REC_FAILED;
@@ -377,7 +426,8 @@ enum rec_status record_run(const struct record_opts *o, struct record_result *re
 			strerror(errno));
 		goto end;
 	}
-	if (make_outdir(o->outdir, res->trace_dir, sizeof(res->trace_dir), &created))
+	if (make_outdir(o->outdir, res->trace_dir, sizeof(res->trace_dir), &created) ||
+	    traced_create(res->trace_dir, traced, sizeof(traced)))
 		goto end;
 	if (getrandom(&tag, sizeof(tag), 0) != sizeof(tag))
 		tag = (uint32_t)getpid() ^ (uint32_t)time(NULL);
@@ -402,7 +452,7 @@ enum rec_status record_run(const struct record_opts *o, struct record_result *re
 	sigemptyset(&sa.sa_mask);
 	sigsave_take(&saved, stops, 4, &sa);
 
-	if (child_env_build(&ce, o->base_env, o, tag)) {
+	if (child_env_build(&ce, o->base_env, o, tag, traced)) {
 		fprintf(stderr, PFX "out of memory\n");
 		goto end;
 	}
@@ -426,12 +476,14 @@ end:
 	if (recording_end(PFX, &s, d, &saved, &res->lost))
 		err = REC_FAILED;
 	res->tails = s.tails;
+	if (traced[0])
+		res->traced = traced_take(traced, pids, TRACED_NAMED, &npids);
+	if (!err)
+		recording_streams(PFX, res, pids, npids);
 	if (!err && info_write(res->trace_dir, o->cmd, tag, start, res->status, res->lost, 1))
 		err = REC_FAILED;
 	if (err && !res->cmd_ran && created)
 		nftw(res->trace_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-	if (!err && !o->quiet)
-		record_say_written(res, bufsz);
 	child_env_free(&ce);
 	return err;
 }
@@ -440,6 +492,19 @@ void record_say_written(const struct record_result *res, uint64_t ring)
 {
 	char n[48];
 
+	if (!res->streams) {
+		/* No stream: LTTng makes them when a traced process registers. */
+		if (res->traced > 0)
+			fprintf(stderr, "gilscope: no GIL events recorded in %s: no traced process "
+				"registered; WARNING: the events of the traced process%s said above "
+				"were lost, how many is unknown\n", res->trace_dir,
+				res->traced > 1 ? "es" : "");
+		else
+			fprintf(stderr, "gilscope: no GIL events recorded in %s: no traced process "
+				"registered (no CPython 3.6+ with a GIL ran; nothing else is traced)\n",
+				res->trace_dir);
+		return;
+	}
 	fprintf(stderr, "gilscope: trace written to %s\n", res->trace_dir);
 	if (res->lost == RECORD_LOST_UNKNOWN)
 		snprintf(n, sizeof(n), "an unknown number of");

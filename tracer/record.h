@@ -19,7 +19,6 @@ struct record_opts {
 	const char *outdir;     /* the trace directory (cli: default_outdir()) */
 	uint64_t buffer_size;   /* per-CPU ring buffer bytes, 0: default */
 	char *const *cmd;       /* NULL-terminated argv of the command */
-	int quiet;              /* no closing lines on stderr */
 	const char *code;       /* code locations: "off", "site", "stack"; NULL: the tracer's default (stack) */
 	const struct sessiond_opts *sessiond; /* the daemon's files (cli: paths_sessiond) */
 	const char *preload;    /* libgilscope-preload.so (cli: paths_hook) */
@@ -38,15 +37,22 @@ struct record_result {
 				   RECORD_LOST_UNKNOWN */
 	int tails;              /* streams that ended early or have no packet (their loss is
 				   RECORD_LOST_UNKNOWN; no buffer size helps) */
+	int streams;            /* the trace's stream files: none when no traced process
+				   registered with the session daemon */
+	int traced;             /* the CPython processes the tracer traced (record: those
+				   that said so, --pid: the ones asked for); with no
+				   stream, their events were lost (RECORD_LOST_UNKNOWN) */
 	char trace_dir[PATH_MAX];
 };
 
 /* Returns REC_OK when the trace was written (res->status says how the
- * command ended), REC_FAILED after one line on stderr saying what failed. */
+ * command ended; the closing lines are the caller's, record_say_written),
+ * REC_FAILED after one line on stderr saying what failed. */
 enum rec_status record_run(const struct record_opts *opts, struct record_result *res);
 
 /* The closing lines on stderr: where the trace is, and the events lost
- * (with the per-CPU ring to raise). */
+ * (with the per-CPU ring to raise); with no stream, that no GIL event was
+ * recorded and whether that is a loss (res->traced). */
 void record_say_written(const struct record_result *res, uint64_t ring);
 
 /* Creates the missing parent directories of path (not path itself), as

@@ -2,6 +2,8 @@
 #include "recording.h"
 
 #include <errno.h>
+#include <glob.h>
+#include <limits.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,4 +78,34 @@ enum rec_status recording_end(const char *pfx, struct gs_session *s, struct sess
 	sessiond_release(d);
 	sigsave_give_back(saved);
 	return status;
+}
+
+void recording_streams(const char *pfx, struct record_result *res, const pid_t *pids,
+		       size_t npids)
+{
+	char pat[PATH_MAX + 64], list[160] = "";
+	glob_t g;
+	size_t used = 0;
+
+	/* DIR/ust/uid/UID/BITS-bit/CHANNEL_CPU: the index and the metadata
+	 * beside them are no streams. */
+	snprintf(pat, sizeof(pat), "%s/ust/uid/*/*-bit/" SESSION_CHANNEL "_*", res->trace_dir);
+	res->streams = 0;
+	if (!glob(pat, 0, NULL, &g)) {
+		res->streams = (int)g.gl_pathc;
+		globfree(&g);
+	}
+	if (res->streams || res->traced <= 0)
+		return;
+	for (size_t i = 0; i < npids && used < sizeof(list); i++)
+		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%d",
+					 i ? ", " : "", (int)pids[i]);
+	fprintf(stderr, "%s%d traced CPython process%s ran (pid%s %s%s) but LTTng made no "
+		"stream: %s registered with this recording's session before %s ended (a busy "
+		"machine or daemon: liblttng-ust waits LTTNG_UST_REGISTER_TIMEOUT ms, 3000 by "
+		"default); none of %s events was recorded, how many is unknown\n", pfx,
+		res->traced, res->traced > 1 ? "es" : "", npids > 1 ? "s" : "", list,
+		(size_t)res->traced > npids ? ", ..." : "", res->traced > 1 ? "none" : "it never",
+		res->traced > 1 ? "they" : "it", res->traced > 1 ? "their" : "its");
+	res->lost = RECORD_LOST_UNKNOWN;
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "session.h"
 #include "sessiond.h"
@@ -39,5 +40,15 @@ enum rec_status info_end(const char *pfx, FILE *f, const char *path);
  * REC_FAILED when the session could not be torn down (one line said why). */
 enum rec_status recording_end(const char *pfx, struct gs_session *s, struct sessiond *d,
 		  struct sigsave *saved, uint64_t *lost);
+
+struct record_result;
+
+/* After the session's end: counts the trace's streams into res->streams.
+ * None while res->traced CPython processes ran (pids: the first npids of
+ * them) means none of them completed its registration with the session
+ * daemon before it ended (LTTng makes a session's streams then): one line
+ * says so and res->lost becomes RECORD_LOST_UNKNOWN. */
+void recording_streams(const char *pfx, struct record_result *res, const pid_t *pids,
+		       size_t npids);
 
 #endif

@@ -1,0 +1,35 @@
+/* A traced CPython's pid, appended to the file its recorder named
+ * (preload_mark.h). A recording with no stream is then told apart: a
+ * command that ran no CPython recorded nothing and lost nothing; a
+ * CPython that ended before its registration with the session daemon
+ * completed lost everything it did (docs/tracer.md, "The recording"). */
+#include "preload_mark.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+void mark_traced(void)
+{
+	const char *path = getenv("GILSCOPE_TRACED");
+	int saved = errno, fd, n;
+	char line[24];
+
+	if (!path || !*path)
+		return;
+	/* No O_CREAT: only the recorder's file, never one made elsewhere. The
+	 * descriptor is closed at once: the program never sees it. */
+	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	if (fd >= 0) {
+		n = snprintf(line, sizeof(line), "%d\n", (int)getpid());
+		/* One write of a few bytes, O_APPEND: lines of processes
+		 * starting at once never mix. One that fails is one process
+		 * fewer counted, nothing the program would notice. */
+		ssize_t w = write(fd, line, (size_t)n);
+		(void)w;
+		close(fd);
+	}
+	errno = saved;
+}

@@ -1,0 +1,12 @@
+/* The traced process tells its recorder that it is one (preload_mark.c).
+ * Internal to the preload library. */
+#ifndef GILSCOPE_PRELOAD_MARK_H
+#define GILSCOPE_PRELOAD_MARK_H
+
+/* GILSCOPE_TRACED (set by `gilscope record`): the path of a file that
+ * exists, where a CPython the tracer traces appends its pid before it
+ * registers with the LTTng session daemon. Nothing when unset, or when
+ * the file cannot be opened; errno is kept. */
+void mark_traced(void);
+
+#endif
