@@ -13,19 +13,28 @@ valid), as if they had never been written. babeltrace2 must then fail as
 in CI; `record` must say in one line that the trace cannot be read and
 exit non-zero, without "trace written"; `analyze` must say which stream
 and why in one line (not abort). The same command without the blanking
-records a trace both read."""
+records a trace both read.
+
+Every other way of recording runs the same check (cli/recorded.c):
+`run` (the command blanks its trace); `record --pid` and `snapshot` of a
+flight recorder on a service started with `gilscope exec`, whose traces
+are blanked by blank_metadata.py run from inside the recorder once LTTng
+has written them (after_trace.c, preloaded into gilscope). Each must exit
+1 with the one line, never calling the trace written."""
+import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import gstest
 
-# argv: TRACE_DIR blank|keep. A child's two threads churn the GIL; its exit
-# has the session daemon send its descriptions to the metadata at once (a
-# fresh daemon writes none before). Then (blank) wait for the stream
-# class's description in the metadata and blank it.
+# argv: TRACE_DIR blank|keep TESTS_DIR. A child's two threads churn the
+# GIL; its exit has the session daemon send its descriptions to the
+# metadata at once (a fresh daemon writes none before). Then (blank) wait
+# for the stream class's description in the metadata and blank it.
 COMMAND = r'''
-import os, struct, subprocess, sys, time
+import subprocess, sys
 from pathlib import Path
 
 CHURN = """
@@ -40,43 +49,25 @@ for t in ts: t.join()
 subprocess.run([sys.executable, "-c", CHURN], check=True)
 if sys.argv[2] != "blank":
     sys.exit(0)
-
-def payload(data):
-    """File offsets of the metadata's text, packet after packet (CTF 1.8
-    metadata_packet_header: 37 bytes, content and packet sizes in bits)."""
-    offs, off = [], 0
-    while off + 37 <= len(data):
-        magic, = struct.unpack_from("<I", data, off)
-        if magic != 0x75D11D57:
-            sys.exit(f"metadata packet at {off}: magic {magic:#x}")
-        content, size = struct.unpack_from("<II", data, off + 24)
-        offs.extend(range(off + 37, off + content // 8))
-        off += size // 8
-    return offs
-
-deadline = time.monotonic() + 60
-while True:
-    metas = list(Path(sys.argv[1]).glob("ust/uid/*/*-bit/metadata"))
-    data = bytearray(metas[0].read_bytes()) if metas else b""
-    offs = payload(data)
-    text = bytes(data[o] for o in offs).decode()
-    if "\nstream {" in text:
-        break
-    if time.monotonic() > deadline:
-        sys.exit("LTTng wrote no stream class into the metadata within 60 s")
-    time.sleep(0.05)
-blanked = 0
-for kw in ("stream", "event"):
-    at = 0
-    while (i := text.find("\n" + kw + " {", at)) >= 0:
-        at = text.index("\n};", i) + 3
-        for k in range(i + 1, at):
-            data[offs[k]] = 0x20
-        blanked += 1
-with open(metas[0], "r+b") as f:
-    f.write(data)
-print(f"blanked {blanked} blocks of {metas[0]}")
+sys.path.insert(0, sys.argv[3])
+import blank_metadata
+print(blank_metadata.blank(Path(sys.argv[1])))
 '''
+
+# A service for `record --pid` and the flight recorder, started with
+# `gilscope exec`: two threads churn the GIL until it is killed.
+SERVICE = r'''
+import os, threading
+def churn():
+    while True:
+        os.sched_yield()
+ts = [threading.Thread(target=churn, daemon=True) for _ in range(2)]
+for t in ts: t.start()
+print("ready", flush=True)
+threading.Event().wait()
+'''
+
+HERE = Path(__file__).resolve().parent
 
 
 def gs(*args: str) -> subprocess.CompletedProcess:
@@ -84,6 +75,9 @@ def gs(*args: str) -> subprocess.CompletedProcess:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--after-trace", required=True)
+    after = ap.parse_args().after_trace
     gstest.private_lttng()
     exe = gstest.find_python("debian")
     if exe is None:
@@ -91,7 +85,7 @@ def main() -> None:
     out = gstest.tmpdir()
 
     kept = out / "kept"
-    res = gstest.record([str(exe), "-c", COMMAND, str(kept), "keep"], kept)
+    res = gstest.record([str(exe), "-c", COMMAND, str(kept), "keep", str(HERE)], kept)
     gstest.check("trace written" in res.stderr, f"a whole trace is called written: {res.stderr}")
     bt = subprocess.run(["babeltrace2", str(kept)], capture_output=True, text=True, timeout=120)
     gstest.check(bt.returncode == 0, f"babeltrace2 reads the whole trace: {bt.stderr[-500:]}")
@@ -99,7 +93,7 @@ def main() -> None:
     gstest.check(res.returncode == 0, f"analyze reads the whole trace: {res.stderr}")
 
     blanked = out / "blanked"
-    res = gstest.record([str(exe), "-c", COMMAND, str(blanked), "blank"], blanked, check=False)
+    res = gstest.record([str(exe), "-c", COMMAND, str(blanked), "blank", str(HERE)], blanked, check=False)
     gstest.check("blanked" in res.stdout, f"the command blanked the descriptions: {res.stdout} {res.stderr}")
     lines = [l for l in res.stderr.splitlines() if l.startswith("gilscope")]
     gstest.check(res.returncode == 1, f"record exits 1 (the command's 0 is no success here): "
@@ -120,7 +114,51 @@ def main() -> None:
                  and "does not declare" in lines[0] and "/gilscope_" in lines[0],
                  f"analyze names the stream in one line: {res.returncode} {lines}")
     gstest.check(not (out / "blanked.db").exists(), "analyze leaves no database behind")
-    print("ok: an undescribed stream is found by record and analyze")
+
+    # `run`: the same check before it says "recorded".
+    res = gs("run", "-o", str(out / "run"), "--", str(exe), "-c", COMMAND,
+             str(out / "run" / "trace"), "blank", str(HERE))
+    one_line(res, "run", "gilscope run: ", "gilscope: recorded")
+
+    # `record --pid` and `snapshot`: the trace damaged once LTTng wrote it.
+    service = subprocess.Popen([str(gstest.gilscope()), "exec", "--", str(exe), "-c", SERVICE],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        gstest.check(service.stdout.readline().strip() == "ready", "the service runs")
+        res = after_trace(after, out / "pid", "record", "--pid", str(service.pid), "--duration", "2s",
+                          "-o", str(out / "pid"))
+        one_line(res, "record --pid", "gilscope record: ", "trace written")
+        res = gs("record", "--flight", "-b", "1M", "--pid", str(service.pid))
+        gstest.check(res.returncode == 0, f"a flight recorder starts: {res.stderr.strip()}")
+        try:
+            res = after_trace(after, out / "snap", "snapshot", "-o", str(out / "snap"))
+            one_line(res, "snapshot", "gilscope snapshot: ", "snapshot written")
+        finally:
+            res = gs("flight", "stop")
+            gstest.check(res.returncode == 0, f"flight stop: {res.stderr.strip()}")
+    finally:
+        service.kill()
+        service.wait()
+    print("ok: an undescribed stream is found by record, record --pid, run, snapshot and analyze")
+
+
+def after_trace(lib: str, trace: Path, *args: str) -> subprocess.CompletedProcess:
+    """gilscope ARGS with after_trace.c preloaded: the metadata under
+    trace is blanked once LTTng has written it."""
+    blank = f"{sys.executable} {HERE / 'blank_metadata.py'} {trace}"
+    env = dict(os.environ, LD_PRELOAD=lib, GILSCOPE_TEST_AFTER_TRACE=f"env -u LD_PRELOAD {blank}")
+    return subprocess.run([str(gstest.gilscope()), *args], capture_output=True, text=True,
+                          timeout=300, env=env)
+
+
+def one_line(res: subprocess.CompletedProcess, what: str, pfx: str, never: str) -> None:
+    lines = [l for l in res.stderr.splitlines() if l.startswith("gilscope")
+             and not l.startswith("gilscope: recording pid")]
+    gstest.check(res.returncode == 1 and len(lines) == 1 and lines[0].startswith(pfx + "the trace in ")
+                 and "cannot be read" in lines[0] and "stream class 0" in lines[0]
+                 and "does not declare" in lines[0] and never not in res.stderr,
+                 f"{what}: exit 1, one line says the trace cannot be read, and why, never "
+                 f"'{never}': {res.returncode} {lines}")
 
 
 if __name__ == "__main__":
