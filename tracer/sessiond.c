@@ -123,32 +123,70 @@ static pid_t session_recorder(const char *name)
 }
 
 /* --- files in state_dir ----------------------------------------------------
- * gilscope-UID.sessiond-lock  the short lock: held while the daemon is
- *                             checked, started or stopped, never longer;
- * gilscope-sessiond-UID.lock  the reference count: every live recorder holds
- *                             a shared flock on it (which blocks no other
- *                             recorder); the kernel drops a killed one's, and
- *                             whoever can convert it to exclusive is the last;
- * gilscope-sessiond-UID.pid   the pid of the daemon gilscope started.
- * The last two are the names gilscope 0.x used, which held its lock for the
- * whole recording: both kinds of recorder can run at once without stopping
- * the other's daemon. */
+ * gilscope-UID-KEY.sessiond-lock  the short lock: held while the daemon is
+ *                                 checked, started or stopped, never longer;
+ * gilscope-sessiond-UID-KEY.lock  the reference count: every live recorder
+ *                                 holds a shared flock on it (which blocks no
+ *                                 other recorder); the kernel drops a killed
+ *                                 one's, and whoever can convert it to
+ *                                 exclusive is the last;
+ * gilscope-sessiond-UID-KEY.pid   the pid of the daemon gilscope started.
+ * KEY names the daemon's run directory (the one its pid file is in:
+ * /run/lttng for root, $LTTNG_HOME/.lttng else), which is what tells one
+ * daemon from another: recorders in two mount namespaces, each with its
+ * own /run/lttng, share the state directory when it is /tmp (no
+ * XDG_RUNTIME_DIR), but not their daemons, and must not count each
+ * other's references nor stop each other's daemon (state_key). */
 
 enum state_file { STATE_LOCK, STATE_REF, STATE_MARKER };
+
+/* "DEV-HASH": the device of the run directory, or of its nearest existing
+ * parent (the daemon makes the directory on that same file system: the
+ * key does not change when it does; a tmpfs mounted there is another
+ * device), and a hash (FNV-1a) of its path (two LTTNG_HOMEs on one file
+ * system). tests/lib/gstest.py (sessiond_state) computes it too. */
+static void state_key(const struct sessiond_opts *o, char *key, size_t len)
+{
+	char dir[PATH_MAX];
+	uint32_t hash = 2166136261u;
+	struct stat st = { 0 };
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", o->pidfile ? o->pidfile : "/");
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir)
+		*slash = '\0';
+	for (const char *p = dir; *p; p++) {
+		hash ^= (unsigned char)*p;
+		hash *= 16777619u;
+	}
+	while (stat(dir, &st) < 0 && (slash = strrchr(dir, '/'))) {
+		if (slash == dir) {
+			dir[1] = '\0';
+			if (stat(dir, &st) < 0)
+				st.st_dev = 0;
+			break;
+		}
+		*slash = '\0';
+	}
+	snprintf(key, len, "%llx-%08x", (unsigned long long)st.st_dev, hash);
+}
 
 static void state_path(char *buf, size_t len, const struct sessiond_opts *o, enum state_file f)
 {
 	int uid = (int)getuid();
+	char key[64];
 
+	state_key(o, key, sizeof(key));
 	switch (f) {
 	case STATE_LOCK:
-		snprintf(buf, len, "%s/gilscope-%d.sessiond-lock", o->state_dir, uid);
+		snprintf(buf, len, "%s/gilscope-%d-%s.sessiond-lock", o->state_dir, uid, key);
 		break;
 	case STATE_REF:
-		snprintf(buf, len, "%s/gilscope-sessiond-%d.lock", o->state_dir, uid);
+		snprintf(buf, len, "%s/gilscope-sessiond-%d-%s.lock", o->state_dir, uid, key);
 		break;
 	case STATE_MARKER:
-		snprintf(buf, len, "%s/gilscope-sessiond-%d.pid", o->state_dir, uid);
+		snprintf(buf, len, "%s/gilscope-sessiond-%d-%s.pid", o->state_dir, uid, key);
 		break;
 	}
 }
@@ -205,7 +243,7 @@ static int ref_take(const struct sessiond_opts *o, char *err, size_t errlen)
 
 /* With the short lock held: 1 when no other recorder holds a reference;
  * fd (a reference of ours, or any open of the file) then holds it
- * exclusively, so that no recorder of gilscope 0.x starts meanwhile. */
+ * exclusively, so that no recorder takes a reference meanwhile. */
 static int ref_last(int fd)
 {
 	return fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0;
@@ -466,8 +504,8 @@ struct sessiond *sessiond_acquire(const struct sessiond_opts *o, char *err, size
 	if (lock < 0)
 		goto end;
 	/* The reference first: a recorder stopping the daemon holds the
-	 * reference file exclusively until the daemon is gone (gilscope 0.x
-	 * without the short lock), so no one sees a dying daemon as alive. */
+	 * reference file exclusively until the daemon is gone, so no one
+	 * sees a dying daemon as alive. */
 	d->ref_fd = ref_take(o, err, errlen);
 	if (d->ref_fd < 0)
 		goto end;

@@ -186,6 +186,37 @@ def tmpdir(prefix: str = "gilscope-test-") -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
 
 
+def sessiond_state(kind: str) -> Path:
+    """A file of the recorders' shared state (tracer/sessiond.c, state_path)
+    for this environment's session daemon: kind "ref" (the reference count:
+    every live recorder holds a shared flock on it), "marker" (the pid of
+    the daemon gilscope started) or "lock". Named as gilscope names it:
+    after the uid and the daemon's run directory (its device, or its
+    nearest existing parent's, and an FNV-1a hash of its path)."""
+    uid = os.getuid()
+    state = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
+    if uid == 0:
+        rundir = "/var/run/lttng"
+    else:
+        home = os.environ["LTTNG_HOME"] if "LTTNG_HOME" in os.environ else os.environ.get("HOME", "/")
+        rundir = f"{home}/.lttng"
+    h = 2166136261
+    for b in rundir.encode():
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    probe, dev = rundir, 0
+    while probe:
+        try:
+            dev = os.stat(probe).st_dev
+            break
+        except OSError:
+            probe = "" if probe == "/" else (os.path.dirname(probe) or "")
+    key = f"{dev:x}-{h:08x}"
+    names = {"ref": f"gilscope-sessiond-{uid}-{key}.lock",
+             "marker": f"gilscope-sessiond-{uid}-{key}.pid",
+             "lock": f"gilscope-{uid}-{key}.sessiond-lock"}
+    return Path(state) / names[kind]
+
+
 def sessiond_pids(uid: Optional[int] = None, reachable: bool = False) -> list[str]:
     """Live lttng-sessiond pids, of user uid when given. A stopped daemon
     can stay a zombie where nothing reaps orphans (some containers' init):

@@ -79,8 +79,7 @@ def hold_daemon() -> int:
     """Takes a recorder's reference on the session daemon (a shared flock,
     tracer/sessiond.h): while held, no recorder, of any gilscope version,
     stops the daemon, which would take the stale sessions with it."""
-    state = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
-    fd = os.open(f"{state}/gilscope-sessiond-{os.getuid()}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(gstest.sessiond_state("ref"), os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(fd, fcntl.LOCK_SH)
     return fd
 

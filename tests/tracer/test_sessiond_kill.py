@@ -51,8 +51,7 @@ def pidfile() -> Path:
 
 
 def marker() -> Path:
-    state = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
-    return Path(state) / f"gilscope-sessiond-{os.getuid()}.pid"
+    return gstest.sessiond_state("marker")
 
 
 def live(pid: int) -> bool:

@@ -1,0 +1,126 @@
+"""Two recorders in two mount namespaces, each with its own /run/lttng
+(so its own session daemon), and one state directory: /tmp, as with
+XDG_RUNTIME_DIR unset. Their lock files and daemon markers must not be
+shared (tracer/sessiond.c names them after the daemon's run directory):
+recorder A starts a daemon in its namespace and keeps recording; recorder
+B, meanwhile, starts one in its own and ends: B is the last recorder of
+its daemon and must stop it at once, leaving A's running; when A ends,
+A's daemon stops too. With one set of files for both (gilscope before),
+B saw A's reference and left its daemon running, then A stopped B's
+daemon (the marker named it last) and left its own running.
+
+As root: a mount namespace of its own (gstest.private_lttng) with a /tmp
+of its own too (a tmpfs: the files of the recorders below never meet the
+machine's), inside which each recorder runs in a namespace of its own
+with a tmpfs on /run/lttng."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gstest
+
+INNER = "GILSCOPE_TEST_SESSIOND_NS"
+
+# argv: GO. Names the daemon this recording uses, then waits until GO exists.
+PROG = r"""
+import os, sys, time
+print("DAEMON", open("/run/lttng/lttng-sessiond.pid").read().strip(), flush=True)
+deadline = time.monotonic() + 120
+while not os.path.exists(sys.argv[1]) and time.monotonic() < deadline:
+    time.sleep(0.05)
+"""
+
+
+def live(pid: int) -> bool:
+    """Alive (a zombie is gone: nothing may reap it here)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def gone_within(pid: int, seconds: float) -> bool:
+    end = time.monotonic() + seconds
+    while live(pid) and time.monotonic() < end:
+        time.sleep(0.05)
+    return not live(pid)
+
+
+def recorder(name: str, py: Path, go: str) -> subprocess.Popen:
+    """`gilscope record` in a mount namespace of its own with an empty
+    /run/lttng: the daemon it starts is its namespace's alone."""
+    return subprocess.Popen(
+        ["unshare", "-m", "sh", "-c", f'mount -t tmpfs gilscope-{name} /run/lttng && exec "$@"', "sh",
+         str(gstest.gilscope()), "record", "-o", f"/tmp/{name}", "--", str(py), "-c", PROG, go],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def daemon_of(proc: subprocess.Popen, name: str) -> int:
+    line = proc.stdout.readline().split()
+    gstest.check(len(line) == 2 and line[0] == "DAEMON" and line[1].isdigit(),
+                 f"recorder {name}'s program names its daemon ({line})")
+    return int(line[1])
+
+
+def inner() -> None:
+    py = gstest.find_python("debian")
+    if py is None:
+        gstest.skip("needs Debian's python3")
+    os.environ.pop("XDG_RUNTIME_DIR", None)
+    home = Path("/tmp/home")
+    home.mkdir()
+    os.environ.update(HOME=str(home), LTTNG_HOME=str(home))
+    daemons: list[int] = []
+    a = None
+    try:
+        a = recorder("a", py, "/tmp/go")
+        pa = daemon_of(a, "A")
+        daemons.append(pa)
+        b = recorder("b", py, "/tmp")
+        pb = daemon_of(b, "B")
+        daemons.append(pb)
+        _, err = b.communicate(timeout=120)
+        gstest.check(b.returncode == 0 and "no events lost" in err,
+                     f"recorder B recorded ({b.returncode}: {err.strip()})")
+        gstest.check(pa != pb, f"each namespace has a daemon of its own ({pa}, {pb})")
+        gstest.check(gone_within(pb, 15), f"B, the last recorder of its daemon (pid {pb}), stopped it "
+                     "although A records on in another namespace")
+        gstest.check(live(pa), f"and A's daemon (pid {pa}) runs on")
+        refs = sorted(p.name for p in Path("/tmp").glob(f"gilscope-sessiond-{os.getuid()}-*.lock"))
+        gstest.check(len(refs) == 2, f"two reference files in /tmp, one per daemon ({refs})")
+        Path("/tmp/go").touch()
+        _, err = a.communicate(timeout=120)
+        gstest.check(a.returncode == 0 and "no events lost" in err,
+                     f"recorder A recorded ({a.returncode}: {err.strip()})")
+        gstest.check(gone_within(pa, 15), f"A, the last recorder of its daemon (pid {pa}), stopped it")
+    finally:
+        if a and a.poll() is None:
+            Path("/tmp/go").touch()
+            a.kill()
+        for pid in daemons:
+            if live(pid):
+                os.kill(pid, signal.SIGKILL)
+    print("PASSED: recorders in two mount namespaces keep their daemons apart")
+
+
+def main() -> None:
+    if os.environ.get(INNER) == "1":
+        inner()
+        return
+    if not gstest.private_lttng():
+        gstest.skip("needs root and unshare(1): mount namespaces of its own, each with its "
+                    "own /run/lttng")
+    # A /tmp of its own, shared by the two recorders' namespaces made inside.
+    argv = ["unshare", "-m", "sh", "-c", 'mount -t tmpfs gilscope-tmp /tmp && exec "$@"', "sh",
+            sys.executable, *sys.argv]
+    sys.stdout.flush()
+    sys.exit(subprocess.run(argv, env=dict(os.environ, **{INNER: "1"})).returncode)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    main()
