@@ -186,6 +186,16 @@ def tmpdir(prefix: str = "gilscope-test-") -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
 
 
+def live(pid: int) -> bool:
+    """pid runs (a zombie is gone: some containers' init, or a private
+    namespace's shell, reaps nothing)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
 def sessiond_state(kind: str) -> Path:
     """A file of the recorders' shared state (tracer/sessiond.c, state_path)
     for this environment's session daemon: kind "ref" (the reference count:

@@ -54,15 +54,6 @@ def marker() -> Path:
     return gstest.sessiond_state("marker")
 
 
-def live(pid: int) -> bool:
-    """Alive (a zombie is gone: nothing may reap it here)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
-
-
 def term_pending(pid: int) -> bool:
     """SIGTERM sent to pid and still pending (it blocks it)."""
     status = Path(f"/proc/{pid}/status").read_text()
@@ -128,7 +119,7 @@ def main() -> None:
     gstest.check(all(str(k) in said[0] for k in kids),
                  f"and names its children {kids} ({said[0] if said else ''})")
     gstest.check(took >= 10, f"after 10 s of SIGTERM ({took:.1f} s)")
-    left = [p for p in [daemon] + kids if live(p)]
+    left = [p for p in [daemon] + kids if gstest.live(p)]
     gstest.check(not left, f"the daemon {daemon} and its children {kids} are gone ({left} live)")
     gstest.check(not marker().exists(), f"{marker()} is removed")
 
@@ -141,28 +132,28 @@ def main() -> None:
         gstest.fail(f"lttng-sessiond --daemonize (exit {started.returncode}) wrote no pid: {e}")
     try:
         res = gstest.record([str(py), "-c", "print('hi')"], out / "b")
-        gstest.check(live(mine) and not term_pending(mine) and "SIGKILL" not in res.stderr,
+        gstest.check(gstest.live(mine) and not term_pending(mine) and "SIGKILL" not in res.stderr,
                      f"a daemon gilscope did not start (pid {mine}) is left alone "
-                     f"(live {live(mine)}, SIGTERM pending {live(mine) and term_pending(mine)}): "
+                     f"(live {gstest.live(mine)}, SIGTERM pending {gstest.live(mine) and term_pending(mine)}): "
                      f"{res.stderr.strip()}")
         # Its pid in the marker with another start time: a reused pid.
         marker().write_text(f"{mine} 1\n")
         res = subprocess.run([str(gstest.gilscope()), "record", "--cleanup"], capture_output=True,
                              text=True, timeout=120)
-        gstest.check(res.returncode == 0 and live(mine) and not term_pending(mine),
+        gstest.check(res.returncode == 0 and gstest.live(mine) and not term_pending(mine),
                      f"a marker naming its pid with another start time signals nothing "
-                     f"(exit {res.returncode}, live {live(mine)}): {res.stderr.strip()}")
+                     f"(exit {res.returncode}, live {gstest.live(mine)}): {res.stderr.strip()}")
         gstest.check(not marker().exists(), "and is removed")
         # A marker of gilscope 0.x: the pid alone. SIGTERM as before, no SIGKILL.
         marker().write_text(f"{mine}\n")
         res = subprocess.run([str(gstest.gilscope()), "record", "--cleanup"], capture_output=True,
                              text=True, timeout=120)
-        gstest.check(res.returncode == 0 and live(mine) and term_pending(mine)
+        gstest.check(res.returncode == 0 and gstest.live(mine) and term_pending(mine)
                      and "SIGKILL" not in res.stderr
                      and f"the session daemon (pid {mine}) did not end within 10 s of SIGTERM; "
                      "left running" in res.stderr,
                      f"a marker without a start time: SIGTERM, no SIGKILL, said in one line "
-                     f"(exit {res.returncode}, live {live(mine)}): {res.stderr.strip()}")
+                     f"(exit {res.returncode}, live {gstest.live(mine)}): {res.stderr.strip()}")
     finally:
         kill_daemon(mine)
     shutil.rmtree(out, ignore_errors=True)

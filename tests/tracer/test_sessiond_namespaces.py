@@ -34,20 +34,11 @@ while not os.path.exists(sys.argv[1]) and time.monotonic() < deadline:
 """
 
 
-def live(pid: int) -> bool:
-    """Alive (a zombie is gone: nothing may reap it here)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
-
-
 def gone_within(pid: int, seconds: float) -> bool:
     end = time.monotonic() + seconds
-    while live(pid) and time.monotonic() < end:
+    while gstest.live(pid) and time.monotonic() < end:
         time.sleep(0.05)
-    return not live(pid)
+    return not gstest.live(pid)
 
 
 def recorder(name: str, py: Path, go: str) -> subprocess.Popen:
@@ -89,7 +80,7 @@ def inner() -> None:
         gstest.check(pa != pb, f"each namespace has a daemon of its own ({pa}, {pb})")
         gstest.check(gone_within(pb, 15), f"B, the last recorder of its daemon (pid {pb}), stopped it "
                      "although A records on in another namespace")
-        gstest.check(live(pa), f"and A's daemon (pid {pa}) runs on")
+        gstest.check(gstest.live(pa), f"and A's daemon (pid {pa}) runs on")
         refs = sorted(p.name for p in Path("/tmp").glob(f"gilscope-sessiond-{os.getuid()}-*.lock"))
         gstest.check(len(refs) == 2, f"two reference files in /tmp, one per daemon ({refs})")
         Path("/tmp/go").touch()
@@ -102,7 +93,7 @@ def inner() -> None:
             Path("/tmp/go").touch()
             a.kill()
         for pid in daemons:
-            if live(pid):
+            if gstest.live(pid):
                 os.kill(pid, signal.SIGKILL)
     print("PASSED: recorders in two mount namespaces keep their daemons apart")
 
