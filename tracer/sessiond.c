@@ -136,9 +136,14 @@ static pid_t session_recorder(const char *name)
  * daemon from another: recorders in two mount namespaces, each with its
  * own /run/lttng, share the state directory when it is /tmp (no
  * XDG_RUNTIME_DIR), but not their daemons, and must not count each
- * other's references nor stop each other's daemon (state_key). */
+ * other's references nor stop each other's daemon (state_key).
+ * gilscope-sessiond-UID.lock      the reference file of gilscope before
+ *                                 KEY (one per user, whatever the daemon),
+ *                                 never taken, only checked: while a
+ *                                 recorder of that version holds it, none of
+ *                                 this one stops the daemon (legacy_last). */
 
-enum state_file { STATE_LOCK, STATE_REF, STATE_MARKER };
+enum state_file { STATE_LOCK, STATE_REF, STATE_MARKER, STATE_LEGACY_REF };
 
 /* "DEV-HASH": the device of the run directory, or of its nearest existing
  * parent (the daemon makes the directory on that same file system: the
@@ -187,6 +192,9 @@ static void state_path(char *buf, size_t len, const struct sessiond_opts *o, enu
 		break;
 	case STATE_MARKER:
 		snprintf(buf, len, "%s/gilscope-sessiond-%d-%s.pid", o->state_dir, uid, key);
+		break;
+	case STATE_LEGACY_REF:
+		snprintf(buf, len, "%s/gilscope-sessiond-%d.lock", o->state_dir, uid);
 		break;
 	}
 }
@@ -247,6 +255,19 @@ static int ref_take(const struct sessiond_opts *o, char *err, size_t errlen)
 static int ref_last(int fd)
 {
 	return fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0;
+}
+
+/* With the short lock held: 1 when no recorder of an earlier gilscope
+ * (whose files have no KEY) holds its reference, which it would take on
+ * a daemon this one started; *fd then holds that file exclusively until
+ * closed (after the daemon is stopped), or is -1 when there is none. */
+static int legacy_last(const struct sessiond_opts *o, int *fd)
+{
+	char path[PATH_MAX];
+
+	state_path(path, sizeof(path), o, STATE_LEGACY_REF);
+	*fd = open(path, O_RDWR | O_CLOEXEC);
+	return *fd < 0 || flock(*fd, LOCK_EX | LOCK_NB) == 0;
 }
 
 /* The pid of the daemon gilscope started (the marker), 0 if none, with
@@ -537,15 +558,18 @@ void sessiond_release(struct sessiond *d)
 {
 	unsigned long long start;
 	char err[256];
-	int lock;
+	int lock, legacy = -1;
 
 	if (!d)
 		return;
 	lock = lock_take(&d->o, err, sizeof(err));
-	if (lock >= 0 && marker_read(&d->o, &start) && ref_last(d->ref_fd)) {
+	if (lock >= 0 && marker_read(&d->o, &start) && ref_last(d->ref_fd) &&
+	    legacy_last(&d->o, &legacy)) {
 		stale_destroy(&d->o, err, sizeof(err));
 		daemon_stop_ours(&d->o);
 	}
+	if (legacy >= 0)
+		close(legacy);
 	if (d->ref_fd >= 0)
 		close(d->ref_fd);
 	if (lock >= 0)
@@ -566,7 +590,7 @@ enum rec_status sessiond_keep(struct sessiond *d, char *err, size_t errlen)
 
 int sessiond_cleanup(const struct sessiond_opts *o, char *err, size_t errlen)
 {
-	int n = stale_destroy(o, err, errlen), lock = -1, ref = -1;
+	int n = stale_destroy(o, err, errlen), lock = -1, ref = -1, legacy = -1;
 	unsigned long long start;
 
 	if (n < 0)
@@ -577,9 +601,11 @@ int sessiond_cleanup(const struct sessiond_opts *o, char *err, size_t errlen)
 		goto end;
 	}
 	ref = state_open(o, STATE_REF, err, errlen);
-	if (marker_read(o, &start) && ref_last(ref))
+	if (marker_read(o, &start) && ref_last(ref) && legacy_last(o, &legacy))
 		daemon_stop_ours(o);
 end:
+	if (legacy >= 0)
+		close(legacy);
 	if (ref >= 0)
 		close(ref);
 	if (lock >= 0)

@@ -12,7 +12,10 @@ daemon (the marker named it last) and left its own running.
 As root: a mount namespace of its own (gstest.private_lttng) with a /tmp
 of its own too (a tmpfs: the files of the recorders below never meet the
 machine's), inside which each recorder runs in a namespace of its own
-with a tmpfs on /run/lttng."""
+with a tmpfs on /run/lttng. Last, a recorder of an earlier gilscope
+(reference file without the run directory's key) holding its reference
+keeps the daemon a recorder of now started from being stopped under it."""
+import fcntl
 import os
 import signal
 import subprocess
@@ -88,6 +91,25 @@ def inner() -> None:
         gstest.check(a.returncode == 0 and "no events lost" in err,
                      f"recorder A recorded ({a.returncode}: {err.strip()})")
         gstest.check(gone_within(pa, 15), f"A, the last recorder of its daemon (pid {pa}), stopped it")
+
+        # A recorder of an earlier gilscope holds its reference (the file
+        # without KEY): the daemon a recorder of now started stays, then
+        # `record --cleanup` (in that namespace) stops it once it is free.
+        legacy = os.open(f"/tmp/gilscope-sessiond-{os.getuid()}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(legacy, fcntl.LOCK_SH)
+        c = recorder("c", py, "/tmp")
+        pc = daemon_of(c, "C")
+        daemons.append(pc)
+        _, err = c.communicate(timeout=120)
+        gstest.check(c.returncode == 0, f"recorder C recorded ({c.returncode}: {err.strip()})")
+        time.sleep(0.5)
+        gstest.check(gstest.live(pc), f"while an earlier gilscope's recorder holds its reference, "
+                     f"the daemon C started (pid {pc}) runs on")
+        os.close(legacy)
+        res = subprocess.run(["nsenter", "-t", str(pc), "-m", str(gstest.gilscope()), "record", "--cleanup"],
+                             capture_output=True, text=True, timeout=120)
+        gstest.check(res.returncode == 0 and gone_within(pc, 15),
+                     f"once it is released, `record --cleanup` stops it ({res.returncode}: {res.stderr.strip()})")
     finally:
         if a and a.poll() is None:
             Path("/tmp/go").touch()
