@@ -60,7 +60,7 @@ static void put_quoted_arg(FILE *f, const char *a)
 }
 
 static enum rec_status info_write(const char *dir, char *const *cmd, uint32_t tag,
-				  const char *start, int status, uint64_t lost, int done)
+				  const char *start, const struct record_result *res, int done)
 {
 	char path[PATH_MAX + 16], tagbuf[16];
 	FILE *f;
@@ -76,8 +76,10 @@ static enum rec_status info_write(const char *dir, char *const *cmd, uint32_t ta
 	}
 	fputc('\n', f);
 	if (done) {
-		fprintf(f, "exit_status=%d\n", status);
-		info_put_lost(f, lost);
+		fprintf(f, "exit_status=%d\n", res->status);
+		info_put_lost(f, res->lost);
+		/* The CPythons that said they were traced (preload_mark.c). */
+		fprintf(f, "traced_processes=%d\n", res->traced);
 	}
 	return info_end(PFX, f, path);
 }
@@ -443,7 +445,7 @@ enum rec_status record_run(const struct record_opts *o, struct record_result *re
 	struct gs_session_opts so = { .outdir = res->trace_dir, .ring = bufsz };
 	if (session_setup(PFX, &s, &so))
 		goto end;
-	if (info_write(res->trace_dir, o->cmd, tag, start, 0, 0, 0))
+	if (info_write(res->trace_dir, o->cmd, tag, start, res, 0))
 		goto end;
 
 	memset(&sa, 0, sizeof(sa));
@@ -480,7 +482,7 @@ end:
 		res->traced = traced_take(traced, pids, TRACED_NAMED, &npids);
 	if (!err)
 		recording_streams(PFX, res, pids, npids);
-	if (!err && info_write(res->trace_dir, o->cmd, tag, start, res->status, res->lost, 1))
+	if (!err && info_write(res->trace_dir, o->cmd, tag, start, res, 1))
 		err = REC_FAILED;
 	if (err && !res->cmd_ran && created)
 		nftw(res->trace_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);

@@ -56,7 +56,8 @@ def main() -> None:
     gstest.check("no events lost" not in res.stderr and "trace written" not in res.stderr
                  and "WARNING" not in res.stderr, "never 'trace written', 'no events lost' or a loss")
     info = gstest.info(out / "shell")
-    gstest.check(info["lost_events"] == "0" and info["exit_status"] == "3",
+    gstest.check(info["lost_events"] == "0" and info["exit_status"] == "3"
+                 and info["traced_processes"] == "0",
                  f"gilscope.info: lost_events=0, exit_status=3 ({info})")
     gstest.check(sorted(p.name for p in (out / "shell").iterdir()) == ["gilscope.info", "ust"],
                  "the recorder's list of traced processes is gone")
@@ -83,7 +84,8 @@ def main() -> None:
     gstest.check("no events lost" not in res.stderr and "trace written" not in res.stderr,
                  "never 'no events lost' or 'trace written'")
     info = gstest.info(out / "unregistered")
-    gstest.check(info["lost_events"] == "unknown" and info["exit_status"] == "4",
+    gstest.check(info["lost_events"] == "unknown" and info["exit_status"] == "4"
+                 and info["traced_processes"] == "1",
                  f"gilscope.info: lost_events=unknown ({info})")
     res = gs("run", "-o", str(out / "run-unregistered"), "--", *hidden)
     gstest.check(res.returncode == 4 and "LTTng made no stream" in res.stderr
@@ -96,6 +98,9 @@ def main() -> None:
     gstest.check(res.returncode == 4 and lines == [f"gilscope: trace written to {out / 'registered'}",
                                                    "gilscope: no events lost"],
                  f"a CPython that registered: trace written, no events lost ({lines})")
+    info = gstest.info(out / "registered")
+    gstest.check(info["lost_events"] == "0" and info["traced_processes"] == "1",
+                 f"gilscope.info: lost_events=0, traced_processes=1 ({info})")
     gstest.check(not (out / "registered" / "gilscope.traced").exists(),
                  "the recorder's list of traced processes is gone")
     print("PASSED: a recording with no stream says what is true")
