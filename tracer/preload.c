@@ -118,6 +118,10 @@ static struct {
 	struct gil *_Atomic g;
 	atomic_int complex;
 	atomic_int mode;
+	/* The tid of a thread that is ending the process (kill, raise, abort,
+	 * _exit, exit), 0 if none: read here, where a thread that starts
+	 * writing finds it in a line it has just read (thread_mute_check). */
+	atomic_int dying;
 } g_hot __attribute__((aligned(64))) = {
 	.mutex_lock = mutex_lock_first,
 	.mutex_unlock = mutex_unlock_first,
@@ -476,6 +480,9 @@ static pthread_key_t g_slot_key;
 static int g_slot_key_ok;
 TLS struct thread_slot *t_slot;
 TLS int t_slot_tried;
+/* This thread's records went up for writing after another thread had
+ * begun to end the process: they are not written (thread_mute_check). */
+TLS int t_mute;
 
 static void thread_slot_release(void *slot)
 {
@@ -520,15 +527,53 @@ static inline void thread_slot_pending(int on)
 	atomic_store_explicit(&t_slot->pending, on, memory_order_release);
 }
 
+/* Just after this thread's pending flag went up, with a full barrier in
+ * between: has another thread begun to end the process? That thread set
+ * g_hot.dying before it looked at the flags (pending_wait_others); one
+ * that went up after its look is not waited for, and a thread killed
+ * inside an event leaves its reservation uncommitted, the rest of its
+ * CPU's stream lost (and lttng-sessiond 2.13 then does not end on
+ * SIGTERM). Such a thread writes nothing until its flag goes up again
+ * (t_mute): its last records die with the process, as they would have
+ * with it. The barrier (flag up, then dying read, against the dying
+ * thread's store then reads) makes one of the two see the other. */
+static inline void thread_mute_check(void)
+{
+	int dying = atomic_load_explicit(&g_hot.dying, memory_order_relaxed);
+	t_mute = __builtin_expect(dying != 0, 0) && dying != self_tid();
+}
+
 /* Around a write outside the pending records (a resync, a rescued
- * acquire, a thread's name): a process that ends meanwhile waits for it
- * too, rather than killing the thread inside an event (its sub-buffer
- * then never committed, the rest of its CPU's stream lost). */
+ * acquire, a thread's name, a GIL found or retired): a process that ends
+ * meanwhile waits for it too, rather than killing the thread inside an
+ * event (its sub-buffer then never committed, the rest of its CPU's
+ * stream lost). The caller writes nothing when t_mute is set. */
 static inline int thread_slot_writing(void)
 {
 	int was = t_slot && atomic_load_explicit(&t_slot->pending, memory_order_relaxed);
 	thread_slot_pending(1);
+	if (!was) {
+		atomic_thread_fence(memory_order_seq_cst); /* not the GIL's path */
+		thread_mute_check();
+	}
 	return was;
+}
+
+/* This thread is about to end the process: threads that start writing
+ * from now on write nothing (thread_mute_check). Another thread already
+ * ending it keeps the mark. The seq_cst exchange orders the mark before
+ * the looks at the other threads' flags that follow. 1 if marked now. */
+static int process_dying(void)
+{
+	int none = 0;
+	return atomic_compare_exchange_strong(&g_hot.dying, &none, self_tid());
+}
+
+/* The process goes on after all (a signal it sent itself did not end it). */
+static void process_dying_over(void)
+{
+	int mine = self_tid();
+	atomic_compare_exchange_strong(&g_hot.dying, &mine, 0);
 }
 
 /* The process ends: give the other threads with unwritten records a
@@ -591,6 +636,7 @@ static void pending_site_acquire(const struct pending_ev *p, int32_t site[GILSCO
 }
 
 static void late_settle(void);
+static __attribute__((noinline)) int mutex_unlock_flush(pthread_mutex_t *mutex);
 
 /* pend[i] (a request when with_req, then its acquire) and the release
  * after them, of one GIL, as one `hold` record; 0 when they are not there
@@ -616,6 +662,8 @@ static int pending_hold(int i, int n, int with_req)
 /* Writes the first n pending records. */
 static void pending_write(int n)
 {
+	if (__builtin_expect(t_mute, 0))
+		return; /* went up after the process began to end */
 	int guard = tl.guard;
 	tl.guard = 1;
 	for (int i = 0; i < n; i++) {
@@ -738,12 +786,23 @@ static __attribute__((noinline)) struct pending_ev *pending_new(struct gil *g, e
 {
 	if (tl.npend == PENDING_MAX)
 		pending_flush(); /* rare: see PENDING_MAX */
-	if (!tl.npend)
+	int first = !tl.npend;
+	if (first)
 		thread_slot_pending(1);
 	struct pending_ev *p = &tl.pend[tl.npend++];
 	p->type = (uint8_t)type;
 	p->gil = gil_addr(g);
 	p->seq = atomic_fetch_add_explicit(&g->seq, 1, memory_order_relaxed);
+	if (first) {
+		/* x86-64's lock-prefixed add above is the full barrier that
+		 * thread_mute_check needs: only the compiler is held here. */
+#if defined(__x86_64__)
+		atomic_signal_fence(memory_order_seq_cst);
+#else
+		atomic_thread_fence(memory_order_seq_cst);
+#endif
+		thread_mute_check();
+	}
 	p->site_set = 0;
 	if (type == PEV_REQUEST && !atomic_load_explicit(&g->holder, memory_order_relaxed)) {
 		/* The GIL is free: see ev_request. */
@@ -865,6 +924,8 @@ static inline int late_enabled(void)
  * release; what was pending before them is written now. */
 static __attribute__((noinline)) int mutex_unlock_defer(pthread_mutex_t *mutex, struct gil *g)
 {
+	if (__builtin_expect(t_mute, 0))
+		return mutex_unlock_flush(mutex); /* nothing of it is written */
 	int rc = g_hot.mutex_unlock(mutex);
 	int k = tl.npend - 1;
 	struct pending_ev *q = NULL, *a;
@@ -909,13 +970,16 @@ static void late_settle(void)
 	struct gil *g = tl.late;
 	uint64_t mine = tl.late_seq + 1;
 	tl.late = NULL;
+	/* Up before the acquire is taken back: a thread that ends the
+	 * process meanwhile either waits for this one or finds the acquire
+	 * still published and writes it (late_rescue_all); a muted thread
+	 * leaves it there. */
+	int muted = tl.npend && (thread_slot_writing(), t_mute);
 	/* The deferred records come first: anything captured since (a wait
 	 * on another GIL) follows them. */
-	if (!atomic_compare_exchange_strong(&g->late_state, &mine, 0))
+	if (muted || !atomic_compare_exchange_strong(&g->late_state, &mine, 0))
 		for (int i = 0; i < tl.late_n && i < tl.npend; i++)
 			tl.pend[i].type = PEV_NONE;
-	if (tl.npend)
-		thread_slot_pending(1);
 }
 
 /* Writes g's published acquire for its holder, if any: this thread timed
@@ -927,11 +991,14 @@ static void late_rescue(struct gil *g)
 	uint64_t v[LATE_NV];
 	if (!st)
 		return;
+	/* Up before the swap: a muted thread leaves the acquire published. */
+	int was = thread_slot_writing();
 	for (int i = 0; i < LATE_NV; i++)
 		v[i] = atomic_load_explicit(&g->late_v[i], memory_order_acquire);
-	if (!atomic_compare_exchange_strong(&g->late_state, &st, 0))
+	if (t_mute || !atomic_compare_exchange_strong(&g->late_state, &st, 0)) {
+		thread_slot_pending(was);
 		return;
-	int was = thread_slot_writing();
+	}
 	const int32_t site[GILSCOPE_SITE_LEN] = {
 		(int32_t)(uint32_t)v[LATE_SITE], (int32_t)(uint32_t)v[LATE_SITE + 1],
 		(int32_t)(uint32_t)v[LATE_SITE + 2],
@@ -996,9 +1063,14 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	atomic_store(&g_resync_on, resync_state());
 	atomic_store(&g_resync_probes, resync_probes());
 	/* Written before the GIL is published, so that no other thread's
-	 * event for it can be recorded before its gil_found. */
-	lttng_ust_tracepoint(gilscope, gil_found, (uint64_t)(uintptr_t)m,
-			     atomic_load_explicit(&g->interval_us, memory_order_relaxed), rule, g_version, g_tag);
+	 * event for it can be recorded before its gil_found; waited for by a
+	 * process that ends meanwhile (thread_slot_writing). */
+	int was = thread_slot_writing();
+	if (!t_mute)
+		lttng_ust_tracepoint(gilscope, gil_found, (uint64_t)(uintptr_t)m,
+				     atomic_load_explicit(&g->interval_us, memory_order_relaxed), rule,
+				     g_version, g_tag);
+	thread_slot_pending(was);
 	resync_after_found();
 	atomic_store_explicit(&g->m, m, memory_order_release);
 	if (g == &g_gils[n])
@@ -1041,7 +1113,10 @@ static void gil_retire(struct gil *g)
 	late_rescue(g);
 	g_hot.mutex_lock(&g_registry);
 	if (atomic_load_explicit(&g->m, memory_order_relaxed)) {
-		lttng_ust_tracepoint(gilscope, gil_retired, gil_addr(g));
+		int was = thread_slot_writing();
+		if (!t_mute)
+			lttng_ust_tracepoint(gilscope, gil_retired, gil_addr(g));
+		thread_slot_pending(was);
 		atomic_store_explicit(&g->m, NULL, memory_order_release);
 		g->s = NULL;
 	}
@@ -1194,6 +1269,10 @@ static __attribute__((noinline)) void resync_emit(int forget)
 {
 	uint32_t ngils = 0;
 	int guard = tl.guard, was = thread_slot_writing();
+	if (t_mute) {
+		thread_slot_pending(was);
+		return;
+	}
 	tl.guard = 1; /* LTTng's tracepoints and attrib_forget may lock */
 	atomic_store(&g_resync_last, mono_ns());
 	if (forget)
@@ -1726,7 +1805,8 @@ EXPORT void gilscope_thread_name(const char *name)
 	process_lttng_ready();
 	names_remember(self_tid(), name);
 	int was = thread_slot_writing();
-	lttng_ust_tracepoint(gilscope, thread_name, self_tid(), name, g_tag);
+	if (!t_mute)
+		lttng_ust_tracepoint(gilscope, thread_name, self_tid(), name, g_tag);
 	thread_slot_pending(was);
 	tl.guard = 0;
 }
@@ -1762,6 +1842,7 @@ static void process_exit(int status)
 	if (atomic_load(&g_hot.mode) != MODE_ACTIVE)
 		return;
 	tl.guard = 1;
+	process_dying();
 	process_lttng_ready();
 	if (tl.npend)
 		pending_flush();
@@ -1816,16 +1897,19 @@ static void pending_wait_dying(void)
 		pending_wait_others();
 }
 
-static void self_signal(int sig)
+/* 1 when the process was marked as dying (see process_dying_over). */
+static int self_signal(int sig)
 {
 	if (atomic_load(&g_hot.mode) != MODE_ACTIVE || tl.guard || !signal_ends_process(sig))
-		return;
+		return 0;
 	tl.guard = 1;
+	int marked = process_dying();
 	if (tl.npend)
 		pending_flush();
 	late_rescue_all();
 	pending_wait_dying();
 	tl.guard = 0;
+	return marked;
 }
 
 EXPORT int kill(pid_t pid, int sig)
@@ -1833,9 +1917,14 @@ EXPORT int kill(pid_t pid, int sig)
 	static int (*real_kill)(pid_t, int);
 	if (!real_kill)
 		real_kill = (int (*)(pid_t, int))resolve("kill", NULL);
-	if (pid == getpid())
-		self_signal(sig);
-	return real_kill(pid, sig);
+	if (pid != getpid())
+		return real_kill(pid, sig);
+	int marked = self_signal(sig);
+	int rc = real_kill(pid, sig), e = errno;
+	if (marked)
+		process_dying_over(); /* still here */
+	errno = e;
+	return rc;
 }
 
 /* CPython's fatal errors (Py_FatalError: "Py_EndInterpreter: not the
@@ -1849,6 +1938,7 @@ EXPORT __attribute__((noreturn)) void abort(void)
 		real_abort = (void (*)(void))resolve("abort", NULL);
 	if (atomic_load(&g_hot.mode) == MODE_ACTIVE && !tl.guard && signal_ends_process(SIGABRT)) {
 		tl.guard = 1;
+		process_dying();
 		late_rescue_all(); /* this thread's own hold too */
 		pending_wait_dying();
 	}
@@ -1861,8 +1951,12 @@ EXPORT int raise(int sig)
 	static int (*real_raise)(int);
 	if (!real_raise)
 		real_raise = (int (*)(int))resolve("raise", NULL);
-	self_signal(sig);
-	return real_raise(sig);
+	int marked = self_signal(sig);
+	int rc = real_raise(sig), e = errno;
+	if (marked)
+		process_dying_over(); /* still here */
+	errno = e;
+	return rc;
 }
 
 /* What the header's constructors would have done at load time (see
@@ -1926,6 +2020,7 @@ static void after_fork_child(void)
 	tl.lazy = -1;
 	atomic_store(&g_resync_again, 0); /* the parent's */
 	atomic_store(&g_resync_unsure, 0);
+	atomic_store(&g_hot.dying, 0); /* another thread's, in the parent */
 	int used = atomic_load(&g_slots_used);
 	for (int i = 0; i < used; i++) {
 		if (&g_slots[i] != t_slot) {

@@ -458,6 +458,19 @@ def need_gdb_in_event() -> None:
         skip(f"{probes} has no symbol table: gdb cannot stop inside the hold event")
 
 
+def check_whole(con: sqlite3.Connection, procs: int, who: str, what: str, detail: str = "") -> None:
+    """Checks an analyzed recording of processes that end by their own
+    signal: `procs` processes (`who`), and nothing lost, no anomaly, no
+    hole in a GIL's order, no late event (`what` says why; `detail` is
+    added to the failure)."""
+    lost, anomalies, gaps, late = con.execute(
+        "SELECT lost_events, anomalies, order_gaps, late_events FROM runs").fetchone()
+    n = con.execute("SELECT count(*) FROM processes").fetchone()[0]
+    check(n == procs, f"{who} analyzed ({n})")
+    check((lost, anomalies, gaps, late) == (0, 0, 0, 0),
+          f"{what}: lost {lost}, anomalies {anomalies}, order gaps {gaps}, late {late} {detail}")
+
+
 def check_unknown_loss(res: subprocess.CompletedProcess, trace: Path, db: Path) -> None:
     """A recording that lost an unknown number of events (a stream ended
     early or had no packet): the recorder says so, not for want of
