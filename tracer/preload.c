@@ -165,6 +165,7 @@ static pthread_mutex_t g_registry = PTHREAD_MUTEX_INITIALIZER;
 static char g_version[96];
 static int g_exit_hooked;        /* at_exit registered (inherited by fork) */
 static uint32_t g_tag;           /* GILSCOPE_TAG: which recording we belong to */
+static pid_t g_pid;              /* this process's (a vfork child has another) */
 static atomic_int g_resync_on;   /* resync_state() last acted upon */
 static atomic_uint g_resync_ticks; /* GIL events while resync is on */
 static atomic_llong g_resync_last; /* CLOCK_MONOTONIC ns of the last resync */
@@ -1841,6 +1842,11 @@ static void process_exit(int status)
 {
 	if (atomic_load(&g_hot.mode) != MODE_ACTIVE)
 		return;
+	/* A vfork child (CPython's _posixsubprocess when exec fails) runs
+	 * in its parent's memory, on its parent's thread: nothing here is
+	 * its own, and its process_exit would end its parent in the trace. */
+	if (getpid() != g_pid)
+		return;
 	tl.guard = 1;
 	process_dying();
 	process_lttng_ready();
@@ -1900,7 +1906,8 @@ static void pending_wait_dying(void)
 /* 1 when the process was marked as dying (see process_dying_over). */
 static int self_signal(int sig)
 {
-	if (atomic_load(&g_hot.mode) != MODE_ACTIVE || tl.guard || !signal_ends_process(sig))
+	if (atomic_load(&g_hot.mode) != MODE_ACTIVE || tl.guard || !signal_ends_process(sig) ||
+	    getpid() != g_pid) /* a vfork child: see process_exit */
 		return 0;
 	tl.guard = 1;
 	int marked = process_dying();
@@ -1936,7 +1943,8 @@ EXPORT __attribute__((noreturn)) void abort(void)
 	static void (*real_abort)(void);
 	if (!real_abort)
 		real_abort = (void (*)(void))resolve("abort", NULL);
-	if (atomic_load(&g_hot.mode) == MODE_ACTIVE && !tl.guard && signal_ends_process(SIGABRT)) {
+	if (atomic_load(&g_hot.mode) == MODE_ACTIVE && !tl.guard && signal_ends_process(SIGABRT) &&
+	    getpid() == g_pid) {
 		tl.guard = 1;
 		process_dying();
 		late_rescue_all(); /* this thread's own hold too */
@@ -2021,6 +2029,7 @@ static void after_fork_child(void)
 	atomic_store(&g_resync_again, 0); /* the parent's */
 	atomic_store(&g_resync_unsure, 0);
 	atomic_store(&g_hot.dying, 0); /* another thread's, in the parent */
+	g_pid = getpid();
 	int used = atomic_load(&g_slots_used);
 	for (int i = 0; i < used; i++) {
 		if (&g_slots[i] != t_slot) {
@@ -2117,6 +2126,7 @@ __attribute__((constructor)) static void gilscope_init(void)
 	const char *tag = getenv("GILSCOPE_TAG");
 	if (tag)
 		g_tag = (uint32_t)strtoul(tag, NULL, 10);
+	g_pid = getpid();
 	mark_traced(); /* before the registration, which may never complete */
 	process_watch_start();
 	int64_t t0 = mono_ns();
