@@ -90,8 +90,8 @@ struct record_result;
  * metadata may still be arriving), then said so in one line starting with
  * pfx: -1. 0 when every CTF trace in dir can be opened, or there is none. */
 int recorded_check(const char *pfx, const char *dir);
-/* recorded_check(), then (unless quiet) record_say_written(): 0, or -1
- * after the one line. */
+/* recorded_check() when the recording traced a process, then (unless
+ * quiet) record_say_written(): 0, or -1 after the one line. */
 int recorded_finish(const char *pfx, const struct record_result *res, uint64_t ring, int quiet);
 
 /* `record --pid` / `record --flight`, once `record` parsed its options;

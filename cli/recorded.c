@@ -50,7 +50,10 @@ int recorded_check(const char *pfx, const char *dir)
 
 int recorded_finish(const char *pfx, const struct record_result *res, uint64_t ring, int quiet)
 {
-	if (recorded_check(pfx, res->trace_dir))
+	/* With no traced process, what streams there are hold other
+	 * recordings' processes (a session without a process tracker gets
+	 * every one of the user's): nothing of this recording to read. */
+	if (res->traced && recorded_check(pfx, res->trace_dir))
 		return -1;
 	if (!quiet)
 		record_say_written(res, ring);

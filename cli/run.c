@@ -148,11 +148,11 @@ int cmd_run(int argc, char **argv)
 		return GILSCOPE_EXIT_FAILURE;
 
 	ro.outdir = trace;
-	if (record_run(&ro, &rr) != REC_OK || recorded_check(PFX, rr.trace_dir)) {
+	if (record_run(&ro, &rr) != REC_OK || recorded_finish(PFX, &rr, 0, 1)) {
 		/* record said why; a command that never ran has no trace. */
 		return rr.status ? rr.status : GILSCOPE_EXIT_FAILURE;
 	}
-	if (!rr.streams) {
+	if (!rr.streams || !rr.traced) {
 		/* Nothing to analyze: what that means, and the command's status
 		 * (a loss of every traced process's events is a failure). */
 		record_say_written(&rr, 0);

@@ -494,8 +494,10 @@ void record_say_written(const struct record_result *res, uint64_t ring)
 {
 	char n[48];
 
-	if (!res->streams) {
-		/* No stream: LTTng makes them when a traced process registers. */
+	/* No stream: LTTng makes them when a traced process registers. No
+	 * traced process: the streams are other recordings' (a session
+	 * without a process tracker has every traced process of the user). */
+	if (!res->streams || !res->traced) {
 		if (res->traced > 0)
 			fprintf(stderr, "gilscope: no GIL events recorded in %s: no traced process "
 				"registered; WARNING: the events of the traced process%s said above "

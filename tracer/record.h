@@ -51,7 +51,8 @@ struct record_result {
 enum rec_status record_run(const struct record_opts *opts, struct record_result *res);
 
 /* The closing lines on stderr: where the trace is, and the events lost
- * (with the per-CPU ring to raise); with no stream, that no GIL event was
+ * (with the per-CPU ring to raise); with no stream, or no traced process
+ * (the streams are then other recordings'), that no GIL event was
  * recorded and whether that is a loss (res->traced). */
 void record_say_written(const struct record_result *res, uint64_t ring);
 

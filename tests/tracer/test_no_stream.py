@@ -14,6 +14,9 @@ said before).
   a process that ends before a busy daemon registers it (docs/tracer.md).
   `record` names it (its pid), says none of its events was recorded and
   how many is unknown (lost_events=unknown), with the command's status.
+  So does one that ran beside another recording's CPython, whose process
+  made streams in its session too (a session without a process tracker
+  gets every traced process of the user).
 - A CPython that registers: "trace written", "no events lost" (the files
   the recorder keeps meanwhile are gone).
 
@@ -21,6 +24,7 @@ In a mount namespace of its own (gstest.private_lttng): no other
 recording's process can make a stream in these sessions."""
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import gstest
@@ -65,6 +69,33 @@ def main() -> None:
     gstest.check(res.returncode == 3 and "no GIL events recorded" in res.stderr
                  and "no CPython" in res.stderr and "cannot" not in res.stderr,
                  f"`run` says the same and analyzes nothing: {res.returncode} {res.stderr.strip()}")
+
+    # 1b. No CPython, beside another recording's: that one's process makes
+    # streams in this session too (no process tracker), none of this one.
+    ready, go = out / "ready", out / "go"
+    beside = subprocess.Popen(
+        [str(gstest.gilscope()), "record", "-o", str(out / "beside"), "--", "sh", "-c",
+         f'touch {ready}; while [ ! -e {go} ]; do sleep 0.05; done; exit 3'],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists() and time.monotonic() < deadline and beside.poll() is None:
+            time.sleep(0.05)
+        gstest.check(ready.exists(), "the shell's recording runs")
+        gstest.record([str(py), "-c", "import threading; t = threading.Thread(target=print); "
+                       "t.start(); t.join()"], out / "other")
+    finally:
+        go.touch()
+        _, err = beside.communicate(timeout=120)
+    streams = list((out / "beside").glob("ust/uid/*/*-bit/gilscope_*"))
+    gstest.check(bool(streams), f"the other recording's process made streams in the shell's ({len(streams)})")
+    lines = [l for l in err.splitlines() if l.startswith("gilscope")]
+    gstest.check(beside.returncode == 3 and len(lines) == 1 and "no GIL events recorded" in lines[0]
+                 and "no CPython" in lines[0],
+                 f"the shell's recording still says nothing of its own was recorded ({beside.returncode}, {lines})")
+    info = gstest.info(out / "beside")
+    gstest.check(info["lost_events"] == "0" and info["traced_processes"] == "0",
+                 f"gilscope.info: lost_events=0, traced_processes=0 ({info})")
 
     # 2. A CPython that never registers: all its events lost.
     hidden = ["unshare", "-m", "sh", "-c",

@@ -1,7 +1,9 @@
 """Programs that are not Python run unchanged under the recorder: a shell
 pipeline, a C program whose locks look exactly like a GIL, and Python 2.7
 (old GIL, not traced). Same output, same exit status, no GIL found, and
-no LTTng library loaded in them."""
+no LTTng library loaded in them; `record` says no GIL event was recorded
+(never "no events lost"). In a mount namespace of its own where it can
+(gstest.private_lttng)."""
 import argparse
 import subprocess
 from pathlib import Path
@@ -25,10 +27,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--fake-gil", required=True)
     args = ap.parse_args()
+    # Sessions of their own: another test's traced process makes streams
+    # in every session of the user, and one whose registration never
+    # completed leaves a trace babeltrace2 cannot read.
+    gstest.private_lttng()
     out = gstest.tmpdir()
 
     same_as_plain(["sh", "-c", "seq 1 2000 | sort -rn | head -3; echo err >&2; exit 5"],
                   out / "shell", "shell pipeline", {"sh", "seq", "sort", "head"})
+    said = gstest.record(["true"], out / "true").stderr
+    gstest.check("no GIL events recorded" in said and "no CPython" in said
+                 and "no events lost" not in said,
+                 f"the recorder says nothing was recorded, and why ({said.strip()})")
     same_as_plain([args.fake_gil, "20000"], out / "fake", "GIL-shaped C program", {"fake_gil"})
     # The preload is in it, LTTng is not: no liblttng-ust* library is
     # loaded in a process that is not a traced CPython (tracer/tp_defer.c).
