@@ -209,6 +209,7 @@ struct info_file {
 	int32_t *late_pids;    /* late_pids=: those that joined during it */
 	size_t nlate;
 	int bad_tag;           /* a tag= line that is not a number */
+	int64_t traced;        /* traced_processes=: CPythons traced, GS_UNKNOWN */
 };
 
 /* "1,2,3" -> *pids; a malformed list keeps none. */
@@ -264,6 +265,7 @@ static void info_read(const char *trace_dir, struct info_file *info)
 	info->pids = info->late_pids = NULL;
 	info->npids = info->nlate = 0;
 	info->bad_tag = 0;
+	info->traced = GS_UNKNOWN;
 	snprintf(path, sizeof(path), "%s/gilscope.info", trace_dir);
 	f = fopen(path, "r");
 	if (!f)
@@ -302,6 +304,12 @@ static void info_read(const char *trace_dir, struct info_file *info)
 
 			if (!*end)
 				info->exit_status = v;
+		} else if (!strcmp(line, "traced_processes") && eq[1]) {
+			char *end;
+			long long v = strtoll(eq + 1, &end, 10);
+
+			if (!*end && v >= 0)
+				info->traced = v;
 		}
 	}
 	free(line);
@@ -590,6 +598,19 @@ static int analyze_job(void *arg)
 			 (unsigned long long)tinfo.seq_gaps, tinfo.seq_gaps > 1 ? "s" : "");
 		a.lost_unknown++;
 		if ((ret = model_loss(a.model, &l)) != GS_OK) {
+			snprintf(err, sizeof(err), "%s", model_error(a.model));
+			goto end;
+		}
+	}
+	/* CPythons the preload traced (each said so before it registered
+	 * with the session daemon) that are not in the trace: each ended
+	 * before its registration was done (a busy daemon, or a fork child
+	 * whose registration does not wait), and all it did is lost. */
+	if (info.traced != GS_UNKNOWN && (uint64_t)info.traced > model_kept_count(a.model)) {
+		a.lost_unknown++;
+		if ((ret = model_lost_processes(a.model, (uint64_t)info.traced -
+						model_kept_count(a.model),
+						(uint64_t)info.traced)) != GS_OK) {
 			snprintf(err, sizeof(err), "%s", model_error(a.model));
 			goto end;
 		}

@@ -150,8 +150,8 @@ static enum gs_status run_findings_write(struct model *m)
 			 (unsigned long long)m->lost_uncounted, m->lost_uncounted > 1 ? "es" : "");
 	if (m->lost_starts)
 		snprintf(starts, sizeof(starts), " (%llu start%s of a GIL or a process not "
-			 "recorded: a gil_found and the events before the first one seen; "
-			 "the lost table names them)",
+			 "recorded: a gil_found and the events before the first one seen, or "
+			 "all of a process; the lost table names them)",
 			 (unsigned long long)m->lost_starts, m->lost_starts > 1 ? "s" : "");
 	if (m->lost_tails)
 		snprintf(tails, sizeof(tails), " (%llu stream%s ended before the recording did, "

@@ -82,6 +82,34 @@ uint64_t model_skipped_count(const struct model *m)
 	return m->skipped;
 }
 
+uint64_t model_kept_count(const struct model *m)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < m->procv.n; i++) {
+		const struct process *p = m->procv.v[i];
+
+		if (!(m->filter || m->keep_pids) || p->state == PROC_KEPT)
+			n += 1 + (p->other == PROC_OTHER_OURS); /* a later one: said lost */
+	}
+	return n;
+}
+
+enum gs_status model_lost_processes(struct model *m, uint64_t missing, uint64_t traced)
+{
+	char what[200];
+
+	snprintf(what, sizeof(what), "%llu of the %llu traced CPython processes: nothing of %s "
+		 "recorded (ended before %s registration with the session daemon was done)",
+		 (unsigned long long)missing, (unsigned long long)traced,
+		 missing > 1 ? "theirs" : "its", missing > 1 ? "their" : "its");
+	m->lost_starts++;
+	if (!m->nlosses)
+		m->max_loss_end = m->end_ns;
+	m->nlosses++;
+	return db_insert(m->db, DB_LOST, m->run_id, what, GS_UNKNOWN, GS_UNKNOWN, (int64_t)0);
+}
+
 struct model *model_new(struct db *db, uint64_t durs_budget)
 {
 	struct model *m = calloc(1, sizeof(*m));

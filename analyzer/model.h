@@ -48,6 +48,12 @@ void model_set_start(struct model *m, const char *kind, int64_t horizon_ns);
 int model_pid_kept(const struct model *m, int32_t pid);
 /* Events skipped by the tag filter. */
 uint64_t model_skipped_count(const struct model *m);
+/* The processes of the recording it keeps (all, without a filter), and
+ * those of a later process at a kept one's pid (said lost). */
+uint64_t model_kept_count(const struct model *m);
+/* A lost row for `missing` of the `traced` processes the preload traced
+ * that left nothing of theirs in the trace. */
+enum gs_status model_lost_processes(struct model *m, uint64_t missing, uint64_t traced);
 void model_free(struct model *m);
 /* Feed events and losses in time order; on an error model_error() says
  * what failed. */

@@ -166,6 +166,7 @@ static char g_version[96];
 static int g_exit_hooked;        /* at_exit registered (inherited by fork) */
 static uint32_t g_tag;           /* GILSCOPE_TAG: which recording we belong to */
 static pid_t g_pid;              /* this process's (a vfork child has another) */
+static int g_marked;             /* told its recorder it is traced (mark_traced) */
 static atomic_int g_resync_on;   /* resync_state() last acted upon */
 static atomic_uint g_resync_ticks; /* GIL events while resync is on */
 static atomic_llong g_resync_last; /* CLOCK_MONOTONIC ns of the last resync */
@@ -1034,6 +1035,13 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	struct gil *g = NULL;
 	pid_t tid = self_tid();
 
+	/* A fork child that runs Python (CPython makes its GIL again) is
+	 * counted too, even if it ends before its registration completes;
+	 * one that only execs is not. Once, under M and S. */
+	if (!g_marked) {
+		g_marked = 1;
+		mark_traced();
+	}
 	/* gil_found is a process's first event */
 	if (process_lttng_ready())
 		atomic_store(&g_resync_unsure, 1);
@@ -2030,6 +2038,7 @@ static void after_fork_child(void)
 	atomic_store(&g_resync_unsure, 0);
 	atomic_store(&g_hot.dying, 0); /* another thread's, in the parent */
 	g_pid = getpid();
+	g_marked = 0; /* at its first GIL (gil_register), not if it only execs */
 	int used = atomic_load(&g_slots_used);
 	for (int i = 0; i < used; i++) {
 		if (&g_slots[i] != t_slot) {
@@ -2128,6 +2137,7 @@ __attribute__((constructor)) static void gilscope_init(void)
 		g_tag = (uint32_t)strtoul(tag, NULL, 10);
 	g_pid = getpid();
 	mark_traced(); /* before the registration, which may never complete */
+	g_marked = 1;
 	process_watch_start();
 	int64_t t0 = mono_ns();
 	process_lttng_begin(); /* loading liblttng-ust starts its threads */

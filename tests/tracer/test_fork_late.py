@@ -58,17 +58,39 @@ def main() -> None:
     prog = out / "late.py"
     prog.write_text(PROGRAM)
     env = dict(os.environ, LTTNG_UST_REGISTER_TIMEOUT="0")
-    res = gstest.record([str(exe), str(prog)], out / "trace", env=env)
-    lines = {k: v.split() for k, v in (line.split(" ", 1) for line in res.stdout.splitlines())}
-    child, parent = int(lines["child"][0]), int(lines["parent"][0])
-    gstest.check(lines["child"][1] == "7", "the child exited with its own status")
+    # The child is recorded from when the session daemon has registered it:
+    # under load that once took longer than its 3 s of life (CI, 3.10: no
+    # event of it at all). Nothing of it can be recorded then (liblttng-ust
+    # drops a process's events until its registration is done; docs/
+    # tracer.md): that case is tried again, up to three recordings.
+    for attempt in (1, 2, 3):
+        trace_dir = out / f"trace-{attempt}"
+        res = gstest.record([str(exe), str(prog)], trace_dir, env=env)
+        lines = {k: v.split() for k, v in (line.split(" ", 1) for line in res.stdout.splitlines())}
+        child, parent = int(lines["child"][0]), int(lines["parent"][0])
+        gstest.check(lines["child"][1] == "7", "the child exited with its own status")
 
-    tag = int(gstest.info(out / "trace")["tag"])
-    trace = gstest.read_trace(out / "trace")
-    by_pid = trace.by_pid()
-    kids = by_pid.get(child, [])
-    found = [e for e in kids if e.name == "gil_found"]
-    known = [e for e in kids if e.name == "gil_known" and e.fields.get("tag") == tag]
+        tag = int(gstest.info(trace_dir)["tag"])
+        trace = gstest.read_trace(trace_dir)
+        by_pid = trace.by_pid()
+        kids = by_pid.get(child, [])
+        found = [e for e in kids if e.name == "gil_found"]
+        known = [e for e in kids if e.name == "gil_known" and e.fields.get("tag") == tag]
+        gil_events = [e for e in kids if e.name not in ("process_exit", "thread_name")]
+        if gil_events or attempt == 3:
+            break
+        # Then the analyzer must say so: the child told the recorder it was
+        # traced (gilscope.info's traced_processes), and is not in the trace.
+        con = gstest.analyze(trace_dir, out / f"run-{attempt}.db")
+        said = con.execute("SELECT stream FROM lost WHERE stream LIKE '%traced CPython processes%'"
+                           ).fetchall()
+        kept = {r[0] for r in con.execute("SELECT pid FROM processes")}
+        con.close()
+        gstest.check(bool(said) or child in kept,
+                     f"a child not recorded is said lost ({said}, processes {sorted(kept)})")
+        print(f"attempt {attempt}: nothing of the child's GIL was recorded ({len(kids)} events of "
+              f"it): it ended before its registration with the session daemon was done, "
+              f"said {said}; again", flush=True)
     # The child finds its GIL microseconds after fork() (3.7+), before its
     # own registration; whether its inherited tracepoints record that
     # gil_found varies: either it or a gil_known must be there.
@@ -80,7 +102,7 @@ def main() -> None:
     gstest.check({"child-0", "child-1"} <= names, f"the child's threads are named ({sorted(names)})")
 
     db = out / "run.db"
-    con = gstest.analyze(out / "trace", db)
+    con = gstest.analyze(trace_dir, db)
     lost, anomalies = con.execute("SELECT lost_events, anomalies FROM runs").fetchone()
     gstest.check(lost == 0 and anomalies == 0,
                  f"no loss and no anomaly (lost {lost}, anomalies {anomalies})")
