@@ -82,16 +82,34 @@ uint64_t model_skipped_count(const struct model *m)
 	return m->skipped;
 }
 
+static int ptr_cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+
+	return (x > y) - (x < y);
+}
+
 uint64_t model_kept_count(const struct model *m)
 {
+	const struct process **v;
 	uint64_t n = 0;
 
-	for (size_t i = 0; i < m->procv.n; i++) {
-		const struct process *p = m->procv.v[i];
+	if (!m->gilv.n)
+		return 0;
+	v = malloc(m->gilv.n * sizeof(*v));
+	if (!v)
+		return UINT64_MAX; /* out of memory: no claim */
+	for (size_t i = 0; i < m->gilv.n; i++)
+		v[i] = ((const struct gil *)m->gilv.v[i])->proc;
+	qsort(v, m->gilv.n, sizeof(*v), ptr_cmp);
+	for (size_t i = 0; i < m->gilv.n; i++) {
+		const struct process *p = v[i];
 
-		if (!(m->filter || m->keep_pids) || p->state == PROC_KEPT)
-			n += 1 + (p->other == PROC_OTHER_OURS); /* a later one: said lost */
+		if ((i && v[i - 1] == p) || ((m->filter || m->keep_pids) && p->state != PROC_KEPT))
+			continue;
+		n += 1 + (p->other == PROC_OTHER_OURS); /* a later one: said lost */
 	}
+	free(v);
 	return n;
 }
 
@@ -99,7 +117,7 @@ enum gs_status model_lost_processes(struct model *m, uint64_t missing, uint64_t 
 {
 	char what[200];
 
-	snprintf(what, sizeof(what), "%llu of the %llu traced CPython processes: nothing of %s "
+	snprintf(what, sizeof(what), "%llu of the %llu traced CPython processes: no GIL of %s "
 		 "recorded (ended before %s registration with the session daemon was done)",
 		 (unsigned long long)missing, (unsigned long long)traced,
 		 missing > 1 ? "theirs" : "its", missing > 1 ? "their" : "its");

@@ -48,8 +48,9 @@ void model_set_start(struct model *m, const char *kind, int64_t horizon_ns);
 int model_pid_kept(const struct model *m, int32_t pid);
 /* Events skipped by the tag filter. */
 uint64_t model_skipped_count(const struct model *m);
-/* The processes of the recording it keeps (all, without a filter), and
- * those of a later process at a kept one's pid (said lost). */
+/* The processes of the recording it keeps (all, without a filter) that
+ * have a GIL, and later processes at a kept one's pid (said lost);
+ * UINT64_MAX when it cannot tell (out of memory). */
 uint64_t model_kept_count(const struct model *m);
 /* A lost row for `missing` of the `traced` processes the preload traced
  * that left nothing of theirs in the trace. */

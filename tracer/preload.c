@@ -1035,9 +1035,12 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	struct gil *g = NULL;
 	pid_t tid = self_tid();
 
-	/* A fork child that runs Python (CPython makes its GIL again) is
-	 * counted too, even if it ends before its registration completes;
-	 * one that only execs is not. Once, under M and S. */
+	/* Every traced CPython tells its recorder so at its first GIL, before
+	 * its registration, which may never complete (preload_mark.h); a fork
+	 * child too (CPython makes its GIL again after fork()). One that never
+	 * takes a GIL has nothing to trace and is not counted (`python -V`,
+	 * 3.6 without threads, a fork child that only execs). Once, under M
+	 * and S. */
 	if (!g_marked) {
 		g_marked = 1;
 		mark_traced();
@@ -2038,7 +2041,7 @@ static void after_fork_child(void)
 	atomic_store(&g_resync_unsure, 0);
 	atomic_store(&g_hot.dying, 0); /* another thread's, in the parent */
 	g_pid = getpid();
-	g_marked = 0; /* at its first GIL (gil_register), not if it only execs */
+	g_marked = 0; /* at its first GIL (gil_register) */
 	int used = atomic_load(&g_slots_used);
 	for (int i = 0; i < used; i++) {
 		if (&g_slots[i] != t_slot) {
@@ -2136,8 +2139,6 @@ __attribute__((constructor)) static void gilscope_init(void)
 	if (tag)
 		g_tag = (uint32_t)strtoul(tag, NULL, 10);
 	g_pid = getpid();
-	mark_traced(); /* before the registration, which may never complete */
-	g_marked = 1;
 	process_watch_start();
 	int64_t t0 = mono_ns();
 	process_lttng_begin(); /* loading liblttng-ust starts its threads */
