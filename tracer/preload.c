@@ -543,6 +543,8 @@ static inline void thread_mute_check(void)
 {
 	int dying = atomic_load_explicit(&g_hot.dying, memory_order_relaxed);
 	t_mute = __builtin_expect(dying != 0, 0) && dying != self_tid();
+	if (__builtin_expect(t_mute, 0) && t_slot) /* nothing to wait for */
+		atomic_store_explicit(&t_slot->pending, 0, memory_order_relaxed);
 }
 
 /* Around a write outside the pending records (a resync, a rescued
