@@ -24,6 +24,7 @@
 #include <lttng/lttng.h>
 
 #include "leftover.h"
+#include "preregister.h"
 #include "recording.h"
 
 #define PFX "gilscope record: "
@@ -445,6 +446,9 @@ enum rec_status record_run(const struct record_opts *o, struct record_result *re
 	struct gs_session_opts so = { .outdir = res->trace_dir, .ring = bufsz };
 	if (session_setup(PFX, &s, &so))
 		goto end;
+	/* The buffers made now, not in the command's first process: it
+	 * starts as fast as later ones. On failure it waits as it used to. */
+	(void)preregister_run(PFX, o->base_env);
 	if (info_write(res->trace_dir, o->cmd, tag, start, res, 0))
 		goto end;
 

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <glob.h>
 #include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,6 +82,78 @@ enum rec_status recording_end(const char *pfx, struct gs_session *s, struct sess
 	return status;
 }
 
+/* 1 when a metadata file of the trace declares an event (text between
+ * the metadata packets' binary headers: a match may span two reads,
+ * never a header, and a description has many "event {"). */
+static int events_declared(const char *dir)
+{
+	char pat[PATH_MAX + 64], buf[1 << 16];
+	glob_t g;
+	int event = 0;
+
+	snprintf(pat, sizeof(pat), "%s/ust/uid/*/*-bit/metadata", dir);
+	if (glob(pat, 0, NULL, &g))
+		return 0;
+	for (size_t i = 0; i < g.gl_pathc && !event; i++) {
+		FILE *f = fopen(g.gl_pathv[i], "rb");
+		size_t n, keep = 0;
+
+		/* keep: the last bytes of a read, for a match across reads. */
+		while (f && !event && (n = fread(buf + keep, 1, sizeof(buf) - keep, f)) > 0) {
+			size_t len = keep + n;
+
+			event = memmem(buf, len, "event {", 7) != NULL;
+			keep = len < 6 ? len : 6;
+			memmove(buf, buf + len - keep, keep);
+		}
+		if (f)
+			fclose(f);
+	}
+	globfree(&g);
+	return event;
+}
+
+static uint64_t be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* 1 when every packet the trace's indexes list has one content size: the
+ * empty packets the stop writes, no event in any (CTF index: a 16-byte
+ * header whose last field is an entry's length, entries holding offset,
+ * packet size and content size, big-endian). */
+static int packets_empty(const char *dir)
+{
+	char pat[PATH_MAX + 64];
+	unsigned char hdr[16], ent[24];
+	glob_t g;
+	uint64_t first = 0;
+	int same = 1;
+
+	snprintf(pat, sizeof(pat), "%s/ust/uid/*/*-bit/index/*.idx", dir);
+	if (glob(pat, 0, NULL, &g))
+		return 0;
+	for (size_t i = 0; i < g.gl_pathc && same; i++) {
+		FILE *f = fopen(g.gl_pathv[i], "rb");
+		uint64_t len;
+
+		same = f && fread(hdr, 1, sizeof(hdr), f) == sizeof(hdr) &&
+		       (len = be64(hdr + 8) & 0xffffffff) >= sizeof(ent);
+		while (same && fread(ent, 1, sizeof(ent), f) == sizeof(ent)) {
+			first = first ? first : be64(ent + 16);
+			same = be64(ent + 16) == first && !fseek(f, (long)(len - sizeof(ent)), SEEK_CUR);
+		}
+		if (f)
+			fclose(f);
+	}
+	globfree(&g);
+	return same && first;
+}
+
 void recording_streams(const char *pfx, struct record_result *res, const pid_t *pids,
 		       size_t npids)
 {
@@ -91,7 +165,10 @@ void recording_streams(const char *pfx, struct record_result *res, const pid_t *
 	 * beside them are no streams. */
 	snprintf(pat, sizeof(pat), "%s/ust/uid/*/*-bit/" SESSION_CHANNEL "_*", res->trace_dir);
 	res->streams = 0;
-	if (!glob(pat, 0, NULL, &g)) {
+	/* preregister.c's process makes the streams by itself; it has no
+	 * probe, declares no event, writes none: not a traced process's. */
+	if ((events_declared(res->trace_dir) || !packets_empty(res->trace_dir)) &&
+	    !glob(pat, 0, NULL, &g)) {
 		res->streams = (int)g.gl_pathc;
 		globfree(&g);
 	}
