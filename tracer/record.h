@@ -38,7 +38,8 @@ struct record_result {
 	int tails;              /* streams that ended early or have no packet (their loss is
 				   RECORD_LOST_UNKNOWN; no buffer size helps) */
 	int streams;            /* the trace's stream files: none when no traced process
-				   registered with the session daemon */
+				   registered with the session daemon (those the recorder
+				   made before the command, preregister.h, do not count) */
 	int traced;             /* the CPython processes the tracer traced (record: those
 				   that said so, --pid: the ones asked for); with no
 				   stream, their events were lost (RECORD_LOST_UNKNOWN) */
