@@ -84,7 +84,8 @@ enum rec_status recording_end(const char *pfx, struct gs_session *s, struct sess
 
 /* 1 when a metadata file of the trace declares an event (text between
  * the metadata packets' binary headers: a match may span two reads,
- * never a header, and a description has many "event {"). */
+ * never a header, and a description has many "event {"; a packet's
+ * padding holds only what this session's metadata held before). */
 static int events_declared(const char *dir)
 {
 	char pat[PATH_MAX + 64], buf[1 << 16];
@@ -113,19 +114,20 @@ static int events_declared(const char *dir)
 	return event;
 }
 
-static uint64_t be64(const unsigned char *p)
+/* The big-endian unsigned integer of n bytes at p. */
+static uint64_t be_uint(const unsigned char *p, int n)
 {
 	uint64_t v = 0;
 
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < n; i++)
 		v = v << 8 | p[i];
 	return v;
 }
 
 /* 1 when every packet the trace's indexes list has one content size: the
  * empty packets the stop writes, no event in any (CTF index: a 16-byte
- * header whose last field is an entry's length, entries holding offset,
- * packet size and content size, big-endian). */
+ * header whose last 4 bytes are an entry's length, entries beginning with
+ * offset, packet size and content size, 8 bytes each, big-endian). */
 static int packets_empty(const char *dir)
 {
 	char pat[PATH_MAX + 64];
@@ -142,10 +144,10 @@ static int packets_empty(const char *dir)
 		uint64_t len;
 
 		same = f && fread(hdr, 1, sizeof(hdr), f) == sizeof(hdr) &&
-		       (len = be64(hdr + 8) & 0xffffffff) >= sizeof(ent);
+		       (len = be_uint(hdr + 12, 4)) >= sizeof(ent);
 		while (same && fread(ent, 1, sizeof(ent), f) == sizeof(ent)) {
-			first = first ? first : be64(ent + 16);
-			same = be64(ent + 16) == first && !fseek(f, (long)(len - sizeof(ent)), SEEK_CUR);
+			first = first ? first : be_uint(ent + 16, 8);
+			same = be_uint(ent + 16, 8) == first && !fseek(f, (long)(len - sizeof(ent)), SEEK_CUR);
 		}
 		if (f)
 			fclose(f);

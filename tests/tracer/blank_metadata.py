@@ -25,18 +25,21 @@ def payload(data: bytes) -> list[int]:
 
 
 def blank(root: Path, timeout: float = 60) -> str:
-    """Waits until a metadata file under root declares a stream class,
-    blanks its stream and event blocks; says what it did."""
+    """Waits until a metadata file under root declares a stream class and
+    events (`record` has the stream class declared before the command,
+    tracer/preregister.c; the events come when a traced process's session
+    ends), blanks its stream and event blocks; says what it did."""
     deadline = time.monotonic() + timeout
     while True:
         metas = sorted(root.glob("**/ust/uid/*/*-bit/metadata"))
         data = bytearray(metas[0].read_bytes()) if metas else bytearray()
         offs = payload(data)
         text = bytes(data[o] for o in offs).decode()
-        if "\nstream {" in text:
+        if "\nstream {" in text and "\nevent {" in text:
             break
         if time.monotonic() > deadline:
-            sys.exit(f"LTTng wrote no stream class into a metadata under {root} within {timeout} s")
+            sys.exit(f"LTTng wrote no stream class and events into a metadata under {root} "
+                     f"within {timeout} s")
         time.sleep(0.05)
     blanked = 0
     for kw in ("stream", "event"):
