@@ -113,8 +113,12 @@ def check_db(out: Path, prog: Path, lines: dict, truth: dict, tid_of: dict) -> N
         return row
 
     a = site("f", "LINE_A")
-    gstest.check(a[2] >= 200 and a[4] >= 200 and a[5] > 0,
-                 f"code_sites: f at line A, {a[2]} voluntary releases, {a[4]} waits, "
+    # f's 200 reads each release the GIL at line A; one made while g or h
+    # had a drop request pending honours it and is counted forced (the
+    # schema's meaning: CPython then waits for the hand-off), so the two
+    # kinds together, not the voluntary ones alone (199 + 1 seen once).
+    gstest.check(a[2] + a[3] >= 200 and a[4] >= 200 and a[5] > 0,
+                 f"code_sites: f at line A, {a[2]} voluntary and {a[3]} forced releases, {a[4]} waits, "
                  f"{a[5]} ns without the GIL after them")
     for name, tag in (("g", "LINE_B"), ("h", "LINE_C")):
         row = site(name, tag)
@@ -135,8 +139,8 @@ def check_db(out: Path, prog: Path, lines: dict, truth: dict, tid_of: dict) -> N
                      f"at {tag}, {drops[3]} in the program")
     f_tid = tid_of["f"]
     ends = q("SELECT count(*), sum(end_site_id = ?) FROM holds h JOIN gils USING (gil_id) "
-             "WHERE tid = ? AND ended = 'voluntary'", (a[0], f_tid)).fetchone()
-    gstest.check(ends[1] >= 200, f"holds: {ends[1]} of f's {ends[0]} voluntary holds end at line A")
+             "WHERE tid = ? AND ended IN ('voluntary', 'forced')", (a[0], f_tid)).fetchone()
+    gstest.check(ends[1] >= 200, f"holds: {ends[1]} of f's {ends[0]} released holds end at line A")
     deep = [tuple(x) for x in truth["deep"]]
     stacks = q("SELECT stack_id FROM stacks WHERE depth = ?", (len(deep),)).fetchall()
     found = False
