@@ -15,7 +15,8 @@ kept (it was dropped, and a trace of it alone refused, before).
 A real reuse, not a made-up trace: the recorded command is a shell in a
 pid namespace of its own (unshare -p), which sets ns_last_pid before each
 Python so that all get the same pid; one runs with another GILSCOPE_TAG,
-as another recording's process would. In an LTTng environment of its own
+and says it is traced to another recorder (GILSCOPE_TRACED), as another
+recording's process would. In an LTTng environment of its own
 (gstest.private_lttng), so that no other process with that pid (of
 another namespace) is in the trace.
 """
@@ -34,7 +35,7 @@ SHELL = f"""
 set -e
 life() {{
   echo {PID - 1} > /proc/sys/kernel/ns_last_pid
-  GILSCOPE_TAG=$2 "$PY" -c "import os, threading; threading.current_thread().name = '$1'; print('$1', os.getpid())"
+  GILSCOPE_TAG=$2 GILSCOPE_TRACED=$3 "$PY" -c "import os, threading; threading.current_thread().name = '$1'; print('$1', os.getpid())"
 }}
 """
 
@@ -42,7 +43,10 @@ life() {{
 def record(out: Path, exe: Path, lives: list[tuple[str, bool]]) -> tuple[Path, int]:
     """Records the lives (name, ours) at pid PID; returns the trace and its tag."""
     script = out / "lives.sh"
-    script.write_text(SHELL + "".join(f'life {n} {"$GILSCOPE_TAG" if ours else OTHER_TAG}\n'
+    # Another recording's process says it is traced to its own recorder,
+    # not to ours (GILSCOPE_TRACED: record.no_stream).
+    script.write_text(SHELL + "".join(f'life {n} {"$GILSCOPE_TAG" if ours else OTHER_TAG} '
+                                      f'"{"$GILSCOPE_TRACED" if ours else ""}"\n'
                                       for n, ours in lives))
     env = dict(os.environ, PY=str(exe))
     res = gstest.record(["unshare", "-p", "-f", "--mount-proc", "sh", str(script)], out / "trace", env=env)
