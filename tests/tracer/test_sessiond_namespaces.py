@@ -17,6 +17,7 @@ with a tmpfs on /run/lttng. Last, a recorder of an earlier gilscope
 keeps the daemon a recorder of now started from being stopped under it."""
 import fcntl
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -128,7 +129,18 @@ def main() -> None:
         gstest.skip("needs root and unshare(1): mount namespaces of its own, each with its "
                     "own /run/lttng")
     # A /tmp of its own, shared by the two recorders' namespaces made inside.
-    argv = ["unshare", "-m", "sh", "-c", 'mount -t tmpfs gilscope-tmp /tmp && exec "$@"', "sh",
+    # What the test runs from may itself be under /tmp (a CI clone, a build
+    # directory, an interpreter): those are bound back in from the /tmp
+    # underneath, reached by a descriptor opened before the tmpfs covers it
+    # (mount -c: not canonicalized, which would name the new /tmp's).
+    keep = sorted({Path("/tmp", Path(p).resolve().relative_to("/tmp").parts[0])
+                   for p in (__file__, gstest.gilscope(), sys.executable)
+                   if Path(p).resolve().is_relative_to("/tmp")})
+    script = "exec 3</tmp && mount -t tmpfs gilscope-tmp /tmp"
+    for d in keep:
+        q = shlex.quote(str(d))
+        script += f" && mkdir -p {q} && mount -c --bind /proc/self/fd/3/{shlex.quote(d.name)} {q}"
+    argv = ["unshare", "-m", "sh", "-c", script + ' && exec 3<&- && exec "$@"', "sh",
             sys.executable, *sys.argv]
     sys.stdout.flush()
     sys.exit(subprocess.run(argv, env=dict(os.environ, **{INNER: "1"})).returncode)
