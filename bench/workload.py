@@ -39,9 +39,7 @@ A single churning thread also times its loop in BLOCKS blocks and prints
 other processes took on a shared machine, and "cpu_ns": BLOCKS times the
 least CPU time (time.thread_time_ns, 3.7+) the thread spent on a block, which
 a busy machine hardly changes: the figure for costs added to every call. With two threads the blocks of
-one thread would overlap the other's at random, so there is no best_ns;
-"cpu_ns" is then the sum of the threads' CPU time over their whole loops
-(their wall time is bimodal on a 2-vCPU VM, their CPU time much less so).
+one thread would overlap the other's at random, so there is no best_ns.
 
 Kept free of annotations beyond 3.6 syntax: it runs under any python3.
 """
@@ -59,15 +57,11 @@ def countdown(n):
 BLOCKS = 10
 
 
-def churn(n, best=None, cpus=None):
+def churn(n, best=None):
     y = os.sched_yield
     if best is None:
-        cpu = getattr(time, "thread_time_ns", None)
-        c0 = cpu() if cpu and cpus is not None else 0
         for _ in range(n):
             y()
-        if cpu and cpus is not None:
-            cpus.append(cpu() - c0)
         return
     block = max(1, n // BLOCKS)
     cpu = getattr(time, "thread_time_ns", None)
@@ -232,12 +226,7 @@ def main(argv):
         sys.exit("usage: workload.py countdown N | churn THREADS N [DEPTH] | spawn N | spawn-pairs N | "
                  "spawn-ab N NAME=EDITS... | procs N THREADS")
     best = [None, None]
-    # Several churning threads: each one's CPU time for its whole loop,
-    # summed (cpu_ns): wall time with two threads fighting is bimodal on
-    # a 2-vCPU VM (whether the scheduler keeps them on one CPU), their
-    # CPU time much less so.
-    cpus = []
-    args = (n, best) if kind == "churn" and threads == 1 else (n, None, cpus) if kind == "churn" else (n,)
+    args = (n, best) if kind == "churn" and threads == 1 else (n,)
     ts = [threading.Thread(target=target, args=args) for _ in range(threads)]
     t0 = time.perf_counter_ns()
     for t in ts:
@@ -250,8 +239,6 @@ def main(argv):
         print("best_ns=%d" % (best[0] * BLOCKS))
     if best[1] is not None:
         print("cpu_ns=%d" % (best[1] * BLOCKS))
-    elif cpus:
-        print("cpu_ns=%d" % sum(cpus))
     return 0
 
 
