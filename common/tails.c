@@ -11,12 +11,15 @@
 #define INDEX_HEADER 16    /* magic, major, minor, entry size: big-endian u32 */
 /* An entry: offset, packet_size (bits), content_size, ts_begin, ts_end. */
 #define ENTRY_PACKET_SIZE 8
+#define ENTRY_CONTENT_SIZE 16
 #define ENTRY_TS_END 32
 
 struct last {
 	uint64_t end;      /* its last packet's end (clock cycles) */
 	uint64_t size;     /* and size: a sub-buffer's when a switch closed it */
 	uint64_t largest;  /* the largest of its packets */
+	uint64_t content;  /* its first packet's content size (bits) */
+	int mixed;         /* its packets' content sizes differ */
 	int has;           /* it has a packet */
 };
 
@@ -69,6 +72,10 @@ static int last_read(const char *path, struct last *l, char *err, size_t len)
 		l->size = be64(e + ENTRY_PACKET_SIZE);
 		if (l->size > l->largest)
 			l->largest = l->size;
+		if (!i)
+			l->content = be64(e + ENTRY_CONTENT_SIZE);
+		else if (be64(e + ENTRY_CONTENT_SIZE) != l->content)
+			l->mixed = 1;
 	}
 	l->end = be64(e + ENTRY_TS_END);
 	l->has = 1;
@@ -219,4 +226,28 @@ end:
 	if (g.gl_pathv)
 		globfree(&g);
 	return ret;
+}
+
+int tails_no_event(const char *dir)
+{
+	char pat[4096], err[256];
+	glob_t g = { 0 };
+	struct last *lasts = NULL;
+	uint64_t sub, content = 0;
+	int same = 0;
+
+	snprintf(pat, sizeof(pat), "%s/ust/uid/*/*-bit/index/*.idx", dir);
+	if (!scan(pat, &g, &lasts, &sub, err, sizeof(err))) {
+		same = 1;
+		for (size_t i = 0; i < g.gl_pathc && same; i++) {
+			const struct last *l = &lasts[i];
+
+			content = content || !l->has ? content : l->content;
+			same = !l->has || (!l->mixed && l->content == content);
+		}
+	}
+	free(lasts);
+	if (g.gl_pathv)
+		globfree(&g);
+	return same && content;
 }

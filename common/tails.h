@@ -41,4 +41,11 @@ int tails_empty(const char *dirs, int (*each)(void *ctx, const char *stream), vo
  * flush closed it), -1 when its packet index does not say. */
 int tails_switched(const char *stream);
 
+/* 1 when the trace in dir (DIR/ust/uid/UID/BITS-bit) has packets and
+ * every one of them has the same content size: the empty packets the
+ * stop's flush writes, no event in any (a stream made by a process that
+ * declared none, tracer/preregister.c); 0 otherwise, or when an index
+ * cannot be read. */
+int tails_no_event(const char *dir);
+
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "record.h"
+#include "tails.h"
 
 void recording_start_time(char *buf, size_t len)
 {
@@ -114,48 +115,6 @@ static int events_declared(const char *dir)
 	return event;
 }
 
-/* The big-endian unsigned integer of n bytes at p. */
-static uint64_t be_uint(const unsigned char *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-/* 1 when every packet the trace's indexes list has one content size: the
- * empty packets the stop writes, no event in any (CTF index: a 16-byte
- * header whose last 4 bytes are an entry's length, entries beginning with
- * offset, packet size and content size, 8 bytes each, big-endian). */
-static int packets_empty(const char *dir)
-{
-	char pat[PATH_MAX + 64];
-	unsigned char hdr[16], ent[24];
-	glob_t g;
-	uint64_t first = 0;
-	int same = 1;
-
-	snprintf(pat, sizeof(pat), "%s/ust/uid/*/*-bit/index/*.idx", dir);
-	if (glob(pat, 0, NULL, &g))
-		return 0;
-	for (size_t i = 0; i < g.gl_pathc && same; i++) {
-		FILE *f = fopen(g.gl_pathv[i], "rb");
-		uint64_t len;
-
-		same = f && fread(hdr, 1, sizeof(hdr), f) == sizeof(hdr) &&
-		       (len = be_uint(hdr + 12, 4)) >= sizeof(ent);
-		while (same && fread(ent, 1, sizeof(ent), f) == sizeof(ent)) {
-			first = first ? first : be_uint(ent + 16, 8);
-			same = be_uint(ent + 16, 8) == first && !fseek(f, (long)(len - sizeof(ent)), SEEK_CUR);
-		}
-		if (f)
-			fclose(f);
-	}
-	globfree(&g);
-	return same && first;
-}
-
 void recording_streams(const char *pfx, struct record_result *res, const pid_t *pids,
 		       size_t npids)
 {
@@ -169,7 +128,7 @@ void recording_streams(const char *pfx, struct record_result *res, const pid_t *
 	res->streams = 0;
 	/* preregister.c's process makes the streams by itself; it has no
 	 * probe, declares no event, writes none: not a traced process's. */
-	if ((events_declared(res->trace_dir) || !packets_empty(res->trace_dir)) &&
+	if ((events_declared(res->trace_dir) || !tails_no_event(res->trace_dir)) &&
 	    !glob(pat, 0, NULL, &g)) {
 		res->streams = (int)g.gl_pathc;
 		globfree(&g);
