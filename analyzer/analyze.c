@@ -210,6 +210,8 @@ struct info_file {
 	size_t nlate;
 	int bad_tag;           /* a tag= line that is not a number */
 	int64_t traced;        /* traced_processes=: CPythons traced, GS_UNKNOWN */
+	int64_t unrecorded;    /* unrecorded_processes=: those of them the recorder found
+				  no GIL of in the trace, GS_UNKNOWN (older recorders) */
 };
 
 /* "1,2,3" -> *pids; a malformed list keeps none. */
@@ -266,6 +268,7 @@ static void info_read(const char *trace_dir, struct info_file *info)
 	info->npids = info->nlate = 0;
 	info->bad_tag = 0;
 	info->traced = GS_UNKNOWN;
+	info->unrecorded = GS_UNKNOWN;
 	snprintf(path, sizeof(path), "%s/gilscope.info", trace_dir);
 	f = fopen(path, "r");
 	if (!f)
@@ -304,12 +307,13 @@ static void info_read(const char *trace_dir, struct info_file *info)
 
 			if (!*end)
 				info->exit_status = v;
-		} else if (!strcmp(line, "traced_processes") && eq[1]) {
+		} else if ((!strcmp(line, "traced_processes") || !strcmp(line, "unrecorded_processes")) &&
+			   eq[1]) {
 			char *end;
 			long long v = strtoll(eq + 1, &end, 10);
 
 			if (!*end && v >= 0)
-				info->traced = v;
+				*(line[0] == 't' ? &info->traced : &info->unrecorded) = v;
 		}
 	}
 	free(line);
@@ -603,14 +607,20 @@ static int analyze_job(void *arg)
 		}
 	}
 	/* CPythons the preload traced (each said so before it registered
-	 * with the session daemon) that are not in the trace: each ended
+	 * with the session daemon) that have no GIL in the trace: each ended
 	 * before its registration was done (a busy daemon, or a fork child
-	 * whose registration does not wait), and all it did is lost. */
-	if (info.traced != GS_UNKNOWN && (uint64_t)info.traced > model_kept_count(a.model)) {
+	 * whose registration does not wait), and all it did is lost. The
+	 * recorder checked each in the trace, told apart by when it began (a
+	 * pid that came back is another process); an older recorder gave only
+	 * the count, against the processes kept here. */
+	uint64_t kept = model_kept_count(a.model), missing = 0;
+	if (info.unrecorded != GS_UNKNOWN)
+		missing = (uint64_t)info.unrecorded;
+	else if (info.traced != GS_UNKNOWN && (uint64_t)info.traced > kept)
+		missing = (uint64_t)info.traced - kept;
+	if (info.traced != GS_UNKNOWN && missing) {
 		a.lost_unknown++;
-		if ((ret = model_lost_processes(a.model, (uint64_t)info.traced -
-						model_kept_count(a.model),
-						(uint64_t)info.traced)) != GS_OK) {
+		if ((ret = model_lost_processes(a.model, missing, (uint64_t)info.traced)) != GS_OK) {
 			snprintf(err, sizeof(err), "%s", model_error(a.model));
 			goto end;
 		}

@@ -107,7 +107,7 @@ uint64_t model_kept_count(const struct model *m)
 
 		if ((i && v[i - 1] == p) || ((m->filter || m->keep_pids) && p->state != PROC_KEPT))
 			continue;
-		n += 1 + (p->other == PROC_OTHER_OURS); /* a later one: said lost */
+		n += 1 + (uint64_t)p->later; /* later ones: each said lost */
 	}
 	free(v);
 	return n;
@@ -969,10 +969,15 @@ static int tag_keeps(struct model *m, struct process *p, const struct gs_event *
 		}
 		if (p->state == PROC_KEPT && !ours)
 			p->other = PROC_OTHER_THEIRS;
-		else if (p->state == PROC_KEPT && ev->type == GS_EV_GIL_FOUND && p->other != PROC_OTHER_OURS &&
-			 (p->exited || p->other == PROC_OTHER_THEIRS))
-			p->other = PROC_OTHER_OURS_NEW;
+		else if (p->state == PROC_KEPT && ev->type == GS_EV_GIL_FOUND &&
+			 (p->other == PROC_OTHER_OURS ? p->later_exited
+			  : p->exited || p->other == PROC_OTHER_THEIRS))
+			p->other = PROC_OTHER_OURS_NEW; /* each later one, not only the first */
 	}
+	/* A later process of ours that ends: a gil_found of ours after it is
+	 * one more (pids wrap, a fork child's pid repeats). */
+	if (p->other == PROC_OTHER_OURS && ev->type == GS_EV_PROCESS_EXIT)
+		p->later_exited = 1;
 	if (p->state == PROC_KEPT && !p->other)
 		return 1;
 	if (p->state == PROC_UNDECIDED && m->keep_pids) {
@@ -1022,6 +1027,8 @@ static enum gs_status later_lost(struct model *m, struct process *p, const struc
 
 	snprintf(what, sizeof(what), "pid %d: a later process with this pid (not analyzed)", (int)p->pid);
 	p->other = PROC_OTHER_OURS;
+	p->later++;
+	p->later_exited = 0;
 	m->lost_starts++;
 	if (!m->nlosses || ev->ts > m->max_loss_end)
 		m->max_loss_end = ev->ts;

@@ -41,6 +41,8 @@ struct process {
 	int32_t pid;
 	enum process_state state;  /* only with a tag filter */
 	enum process_other other;  /* its events now: a later process's */
+	int later;                 /* later processes of ours at its pid (each said lost) */
+	int later_exited;          /* the latest of them wrote its process_exit */
 	int late;                  /* joined a mid-life trace after its start */
 	int exited;                /* its process_exit was seen */
 	int64_t exit_status;       /* GS_UNKNOWN: no process_exit; -1: exit() */
