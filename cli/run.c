@@ -158,9 +158,19 @@ int cmd_run(int argc, char **argv)
 		record_say_written(&rr, 0);
 		return rr.status ? rr.status : rr.traced ? GILSCOPE_EXIT_FAILURE : GILSCOPE_EXIT_OK;
 	}
-	if (rr.lost == RECORD_LOST_UNKNOWN)
+	if (rr.unrecorded > 0) {
+		char pids[200];
+
+		record_unrecorded_text(&rr, pids, sizeof(pids));
+		fprintf(stderr, "gilscope: recorded %s (exit status %d, events lost: unknown, %s)\n",
+			rr.trace_dir, rr.status, pids);
+	} else if (rr.lost == RECORD_LOST_UNKNOWN)
 		fprintf(stderr, "gilscope: recorded %s (exit status %d, an unknown number of "
 			"events lost)\n", rr.trace_dir, rr.status);
+	else if (rr.unrecorded < 0)
+		fprintf(stderr, "gilscope: recorded %s (exit status %d, %llu events lost by LTTng's "
+			"count; whether every traced process left events is unknown: %s)\n",
+			rr.trace_dir, rr.status, (unsigned long long)rr.lost, rr.unchecked);
 	else
 		fprintf(stderr, "gilscope: recorded %s (exit status %d, %llu events lost)\n",
 			rr.trace_dir, rr.status, (unsigned long long)rr.lost);

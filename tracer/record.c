@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include <lttng/lttng.h>
 
 #include "leftover.h"
+#include "lives.h"
 #include "preregister.h"
 #include "recording.h"
 
@@ -61,7 +63,8 @@ static void put_quoted_arg(FILE *f, const char *a)
 }
 
 static enum rec_status info_write(const char *dir, char *const *cmd, uint32_t tag,
-				  const char *start, const struct record_result *res, int done)
+				  const char *start, const struct record_result *res,
+				  const struct life *lives, size_t nlives, int done)
 {
 	char path[PATH_MAX + 16], tagbuf[16];
 	FILE *f;
@@ -78,9 +81,11 @@ static enum rec_status info_write(const char *dir, char *const *cmd, uint32_t ta
 	fputc('\n', f);
 	if (done) {
 		fprintf(f, "exit_status=%d\n", res->status);
-		info_put_lost(f, res->lost);
-		/* The CPythons that said they were traced (preload_mark.c). */
+		info_put_lost(f, res->unrecorded > 0 ? RECORD_LOST_UNKNOWN : res->lost);
+		/* The CPythons that said they were traced (preload_mark.c),
+		 * and those the trace holds no event of (recording_lives). */
 		fprintf(f, "traced_processes=%d\n", res->traced);
+		info_put_unrecorded(f, res, lives, nlives);
 	}
 	return info_end(PFX, f, path);
 }
@@ -302,7 +307,6 @@ static int command_wait(pid_t pid, uint32_t tag)
 /* Beside the trace while the command runs: each CPython the tracer traces
  * appends its pid (preload_mark.c). */
 #define TRACED_FILE "gilscope.traced"
-#define TRACED_NAMED 8 /* pids named in a line */
 
 static enum rec_status traced_create(const char *dir, char *path, size_t len)
 {
@@ -319,23 +323,38 @@ static enum rec_status traced_create(const char *dir, char *path, size_t len)
 	return REC_OK;
 }
 
-/* Reads and removes it: how many processes said so, the first max of
- * them in pids (*n). */
-static int traced_take(const char *path, pid_t *pids, size_t max, size_t *n)
+/* Reads and removes it: the lives that said so (*v, to free; *n), each
+ * line "PID NS" ("PID" from an older tracer: its time unknown, 0).
+ * REC_FAILED out of memory. */
+static enum rec_status traced_take(const char *path, struct life **v, size_t *n)
 {
 	FILE *f = fopen(path, "r");
-	int count = 0, pid;
+	char line[64];
+	size_t cap = 0;
+	enum rec_status status = REC_OK;
 
+	*v = NULL;
 	*n = 0;
-	while (f && fscanf(f, "%d", &pid) == 1) {
-		if (*n < max)
-			pids[(*n)++] = (pid_t)pid;
-		count++;
+	while (f && fgets(line, sizeof(line), f)) {
+		long long pid, ns = 0;
+
+		if (sscanf(line, "%lld %lld", &pid, &ns) < 1 || pid <= 0 || pid > INT32_MAX)
+			continue;
+		if (*n == cap) {
+			struct life *w = realloc(*v, (cap = cap ? cap * 2 : 64) * sizeof(**v));
+
+			if (!w) {
+				status = REC_FAILED;
+				break;
+			}
+			*v = w;
+		}
+		(*v)[(*n)++] = (struct life){ (int32_t)pid, ns > 0 ? ns : 0, 0 };
 	}
 	if (f)
 		fclose(f);
 	unlink(path);
-	return count;
+	return status;
 }
 
 /* --- putting it together ----------------------------------------------------- */
@@ -411,8 +430,8 @@ enum rec_status record_run(const struct record_opts *o, struct record_result *re
 	struct sessiond *d = NULL;
 	struct gs_session s = { 0 };
 	char start[32], why[512], traced[PATH_MAX + 32] = "";
-	pid_t pids[TRACED_NAMED];
-	size_t npids = 0;
+	struct life *lives = NULL;
+	size_t nlives = 0;
 	struct child_env ce = { { NULL }, NULL };
 	uint32_t tag = 0;
 	enum rec_status err = REC_FAILED;
@@ -449,7 +468,7 @@ enum rec_status record_run(const struct record_opts *o, struct record_result *re
 	/* The buffers made now, not in the command's first process: it
 	 * starts as fast as later ones. On failure it waits as it used to. */
 	(void)preregister_run(PFX, o->base_env);
-	if (info_write(res->trace_dir, o->cmd, tag, start, res, 0))
+	if (info_write(res->trace_dir, o->cmd, tag, start, res, NULL, 0, 0))
 		goto end;
 
 	memset(&sa, 0, sizeof(sa));
@@ -482,21 +501,41 @@ end:
 	if (recording_end(PFX, &s, d, &saved, &res->lost))
 		err = REC_FAILED;
 	res->tails = s.tails;
-	if (traced[0])
-		res->traced = traced_take(traced, pids, TRACED_NAMED, &npids);
-	if (!err)
-		recording_streams(PFX, res, pids, npids);
-	if (!err && info_write(res->trace_dir, o->cmd, tag, start, res, 1))
+	if (traced[0] && traced_take(traced, &lives, &nlives)) {
+		fprintf(stderr, PFX "out of memory reading %s\n", traced);
 		err = REC_FAILED;
+	}
+	res->traced = (int)nlives;
+	if (!err)
+		recording_lives(PFX, res, tag, lives, nlives);
+	if (!err && info_write(res->trace_dir, o->cmd, tag, start, res, lives, nlives, 1))
+		err = REC_FAILED;
+	free(lives);
 	if (err && !res->cmd_ran && created)
 		nftw(res->trace_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	child_env_free(&ce);
 	return err;
 }
 
+void record_unrecorded_text(const struct record_result *res, char *buf, size_t len)
+{
+	size_t used = 0, named = res->unrecorded < RECORD_NAMED ? (size_t)res->unrecorded
+								: RECORD_NAMED;
+
+	buf[0] = '\0';
+	used = (size_t)snprintf(buf, len, "pid%s ", res->unrecorded > 1 ? "s" : "");
+	for (size_t i = 0; i < named && used < len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%d", i ? ", " : "",
+					 (int)res->unrecorded_pids[i]);
+	if (used < len)
+		snprintf(buf + used, len - used, "%s traced but recorded nothing of %s GIL",
+			 (size_t)res->unrecorded > named ? ", ..." : "",
+			 res->unrecorded > 1 ? "their" : "its");
+}
+
 void record_say_written(const struct record_result *res, uint64_t ring)
 {
-	char n[48];
+	char n[48], pids[200];
 
 	/* No stream: LTTng makes them when a traced process registers. No
 	 * traced process: the streams are other recordings' (a session
@@ -514,6 +553,16 @@ void record_say_written(const struct record_result *res, uint64_t ring)
 		return;
 	}
 	fprintf(stderr, "gilscope: trace written to %s\n", res->trace_dir);
+	/* A traced process the trace has no event of ended before its
+	 * registration with the session daemon was done: LTTng counted
+	 * nothing of it (recording_lives). */
+	if (res->unrecorded > 0) {
+		record_unrecorded_text(res, pids, sizeof(pids));
+		fprintf(stderr, "gilscope: WARNING: lost: unknown, %s (%d of the %d traced CPython "
+			"processes; one that ends before its registration with LTTng's session "
+			"daemon is done leaves nothing: a larger --buffer-size would not help)\n",
+			pids, res->unrecorded, res->traced);
+	}
 	if (res->lost == RECORD_LOST_UNKNOWN)
 		snprintf(n, sizeof(n), "an unknown number of");
 	else
@@ -522,10 +571,15 @@ void record_say_written(const struct record_result *res, uint64_t ring)
 		fprintf(stderr, "gilscope: WARNING: %s events were lost, where a stream "
 			"stopped short (said above): a larger --buffer-size would not help\n", n);
 	else if (res->lost)
-		fprintf(stderr, "gilscope: WARNING: %s events were lost; record again "
+		fprintf(stderr, "gilscope: WARNING: %s events %swere lost; record again "
 			"with a larger --buffer-size (now %llu%s per CPU)\n", n,
+			res->unrecorded > 0 ? "of the recorded processes " : "",
 			(unsigned long long)(ring >= (1 << 20) ? ring >> 20 : ring >> 10),
 			ring >= (1 << 20) ? "M" : "k");
-	else
+	else if (!res->unrecorded)
 		fprintf(stderr, "gilscope: no events lost\n");
+	if (res->unrecorded < 0)
+		fprintf(stderr, "gilscope: WARNING: whether every traced process left events is "
+			"unknown (the trace could not be checked: %s)%s\n", res->unchecked,
+			res->lost || res->tails ? "" : "; LTTng counted no loss");
 }

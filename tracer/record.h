@@ -7,7 +7,9 @@
 #define GILSCOPE_RECORD_H
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "rec_status.h"
 #include "sessiond.h"
@@ -30,6 +32,8 @@ struct record_opts {
  * true (session_teardown() says why). */
 #define RECORD_LOST_UNKNOWN UINT64_MAX
 
+#define RECORD_NAMED 8 /* pids named in a line */
+
 struct record_result {
 	int cmd_ran;            /* the command was started */
 	int status;             /* its exit status, 128+signal when killed */
@@ -43,6 +47,11 @@ struct record_result {
 	int traced;             /* the CPython processes the tracer traced (record: those
 				   that said so, --pid: the ones asked for); with no
 				   stream, their events were lost (RECORD_LOST_UNKNOWN) */
+	int unrecorded;         /* traced processes of which the trace holds no event (checked
+				   in the trace when it has streams): their events were lost,
+				   how many is unknown; -1 when the trace could not be checked */
+	pid_t unrecorded_pids[RECORD_NAMED]; /* the first of them */
+	char unchecked[400];    /* unrecorded -1: why */
 	char trace_dir[PATH_MAX];
 };
 
@@ -56,6 +65,10 @@ enum rec_status record_run(const struct record_opts *opts, struct record_result 
  * (the streams are then other recordings'), that no GIL event was
  * recorded and whether that is a loss (res->traced). */
 void record_say_written(const struct record_result *res, uint64_t ring);
+
+/* "pid 4242 traced but recorded nothing of its GIL" (or "pids 4242, 4250 ...", with
+ * "..." past RECORD_NAMED): the processes res->unrecorded counts. */
+void record_unrecorded_text(const struct record_result *res, char *buf, size_t len);
 
 /* Creates the missing parent directories of path (not path itself), as
  * `mkdir -p` would. Returns 0, or -1 with errno set. */

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lives.h"
 #include "record.h"
 #include "tails.h"
 
@@ -146,4 +147,55 @@ void recording_streams(const char *pfx, struct record_result *res, const pid_t *
 		(size_t)res->traced > npids ? ", ..." : "", res->traced > 1 ? "none" : "it never",
 		res->traced > 1 ? "they" : "it", res->traced > 1 ? "their" : "its");
 	res->lost = RECORD_LOST_UNKNOWN;
+}
+
+void recording_lives(const char *pfx, struct record_result *res, uint32_t tag, struct life *lives,
+		     size_t n)
+{
+	pid_t pids[RECORD_NAMED] = { 0 };
+	size_t named = 0;
+	char why[sizeof(res->unchecked)];
+
+	for (size_t i = 0; i < n && named < RECORD_NAMED; i++)
+		pids[named++] = lives[i].pid;
+	recording_streams(pfx, res, pids, named);
+	res->unrecorded = 0;
+	if (!n)
+		return;
+	/* No stream: none of them left anything (said above). Else each must
+	 * have an event of its own, with this recording's tag, in the trace:
+	 * one that ended before its registration with the session daemon was
+	 * done left none, and nothing counted its loss. */
+	if (res->streams && lives_find(res->trace_dir, tag, lives, n, why, sizeof(why))) {
+		/* Said by record_say_written(), once the trace was found
+		 * readable (a trace babeltrace2 cannot read is said so alone). */
+		snprintf(res->unchecked, sizeof(res->unchecked), "%s", why);
+		res->unrecorded = -1;
+		return;
+	}
+	named = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (res->streams && lives[i].found)
+			continue;
+		if (named < RECORD_NAMED)
+			res->unrecorded_pids[named++] = lives[i].pid;
+		res->unrecorded++;
+	}
+}
+
+void info_put_unrecorded(FILE *f, const struct record_result *res, const struct life *lives,
+			 size_t n)
+{
+	if (res->unrecorded < 0) {
+		fputs("unrecorded_processes=unknown\n", f);
+		return;
+	}
+	fprintf(f, "unrecorded_processes=%d\n", res->unrecorded);
+	if (res->unrecorded <= 0)
+		return;
+	fputs("unrecorded_pids=", f);
+	for (size_t i = 0, k = 0; i < n; i++)
+		if (!res->streams || !lives[i].found)
+			fprintf(f, "%s%d", k++ ? "," : "", (int)lives[i].pid);
+	fputc('\n', f);
 }

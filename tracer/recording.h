@@ -51,4 +51,19 @@ struct record_result;
 void recording_streams(const char *pfx, struct record_result *res, const pid_t *pids,
 		       size_t npids);
 
+struct life;
+
+/* After the session's end, for a recording whose traced processes said
+ * so (lives, as the preload's marks gave them; tag: the recording's):
+ * recording_streams(), then which of them the trace holds no event of
+ * (lives.h): their number and first pids into res->unrecorded (-1 when
+ * the trace could not be checked: why in res->unchecked). */
+void recording_lives(const char *pfx, struct record_result *res, uint32_t tag, struct life *lives,
+		     size_t n);
+
+/* The info file's "unrecorded_processes=" line (a number, or "unknown")
+ * and, when there are any, "unrecorded_pids=" with all of them. */
+void info_put_unrecorded(FILE *f, const struct record_result *res, const struct life *lives,
+			 size_t n);
+
 #endif

@@ -1,0 +1,691 @@
+/* Which traced processes left anything in a trace (lives.h). The
+ * metadata LTTng-UST 2.13 writes is read narrowly: integers (alone, in
+ * arrays, in sequences), strings and named integer types, byte-aligned
+ * or aligned; anything else (a float, an enum, a variant in a payload,
+ * a big-endian trace) makes the walk give up rather than guess. */
+#include "lives.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NAME_MAX_LEN 64
+#define MAX_FIELDS 32
+#define MAX_ALIASES 48
+#define META_MAGIC 0x75d11d57u
+#define PACKET_MAGIC 0xc1fc1fc1u
+
+enum fkind { F_INT, F_STRING, F_SEQ };
+
+struct field {
+	char name[NAME_MAX_LEN];
+	enum fkind kind;
+	uint32_t bytes;  /* one element's */
+	uint32_t count;  /* F_INT: elements (an array's length, else 1) */
+	uint32_t align;  /* bytes */
+	int len;         /* F_SEQ: the index of its length field */
+};
+
+struct fields {
+	struct field v[MAX_FIELDS];
+	size_t n;
+	uint32_t align;  /* the struct's: its largest field's */
+	int declared;    /* an event class with this id exists */
+	int tag;         /* an event class naming a GIL of its process (gil_found,
+			    gil_known): the index of its _tag field, else -1 */
+};
+
+struct alias {
+	char name[NAME_MAX_LEN];
+	uint32_t bits, align;
+};
+
+struct meta {
+	struct alias aliases[MAX_ALIASES];
+	size_t naliases;
+	struct fields pkt_header, pkt_ctx, ev_ctx;
+	int compact;     /* event_header_compact, else event_header_large */
+	int monotonic;   /* LTTng's monotonic clock, in ns: the marks' clock */
+	struct fields *events; /* by id */
+	size_t nevents;
+};
+
+struct walk {
+	struct life *v;          /* sorted by pid, then mark */
+	size_t n, unfound;
+	uint32_t tag;
+	int use_marks;
+	char *err;
+	size_t errlen;
+};
+
+/* --- the metadata's text ----------------------------------------------------- */
+
+/* The metadata file's text (packetized or plain), NUL-terminated, to free. */
+static char *meta_text(const char *path, char *err, size_t len)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char *raw = NULL;
+	char *text = NULL;
+	size_t n = 0, cap = 0, got;
+
+	if (!f) {
+		snprintf(err, len, "cannot open %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	do {
+		if (n == cap) {
+			unsigned char *r = realloc(raw, cap = cap ? cap * 2 : 1 << 16);
+
+			if (!r)
+				goto end;
+			raw = r;
+		}
+		got = fread(raw + n, 1, cap - n, f);
+		n += got;
+	} while (got);
+	if (!(text = malloc(n + 1)))
+		goto end;
+	if (n >= 4 && (raw[0] | raw[1] << 8 | raw[2] << 16 | (uint32_t)raw[3] << 24) == META_MAGIC) {
+		/* Packets: magic, uuid[16], checksum, content and packet sizes
+		 * (bits), five one-byte fields: 37 bytes of header. */
+		size_t t = 0;
+
+		for (size_t off = 0; off + 37 <= n;) {
+			const unsigned char *p = raw + off;
+			uint32_t content = p[24] | p[25] << 8 | p[26] << 16 | (uint32_t)p[27] << 24;
+			uint32_t packet = p[28] | p[29] << 8 | p[30] << 16 | (uint32_t)p[31] << 24;
+
+			if (packet < 37 * 8 || content > packet || content < 37 * 8 ||
+			    off + packet / 8 > n) {
+				snprintf(err, len, "%s: a malformed metadata packet at offset %zu", path,
+					 off);
+				free(text);
+				text = NULL;
+				goto end;
+			}
+			memcpy(text + t, p + 37, content / 8 - 37);
+			t += content / 8 - 37;
+			off += packet / 8;
+		}
+		text[t] = '\0';
+	} else {
+		memcpy(text, raw, n);
+		text[n] = '\0';
+	}
+end:
+	if (!text && !err[0])
+		snprintf(err, len, "out of memory reading %s", path);
+	free(raw);
+	fclose(f);
+	return text;
+}
+
+/* The '}' matching the '{' at open, or NULL. */
+static const char *closing(const char *open)
+{
+	int depth = 0;
+
+	for (const char *c = open; *c; c++) {
+		if (*c == '{')
+			depth++;
+		else if (*c == '}' && --depth == 0)
+			return c;
+	}
+	return NULL;
+}
+
+static const char *skip_space(const char *c, const char *end)
+{
+	while (c < end && isspace((unsigned char)*c))
+		c++;
+	return c;
+}
+
+/* The integer after "key =" in [b, e), or -1. */
+static long attr(const char *b, const char *e, const char *key)
+{
+	size_t k = strlen(key);
+
+	for (const char *c = b; c + k < e; c++) {
+		if (strncmp(c, key, k) || (c > b && (isalnum((unsigned char)c[-1]) || c[-1] == '_')))
+			continue;
+		const char *v = skip_space(c + k, e);
+
+		if (v < e && *v == '=') {
+			v = skip_space(v + 1, e);
+			return v < e && isdigit((unsigned char)*v) ? strtol(v, NULL, 0) : -1;
+		}
+	}
+	return -1;
+}
+
+static int field_index(const struct fields *f, const char *name);
+
+/* --- declarations ------------------------------------------------------------- */
+
+static int size_ok(long bits, long align)
+{
+	return bits > 0 && bits <= 64 && bits % 8 == 0 && align > 0 && align % 8 == 0 &&
+	       align <= 64 * 8;
+}
+
+/* One declaration [b, e) ("integer { ... } _x[3]", "string _s",
+ * "uint8_t uuid[16]", "integer { ... } _v[ __v_length ]") appended to
+ * out. 0, or -1 when it is none of these. */
+static int decl_parse(const struct meta *m, const char *b, const char *e, struct fields *out)
+{
+	struct field *f;
+	const char *name;
+	long bits = 0, align = 0;
+
+	if (out->n == MAX_FIELDS)
+		return -1;
+	f = &out->v[out->n];
+	memset(f, 0, sizeof(*f));
+	b = skip_space(b, e);
+	if (!strncmp(b, "integer", 7) && strchr(b, '{') && strchr(b, '{') < e) {
+		const char *o = strchr(b, '{'), *c = closing(o);
+
+		if (!c || c >= e)
+			return -1;
+		bits = attr(o, c, "size");
+		align = attr(o, c, "align");
+		name = c + 1;
+		f->kind = F_INT;
+	} else if (!strncmp(b, "string", 6) && !isalnum((unsigned char)b[6]) && b[6] != '_') {
+		name = b + 6;
+		if (*skip_space(name, e) == '{') {
+			const char *c = closing(skip_space(name, e));
+
+			if (!c || c >= e)
+				return -1;
+			name = c + 1;
+		}
+		f->kind = F_STRING;
+		bits = align = 8;
+	} else {
+		size_t best = 0;
+
+		for (size_t i = 0; i < m->naliases; i++) {
+			size_t k = strlen(m->aliases[i].name);
+
+			if (k > best && b + k < e && !strncmp(b, m->aliases[i].name, k) &&
+			    isspace((unsigned char)b[k])) {
+				best = k;
+				bits = m->aliases[i].bits;
+				align = m->aliases[i].align;
+			}
+		}
+		if (!best)
+			return -1;
+		name = b + best;
+		f->kind = F_INT;
+	}
+	if (!size_ok(bits, align))
+		return -1;
+	f->bytes = (uint32_t)bits / 8;
+	f->align = (uint32_t)align / 8;
+	f->count = 1;
+	name = skip_space(name, e);
+	size_t k = 0;
+	while (name + k < e && (isalnum((unsigned char)name[k]) || name[k] == '_'))
+		k++;
+	if (!k || k >= NAME_MAX_LEN)
+		return -1;
+	memcpy(f->name, name, k);
+	const char *c = skip_space(name + k, e);
+	if (c < e && *c == '[') {
+		const char *in = skip_space(c + 1, e), *close = memchr(c, ']', (size_t)(e - c));
+
+		if (!close || f->kind != F_INT)
+			return -1;
+		if (isdigit((unsigned char)*in)) {
+			f->count = (uint32_t)strtoul(in, NULL, 10);
+		} else {
+			/* A sequence: its length is an earlier field of the struct. */
+			size_t l = 0;
+
+			while (in + l < close && (isalnum((unsigned char)in[l]) || in[l] == '_'))
+				l++;
+			f->kind = F_SEQ;
+			f->len = -1;
+			for (size_t i = 0; i < out->n; i++)
+				if (strlen(out->v[i].name) == l && !strncmp(out->v[i].name, in, l) &&
+				    out->v[i].kind == F_INT && out->v[i].count == 1)
+					f->len = (int)i;
+			if (f->len < 0)
+				return -1;
+		}
+		c = skip_space(close + 1, e);
+	}
+	if (c != e)
+		return -1;
+	if (f->align > out->align)
+		out->align = f->align;
+	out->n++;
+	return 0;
+}
+
+/* The declarations of the struct body whose '{' is at open. 0 or -1. */
+static int struct_parse(const struct meta *m, const char *open, struct fields *out)
+{
+	const char *end = closing(open), *b = open + 1;
+	int depth = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->align = 1;
+	if (!end)
+		return -1;
+	for (const char *c = b; c < end; c++) {
+		if (*c == '{')
+			depth++;
+		else if (*c == '}')
+			depth--;
+		else if (*c == ';' && !depth) {
+			if (decl_parse(m, b, c, out))
+				return -1;
+			b = c + 1;
+		}
+	}
+	return *skip_space(b, end) == '\0' || skip_space(b, end) == end ? 0 : -1;
+}
+
+/* "typealias integer { ... } := NAME;": the named integer types. */
+static void aliases_parse(struct meta *m, const char *text)
+{
+	for (const char *c = text; (c = strstr(c, "typealias integer")) && m->naliases < MAX_ALIASES;) {
+		const char *o = strchr(c, '{'), *e = o ? closing(o) : NULL, *n, *semi;
+
+		if (!e)
+			return;
+		n = strstr(e, ":=");
+		semi = n ? strchr(n, ';') : NULL;
+		c = e;
+		if (!semi)
+			return;
+		n = skip_space(n + 2, semi);
+		while (semi > n && isspace((unsigned char)semi[-1]))
+			semi--;
+		if (semi - n <= 0 || semi - n >= NAME_MAX_LEN)
+			continue;
+		struct alias *a = &m->aliases[m->naliases++];
+		memcpy(a->name, n, (size_t)(semi - n));
+		a->name[semi - n] = '\0';
+		a->bits = (uint32_t)attr(o, e, "size");
+		a->align = (uint32_t)attr(o, e, "align");
+	}
+}
+
+static void meta_free(struct meta *m)
+{
+	free(m->events);
+	memset(m, 0, sizeof(*m));
+}
+
+/* The parts of the metadata text the walk needs. 0, or -1 (why in err). */
+static int meta_parse(struct meta *m, const char *text, char *err, size_t len)
+{
+	const char *c, *s;
+
+	memset(m, 0, sizeof(*m));
+	aliases_parse(m, text);
+	if (!strstr(text, "byte_order = le")) {
+		snprintf(err, len, "the trace is not little-endian");
+		return -1;
+	}
+	if (!(c = strstr(text, "packet.header := struct")) ||
+	    struct_parse(m, strchr(c, '{'), &m->pkt_header)) {
+		snprintf(err, len, "its packet header is not one this reader knows");
+		return -1;
+	}
+	if (!(c = strstr(text, "struct packet_context {")) ||
+	    struct_parse(m, strchr(c, '{'), &m->pkt_ctx)) {
+		snprintf(err, len, "its packet context is not one this reader knows");
+		return -1;
+	}
+	if (!(s = strstr(text, "\nstream {")) || strstr(s + 1, "\nstream {")) {
+		snprintf(err, len, "it has %s stream class", s ? "more than one" : "no");
+		return -1;
+	}
+	m->compact = strstr(s, "event.header := struct event_header_compact;") != NULL;
+	if ((!m->compact && !strstr(s, "event.header := struct event_header_large;")) ||
+	    !(c = strstr(s, "event.context := struct")) || c > closing(strchr(s, '{')) ||
+	    struct_parse(m, strchr(c, '{'), &m->ev_ctx) || strcmp(m->ev_ctx.v[0].name, "_vpid") ||
+	    m->ev_ctx.v[0].bytes != 4 || m->ev_ctx.v[0].count != 1) {
+		snprintf(err, len, "its events' header or context (the vpid first) is not one "
+			 "this reader knows");
+		return -1;
+	}
+	if ((c = strstr(text, "\nclock {"))) {
+		const char *e = closing(strchr(c, '{'));
+
+		m->monotonic = e && strstr(c, "name = \"monotonic\";") &&
+			       strstr(c, "name = \"monotonic\";") < e &&
+			       attr(c, e, "freq") == 1000000000L;
+	}
+	for (c = text; (c = strstr(c, "\nevent {"));) {
+		const char *o = strchr(c, '{'), *e = closing(o), *fl;
+		long id = e ? attr(o, e, "id") : -1;
+
+		if (id < 0 || id > 65534 || !(fl = strstr(o, "fields := struct")) || fl > e ||
+		    (strstr(o, "context :=") && strstr(o, "context :=") < e)) {
+			snprintf(err, len, "an event class is not one this reader knows");
+			return -1;
+		}
+		if ((size_t)id >= m->nevents) {
+			struct fields *v = realloc(m->events, ((size_t)id + 1) * sizeof(*v));
+
+			if (!v) {
+				snprintf(err, len, "out of memory");
+				return -1;
+			}
+			memset(v + m->nevents, 0, ((size_t)id + 1 - m->nevents) * sizeof(*v));
+			m->events = v;
+			m->nevents = (size_t)id + 1;
+		}
+		if (struct_parse(m, strchr(fl, '{'), &m->events[id])) {
+			snprintf(err, len, "the fields of event class %ld are not ones this reader "
+				 "knows", id);
+			return -1;
+		}
+		m->events[id].declared = 1;
+		m->events[id].tag = -1;
+		const char *nm = strstr(o, "name = \"");
+		if (nm && nm < e && (!strncmp(nm + 8, "gilscope:gil_found\"", 19) ||
+				     !strncmp(nm + 8, "gilscope:gil_known\"", 19)))
+			m->events[id].tag = field_index(&m->events[id], "_tag");
+		c = e;
+	}
+	return 0;
+}
+
+/* --- the streams ------------------------------------------------------------- */
+
+static uint64_t le(const unsigned char *p, uint32_t n)
+{
+	uint64_t v = 0;
+
+	for (uint32_t i = n; i-- > 0;)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Walks the fields f of a struct at *pos (bytes from the packet's start
+ * p, content up to end): their values of one-element integers into
+ * vals (by index; may be NULL). 0, or -1 when they run past end. */
+static int fields_walk(const struct fields *f, const unsigned char *p, size_t *pos, size_t end,
+		       uint64_t *vals)
+{
+	size_t at = *pos;
+
+	at = (at + f->align - 1) / f->align * f->align;
+	for (size_t i = 0; i < f->n && at <= end; i++) {
+		const struct field *x = &f->v[i];
+		uint64_t count = x->count;
+
+		at = (at + x->align - 1) / x->align * x->align;
+		if (at > end)
+			return -1;
+		if (x->kind == F_STRING) {
+			const unsigned char *z = at < end ? memchr(p + at, 0, end - at) : NULL;
+
+			if (!z)
+				return -1;
+			at = (size_t)(z - p) + 1;
+			continue;
+		}
+		if (x->kind == F_SEQ)
+			count = vals ? vals[x->len] : UINT64_MAX;
+		if (count > (end - at) / x->bytes)
+			return -1;
+		if (vals && count == 1 && x->kind == F_INT)
+			vals[i] = le(p + at, x->bytes);
+		at += count * x->bytes;
+	}
+	*pos = at;
+	return at <= end ? 0 : -1;
+}
+
+static int field_index(const struct fields *f, const char *name)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (!strcmp(f->v[i].name, name) && f->v[i].kind == F_INT && f->v[i].count == 1)
+			return (int)i;
+	return -1;
+}
+
+/* An event of pid at ts carries the tag: the latest life of pid begun
+ * before it (or, without usable marks, each) is found. */
+static void life_seen(struct walk *w, int32_t pid, int64_t ts)
+{
+	size_t lo = 0, hi = w->n, pick = SIZE_MAX;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (w->v[mid].pid < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < w->n && w->v[i].pid == pid; i++) {
+		if (!w->use_marks) {
+			w->unfound -= !w->v[i].found;
+			w->v[i].found = 1;
+		} else if (pick == SIZE_MAX || w->v[i].mark_ns <= ts) {
+			pick = i;
+		}
+	}
+	if (pick != SIZE_MAX && !w->v[pick].found) {
+		w->v[pick].found = 1;
+		w->unfound--;
+	}
+}
+
+/* The earliest mark of the lives still looked for (INT64_MIN: one has
+ * no usable mark). */
+static int64_t first_unfound(const struct walk *w)
+{
+	int64_t min = INT64_MAX;
+
+	for (size_t i = 0; i < w->n; i++)
+		if (!w->v[i].found && (!w->use_marks ? INT64_MIN : w->v[i].mark_ns) < min)
+			min = w->use_marks ? w->v[i].mark_ns : INT64_MIN;
+	return min;
+}
+
+/* The events of one packet (p: its start, content: its content bytes). */
+static int packet_walk(struct walk *w, const struct meta *m, const unsigned char *p,
+		       size_t pos, size_t content, uint64_t ts)
+{
+	uint64_t vals[MAX_FIELDS];
+
+	while (pos < content && w->unfound) {
+		uint64_t id, t;
+
+		/* The header: compact, a 5-bit id and a 27-bit time (id 31:
+		 * a byte, then a 32-bit id and a 64-bit time); large, a 16-bit
+		 * id and a 32-bit time (65535: a 32-bit id, a 64-bit time). A
+		 * short time is the low bits of the full one, which only grows. */
+		unsigned hbits = m->compact ? 27 : 32;
+		size_t hsz = m->compact ? 4 : 6, xsz = m->compact ? 13 : 14;
+
+		if (content - pos < hsz)
+			return -1;
+		if (m->compact) {
+			uint32_t word = (uint32_t)le(p + pos, 4);
+
+			id = word & 31;
+			t = word >> 5;
+		} else {
+			id = le(p + pos, 2);
+			t = le(p + pos + 2, 4);
+		}
+		if (id == (m->compact ? 31u : 65535u)) {
+			if (content - pos < xsz)
+				return -1;
+			id = le(p + pos + xsz - 12, 4);
+			ts = le(p + pos + xsz - 8, 8);
+			pos += xsz;
+		} else {
+			uint64_t mask = ((uint64_t)1 << hbits) - 1;
+			uint64_t full = (ts & ~mask) | t;
+
+			if (t < (ts & mask))
+				full += mask + 1;
+			ts = full;
+			pos += hsz;
+		}
+		if (fields_walk(&m->ev_ctx, p, &pos, content, vals))
+			return -1;
+		int32_t pid = (int32_t)vals[0];
+		if (id >= m->nevents || !m->events[id].declared)
+			return -1;
+		const struct fields *ev = &m->events[id];
+		if (fields_walk(ev, p, &pos, content, vals))
+			return -1;
+		if (ev->tag >= 0 && vals[ev->tag] == w->tag)
+			life_seen(w, pid, (int64_t)ts);
+	}
+	return 0;
+}
+
+/* One stream file of the trace whose metadata is m. */
+static int stream_walk(struct walk *w, const struct meta *m, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret = -1;
+	struct stat st;
+	unsigned char *base = MAP_FAILED;
+	uint64_t vals[MAX_FIELDS];
+	int ibegin = field_index(&m->pkt_ctx, "timestamp_begin"),
+	    iend = field_index(&m->pkt_ctx, "timestamp_end"),
+	    icontent = field_index(&m->pkt_ctx, "content_size"),
+	    ipacket = field_index(&m->pkt_ctx, "packet_size");
+
+	if (ibegin < 0 || iend < 0 || icontent < 0 || ipacket < 0) {
+		snprintf(w->err, w->errlen, "the packet context lacks its times or sizes");
+		goto end;
+	}
+	if (fd < 0 || fstat(fd, &st)) {
+		snprintf(w->err, w->errlen, "cannot open %s: %s", path, strerror(errno));
+		goto end;
+	}
+	ret = 0;
+	if (!st.st_size)
+		goto end;
+	base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (base == MAP_FAILED) {
+		snprintf(w->err, w->errlen, "cannot map %s: %s", path, strerror(errno));
+		ret = -1;
+		goto end;
+	}
+	madvise(base, (size_t)st.st_size, MADV_SEQUENTIAL);
+	for (size_t off = 0; off < (size_t)st.st_size && w->unfound;) {
+		const unsigned char *p = base + off;
+		size_t left = (size_t)st.st_size - off, pos = 0;
+
+		if (fields_walk(&m->pkt_header, p, &pos, left, NULL) ||
+		    fields_walk(&m->pkt_ctx, p, &pos, left, vals) || le(p, 4) != PACKET_MAGIC ||
+		    vals[ipacket] % 8 || !vals[ipacket] || vals[icontent] > vals[ipacket] ||
+		    vals[ipacket] / 8 > left || vals[icontent] / 8 < pos) {
+			snprintf(w->err, w->errlen, "%s: a malformed packet at offset %zu", path, off);
+			ret = -1;
+			goto end;
+		}
+		/* Every event of a life comes after its mark. */
+		if ((int64_t)vals[iend] >= first_unfound(w) &&
+		    packet_walk(w, m, p, pos, (size_t)(vals[icontent] / 8), vals[ibegin])) {
+			snprintf(w->err, w->errlen, "%s: an event of the packet at offset %zu cannot "
+				 "be read", path, off);
+			ret = -1;
+			goto end;
+		}
+		off += (size_t)(vals[ipacket] / 8);
+	}
+end:
+	if (base != MAP_FAILED)
+		munmap(base, (size_t)st.st_size);
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/* One trace directory (metadata and its streams). */
+static int trace_walk(struct walk *w, const char *dir)
+{
+	char path[PATH_MAX], *text;
+	struct meta m = { .naliases = 0 };
+	glob_t g;
+	int ret = -1;
+
+	snprintf(path, sizeof(path), "%s/metadata", dir);
+	if (!(text = meta_text(path, w->err, w->errlen)))
+		return -1;
+	if (meta_parse(&m, text, w->err, w->errlen))
+		goto end;
+	w->use_marks = m.monotonic;
+	snprintf(path, sizeof(path), "%s/*", dir);
+	if (glob(path, GLOB_MARK, NULL, &g)) {
+		ret = 0;
+		goto end;
+	}
+	ret = 0;
+	for (size_t i = 0; i < g.gl_pathc && !ret && w->unfound; i++) {
+		const char *name = strrchr(g.gl_pathv[i], '/');
+		/* the streams: not the metadata, not index/ */
+		if (name && name[1] && strcmp(name + 1, "metadata"))
+			ret = stream_walk(w, &m, g.gl_pathv[i]);
+	}
+	globfree(&g);
+end:
+	if (ret && !strstr(w->err, dir)) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", w->err);
+		snprintf(w->err, w->errlen, "%s: %s", dir, why);
+	}
+	meta_free(&m);
+	free(text);
+	return ret;
+}
+
+static int life_cmp(const void *a, const void *b)
+{
+	const struct life *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return (x->pid > y->pid) - (x->pid < y->pid);
+	return (x->mark_ns > y->mark_ns) - (x->mark_ns < y->mark_ns);
+}
+
+int lives_find(const char *dir, uint32_t tag, struct life *v, size_t n, char *err, size_t len)
+{
+	struct walk w = { v, n, n, tag, 1, err, len };
+	char pat[PATH_MAX];
+	glob_t g;
+	int ret = 0;
+
+	err[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		v[i].found = 0;
+	qsort(v, n, sizeof(*v), life_cmp);
+	snprintf(pat, sizeof(pat), "%s/ust/uid/*/*-bit", dir);
+	if (!n || glob(pat, GLOB_ONLYDIR, NULL, &g))
+		return 0;
+	for (size_t i = 0; i < g.gl_pathc && !ret && w.unfound; i++)
+		ret = trace_walk(&w, g.gl_pathv[i]);
+	globfree(&g);
+	if (ret)
+		for (size_t i = 0; i < n; i++)
+			v[i].found = 1; /* no claim */
+	return ret;
+}

@@ -1,0 +1,36 @@
+/* Which traced processes have a GIL of their own in a recorded trace
+ * (as the analyzer counts them), found cheaply: the stream files are
+ * walked event by event reading only each event's header, its pid (the
+ * vpid context) and, in the events that name a process's GIL (gil_found,
+ * gil_known), the recording's tag; payloads are skipped by the sizes the trace's own metadata
+ * gives, packets that end before every process still looked for began
+ * are skipped whole, and the walk stops once every process was found.
+ * No babeltrace2: it decodes every field of every event, 30 to 50 times
+ * slower (docs/tracer.md, "The recording"). */
+#ifndef GILSCOPE_LIVES_H
+#define GILSCOPE_LIVES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One life of a traced process: its pid and the CLOCK_MONOTONIC time at
+ * which it said it was traced (before any event of its own; 0 unknown).
+ * A pid that comes back (pids wrap, a fork child) is another life with a
+ * later time: an event belongs to the latest life of its pid begun
+ * before it. */
+struct life {
+	int32_t pid;
+	int64_t mark_ns;
+	int found;  /* a GIL of it is in the trace, with the tag */
+};
+
+/* Sets found on every life in v that has a gil_found or gil_known event
+ * carrying tag in the
+ * LTTng trace(s) of the recording in dir (DIR/ust/uid/UID/BITS-bit; the
+ * trace's clock must be LTTng's monotonic one for the times to count).
+ * Returns 0, or -1 when the trace cannot be walked (a metadata construct
+ * this reader does not know, a malformed packet: why in err): then no
+ * life is said missing. */
+int lives_find(const char *dir, uint32_t tag, struct life *v, size_t n, char *err, size_t len);
+
+#endif
