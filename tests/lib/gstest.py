@@ -424,6 +424,19 @@ def _comm(pid: int) -> str:
         return ""
 
 
+def pid_choice(pid: int) -> str:
+    """Whether a shell in a pid namespace of its own (unshare -p) can give
+    its next child `pid` by writing ns_last_pid: "" when it can, else why
+    not (for a skip)."""
+    probe = subprocess.run(["unshare", "-p", "-f", "--mount-proc", "sh", "-c",
+                            f"echo {pid - 1} > /proc/sys/kernel/ns_last_pid && sh -c 'echo $$'"],
+                           capture_output=True, text=True, timeout=60)
+    if probe.returncode == 0 and probe.stdout.strip() == str(pid):
+        return ""
+    return (f"cannot choose a pid in a pid namespace of its own (unshare -p, ns_last_pid): "
+            f"{(probe.stderr or probe.stdout).strip()[-200:]}")
+
+
 def record(cmd: list[str], outdir: Path, extra: Optional[list[str]] = None,
            env: Optional[dict] = None, timeout: float = 240,
            check: bool = True) -> subprocess.CompletedProcess:

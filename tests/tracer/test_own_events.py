@@ -23,7 +23,6 @@ another namespace) is in the trace.
 import os
 import shutil
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import gstest
@@ -67,12 +66,9 @@ def main() -> None:
     exe = gstest.find_python("debian")
     if exe is None:
         gstest.skip("/usr/bin/python3 is not installed")
-    probe = subprocess.run(["unshare", "-p", "-f", "--mount-proc", "sh", "-c",
-                            f"echo {PID - 1} > /proc/sys/kernel/ns_last_pid && sh -c 'echo $$'"],
-                           capture_output=True, text=True, timeout=60)
-    if probe.returncode != 0 or probe.stdout.strip() != str(PID):
-        gstest.skip(f"cannot choose a pid in a pid namespace of its own (unshare -p, ns_last_pid): "
-                    f"{(probe.stderr or probe.stdout).strip()[-200:]}")
+    why = gstest.pid_choice(PID)
+    if why:
+        gstest.skip(why)
     top = gstest.tmpdir()
 
     # Ours, another recording's, ours again.
