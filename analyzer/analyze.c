@@ -625,6 +625,22 @@ static int analyze_job(void *arg)
 			goto end;
 		}
 	}
+	/* More processes of the recording have a GIL here than said they were
+	 * traced and left one: some could not write the recorder's file
+	 * (another user's, another mount namespace's), and one of those that
+	 * left nothing would be counted by no one. */
+	if (info.traced != GS_UNKNOWN && kept != UINT64_MAX) {
+		uint64_t traced = (uint64_t)info.traced;
+		uint64_t present = traced - (missing < traced ? missing : traced);
+		uint64_t unsaid = kept > present ? kept - present : 0;
+
+		if (unsaid)
+			fprintf(stderr, PREFIX "warning: %llu process%s of this recording did not say "
+				"%s traced (another user's, or another mount namespace's, cannot write "
+				"the recorder's gilscope.traced): traced processes that left nothing "
+				"may be more than counted\n", (unsigned long long)unsaid,
+				unsaid > 1 ? "es" : "", unsaid > 1 ? "they were" : "it was");
+	}
 	{
 		struct run_info run = {
 			.trace_path = j->rec_dir,
