@@ -212,6 +212,8 @@ struct info_file {
 	int64_t traced;        /* traced_processes=: CPythons traced, GS_UNKNOWN */
 	int64_t unrecorded;    /* unrecorded_processes=: those of them the recorder found
 				  no GIL of in the trace, GS_UNKNOWN (older recorders) */
+	int32_t *unrecorded_pids; /* unrecorded_pids=: theirs */
+	size_t nunrecorded;
 };
 
 /* "1,2,3" -> *pids; a malformed list keeps none. */
@@ -264,8 +266,8 @@ static void info_read(const char *trace_dir, struct info_file *info)
 	info->exit_status = GS_UNKNOWN;
 	info->has_tag = 0;
 	info->mode[0] = '\0';
-	info->pids = info->late_pids = NULL;
-	info->npids = info->nlate = 0;
+	info->pids = info->late_pids = info->unrecorded_pids = NULL;
+	info->npids = info->nlate = info->nunrecorded = 0;
 	info->bad_tag = 0;
 	info->traced = GS_UNKNOWN;
 	info->unrecorded = GS_UNKNOWN;
@@ -301,6 +303,8 @@ static void info_read(const char *trace_dir, struct info_file *info)
 			info_pids(&info->pids, &info->npids, eq + 1);
 		} else if (!strcmp(line, "late_pids")) {
 			info_pids(&info->late_pids, &info->nlate, eq + 1);
+		} else if (!strcmp(line, "unrecorded_pids")) {
+			info_pids(&info->unrecorded_pids, &info->nunrecorded, eq + 1);
 		} else if (!strcmp(line, "exit_status") && eq[1]) {
 			char *end;
 			long long v = strtoll(eq + 1, &end, 10);
@@ -620,7 +624,8 @@ static int analyze_job(void *arg)
 		missing = (uint64_t)info.traced - kept;
 	if (info.traced != GS_UNKNOWN && missing) {
 		a.lost_unknown++;
-		if ((ret = model_lost_processes(a.model, missing, (uint64_t)info.traced)) != GS_OK) {
+		if ((ret = model_lost_processes(a.model, missing, (uint64_t)info.traced,
+						info.unrecorded_pids, info.nunrecorded)) != GS_OK) {
 			snprintf(err, sizeof(err), "%s", model_error(a.model));
 			goto end;
 		}
@@ -675,6 +680,7 @@ end:
 	free(info.command);
 	free(info.pids);
 	free(info.late_pids);
+	free(info.unrecorded_pids);
 	return (int)ret;
 }
 

@@ -113,13 +113,21 @@ uint64_t model_kept_count(const struct model *m)
 	return n;
 }
 
-enum gs_status model_lost_processes(struct model *m, uint64_t missing, uint64_t traced)
+enum gs_status model_lost_processes(struct model *m, uint64_t missing, uint64_t traced,
+				    const int32_t *pids, size_t npids)
 {
-	char what[200];
+	char what[320], list[120] = "";
+	size_t used = 0;
 
-	snprintf(what, sizeof(what), "%llu of the %llu traced CPython processes: no GIL of %s "
+	/* " (pids 39, 40, ...)": those the recorder named, the first few. */
+	for (size_t i = 0; i < npids && i < 8 && used < sizeof(list); i++)
+		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%d",
+					 i ? ", " : npids > 1 ? " (pids " : " (pid ", (int)pids[i]);
+	if (npids && used < sizeof(list))
+		snprintf(list + used, sizeof(list) - used, "%s)", npids > 8 ? ", ..." : "");
+	snprintf(what, sizeof(what), "%llu of the %llu traced CPython processes%s: no GIL of %s "
 		 "recorded (ended before %s registration with the session daemon was done)",
-		 (unsigned long long)missing, (unsigned long long)traced,
+		 (unsigned long long)missing, (unsigned long long)traced, list,
 		 missing > 1 ? "theirs" : "its", missing > 1 ? "their" : "its");
 	m->lost_starts++;
 	if (!m->nlosses)

@@ -335,6 +335,7 @@ static void meta_free(struct meta *m)
 static int meta_parse(struct meta *m, const char *text, char *err, size_t len)
 {
 	const char *c, *s;
+	int gil = 0;
 
 	memset(m, 0, sizeof(*m));
 	aliases_parse(m, text);
@@ -403,7 +404,15 @@ static int meta_parse(struct meta *m, const char *text, char *err, size_t len)
 		if (nm && nm < e && (!strncmp(nm + 8, "gilscope:gil_found\"", 19) ||
 				     !strncmp(nm + 8, "gilscope:gil_known\"", 19)))
 			m->events[id].tag = field_index(&m->events[id], "_tag");
+		gil += m->events[id].tag >= 0;
 		c = e;
+	}
+	/* Without such a class (another version of the events) no process
+	 * could be found: that says nothing of them. */
+	if (!gil) {
+		snprintf(err, len, "no event class names a process's GIL with its tag (gil_found, "
+			 "gil_known)");
+		return -1;
 	}
 	return 0;
 }

@@ -110,8 +110,8 @@ def hidden_child(py: Path, out: Path) -> None:
                  f"the trace holds the parent's GIL and none of the child's ({gil_pids(con)})")
     rows = lost_rows(con)
     con.close()
-    gstest.check(any(r.startswith("1 of the 2 traced CPython processes") for r in rows),
-                 f"analyze writes a lost row for the child ({rows})")
+    gstest.check(any(r.startswith(f"1 of the 2 traced CPython processes (pid {child}): ") for r in rows),
+                 f"analyze writes a lost row for the child, named ({rows})")
     res = subprocess.run([str(gstest.gilscope()), "run", "-o", str(out / "run"), "--", str(py),
                           "-c", PARENT, HIDE, "sh", "0"], capture_output=True, text=True, timeout=300)
     child = said(res.stdout).get("child")
@@ -167,8 +167,8 @@ def one_pid(py: Path, out: Path) -> None:
     rows = lost_rows(con)
     con.close()
     later = f"pid {PID}: a later process with this pid (not analyzed)"
-    gstest.check(rows.count(later) == 2 and sum(r.startswith("1 of the 4 traced") for r in rows) == 1
-                 and len(rows) == 3,
+    gstest.check(rows.count(later) == 2 and len(rows) == 3
+                 and sum(r.startswith(f"1 of the 4 traced CPython processes (pid {PID}): ") for r in rows) == 1,
                  f"analyze: the second and third processes said lost, and 1 of the 4 unrecorded ({rows})")
     # An older recorder's gilscope.info: traced_processes alone.
     old = out / "old"
