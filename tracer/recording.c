@@ -166,7 +166,16 @@ void recording_lives(const char *pfx, struct record_result *res, uint32_t tag, s
 	 * have an event of its own, with this recording's tag, in the trace:
 	 * one that ended before its registration with the session daemon was
 	 * done left none, and nothing counted its loss. */
-	if (res->streams && lives_find(res->trace_dir, tag, lives, n, why, sizeof(why))) {
+	/* The metadata may trail the drained streams a little: read again,
+	 * as recorded_check() does, before giving up. */
+	int bad = res->streams && lives_find(res->trace_dir, tag, lives, n, why, sizeof(why));
+	for (int i = 0; bad && i < 20; i++) {
+		struct timespec nap = { 0, 50 * 1000 * 1000 };
+
+		nanosleep(&nap, NULL);
+		bad = lives_find(res->trace_dir, tag, lives, n, why, sizeof(why));
+	}
+	if (bad) {
 		/* Said by record_say_written(), once the trace was found
 		 * readable (a trace babeltrace2 cannot read is said so alone). */
 		snprintf(res->unchecked, sizeof(res->unchecked), "%s", why);
