@@ -568,12 +568,61 @@ static int packet_walk(struct walk *w, const struct meta *m, const unsigned char
 	return 0;
 }
 
-/* One stream file of the trace whose metadata is m. */
-static int stream_walk(struct walk *w, const struct meta *m, const char *path)
+/* A stream file, mapped. */
+struct stream {
+	const char *path;
+	unsigned char *base;
+	size_t size;
+};
+
+/* A packet of one of them: where its events are, and when. */
+struct packet {
+	uint64_t begin, end;   /* its first and last times */
+	size_t stream, off;    /* the file and the packet's offset in it */
+	size_t events, content; /* its events' first byte and its content's end (bytes) */
+};
+
+static int packet_cmp(const void *a, const void *b)
+{
+	const struct packet *x = a, *y = b;
+
+	return (x->begin > y->begin) - (x->begin < y->begin);
+}
+
+/* Maps the stream at path into *st (nothing for an empty file). */
+static int stream_map(struct walk *w, const char *path, struct stream *st)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC), ret = -1;
-	struct stat st;
-	unsigned char *base = MAP_FAILED;
+	struct stat sb;
+
+	st->path = path;
+	st->base = MAP_FAILED;
+	st->size = 0;
+	if (fd < 0 || fstat(fd, &sb)) {
+		snprintf(w->err, w->errlen, "cannot open %s: %s", path, strerror(errno));
+		goto end;
+	}
+	ret = 0;
+	if (!sb.st_size)
+		goto end;
+	st->size = (size_t)sb.st_size;
+	st->base = mmap(NULL, st->size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (st->base == MAP_FAILED) {
+		snprintf(w->err, w->errlen, "cannot map %s: %s", path, strerror(errno));
+		st->size = 0;
+		ret = -1;
+	}
+end:
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/* Appends the packets of stream k to *pv (*np of them, room for *cap),
+ * read from their headers. 0, or -1 (why in w->err). */
+static int packets_list(struct walk *w, const struct meta *m, const struct stream *st, size_t k,
+			struct packet **pv, size_t *np, size_t *cap)
+{
 	uint64_t vals[MAX_FIELDS];
 	int ibegin = field_index(&m->pkt_ctx, "timestamp_begin"),
 	    iend = field_index(&m->pkt_ctx, "timestamp_end"),
@@ -582,59 +631,48 @@ static int stream_walk(struct walk *w, const struct meta *m, const char *path)
 
 	if (ibegin < 0 || iend < 0 || icontent < 0 || ipacket < 0) {
 		snprintf(w->err, w->errlen, "the packet context lacks its times or sizes");
-		goto end;
+		return -1;
 	}
-	if (fd < 0 || fstat(fd, &st)) {
-		snprintf(w->err, w->errlen, "cannot open %s: %s", path, strerror(errno));
-		goto end;
-	}
-	ret = 0;
-	if (!st.st_size)
-		goto end;
-	base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (base == MAP_FAILED) {
-		snprintf(w->err, w->errlen, "cannot map %s: %s", path, strerror(errno));
-		ret = -1;
-		goto end;
-	}
-	madvise(base, (size_t)st.st_size, MADV_SEQUENTIAL);
-	for (size_t off = 0; off < (size_t)st.st_size && w->unfound;) {
-		const unsigned char *p = base + off;
-		size_t left = (size_t)st.st_size - off, pos = 0;
+	for (size_t off = 0; off < st->size;) {
+		const unsigned char *p = st->base + off;
+		size_t left = st->size - off, pos = 0;
 
 		if (fields_walk(&m->pkt_header, p, &pos, left, NULL) ||
 		    fields_walk(&m->pkt_ctx, p, &pos, left, vals) || le(p, 4) != PACKET_MAGIC ||
 		    vals[ipacket] % 8 || !vals[ipacket] || vals[icontent] > vals[ipacket] ||
 		    vals[ipacket] / 8 > left || vals[icontent] / 8 < pos) {
-			snprintf(w->err, w->errlen, "%s: a malformed packet at offset %zu", path, off);
-			ret = -1;
-			goto end;
+			snprintf(w->err, w->errlen, "%s: a malformed packet at offset %zu", st->path,
+				 off);
+			return -1;
 		}
-		/* Every event of a life comes after its mark. */
-		if ((int64_t)vals[iend] >= first_unfound(w) &&
-		    packet_walk(w, m, p, pos, (size_t)(vals[icontent] / 8), vals[ibegin])) {
-			snprintf(w->err, w->errlen, "%s: an event of the packet at offset %zu cannot "
-				 "be read", path, off);
-			ret = -1;
-			goto end;
+		if (*np == *cap) {
+			struct packet *v = realloc(*pv, (*cap = *cap ? *cap * 2 : 256) * sizeof(*v));
+
+			if (!v) {
+				snprintf(w->err, w->errlen, "out of memory");
+				return -1;
+			}
+			*pv = v;
 		}
+		(*pv)[(*np)++] = (struct packet){ vals[ibegin], vals[iend], k, off, pos,
+						  (size_t)(vals[icontent] / 8) };
 		off += (size_t)(vals[ipacket] / 8);
 	}
-end:
-	if (base != MAP_FAILED)
-		munmap(base, (size_t)st.st_size);
-	if (fd >= 0)
-		close(fd);
-	return ret;
+	return 0;
 }
 
-/* One trace directory (metadata and its streams). */
+/* One trace directory (metadata and its streams): the packets of all
+ * its streams in the order of their times, so that the processes begun
+ * early are found early whichever CPU wrote them. */
 static int trace_walk(struct walk *w, const char *dir)
 {
 	char path[PATH_MAX], *text;
 	struct meta m = { .naliases = 0 };
+	struct stream *sv = NULL;
+	struct packet *pv = NULL;
+	size_t ns = 0, np = 0, cap = 0;
 	glob_t g;
-	int ret = -1;
+	int ret = -1, globbed = 0;
 
 	snprintf(path, sizeof(path), "%s/metadata", dir);
 	if (!(text = meta_text(path, w->err, w->errlen)))
@@ -647,14 +685,37 @@ static int trace_walk(struct walk *w, const char *dir)
 		ret = 0;
 		goto end;
 	}
-	ret = 0;
-	for (size_t i = 0; i < g.gl_pathc && !ret && w->unfound; i++) {
-		const char *name = strrchr(g.gl_pathv[i], '/');
-		/* the streams: not the metadata, not index/ */
-		if (name && name[1] && strcmp(name + 1, "metadata"))
-			ret = stream_walk(w, &m, g.gl_pathv[i]);
+	globbed = 1;
+	if (!(sv = calloc(g.gl_pathc, sizeof(*sv)))) {
+		snprintf(w->err, w->errlen, "out of memory");
+		goto end;
 	}
-	globfree(&g);
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		const char *name = strrchr(g.gl_pathv[i], '/');
+
+		/* the streams: not the metadata, not index/ */
+		if (!name || !name[1] || !strcmp(name + 1, "metadata"))
+			continue;
+		if (stream_map(w, g.gl_pathv[i], &sv[ns++]) ||
+		    packets_list(w, &m, &sv[ns - 1], ns - 1, &pv, &np, &cap))
+			goto end;
+	}
+	if (np)
+		qsort(pv, np, sizeof(*pv), packet_cmp);
+	ret = 0;
+	for (size_t i = 0; i < np && w->unfound; i++) {
+		const struct packet *k = &pv[i];
+
+		/* Every event of a life comes after its mark. */
+		if ((int64_t)k->end < first_unfound(w))
+			continue;
+		if (packet_walk(w, &m, sv[k->stream].base + k->off, k->events, k->content, k->begin)) {
+			snprintf(w->err, w->errlen, "%s: an event of the packet at offset %zu cannot "
+				 "be read", sv[k->stream].path, k->off);
+			ret = -1;
+			break;
+		}
+	}
 end:
 	if (ret && !strstr(w->err, dir)) {
 		char why[512];
@@ -662,6 +723,13 @@ end:
 		snprintf(why, sizeof(why), "%s", w->err);
 		snprintf(w->err, w->errlen, "%s: %s", dir, why);
 	}
+	for (size_t i = 0; i < ns; i++)
+		if (sv[i].base != MAP_FAILED)
+			munmap(sv[i].base, sv[i].size);
+	free(sv);
+	free(pv);
+	if (globbed)
+		globfree(&g);
 	meta_free(&m);
 	free(text);
 	return ret;
