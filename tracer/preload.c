@@ -37,6 +37,7 @@
 #define LTTNG_UST_TRACEPOINT_HIDDEN_DEFINITION
 #include "gilscope_tp.h"
 #include "attrib.h"
+#include "early_log.h"
 #include "gilscope_ctl_tp.h"
 #include "preload_mark.h"
 #include "preload_process.h"
@@ -642,6 +643,11 @@ static void pending_site_acquire(const struct pending_ev *p, int32_t site[GILSCO
 static void late_settle(void);
 static __attribute__((noinline)) int mutex_unlock_flush(pthread_mutex_t *mutex);
 
+/* A gil_seq event (gil, seq, ts), kept in the early log or written. */
+#define EMIT_SEQ(kind, name, state3)                                                         \
+	EARLY_OR_WRITE(early_log_put(kind, state3, 3, NULL, 0, 0, 0, NULL, NULL, 0),         \
+		       lttng_ust_tracepoint(gilscope, name, state3))
+
 /* pend[i] (a request when with_req, then its acquire) and the release
  * after them, of one GIL, as one `hold` record; 0 when they are not there
  * or the event is off (then each goes on its own). */
@@ -653,13 +659,14 @@ static int pending_hold(int i, int n, int with_req)
 
 	if (i + with_req + 1 >= n || a->type != PEV_ACQUIRE || r->type != PEV_RELEASE ||
 	    a->gil != r->gil || (q && q->gil != a->gil) ||
-	    !lttng_ust_tracepoint_enabled(gilscope, hold))
+	    !(lttng_ust_tracepoint_enabled(gilscope, hold) || early_on()))
 		return 0;
 	const uint64_t state[9] = { a->gil, q ? q->seq : GILSCOPE_NO_REQ, q ? q->ts : 0,
 				    a->seq, a->ts, a->switch_number, r->seq, r->ts, r->forced };
 	pending_site_acquire(a, site);
 	pending_site_packed(r, ATTRIB_AT_RELEASE, site + GILSCOPE_SITE_LEN);
-	lttng_ust_do_tracepoint(gilscope, hold, state, site);
+	EARLY_OR_WRITE(early_log_put(EARLY_HOLD, state, 9, site, 2 * GILSCOPE_SITE_LEN, 0, 0, NULL, NULL, 0),
+		       lttng_ust_do_tracepoint(gilscope, hold, state, site));
 	return 1;
 }
 
@@ -684,51 +691,60 @@ static void pending_write(int n)
 			}
 			if (i + 1 < n && tl.pend[i + 1].type == PEV_ACQUIRE &&
 			    tl.pend[i + 1].gil == p->gil &&
-			    lttng_ust_tracepoint_enabled(gilscope, take)) {
+			    (lttng_ust_tracepoint_enabled(gilscope, take) || early_on())) {
 				/* Answered without a wait: one record for both. */
 				const struct pending_ev *a = &tl.pend[i + 1];
 				const uint64_t state[6] = { p->gil, p->seq, p->ts, a->seq, a->ts,
 							    a->switch_number };
 				pending_site_acquire(a, site);
-				lttng_ust_do_tracepoint(gilscope, take, state, site);
+				EARLY_OR_WRITE(early_log_put(EARLY_TAKE, state, 6, site, GILSCOPE_SITE_LEN, 0, 0,
+							     NULL, NULL, 0),
+					       lttng_ust_do_tracepoint(gilscope, take, state, site));
 				i++;
 				break;
 			}
-			lttng_ust_tracepoint(gilscope, request, state3);
+			EMIT_SEQ(EARLY_REQUEST, request, state3);
 			break;
 		case PEV_ACQUIRE:
 			if (pending_hold(i, n, 0)) {
 				i++;
 				break;
 			}
-			if (lttng_ust_tracepoint_enabled(gilscope, acquire)) {
+			if (lttng_ust_tracepoint_enabled(gilscope, acquire) || early_on()) {
 				const uint64_t state[4] = { p->gil, p->seq, p->ts, p->switch_number };
 				pending_site_acquire(p, site);
-				lttng_ust_do_tracepoint(gilscope, acquire, state, site);
+				EARLY_OR_WRITE(early_log_put(EARLY_ACQUIRE, state, 4, site, GILSCOPE_SITE_LEN,
+							     0, 0, NULL, NULL, 0),
+					       lttng_ust_do_tracepoint(gilscope, acquire, state, site));
 			}
 			break;
 		case PEV_RELEASE:
-			if (lttng_ust_tracepoint_enabled(gilscope, release)) {
+			if (lttng_ust_tracepoint_enabled(gilscope, release) || early_on()) {
 				const uint64_t state[4] = { p->gil, p->seq, p->ts, p->forced };
 				pending_site_packed(p, ATTRIB_AT_RELEASE, site);
-				lttng_ust_do_tracepoint(gilscope, release, state, site);
+				EARLY_OR_WRITE(early_log_put(EARLY_RELEASE, state, 4, site, GILSCOPE_SITE_LEN,
+							     0, 0, NULL, NULL, 0),
+					       lttng_ust_do_tracepoint(gilscope, release, state, site));
 			}
 			break;
 		case PEV_WAIT_TIMEOUT:
-			lttng_ust_tracepoint(gilscope, wait_timeout, state3);
+			EMIT_SEQ(EARLY_WAIT_TIMEOUT, wait_timeout, state3);
 			break;
-		case PEV_DROP_REQUEST:
-			lttng_ust_tracepoint(gilscope, drop_request, p->gil, p->seq, p->ts,
-					     p->holder, p->interval_us);
+		case PEV_DROP_REQUEST: {
+			const uint64_t u[5] = { p->gil, p->seq, p->ts, (uint64_t)p->holder, p->interval_us };
+			EARLY_OR_WRITE(early_log_put(EARLY_DROP_REQUEST, u, 5, NULL, 0, 0, 0, NULL, NULL, 0),
+				       lttng_ust_tracepoint(gilscope, drop_request, p->gil, p->seq, p->ts,
+							    p->holder, p->interval_us));
 			break;
+		}
 		case PEV_FORCED_BEGIN:
-			lttng_ust_tracepoint(gilscope, forced_switch_begin, state3);
+			EMIT_SEQ(EARLY_FORCED_BEGIN, forced_switch_begin, state3);
 			break;
 		case PEV_FORCED_END:
-			lttng_ust_tracepoint(gilscope, forced_switch_end, state3);
+			EMIT_SEQ(EARLY_FORCED_END, forced_switch_end, state3);
 			break;
 		case PEV_ABANDONED:
-			lttng_ust_tracepoint(gilscope, request_abandoned, state3);
+			EMIT_SEQ(EARLY_ABANDONED, request_abandoned, state3);
 			break;
 		case PEV_NONE:
 			break;
@@ -775,7 +791,7 @@ static inline int pev_enabled(enum pev_type type)
 }
 
 /* A new pending record with its place and time, or NULL while the event
- * is off. The sequence number is taken before the clock so that, among
+ * is off (and the early log is not taking every event: early_log.h). The sequence number is taken before the clock so that, among
  * events serialised by one mutex, time never goes back as seq goes up. */
 static __attribute__((noinline)) struct pending_ev *pending_new(struct gil *g, enum pev_type type);
 
@@ -783,7 +799,7 @@ static inline struct pending_ev *pending_add(struct gil *g, enum pev_type type)
 {
 	/* The test inline, the capture out of line: with no session the GIL
 	 * handlers then need fewer registers saved on every call. */
-	return pev_enabled(type) ? pending_new(g, type) : NULL;
+	return pev_enabled(type) || early_on() ? pending_new(g, type) : NULL;
 }
 
 static __attribute__((noinline)) struct pending_ev *pending_new(struct gil *g, enum pev_type type)
@@ -919,8 +935,8 @@ static void ev_drop_request(struct gil *g, pid_t holder, uint32_t interval_us)
 
 static inline int late_enabled(void)
 {
-	return lttng_ust_tracepoint_enabled(gilscope, take_for) &&
-	       lttng_ust_tracepoint_enabled(gilscope, acquire_for);
+	return (lttng_ust_tracepoint_enabled(gilscope, take_for) &&
+		lttng_ust_tracepoint_enabled(gilscope, acquire_for)) || early_on();
 }
 
 /* End of take_gil, M let go: keep the acquire just captured (and the
@@ -1011,10 +1027,14 @@ static void late_rescue(struct gil *g)
 	if (v[LATE_REQ_SEQ] != LATE_NO_REQ) {
 		const uint64_t state[6] = { gil_addr(g), v[LATE_REQ_SEQ], v[LATE_REQ_TS], st - 1,
 					    v[LATE_TS], v[LATE_SWITCH] };
-		lttng_ust_tracepoint(gilscope, take_for, state, site, tid);
+		EARLY_OR_WRITE(early_log_put(EARLY_TAKE_FOR, state, 6, site, GILSCOPE_SITE_LEN, tid, 0,
+					     NULL, NULL, 0),
+			       lttng_ust_tracepoint(gilscope, take_for, state, site, tid));
 	} else {
 		const uint64_t state[4] = { gil_addr(g), st - 1, v[LATE_TS], v[LATE_SWITCH] };
-		lttng_ust_tracepoint(gilscope, acquire_for, state, site, tid);
+		EARLY_OR_WRITE(early_log_put(EARLY_ACQUIRE_FOR, state, 4, site, GILSCOPE_SITE_LEN, tid, 0,
+					     NULL, NULL, 0),
+			       lttng_ust_tracepoint(gilscope, acquire_for, state, site, tid));
 	}
 	thread_slot_pending(was);
 }
@@ -1032,6 +1052,17 @@ static void late_rescue_all(void)
 
 /* --- registering a GIL --------------------------------------------------- */
 
+/* A process's first event: kept in the early log like the rest while
+ * liblttng-ust's registration is under way (it used to wait for it). */
+static void emit_gil_found(uint64_t gil, uint32_t interval_us, int rule)
+{
+	const uint64_t u[4] = { gil, interval_us, (uint64_t)rule, g_tag };
+	const void *parts[1] = { g_version };
+	const size_t lens[1] = { strlen(g_version) + 1 };
+	EARLY_OR_WRITE(early_log_put(EARLY_GIL_FOUND, u, 4, NULL, 0, 0, 0, parts, lens, 1),
+		       lttng_ust_tracepoint(gilscope, gil_found, gil, interval_us, rule, g_version, g_tag));
+}
+
 static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 {
 	struct gil *g = NULL;
@@ -1047,9 +1078,6 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 		g_marked = 1;
 		mark_traced();
 	}
-	/* gil_found is a process's first event */
-	if (process_lttng_ready())
-		atomic_store(&g_resync_unsure, 1);
 	g_hot.mutex_lock(&g_registry);
 	if (gil_by_m(m) || gil_by_s(s))
 		goto end; /* another thread got there first */
@@ -1081,9 +1109,8 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	 * process that ends meanwhile (thread_slot_writing). */
 	int was = thread_slot_writing();
 	if (!t_mute)
-		lttng_ust_tracepoint(gilscope, gil_found, (uint64_t)(uintptr_t)m,
-				     atomic_load_explicit(&g->interval_us, memory_order_relaxed), rule,
-				     g_version, g_tag);
+		emit_gil_found((uint64_t)(uintptr_t)m,
+				       atomic_load_explicit(&g->interval_us, memory_order_relaxed), rule);
 	thread_slot_pending(was);
 	resync_after_found();
 	atomic_store_explicit(&g->m, m, memory_order_release);
@@ -1128,8 +1155,10 @@ static void gil_retire(struct gil *g)
 	g_hot.mutex_lock(&g_registry);
 	if (atomic_load_explicit(&g->m, memory_order_relaxed)) {
 		int was = thread_slot_writing();
+		const uint64_t gil = gil_addr(g);
 		if (!t_mute)
-			lttng_ust_tracepoint(gilscope, gil_retired, gil_addr(g));
+			EARLY_OR_WRITE(early_log_put(EARLY_GIL_RETIRED, &gil, 1, NULL, 0, 0, 0, NULL, NULL, 0),
+				       lttng_ust_tracepoint(gilscope, gil_retired, gil));
 		thread_slot_pending(was);
 		atomic_store_explicit(&g->m, NULL, memory_order_release);
 		g->s = NULL;
@@ -1282,6 +1311,9 @@ static int64_t mono_ns(void)
 static __attribute__((noinline)) void resync_emit(int forget)
 {
 	uint32_t ngils = 0;
+	/* Nothing to say again before the early log is written: it says it. */
+	if (early_on() && early_hold())
+		return;
 	int guard = tl.guard, was = thread_slot_writing();
 	if (t_mute) {
 		thread_slot_pending(was);
@@ -1341,6 +1373,11 @@ static __attribute__((noinline)) void resync_tick(int periodic)
  * done: its gil_found went by unrecorded). */
 static inline void resync_check(void)
 {
+	/* The registration done, the early log is written first (its
+	 * gil_found says what a resync would): early_settle() then tells
+	 * resync what the session records. */
+	if (__builtin_expect(early_on(), 0) && early_hold())
+		return;
 	int on = resync_state();
 	int was = atomic_load_explicit(&g_resync_on, memory_order_relaxed);
 	void *probes = on ? resync_probes() : NULL;
@@ -1399,6 +1436,53 @@ static void resync_after_found(void)
 		return;
 	atomic_store(&g_resync_last, mono_ns());
 	atomic_store(&g_resync_again, RESYNC_AGAINS);
+}
+
+/* --- the early log (early_log.h) -----------------------------------------
+ *
+ * From the constructor until liblttng-ust's registration with the session
+ * daemon is done, every event is captured as if a session recorded it
+ * (early_on() in the capture tests) and its complete record kept in the
+ * early log; the first event after the registration (found cheaply:
+ * process_lttng_pending) writes the log, in order, before its own record.
+ * A full log, another thread, a fork, an exit or a self-inflicted death
+ * waits for the registration as the first event used to (early_settle),
+ * then writes the log. */
+
+static pid_t g_early_owner;      /* the constructor's thread: the log's one writer */
+
+int early_hold(void)
+{
+	if (!early_on())
+		return 0;
+	if (self_tid() == g_early_owner && process_lttng_pending())
+		return 1;
+	early_settle();
+	return 0;
+}
+
+void early_settle(void)
+{
+	int guard = tl.guard;
+	tl.guard = 1;
+	int gave_up = process_lttng_ready();
+	early_log_drain();
+	if (atomic_exchange(&early_log_holding, 0)) {
+		/* What a session records from now on, as gil_register would
+		 * have stored after its wait: the log said everything, so no
+		 * resync for it. */
+		atomic_store(&g_resync_on, resync_state());
+		atomic_store(&g_resync_probes, resync_probes());
+		if (gave_up) {
+			/* As in gil_register before: the session may enable the
+			 * events later; say it all again then. */
+			atomic_store(&g_resync_unsure, 1);
+			if (atomic_load(&g_nslots))
+				resync_after_found();
+		}
+	}
+	early_log_drain(); /* anything a signal handler put meanwhile */
+	tl.guard = guard;
 }
 
 static inline int active(void)
@@ -1489,7 +1573,7 @@ static inline __attribute__((always_inline)) int gil_lock_m(pthread_mutex_t *mut
 {
 	pid_t tid = tl.tid;
 	if (__builtin_expect(!tid || resync_maybe() || pev_enabled(PEV_REQUEST) ||
-			     pev_enabled(PEV_RELEASE), 0))
+			     pev_enabled(PEV_RELEASE) || early_on(), 0))
 		return gil_lock_m_full(mutex, g);
 	/* drop_gil with nothing to capture: holder is cleared at unlock(M),
 	 * still under M. */
@@ -1527,7 +1611,7 @@ static inline __attribute__((always_inline)) int gil_lock_s(pthread_mutex_t *mut
 	pid_t tid = tl.tid;
 	if (tl.in_m != g)
 		return g_hot.mutex_lock(mutex);
-	if (__builtin_expect(!tid || pev_enabled(PEV_ACQUIRE), 0))
+	if (__builtin_expect(!tid || pev_enabled(PEV_ACQUIRE) || early_on(), 0))
 		return gil_lock_s_full(mutex, g);
 	gil_taken(g, tid);
 	return g_hot.mutex_lock(mutex);
@@ -1587,7 +1671,7 @@ static __attribute__((noinline)) int gil_unlock_m_full(pthread_mutex_t *mutex, s
 /* The same with nothing to capture or write: no call but the tail call. */
 static inline __attribute__((always_inline)) int gil_unlock_m(pthread_mutex_t *mutex, struct gil *g)
 {
-	if (__builtin_expect(tl.npend || tl.req == g || pev_enabled(PEV_RELEASE), 0))
+	if (__builtin_expect(tl.npend || tl.req == g || pev_enabled(PEV_RELEASE) || early_on(), 0))
 		return gil_unlock_m_full(mutex, g);
 	if (tl.drop == g) {
 		tl.drop = NULL;
@@ -1816,11 +1900,16 @@ EXPORT void gilscope_thread_name(const char *name)
 	if (!name || atomic_load(&g_hot.mode) != MODE_ACTIVE)
 		return;
 	tl.guard = 1;
-	process_lttng_ready();
 	names_remember(self_tid(), name);
 	int was = thread_slot_writing();
-	if (!t_mute)
-		lttng_ust_tracepoint(gilscope, thread_name, self_tid(), name, g_tag);
+	if (!t_mute) {
+		const uint64_t tag = g_tag;
+		const void *parts[1] = { name };
+		const size_t lens[1] = { strlen(name) + 1 };
+		EARLY_OR_WRITE(early_log_put(EARLY_THREAD_NAME, &tag, 1, NULL, 0, self_tid(), 0, parts,
+					     lens, 1),
+			       lttng_ust_tracepoint(gilscope, thread_name, self_tid(), name, g_tag));
+	}
 	thread_slot_pending(was);
 	tl.guard = 0;
 }
@@ -1862,7 +1951,10 @@ static void process_exit(int status)
 		return;
 	tl.guard = 1;
 	process_dying();
-	process_lttng_ready();
+	/* A process that ends before its registration is done waits for it
+	 * here, as it always did, and writes what it kept first. */
+	if (early_on())
+		early_settle();
 	if (tl.npend)
 		pending_flush();
 	late_rescue_all();
@@ -1924,6 +2016,8 @@ static int self_signal(int sig)
 		return 0;
 	tl.guard = 1;
 	int marked = process_dying();
+	if (early_on())
+		early_settle(); /* the early log dies with the process otherwise */
 	if (tl.npend)
 		pending_flush();
 	late_rescue_all();
@@ -1960,6 +2054,8 @@ EXPORT __attribute__((noreturn)) void abort(void)
 	    getpid() == g_pid) {
 		tl.guard = 1;
 		process_dying();
+		if (early_on())
+			early_settle();
 		late_rescue_all(); /* this thread's own hold too */
 		pending_wait_dying();
 	}
@@ -2031,6 +2127,7 @@ static void after_fork_child(void)
 	/* One thread survives with the parent's TLS; the GILs are re-created
 	 * by CPython (pthread_mutex_init) and found again. */
 	process_after_fork_child();
+	early_log_close(); /* the parent's records: it writes them */
 	tl.tid = 0;
 	tl.req = NULL;
 	tl.in_m = NULL;
@@ -2142,6 +2239,7 @@ __attribute__((constructor)) static void gilscope_init(void)
 		g_tag = (uint32_t)strtoul(tag, NULL, 10);
 	g_pid = getpid();
 	process_watch_start();
+	early_log_prepare();
 	int64_t t0 = mono_ns();
 	process_lttng_begin(); /* loading liblttng-ust starts its threads */
 	/* The provider first: its dlopen starts the listener's registration
@@ -2152,12 +2250,20 @@ __attribute__((constructor)) static void gilscope_init(void)
 	if (!loaded)
 		tracepoints_register();
 	process_lttng_end();
-	/* Its wait for the registration is left to the first event
-	 * (process_lttng_ready), but none is made with a timeout of 0. */
+	/* Its wait for the registration is left out: the first events are
+	 * kept until it is done (early_hold), but none is made with a
+	 * timeout of 0. */
 	resync_registered(mono_ns() - t0);
 	if (loaded)
 		return;
 	attrib_init(major, attrib_minor(minor), attrib_mode_from_env(), g_version);
+	if (process_lttng_pending()) {
+		/* The registration goes on beside the program: its first events
+		 * are kept until it is done (early_log.h). */
+		g_early_owner = self_tid();
+		atomic_store(&early_log_holding, 1);
+		attrib_warm(); /* what those first events touch */
+	}
 	g_behaviour_rule = minor == 6;
 	g_layout_rule = minor >= 7;
 	g_many_gils = minor >= 12;
