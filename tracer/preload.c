@@ -138,6 +138,13 @@ static struct {
 	int (*cond_signal)(pthread_cond_t *);
 	pid_t (*fork)(void);
 	void (*exit_now)(int);
+	/* Resolved with the rest, in every process: an exec may come from a
+	 * vfork child first, where dlsym is unsafe. */
+	int (*execve)(const char *, char *const[], char *const[]);
+	int (*execv)(const char *, char *const[]);
+	int (*execvp)(const char *, char *const[]);
+	int (*execvpe)(const char *, char *const[], char *const[]);
+	int (*fexecve)(int, char *const[], char *const[]);
 } real = {
 	/* Called twice in every GIL hand-off: no "resolved yet?" test. */
 	.cond_signal = cond_signal_first,
@@ -291,6 +298,11 @@ static void resolve_all(void)
 	g_hot.mutex_unlock = resolve("pthread_mutex_unlock", NULL);
 	real.fork = resolve("fork", NULL);
 	real.exit_now = (void (*)(int))resolve("_exit", NULL);
+	real.execve = (int (*)(const char *, char *const[], char *const[]))resolve("execve", NULL);
+	real.execv = (int (*)(const char *, char *const[]))resolve("execv", NULL);
+	real.execvp = (int (*)(const char *, char *const[]))resolve("execvp", NULL);
+	real.execvpe = (int (*)(const char *, char *const[], char *const[]))resolve("execvpe", NULL);
+	real.fexecve = (int (*)(int, char *const[], char *const[]))resolve("fexecve", NULL);
 	atomic_thread_fence(memory_order_seq_cst);
 	g_hot.mutex_lock = resolve("pthread_mutex_lock", NULL);
 	atomic_store(&g_resolved, 1);
@@ -1900,6 +1912,10 @@ EXPORT void gilscope_thread_name(const char *name)
 	if (!name || atomic_load(&g_hot.mode) != MODE_ACTIVE)
 		return;
 	tl.guard = 1;
+	/* Kept only once a GIL is found: its at_exit then writes the log
+	 * (3.6 names its main thread before it makes its GIL). */
+	if (early_on() && !g_exit_hooked)
+		early_settle();
 	names_remember(self_tid(), name);
 	int was = thread_slot_writing();
 	if (!t_mute) {
@@ -1975,6 +1991,51 @@ EXPORT __attribute__((noreturn)) void _exit(int status)
 	process_exit(status);
 	real.exit_now(status);
 	__builtin_unreachable();
+}
+
+/* A process that replaces itself (os.execv) ends without exit handlers:
+ * the early log is written first, as its records would have been. Not
+ * in a vfork child, which runs in its parent's memory (its exec ends
+ * nothing of the parent's). */
+static void before_exec(void)
+{
+	if (early_on() && getpid() == g_pid)
+		early_settle();
+}
+
+EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	ENSURE_REAL(execve);
+	before_exec();
+	return real.execve(path, argv, envp);
+}
+
+EXPORT int execv(const char *path, char *const argv[])
+{
+	ENSURE_REAL(execv);
+	before_exec();
+	return real.execv(path, argv);
+}
+
+EXPORT int execvp(const char *file, char *const argv[])
+{
+	ENSURE_REAL(execvp);
+	before_exec();
+	return real.execvp(file, argv);
+}
+
+EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	ENSURE_REAL(execvpe);
+	before_exec();
+	return real.execvpe(file, argv, envp);
+}
+
+EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	ENSURE_REAL(fexecve);
+	before_exec();
+	return real.fexecve(fd, argv, envp);
 }
 
 /* Would sig, sent to this process now, end it at once: default action
