@@ -165,9 +165,9 @@ void recording_lives(const char *pfx, struct record_result *res, uint32_t tag, s
 	/* No stream: none of them left anything (said above). Else each must
 	 * have an event of its own, with this recording's tag, in the trace:
 	 * one that ended before its registration with the session daemon was
-	 * done left none, and nothing counted its loss. */
-	/* The metadata may trail the drained streams a little: read again,
-	 * as recorded_check() does, before giving up. */
+	 * done left none, and nothing counted its loss. The metadata may
+	 * trail the drained streams a little: read again, as recorded_check()
+	 * does, before giving up. */
 	int bad = res->streams && lives_find(res->trace_dir, tag, lives, n, why, sizeof(why));
 	for (int i = 0; bad && i < 20; i++) {
 		struct timespec nap = { 0, 50 * 1000 * 1000 };
