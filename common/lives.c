@@ -39,8 +39,10 @@ struct fields {
 	size_t n;
 	uint32_t align;  /* the struct's: its largest field's */
 	int declared;    /* an event class with this id exists */
-	int tag;         /* an event class naming a GIL of its process (gil_found,
-			    gil_known): the index of its _tag field, else -1 */
+	int tag;         /* an event class that tells whose process it is (gil_found,
+			    gil_known, thread_name): the index of its _tag field, else -1 */
+	int gil;         /* an event class of a GIL (all but thread_name, process_exit,
+			    code, stack, resync) */
 };
 
 struct alias {
@@ -398,13 +400,26 @@ static int meta_parse(struct meta *m, const char *text, char *err, size_t len)
 				 "knows", id);
 			return -1;
 		}
-		m->events[id].declared = 1;
-		m->events[id].tag = -1;
+		struct fields *ev = &m->events[id];
 		const char *nm = strstr(o, "name = \"");
-		if (nm && nm < e && (!strncmp(nm + 8, "gilscope:gil_found\"", 19) ||
-				     !strncmp(nm + 8, "gilscope:gil_known\"", 19)))
-			m->events[id].tag = field_index(&m->events[id], "_tag");
-		gil += m->events[id].tag >= 0;
+		static const char *const not_gil[] = { "thread_name", "process_exit", "code",
+						       "stack", "resync" };
+
+		ev->declared = 1;
+		ev->tag = -1;
+		if (nm && nm < e && !strncmp(nm + 8, "gilscope:", 9)) {
+			size_t k = strcspn(nm + 17, "\"");
+
+			ev->gil = 1;
+			for (size_t i = 0; i < sizeof(not_gil) / sizeof(not_gil[0]); i++)
+				if (strlen(not_gil[i]) == k && !strncmp(nm + 17, not_gil[i], k))
+					ev->gil = 0;
+			if ((k == 9 && (!strncmp(nm + 17, "gil_found", 9) ||
+					!strncmp(nm + 17, "gil_known", 9))) ||
+			    (k == 11 && !strncmp(nm + 17, "thread_name", 11)))
+				ev->tag = field_index(ev, "_tag");
+			gil += ev->gil && ev->tag >= 0;
+		}
 		c = e;
 	}
 	/* Without such a class (another version of the events) no process
@@ -472,9 +487,14 @@ static int field_index(const struct fields *f, const char *name)
 	return -1;
 }
 
-/* An event of pid at ts carries the tag: the latest life of pid begun
- * before it (or, without usable marks, each) is found. */
-static void life_seen(struct walk *w, int32_t pid, int64_t ts)
+#define SEEN_TAG 1 /* an event of the life carries the recording's tag */
+#define SEEN_GIL 2 /* an event of the life is one of its GIL's */
+
+/* An event of pid at ts says what (SEEN_*) of the latest life of pid
+ * begun before it (or, without usable marks, of each of its lives): a
+ * life with both is found, as the analyzer keeps a process from its
+ * first tagged event and counts it when it has a GIL. */
+static void life_seen(struct walk *w, int32_t pid, int64_t ts, int what)
 {
 	size_t lo = 0, hi = w->n, pick = SIZE_MAX;
 
@@ -487,16 +507,26 @@ static void life_seen(struct walk *w, int32_t pid, int64_t ts)
 			hi = mid;
 	}
 	for (size_t i = lo; i < w->n && w->v[i].pid == pid; i++) {
+		struct life *l = &w->v[i];
+
 		if (!w->use_marks) {
-			w->unfound -= !w->v[i].found;
-			w->v[i].found = 1;
-		} else if (pick == SIZE_MAX || w->v[i].mark_ns <= ts) {
+			l->seen |= what;
+			if (!l->found && l->seen == (SEEN_TAG | SEEN_GIL)) {
+				l->found = 1;
+				w->unfound--;
+			}
+		} else if (pick == SIZE_MAX || l->mark_ns <= ts) {
 			pick = i;
 		}
 	}
 	if (pick != SIZE_MAX && !w->v[pick].found) {
-		w->v[pick].found = 1;
-		w->unfound--;
+		struct life *l = &w->v[pick];
+
+		l->seen |= what;
+		if (l->seen == (SEEN_TAG | SEEN_GIL)) {
+			l->found = 1;
+			w->unfound--;
+		}
 	}
 }
 
@@ -562,8 +592,10 @@ static int packet_walk(struct walk *w, const struct meta *m, const unsigned char
 		const struct fields *ev = &m->events[id];
 		if (fields_walk(ev, p, &pos, content, vals))
 			return -1;
-		if (ev->tag >= 0 && vals[ev->tag] == w->tag)
-			life_seen(w, pid, (int64_t)ts);
+		int what = (ev->tag >= 0 && vals[ev->tag] == w->tag ? SEEN_TAG : 0) |
+			   (ev->gil ? SEEN_GIL : 0);
+		if (what)
+			life_seen(w, pid, (int64_t)ts, what);
 	}
 	return 0;
 }
@@ -753,7 +785,7 @@ int lives_find(const char *dir, uint32_t tag, struct life *v, size_t n, char *er
 
 	err[0] = '\0';
 	for (size_t i = 0; i < n; i++)
-		v[i].found = 0;
+		v[i].found = v[i].seen = 0;
 	qsort(v, n, sizeof(*v), life_cmp);
 	snprintf(pat, sizeof(pat), "%s/ust/uid/*/*-bit", dir);
 	if (!n || glob(pat, GLOB_ONLYDIR, NULL, &g))

@@ -2,8 +2,8 @@
  * (as the analyzer counts them), found cheaply: the packets of all the
  * stream files are walked in the order of their times, event by event,
  * reading only each event's header, its pid (the vpid context) and, in
- * the events that name a process's GIL (gil_found, gil_known), the
- * recording's tag; payloads are skipped by the sizes the trace's own
+ * the events that say whose process it is (gil_found, gil_known,
+ * thread_name), the recording's tag; payloads are skipped by the sizes the trace's own
  * metadata gives, packets that end before every process still looked for
  * began are skipped whole, and the walk stops once every process was
  * found. No babeltrace2: it decodes every field of every event, 8 to 25
@@ -23,13 +23,16 @@
 struct life {
 	int32_t pid;
 	int64_t mark_ns;
-	int found;  /* a GIL of it is in the trace, with the tag */
+	int found;  /* an event of it carries the tag, and one is of its GIL */
+	int seen;   /* what its events said so far (lives.c) */
 };
 
-/* Sets found on every life in v that has a gil_found or gil_known event
- * carrying tag in the
- * LTTng trace(s) of the recording in dir (DIR/ust/uid/UID/BITS-bit; the
- * trace's clock must be LTTng's monotonic one for the times to count).
+/* Sets found on every life in v that has, in the LTTng trace(s) of the
+ * recording in dir, an event carrying tag (gil_found, gil_known,
+ * thread_name) and an event of a GIL (gil_found, gil_known, request,
+ * acquire, ...): the processes the analyzer would count as kept with a
+ * GIL (DIR/ust/uid/UID/BITS-bit; the trace's clock must be LTTng's
+ * monotonic one for the times to count).
  * Returns 0, or -1 when the trace cannot be walked (a metadata construct
  * this reader does not know, a malformed packet: why in err): then no
  * life is said missing. */

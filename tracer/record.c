@@ -349,7 +349,7 @@ static enum rec_status traced_take(const char *path, struct life **v, size_t *n)
 			}
 			*v = w;
 		}
-		(*v)[(*n)++] = (struct life){ (int32_t)pid, ns > 0 ? ns : 0, 0 };
+		(*v)[(*n)++] = (struct life){ .pid = (int32_t)pid, .mark_ns = ns > 0 ? ns : 0 };
 	}
 	if (f)
 		fclose(f);
