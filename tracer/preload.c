@@ -227,7 +227,8 @@ struct thread_state {
 	int guard;                       /* inside our own code: pass through */
 	int npend;                       /* pending records in pend */
 	int acq;                         /* index of the acquire awaiting switch_number */
-	int lazy;                        /* index of the request whose time is not read yet */
+	int lazy;                        /* index of the request whose place and time are not taken yet */
+	struct gil *lazy_g;              /* that request's GIL */
 	struct gil *req;                 /* GIL this thread requested, not yet acquired */
 	struct gil *in_m;                /* GIL whose mutex M this thread holds */
 	struct gil *drop;                /* GIL this thread is releasing (in drop_gil) */
@@ -486,6 +487,7 @@ static void resync_after_found(void);
 struct thread_slot {
 	atomic_int used;
 	atomic_int pending;
+	atomic_int tid;                  /* its thread (late_rescue) */
 } __attribute__((aligned(64)));
 static struct thread_slot g_slots[MAX_THREAD_SLOTS];
 /* Slots ever taken: the scans' end. The table is 16 pages that a scan of
@@ -520,6 +522,7 @@ static void thread_slot_take(void)
 			while (used < i + 1 && !atomic_compare_exchange_weak(&g_slots_used, &used, i + 1))
 				;
 			t_slot = &g_slots[i];
+			atomic_store_explicit(&t_slot->tid, self_tid(), memory_order_relaxed);
 			/* The key's destructor gives the slot back at thread exit. */
 			if (pthread_setspecific(g_slot_key, t_slot)) {
 				atomic_store(&t_slot->used, 0);
@@ -765,13 +768,18 @@ static void pending_write(int n)
 	tl.guard = guard;
 }
 
-/* A request kept without its time (ev_request) gets it now: the thread
- * is about to wait, or the request goes out without its acquire. */
+static inline uint64_t seq_take(struct gil *g, uint64_t n);
+
+/* A request kept without its place and time (ev_request) gets them now:
+ * the thread is about to wait, or the request goes out without its
+ * acquire. */
 static inline void lazy_fill(void)
 {
 	if (__builtin_expect(tl.lazy >= 0, 0)) {
-		tl.pend[tl.lazy].ts = g_clock();
+		struct pending_ev *q = &tl.pend[tl.lazy];
 		tl.lazy = -1;
+		q->seq = seq_take(tl.lazy_g, 1);
+		q->ts = g_clock();
 	}
 }
 
@@ -814,18 +822,22 @@ static inline struct pending_ev *pending_add(struct gil *g, enum pev_type type)
 	return pev_enabled(type) || early_on() ? pending_new(g, type) : NULL;
 }
 
-static __attribute__((noinline)) struct pending_ev *pending_new(struct gil *g, enum pev_type type)
+/* Whether this thread's pending flag is up (thread_slot_pending). */
+static inline int thread_slot_up(void)
 {
-	if (tl.npend == PENDING_MAX)
-		pending_flush(); /* rare: see PENDING_MAX */
-	int first = !tl.npend;
-	if (first)
+	return t_slot && atomic_load_explicit(&t_slot->pending, memory_order_relaxed);
+}
+
+/* n places in g's order. The first of a batch raises this thread's
+ * pending flag before it: a place taken is a record owed, which a
+ * process that ends waits for. */
+static inline uint64_t seq_take(struct gil *g, uint64_t n)
+{
+	int raise = !thread_slot_up();
+	if (raise)
 		thread_slot_pending(1);
-	struct pending_ev *p = &tl.pend[tl.npend++];
-	p->type = (uint8_t)type;
-	p->gil = gil_addr(g);
-	p->seq = atomic_fetch_add_explicit(&g->seq, 1, memory_order_relaxed);
-	if (first) {
+	uint64_t s = atomic_fetch_add_explicit(&g->seq, n, memory_order_relaxed);
+	if (raise) {
 		/* x86-64's lock-prefixed add above is the full barrier that
 		 * thread_mute_check needs: only the compiler is held here. */
 #if defined(__x86_64__)
@@ -835,18 +847,40 @@ static __attribute__((noinline)) struct pending_ev *pending_new(struct gil *g, e
 #endif
 		thread_mute_check();
 	}
+	return s;
+}
+
+static __attribute__((noinline)) struct pending_ev *pending_new(struct gil *g, enum pev_type type)
+{
+	if (tl.npend == PENDING_MAX)
+		pending_flush(); /* rare: see PENDING_MAX */
+	int i = tl.npend++;
+	struct pending_ev *p = &tl.pend[i];
+	p->type = (uint8_t)type;
+	p->gil = gil_addr(g);
 	p->site_set = 0;
 	if (type == PEV_REQUEST && !atomic_load_explicit(&g->holder, memory_order_relaxed)) {
 		/* The GIL is free: see ev_request. */
-		p->ts = 0;
-		tl.lazy = (int)(p - tl.pend);
+		p->seq = p->ts = 0;
+		tl.lazy = i;
+		tl.lazy_g = g;
 		return p;
 	}
-	p->ts = g_clock();
-	if (tl.lazy >= 0) { /* its acquire, most likely: nothing waited since */
-		tl.pend[tl.lazy].ts = p->ts;
-		tl.lazy = -1;
+	if (tl.lazy >= 0) {
+		if (type == PEV_ACQUIRE && tl.lazy_g == g) {
+			/* Its acquire, nothing waited since: both places with
+			 * one lock-prefixed add, and one time. */
+			struct pending_ev *q = &tl.pend[tl.lazy];
+			tl.lazy = -1;
+			q->seq = seq_take(g, 2);
+			p->seq = q->seq + 1;
+			p->ts = q->ts = g_clock();
+			return p;
+		}
+		lazy_fill();
 	}
+	p->seq = seq_take(g, 1);
+	p->ts = g_clock();
 	return p;
 }
 
@@ -863,12 +897,13 @@ static inline void ev_simple(struct gil *g, enum pev_type type)
  * condition variable (pthread_cond_timedwait writes what is pending then,
  * which only happens when the GIL was taken in between).
  *
- * A request that finds the GIL free is kept without its time (tl.lazy):
- * the clock is read at the first place the thread could wait after it (M
- * or S busy, the GIL taken meanwhile: lock_lazy, lazy_fill), or else the
- * acquire's time is its own. Nothing but our code runs in between, never
- * blocking, so the time is the same to within that code (tens of ns) and
- * a clock read less per take (docs/events.md, `take`). */
+ * A request that finds the GIL free is kept without its place and time
+ * (tl.lazy): both are taken at the first place the thread could wait
+ * after it (M or S busy, the GIL taken meanwhile: lock_lazy, lazy_fill),
+ * or else with its acquire's, the place just before it. Nothing but our
+ * code runs in between, never blocking, so the time is the same to within
+ * that code (tens of ns), and a take costs one clock read and one
+ * lock-prefixed add less (docs/events.md, `take`). */
 static void ev_request(struct gil *g)
 {
 	if (tl.npend)
@@ -994,10 +1029,15 @@ static __attribute__((noinline)) int mutex_unlock_defer(pthread_mutex_t *mutex, 
 	return rc;
 }
 
-/* The holder, still holding the GIL (at its release, under M, or any
- * write before): takes back its published acquire, or finds it written
- * by another thread and forgets it. */
-static void late_settle(void)
+/* The holder, still holding the GIL: takes back its published acquire,
+ * or finds it written by another thread and forgets it. under_m: the
+ * holder holds the GIL's mutex M (its release), where every thread that
+ * may write the acquire for it holds M too (a waiter that timed out), or
+ * is ending the process and leaves alone a hold whose holder has its
+ * pending flag up (late_rescue): then a plain load and store take it
+ * back, without a lock-prefixed compare-and-swap. Else (a write during
+ * the hold, out of M) the swap decides. */
+static void late_settle_at(int under_m)
 {
 	struct gil *g = tl.late;
 	uint64_t mine = tl.late_seq + 1;
@@ -1006,30 +1046,68 @@ static void late_settle(void)
 	 * process meanwhile either waits for this one or finds the acquire
 	 * still published and writes it (late_rescue_all); a muted thread
 	 * leaves it there. */
-	int muted = tl.npend && (thread_slot_writing(), t_mute);
+	int raised = tl.npend && t_slot, muted = tl.npend && (thread_slot_writing(), t_mute);
+	int kept;
+	if (muted)
+		kept = 0;
+	else if (under_m && raised) {
+		kept = atomic_load_explicit(&g->late_state, memory_order_relaxed) == mine;
+		if (kept)
+			atomic_store_explicit(&g->late_state, 0, memory_order_relaxed);
+	} else
+		kept = atomic_compare_exchange_strong(&g->late_state, &mine, 0);
 	/* The deferred records come first: anything captured since (a wait
 	 * on another GIL) follows them. */
-	if (muted || !atomic_compare_exchange_strong(&g->late_state, &mine, 0))
+	if (!kept)
 		for (int i = 0; i < tl.late_n && i < tl.npend; i++)
 			tl.pend[i].type = PEV_NONE;
 }
 
+static void late_settle(void)
+{
+	late_settle_at(0);
+}
+
+/* Whether thread tid (not this one) has its pending flag up: it may be
+ * taking back its published acquire without a swap (late_settle_at). 0
+ * for a thread with no slot, which only ever swaps. */
+static int thread_slot_busy(int tid)
+{
+	int used = atomic_load(&g_slots_used);
+	if (tid == self_tid())
+		return 0;
+	for (int i = 0; i < used; i++)
+		if (atomic_load(&g_slots[i].used) && atomic_load(&g_slots[i].tid) == tid)
+			return atomic_load(&g_slots[i].pending);
+	return 0;
+}
+
 /* Writes g's published acquire for its holder, if any: this thread timed
  * out waiting for the GIL (under M: once a hold, a few hundred ns), or
- * the process ends. tl.guard is set. */
-static void late_rescue(struct gil *g)
+ * the process ends (exiting: g_hot.dying is set). tl.guard is set.
+ * Exiting, a hold whose holder has its pending flag up is left alone (1):
+ * the holder may be taking it back under M without a swap
+ * (late_settle_at); it writes it, or, muted, lowers its flag and leaves
+ * it here for the next look (late_rescue_all). */
+static int late_rescue_at(struct gil *g, int exiting)
 {
 	uint64_t st = atomic_load_explicit(&g->late_state, memory_order_acquire);
 	uint64_t v[LATE_NV];
 	if (!st)
-		return;
+		return 0;
 	/* Up before the swap: a muted thread leaves the acquire published. */
 	int was = thread_slot_writing();
 	for (int i = 0; i < LATE_NV; i++)
 		v[i] = atomic_load_explicit(&g->late_v[i], memory_order_acquire);
+	/* The holder's flag is read after g_hot.dying was set (seq_cst): a
+	 * holder that raises it later sees dying and keeps its hands off. */
+	if (exiting && thread_slot_busy((int)(uint32_t)v[LATE_TID])) {
+		thread_slot_pending(was);
+		return 1;
+	}
 	if (t_mute || !atomic_compare_exchange_strong(&g->late_state, &st, 0)) {
 		thread_slot_pending(was);
-		return;
+		return 0;
 	}
 	const int32_t site[GILSCOPE_SITE_LEN] = {
 		(int32_t)(uint32_t)v[LATE_SITE], (int32_t)(uint32_t)v[LATE_SITE + 1],
@@ -1049,17 +1127,30 @@ static void late_rescue(struct gil *g)
 			       lttng_ust_tracepoint(gilscope, acquire_for, state, site, tid));
 	}
 	thread_slot_pending(was);
+	return 0;
+}
+
+static void late_rescue(struct gil *g)
+{
+	late_rescue_at(g, 0);
 }
 
 /* The process ends: every hold's acquire not yet written (a thread that
  * holds another interpreter's GIL, or this one's own when it cannot
- * write its pending records). */
+ * write its pending records). One whose holder is busy writing is looked
+ * at again once the busy threads are done (pending_wait_others). */
 static void late_rescue_all(void)
 {
-	int n = atomic_load(&g_nslots);
-	for (int i = 0; i < n && i < MAX_GILS; i++)
-		if (atomic_load_explicit(&g_gils[i].m, memory_order_acquire))
-			late_rescue(&g_gils[i]);
+	for (int pass = 0; pass < 2; pass++) {
+		int n = atomic_load(&g_nslots), busy = 0;
+		for (int i = 0; i < n && i < MAX_GILS; i++)
+			if (atomic_load_explicit(&g_gils[i].m, memory_order_acquire))
+				busy |= late_rescue_at(&g_gils[i], 1);
+		if (!busy)
+			break;
+		if (!pass)
+			pending_wait_others();
+	}
 }
 
 /* --- registering a GIL --------------------------------------------------- */
@@ -1573,9 +1664,12 @@ static __attribute__((noinline)) int gil_lock_m_full(pthread_mutex_t *mutex, str
 	}
 	tl.in_m = g;
 	int rc = g_hot.mutex_lock(mutex);
-	if (tl.late)
-		late_settle();
+	/* The release's place first: it raises this thread's pending flag
+	 * with the full barrier late_settle would otherwise need a fence for
+	 * (thread_slot_writing). */
 	ev_release(g, g->drop_pending);
+	if (tl.late)
+		late_settle_at(tl.late == g);
 	atomic_store_explicit(&g->holder, 0, memory_order_relaxed);
 	return rc;
 }
@@ -1660,9 +1754,9 @@ static __attribute__((noinline)) int gil_unlock_m_full(pthread_mutex_t *mutex, s
 {
 	if (tl.drop == g) {
 		tl.drop = NULL;
-		if (tl.late)
-			late_settle();
 		ev_release(g, g->drop_pending);
+		if (tl.late)
+			late_settle_at(tl.late == g);
 		atomic_store_explicit(&g->holder, 0, memory_order_relaxed);
 	} else if (tl.req == g) {
 		/* Left take_gil without the GIL: a thread exiting at shutdown. */
@@ -2209,8 +2303,10 @@ static void after_fork_child(void)
 			atomic_store_explicit(&g_slots[i].used, 0, memory_order_relaxed);
 		}
 	}
-	if (t_slot)
+	if (t_slot) {
 		atomic_store_explicit(&t_slot->pending, 0, memory_order_relaxed);
+		atomic_store_explicit(&t_slot->tid, self_tid(), memory_order_relaxed); /* a new tid */
+	}
 	tl.nheld = 0;
 	tl.cand_m = tl.cand_s = NULL;
 	for (int i = 0; i < MAX_GILS; i++) {
