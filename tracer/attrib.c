@@ -323,6 +323,9 @@ static inline int site_offsets_match(const struct t_site *c, const struct pyfram
 	return 1;
 }
 
+/* hot: see attrib_read */
+static __attribute__((hot)) void site_read(const void *tstate, struct attrib_site *out, unsigned gen);
+
 static void site_read(const void *tstate, struct attrib_site *out, unsigned gen)
 {
 	struct pyframe fr[PYFRAME_MAX_DEPTH];

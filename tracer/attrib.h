@@ -33,8 +33,9 @@ enum attrib_at {
 };
 
 /* Reads the site of `tstate`, the calling thread's own PyThreadState.
- * Emits `code` and `stack` events for what this process has not named yet. */
-void attrib_read(const void *tstate, enum attrib_at at, struct attrib_site *out);
+ * Emits `code` and `stack` events for what this process has not named yet.
+ * hot: in .text.hot with the rest of a recorded GIL cycle (preload.c). */
+__attribute__((hot)) void attrib_read(const void *tstate, enum attrib_at at, struct attrib_site *out);
 /* A session started in mid-life (resync): forget what was named, so that
  * each code and stack is described again, with a new id, when next met. */
 void attrib_forget(void);

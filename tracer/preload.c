@@ -464,6 +464,38 @@ static inline void held_pop(pthread_mutex_t *m)
 static void at_exit(void);
 static void resync_after_found(void);
 
+/* The functions a recorded GIL cycle runs, together in .text.hot (with
+ * attrib_read and the frame walk): a cycle then touches 4 pages of this
+ * library's code where it touched 7, and each system call between two
+ * cycles (the program's, and CPython's around its I/O) empties the TLB on
+ * this machine kind (page-table isolation without PCID). Declarations
+ * only: the definitions stay where they are. */
+#define HOT __attribute__((hot))
+HOT static __attribute__((noinline)) struct pending_ev *pending_new(struct gil *g, enum pev_type type);
+HOT static void pending_site(const struct pending_ev *p, enum attrib_at at, struct attrib_site *site);
+HOT static void pending_site_packed(const struct pending_ev *p, enum attrib_at at,
+				    int32_t site[GILSCOPE_SITE_LEN]);
+HOT static void pending_site_acquire(const struct pending_ev *p, int32_t site[GILSCOPE_SITE_LEN]);
+HOT static int pending_hold(int i, int n, int with_req);
+HOT static void pending_write(int n);
+HOT static void pending_flush(void);
+HOT static void ev_release(struct gil *g, int forced);
+HOT static void ev_acquire(struct gil *g);
+HOT static void ev_acquire_complete(struct gil *g);
+HOT static void late_settle_at(int under_m);
+HOT static __attribute__((noinline)) int mutex_unlock_defer(pthread_mutex_t *mutex, struct gil *g);
+HOT static __attribute__((noinline)) int mutex_unlock_flush(pthread_mutex_t *mutex);
+HOT static __attribute__((noinline)) int gil_lock_m_full(pthread_mutex_t *mutex, struct gil *g);
+HOT static __attribute__((noinline)) int gil_lock_s_full(pthread_mutex_t *mutex, struct gil *g);
+HOT static __attribute__((noinline)) int gil_unlock_m_full(pthread_mutex_t *mutex, struct gil *g);
+HOT static __attribute__((noinline)) int hot_lock_m(pthread_mutex_t *mutex);
+HOT static __attribute__((noinline)) int hot_lock_s(pthread_mutex_t *mutex);
+HOT static __attribute__((noinline)) int hot_unlock_m(pthread_mutex_t *mutex);
+HOT static __attribute__((noinline)) int hot_unlock_s(pthread_mutex_t *mutex);
+HOT EXPORT int pthread_mutex_lock(pthread_mutex_t *mutex);
+HOT EXPORT int pthread_mutex_unlock(pthread_mutex_t *mutex);
+HOT EXPORT int pthread_cond_signal(pthread_cond_t *cond);
+
 /* --- event capture and emission ------------------------------------------
  *
  * One path for every GIL state change: ev_*() capture what the event needs

@@ -69,8 +69,10 @@ const char *pyframe_status_str(enum pyframe_status st);
 int pyframe_ready(void);
 
 /* The frames of `tstate` (a PyThreadState *), innermost first, skipping
- * frames owned by the C stack; at most `max`. Returns how many. */
-int pyframe_walk(const void *tstate, struct pyframe *out, int max);
+ * frames owned by the C stack; at most `max`. Returns how many. hot (this
+ * and the two below): in .text.hot with the rest of a recorded GIL cycle
+ * (preload.c). */
+__attribute__((hot)) int pyframe_walk(const void *tstate, struct pyframe *out, int max);
 /* The innermost frame only: 1 if there is one, 0 if not. */
 int pyframe_top(const void *tstate, struct pyframe *out);
 
@@ -79,12 +81,13 @@ int pyframe_ident_equal(const struct pyframe_ident *a, const struct pyframe_iden
 /* Whether each of the n frames still shows the code object ids[i] names
  * (same address, same identity as pyframe_ident read then): one pass over
  * the objects' first cache line, no call per frame. */
-int pyframe_idents_match(const struct pyframe *fr, const struct pyframe_ident *ids, int n);
+__attribute__((hot)) int pyframe_idents_match(const struct pyframe *fr, const struct pyframe_ident *ids,
+						  int n);
 void pyframe_ident_full(const struct pyframe_ident *id, struct pyframe_ident_full *full);
 int pyframe_ident_full_equal(const struct pyframe_ident_full *a, const struct pyframe_ident_full *b);
 /* The innermost frame's address (0 if none): what tells whether a thread's
  * frames may have changed since it was last read. */
-const void *pyframe_top_addr(const void *tstate);
+__attribute__((hot)) const void *pyframe_top_addr(const void *tstate);
 void pyframe_describe(const void *code, struct pyframe_code_desc *d);
 
 #endif
