@@ -873,6 +873,10 @@ static enum gs_status on_gil_event(struct model *m, struct process *p, struct th
 		st = tg_get(m, g, t, &s);
 	if (st != GS_OK)
 		return st;
+	/* A start-up's first GIL events are written after its gil_found
+	 * (the tracer's early log) but happened before it was recorded. */
+	if (ev->ts < g->found_ns)
+		g->found_ns = ev->ts;
 	if (ev->type == GS_EV_ACQUIRE || ev->type == GS_EV_RELEASE) {
 		site = sites_site(m->sites, ev->pid, &ev->site, &err);
 		stack = sites_stack_of(m->sites, ev->pid, &ev->site);
@@ -1063,6 +1067,8 @@ enum gs_status model_event(struct model *m, const struct gs_event *ev)
 		return st;
 	if (ev->ts > p->last_ns) /* events of different GILs interleave */
 		p->last_ns = ev->ts;
+	if (ev->ts < p->first_ns) /* a GIL event's time precedes its record's */
+		p->first_ns = ev->ts;
 	m->events++;
 	/* Times are when events happened: each GIL's in order, but those of
 	 * different GILs may go back a little. */
@@ -1074,7 +1080,7 @@ enum gs_status model_event(struct model *m, const struct gs_event *ev)
 	if (st != GS_OK)
 		return st;
 	m->last_thread = t;
-	if (t->first_ns == GS_UNKNOWN)
+	if (t->first_ns == GS_UNKNOWN || ev->ts < t->first_ns)
 		t->first_ns = ev->ts;
 	if (ev->ts > t->last_ns)
 		t->last_ns = ev->ts;
