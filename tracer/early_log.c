@@ -30,7 +30,7 @@
  * and stack descriptions): 512 KiB hold a start-up several times that,
  * touched page by page only as they fill. */
 #define EARLY_CAP (512u << 10)
-#define EARLY_PREPARED (64u << 10)
+#define EARLY_PREPARED (16u << 10)
 
 struct early_rec {
 	_Atomic uint32_t size;           /* the whole record, 8-aligned; 0: not (yet) there */
