@@ -248,8 +248,10 @@ TLS struct thread_state tl = { .acq = -1, .lazy = -1 };
 /* What resync_check() acts on. RS_EVENTS: a session records the events a
  * resync emits (it enables its events one by one: all three must be on);
  * RS_CTL: the gilscope_ctl:resync switch is on as well (record --pid, the
- * flight recorder). */
-enum { RS_EVENTS = 1, RS_CTL = 2 };
+ * flight recorder). RS_EARLY, in g_resync_on only: the early log is on
+ * (early_log.h): a lock of M takes the full path without a load of its
+ * own, resync_check then holding back. */
+enum { RS_EVENTS = 1, RS_CTL = 2, RS_EARLY = 4 };
 
 /* The probes LTTng calls for gil_known: a new array each time a session's
  * events are registered in (or removed from) this process. A fork child
@@ -1237,7 +1239,7 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	atomic_store_explicit(&g->late_state, 0, memory_order_relaxed);
 	tl.in_m = g;
 	/* gil_found tells a running session everything: no resync for it. */
-	atomic_store(&g_resync_on, resync_state());
+	atomic_store(&g_resync_on, resync_state() | (early_on() ? RS_EARLY : 0));
 	atomic_store(&g_resync_probes, resync_probes());
 	/* Written before the GIL is published, so that no other thread's
 	 * event for it can be recorded before its gil_found; waited for by a
@@ -1711,7 +1713,7 @@ static inline __attribute__((always_inline)) int gil_lock_m(pthread_mutex_t *mut
 {
 	pid_t tid = tl.tid;
 	if (__builtin_expect(!tid || resync_maybe() || pev_enabled(PEV_REQUEST) ||
-			     pev_enabled(PEV_RELEASE) || early_on(), 0))
+			     pev_enabled(PEV_RELEASE), 0))
 		return gil_lock_m_full(mutex, g);
 	/* drop_gil with nothing to capture: holder is cleared at unlock(M),
 	 * still under M. */
@@ -1809,7 +1811,8 @@ static __attribute__((noinline)) int gil_unlock_m_full(pthread_mutex_t *mutex, s
 /* The same with nothing to capture or write: no call but the tail call. */
 static inline __attribute__((always_inline)) int gil_unlock_m(pthread_mutex_t *mutex, struct gil *g)
 {
-	if (__builtin_expect(tl.npend || tl.req == g || pev_enabled(PEV_RELEASE) || early_on(), 0))
+	/* With the early log on, lock(M) captured (RS_EARLY): npend or req. */
+	if (__builtin_expect(tl.npend || tl.req == g || pev_enabled(PEV_RELEASE), 0))
 		return gil_unlock_m_full(mutex, g);
 	if (tl.drop == g) {
 		tl.drop = NULL;
@@ -2315,6 +2318,7 @@ static void after_fork_child(void)
 	 * by CPython (pthread_mutex_init) and found again. */
 	process_after_fork_child();
 	early_log_close(); /* the parent's records: it writes them */
+	atomic_fetch_and(&g_resync_on, ~RS_EARLY);
 	tl.tid = 0;
 	tl.req = NULL;
 	tl.in_m = NULL;
@@ -2450,6 +2454,7 @@ __attribute__((constructor)) static void gilscope_init(void)
 		/* The registration goes on beside the program: its first events
 		 * are kept until it is done (early_log.h). */
 		g_early_owner = self_tid();
+		atomic_store(&g_resync_on, RS_EARLY);
 		atomic_store(&early_log_holding, 1);
 		attrib_warm(); /* what those first events touch */
 	}
