@@ -714,7 +714,8 @@ static int pending_hold(int i, int n, int with_req)
 				    a->seq, a->ts, a->switch_number, r->seq, r->ts, r->forced };
 	pending_site_acquire(a, site);
 	pending_site_packed(r, ATTRIB_AT_RELEASE, site + GILSCOPE_SITE_LEN);
-	EARLY_OR_WRITE(early_log_put(EARLY_HOLD, state, 9, site, 2 * GILSCOPE_SITE_LEN, 0, 0, NULL, NULL, 0),
+	EARLY_OR_WRITE(early_log_put(EARLY_HOLD, state, 9, site, 2 * GILSCOPE_SITE_LEN, 0, 0, NULL,
+				     NULL, 0),
 		       lttng_ust_do_tracepoint(gilscope, hold, state, site));
 	return 1;
 }
@@ -845,8 +846,9 @@ static inline int pev_enabled(enum pev_type type)
 }
 
 /* A new pending record with its place and time, or NULL while the event
- * is off (and the early log is not taking every event: early_log.h). The sequence number is taken before the clock so that, among
- * events serialised by one mutex, time never goes back as seq goes up. */
+ * is off (and the early log is not taking every event: early_log.h). The
+ * sequence number is taken before the clock so that, among events
+ * serialised by one mutex, time never goes back as seq goes up. */
 static __attribute__((noinline)) struct pending_ev *pending_new(struct gil *g, enum pev_type type);
 
 static inline struct pending_ev *pending_add(struct gil *g, enum pev_type type)
