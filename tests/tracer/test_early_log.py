@@ -15,9 +15,9 @@ registration until a gate opens:
   fork child must not write its parent's records (one gil_found and its
   own GIL's events from seq 0 in the fork child), the parent writes them.
 - exit: the gate opens at the process's first wait for its registration;
-  children that end (exit, os._exit, os.execv) or start a thread with
-  their events held wait there, write what they kept, and lose nothing;
-  the wait came after their Python code ran."""
+  children that end (exit, os._exit, a SIGTERM to themselves, os.execv)
+  or start a thread with their events held wait there, write what they
+  kept, and lose nothing; the wait came after their Python code ran."""
 import argparse
 import os
 
@@ -37,6 +37,8 @@ CASES = {
     "exit": ("wait", "import time\n" + NS + "print('ran', ns(), flush=True)\n"),
     "os_exit": ("wait", "import os, time\n" + NS + "print('ran', ns(), flush=True)\n"
                 "os._exit(3)\n"),
+    "kill": ("wait", "import os, signal, time\n" + NS + "print('ran', ns(), flush=True)\n"
+             "os.kill(os.getpid(), signal.SIGTERM)\n"),
     "exec": ("wait", "import os, time\n" + NS + "print('ran', ns(), flush=True)\n"
              "os.execv('/bin/true', ['true'])\n"),
     "thread": ("wait", "import threading, time\n" + NS + "print('ran', ns(), flush=True)\n"
@@ -99,7 +101,7 @@ def main() -> None:
         if line.startswith("case "):
             _, name, pid, rc, rest = line.split(" ", 4)
             cases[name] = (int(pid), int(rc), rest)
-    gstest.check(set(cases) == {"startup", "fork", "exit", "os_exit", "exec", "thread"}, f"every case ran ({res.stdout})")
+    gstest.check(set(cases) == {"startup", "fork", "exit", "os_exit", "kill", "exec", "thread"}, f"every case ran ({res.stdout})")
     trace = gstest.own_events(gstest.read_trace(out / "trace"), int(gstest.info(out / "trace")["tag"]))
     gstest.check(trace.discarded == 0, "no event lost")
     gstest.check_sequences(trace)
@@ -107,10 +109,11 @@ def main() -> None:
     lazy_gil = gstest.python_version(exe) < (3, 7)  # 3.6 makes its GIL at the first thread
 
     for name, (pid, rc, rest) in cases.items():
-        gstest.check(rc == (3 if name == "os_exit" else 0), f"{name}: the child exited as it would ({rc}: {rest})")
+        want = {"os_exit": 3, "kill": -15}.get(name, 0)
+        gstest.check(rc == want, f"{name}: the child exited as it would ({rc}: {rest})")
         if lazy_gil and name != "thread":
             continue
-        mine = whole(by_pid.get(pid, []), f"{name} child {pid}", lazy_gil, exits=name != "exec")
+        mine = whole(by_pid.get(pid, []), f"{name} child {pid}", lazy_gil, exits=name not in ("exec", "kill"))
         words = rest.split()
         if name == "startup":
             gate = int(words[words.index("gate") + 1])
@@ -125,7 +128,7 @@ def main() -> None:
             waited = int(words[words.index("waited") + 2])
             gstest.check(ran < waited, f"{name}: the child's Python code ran ({ran}) before it first "
                          f"waited for its registration ({waited})")
-    print(f"PASSED: early_log ({label}): start-up, fork, exit, os._exit, exec and a thread with the "
+    print(f"PASSED: early_log ({label}): start-up, fork, exit, os._exit, kill, exec and a thread with the "
           f"registration pending, no event lost")
 
 
