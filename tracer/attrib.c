@@ -17,7 +17,6 @@
 
 #define LTTNG_UST_TRACEPOINT_HIDDEN_DEFINITION /* as in preload.c */
 #include "gilscope_tp.h"
-#include "early_log.h"
 #include "preload_process.h"
 #include "pyframe.h"
 
@@ -231,7 +230,7 @@ static uint32_t code_new(const struct pyframe_ident *id)
 {
 	static const char digits[] = "0123456789abcdef";
 	uint32_t cid = g_next_code++;
-	if (lttng_ust_tracepoint_enabled(gilscope, code) || early_on()) {
+	if (lttng_ust_tracepoint_enabled(gilscope, code)) {
 		struct pyframe_code_desc d;
 		pyframe_describe(id->code, &d);
 		for (uint32_t i = 0; i < d.lt_len; i++) {
@@ -239,12 +238,8 @@ static uint32_t code_new(const struct pyframe_ident *id)
 			g_lt_hex[2 * i + 1] = digits[d.linetable[i] & 15];
 		}
 		g_lt_hex[2 * d.lt_len] = '\0';
-		const uint64_t u[3] = { cid, (uint64_t)(int64_t)d.firstlineno, (uint64_t)d.lt_format };
-		const void *parts[3] = { d.filename, d.name, g_lt_hex };
-		const size_t lens[3] = { strlen(d.filename) + 1, strlen(d.name) + 1, 2 * d.lt_len + 1 };
-		EARLY_OR_WRITE(early_log_put(EARLY_CODE, u, 3, NULL, 0, 0, 0, parts, lens, 3),
-			       lttng_ust_do_tracepoint(gilscope, code, cid, d.firstlineno, d.lt_format,
-						       d.filename, d.name, g_lt_hex));
+		lttng_ust_do_tracepoint(gilscope, code, cid, d.firstlineno, d.lt_format,
+					d.filename, d.name, g_lt_hex);
 	}
 	return cid;
 }
@@ -304,11 +299,7 @@ static uint32_t stack_id(const uint32_t *codes, const int32_t *offsets, int n, u
 		s->hash = h;
 		s->sid = g_next_stack++;
 		s->gen = gen;
-		const uint64_t id = s->sid;
-		const void *parts[2] = { codes, offsets };
-		const size_t lens[2] = { (size_t)n * sizeof(codes[0]), (size_t)n * sizeof(offsets[0]) };
-		EARLY_OR_WRITE(early_log_put(EARLY_STACK, &id, 1, NULL, 0, 0, (uint16_t)n, parts, lens, 2),
-			       lttng_ust_tracepoint(gilscope, stack, s->sid, codes, offsets, (uint32_t)n));
+		lttng_ust_tracepoint(gilscope, stack, s->sid, codes, offsets, (uint32_t)n);
 	}
 	*t = *s;
 	unlock();

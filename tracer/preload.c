@@ -37,7 +37,6 @@
 #define LTTNG_UST_TRACEPOINT_HIDDEN_DEFINITION
 #include "gilscope_tp.h"
 #include "attrib.h"
-#include "early_log.h"
 #include "gilscope_ctl_tp.h"
 #include "preload_mark.h"
 #include "preload_process.h"
@@ -138,13 +137,6 @@ static struct {
 	int (*cond_signal)(pthread_cond_t *);
 	pid_t (*fork)(void);
 	void (*exit_now)(int);
-	/* Resolved with the rest, in every process: an exec may come from a
-	 * vfork child first, where dlsym is unsafe. */
-	int (*execve)(const char *, char *const[], char *const[]);
-	int (*execv)(const char *, char *const[]);
-	int (*execvp)(const char *, char *const[]);
-	int (*execvpe)(const char *, char *const[], char *const[]);
-	int (*fexecve)(int, char *const[], char *const[]);
 } real = {
 	/* Called twice in every GIL hand-off: no "resolved yet?" test. */
 	.cond_signal = cond_signal_first,
@@ -248,10 +240,8 @@ TLS struct thread_state tl = { .acq = -1, .lazy = -1 };
 /* What resync_check() acts on. RS_EVENTS: a session records the events a
  * resync emits (it enables its events one by one: all three must be on);
  * RS_CTL: the gilscope_ctl:resync switch is on as well (record --pid, the
- * flight recorder). RS_EARLY, in g_resync_on only: the early log is on
- * (early_log.h): a lock of M takes the full path without a load of its
- * own, resync_check then holding back. */
-enum { RS_EVENTS = 1, RS_CTL = 2, RS_EARLY = 4 };
+ * flight recorder). */
+enum { RS_EVENTS = 1, RS_CTL = 2 };
 
 /* The probes LTTng calls for gil_known: a new array each time a session's
  * events are registered in (or removed from) this process. A fork child
@@ -301,11 +291,6 @@ static void resolve_all(void)
 	g_hot.mutex_unlock = resolve("pthread_mutex_unlock", NULL);
 	real.fork = resolve("fork", NULL);
 	real.exit_now = (void (*)(int))resolve("_exit", NULL);
-	real.execve = (int (*)(const char *, char *const[], char *const[]))resolve("execve", NULL);
-	real.execv = (int (*)(const char *, char *const[]))resolve("execv", NULL);
-	real.execvp = (int (*)(const char *, char *const[]))resolve("execvp", NULL);
-	real.execvpe = (int (*)(const char *, char *const[], char *const[]))resolve("execvpe", NULL);
-	real.fexecve = (int (*)(int, char *const[], char *const[]))resolve("fexecve", NULL);
 	atomic_thread_fence(memory_order_seq_cst);
 	g_hot.mutex_lock = resolve("pthread_mutex_lock", NULL);
 	atomic_store(&g_resolved, 1);
@@ -692,11 +677,6 @@ static void pending_site_acquire(const struct pending_ev *p, int32_t site[GILSCO
 static void late_settle(void);
 static __attribute__((noinline)) int mutex_unlock_flush(pthread_mutex_t *mutex);
 
-/* A gil_seq event (gil, seq, ts), kept in the early log or written. */
-#define EMIT_SEQ(kind, name, state3)                                                         \
-	EARLY_OR_WRITE(early_log_put(kind, state3, 3, NULL, 0, 0, 0, NULL, NULL, 0),         \
-		       lttng_ust_tracepoint(gilscope, name, state3))
-
 /* pend[i] (a request when with_req, then its acquire) and the release
  * after them, of one GIL, as one `hold` record; 0 when they are not there
  * or the event is off (then each goes on its own). */
@@ -708,15 +688,13 @@ static int pending_hold(int i, int n, int with_req)
 
 	if (i + with_req + 1 >= n || a->type != PEV_ACQUIRE || r->type != PEV_RELEASE ||
 	    a->gil != r->gil || (q && q->gil != a->gil) ||
-	    !(lttng_ust_tracepoint_enabled(gilscope, hold) || early_on()))
+	    !lttng_ust_tracepoint_enabled(gilscope, hold))
 		return 0;
 	const uint64_t state[9] = { a->gil, q ? q->seq : GILSCOPE_NO_REQ, q ? q->ts : 0,
 				    a->seq, a->ts, a->switch_number, r->seq, r->ts, r->forced };
 	pending_site_acquire(a, site);
 	pending_site_packed(r, ATTRIB_AT_RELEASE, site + GILSCOPE_SITE_LEN);
-	EARLY_OR_WRITE(early_log_put(EARLY_HOLD, state, 9, site, 2 * GILSCOPE_SITE_LEN, 0, 0, NULL,
-				     NULL, 0),
-		       lttng_ust_do_tracepoint(gilscope, hold, state, site));
+	lttng_ust_do_tracepoint(gilscope, hold, state, site);
 	return 1;
 }
 
@@ -741,60 +719,51 @@ static void pending_write(int n)
 			}
 			if (i + 1 < n && tl.pend[i + 1].type == PEV_ACQUIRE &&
 			    tl.pend[i + 1].gil == p->gil &&
-			    (lttng_ust_tracepoint_enabled(gilscope, take) || early_on())) {
+			    lttng_ust_tracepoint_enabled(gilscope, take)) {
 				/* Answered without a wait: one record for both. */
 				const struct pending_ev *a = &tl.pend[i + 1];
 				const uint64_t state[6] = { p->gil, p->seq, p->ts, a->seq, a->ts,
 							    a->switch_number };
 				pending_site_acquire(a, site);
-				EARLY_OR_WRITE(early_log_put(EARLY_TAKE, state, 6, site, GILSCOPE_SITE_LEN, 0, 0,
-							     NULL, NULL, 0),
-					       lttng_ust_do_tracepoint(gilscope, take, state, site));
+				lttng_ust_do_tracepoint(gilscope, take, state, site);
 				i++;
 				break;
 			}
-			EMIT_SEQ(EARLY_REQUEST, request, state3);
+			lttng_ust_tracepoint(gilscope, request, state3);
 			break;
 		case PEV_ACQUIRE:
 			if (pending_hold(i, n, 0)) {
 				i++;
 				break;
 			}
-			if (lttng_ust_tracepoint_enabled(gilscope, acquire) || early_on()) {
+			if (lttng_ust_tracepoint_enabled(gilscope, acquire)) {
 				const uint64_t state[4] = { p->gil, p->seq, p->ts, p->switch_number };
 				pending_site_acquire(p, site);
-				EARLY_OR_WRITE(early_log_put(EARLY_ACQUIRE, state, 4, site, GILSCOPE_SITE_LEN,
-							     0, 0, NULL, NULL, 0),
-					       lttng_ust_do_tracepoint(gilscope, acquire, state, site));
+				lttng_ust_do_tracepoint(gilscope, acquire, state, site);
 			}
 			break;
 		case PEV_RELEASE:
-			if (lttng_ust_tracepoint_enabled(gilscope, release) || early_on()) {
+			if (lttng_ust_tracepoint_enabled(gilscope, release)) {
 				const uint64_t state[4] = { p->gil, p->seq, p->ts, p->forced };
 				pending_site_packed(p, ATTRIB_AT_RELEASE, site);
-				EARLY_OR_WRITE(early_log_put(EARLY_RELEASE, state, 4, site, GILSCOPE_SITE_LEN,
-							     0, 0, NULL, NULL, 0),
-					       lttng_ust_do_tracepoint(gilscope, release, state, site));
+				lttng_ust_do_tracepoint(gilscope, release, state, site);
 			}
 			break;
 		case PEV_WAIT_TIMEOUT:
-			EMIT_SEQ(EARLY_WAIT_TIMEOUT, wait_timeout, state3);
+			lttng_ust_tracepoint(gilscope, wait_timeout, state3);
 			break;
-		case PEV_DROP_REQUEST: {
-			const uint64_t u[5] = { p->gil, p->seq, p->ts, (uint64_t)p->holder, p->interval_us };
-			EARLY_OR_WRITE(early_log_put(EARLY_DROP_REQUEST, u, 5, NULL, 0, 0, 0, NULL, NULL, 0),
-				       lttng_ust_tracepoint(gilscope, drop_request, p->gil, p->seq, p->ts,
-							    p->holder, p->interval_us));
+		case PEV_DROP_REQUEST:
+			lttng_ust_tracepoint(gilscope, drop_request, p->gil, p->seq, p->ts,
+					     p->holder, p->interval_us);
 			break;
-		}
 		case PEV_FORCED_BEGIN:
-			EMIT_SEQ(EARLY_FORCED_BEGIN, forced_switch_begin, state3);
+			lttng_ust_tracepoint(gilscope, forced_switch_begin, state3);
 			break;
 		case PEV_FORCED_END:
-			EMIT_SEQ(EARLY_FORCED_END, forced_switch_end, state3);
+			lttng_ust_tracepoint(gilscope, forced_switch_end, state3);
 			break;
 		case PEV_ABANDONED:
-			EMIT_SEQ(EARLY_ABANDONED, request_abandoned, state3);
+			lttng_ust_tracepoint(gilscope, request_abandoned, state3);
 			break;
 		case PEV_NONE:
 			break;
@@ -846,16 +815,15 @@ static inline int pev_enabled(enum pev_type type)
 }
 
 /* A new pending record with its place and time, or NULL while the event
- * is off (and the early log is not taking every event: early_log.h). The
- * sequence number is taken before the clock so that, among events
- * serialised by one mutex, time never goes back as seq goes up. */
+ * is off. The sequence number is taken before the clock so that, among
+ * events serialised by one mutex, time never goes back as seq goes up. */
 static __attribute__((noinline)) struct pending_ev *pending_new(struct gil *g, enum pev_type type);
 
 static inline struct pending_ev *pending_add(struct gil *g, enum pev_type type)
 {
 	/* The test inline, the capture out of line: with no session the GIL
 	 * handlers then need fewer registers saved on every call. */
-	return pev_enabled(type) || early_on() ? pending_new(g, type) : NULL;
+	return pev_enabled(type) ? pending_new(g, type) : NULL;
 }
 
 /* Whether this thread's pending flag is up (thread_slot_pending). */
@@ -1018,8 +986,8 @@ static void ev_drop_request(struct gil *g, pid_t holder, uint32_t interval_us)
 
 static inline int late_enabled(void)
 {
-	return (lttng_ust_tracepoint_enabled(gilscope, take_for) &&
-		lttng_ust_tracepoint_enabled(gilscope, acquire_for)) || early_on();
+	return lttng_ust_tracepoint_enabled(gilscope, take_for) &&
+	       lttng_ust_tracepoint_enabled(gilscope, acquire_for);
 }
 
 /* End of take_gil, M let go: keep the acquire just captured (and the
@@ -1153,14 +1121,10 @@ static int late_rescue_at(struct gil *g, int exiting)
 	if (v[LATE_REQ_SEQ] != LATE_NO_REQ) {
 		const uint64_t state[6] = { gil_addr(g), v[LATE_REQ_SEQ], v[LATE_REQ_TS], st - 1,
 					    v[LATE_TS], v[LATE_SWITCH] };
-		EARLY_OR_WRITE(early_log_put(EARLY_TAKE_FOR, state, 6, site, GILSCOPE_SITE_LEN, tid, 0,
-					     NULL, NULL, 0),
-			       lttng_ust_tracepoint(gilscope, take_for, state, site, tid));
+		lttng_ust_tracepoint(gilscope, take_for, state, site, tid);
 	} else {
 		const uint64_t state[4] = { gil_addr(g), st - 1, v[LATE_TS], v[LATE_SWITCH] };
-		EARLY_OR_WRITE(early_log_put(EARLY_ACQUIRE_FOR, state, 4, site, GILSCOPE_SITE_LEN, tid, 0,
-					     NULL, NULL, 0),
-			       lttng_ust_tracepoint(gilscope, acquire_for, state, site, tid));
+		lttng_ust_tracepoint(gilscope, acquire_for, state, site, tid);
 	}
 	thread_slot_pending(was);
 	return 0;
@@ -1191,17 +1155,6 @@ static void late_rescue_all(void)
 
 /* --- registering a GIL --------------------------------------------------- */
 
-/* A process's first event: kept in the early log like the rest while
- * liblttng-ust's registration is under way (it used to wait for it). */
-static void emit_gil_found(uint64_t gil, uint32_t interval_us, int rule)
-{
-	const uint64_t u[4] = { gil, interval_us, (uint64_t)rule, g_tag };
-	const void *parts[1] = { g_version };
-	const size_t lens[1] = { strlen(g_version) + 1 };
-	EARLY_OR_WRITE(early_log_put(EARLY_GIL_FOUND, u, 4, NULL, 0, 0, 0, parts, lens, 1),
-		       lttng_ust_tracepoint(gilscope, gil_found, gil, interval_us, rule, g_version, g_tag));
-}
-
 static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 {
 	struct gil *g = NULL;
@@ -1217,6 +1170,9 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 		g_marked = 1;
 		mark_traced();
 	}
+	/* gil_found is a process's first event */
+	if (process_lttng_ready())
+		atomic_store(&g_resync_unsure, 1);
 	g_hot.mutex_lock(&g_registry);
 	if (gil_by_m(m) || gil_by_s(s))
 		goto end; /* another thread got there first */
@@ -1241,15 +1197,16 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	atomic_store_explicit(&g->late_state, 0, memory_order_relaxed);
 	tl.in_m = g;
 	/* gil_found tells a running session everything: no resync for it. */
-	atomic_store(&g_resync_on, resync_state() | (early_on() ? RS_EARLY : 0));
+	atomic_store(&g_resync_on, resync_state());
 	atomic_store(&g_resync_probes, resync_probes());
 	/* Written before the GIL is published, so that no other thread's
 	 * event for it can be recorded before its gil_found; waited for by a
 	 * process that ends meanwhile (thread_slot_writing). */
 	int was = thread_slot_writing();
 	if (!t_mute)
-		emit_gil_found((uint64_t)(uintptr_t)m,
-				       atomic_load_explicit(&g->interval_us, memory_order_relaxed), rule);
+		lttng_ust_tracepoint(gilscope, gil_found, (uint64_t)(uintptr_t)m,
+				     atomic_load_explicit(&g->interval_us, memory_order_relaxed), rule,
+				     g_version, g_tag);
 	thread_slot_pending(was);
 	resync_after_found();
 	atomic_store_explicit(&g->m, m, memory_order_release);
@@ -1294,10 +1251,8 @@ static void gil_retire(struct gil *g)
 	g_hot.mutex_lock(&g_registry);
 	if (atomic_load_explicit(&g->m, memory_order_relaxed)) {
 		int was = thread_slot_writing();
-		const uint64_t gil = gil_addr(g);
 		if (!t_mute)
-			EARLY_OR_WRITE(early_log_put(EARLY_GIL_RETIRED, &gil, 1, NULL, 0, 0, 0, NULL, NULL, 0),
-				       lttng_ust_tracepoint(gilscope, gil_retired, gil));
+			lttng_ust_tracepoint(gilscope, gil_retired, gil_addr(g));
 		thread_slot_pending(was);
 		atomic_store_explicit(&g->m, NULL, memory_order_release);
 		g->s = NULL;
@@ -1450,9 +1405,6 @@ static int64_t mono_ns(void)
 static __attribute__((noinline)) void resync_emit(int forget)
 {
 	uint32_t ngils = 0;
-	/* Nothing to say again before the early log is written: it says it. */
-	if (early_on() && early_hold())
-		return;
 	int guard = tl.guard, was = thread_slot_writing();
 	if (t_mute) {
 		thread_slot_pending(was);
@@ -1512,11 +1464,6 @@ static __attribute__((noinline)) void resync_tick(int periodic)
  * done: its gil_found went by unrecorded). */
 static inline void resync_check(void)
 {
-	/* The registration done, the early log is written first (its
-	 * gil_found says what a resync would): early_settle() then tells
-	 * resync what the session records. */
-	if (__builtin_expect(early_on(), 0) && early_hold())
-		return;
 	int on = resync_state();
 	int was = atomic_load_explicit(&g_resync_on, memory_order_relaxed);
 	void *probes = on ? resync_probes() : NULL;
@@ -1575,53 +1522,6 @@ static void resync_after_found(void)
 		return;
 	atomic_store(&g_resync_last, mono_ns());
 	atomic_store(&g_resync_again, RESYNC_AGAINS);
-}
-
-/* --- the early log (early_log.h) -----------------------------------------
- *
- * From the constructor until liblttng-ust's registration with the session
- * daemon is done, every event is captured as if a session recorded it
- * (early_on() in the capture tests) and its complete record kept in the
- * early log; the first event after the registration (found cheaply:
- * process_lttng_pending) writes the log, in order, before its own record.
- * A full log, another thread, a fork, an exit or a self-inflicted death
- * waits for the registration as the first event used to (early_settle),
- * then writes the log. */
-
-static pid_t g_early_owner;      /* the constructor's thread: the log's one writer */
-
-int early_hold(void)
-{
-	if (!early_on())
-		return 0;
-	if (self_tid() == g_early_owner && process_lttng_pending())
-		return 1;
-	early_settle();
-	return 0;
-}
-
-void early_settle(void)
-{
-	int guard = tl.guard;
-	tl.guard = 1;
-	int gave_up = process_lttng_ready();
-	early_log_drain();
-	if (atomic_exchange(&early_log_holding, 0)) {
-		/* What a session records from now on, as gil_register would
-		 * have stored after its wait: the log said everything, so no
-		 * resync for it. */
-		atomic_store(&g_resync_on, resync_state());
-		atomic_store(&g_resync_probes, resync_probes());
-		if (gave_up) {
-			/* As in gil_register before: the session may enable the
-			 * events later; say it all again then. */
-			atomic_store(&g_resync_unsure, 1);
-			if (atomic_load(&g_nslots))
-				resync_after_found();
-		}
-	}
-	early_log_drain(); /* anything a signal handler put meanwhile */
-	tl.guard = guard;
 }
 
 static inline int active(void)
@@ -1753,7 +1653,7 @@ static inline __attribute__((always_inline)) int gil_lock_s(pthread_mutex_t *mut
 	pid_t tid = tl.tid;
 	if (tl.in_m != g)
 		return g_hot.mutex_lock(mutex);
-	if (__builtin_expect(!tid || pev_enabled(PEV_ACQUIRE) || early_on(), 0))
+	if (__builtin_expect(!tid || pev_enabled(PEV_ACQUIRE), 0))
 		return gil_lock_s_full(mutex, g);
 	gil_taken(g, tid);
 	return g_hot.mutex_lock(mutex);
@@ -1813,7 +1713,6 @@ static __attribute__((noinline)) int gil_unlock_m_full(pthread_mutex_t *mutex, s
 /* The same with nothing to capture or write: no call but the tail call. */
 static inline __attribute__((always_inline)) int gil_unlock_m(pthread_mutex_t *mutex, struct gil *g)
 {
-	/* With the early log on, lock(M) captured (RS_EARLY): npend or req. */
 	if (__builtin_expect(tl.npend || tl.req == g || pev_enabled(PEV_RELEASE), 0))
 		return gil_unlock_m_full(mutex, g);
 	if (tl.drop == g) {
@@ -2043,20 +1942,11 @@ EXPORT void gilscope_thread_name(const char *name)
 	if (!name || atomic_load(&g_hot.mode) != MODE_ACTIVE)
 		return;
 	tl.guard = 1;
-	/* Kept only once a GIL is found: its at_exit then writes the log
-	 * (3.6 names its main thread before it makes its GIL). */
-	if (early_on() && !g_exit_hooked)
-		early_settle();
+	process_lttng_ready();
 	names_remember(self_tid(), name);
 	int was = thread_slot_writing();
-	if (!t_mute) {
-		const uint64_t tag = g_tag;
-		const void *parts[1] = { name };
-		const size_t lens[1] = { strlen(name) + 1 };
-		EARLY_OR_WRITE(early_log_put(EARLY_THREAD_NAME, &tag, 1, NULL, 0, self_tid(), 0, parts,
-					     lens, 1),
-			       lttng_ust_tracepoint(gilscope, thread_name, self_tid(), name, g_tag));
-	}
+	if (!t_mute)
+		lttng_ust_tracepoint(gilscope, thread_name, self_tid(), name, g_tag);
 	thread_slot_pending(was);
 	tl.guard = 0;
 }
@@ -2098,10 +1988,7 @@ static void process_exit(int status)
 		return;
 	tl.guard = 1;
 	process_dying();
-	/* A process that ends before its registration is done waits for it
-	 * here, as it always did, and writes what it kept first. */
-	if (early_on())
-		early_settle();
+	process_lttng_ready();
 	if (tl.npend)
 		pending_flush();
 	late_rescue_all();
@@ -2122,51 +2009,6 @@ EXPORT __attribute__((noreturn)) void _exit(int status)
 	process_exit(status);
 	real.exit_now(status);
 	__builtin_unreachable();
-}
-
-/* A process that replaces itself (os.execv) ends without exit handlers:
- * the early log is written first, as its records would have been. Not
- * in a vfork child, which runs in its parent's memory (its exec ends
- * nothing of the parent's). */
-static void before_exec(void)
-{
-	if (early_on() && getpid() == g_pid)
-		early_settle();
-}
-
-EXPORT int execve(const char *path, char *const argv[], char *const envp[])
-{
-	ENSURE_REAL(execve);
-	before_exec();
-	return real.execve(path, argv, envp);
-}
-
-EXPORT int execv(const char *path, char *const argv[])
-{
-	ENSURE_REAL(execv);
-	before_exec();
-	return real.execv(path, argv);
-}
-
-EXPORT int execvp(const char *file, char *const argv[])
-{
-	ENSURE_REAL(execvp);
-	before_exec();
-	return real.execvp(file, argv);
-}
-
-EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
-{
-	ENSURE_REAL(execvpe);
-	before_exec();
-	return real.execvpe(file, argv, envp);
-}
-
-EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
-{
-	ENSURE_REAL(fexecve);
-	before_exec();
-	return real.fexecve(fd, argv, envp);
 }
 
 /* Would sig, sent to this process now, end it at once: default action
@@ -2208,8 +2050,6 @@ static int self_signal(int sig)
 		return 0;
 	tl.guard = 1;
 	int marked = process_dying();
-	if (early_on())
-		early_settle(); /* the early log dies with the process otherwise */
 	if (tl.npend)
 		pending_flush();
 	late_rescue_all();
@@ -2246,8 +2086,6 @@ EXPORT __attribute__((noreturn)) void abort(void)
 	    getpid() == g_pid) {
 		tl.guard = 1;
 		process_dying();
-		if (early_on())
-			early_settle();
 		late_rescue_all(); /* this thread's own hold too */
 		pending_wait_dying();
 	}
@@ -2319,8 +2157,6 @@ static void after_fork_child(void)
 	/* One thread survives with the parent's TLS; the GILs are re-created
 	 * by CPython (pthread_mutex_init) and found again. */
 	process_after_fork_child();
-	early_log_close(); /* the parent's records: it writes them */
-	atomic_fetch_and(&g_resync_on, ~RS_EARLY);
 	tl.tid = 0;
 	tl.req = NULL;
 	tl.in_m = NULL;
@@ -2434,7 +2270,6 @@ __attribute__((constructor)) static void gilscope_init(void)
 		g_tag = (uint32_t)strtoul(tag, NULL, 10);
 	g_pid = getpid();
 	process_watch_start();
-	early_log_prepare();
 	int64_t t0 = mono_ns();
 	process_lttng_begin(); /* loading liblttng-ust starts its threads */
 	/* The provider first: its dlopen starts the listener's registration
@@ -2445,21 +2280,12 @@ __attribute__((constructor)) static void gilscope_init(void)
 	if (!loaded)
 		tracepoints_register();
 	process_lttng_end();
-	/* Its wait for the registration is left out: the first events are
-	 * kept until it is done (early_hold), but none is made with a
-	 * timeout of 0. */
+	/* Its wait for the registration is left to the first event
+	 * (process_lttng_ready), but none is made with a timeout of 0. */
 	resync_registered(mono_ns() - t0);
 	if (loaded)
 		return;
 	attrib_init(major, attrib_minor(minor), attrib_mode_from_env(), g_version);
-	if (process_lttng_pending()) {
-		/* The registration goes on beside the program: its first events
-		 * are kept until it is done (early_log.h). */
-		g_early_owner = self_tid();
-		atomic_store(&g_resync_on, RS_EARLY);
-		atomic_store(&early_log_holding, 1);
-		attrib_warm(); /* what those first events touch */
-	}
 	g_behaviour_rule = minor == 6;
 	g_layout_rule = minor >= 7;
 	g_many_gils = minor >= 12;

@@ -31,7 +31,7 @@
 #define _GNU_SOURCE
 #endif
 #include "preload_process.h"
-#include "early_log.h"
+#include "attrib.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -274,11 +274,6 @@ EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 		real.thread_create = next_symbol("pthread_create");
 	if (!atomic_load_explicit(&g_on, memory_order_relaxed))
 		return real.thread_create(thread, attr, fn, arg);
-	/* The early log has one writer: a second application thread starts
-	 * once it is written (the wait for the registration the first event
-	 * used to make). */
-	if (!t_lttng_init && early_on())
-		early_settle();
 	atomic_int *count = t_lttng_init ? &g_lttng : &g_app;
 	/* Counted before it runs, so the count never drops to 0 while a
 	 * thread is being started. */
@@ -483,30 +478,14 @@ EXPORT int sem_timedwait(sem_t *restrict sem, const struct timespec *restrict ab
 	return real.sem_timedwait(sem, abstime);
 }
 
-int process_lttng_pending(void)
-{
-	if (!atomic_load_explicit(&g_reg_pending, memory_order_acquire))
-		return 0;
-	int e = errno, done = sem_trywait(g_reg_sem) == 0;
-	if (done) {
-		sem_post(g_reg_sem); /* for process_lttng_ready */
-	} else {
-		/* Past liblttng-ust's deadline it would have stopped waiting:
-		 * process_lttng_ready() then says it gave up. */
-		struct timespec now;
-		done = !clock_gettime(CLOCK_REALTIME, &now) &&
-		       (now.tv_sec > g_reg_deadline.tv_sec ||
-			(now.tv_sec == g_reg_deadline.tv_sec && now.tv_nsec >= g_reg_deadline.tv_nsec));
-	}
-	errno = e;
-	return !done;
-}
-
 int process_lttng_ready(void)
 {
 	if (!atomic_load(&g_reg_pending))
 		return 0;
 	int e = errno, rc;
+	/* The process is about to wait for the daemon: fault in now what its
+	 * first events will touch. */
+	attrib_warm();
 	do
 		rc = real.sem_timedwait(g_reg_sem, &g_reg_deadline);
 	while (rc < 0 && errno == EINTR);

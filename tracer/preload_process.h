@@ -16,16 +16,12 @@ void process_watch_start(void);
 void process_lttng_begin(void);
 void process_lttng_end(void);
 
-/* Waits, if it has not yet, for liblttng-ust's registration with the
- * session daemon, the wait its constructor was spared
- * (preload_process.c); an atomic load once done. 1 when this call's wait
- * ran out (LTTNG_UST_REGISTER_TIMEOUT): the process goes on unregistered
- * and its events are enabled later. */
+/* Before a process's first event: waits, if it has not yet, for
+ * liblttng-ust's registration with the session daemon, the wait its
+ * constructor was spared (preload_process.c); an atomic load once done.
+ * 1 when this call's wait ran out (LTTNG_UST_REGISTER_TIMEOUT): the
+ * process goes on unregistered and its events are enabled later. */
 int process_lttng_ready(void);
-
-/* Without waiting: 1 while that registration is still under way and its
- * deadline not past (no system call: a semaphore's trywait). */
-int process_lttng_pending(void);
 
 /* In a fork child, before liblttng-ust's own child hook: only the
  * forking thread is left. */
