@@ -873,8 +873,8 @@ static enum gs_status on_gil_event(struct model *m, struct process *p, struct th
 		st = tg_get(m, g, t, &s);
 	if (st != GS_OK)
 		return st;
-	/* A start-up's first GIL events are written after its gil_found
-	 * (the tracer's early log) but happened before it was recorded. */
+	/* GIL events carry when they happened; a record written late (a
+	 * tracer that held it) may have happened before its gil_found's. */
 	if (ev->ts < g->found_ns)
 		g->found_ns = ev->ts;
 	if (ev->type == GS_EV_ACQUIRE || ev->type == GS_EV_RELEASE) {

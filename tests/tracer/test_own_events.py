@@ -91,7 +91,7 @@ def main() -> None:
     of_pid = [e for e in trace.events if e.pid == PID]
     # By when LTTng recorded them, as a reader of the streams sees them: a
     # GIL event's own time may precede its process's first decisive record
-    # (the early log writes a start-up's records once registration is done).
+    # (a record written later than its event happened).
     want_a = [e for e in of_pid if e.rec_ts < b_start]
     want_c = [e for e in of_pid if e.rec_ts >= c_start]
     in_b = [e for e in of_pid if b_start <= e.rec_ts < c_start]
