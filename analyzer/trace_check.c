@@ -3,6 +3,8 @@
  * "metadata_packet_header"; LTTng's "ctf_packet_index", big-endian). */
 #include "trace_check.h"
 
+#include "ctf_metadata.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -13,8 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define METADATA_MAGIC 0x75D11D57u
-#define METADATA_HEADER 37       /* bytes: magic, uuid, checksum, sizes, 5 bytes */
 #define INDEX_MAGIC 0xC1F1DCC1u
 #define INDEX_HEADER 16          /* magic, major, minor, entry length */
 #define INDEX_ENTRY_MIN 56       /* v1.0: seven 64-bit fields */
@@ -40,34 +40,6 @@ static uint32_t get32(const unsigned char *p, int big)
 static uint64_t get64be(const unsigned char *p)
 {
 	return (uint64_t)get32(p, 1) << 32 | get32(p + 4, 1);
-}
-
-/* The whole file, or NULL with err set. */
-static unsigned char *slurp(const char *path, size_t *len, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *buf = NULL;
-	struct stat st;
-
-	if (!f || fstat(fileno(f), &st) < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto end;
-	}
-	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
-	if (!buf) {
-		snprintf(err, errlen, "%s: out of memory (%lld bytes)", path, (long long)st.st_size);
-		goto end;
-	}
-	*len = fread(buf, 1, (size_t)st.st_size, f);
-	if (ferror(f)) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		free(buf);
-		buf = NULL;
-	}
-end:
-	if (f)
-		fclose(f);
-	return buf;
 }
 
 /* The stream class ids the metadata TEXT (NUL-terminated) declares, and
@@ -100,76 +72,13 @@ static void classes_find(const char *text, struct classes *c)
 
 static enum gs_status check_metadata(const char *path, struct classes *c, char *err, size_t errlen)
 {
-	size_t len = 0, off = 0, tlen = 0;
-	unsigned char *m = slurp(path, &len, err, errlen);
-	char *text = NULL;
-	enum gs_status status = GS_ERR_INPUT;
-	int big, n = 0;
+	char *text = ctf_metadata_text(path, NULL, err, errlen);
 
-	if (!m)
-		goto end;
-	if (!len) {
-		snprintf(err, errlen, "%s: empty: the recording ended before LTTng wrote it "
-			 "(a full disk while recording?)", path);
-		goto end;
-	}
-	if (!(text = malloc(len + 1))) {
-		snprintf(err, errlen, "%s: out of memory (%zu bytes)", path, len);
-		goto end;
-	}
-	if (len < 4 || (get32(m, 0) != METADATA_MAGIC && get32(m, 1) != METADATA_MAGIC)) {
-		memcpy(text, m, len); /* plain-text metadata: babeltrace2's parser copes */
-		text[len] = '\0';
-		classes_find(text, c);
-		status = GS_OK;
-		goto end;
-	}
-	big = get32(m, 1) == METADATA_MAGIC;
-	for (; off < len; n++) {
-		uint64_t content, size;
-
-		if (len - off < METADATA_HEADER) {
-			snprintf(err, errlen, "%s: metadata packet %d at byte %zu is cut short "
-				 "(%zu bytes left, its header needs %d)", path, n, off, len - off,
-				 METADATA_HEADER);
-			goto end;
-		}
-		if (get32(m + off, big) != METADATA_MAGIC) {
-			snprintf(err, errlen, "%s: metadata packet %d at byte %zu has a wrong magic "
-				 "number (0x%08" PRIx32 ")", path, n, off, get32(m + off, big));
-			goto end;
-		}
-		content = get32(m + off + 24, big);
-		size = get32(m + off + 28, big);
-		if (size % 8 || size / 8 < METADATA_HEADER || content < 8 * METADATA_HEADER ||
-		    content > size) {
-			snprintf(err, errlen, "%s: metadata packet %d at byte %zu has impossible "
-				 "sizes (content %" PRIu64 " bits, packet %" PRIu64 " bits)", path, n,
-				 off, content, size);
-			goto end;
-		}
-		if (size / 8 > len - off) {
-			snprintf(err, errlen, "%s: metadata packet %d at byte %zu is cut short "
-				 "(%" PRIu64 " bytes, %zu left): the file is truncated (a full disk "
-				 "while recording?)", path, n, off,
-				 size / 8, len - off);
-			goto end;
-		}
-		memcpy(text + tlen, m + off + METADATA_HEADER, content / 8 - METADATA_HEADER);
-		tlen += content / 8 - METADATA_HEADER;
-		off += size / 8;
-	}
-	/* A NUL inside would hide the rest from strstr: make it a space. */
-	for (size_t i = 0; i < tlen; i++)
-		if (!text[i])
-			text[i] = ' ';
-	text[tlen] = '\0';
+	if (!text)
+		return GS_ERR_INPUT;
 	classes_find(text, c);
-	status = GS_OK;
-end:
 	free(text);
-	free(m);
-	return status;
+	return GS_OK;
 }
 
 /* DIR/NAME, a stream file: its first packet's stream class is one the
@@ -231,7 +140,7 @@ static enum gs_status check_index(const char *dir, const char *name, char *err, 
 		status = GS_OK; /* an index of no stream: babeltrace2 ignores it */
 		goto end;
 	}
-	x = slurp(path, &len, err, errlen);
+	x = ctf_file_read(path, &len, err, errlen);
 	if (!x)
 		goto end;
 	if (len < INDEX_HEADER || get32(x, 1) != INDEX_MAGIC) {

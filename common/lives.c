@@ -5,6 +5,8 @@
  * a big-endian trace) makes the walk give up rather than guess. */
 #include "lives.h"
 
+#include "ctf_metadata.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +22,6 @@
 #define NAME_MAX_LEN 64
 #define MAX_FIELDS 32
 #define MAX_ALIASES 48
-#define META_MAGIC 0x75d11d57u
 #define PACKET_MAGIC 0xc1fc1fc1u
 
 enum fkind { F_INT, F_STRING, F_SEQ };
@@ -70,66 +71,6 @@ struct walk {
 };
 
 /* --- the metadata's text ----------------------------------------------------- */
-
-/* The metadata file's text (packetized or plain), NUL-terminated, to free. */
-static char *meta_text(const char *path, char *err, size_t len)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *raw = NULL;
-	char *text = NULL;
-	size_t n = 0, cap = 0, got;
-
-	if (!f) {
-		snprintf(err, len, "cannot open %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	do {
-		if (n == cap) {
-			unsigned char *r = realloc(raw, cap = cap ? cap * 2 : 1 << 16);
-
-			if (!r)
-				goto end;
-			raw = r;
-		}
-		got = fread(raw + n, 1, cap - n, f);
-		n += got;
-	} while (got);
-	if (!(text = malloc(n + 1)))
-		goto end;
-	if (n >= 4 && (raw[0] | raw[1] << 8 | raw[2] << 16 | (uint32_t)raw[3] << 24) == META_MAGIC) {
-		/* Packets: magic, uuid[16], checksum, content and packet sizes
-		 * (bits), five one-byte fields: 37 bytes of header. */
-		size_t t = 0;
-
-		for (size_t off = 0; off + 37 <= n;) {
-			const unsigned char *p = raw + off;
-			uint32_t content = p[24] | p[25] << 8 | p[26] << 16 | (uint32_t)p[27] << 24;
-			uint32_t packet = p[28] | p[29] << 8 | p[30] << 16 | (uint32_t)p[31] << 24;
-
-			if (packet < 37 * 8 || content > packet || content < 37 * 8 ||
-			    off + packet / 8 > n) {
-				snprintf(err, len, "%s: a malformed metadata packet at offset %zu", path,
-					 off);
-				free(text);
-				text = NULL;
-				goto end;
-			}
-			memcpy(text + t, p + 37, content / 8 - 37);
-			t += content / 8 - 37;
-			off += packet / 8;
-		}
-		text[t] = '\0';
-	} else {
-		memcpy(text, raw, n);
-		text[n] = '\0';
-	}
-end:
-	if (!text && !err[0])
-		snprintf(err, len, "out of memory reading %s", path);
-	free(raw);
-	fclose(f);
-	return text;
-}
 
 /* The '}' matching the '{' at open, or NULL. */
 static const char *closing(const char *open)
@@ -707,7 +648,7 @@ static int trace_walk(struct walk *w, const char *dir)
 	int ret = -1, globbed = 0;
 
 	snprintf(path, sizeof(path), "%s/metadata", dir);
-	if (!(text = meta_text(path, w->err, w->errlen)))
+	if (!(text = ctf_metadata_text(path, NULL, w->err, w->errlen)))
 		return -1;
 	if (meta_parse(&m, text, w->err, w->errlen))
 		goto end;
