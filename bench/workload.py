@@ -26,6 +26,10 @@ recorder's set-up and teardown are not counted. Prints "elapsed_ns=T".
                                         VAR=VALUE;... (VAR= removes it),
                                         e.g. base="LD_PRELOAD=/old/lib.so";
                                         "added" is against the first;
+                                        "(+-X)": half the notch of that
+                                        median (1.57 IQR / sqrt(N)): two
+                                        "added" further apart than their
+                                        notches are beyond the noise;
                                         "faults": each child's median
                                         minor page faults (wait4)
     python3 workload.py procs N THREADS forks N short children one after
@@ -138,6 +142,16 @@ def median(v):
     return (v[len(v) // 2] + v[(len(v) - 1) // 2]) // 2
 
 
+def notch(v: list) -> float:
+    """Half the width of the median's notch (1.57 IQR / sqrt(n), McGill
+    et al.): two variants' medians further apart than their notches differ
+    by more than the noise, roughly at the 95% level."""
+    v = sorted(v)
+    if len(v) < 4:
+        return float("nan")
+    return 1.57 * (v[(3 * len(v)) // 4] - v[len(v) // 4]) / len(v) ** 0.5
+
+
 def spawn_pairs(n):
     """Start-up side by side: child after child, so that both kinds share
     every moment's load (on a busy machine the difference between whole
@@ -172,10 +186,13 @@ def spawn_ab(n, specs):
         envs.append(env)
     walls, cpus, faults = spawn_rounds(n, envs)
     for k, name in enumerate(names):
-        print("%-12s wall %7.1f ms  cpu %7.1f ms  added wall %+6.1f ms  cpu %+6.1f ms  faults %5d" % (
-            name, median(walls[k]) / 1e6, median(cpus[k]) / 1e6,
-            median([b - a for a, b in zip(walls[0], walls[k])]) / 1e6,
-            median([b - a for a, b in zip(cpus[0], cpus[k])]) / 1e6, median(faults[k])))
+        dw = [b - a for a, b in zip(walls[0], walls[k])]
+        dc = [b - a for a, b in zip(cpus[0], cpus[k])]
+        print("%-12s wall %7.1f ms  cpu %7.1f ms  added wall %+6.1f ms (+-%.1f)  cpu %+6.1f ms (+-%.1f)"
+              "  faults %5d" % (
+                  name, median(walls[k]) / 1e6, median(cpus[k]) / 1e6, median(dw) / 1e6,
+                  notch(dw) / 1e6 if k else 0.0, median(dc) / 1e6, notch(dc) / 1e6 if k else 0.0,
+                  median(faults[k])))
     return 0
 
 
