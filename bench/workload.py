@@ -9,6 +9,14 @@ recorder's set-up and teardown are not counted. Prints "elapsed_ns=T".
     python3 workload.py churn THREADS N DEPTH
                                         the same, DEPTH Python frames deep
                                         (what a recorded stack walks)
+    python3 workload.py churn-pinned CPUS N
+                                        one churning thread per entry of
+                                        CPUS (e.g. 0,0 or 0,1), each pinned
+                                        to that CPU from inside the thread
+                                        (os.sched_setaffinity(0, ...) pins
+                                        the calling thread on Linux): the
+                                        scheduler's choice, which makes the
+                                        2-thread churn bimodal, made fixed
     python3 workload.py spawn N         starts N `python -c pass` children
                                         one after the other (start-up cost:
                                         under the recorder each is traced);
@@ -79,6 +87,20 @@ def churn(n, best=None):
         if cpu:
             c = cpu() - c0
             best[1] = c if best[1] is None else min(best[1], c)
+
+
+def pinned(cpu, fn, cpu_ns):
+    """fn, run by a thread that first pins itself to cpu; the CPU time
+    (time.thread_time_ns, 3.7+) the thread spent in fn is appended to
+    cpu_ns."""
+    def run(*args):
+        os.sched_setaffinity(0, {cpu})
+        clock = getattr(time, "thread_time_ns", None)
+        c0 = clock() if clock else 0
+        fn(*args)
+        if clock:
+            cpu_ns.append(clock() - c0)
+    return run
 
 
 def deep(depth, fn, *args):
@@ -231,6 +253,7 @@ def main(argv):
         procs(int(argv[2]), int(argv[3]))
         print("elapsed_ns=%d" % (time.perf_counter_ns() - t0))
         return 0
+    cpu_ns = []   # churn-pinned: each thread's CPU time
     if kind == "countdown":
         target, threads, n = countdown, 2, int(argv[2])
     elif kind == "churn":
@@ -239,12 +262,17 @@ def main(argv):
             # Thread bootstrap adds 3 frames (4 with gilscope's thread hook).
             depth = max(1, int(argv[4]) - 3)
             target = (lambda fn: lambda *a: deep(depth, fn, *a))(churn)
+    elif kind == "churn-pinned":
+        cpus = [int(c) for c in argv[2].split(",")]
+        n = int(argv[3])
+        ts = [threading.Thread(target=pinned(c, churn, cpu_ns), args=(n,)) for c in cpus]
     else:
-        sys.exit("usage: workload.py countdown N | churn THREADS N [DEPTH] | spawn N | spawn-pairs N | "
+        sys.exit("usage: workload.py countdown N | churn THREADS N [DEPTH] | churn-pinned CPUS N | spawn N | spawn-pairs N | "
                  "spawn-ab N NAME=EDITS... | procs N THREADS")
     best = [None, None]
-    args = (n, best) if kind == "churn" and threads == 1 else (n,)
-    ts = [threading.Thread(target=target, args=args) for _ in range(threads)]
+    if kind != "churn-pinned":
+        args = (n, best) if kind == "churn" and threads == 1 else (n,)
+        ts = [threading.Thread(target=target, args=args) for _ in range(threads)]
     t0 = time.perf_counter_ns()
     for t in ts:
         t.start()
@@ -256,6 +284,8 @@ def main(argv):
         print("best_ns=%d" % (best[0] * BLOCKS))
     if best[1] is not None:
         print("cpu_ns=%d" % (best[1] * BLOCKS))
+    if cpu_ns:
+        print("cpu_ns=%d" % sum(cpu_ns))
     return 0
 
 
