@@ -24,7 +24,7 @@ ROWS = [
     "  preload, passive (no Python)", "  preload, active, no GIL yet",
     "  preload, active, GIL found", "    same, as Python 3.12+", "  preload+session, GIL found",
     "  p50 GIL hold, as recorded", "GIL churn, pinned: 2 threads", "both on CPU", "one on CPU",
-    "  as recorded (median of", "  wall time: untraced", "2 threads on 1 CPU: added/ev / floor",
+    "  as recorded (median of", "  wall time, median (min, max): untraced", "2 threads on 1 CPU: added/ev / floor",
     "  no session", "  session (record)",
     "1x: ", "2x: ", "4x: ", "  babeltrace2 sink.utils.dummy", "  gilscope analyze",
     "  1k (", "  10k (", "    perfetto", "    json", "targets: ",
