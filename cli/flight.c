@@ -4,6 +4,7 @@
 
 #include "attach.h"
 #include "commands.h"
+#include "paths.h"
 
 static void flight_usage(FILE *out)
 {
@@ -12,11 +13,16 @@ static void flight_usage(FILE *out)
 		"\n"
 		"Ends the flight recorder started by `gilscope record --flight` (SESSION:\n"
 		"which one, when several run); what it held is dropped: take a\n"
-		"`gilscope snapshot` first if you want it.\n");
+		"`gilscope snapshot` first if you want it. The session daemon that\n"
+		"`record --flight` started, when none ran, is stopped with it unless\n"
+		"another recording or session uses it.\n");
 }
 
 int cmd_flight(int argc, char **argv)
 {
+	struct sessiond_opts so;
+	struct sessiond_paths sp;
+
 	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		flight_usage(stdout);
 		return GILSCOPE_EXIT_OK;
@@ -25,6 +31,7 @@ int cmd_flight(int argc, char **argv)
 		flight_usage(stderr);
 		return GILSCOPE_EXIT_USAGE;
 	}
-	return flight_stop(argc == 3 ? argv[2] : NULL) != REC_OK ? GILSCOPE_EXIT_FAILURE
-							       : GILSCOPE_EXIT_OK;
+	paths_sessiond(&so, &sp);
+	return flight_stop(&so, argc == 3 ? argv[2] : NULL) != REC_OK ? GILSCOPE_EXIT_FAILURE
+								     : GILSCOPE_EXIT_OK;
 }

@@ -485,7 +485,6 @@ enum rec_status flight_start(const struct attach_opts *o, char *name, size_t nam
 {
 	static const char pfx[] = "gilscope record: ";
 	struct sessiond *d = NULL;
-	char why[512];
 	struct gs_session s = { 0 };
 	enum rec_status err = REC_FAILED;
 	struct gs_session_opts so = { .outdir = NULL, .ring = session_ring(o->buffer_size),
@@ -494,13 +493,10 @@ enum rec_status flight_start(const struct attach_opts *o, char *name, size_t nam
 	if (!(d = attach_begin(pfx, o)))
 		goto end;
 	snprintf(s.name, sizeof(s.name), FLIGHT_PREFIX "%d", (int)o->pids[0]);
+	/* The session outlives us: no recorder stops a daemon that holds a
+	 * session (sessiond_release), flight_stop does once it is gone. */
 	if (session_setup(pfx, &s, &so))
 		goto end;
-	/* The session outlives us: the daemon must not be stopped under it. */
-	if (sessiond_keep(d, why, sizeof(why))) {
-		fprintf(stderr, "%s%s\n", pfx, why);
-		goto end;
-	}
 	snprintf(name, namelen, "%s", s.name);
 	err = REC_OK;
 end:
@@ -649,10 +645,10 @@ end:
 	return err;
 }
 
-enum rec_status flight_stop(const char *session)
+enum rec_status flight_stop(const struct sessiond_opts *o, const char *session)
 {
 	static const char pfx[] = "gilscope flight stop: ";
-	char name[LTTNG_NAME_MAX];
+	char name[LTTNG_NAME_MAX], why[512];
 	enum rec_status status = flight_find(pfx, session, name, sizeof(name));
 	int rc;
 
@@ -660,5 +656,9 @@ enum rec_status flight_stop(const char *session)
 		status = lttng_fail(pfx, "cannot destroy the flight session", rc);
 	if (status == REC_OK)
 		fprintf(stderr, "gilscope: flight recorder %s stopped\n", name);
+	/* The daemon gilscope started for it, unless something else uses it.
+	 * The flight recorder is stopped all the same: a note, not an error. */
+	if (status == REC_OK && sessiond_cleanup(o, why, sizeof(why)) < 0)
+		fprintf(stderr, "%sthe session daemon is left running: %s\n", pfx, why);
 	return status;
 }

@@ -43,7 +43,8 @@ enum rec_status attach_record(const struct attach_opts *o, struct record_result 
 
 /* `record --flight`: creates and starts the snapshot session (named
  * FLIGHT_PREFIX<first pid>, written to name) and returns; the session
- * lives on in the session daemon until `flight stop`. */
+ * lives on in the session daemon until `flight stop` (while it does, no
+ * recorder stops the daemon). */
 enum rec_status flight_start(const struct attach_opts *o, char *name, size_t namelen);
 
 /* `snapshot [SESSION] -o DIR`: writes the ring buffers' content to DIR,
@@ -53,7 +54,9 @@ enum rec_status flight_start(const struct attach_opts *o, char *name, size_t nam
 enum rec_status flight_snapshot(const char *session, const char *outdir, char *trace_dir,
 				size_t len);
 
-/* `flight stop [SESSION]`: destroys the flight session(s). */
-enum rec_status flight_stop(const char *session);
+/* `flight stop [SESSION]`: destroys the flight session, then stops the
+ * session daemon when gilscope started it and nothing else uses it
+ * (sessiond_cleanup; o: the daemon's files, cli: paths_sessiond). */
+enum rec_status flight_stop(const struct sessiond_opts *o, const char *session);
 
 #endif

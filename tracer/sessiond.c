@@ -413,20 +413,37 @@ static int daemon_children(pid_t pid, pid_t *kids, int max)
  * and stops its consumer daemons, well under a second when idle. */
 #define DAEMON_STOP_WAITS 200 /* of 50 ms: 10 s */
 
+/* The sessions the running daemon holds; -1 when it cannot say. */
+static int daemon_sessions(void)
+{
+	struct lttng_session *list = NULL;
+	int n = lttng_list_sessions(&list);
+
+	free(list);
+	return n;
+}
+
 /* With the lock held and no live recorder: stops the daemon gilscope
- * started, if it still runs. One that does not end on SIGTERM (stopped by
- * SIGSTOP or a debugger, stuck) would keep its sockets, shared memory and
- * consumer daemons for good: SIGKILL for it and its lttng-* children, when
- * its start time shows it is the one gilscope started. */
+ * started, if it still runs and holds no session (a flight recorder's,
+ * which outlives its recorder, or one made with `lttng create`: then it
+ * stays, and so does the marker, for whoever ends that session to stop
+ * it: `flight stop`, the next recorder). One that does not end on SIGTERM
+ * (stopped by SIGSTOP or a debugger, stuck) would keep its sockets, shared
+ * memory and consumer daemons for good: SIGKILL for it and its lttng-*
+ * children, when its start time shows it is the one gilscope started. */
 static void daemon_stop_ours(const struct sessiond_opts *o)
 {
 	unsigned long long start;
 	pid_t pid = marker_read(o, &start), kids[16];
 	char list[256] = "";
-	int nkids, used = 0;
+	int nkids, used = 0, in_use = 0;
 
 	if (!pid || !daemon_ours(pid, start))
 		goto end;
+	if (daemon_sessions() > 0) {
+		in_use = 1;
+		goto end;
+	}
 	kill(pid, SIGTERM);
 	for (int i = 0; i < DAEMON_STOP_WAITS && daemon_ours(pid, start); i++)
 		usleep(50 * 1000);
@@ -457,7 +474,8 @@ static void daemon_stop_ours(const struct sessiond_opts *o)
 			"end within %d s of SIGTERM: killed it with SIGKILL%s%s\n", (int)pid,
 			DAEMON_STOP_WAITS / 20, list, daemon_ours(pid, start) ? ", and it still runs" : "");
 end:
-	marker_remove(o);
+	if (!in_use)
+		marker_remove(o);
 }
 
 /* --- stale sessions -------------------------------------------------------- */
@@ -575,17 +593,6 @@ void sessiond_release(struct sessiond *d)
 	if (lock >= 0)
 		close(lock);
 	free(d);
-}
-
-enum rec_status sessiond_keep(struct sessiond *d, char *err, size_t errlen)
-{
-	int lock = lock_take(&d->o, err, errlen);
-
-	if (lock >= 0) {
-		marker_remove(&d->o);
-		close(lock);
-	}
-	return lock >= 0 ? REC_OK : REC_FAILED;
 }
 
 int sessiond_cleanup(const struct sessiond_opts *o, char *err, size_t errlen)

@@ -6,8 +6,9 @@
  * recorders are counted by the kernel, each holding a shared flock (which
  * blocks no other) on a second file, dropped even when a recorder is
  * killed. The last one out, the one that can make it exclusive, stops a
- * daemon gilscope started. Nothing blocks another recorder for the length
- * of a recording.
+ * daemon gilscope started, unless it still holds a session (a flight
+ * recorder's: `flight stop` then stops it). Nothing blocks another
+ * recorder for the length of a recording.
  *
  * Sessions are named "gilscope-PID-REST" (PID: the recorder's; REST: for
  * `record`, the tag in eight hex digits; any other kind of recorder picks
@@ -42,19 +43,16 @@ struct sessiond;
 struct sessiond *sessiond_acquire(const struct sessiond_opts *o, char *err, size_t errlen);
 
 /* Drops the reference; the last recorder out stops the daemon gilscope
- * started (never one that was already running): SIGTERM, and SIGKILL
- * for it and its lttng-* children when it has not ended 10 s later,
- * said in one line to notes. NULL is ignored. */
+ * started (never one that was already running, nor one that still holds
+ * a session: a flight recorder's outlives its recorder, and `flight stop`
+ * runs sessiond_cleanup once it is destroyed): SIGTERM, and SIGKILL for it
+ * and its lttng-* children when it has not ended 10 s later, said in one
+ * line to notes. NULL is ignored. */
 void sessiond_release(struct sessiond *d);
 
-/* A session that outlives its recorder (the flight recorder) needs the
- * daemon to stay: forget that gilscope started it, so that no recorder
- * stops it. Returns REC_OK, or REC_FAILED after writing one line to err. */
-enum rec_status sessiond_keep(struct sessiond *d, char *err, size_t errlen);
-
 /* Destroys every stale gilscope session (see above) of the running daemon;
- * with no recorder left, stops a daemon gilscope started. Writes one line
- * per session to o->notes. Returns the number destroyed, or -1 after
+ * with no recorder and no session left, stops a daemon gilscope started.
+ * Writes one line per session to o->notes. Returns the number destroyed, or -1 after
  * writing one line to err. Needs no daemon: none running is 0. */
 int sessiond_cleanup(const struct sessiond_opts *o, char *err, size_t errlen);
 
