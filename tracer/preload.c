@@ -1974,17 +1974,20 @@ EXPORT pid_t fork(void)
 	return pid;
 }
 
+/* A vfork child (CPython's _posixsubprocess when exec fails) runs in its
+ * parent's memory, on its parent's thread: nothing here is its own, and
+ * its exit, abort or signal to itself would end its parent in the trace. */
+static inline int vfork_child(void)
+{
+	return getpid() != g_pid;
+}
+
 /* A process that ends while a thread holds the GIL (every process does
  * after finalization, and os._exit skips even that) would leave the last
  * hold without an end: mark the end. */
 static void process_exit(int status)
 {
-	if (atomic_load(&g_hot.mode) != MODE_ACTIVE)
-		return;
-	/* A vfork child (CPython's _posixsubprocess when exec fails) runs
-	 * in its parent's memory, on its parent's thread: nothing here is
-	 * its own, and its process_exit would end its parent in the trace. */
-	if (getpid() != g_pid)
+	if (atomic_load(&g_hot.mode) != MODE_ACTIVE || vfork_child())
 		return;
 	tl.guard = 1;
 	process_dying();
@@ -2046,7 +2049,7 @@ static void pending_wait_dying(void)
 static int self_signal(int sig)
 {
 	if (atomic_load(&g_hot.mode) != MODE_ACTIVE || tl.guard || !signal_ends_process(sig) ||
-	    getpid() != g_pid) /* a vfork child: see process_exit */
+	    vfork_child())
 		return 0;
 	tl.guard = 1;
 	int marked = process_dying();
@@ -2083,7 +2086,7 @@ EXPORT __attribute__((noreturn)) void abort(void)
 	if (!real_abort)
 		real_abort = (void (*)(void))resolve("abort", NULL);
 	if (atomic_load(&g_hot.mode) == MODE_ACTIVE && !tl.guard && signal_ends_process(SIGABRT) &&
-	    getpid() == g_pid) {
+	    !vfork_child()) {
 		tl.guard = 1;
 		process_dying();
 		late_rescue_all(); /* this thread's own hold too */
