@@ -7,7 +7,7 @@ figure for the pinned rows: each thread's least block times ten, summed)
 as min, 20th percentile and median, and for each pair of modes the median
 of the per-round differences in ns per GIL event (3 per call).
 
-    /tmp/lp/ns.sh /usr/bin/python3 bench/ab_pinned.py ROUNDS CPUS N NAME=SO...
+    bench/isolated /usr/bin/python3 bench/ab_pinned.py ROUNDS CPUS N NAME=SO...
 
 Run it in a private LTTng namespace (no session may record it).
 """
