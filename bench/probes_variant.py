@@ -4,6 +4,7 @@ start-up's registration with the session daemon: one round trip per
 enabled event type).
 
     python3 bench/probes_variant.py BUILD OUT [--dummies N] [--drop NAME...] [--keep NAME...]
+                                    [--late-on-hold]
 
 BUILD is a build directory of this tree (its libgilscope-preload.so is
 copied as is); OUT receives that preload and a libgilscope-probes.so built
@@ -16,6 +17,13 @@ An event type missing from the provider is never enabled, and the tracer
 captures a GIL event only while its own type is enabled (request, acquire,
 release: preload.c, pev_enabled), so --keep without them records no GIL
 event at all: --dummies alone changes the registration and nothing else.
+
+The tracer writes a whole hold as one `hold` record only while take_for
+and acquire_for are enabled too (preload.c, late_enabled: a hold that
+lasts is written by another thread): --late-on-hold builds the preload
+too, from a copy whose late_enabled reads `hold` alone, so that a --keep
+without take_for and acquire_for still records the same holds (a hold
+that outlasts a waiter's timeout is then lost: for start-up figures only).
 """
 
 import argparse
@@ -61,6 +69,24 @@ def edit_header(text: str, dummies: int, drop: set, keep: set) -> str:
     return text.replace(end, add + end)
 
 
+def late_on_hold(path: str) -> None:
+    """preload.c's late_enabled reading `hold` alone (--late-on-hold)."""
+    with open(path) as f:
+        text = f.read()
+    old = ("\treturn lttng_ust_tracepoint_enabled(gilscope, take_for) &&\n"
+           "\t       lttng_ust_tracepoint_enabled(gilscope, acquire_for);\n")
+    if old not in text:
+        sys.exit("probes_variant: late_enabled not found in preload.c")
+    with open(path, "w") as f:
+        f.write(text.replace(old, "\treturn lttng_ust_tracepoint_enabled(gilscope, hold);\n"))
+
+
+def build_step(cmd: list) -> None:
+    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if r.returncode:
+        sys.exit("probes_variant: %s failed:\n%s" % (" ".join(cmd), r.stderr))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("build")
@@ -68,6 +94,7 @@ def main() -> int:
     ap.add_argument("--dummies", type=int, default=0)
     ap.add_argument("--drop", nargs="*", default=[])
     ap.add_argument("--keep", nargs="*", default=[])
+    ap.add_argument("--late-on-hold", action="store_true")
     a = ap.parse_args()
     preload = os.path.join(a.build, "lib", "gilscope", "libgilscope-preload.so")
     if not os.path.exists(preload):
@@ -75,17 +102,23 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gs-probes-") as tmp:
         src = os.path.join(tmp, "src")
         shutil.copytree(TREE, src, ignore=shutil.ignore_patterns(".git", "build*"))
+        bdir = os.path.join(tmp, "build")
+        steps = [["cmake", "-S", src, "-B", bdir, "-DGILSCOPE_WERROR=OFF"]]
+        if a.late_on_hold:
+            # The preload with every event type: built before the header's edit.
+            late_on_hold(os.path.join(src, "tracer", "preload.c"))
+            steps.append(["cmake", "--build", bdir, "--target", "gilscope_preload"])
+        for cmd in steps:
+            build_step(cmd)
+        if a.late_on_hold:
+            preload = os.path.join(tmp, "libgilscope-preload.so")
+            shutil.copy2(os.path.join(bdir, "lib", "gilscope", "libgilscope-preload.so"), preload)
         hdr = os.path.join(src, "tracer", "gilscope_tp.h")
         with open(hdr) as f:
             text = f.read()
         with open(hdr, "w") as f:
             f.write(edit_header(text, a.dummies, set(a.drop), set(a.keep)))
-        bdir = os.path.join(tmp, "build")
-        for cmd in (["cmake", "-S", src, "-B", bdir, "-DGILSCOPE_WERROR=OFF"],
-                    ["cmake", "--build", bdir, "--target", "gilscope_probes"]):
-            r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            if r.returncode:
-                sys.exit("probes_variant: %s failed:\n%s" % (" ".join(cmd), r.stderr))
+        build_step(["cmake", "--build", bdir, "--target", "gilscope_probes"])
         os.makedirs(a.out, exist_ok=True)
         shutil.copy2(preload, a.out)
         shutil.copy2(os.path.join(bdir, "lib", "gilscope", "libgilscope-probes.so"), a.out)
