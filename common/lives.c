@@ -64,7 +64,7 @@ struct meta {
 struct walk {
 	struct life *v;          /* sorted by pid, then mark */
 	size_t n, unfound;
-	uint32_t tag;
+	int64_t tag;             /* LIVES_ANY_TAG: none needed */
 	int use_marks;
 	char *err;
 	size_t errlen;
@@ -533,8 +533,11 @@ static int packet_walk(struct walk *w, const struct meta *m, const unsigned char
 		const struct fields *ev = &m->events[id];
 		if (fields_walk(ev, p, &pos, content, vals))
 			return -1;
-		int what = (ev->tag >= 0 && vals[ev->tag] == w->tag ? SEEN_TAG : 0) |
+		int what = (ev->tag >= 0 && vals[ev->tag] == (uint64_t)w->tag ? SEEN_TAG : 0) |
 			   (ev->gil ? SEEN_GIL : 0);
+
+		if (w->tag == LIVES_ANY_TAG && ev->gil)
+			what |= SEEN_TAG;
 		if (what)
 			life_seen(w, pid, (int64_t)ts, what);
 	}
@@ -717,8 +720,9 @@ static int life_cmp(const void *a, const void *b)
 	return (x->mark_ns > y->mark_ns) - (x->mark_ns < y->mark_ns);
 }
 
-int lives_find(const char *dir, uint32_t tag, struct life *v, size_t n, char *err, size_t len)
+int lives_find(const char *dir, int64_t tag, struct life *v, size_t n, char *err, size_t len)
 {
+	static const char *const layouts[] = { "", "/*" }; /* a recording's, a snapshot's */
 	struct walk w = { v, n, n, tag, 1, err, len };
 	char pat[PATH_MAX];
 	glob_t g;
@@ -728,12 +732,14 @@ int lives_find(const char *dir, uint32_t tag, struct life *v, size_t n, char *er
 	for (size_t i = 0; i < n; i++)
 		v[i].found = v[i].seen = 0;
 	qsort(v, n, sizeof(*v), life_cmp);
-	snprintf(pat, sizeof(pat), "%s/ust/uid/*/*-bit", dir);
-	if (!n || glob(pat, GLOB_ONLYDIR, NULL, &g))
-		return 0;
-	for (size_t i = 0; i < g.gl_pathc && !ret && w.unfound; i++)
-		ret = trace_walk(&w, g.gl_pathv[i]);
-	globfree(&g);
+	for (size_t l = 0; l < sizeof(layouts) / sizeof(layouts[0]) && n && !ret; l++) {
+		snprintf(pat, sizeof(pat), "%s%s/ust/uid/*/*-bit", dir, layouts[l]);
+		if (glob(pat, GLOB_ONLYDIR, NULL, &g))
+			continue;
+		for (size_t i = 0; i < g.gl_pathc && !ret && w.unfound; i++)
+			ret = trace_walk(&w, g.gl_pathv[i]);
+		globfree(&g);
+	}
 	if (ret)
 		for (size_t i = 0; i < n; i++)
 			v[i].found = 1; /* no claim */

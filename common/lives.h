@@ -27,15 +27,20 @@ struct life {
 	int seen;   /* what its events said so far (lives.c) */
 };
 
+/* tag for a recording of processes that carry none of their own (`record
+ * --pid`, a flight recorder's snapshot): any event of a GIL finds them. */
+#define LIVES_ANY_TAG (-1)
+
 /* Sets found on every life in v that has, in the LTTng trace(s) of the
  * recording in dir, an event carrying tag (gil_found, gil_known,
  * thread_name) and an event of a GIL (gil_found, gil_known, request,
  * acquire, ...): the processes the analyzer would count as kept with a
- * GIL (DIR/ust/uid/UID/BITS-bit; the trace's clock must be LTTng's
- * monotonic one for the times to count).
+ * GIL (DIR/ust/uid/UID/BITS-bit, or DIR/SNAPSHOT/ust/... for a snapshot;
+ * the trace's clock must be LTTng's monotonic one for the times to
+ * count). tag LIVES_ANY_TAG: an event of a GIL alone finds a life.
  * Returns 0, or -1 when the trace cannot be walked (a metadata construct
  * this reader does not know, a malformed packet: why in err): then no
  * life is said missing. */
-int lives_find(const char *dir, uint32_t tag, struct life *v, size_t n, char *err, size_t len);
+int lives_find(const char *dir, int64_t tag, struct life *v, size_t n, char *err, size_t len);
 
 #endif
