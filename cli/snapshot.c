@@ -5,6 +5,8 @@
 
 #include "attach.h"
 #include "commands.h"
+#include "paths.h"
+#include "record.h"
 
 #define PFX "gilscope snapshot: "
 
@@ -36,7 +38,9 @@ int cmd_snapshot(int argc, char **argv)
 		OPT_END,
 	};
 	const char *outdir = NULL, *session = NULL;
-	char trace[PATH_MAX];
+	struct record_result res;
+	struct sessiond_opts so;
+	struct sessiond_paths sp;
 	int status = -1;
 
 	optind = 1;
@@ -51,9 +55,14 @@ int cmd_snapshot(int argc, char **argv)
 			outdir ? "one session name at most" : "-o DIR is required");
 		return GILSCOPE_EXIT_USAGE;
 	}
-	if (flight_snapshot(session, outdir, trace, sizeof(trace)) != REC_OK ||
-	    recorded_check(PFX, trace))
+	paths_sessiond(&so, &sp);
+	if (flight_snapshot(&so, session, outdir, &res) != REC_OK ||
+	    recorded_check(PFX, res.trace_dir))
 		return GILSCOPE_EXIT_FAILURE;
-	fprintf(stderr, "gilscope: snapshot written to %s\n", trace);
+	fprintf(stderr, "gilscope: snapshot written to %s\n", res.trace_dir);
+	record_say_standing(&res);
+	if (res.unrecorded < 0)
+		fprintf(stderr, "gilscope: WARNING: which processes left events is unknown (the "
+			"snapshot could not be checked: %s)\n", res.unchecked);
 	return GILSCOPE_EXIT_OK;
 }

@@ -20,6 +20,7 @@
 #include <lttng/lttng.h>
 
 #include "fsinfo.h"
+#include "lives.h"
 #include "mono.h"
 #include "recording.h"
 
@@ -190,39 +191,312 @@ static enum rec_status pid_check(const char *pfx, pid_t pid)
 	}
 }
 
-/* Whether the session daemon lists gilscope tracepoints of pid. */
-static int pid_registered(pid_t pid)
+/* --- what the session daemon knows of them ------------------------------------ */
+
+/* One process of a recording by pid, as the session daemon this command
+ * uses and then the trace see it (pids_registered, pids_sort). */
+struct standing {
+	pid_t pid;
+	pid_t vpid;     /* its pid in its own pid namespace: the one its events carry */
+	char comm[64];
+	int traced;     /* it maps gilscope's probes: a CPython the tracer traces */
+	int registered; /* the daemon listed its gilscope events, at one look at least */
+	int certain;    /* not registered, and waiting would not change that */
+	int found;      /* the trace holds a GIL event of it */
+	char why[800];  /* not registered: the likely reason */
+};
+
+/* The link /proc/PID/ns/NAME (pid 0: this process's), "" when unreadable. */
+static void proc_ns(pid_t pid, const char *name, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, name);
+	else
+		snprintf(path, sizeof(path), "/proc/self/ns/%s", name);
+	n = readlink(path, buf, len - 1);
+	buf[n > 0 ? n : 0] = '\0';
+}
+
+/* NAME's value in the environment pid started with, into out (at most
+ * len bytes); 1 when it is set there, 0 when not or unreadable. */
+static int proc_env(pid_t pid, const char *name, char *out, size_t len)
+{
+	char path[64], buf[1 << 16];
+	size_t n = 0, k = strlen(name);
+	FILE *f;
+	int set = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	f = fopen(path, "r");
+	if (f) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	for (size_t i = 0; i < n && !set; i += strlen(buf + i) + 1)
+		if (!strncmp(buf + i, name, k) && buf[i + k] == '=') {
+			snprintf(out, len, "%s", buf + i + k + 1);
+			set = 1;
+		}
+	return set;
+}
+
+/* pid's state letter in /proc/PID/stat (R, S, T, t, Z...), '?' when gone,
+ * and its pid in its own pid namespace (NSpid's last) into *inner. */
+static char proc_state(pid_t pid, pid_t *inner)
+{
+	char path[64], line[256], state = '?';
+	FILE *f;
+
+	*inner = pid;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "State:", 6))
+			sscanf(line + 6, " %c", &state);
+		else if (!strncmp(line, "NSpid:", 6))
+			for (char *c = line + 6, *end; *c && *c != '\n'; c = end) {
+				long v = strtol(c, &end, 10);
+
+				if (end == c)
+					break;
+				*inner = (pid_t)v;
+			}
+	}
+	if (f)
+		fclose(f);
+	return state;
+}
+
+/* Why st->pid, a traced CPython, is not registered with the session
+ * daemon whose run directory is rundir (a user's own daemon; NULL: root's,
+ * which every process on the machine registers with): into st->why, and
+ * st->certain when waiting would not change it. The places a process
+ * looks for its daemons (liblttng-ust): root's under /run/lttng, the
+ * user's under $LTTNG_HOME/.lttng (else $HOME/.lttng), both in its own
+ * mount namespace; it registers with whichever appears, later too. */
+static void unregistered_why(struct standing *st, const char *rundir)
+{
+	char mine[64], its[64], home[PATH_MAX], want[PATH_MAX + 16], a[PATH_MAX], b[PATH_MAX];
+	const char *var = "LTTNG_HOME";
+	pid_t inner;
+	char state = proc_state(st->pid, &inner);
+
+	st->certain = 1;
+	if ((kill(st->pid, 0) < 0 && errno == ESRCH) || state == '?' || state == 'Z' ||
+	    state == 'X') {
+		snprintf(st->why, sizeof(st->why), "it no longer runs");
+		return;
+	}
+	/* Another pid namespace alone is no reason: the daemon knows the
+	 * process by the pid it sees (docs/services.md). */
+	proc_ns(0, "mnt", mine, sizeof(mine));
+	proc_ns(st->pid, "mnt", its, sizeof(its));
+	if (mine[0] && its[0] && strcmp(mine, its)) {
+		snprintf(st->why, sizeof(st->why), "it runs in another mount namespace (a container, "
+			 "`unshare -m`), whose /run/lttng and HOME hold the session daemons it can "
+			 "reach: record it from inside that namespace (`nsenter -t %d -m gilscope "
+			 "record ...`)", (int)st->pid);
+		return;
+	}
+	if (rundir && (proc_env(st->pid, var, home, sizeof(home)) ||
+		       proc_env(st->pid, (var = "HOME"), home, sizeof(home)))) {
+		snprintf(want, sizeof(want), "%s/.lttng", home);
+		if (strcmp(realpath(want, a) ? a : want, realpath(rundir, b) ? b : rundir)) {
+			snprintf(st->why, sizeof(st->why), "it registers with the session daemon "
+				 "under %.120s (its %s), this command's is under %.120s: run gilscope "
+				 "with LTTNG_HOME=%.120s, or as root (every process registers with "
+				 "root's daemon)", want, var, rundir, home);
+			return;
+		}
+	}
+	st->certain = 0;
+	if (state == 'T' || state == 't')
+		snprintf(st->why, sizeof(st->why), "it is stopped (state %c: SIGSTOP, or a "
+			 "debugger holds it), so its liblttng-ust cannot answer: it registers once it "
+			 "runs again (kill -CONT %d)", state, (int)st->pid);
+	else
+		snprintf(st->why, sizeof(st->why), "its liblttng-ust did not reach the daemon in "
+			 "%d s (a loaded machine; or the program closed liblttng-ust's file "
+			 "descriptors, as some daemonizing code does); `lttng list -u` lists the "
+			 "registered processes", REGISTER_WAIT_MS / 1000);
+}
+
+/* The one check of which processes of a recording by pid the session
+ * daemon this command reaches knows (`lttng list -u`: those whose
+ * gilscope events it lists): sets registered on each of st[0..n) it
+ * lists (once set, it stays) and, for each traced one it does not, why
+ * (unregistered_why; rundir as there). Returns how many traced ones are
+ * not registered. */
+static size_t pids_registered(struct standing *st, size_t n, const char *rundir)
 {
 	struct lttng_domain dom = { .type = LTTNG_DOMAIN_UST };
 	struct lttng_event *evs = NULL;
 	struct lttng_handle *h = lttng_create_handle(NULL, &dom);
-	int found = 0, n = h ? lttng_list_tracepoints(h, &evs) : 0;
+	int nev = h ? lttng_list_tracepoints(h, &evs) : LTTNG_ERR_NOMEM;
+	size_t missing = 0;
 
-	for (int i = 0; i < n && !found; i++)
-		found = evs[i].pid == pid && !strncmp(evs[i].name, "gilscope:", 9);
+	for (size_t i = 0; i < n; i++) {
+		/* A child first seen between its fork and its exec of a
+		 * CPython: look again. */
+		if (!st[i].traced && !st[i].registered) {
+			int has = proc_maps(st[i].pid);
+
+			st[i].traced = has > 0 && (has & MAPS_PROBES);
+			if (st[i].traced)
+				fsinfo_comm(st[i].pid, st[i].comm, sizeof(st[i].comm));
+		}
+		for (int k = 0; k < nev && !st[i].registered; k++)
+			st[i].registered = evs[k].pid == st[i].pid &&
+					   !strncmp(evs[k].name, "gilscope:", 9);
+		if (st[i].registered || !st[i].traced)
+			continue;
+		missing++;
+		if (nev < 0) {
+			st[i].certain = 0;
+			snprintf(st[i].why, sizeof(st[i].why), "the session daemon cannot be asked: %s",
+				 lttng_strerror(nev));
+		} else {
+			unregistered_why(&st[i], rundir);
+		}
+	}
 	free(evs);
 	if (h)
 		lttng_destroy_handle(h);
-	return found;
+	return missing;
 }
 
-static enum rec_status wait_registered(const char *pfx, const pid_t *pids, size_t n)
+/* st for a process first seen now: its name, whether it is traced. */
+static void standing_init(struct standing *st, pid_t pid)
 {
-	for (size_t i = 0; i < n; i++) {
-		int64_t deadline = mono_ns() + (int64_t)REGISTER_WAIT_MS * 1000000;
-		while (!pid_registered(pids[i]) && mono_ns() < deadline)
-			sleep_ms(50);
-		if (!pid_registered(pids[i])) {
-			char comm[64];
-			fsinfo_comm(pids[i], comm, sizeof(comm));
-			fprintf(stderr, "%spid %d (%s) did not register with the LTTng session daemon "
-				"in %d s: it runs as another user, or with another LTTNG_HOME, than "
-				"the daemon this command uses\n", pfx, (int)pids[i], comm,
-				REGISTER_WAIT_MS / 1000);
-			return REC_FAILED;
-		}
+	memset(st, 0, sizeof(*st));
+	st->pid = pid;
+	fsinfo_comm(pid, st->comm, sizeof(st->comm));
+	proc_state(pid, &st->vpid);
+	int has = proc_maps(pid);
+
+	st->traced = has > 0 && (has & MAPS_PROBES);
+}
+
+/* The run directory of the daemon this command uses: its pid file's, for
+ * a user's own daemon; NULL for root's. */
+static const char *daemon_rundir(const struct sessiond_opts *o, char *buf, size_t len)
+{
+	char *slash;
+
+	if (!geteuid() || !o || !o->pidfile)
+		return NULL;
+	snprintf(buf, len, "%s", o->pidfile);
+	slash = strrchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	return buf;
+}
+
+/* Waits until each of st[0..n) registered with the session daemon (a
+ * daemon just started takes a moment) or cannot; one line each for
+ * those that did not, and REC_FAILED. */
+static enum rec_status wait_registered(const char *pfx, struct standing *st, size_t n,
+				       const char *rundir)
+{
+	int64_t deadline = mono_ns() + (int64_t)REGISTER_WAIT_MS * 1000000;
+	size_t missing;
+
+	for (;;) {
+		int waiting = 0;
+
+		missing = pids_registered(st, n, rundir);
+		for (size_t i = 0; i < n; i++)
+			waiting |= st[i].traced && !st[i].registered && !st[i].certain;
+		if (!waiting || mono_ns() >= deadline)
+			break;
+		sleep_ms(50);
 	}
-	return REC_OK;
+	for (size_t i = 0; i < n; i++)
+		if (st[i].traced && !st[i].registered)
+			fprintf(stderr, "%spid %d (%s) did not register with the LTTng session daemon "
+				"this command uses: %s\n", pfx, (int)st[i].pid, st[i].comm, st[i].why);
+	return missing ? REC_FAILED : REC_OK;
+}
+
+/* After the session's end: which of st[0..n) the trace in dir holds a
+ * GIL event of (found, by the pid its events carry), and the traced ones
+ * that left none sorted into res: idle (registered) or unregistered, a
+ * line each saying "pid N (NAME) <state> the LTTng session daemon this
+ * command uses: why" (state: "never registered with", "is no longer
+ * registered with"). Unchecked (a trace this reader cannot walk):
+ * res->unrecorded -1 and why in res->unchecked. */
+static void pids_sort(const char *pfx, struct record_result *res, struct standing *st, size_t n,
+		      const char *dir, const char *state)
+{
+	struct life *lives = calloc(n ? n : 1, sizeof(*lives));
+	char why[sizeof(res->unchecked)];
+	size_t nl = 0;
+	int bad = -1;
+
+	res->idle = res->unregistered = 0;
+	for (size_t i = 0; lives && i < n; i++)
+		if (st[i].traced)
+			lives[nl++].pid = st[i].vpid;
+	snprintf(why, sizeof(why), "out of memory");
+	/* The metadata may trail the drained streams a little: read again,
+	 * as recording_lives() does, before giving up. */
+	for (int k = 0; lives && bad && k < 20; k++) {
+		struct timespec nap = { 0, 50 * 1000 * 1000 };
+
+		if (k)
+			nanosleep(&nap, NULL);
+		bad = lives_find(dir, LIVES_ANY_TAG, lives, nl, why, sizeof(why));
+	}
+	if (bad) {
+		snprintf(res->unchecked, sizeof(res->unchecked), "%s", why);
+		res->unrecorded = -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		st[i].found = 0;
+		for (size_t k = 0; !bad && k < nl; k++)
+			st[i].found |= lives[k].pid == st[i].vpid && lives[k].found;
+		if (bad || !st[i].traced || st[i].found)
+			continue;
+		if (st[i].registered) {
+			if (res->idle < RECORD_NAMED)
+				res->idle_pids[res->idle] = st[i].pid;
+			res->idle++;
+			continue;
+		}
+		/* The name of one that ended before it was first seen is unknown. */
+		if (res->unregistered < RECORD_NAMED)
+			fprintf(stderr, "%spid %d%s%s%s %s the LTTng session daemon this command uses: "
+				"%s\n", pfx, (int)st[i].pid, strcmp(st[i].comm, "?") ? " (" : "",
+				strcmp(st[i].comm, "?") ? st[i].comm : "", strcmp(st[i].comm, "?") ? ")" : "",
+				state, st[i].why);
+		if (res->unregistered < RECORD_NAMED)
+			res->unregistered_pids[res->unregistered] = st[i].pid;
+		res->unregistered++;
+	}
+	free(lives);
+}
+
+/* The info file's lines of pids_sort(): the traced processes recorded,
+ * idle, unregistered ("unknown" when the trace could not be checked). */
+static void info_put_standing(FILE *f, const struct record_result *res,
+			      const struct standing *st, size_t n)
+{
+	static const char *const keys[] = { "recorded_pids=", "idle_pids=", "unregistered_pids=" };
+
+	for (int k = 0; k < 3; k++) {
+		fputs(keys[k], f);
+		for (size_t i = 0, w = 0; res->unrecorded >= 0 && i < n; i++) {
+			int kind = st[i].found ? 0 : st[i].registered ? 1 : 2;
+
+			if (st[i].traced && kind == k)
+				fprintf(f, "%s%d", w++ ? "," : "", (int)st[i].pid);
+		}
+		fputs(res->unrecorded < 0 ? "unknown\n" : "\n", f);
+	}
 }
 
 /* --- the info file --------------------------------------------------------------- */
@@ -248,7 +522,8 @@ static void put_cmdline(FILE *f, pid_t pid)
  * `gilscope exec` carry none; the `pids` line is what a reader keeps. */
 static enum rec_status info_write(const char *pfx, const char *dir, const char *mode,
 				  const pid_t *pids, size_t npids, size_t nfirst,
-				  const char *session, uint64_t ring, const uint64_t *lost)
+				  const char *session, uint64_t ring, const uint64_t *lost,
+				  const struct record_result *res, const struct standing *st)
 {
 	char path[PATH_MAX + 16], start[32];
 	FILE *f;
@@ -277,6 +552,8 @@ static enum rec_status info_write(const char *pfx, const char *dir, const char *
 	}
 	if (lost)
 		info_put_lost(f, *lost);
+	if (st)
+		info_put_standing(f, res, st, npids);
 	return info_end(pfx, f, path);
 }
 
@@ -315,10 +592,12 @@ end:
 }
 
 /* Checks the processes, takes the session daemon and waits until they
- * registered with it. NULL after printing one line. */
-static struct sessiond *attach_begin(const char *pfx, const struct attach_opts *o)
+ * registered with it (st: theirs, one each). NULL after printing one
+ * line (one per process that did not register). */
+static struct sessiond *attach_begin(const char *pfx, const struct attach_opts *o,
+				     struct standing *st)
 {
-	char why[512];
+	char why[512], rundir[PATH_MAX];
 	struct sessiond *d;
 
 	for (size_t i = 0; i < o->npids; i++)
@@ -328,7 +607,9 @@ static struct sessiond *attach_begin(const char *pfx, const struct attach_opts *
 		fprintf(stderr, "%s%s\n", pfx, why);
 		return NULL;
 	}
-	if (wait_registered(pfx, o->pids, o->npids)) {
+	for (size_t i = 0; i < o->npids; i++)
+		standing_init(&st[i], o->pids[i]);
+	if (wait_registered(pfx, st, o->npids, daemon_rundir(o->sessiond, rundir, sizeof(rundir)))) {
 		sessiond_release(d);
 		return NULL;
 	}
@@ -339,6 +620,7 @@ static struct sessiond *attach_begin(const char *pfx, const struct attach_opts *
 
 struct pidset {
 	pid_t v[ATTACH_MAX_PIDS];
+	struct standing st[ATTACH_MAX_PIDS]; /* each one's (pids_registered) */
 	size_t n;
 };
 
@@ -397,6 +679,7 @@ static enum rec_status follow_children(const char *pfx, struct gs_session *s, st
 			if (session_track(pfx, s, pid)) {
 				status = REC_FAILED;
 			} else {
+				standing_init(&set->st[set->n], pid);
 				set->v[set->n++] = pid;
 				added = 1;
 			}
@@ -415,23 +698,40 @@ static int any_alive(const struct pidset *set)
 	return 0;
 }
 
+/* 1 when a traced process of set is alive and not yet seen registered
+ * (a child that joined: its registration is checked once a second). */
+static int any_unregistered(const struct pidset *set)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (set->st[i].traced && !set->st[i].registered && kill(set->v[i], 0) == 0)
+			return 1;
+	return 0;
+}
+
 enum rec_status attach_record(const struct attach_opts *o, struct record_result *res)
 {
 	static const char pfx[] = "gilscope record: ";
 	struct sessiond *d = NULL;
 	struct gs_session s = { 0 };
-	struct pidset set = { .n = 0 };
+	struct pidset *set = calloc(1, sizeof(*set));
 	static const int stops[] = { SIGINT, SIGTERM, SIGHUP };
 	struct sigaction sa;
 	struct sigsave saved = { 0 };
 	enum rec_status err = REC_FAILED;
 	uint64_t ring = session_ring(o->buffer_size);
+	char rundir_buf[PATH_MAX];
+	const char *rundir = daemon_rundir(o->sessiond, rundir_buf, sizeof(rundir_buf));
+	int began = 0;
 
 	memset(res, 0, sizeof(*res));
-	memcpy(set.v, o->pids, o->npids * sizeof(pid_t));
-	set.n = o->npids;
+	if (!set) {
+		fprintf(stderr, "%sout of memory\n", pfx);
+		return REC_FAILED;
+	}
+	memcpy(set->v, o->pids, o->npids * sizeof(pid_t));
+	set->n = o->npids;
 	const char *dir = o->outdir;
-	if (!(d = attach_begin(pfx, o)))
+	if (!(d = attach_begin(pfx, o, set->st)))
 		goto end;
 	if (outdir_make(pfx, dir, res->trace_dir))
 		goto end;
@@ -443,39 +743,51 @@ enum rec_status attach_record(const struct attach_opts *o, struct record_result 
 	sigemptyset(&sa.sa_mask);
 	sigsave_take(&saved, stops, 3, &sa);
 
-	struct gs_session_opts so = { .outdir = res->trace_dir, .ring = ring, .pids = set.v,
-				      .npids = set.n, .resync = 1 };
+	struct gs_session_opts so = { .outdir = res->trace_dir, .ring = ring, .pids = set->v,
+				      .npids = set->n, .resync = 1 };
 	if (session_setup(pfx, &s, &so))
 		goto end;
+	began = 1;
 	if (!o->quiet)
 		fprintf(stderr, "gilscope: recording pid %d%s%s; Ctrl-C ends\n", (int)o->pids[0],
 			o->npids > 1 ? " and others" : "", o->follow_children ? " and its children" : "");
 	int64_t end_at = o->duration_ns ? mono_ns() + o->duration_ns : INT64_MAX;
-	while (!g_stop && mono_ns() < end_at) {
-		if (o->follow_children && follow_children(pfx, &s, &set))
+	for (unsigned round = 1; !g_stop && mono_ns() < end_at; round++) {
+		if (o->follow_children && follow_children(pfx, &s, set))
 			goto end;
-		if (!any_alive(&set)) {
+		if (!any_alive(set)) {
 			if (!o->quiet)
 				fprintf(stderr, "gilscope: every recorded process ended\n");
 			break;
 		}
+		if (round % 10 == 0 && any_unregistered(set))
+			pids_registered(set->st, set->n, rundir);
 		int64_t left = end_at - mono_ns();
 		sleep_ms(left < 100000000 ? (left > 0 ? (long)(left / 1000000) + 1 : 1) : 100);
 	}
 	res->cmd_ran = 1;
 	err = REC_OK;
 end:
+	/* Before the session's end, while the daemon still knows them: the
+	 * children that joined and were not seen registered yet. */
+	if (began)
+		pids_registered(set->st, set->n, rundir);
 	if (recording_end(pfx, &s, d, &saved, &res->lost))
 		err = REC_FAILED;
 	res->tails = s.tails;
-	/* Each registered before the session began (wait_registered). */
-	res->traced = (int)set.n;
-	if (!err)
-		recording_streams(pfx, res, set.v, set.n);
+	/* The traced CPython processes: the ones asked for registered before
+	 * the session began (wait_registered). */
+	for (size_t i = 0; i < set->n; i++)
+		res->traced += set->st[i].traced;
+	if (!err) {
+		recording_streams(pfx, res, set->v, set->n);
+		pids_sort(pfx, res, set->st, set->n, res->trace_dir, "never registered with");
+	}
 	if (res->trace_dir[0] &&
-	    info_write(pfx, res->trace_dir, "attach", set.v, set.n, o->npids, NULL, ring,
-		       err ? NULL : &res->lost))
+	    info_write(pfx, res->trace_dir, "attach", set->v, set->n, o->npids, NULL, ring,
+		       err ? NULL : &res->lost, res, err ? NULL : set->st))
 		err = REC_FAILED;
+	free(set);
 	return err;
 }
 
@@ -489,8 +801,13 @@ enum rec_status flight_start(const struct attach_opts *o, char *name, size_t nam
 	enum rec_status err = REC_FAILED;
 	struct gs_session_opts so = { .outdir = NULL, .ring = session_ring(o->buffer_size),
 				      .pids = o->pids, .npids = o->npids };
+	struct standing *st = calloc(o->npids ? o->npids : 1, sizeof(*st));
 
-	if (!(d = attach_begin(pfx, o)))
+	if (!st) {
+		fprintf(stderr, "%sout of memory\n", pfx);
+		goto end;
+	}
+	if (!(d = attach_begin(pfx, o, st)))
 		goto end;
 	snprintf(s.name, sizeof(s.name), FLIGHT_PREFIX "%d", (int)o->pids[0]);
 	/* The session outlives us: no recorder stops a daemon that holds a
@@ -506,6 +823,7 @@ end:
 	}
 	session_release(&s);
 	sessiond_release(d);
+	free(st);
 	return err;
 }
 
@@ -578,11 +896,13 @@ static size_t flight_pids(const char *session, pid_t *pids, size_t max)
 	return n;
 }
 
-enum rec_status flight_snapshot(const char *session, const char *outdir, char *trace_dir,
-				size_t len)
+enum rec_status flight_snapshot(const struct sessiond_opts *o, const char *session,
+				const char *outdir, struct record_result *res)
 {
 	static const char pfx[] = "gilscope snapshot: ";
-	char name[LTTNG_NAME_MAX];
+	char name[LTTNG_NAME_MAX], rundir[PATH_MAX];
+	char *trace_dir = res->trace_dir;
+	struct standing *st = NULL;
 	struct lttng_domain dom;
 	struct lttng_handle *h = NULL;
 	struct lttng_event *ev = NULL;
@@ -590,8 +910,8 @@ enum rec_status flight_snapshot(const char *session, const char *outdir, char *t
 	pid_t pids[ATTACH_MAX_PIDS];
 	enum rec_status err = REC_FAILED;
 	int rc, resync = 0;
-	(void)len;
 
+	memset(res, 0, sizeof(*res));
 	if (flight_find(pfx, session, name, sizeof(name)) != REC_OK ||
 	    outdir_make(pfx, outdir, trace_dir) != REC_OK)
 		goto end;
@@ -624,13 +944,26 @@ enum rec_status flight_snapshot(const char *session, const char *outdir, char *t
 	}
 	size_t n = flight_pids(name, pids, ATTACH_MAX_PIDS);
 	uint64_t ring = 0;
+	/* Each registered when the flight recorder began (wait_registered):
+	 * which the daemon still knows, which left an event in the rings. */
+	if (!(st = calloc(n ? n : 1, sizeof(*st)))) {
+		fprintf(stderr, "%sout of memory\n", pfx);
+		goto end;
+	}
+	for (size_t i = 0; i < n; i++) {
+		standing_init(&st[i], pids[i]);
+		st[i].traced = 1;
+	}
+	pids_registered(st, n, daemon_rundir(o, rundir, sizeof(rundir)));
+	res->traced = (int)n;
+	pids_sort(pfx, res, st, n, trace_dir, "is no longer registered with");
 	struct lttng_channel *chans = NULL;
 	int nch = lttng_list_channels(h, &chans);
 	for (int i = 0; i < nch; i++)
 		if (!strcmp(chans[i].name, SESSION_CHANNEL))
 			ring = chans[i].attr.subbuf_size * chans[i].attr.num_subbuf;
 	free(chans);
-	if (info_write(pfx, trace_dir, "snapshot", pids, n, n, name, ring, NULL))
+	if (info_write(pfx, trace_dir, "snapshot", pids, n, n, name, ring, NULL, res, st))
 		goto end;
 	err = REC_OK;
 end:
@@ -642,6 +975,7 @@ end:
 		lttng_event_destroy(ev);
 	if (h)
 		lttng_destroy_handle(h);
+	free(st);
 	return err;
 }
 

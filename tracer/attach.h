@@ -49,10 +49,13 @@ enum rec_status flight_start(const struct attach_opts *o, char *name, size_t nam
 
 /* `snapshot [SESSION] -o DIR`: writes the ring buffers' content to DIR,
  * after asking the processes to say again what their GILs and threads
- * are. session NULL: the only flight session. Writes the trace directory
- * to trace_dir. */
-enum rec_status flight_snapshot(const char *session, const char *outdir, char *trace_dir,
-				size_t len);
+ * are. session NULL: the only flight session. The trace directory into
+ * res->trace_dir; which of the recorder's processes left no event, and
+ * why, into res (idle, unregistered: record_say_standing), a line each
+ * for those the daemon no longer knows (o: the daemon's files, cli:
+ * paths_sessiond). */
+enum rec_status flight_snapshot(const struct sessiond_opts *o, const char *session,
+				const char *outdir, struct record_result *res);
 
 /* `flight stop [SESSION]`: destroys the flight session, then stops the
  * session daemon when gilscope started it and nothing else uses it

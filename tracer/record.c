@@ -533,6 +533,35 @@ void record_unrecorded_text(const struct record_result *res, char *buf, size_t l
 			 res->unrecorded > 1 ? "their" : "its");
 }
 
+/* "pid 4242" or "pids 4242, 4250, ...": n of them, the first in v. */
+static void pids_text(const pid_t *v, int n, char *buf, size_t len)
+{
+	size_t used = (size_t)snprintf(buf, len, "pid%s ", n > 1 ? "s" : "");
+
+	for (int i = 0; i < n && i < RECORD_NAMED && used < len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%d", i ? ", " : "", (int)v[i]);
+	if (n > RECORD_NAMED && used < len)
+		snprintf(buf + used, len - used, ", ...");
+}
+
+void record_say_standing(const struct record_result *res)
+{
+	char pids[200];
+
+	if (res->idle > 0) {
+		pids_text(res->idle_pids, res->idle, pids, sizeof(pids));
+		fprintf(stderr, "gilscope: %s registered but had no GIL event while recorded "
+			"(idle): nothing of %s is in the trace, nothing lost\n", pids,
+			res->idle > 1 ? "them" : "it");
+	}
+	if (res->unregistered > 0) {
+		pids_text(res->unregistered_pids, res->unregistered, pids, sizeof(pids));
+		fprintf(stderr, "gilscope: WARNING: %s not registered with the session daemon "
+			"(why: said above): nothing of %s is in the trace\n", pids,
+			res->unregistered > 1 ? "them" : "it");
+	}
+}
+
 void record_say_written(const struct record_result *res, uint64_t ring)
 {
 	char n[48], pids[200];
@@ -553,6 +582,7 @@ void record_say_written(const struct record_result *res, uint64_t ring)
 		return;
 	}
 	fprintf(stderr, "gilscope: trace written to %s\n", res->trace_dir);
+	record_say_standing(res);
 	/* A traced process the trace has no event of ended before its
 	 * registration with the session daemon was done: LTTng counted
 	 * nothing of it (recording_lives). */

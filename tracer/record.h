@@ -52,6 +52,14 @@ struct record_result {
 				   how many is unknown; -1 when the trace could not be checked */
 	pid_t unrecorded_pids[RECORD_NAMED]; /* the first of them */
 	char unchecked[400];    /* unrecorded -1: why */
+	/* record --pid and a snapshot (attach.c, pids_sort): of their
+	 * traced CPython processes, those the session daemon listed that
+	 * left no GIL event (idle: nothing lost), and those it never listed
+	 * (a line each said why); the first of each. */
+	int idle;
+	pid_t idle_pids[RECORD_NAMED];
+	int unregistered;
+	pid_t unregistered_pids[RECORD_NAMED];
 	char trace_dir[PATH_MAX];
 };
 
@@ -69,6 +77,11 @@ void record_say_written(const struct record_result *res, uint64_t ring);
 /* "pid 4242 traced but recorded nothing of its GIL" (or "pids 4242, 4250 ...", with
  * "..." past RECORD_NAMED): the processes res->unrecorded counts. */
 void record_unrecorded_text(const struct record_result *res, char *buf, size_t len);
+
+/* The closing lines of `record --pid` and of a snapshot about their
+ * processes that left nothing: the idle ones, the never registered ones
+ * (res->idle, res->unregistered); none when there are none. */
+void record_say_standing(const struct record_result *res);
 
 /* Creates the missing parent directories of path (not path itself), as
  * `mkdir -p` would. Returns 0, or -1 with errno set. */

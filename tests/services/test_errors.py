@@ -6,7 +6,7 @@ act on: one line on stderr saying what to do, and a non-zero exit.
 - it runs the preload but is not a CPython gilscope traces;
 - it is another user's process;
 - the session daemon it registered with is not the one this user can
-  reach (another user's, another LTTNG_HOME);
+  reach (another user's, another HOME: which, said);
 - no session daemon runs, so no flight recorder either;
 - a snapshot or a flight stop with no flight recorder;
 - bad command lines (exit 2)."""
@@ -97,8 +97,9 @@ def main() -> None:
         time.sleep(1.0)
         res = svc.gs("record", "--pid", str(mine.pid), "--duration", "1s", "-o", str(home / "e"),
                      user=NOBODY, env=env)
-        one_line(res, "a process registered with another daemon (other HOME)",
-                 "did not register with the LTTng session daemon")
+        one_line(res, "a process registered with another daemon (other HOME), and why",
+                 "did not register with the LTTng session daemon this command uses: it registers "
+                 "with the session daemon under /nonexistent/.lttng (its HOME)")
         res = svc.gs("snapshot", "-o", str(home / "f"), user=NOBODY, env=env)
         one_line(res, "a snapshot with no session daemon", "no LTTng session daemon runs")
 
