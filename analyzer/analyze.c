@@ -574,6 +574,17 @@ static int analyze_job(void *arg)
 			"indexing\033[K", model_event_count(a.model) / 1e6);
 	if (opts->timing)
 		fprintf(stderr, PREFIX "timing: read %.3f s\n", mono_s() - a.t0);
+	/* ret is GS_OK here once the pids or the horizon were set: each
+	 * way out below is an error. */
+	ret = GS_ERR_INPUT;
+	/* `record --pid`, a snapshot: their processes' own pids. */
+	if (!model_event_count(a.model) && info.npids) {
+		snprintf(err, sizeof(err), "%s: none of the recorded processes (pids= in "
+			 "gilscope.info) left a GIL event (its idle_pids= and unregistered_pids= "
+			 "say which and why); the trace holds %llu events of other processes",
+			 opts->trace_dir, (unsigned long long)model_skipped_count(a.model));
+		goto end;
+	}
 	if (!model_event_count(a.model) && model_skipped_count(a.model)) {
 		char tags[128] = "";
 		size_t n = 0;

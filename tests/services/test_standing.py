@@ -13,7 +13,9 @@ the session daemon they use and against the trace.
   and one never registered (a child in another mount namespace, with its
   reason);
 - a snapshot says the same of the flight recorder's processes, and names
-  one that ended since as no longer registered.
+  one that ended since as no longer registered;
+- a trace with nothing of its processes (the idle one alone) is said so
+  by the analyzer, exit 1.
 
 In a mount namespace of its own (gstest.private_lttng) with a daemon of
 its own: no other test's daemon or process counts."""
@@ -106,6 +108,16 @@ def at_end(out: Path, busy: subprocess.Popen, idle: subprocess.Popen) -> None:
     gstest.check(len(said) == 1 and "(idle)" in said[0] and "nothing lost" in said[0]
                  and "WARNING" not in said[0],
                  f"a closing line says the idle one had no GIL event, nothing lost: {said}")
+    # The idle one alone: a trace with nothing of it, which the analyzer
+    # says (it used to exit 0 with no database and no word).
+    res = svc.gs("record", "--pid", str(idle.pid), "--duration", "1s", "-o", str(out / "idle"))
+    gstest.check(res.returncode == 0 and pid_set(gstest.info(out / "idle").get("idle_pids", "")) == {idle.pid},
+                 f"record --pid of the idle one alone: idle_pids={idle.pid}: {res.stderr.strip()}")
+    res = subprocess.run([str(gstest.gilscope()), "analyze", str(out / "idle"), "-o", str(out / "idle.db")],
+                         capture_output=True, text=True, timeout=300)
+    gstest.check(res.returncode == 1 and "none of the recorded processes" in res.stderr
+                 and "idle_pids=" in res.stderr,
+                 f"analyzing it fails in one line that says why: exit {res.returncode}, {res.stderr.strip()}")
 
 
 def child_elsewhere(out: Path, parent: subprocess.Popen) -> None:
