@@ -855,9 +855,13 @@ static int reader_tails(struct reader *r)
 		const struct stream_tail *t = r->tailv.v[i];
 		struct gs_loss l = { t->name, t->end_ns, last, 0, 0, 0, 1, 0 };
 
-		/* A stream that the stop's flush closed ended there: the
-		 * flush came late to it (a loaded consumer), nothing lost. */
-		if (last - t->end_ns <= GS_TAIL_SLACK_NS || tails_switched(t->name) == 0)
+		/* Before the stop (gilscope.info's stop_clock): it never got
+		 * the stop's flush. Older recorders: a stream that the stop's
+		 * flush closed ended there, the flush late to it (a loaded
+		 * consumer), nothing lost. */
+		int before = tails_before_stop(t->name);
+		if (!before || (before < 0 && (last - t->end_ns <= GS_TAIL_SLACK_NS ||
+					       tails_switched(t->name) == 0)))
 			continue;
 		if (r->sink->loss(r->sink->ctx, &l))
 			return -1;

@@ -120,7 +120,7 @@ static int scan(const char *pattern, glob_t *g, struct last **lasts, uint64_t *s
 	return 0;
 }
 
-int tails_find(const char *dir, char *first, size_t len, int64_t *early_ns)
+int tails_find(const char *dir, uint64_t stop_clock, char *first, size_t len, int64_t *early_ns)
 {
 	char pat[4096];
 	glob_t g = { 0 };
@@ -142,8 +142,11 @@ int tails_find(const char *dir, char *first, size_t len, int64_t *early_ns)
 	for (size_t i = 0; i < g.gl_pathc; i++) {
 		const struct last *l = &lasts[i];
 
-		/* Ended by a sub-buffer switch, not by the stop's flush. */
-		if (!l->has || l->size != sub || latest - l->end <= (uint64_t)GS_TAIL_SLACK_NS)
+		/* Never reached by the stop's flush; without the stop's
+		 * time, ended by a sub-buffer switch well before the others. */
+		if (!l->has || (stop_clock ? l->end >= stop_clock
+					   : l->size != sub ||
+						     latest - l->end <= (uint64_t)GS_TAIL_SLACK_NS))
 			continue;
 		n++;
 		if (l->end < earliest) {
@@ -226,6 +229,49 @@ end:
 	if (g.gl_pathv)
 		globfree(&g);
 	return ret;
+}
+
+/* REC/gilscope.info's stop_clock= value for the stream file REC/ust/uid/
+ * UID/BITS-bit/NAME; 0 when there is none. */
+static uint64_t info_stop_clock(const char *stream)
+{
+	char path[4096], line[256];
+	const char *end = stream + strlen(stream);
+	uint64_t v = 0;
+	FILE *f;
+
+	for (int up = 0; up < 5 && end > stream; up++)
+		while (--end > stream && *end != '/')
+			;
+	if (end <= stream || (size_t)(end - stream) + sizeof("/gilscope.info") > sizeof(path))
+		return 0;
+	snprintf(path, sizeof(path), "%.*s/gilscope.info", (int)(end - stream), stream);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "stop_clock=", 11)) {
+			char *e;
+			unsigned long long n = strtoull(line + 11, &e, 10);
+
+			v = e != line + 11 && (*e == '\n' || !*e) ? (uint64_t)n : 0;
+		}
+	fclose(f);
+	return v;
+}
+
+int tails_before_stop(const char *stream)
+{
+	char idx[4096], err[256];
+	const char *slash = strrchr(stream, '/');
+	uint64_t stop = info_stop_clock(stream);
+	struct last l;
+
+	if (!slash || !stop)
+		return -1;
+	snprintf(idx, sizeof(idx), "%.*s/index/%s.idx", (int)(slash - stream), stream, slash + 1);
+	if (last_read(idx, &l, err, sizeof(err)) || !l.has)
+		return -1;
+	return l.end < stop;
 }
 
 int tails_no_event(const char *dir)

@@ -14,14 +14,24 @@
 #define GS_TAIL_SLACK_NS INT64_C(20000000)
 
 /* Reads the CTF packet indexes (DIR/ust/uid/UID/BITS-bit/index/NAME.idx) of
- * the trace in dir. Returns how many streams end more than
- * GS_TAIL_SLACK_NS before the latest one with a packet that a sub-buffer
- * switch closed (a full one: the stop's flush would have written a
- * shorter one after it), their earliest named in first
- * (its path inside dir) with how much earlier in *early_ns; 0 when none
- * does or there is no index; -1 when an index cannot be read (why in
- * first). */
-int tails_find(const char *dir, char *first, size_t len, int64_t *early_ns);
+ * the trace in dir. Returns how many streams ended before the stop's
+ * flush: with stop_clock (the trace clock's reading when the recorder
+ * asked LTTng to stop; 0: unknown), those whose last packet ends before
+ * it (every stream the consumer still reads gets a packet at the stop, an
+ * empty one for an idle CPU; a recording's switch timer closes partial
+ * ones before); without, those ending more than GS_TAIL_SLACK_NS before
+ * the latest one with a packet that a sub-buffer switch closed (a full
+ * one: the stop's flush would have written a shorter one after it).
+ * Their earliest is named in first (its path inside dir) with how much
+ * earlier than the latest stream in *early_ns; 0 when none does or there
+ * is no index; -1 when an index cannot be read (why in first). */
+int tails_find(const char *dir, uint64_t stop_clock, char *first, size_t len, int64_t *early_ns);
+
+/* The stream file (a path: REC/ust/uid/UID/BITS-bit/NAME) ended before
+ * the stop that REC/gilscope.info's stop_clock= line records: 1 when its
+ * last packet ends before it, 0 when not, -1 when either is unknown (an
+ * older recorder: no such line; no index). */
+int tails_before_stop(const char *stream);
 
 /* Calls each(ctx, STREAM) (the stream file's path) for every stream of
  * the CTF traces in the directories matching dirs (a glob pattern, or

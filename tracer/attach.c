@@ -554,6 +554,8 @@ static enum rec_status info_write(const char *pfx, const char *dir, const char *
 		info_put_lost(f, *lost);
 	if (st)
 		info_put_standing(f, res, st, npids);
+	if (res)
+		info_put_stop(f, res->stop_clock);
 	return info_end(pfx, f, path);
 }
 
@@ -775,6 +777,7 @@ end:
 	if (recording_end(pfx, &s, d, &saved, &res->lost))
 		err = REC_FAILED;
 	res->tails = s.tails;
+	res->stop_clock = s.stop_clock;
 	/* The traced CPython processes: the ones asked for registered before
 	 * the session began (wait_registered). */
 	for (size_t i = 0; i < set->n; i++)

@@ -86,6 +86,7 @@ static enum rec_status info_write(const char *dir, char *const *cmd, uint32_t ta
 		 * and those the trace holds no event of (recording_lives). */
 		fprintf(f, "traced_processes=%d\n", res->traced);
 		info_put_unrecorded(f, res, lives, nlives);
+		info_put_stop(f, res->stop_clock);
 	}
 	return info_end(PFX, f, path);
 }
@@ -501,6 +502,7 @@ end:
 	if (recording_end(PFX, &s, d, &saved, &res->lost))
 		err = REC_FAILED;
 	res->tails = s.tails;
+	res->stop_clock = s.stop_clock;
 	if (traced[0] && traced_take(traced, &lives, &nlives)) {
 		fprintf(stderr, PFX "out of memory reading %s\n", traced);
 		err = REC_FAILED;

@@ -41,6 +41,8 @@ struct record_result {
 				   RECORD_LOST_UNKNOWN */
 	int tails;              /* streams that ended early or have no packet (their loss is
 				   RECORD_LOST_UNKNOWN; no buffer size helps) */
+	uint64_t stop_clock;    /* the trace clock when the stop was asked, 0: never
+				   (gilscope.info's stop_clock=, tails_before_stop) */
 	int streams;            /* the trace's stream files: none when no traced process
 				   registered with the session daemon (those the recorder
 				   made before the command, preregister.h, do not count) */

@@ -35,6 +35,12 @@ void info_put_escaped(FILE *f, const char *s, size_t n)
 	}
 }
 
+void info_put_stop(FILE *f, uint64_t stop_clock)
+{
+	if (stop_clock)
+		fprintf(f, "stop_clock=%llu\n", (unsigned long long)stop_clock);
+}
+
 void info_put_lost(FILE *f, uint64_t lost)
 {
 	if (lost == RECORD_LOST_UNKNOWN)

@@ -24,6 +24,11 @@ void info_put_escaped(FILE *f, const char *s, size_t n);
  * LTTng's count could not be true (RECORD_LOST_UNKNOWN). */
 void info_put_lost(FILE *f, uint64_t lost);
 
+/* The line stop_clock=N: the trace clock when the recorder asked LTTng to
+ * stop (a stream whose last packet ends before it never got the stop's
+ * flush: tails_before_stop); nothing for 0 (no stop). */
+void info_put_stop(FILE *f, uint64_t stop_clock);
+
 /* Creates DIR/gilscope.info (its path into path) and writes the lines
  * every recording has: the version, "key=value" (what kind of recording),
  * the start time and the host; the caller goes on with "hostname="'s

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "fsinfo.h"
+#include "mono.h"
 #include "record.h"
 #include "tails.h"
 
@@ -100,6 +101,14 @@ int session_setup(const char *pfx, struct gs_session *s, const struct gs_session
 	chan->attr.subbuf_size = o->ring / NUM_SUBBUF;
 	if (snapshot)
 		chan->attr.output = LTTNG_EVENT_MMAP;
+	else
+		/* A writer killed inside an event leaves its sub-buffer
+		 * uncommitted and stops the consumer there for good (LTTng
+		 * 2.13, per-user buffers): with the sub-buffers closed every
+		 * SESSION_SWITCH_US even when not full, what came before is
+		 * already out, and the stream ends at most that long before
+		 * the kill instead of losing everything since its start. */
+		chan->attr.switch_timer_interval = SESSION_SWITCH_US;
 	if ((rc = lttng_enable_channel(s->handle, chan)) < 0) {
 		lttng_fail(pfx, "cannot enable the LTTng channel", rc);
 		goto end;
@@ -200,12 +209,12 @@ static int empty_note(void *ctx, const char *stream)
  * consumer at that sub-buffer): never "no events lost" then. A stream
  * with no packet at all (not even the stop's empty one) stopped so before
  * its first sub-buffer was written. Returns how many streams stopped. */
-static int tails_say(const char *pfx, const char *dir, uint64_t *lost)
+static int tails_say(const char *pfx, const char *dir, uint64_t stop_clock, uint64_t *lost)
 {
 	char first[1024], pat[4096];
 	struct empty_first ef = { dir, "" };
 	int64_t early;
-	int n = tails_find(dir, first, sizeof(first), &early), none;
+	int n = tails_find(dir, stop_clock, first, sizeof(first), &early), none;
 
 	if (n < 0) {
 		fprintf(stderr, "%scannot check that every stream reached the end: %s\n", pfx, first);
@@ -239,6 +248,7 @@ int session_teardown(const char *pfx, struct gs_session *s, uint64_t *lost)
 	int rc = 0, err = 0, outdir = s->outdir[0] != '\0', drained = 0;
 	char space[400];
 	*lost = 0;
+	s->stop_clock = s->started ? (uint64_t)mono_ns() : 0;
 	if (s->started && (rc = stop_and_drain(s->name)) < 0 && !disk_full(s, space, sizeof(space)))
 		err = lttng_fail(pfx, "cannot stop tracing", rc);
 	else if (s->started && rc < 0)
@@ -282,7 +292,7 @@ int session_teardown(const char *pfx, struct gs_session *s, uint64_t *lost)
 		err = -1;
 	}
 	if (outdir && drained && !err)
-		s->tails = tails_say(pfx, s->outdir, lost);
+		s->tails = tails_say(pfx, s->outdir, s->stop_clock, lost);
 	if (outdir && s->created && disk_full(s, space, sizeof(space))) {
 		fprintf(stderr, "%sthe disk is full (%s): the trace in %s is likely cut short; "
 			"free some space or record elsewhere (-o)\n", pfx, space, s->outdir);

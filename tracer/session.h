@@ -14,6 +14,8 @@
 
 #define SESSION_CHANNEL "gilscope"
 #define SESSION_RESYNC_EVENT "gilscope_ctl:resync"
+/* A recording's sub-buffers are closed at least this often (us). */
+#define SESSION_SWITCH_US 1000000u
 
 struct gs_session {
 	char name[LTTNG_NAME_MAX];  /* set by the caller before setup */
@@ -23,6 +25,8 @@ struct gs_session {
 	uint64_t subbuf;            /* bytes of one sub-buffer (a packet) */
 	char outdir[4096];          /* where the trace goes, "" for a snapshot */
 	int tails;                  /* after teardown: streams that ended early or have no packet */
+	uint64_t stop_clock;        /* after teardown: CLOCK_MONOTONIC (the trace clock) when
+				       the stop was asked, 0 if never (tails_find) */
 };
 
 struct gs_session_opts {

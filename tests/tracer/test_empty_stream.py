@@ -1,22 +1,33 @@
 """A stream with no packet at all lost everything it had, and LTTng counts
 nothing. The stop's flush writes a packet in every stream, an empty one for
 an idle CPU; a stream whose first sub-buffer was never committed (a traced
-process killed inside an event before that CPU had filled one, or the
-consumer daemon gone) gets none, and babeltrace2 skips its empty file
-without a word.
+process killed inside an event before anything of that CPU's stream went
+out, or the consumer daemon gone) gets none, and babeltrace2 skips its
+empty file without a word.
 
-Here the recorded program runs on one CPU and a traced victim alone on
-another, writing a few events there (its start-up, then a hold every
-100 ms: far from filling a sub-buffer); gdb stops the victim inside a hold event's write
-(liblttng-ust copying the payload, after the reservation) and kills it
-there. That CPU's stream then has no packet: the recorder must say so in
-one line and count the loss as unknown (gilscope.info lost_events=unknown),
-and `gilscope analyze` must store a loss of unknown size for that stream
-and say events were lost. A recording whose second CPU stays idle must say
-nothing of the kind: its stream holds the stop's empty packet. Last, the
-consumer daemon killed while recording: no stream has a packet (and the
-metadata is empty), where the recorder said "no events lost" before."""
+Since a recording closes its sub-buffers every second (the channel's switch
+timer, tracer/session.c), a writer killed inside an event stops its CPU's
+stream only from the last second on: what that CPU's stream held before
+went out. Without the timer a stream whose first sub-buffer had not filled
+(4 MiB by default: minutes of a program's sparse events) lost all of it.
 
+Here a sparse victim runs alone on the second CPU (a hold every 100 ms
+for 2.5 s; gdb then stops it inside a hold event's write, liblttng-ust
+copying the payload after the reservation, and kills it there): that
+stream must hold the victim's events from before (its `gil_found` and at
+least a second of its life), and the recorder must say the stream ended
+early (it ends before the stop the recorder asked for, gilscope.info's
+`stop_clock`), with a loss of unknown size. The same trace with that
+stream and its index emptied is what a kill before the stream's first
+packet leaves (within its first second; with LTTng's defaults, before its
+first sub-buffer filled): `gilscope analyze` must store a loss of unknown
+size for that stream and say events were lost. An idle CPU's stream, in a
+recording of its own, holds the stop's empty packet: nothing is said.
+Last, the consumer daemon killed while recording: no stream has a packet
+(and the metadata is empty), where the recorder said "no events lost"
+before."""
+
+import json
 import os
 import shutil
 import sqlite3
@@ -26,26 +37,22 @@ import sys
 
 import gstest
 
-PROGRAM = r"""
-import os, subprocess, sys, time
-victim_cpu, workload = int(sys.argv[1]), sys.argv[2]
+# A hold every 100 ms on its CPU, killed inside one after 2.5 s.
+SPARSE = r"""
+import json, os, subprocess, sys, time
+victim_cpu, workload, gdbcmds = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
 victim = subprocess.Popen(
-    [sys.executable, "-c", "import time\nwhile True: time.sleep(0.1)"],
-    preexec_fn=lambda: os.sched_setaffinity(0, {victim_cpu}))
-time.sleep(0.5)
-gdb = subprocess.run(
-    ["gdb", "-p", str(victim.pid), "-batch", "-nx",
-     "-ex", "break lttng_ust__event_probe__gilscope___hold", "-ex", "continue",
-     "-ex", "delete",
-     "-ex", 'eval "tbreak memcpy thread %d", $_thread', "-ex", "continue",
-     "-ex", "bt 3", "-ex", "kill"],
-    capture_output=True, text=True, timeout=120)
+    ["taskset", "-c", str(victim_cpu), sys.executable, "-c",
+     "import time\nwhile True: time.sleep(0.1)"])
+print("VICTIM", victim.pid, flush=True)
+time.sleep(2.5)
+gdb = subprocess.run(["gdb", "-p", str(victim.pid)] + gdbcmds,
+                     capture_output=True, text=True, timeout=120)
 print("GDB", gdb.stdout.replace("\n", " | "))
 victim.wait()
 subprocess.run([sys.executable, workload, "churn", "2", "20000"], check=True,
                stdout=subprocess.DEVNULL)
 """
-
 
 # Kills the consumer daemons of this environment's session daemon (the
 # one gilscope started in it) halfway through.
@@ -97,27 +104,65 @@ def main() -> None:
     gstest.check("no packet" not in res.stderr and "no events lost" in res.stderr,
                  f"a recording with an idle CPU says no events lost ({res.stderr.strip()})")
 
-    prog = out / "victim.py"
-    prog.write_text(PROGRAM)
     workload = gstest.source_dir() / "bench" / "workload.py"
-    # The default buffers (32 MiB per CPU, 4 MiB sub-buffers): the victim's
-    # start-up (some 130 kB of code descriptions) fits in the first one.
-    res = gstest.record(taskset + [sys.executable, str(prog), str(victim_cpu), str(workload)],
-                        out / "trace")
-    gdb = next((line for line in res.stdout.splitlines() if line.startswith("GDB ")), "")
-    gstest.check("memcpy" in gdb and "liblttng-ust" in gdb and "killed" in gdb,
-                 f"gdb killed the victim inside liblttng-ust's copy of an event ({gdb[:600]})")
     stream = f"gilscope_{victim_cpu}"
-    idx = [os.path.join(d, "index", stream + ".idx")
-           for d in map(str, (out / "trace" / "ust" / "uid").glob("*/*-bit"))]
-    gstest.check(len(idx) == 1 and index_packets(idx[0]) == 0,
-                 f"the victim's CPU's stream {stream} has no packet "
+
+    def stream_index(trace: str) -> list[str]:
+        return [os.path.join(d, "index", stream + ".idx")
+                for d in map(str, (out / trace / "ust" / "uid").glob("*/*-bit"))]
+
+    def gdb_line(res: subprocess.CompletedProcess) -> str:
+        gdb = next((line for line in res.stdout.splitlines() if line.startswith("GDB ")), "")
+        gstest.check("memcpy" in gdb and "liblttng-ust" in gdb and "killed" in gdb,
+                     f"gdb killed the victim inside liblttng-ust's copy of an event ({gdb[:600]})")
+        return gdb
+
+    # The sparse victim: far from filling a sub-buffer, its events went out
+    # with the switch timer's packets before the kill.
+    prog = out / "sparse.py"
+    prog.write_text(SPARSE)
+    res = gstest.record(taskset + [sys.executable, str(prog), str(victim_cpu), str(workload),
+                                   json.dumps(gstest.GDB_KILL_IN_EVENT)], out / "sparse")
+    gdb_line(res)
+    victim = int(next(line.split()[1] for line in res.stdout.splitlines()
+                      if line.startswith("VICTIM ")))
+    idx = stream_index("sparse")
+    gstest.check(len(idx) == 1 and index_packets(idx[0]) >= 1,
+                 f"the sparse victim's CPU's stream {stream} holds packets from before the kill "
                  f"({[(i, index_packets(i)) for i in idx if os.path.exists(i)]})")
-    said = [line for line in res.stderr.splitlines() if "no packet at all" in line]
-    gstest.check(len(said) == 1 and f"/{stream})" in said[0] and "how many is unknown" in said[0],
-                 f"the recorder says, in one line, that {stream} has no packet ({res.stderr.strip()})")
+    gstest.check("ended early" in res.stderr and "no packet at all" not in res.stderr,
+                 f"the recorder says that stream ended early ({res.stderr.strip()})")
+    # Its start-up, then a release every 100 ms for 2.5 s and more before
+    # gdb killed it: those of the last second at most are lost.
+    mine = [e for e in gstest.read_trace(out / "sparse").events if e.pid == victim]
+    span = (max(e.ts for e in mine) - min(e.ts for e in mine)) / 1e9 if mine else 0.0
+    gstest.check(any(e.name == "gil_found" for e in mine) and span >= 1.0,
+                 f"the victim's events from before the kill are in the trace: its gil_found "
+                 f"({sum(e.name == 'gil_found' for e in mine)}) and {span:.2f} s of its life "
+                 f"(>= 1 s of 2.5 s and more)")
+    gstest.check_unknown_loss(res, out / "sparse", out / "sparse.db")
+    # Its last packet, a partial one the timer closed, ends before the stop
+    # the recorder asked for (gilscope.info's stop_clock): a loss of unknown
+    # size from there to the trace's end.
+    con = sqlite3.connect(str(out / "sparse.db"))
+    rows = con.execute("SELECT stream, end_ns - start_ns, count FROM lost "
+                       "WHERE stream LIKE ?", (f"ust/uid/%/{stream}",)).fetchall()
+    con.close()
+    gstest.check(len(rows) == 1 and rows[0][2] == 0 and rows[0][1] > 0,
+                 f"analyze: a loss of unknown size from where {stream} stopped ({rows})")
+
+    # No packet at all: the same trace, that stream and its index emptied.
+    shutil.copytree(out / "sparse", out / "trace")
+    (idx,) = stream_index("trace")
+    with open(idx, "r+b") as f:
+        f.truncate(16)    # the index's header alone
+    with open(os.path.join(os.path.dirname(os.path.dirname(idx)), stream), "wb"):
+        pass
     db = out / "run.db"
-    gstest.check_unknown_loss(res, out / "trace", db)
+    an = subprocess.run([str(gstest.gilscope()), "analyze", str(out / "trace"), "-o", str(db)],
+                        capture_output=True, text=True, timeout=300)
+    gstest.check(an.returncode == 0 and "an unknown number of events were lost" in an.stderr,
+                 f"analyze succeeded and says events were lost ({an.stderr.strip()})")
     con = sqlite3.connect(str(db))
     rows = con.execute("SELECT stream, start_ns, end_ns, count FROM lost "
                        "WHERE stream LIKE ?", (f"ust/uid/%/{stream}",)).fetchall()
