@@ -49,7 +49,8 @@ static enum gs_status pids_copy(struct model *m, int32_t **to, size_t *nto, cons
 	*nto = 0;
 	if (!(*to = malloc((n ? n : 1) * sizeof(*pids))))
 		return model_oom(m);
-	memcpy(*to, pids, n * sizeof(*pids));
+	if (n) /* pids is NULL with none (no late_pids= line) */
+		memcpy(*to, pids, n * sizeof(*pids));
 	*nto = n;
 	return GS_OK;
 }
