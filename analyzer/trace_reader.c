@@ -89,6 +89,30 @@ static const struct packed {
 };
 static const char *const packed_site[] = { "code", "offset", "stack" };
 
+/* gilscope:rare (tracer/gilscope_tp.h): the rarely written events in one
+ * event type, `kind` saying which (GILSCOPE_RARE_*), the integers in the
+ * sequence `v` in the order below, the string in `text`, the tag in `tag`.
+ * Each kind is read as the event of its name in earlier versions' traces. */
+#define RARE_KINDS 10
+static const struct rare_kind {
+	const char *event;
+	const char *v[10];
+	const char *text;
+} rare_kinds[RARE_KINDS + 1] = {
+	[1] = { "gil_found", { "gil", "interval_us", "rule" }, "version" },
+	[2] = { "gil_known", { "gil", "interval_us", "rule" }, "version" },
+	[3] = { "gil_retired", { "gil" }, NULL },
+	[4] = { "wait_timeout", { "gil", "seq", "ts" }, NULL },
+	[5] = { "request_abandoned", { "gil", "seq", "ts" }, NULL },
+	[6] = { "take_for", { "gil", "req_seq", "req_ts", "seq", "ts", "switch_number",
+			      "code", "offset", "stack", "tid" }, NULL },
+	[7] = { "acquire_for", { "gil", "seq", "ts", "switch_number", "code", "offset", "stack",
+				 "tid" }, NULL },
+	[8] = { "process_exit", { "status" }, NULL },
+	[9] = { "thread_name", { "tid" }, "name" },
+	[10] = { "resync", { "ngils" }, NULL },
+};
+
 /* A payload member: index in the structure (-1 absent), for a packed
  * field the element of that array member (-1: the member itself), and
  * signedness. */
@@ -112,6 +136,11 @@ struct class_info {
 	struct member for_tid; /* take_for, acquire_for: the thread it is for */
 	int is_hold;           /* hold: its release follows, in rel_* */
 	struct member rel_seq, rel_ts, rel_forced, rel_code, rel_offset, rel_stack;
+	/* gilscope:rare: each record is read with the class_info of its kind */
+	int is_rare;
+	struct member rare_kind, rare_v;
+	struct class_info *rare_sub[RARE_KINDS + 1];
+	uint64_t rare_need;    /* a kind's: the values its records carry at least */
 };
 
 struct sclass_info {
@@ -292,16 +321,105 @@ static struct member payload_member(const bt_field_class *sc, const char *event,
 	return m;
 }
 
+/* Element elem of the integer sequence named seq. */
+static struct member member_seq_elem(const bt_field_class *sc, const char *seq, int64_t elem)
+{
+	struct member m = member_find(sc, seq);
+	const bt_field_class *fc, *ec;
+
+	if (m.idx < 0)
+		return m;
+	fc = bt_field_class_structure_member_borrow_field_class_const(
+		bt_field_class_structure_borrow_member_by_index_const(sc, (uint64_t)m.idx));
+	if (!bt_field_class_type_is(bt_field_class_get_type(fc), BT_FIELD_CLASS_TYPE_DYNAMIC_ARRAY)) {
+		m.idx = -1;
+		return m;
+	}
+	ec = bt_field_class_array_borrow_element_field_class_const(fc);
+	if (!bt_field_class_type_is(bt_field_class_get_type(ec), BT_FIELD_CLASS_TYPE_INTEGER)) {
+		m.idx = -1;
+		return m;
+	}
+	m.elem = elem;
+	m.is_signed = bt_field_class_type_is(bt_field_class_get_type(ec),
+					     BT_FIELD_CLASS_TYPE_SIGNED_INTEGER);
+	return m;
+}
+
+/* payload_member for a gilscope:rare record of kind rk (0: another
+ * event): name is an element of `v`, the `text` or the `tag`. */
+static struct member rare_member(const bt_field_class *sc, const char *event, const char *name,
+				 int rk)
+{
+	const struct rare_kind *k = &rare_kinds[rk];
+	struct member none = { -1, -1, 0 };
+
+	if (!rk)
+		return payload_member(sc, event, name);
+	if (!name)
+		return none;
+	if (!strcmp(name, "tag"))
+		return member_find(sc, "tag");
+	if (k->text && !strcmp(name, k->text))
+		return member_find(sc, "text");
+	for (int64_t i = 0; i < 10 && k->v[i]; i++)
+		if (!strcmp(k->v[i], name))
+			return member_seq_elem(sc, "v", i);
+	return none;
+}
+
+static struct class_info *class_info_fill(struct reader *r, struct class_info *ci,
+					  const bt_field_class *payload, const char *name,
+					  const struct evdef *def, int rk);
+
+/* gilscope:rare: a class_info for each kind, chosen per record by its
+ * kind (reader_event). NULL after setting an error. */
+static struct class_info *rare_info_fill(struct reader *r, struct class_info *ci,
+					 const bt_field_class *payload, const char *name)
+{
+	const bt_field_class *vc;
+
+	ci->rare_kind = member_find(payload, "kind");
+	ci->rare_v = member_find(payload, "v");
+	vc = ci->rare_v.idx < 0 ? NULL : bt_field_class_structure_member_borrow_field_class_const(
+		bt_field_class_structure_borrow_member_by_index_const(payload, (uint64_t)ci->rare_v.idx));
+	if (ci->rare_kind.idx < 0 || !vc ||
+	    !bt_field_class_type_is(bt_field_class_get_type(vc), BT_FIELD_CLASS_TYPE_DYNAMIC_ARRAY)) {
+		reader_errorf(r, "event %s lacks its kind or its values v (recorded by another "
+			      "gilscope version?)", name);
+		return NULL;
+	}
+	for (int k = 1; k <= RARE_KINDS; k++) {
+		const struct evdef *def = NULL;
+		struct class_info *sub = reader_alloc(r, sizeof(*sub));
+
+		if (!sub) {
+			reader_errorf(r, "out of memory");
+			return NULL;
+		}
+		for (size_t i = 0; i < sizeof(evdefs) / sizeof(evdefs[0]); i++)
+			if (!strcmp(rare_kinds[k].event, evdefs[i].name))
+				def = &evdefs[i];
+		if (!class_info_fill(r, sub, payload, name, def, k))
+			return NULL;
+		while (sub->rare_need < 10 && rare_kinds[k].v[sub->rare_need])
+			sub->rare_need++;
+		ci->rare_sub[k] = sub;
+	}
+	ci->is_rare = 1;
+	ci->type = GS_EV_OTHER;
+	ci->gilscope = 1;
+	return ci;
+}
+
 /* Looks up (once per event class) what a gilscope event carries. NULL
  * after setting an error. */
 static const struct class_info *class_info_get(struct reader *r, const bt_event_class *ec)
 {
 	struct class_info *ci;
 	const char *name;
-	int is_take, is_for;
 	const bt_field_class *payload;
 	const struct evdef *def = NULL;
-	const struct evext *ext = NULL;
 	int fresh;
 
 	ci = reader_memo(r, r->classes, &r->last_class, ec, sizeof(*ci), &fresh);
@@ -310,6 +428,8 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 	name = bt_event_class_get_name(ec);
 	if (!name || strncmp(name, PROVIDER, strlen(PROVIDER)))
 		return ci;
+	if (!strcmp(name + strlen(PROVIDER), "rare"))
+		return rare_info_fill(r, ci, bt_event_class_borrow_payload_field_class_const(ec), name);
 	for (size_t i = 0; i < sizeof(evdefs) / sizeof(evdefs[0]); i++)
 		if (!strcmp(name + strlen(PROVIDER), evdefs[i].name))
 			def = &evdefs[i];
@@ -326,33 +446,45 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 		return ci;
 	}
 	payload = bt_event_class_borrow_payload_field_class_const(ec);
+	return class_info_fill(r, ci, payload, name, def, 0);
+}
+
+/* ci from the payload's class for an event def (of a gilscope:rare
+ * record of kind rk: its members are then elements of `v`). */
+static struct class_info *class_info_fill(struct reader *r, struct class_info *ci,
+					  const bt_field_class *payload, const char *name,
+					  const struct evdef *def, int rk)
+{
+	const struct evext *ext = NULL;
+	int is_take, is_for;
+
 	ci->type = def->type;
-	ci->gil = payload_member(payload, def->name, def->gil);
-	ci->n1 = payload_member(payload, def->name, def->n1);
-	ci->n2 = payload_member(payload, def->name, def->n2);
-	ci->str = payload_member(payload, def->name, def->str);
-	ci->tag = payload_member(payload, def->name, def->tag);
+	ci->gil = rare_member(payload, def->name, def->gil, rk);
+	ci->n1 = rare_member(payload, def->name, def->n1, rk);
+	ci->n2 = rare_member(payload, def->name, def->n2, rk);
+	ci->str = rare_member(payload, def->name, def->str, rk);
+	ci->tag = rare_member(payload, def->name, def->tag, rk);
 	for (size_t i = 0; i < sizeof(evexts) / sizeof(evexts[0]); i++)
 		if (evexts[i].type == def->type)
 			ext = &evexts[i];
-	ci->n3 = payload_member(payload, def->name, ext ? ext->n3 : NULL);
-	ci->n4 = payload_member(payload, def->name, ext ? ext->n4 : NULL);
-	ci->n5 = payload_member(payload, def->name, ext ? ext->n5 : NULL);
-	ci->str2 = payload_member(payload, def->name, ext ? ext->str2 : NULL);
-	ci->arr1 = payload_member(payload, def->name, ext ? ext->arr1 : NULL);
+	ci->n3 = rare_member(payload, def->name, ext ? ext->n3 : NULL, rk);
+	ci->n4 = rare_member(payload, def->name, ext ? ext->n4 : NULL, rk);
+	ci->n5 = rare_member(payload, def->name, ext ? ext->n5 : NULL, rk);
+	ci->str2 = rare_member(payload, def->name, ext ? ext->str2 : NULL, rk);
+	ci->arr1 = rare_member(payload, def->name, ext ? ext->arr1 : NULL, rk);
 	ci->lt_hex = member_find(payload, def->type == GS_EV_CODE ? "linetable_hex" : NULL);
 	if (ci->lt_hex.idx >= 0)
 		ci->arr1 = ci->lt_hex; /* present: the contract's line table */
-	ci->arr2 = payload_member(payload, def->name, ext ? ext->arr2 : NULL);
-	ci->seq = payload_member(payload, def->name, "seq");
-	ci->ts = payload_member(payload, def->name, "ts");
-	ci->switch_number = payload_member(payload, def->name, def->type == GS_EV_ACQUIRE ? "switch_number" : NULL);
+	ci->arr2 = rare_member(payload, def->name, ext ? ext->arr2 : NULL, rk);
+	ci->seq = rare_member(payload, def->name, "seq", rk);
+	ci->ts = rare_member(payload, def->name, "ts", rk);
+	ci->switch_number = rare_member(payload, def->name, def->type == GS_EV_ACQUIRE ? "switch_number" : NULL, rk);
 	ci->is_hold = !strcmp(def->name, "hold");
 	is_take = !strcmp(def->name, "take") || !strcmp(def->name, "take_for") || ci->is_hold;
 	is_for = !strcmp(def->name, "take_for") || !strcmp(def->name, "acquire_for");
-	ci->req_seq = payload_member(payload, def->name, is_take ? "req_seq" : NULL);
-	ci->req_ts = payload_member(payload, def->name, is_take ? "req_ts" : NULL);
-	ci->for_tid = member_find(payload, is_for ? "tid" : NULL);
+	ci->req_seq = rare_member(payload, def->name, is_take ? "req_seq" : NULL, rk);
+	ci->req_ts = rare_member(payload, def->name, is_take ? "req_ts" : NULL, rk);
+	ci->for_tid = rare_member(payload, def->name, is_for ? "tid" : NULL, rk);
 	if (is_for && (ci->for_tid.idx < 0 || ci->seq.idx < 0)) {
 		reader_errorf(r, "event %s lacks the tid or the seq it is written for "
 			      "(recorded by another gilscope version?)", name);
@@ -365,9 +497,9 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 		return NULL;
 	}
 	if (ci->is_hold) {
-		ci->rel_seq = payload_member(payload, def->name, "rel_seq");
-		ci->rel_ts = payload_member(payload, def->name, "rel_ts");
-		ci->rel_forced = payload_member(payload, def->name, "forced");
+		ci->rel_seq = rare_member(payload, def->name, "rel_seq", rk);
+		ci->rel_ts = rare_member(payload, def->name, "rel_ts", rk);
+		ci->rel_forced = rare_member(payload, def->name, "forced", rk);
 		ci->rel_code = member_elem(payload, "site", 3);
 		ci->rel_offset = member_elem(payload, "site", 4);
 		ci->rel_stack = member_elem(payload, "site", 5);
@@ -656,6 +788,26 @@ static int reader_event(struct reader *r, const bt_message *msg)
 		ci->si = si;
 	}
 	payload = bt_event_borrow_payload_field_const(ev);
+	if (ci->is_rare) {
+		int64_t kind = field_int(payload, ci->rare_kind);
+		const bt_field *v = bt_field_structure_borrow_member_field_by_index_const(
+			payload, (uint64_t)ci->rare_v.idx);
+		uint64_t nv = bt_field_array_get_length(v);
+
+		if (kind < 1 || kind > RARE_KINDS) {
+			/* A newer tracer's kind: counted, otherwise skipped. */
+			r->info->other_events++;
+			return 0;
+		}
+		if (nv < ci->rare_sub[kind]->rare_need) {
+			reader_errorf(r, "a %s record of kind %s carries %" PRIu64 " values, not %" PRIu64
+				      " (recorded by another gilscope version?)", bt_event_class_get_name(ec),
+				      rare_kinds[kind].event, nv, ci->rare_sub[kind]->rare_need);
+			return -1;
+		}
+		ci = ci->rare_sub[kind];
+		ci->si = si;
+	}
 	ctx = bt_event_borrow_common_context_field_const(ev);
 	memset(&e, 0, sizeof(e));
 	e.type = ci->type;

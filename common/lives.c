@@ -44,7 +44,21 @@ struct fields {
 			    gil_known, thread_name): the index of its _tag field, else -1 */
 	int gil;         /* an event class of a GIL (all but thread_name, process_exit,
 			    code, stack, resync) */
+	int kind;        /* gilscope:rare: the index of its _kind field (which
+			    says, per record, what the record is), else -1 */
 };
+
+/* gilscope:rare's kinds (tracer/gilscope_tp.h, GILSCOPE_RARE_*): those of
+ * a GIL, and those that carry the recording's tag. */
+static int rare_kind_gil(uint64_t k)
+{
+	return k == 1 || k == 2 || k == 3 || k == 4 || k == 5 || k == 6 || k == 7;
+}
+
+static int rare_kind_tag(uint64_t k)
+{
+	return k == 1 || k == 2 || k == 9; /* gil_found, gil_known, thread_name */
+}
 
 struct alias {
 	char name[NAME_MAX_LEN];
@@ -348,6 +362,7 @@ static int meta_parse(struct meta *m, const char *text, char *err, size_t len)
 
 		ev->declared = 1;
 		ev->tag = -1;
+		ev->kind = -1;
 		if (nm && nm < e && !strncmp(nm + 8, "gilscope:", 9)) {
 			size_t k = strcspn(nm + 17, "\"");
 
@@ -359,6 +374,12 @@ static int meta_parse(struct meta *m, const char *text, char *err, size_t len)
 					!strncmp(nm + 17, "gil_known", 9))) ||
 			    (k == 11 && !strncmp(nm + 17, "thread_name", 11)))
 				ev->tag = field_index(ev, "_tag");
+			if (k == 4 && !strncmp(nm + 17, "rare", 4)) {
+				ev->kind = field_index(ev, "_kind");
+				ev->tag = field_index(ev, "_tag");
+				ev->gil = 0; /* per record, by its kind */
+				gil += ev->kind >= 0 && ev->tag >= 0;
+			}
 			gil += ev->gil && ev->tag >= 0;
 		}
 		c = e;
@@ -367,7 +388,7 @@ static int meta_parse(struct meta *m, const char *text, char *err, size_t len)
 	 * could be found: that says nothing of them. */
 	if (!gil) {
 		snprintf(err, len, "no event class names a process's GIL with its tag (gil_found, "
-			 "gil_known)");
+			 "gil_known, rare)");
 		return -1;
 	}
 	return 0;
@@ -533,10 +554,15 @@ static int packet_walk(struct walk *w, const struct meta *m, const unsigned char
 		const struct fields *ev = &m->events[id];
 		if (fields_walk(ev, p, &pos, content, vals))
 			return -1;
-		int what = (ev->tag >= 0 && vals[ev->tag] == (uint64_t)w->tag ? SEEN_TAG : 0) |
-			   (ev->gil ? SEEN_GIL : 0);
+		int has_tag = ev->tag >= 0, is_gil = ev->gil;
+		if (ev->kind >= 0) {
+			has_tag = has_tag && rare_kind_tag(vals[ev->kind]);
+			is_gil = rare_kind_gil(vals[ev->kind]);
+		}
+		int what = (has_tag && vals[ev->tag] == (uint64_t)w->tag ? SEEN_TAG : 0) |
+			   (is_gil ? SEEN_GIL : 0);
 
-		if (w->tag == LIVES_ANY_TAG && ev->gil)
+		if (w->tag == LIVES_ANY_TAG && is_gil)
 			what |= SEEN_TAG;
 		if (what)
 			life_seen(w, pid, (int64_t)ts, what);

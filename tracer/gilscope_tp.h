@@ -19,26 +19,6 @@
 #define GILSCOPE_RULE_LAYOUT 1
 #define GILSCOPE_RULE_BEHAVIOUR 2
 
-/* `tag` is the recording's tag (GILSCOPE_TAG in the environment, also in
- * the trace's gilscope.info): UST sessions see every process of the user,
- * so a reader keeps only the processes whose first gil_found or
- * thread_name carries its recording's tag. 0: not recorded by gilscope. */
-/* gil_found and gil_known (below) describe a GIL the same way. */
-LTTNG_UST_TRACEPOINT_EVENT_CLASS(gilscope, gil_desc,
-	LTTNG_UST_TP_ARGS(uint64_t, gil, uint32_t, interval_us, int, rule,
-			  const char *, version, uint32_t, tag),
-	LTTNG_UST_TP_FIELDS(
-		lttng_ust_field_integer_hex(uint64_t, gil, gil)
-		lttng_ust_field_integer(uint32_t, interval_us, interval_us)
-		lttng_ust_field_integer(int32_t, rule, rule)
-		lttng_ust_field_string(version, version)
-		lttng_ust_field_integer(uint32_t, tag, tag)
-	)
-)
-LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_desc, gilscope, gil_found,
-	LTTNG_UST_TP_ARGS(uint64_t, gil, uint32_t, interval_us, int, rule,
-			  const char *, version, uint32_t, tag))
-
 /* Every GIL state change carries, besides the GIL's address:
  * - seq: its place in the GIL's own order, counted per GIL from 0 (at its
  *   gil_found) over the events that were enabled, taken where CPython
@@ -65,22 +45,10 @@ LTTNG_UST_TRACEPOINT_EVENT_CLASS(gilscope, gil_seq,
 )
 LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_seq, gilscope, request,
 	LTTNG_UST_TP_ARGS(const uint64_t *, state))
-LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_seq, gilscope, wait_timeout,
-	LTTNG_UST_TP_ARGS(const uint64_t *, state))
 LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_seq, gilscope,
 	forced_switch_begin, LTTNG_UST_TP_ARGS(const uint64_t *, state))
 LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_seq, gilscope,
 	forced_switch_end, LTTNG_UST_TP_ARGS(const uint64_t *, state))
-LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_seq, gilscope,
-	request_abandoned, LTTNG_UST_TP_ARGS(const uint64_t *, state))
-
-/* gil_retired is written at once, in order with gil_found: no seq. */
-LTTNG_UST_TRACEPOINT_EVENT(gilscope, gil_retired,
-	LTTNG_UST_TP_ARGS(uint64_t, gil),
-	LTTNG_UST_TP_FIELDS(
-		lttng_ust_field_integer_hex(uint64_t, gil, gil)
-	)
-)
 
 /* acquire and release carry where the thread is in its Python code
  * (tracer/attrib.h): `code` names a code object described by a `code`
@@ -111,32 +79,6 @@ LTTNG_UST_TRACEPOINT_EVENT(gilscope, take,
 		/* gil, req_seq, req_ts, seq, ts, switch_number */
 		lttng_ust_field_array(uint64_t, state, state, 6)
 		lttng_ust_field_array(int32_t, site, site, GILSCOPE_SITE_LEN)
-	)
-)
-
-/* take_for and acquire_for: a take or an acquire written by another
- * thread of the same process, `tid` being the thread that took the GIL.
- * A holder writes its take or acquire with its release, out of the hold
- * (tracer/preload.c, late_*); when the hold lasts, a thread that waits for
- * the GIL and times out writes it instead, and so does a process that
- * ends. The fields are those of take and acquire. */
-LTTNG_UST_TRACEPOINT_EVENT(gilscope, take_for,
-	LTTNG_UST_TP_ARGS(const uint64_t *, state, const int32_t *, site, int32_t, tid),
-	LTTNG_UST_TP_FIELDS(
-		/* gil, req_seq, req_ts, seq, ts, switch_number */
-		lttng_ust_field_array(uint64_t, state, state, 6)
-		lttng_ust_field_array(int32_t, site, site, GILSCOPE_SITE_LEN)
-		lttng_ust_field_integer(int32_t, tid, tid)
-	)
-)
-
-LTTNG_UST_TRACEPOINT_EVENT(gilscope, acquire_for,
-	LTTNG_UST_TP_ARGS(const uint64_t *, state, const int32_t *, site, int32_t, tid),
-	LTTNG_UST_TP_FIELDS(
-		/* gil, seq, ts, switch_number */
-		lttng_ust_field_array(uint64_t, state, state, 4)
-		lttng_ust_field_array(int32_t, site, site, GILSCOPE_SITE_LEN)
-		lttng_ust_field_integer(int32_t, tid, tid)
 	)
 )
 
@@ -211,44 +153,66 @@ LTTNG_UST_TRACEPOINT_EVENT(gilscope, drop_request,
 	)
 )
 
-/* The process ends: exit() (after Python's finalization; status -1, not
- * known there) or _exit(status) (os._exit, multiprocessing children).
- * Whatever a thread still held or waited for ends here. */
-LTTNG_UST_TRACEPOINT_EVENT(gilscope, process_exit,
-	LTTNG_UST_TP_ARGS(int32_t, status),
+/* The rarely written events, in one event type: LTTng-UST registers
+ * each enabled type with the session daemon, one round trip each, before
+ * a traced process's first event can be recorded (bench/README.md,
+ * "Session 18"); earlier versions wrote each kind as an event type of its
+ * own, of the kind's name, with the same values as named fields (readers
+ * take both). `kind` says which (GILSCOPE_RARE_*, the contract), `v` its
+ * integers in the order docs/events.md gives, `text` its string ("" for
+ * the kinds without one) and `tag` the recording's tag (GILSCOPE_TAG in
+ * the environment, also in the trace's gilscope.info; 0 for the kinds
+ * without one): UST sessions see every process of the user, so a reader
+ * keeps only the processes whose first gil_found or thread_name carries
+ * its recording's tag.
+ *
+ * - gil_found (gil, interval_us, rule; text: the Python version): a GIL
+ *   found, its seq 0. gil_known: the same for a GIL found earlier, written
+ *   by a resync; it never starts a new one.
+ * - gil_retired (gil): the GIL is gone (its interpreter ended); written at
+ *   once, in order with gil_found: no seq.
+ * - wait_timeout, request_abandoned (gil, seq, ts): as request.
+ * - take_for (gil, req_seq, req_ts, seq, ts, switch_number, code, offset,
+ *   stack, tid), acquire_for (gil, seq, ts, switch_number, code, offset,
+ *   stack, tid): a take or an acquire written by another thread of the
+ *   same process, `tid` being the thread that took the GIL. A holder
+ *   writes its take or acquire with its release, out of the hold
+ *   (tracer/preload.c, late_*); when the hold lasts, a thread that waits
+ *   for the GIL and times out writes it instead, and so does a process
+ *   that ends.
+ * - process_exit (status): the process ends: exit() (after Python's
+ *   finalization; status -1, not known there) or _exit(status) (os._exit,
+ *   multiprocessing children). Whatever a thread still held or waited for
+ *   ends here.
+ * - thread_name (tid; text: the name).
+ * - resync (ngils): resynchronisation, for sessions that start while the
+ *   process runs (`gilscope record --pid`, flight-recorder snapshots):
+ *   when the switch gilscope_ctl:resync (gilscope_ctl_tp.h) goes from
+ *   disabled to enabled for this process, and every second while it stays
+ *   on, the next GIL event first writes `resync` (the marker), then
+ *   `gil_known` for each GIL alive and `thread_name` for each named thread
+ *   still alive, so that the trace can be read alone. */
+#define GILSCOPE_RARE_GIL_FOUND 1
+#define GILSCOPE_RARE_GIL_KNOWN 2
+#define GILSCOPE_RARE_GIL_RETIRED 3
+#define GILSCOPE_RARE_WAIT_TIMEOUT 4
+#define GILSCOPE_RARE_REQUEST_ABANDONED 5
+#define GILSCOPE_RARE_TAKE_FOR 6
+#define GILSCOPE_RARE_ACQUIRE_FOR 7
+#define GILSCOPE_RARE_PROCESS_EXIT 8
+#define GILSCOPE_RARE_THREAD_NAME 9
+#define GILSCOPE_RARE_RESYNC 10
+#define GILSCOPE_RARE_MAX_V 10
+LTTNG_UST_TRACEPOINT_EVENT(gilscope, rare,
+	LTTNG_UST_TP_ARGS(int, kind, const int64_t *, v, unsigned int, nv, const char *, text,
+			  uint32_t, tag),
 	LTTNG_UST_TP_FIELDS(
-		lttng_ust_field_integer(int32_t, status, status)
-	)
-)
-
-LTTNG_UST_TRACEPOINT_EVENT(gilscope, thread_name,
-	LTTNG_UST_TP_ARGS(int32_t, tid, const char *, name, uint32_t, tag),
-	LTTNG_UST_TP_FIELDS(
-		lttng_ust_field_integer(int32_t, tid, tid)
-		lttng_ust_field_string(name, name)
+		lttng_ust_field_integer(uint8_t, kind, kind)
 		lttng_ust_field_integer(uint32_t, tag, tag)
+		lttng_ust_field_sequence(int64_t, v, v, uint8_t, nv)
+		lttng_ust_field_string(text, text)
 	)
 )
-
-/* Resynchronisation, for sessions that start while the process runs
- * (`gilscope record --pid`, flight-recorder snapshots): when the switch
- * gilscope_ctl:resync (gilscope_ctl_tp.h) goes from disabled to enabled
- * for this process, and every second while it stays on, the next GIL
- * event first emits `resync` (the marker), then `gil_known` for each GIL
- * alive and `thread_name` for each named thread still alive, so that the
- * trace can be read alone. `gil_known` describes a GIL found earlier; it
- * never starts a new one. */
-LTTNG_UST_TRACEPOINT_EVENT(gilscope, resync,
-	LTTNG_UST_TP_ARGS(uint32_t, ngils, uint32_t, tag),
-	LTTNG_UST_TP_FIELDS(
-		lttng_ust_field_integer(uint32_t, ngils, ngils)
-		lttng_ust_field_integer(uint32_t, tag, tag)
-	)
-)
-
-LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(gilscope, gil_desc, gilscope, gil_known,
-	LTTNG_UST_TP_ARGS(uint64_t, gil, uint32_t, interval_us, int, rule,
-			  const char *, version, uint32_t, tag))
 
 #endif /* GILSCOPE_TP_H */
 

@@ -176,7 +176,7 @@ static atomic_int g_resync_again; /* repeats still due after the switch (RESYNC_
  * constructor, a fork child, or process_lttng_ready()): the next
  * gil_found may be dropped unseen (resync_after_found). */
 static atomic_int g_resync_unsure;
-/* gilscope:gil_known's probe array when resync_check() last looked: it
+/* gilscope:rare's probe array when resync_check() last looked: it
  * changes when a session's events are registered in this process. */
 static void *_Atomic g_resync_probes;
 
@@ -238,27 +238,50 @@ struct thread_state {
 TLS struct thread_state tl = { .acq = -1, .lazy = -1 };
 
 /* What resync_check() acts on. RS_EVENTS: a session records the events a
- * resync emits (it enables its events one by one: all three must be on);
+ * resync emits (gilscope:rare);
  * RS_CTL: the gilscope_ctl:resync switch is on as well (record --pid, the
  * flight recorder). */
 enum { RS_EVENTS = 1, RS_CTL = 2 };
 
-/* The probes LTTng calls for gil_known: a new array each time a session's
+/* The probes LTTng calls for gilscope:rare: a new array each time a session's
  * events are registered in (or removed from) this process. A fork child
  * keeps its parent's enabled state until its own registration is done,
  * so that only this pointer changes when it starts being recorded. */
 static inline void *resync_probes(void)
 {
-	return (void *)CMM_LOAD_SHARED(lttng_ust_tracepoint_gilscope___gil_known.probes);
+	return (void *)CMM_LOAD_SHARED(lttng_ust_tracepoint_gilscope___rare.probes);
 }
 
 static inline int resync_state(void)
 {
-	if (!(lttng_ust_tracepoint_enabled(gilscope, resync) &&
-	      lttng_ust_tracepoint_enabled(gilscope, gil_known) &&
-	      lttng_ust_tracepoint_enabled(gilscope, thread_name)))
+	if (!lttng_ust_tracepoint_enabled(gilscope, rare))
 		return 0;
 	return RS_EVENTS | (lttng_ust_tracepoint_enabled(gilscope_ctl, resync) ? RS_CTL : 0);
+}
+
+/* The rarely written events, one type (gilscope_tp.h, gilscope:rare). */
+static void rare(int kind, const int64_t *v, unsigned int nv, const char *text, uint32_t tag)
+{
+	lttng_ust_tracepoint(gilscope, rare, kind, v, nv, text, tag);
+}
+
+static void rare_int(int kind, int64_t x, const char *text, uint32_t tag)
+{
+	rare(kind, &x, 1, text, tag);
+}
+
+static void rare_seq(int kind, const uint64_t *state3)
+{
+	const int64_t v[3] = { (int64_t)state3[0], (int64_t)state3[1], (int64_t)state3[2] };
+
+	rare(kind, v, 3, "", 0);
+}
+
+static void rare_gil(int kind, uint64_t gil, uint32_t interval_us, int rule)
+{
+	const int64_t v[3] = { (int64_t)gil, interval_us, rule };
+
+	rare(kind, v, 3, g_version, g_tag);
 }
 
 static pid_t self_tid(void)
@@ -750,7 +773,7 @@ static void pending_write(int n)
 			}
 			break;
 		case PEV_WAIT_TIMEOUT:
-			lttng_ust_tracepoint(gilscope, wait_timeout, state3);
+			rare_seq(GILSCOPE_RARE_WAIT_TIMEOUT, state3);
 			break;
 		case PEV_DROP_REQUEST:
 			lttng_ust_tracepoint(gilscope, drop_request, p->gil, p->seq, p->ts,
@@ -763,7 +786,7 @@ static void pending_write(int n)
 			lttng_ust_tracepoint(gilscope, forced_switch_end, state3);
 			break;
 		case PEV_ABANDONED:
-			lttng_ust_tracepoint(gilscope, request_abandoned, state3);
+			rare_seq(GILSCOPE_RARE_REQUEST_ABANDONED, state3);
 			break;
 		case PEV_NONE:
 			break;
@@ -804,11 +827,11 @@ static inline int pev_enabled(enum pev_type type)
 	case PEV_REQUEST:      return lttng_ust_tracepoint_enabled(gilscope, request);
 	case PEV_ACQUIRE:      return lttng_ust_tracepoint_enabled(gilscope, acquire);
 	case PEV_RELEASE:      return lttng_ust_tracepoint_enabled(gilscope, release);
-	case PEV_WAIT_TIMEOUT: return lttng_ust_tracepoint_enabled(gilscope, wait_timeout);
+	case PEV_WAIT_TIMEOUT: return lttng_ust_tracepoint_enabled(gilscope, rare);
 	case PEV_DROP_REQUEST: return lttng_ust_tracepoint_enabled(gilscope, drop_request);
 	case PEV_FORCED_BEGIN: return lttng_ust_tracepoint_enabled(gilscope, forced_switch_begin);
 	case PEV_FORCED_END:   return lttng_ust_tracepoint_enabled(gilscope, forced_switch_end);
-	case PEV_ABANDONED:    return lttng_ust_tracepoint_enabled(gilscope, request_abandoned);
+	case PEV_ABANDONED:    return lttng_ust_tracepoint_enabled(gilscope, rare);
 	case PEV_NONE:         return 0;
 	}
 	return 0;
@@ -986,8 +1009,7 @@ static void ev_drop_request(struct gil *g, pid_t holder, uint32_t interval_us)
 
 static inline int late_enabled(void)
 {
-	return lttng_ust_tracepoint_enabled(gilscope, take_for) &&
-	       lttng_ust_tracepoint_enabled(gilscope, acquire_for);
+	return lttng_ust_tracepoint_enabled(gilscope, rare);
 }
 
 /* End of take_gil, M let go: keep the acquire just captured (and the
@@ -1113,18 +1135,17 @@ static int late_rescue_at(struct gil *g, int exiting)
 		thread_slot_pending(was);
 		return 0;
 	}
-	const int32_t site[GILSCOPE_SITE_LEN] = {
-		(int32_t)(uint32_t)v[LATE_SITE], (int32_t)(uint32_t)v[LATE_SITE + 1],
-		(int32_t)(uint32_t)v[LATE_SITE + 2],
-	};
-	int32_t tid = (int32_t)(uint32_t)v[LATE_TID];
+	const int64_t code = (int32_t)(uint32_t)v[LATE_SITE], off = (int32_t)(uint32_t)v[LATE_SITE + 1],
+		      stack = (int32_t)(uint32_t)v[LATE_SITE + 2], tid = (int32_t)(uint32_t)v[LATE_TID];
 	if (v[LATE_REQ_SEQ] != LATE_NO_REQ) {
-		const uint64_t state[6] = { gil_addr(g), v[LATE_REQ_SEQ], v[LATE_REQ_TS], st - 1,
-					    v[LATE_TS], v[LATE_SWITCH] };
-		lttng_ust_tracepoint(gilscope, take_for, state, site, tid);
+		const int64_t vals[10] = { (int64_t)gil_addr(g), (int64_t)v[LATE_REQ_SEQ],
+					   (int64_t)v[LATE_REQ_TS], (int64_t)(st - 1), (int64_t)v[LATE_TS],
+					   (int64_t)v[LATE_SWITCH], code, off, stack, tid };
+		rare(GILSCOPE_RARE_TAKE_FOR, vals, 10, "", 0);
 	} else {
-		const uint64_t state[4] = { gil_addr(g), st - 1, v[LATE_TS], v[LATE_SWITCH] };
-		lttng_ust_tracepoint(gilscope, acquire_for, state, site, tid);
+		const int64_t vals[8] = { (int64_t)gil_addr(g), (int64_t)(st - 1), (int64_t)v[LATE_TS],
+					  (int64_t)v[LATE_SWITCH], code, off, stack, tid };
+		rare(GILSCOPE_RARE_ACQUIRE_FOR, vals, 8, "", 0);
 	}
 	thread_slot_pending(was);
 	return 0;
@@ -1204,9 +1225,8 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	 * process that ends meanwhile (thread_slot_writing). */
 	int was = thread_slot_writing();
 	if (!t_mute)
-		lttng_ust_tracepoint(gilscope, gil_found, (uint64_t)(uintptr_t)m,
-				     atomic_load_explicit(&g->interval_us, memory_order_relaxed), rule,
-				     g_version, g_tag);
+		rare_gil(GILSCOPE_RARE_GIL_FOUND, (uint64_t)(uintptr_t)m,
+			 atomic_load_explicit(&g->interval_us, memory_order_relaxed), rule);
 	thread_slot_pending(was);
 	resync_after_found();
 	atomic_store_explicit(&g->m, m, memory_order_release);
@@ -1252,7 +1272,7 @@ static void gil_retire(struct gil *g)
 	if (atomic_load_explicit(&g->m, memory_order_relaxed)) {
 		int was = thread_slot_writing();
 		if (!t_mute)
-			lttng_ust_tracepoint(gilscope, gil_retired, gil_addr(g));
+			rare_int(GILSCOPE_RARE_GIL_RETIRED, (int64_t)gil_addr(g), "", 0);
 		thread_slot_pending(was);
 		atomic_store_explicit(&g->m, NULL, memory_order_release);
 		g->s = NULL;
@@ -1418,20 +1438,19 @@ static __attribute__((noinline)) void resync_emit(int forget)
 	int n = atomic_load(&g_nslots);
 	for (int i = 0; i < n; i++)
 		ngils += atomic_load_explicit(&g_gils[i].m, memory_order_relaxed) != NULL;
-	lttng_ust_tracepoint(gilscope, resync, ngils, g_tag);
+	rare_int(GILSCOPE_RARE_RESYNC, ngils, "", g_tag);
 	for (int i = 0; i < n; i++) {
 		struct gil *g = &g_gils[i];
 		if (atomic_load_explicit(&g->m, memory_order_relaxed))
-			lttng_ust_tracepoint(gilscope, gil_known, gil_addr(g),
-					     atomic_load_explicit(&g->interval_us, memory_order_relaxed),
-					     g->rule, g_version, g_tag);
+			rare_gil(GILSCOPE_RARE_GIL_KNOWN, gil_addr(g),
+				 atomic_load_explicit(&g->interval_us, memory_order_relaxed), g->rule);
 	}
 	for (int i = 0; i < MAX_NAMES; i++) {
 		struct thread_name_slot *slot = &g_names[i];
 		if (!slot->tid)
 			continue;
 		if (thread_alive(slot->tid))
-			lttng_ust_tracepoint(gilscope, thread_name, slot->tid, slot->name, g_tag);
+			rare_int(GILSCOPE_RARE_THREAD_NAME, slot->tid, slot->name, g_tag);
 		else
 			slot->tid = 0; /* ended: forget it */
 	}
@@ -1564,8 +1583,8 @@ static inline int tracking(void)
  * no session. */
 static inline int resync_maybe(void)
 {
-	/* resync_state() is 0 while gilscope:resync is off. */
-	return lttng_ust_tracepoint_enabled(gilscope, resync) ||
+	/* resync_state() is 0 while gilscope:rare is off. */
+	return lttng_ust_tracepoint_enabled(gilscope, rare) ||
 	       atomic_load_explicit(&g_resync_on, memory_order_relaxed);
 }
 
@@ -1946,7 +1965,7 @@ EXPORT void gilscope_thread_name(const char *name)
 	names_remember(self_tid(), name);
 	int was = thread_slot_writing();
 	if (!t_mute)
-		lttng_ust_tracepoint(gilscope, thread_name, self_tid(), name, g_tag);
+		rare_int(GILSCOPE_RARE_THREAD_NAME, self_tid(), name, g_tag);
 	thread_slot_pending(was);
 	tl.guard = 0;
 }
@@ -1996,7 +2015,7 @@ static void process_exit(int status)
 		pending_flush();
 	late_rescue_all();
 	pending_wait_others();
-	lttng_ust_tracepoint(gilscope, process_exit, status);
+	rare_int(GILSCOPE_RARE_PROCESS_EXIT, status, "", 0);
 	tl.guard = 0;
 }
 

@@ -66,6 +66,31 @@ PACKED_SITE = ("code", "offset", "stack")
 SITE_OF = {"hold": PACKED_SITE + ("rel_code", "rel_offset", "rel_stack")}
 SITE_DEFAULT = {"code": 0, "offset": -1, "stack": 0, "rel_code": 0, "rel_offset": -1, "rel_stack": 0}
 
+# The rarely written events in one class, gilscope:rare (tracer/gilscope_tp.h,
+# docs/events.md), when the trace is written with rare=True: by event name,
+# its kind, the names of its `v` elements and of its `text`.
+_DESC = ("gil", "interval_us", "rule")
+RARE = {
+    "gil_found": (1, _DESC, "version"),
+    "gil_known": (2, _DESC, "version"),
+    "gil_retired": (3, ("gil",), None),
+    "wait_timeout": (4, ("gil", "seq", "ts"), None),
+    "request_abandoned": (5, ("gil", "seq", "ts"), None),
+    "take_for": (6, PACKED_STATE["take"] + PACKED_SITE + ("tid",), None),
+    "acquire_for": (7, PACKED_STATE["acquire"] + PACKED_SITE + ("tid",), None),
+    "process_exit": (8, ("status",), None),
+    "thread_name": (9, ("tid",), "name"),
+    "resync": (10, ("ngils",), None),
+}
+
+
+def _rare_values(e: "Ev") -> tuple:
+    """kind, v, text, tag of e as a gilscope:rare record."""
+    kind, names, text = RARE[e.name]
+    v = [e.fields.get(n, SITE_DEFAULT.get(n, 0)) for n in names]
+    v = [x - (1 << 64) if x >= 1 << 63 else x for x in v]  # carried signed
+    return kind, v, e.fields.get(text, "") if text else "", e.fields.get("tag", 0)
+
 
 def _packed(name: str, with_seq: bool, packed: bool) -> bool:
     return packed and with_seq and name in PACKED_STATE
@@ -135,7 +160,8 @@ class _Iter(bt2._UserMessageIterator):
                 pkt = stream.create_packet()
                 self._msgs.append(self._create_packet_beginning_message(pkt, close_at))
                 close_at = None
-            ec = classes[(e.provider, e.name)]
+            rare = p["rare"] and e.provider == "gilscope" and e.name in RARE
+            ec = classes[(e.provider, "rare" if rare else e.name)]
             msg = self._create_event_message(ec, pkt, e.ts)
             ctx = msg.event.common_context_field
             if "vpid" in p["ctx"]:
@@ -144,6 +170,16 @@ class _Iter(bt2._UserMessageIterator):
                 ctx["vtid"] = e.tid
             if "procname" in p["ctx"]:
                 ctx["procname"] = e.fields.get("_procname", "python3")
+            if rare:
+                kind, v, text, tag = _rare_values(e)
+                pf = msg.event.payload_field
+                pf["kind"] = kind
+                pf["tag"] = tag
+                pf["v"] = v[:p["rare_len"]]
+                pf["text"] = text
+                self._msgs.append(msg)
+                last = e.ts
+                continue
             if _packed(e.name, e.name in p["seq_names"], p["packed"]):
                 names = PACKED_STATE[e.name][:p["packed_len"]]
                 msg.event.payload_field["state"] = [e.fields.get(n, 0) for n in names]
@@ -177,7 +213,7 @@ class _Iter(bt2._UserMessageIterator):
 
 class _Source(bt2._UserSourceComponent, message_iterator_class=_Iter):
     def __init__(self, config, params, obj):
-        evs, losses, ctx_fields, packed, packed_len = obj
+        evs, losses, ctx_fields, packed, packed_len, rare, rare_len = obj
         tc = self._create_trace_class()
         cc = self._create_clock_class(frequency=1_000_000_000, offset=bt2.ClockClassOffset(0, 0),
                                       origin_is_unix_epoch=True)
@@ -193,9 +229,18 @@ class _Source(bt2._UserSourceComponent, message_iterator_class=_Iter):
         seq_names = {e.name for e in evs if "seq" in e.fields}
         for e in evs:
             key = (e.provider, e.name)
+            if rare and e.provider == "gilscope" and e.name in RARE:
+                key = (e.provider, "rare")
             if key in classes:
                 continue
             payload = tc.create_structure_field_class()
+            if key[1] == "rare":
+                payload.append_member("kind", _fc(tc, "u8"))
+                payload.append_member("tag", _fc(tc, "u32"))
+                payload.append_member("v", tc.create_dynamic_array_field_class(_fc(tc, "s64")))
+                payload.append_member("text", _fc(tc, "str"))
+                classes[key] = sc.create_event_class(name="gilscope:rare", payload_field_class=payload)
+                continue
             if _packed(e.name, e.name in seq_names, packed):
                 n = len(PACKED_STATE[e.name][:packed_len])
                 payload.append_member("state", tc.create_static_array_field_class(_fc(tc, "u64"), n))
@@ -217,19 +262,22 @@ class _Source(bt2._UserSourceComponent, message_iterator_class=_Iter):
         self._add_output_port("out", {"sc": sc, "stream": stream, "classes": classes,
                                       "evs": evs, "losses": losses, "ctx": ctx_fields,
                                       "seq_names": seq_names, "packed": packed,
-                                      "packed_len": packed_len})
+                                      "packed_len": packed_len, "rare": rare,
+                                      "rare_len": rare_len})
 
 
 def write_trace(out: Path, evs: list[Ev], losses: list[Loss] = (),
                 ctx_fields=("vpid", "vtid", "procname"), packed: bool = False,
-                packed_len: int = 9) -> Path:
+                packed_len: int = 9, rare: bool = False, rare_len: int = 10) -> Path:
     """Writes the events as a CTF trace under out/ and returns out: with
     packed, the seq events in the current tracer's packed layout, else one
-    member per field as earlier tracers wrote them."""
+    member per field as earlier tracers wrote them; with rare, the rarely
+    written events as gilscope:rare records (rare_len cuts their `v` short:
+    a trace that breaks the contract)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     graph = bt2.Graph()
     src = graph.add_component(_Source, "src", obj=(list(evs), list(losses), tuple(ctx_fields),
-                                                   packed, packed_len))
+                                                   packed, packed_len, rare, rare_len))
     sink_cls = bt2.find_plugin("ctf").sink_component_classes["fs"]
     sink = graph.add_component(sink_cls, "sink", params={"path": str(out), "assume-single-trace": True,
                                                          "quiet": True},

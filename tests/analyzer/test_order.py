@@ -236,6 +236,42 @@ def case_hold(tmp):
           f"hold: one without its release's fields is refused in one line ({res.returncode}: {err})")
 
 
+def case_rare(tmp):
+    """The rarely written events in one type (gilscope:rare, docs/events.md:
+    gil_found, wait_timeout, take_for, acquire_for, thread_name,
+    process_exit... each a kind): the same events written as gilscope:rare
+    records and as the events of their own names (earlier versions) give
+    the same tables; a record with fewer values than its kind carries is
+    refused in one line, never misread."""
+    first = HANDOFF[1]
+    evs = [e for e in HANDOFF if e is not first]
+    evs.insert(4, Ev(7001, "acquire_for", 100, 101, {**first.fields, "tid": 100, "code": 0,
+                                                     "offset": -1, "stack": 0}))
+    evs += [Ev(1000, "thread_name", 100, 100, {"tid": 100, "name": "MainThread", "tag": 0}),
+            Ev(2500, "thread_name", 100, 101, {"tid": 101, "name": "worker", "tag": 0}),
+            Ev(12100, "take_for", 100, 101, {"gil": G, "req_seq": 9, "req_ts": 12050, "seq": 10,
+                                              "ts": 12060, "switch_number": 4, "tid": 101,
+                                              "code": 0, "offset": -1, "stack": 0}),
+            sev(12200, "release", 101, 11, 12150, forced=0, code=0, offset=-1, stack=0),
+            Ev(12300, "process_exit", 100, 100, {"status": -1})]
+    evs = sorted(evs, key=lambda e: e.ts)
+    extra = ("SELECT tid, name FROM threads ORDER BY tid",
+             "SELECT pid, exit_status FROM processes")
+    dbs = {}
+    for n, rare in (("rare_named", False), ("rare", True)):
+        dbcheck.analyze(write_trace(tmp / n, evs, packed=True, rare=rare), tmp / f"{n}.db")
+        dbs[n] = tmp / f"{n}.db"
+    for sql in TABLES + extra:
+        want = [tuple(r) for r in rows(dbs["rare_named"], sql)]
+        check(bool(want), f"rare: the trace of named events has rows ({sql[:40]})")
+        expect(dbs["rare"], sql, want, f"rare: as the named events ({sql.split(' FROM ')[1].split()[0]})")
+    short = write_trace(tmp / "rare_short", evs, packed=True, rare=True, rare_len=1)
+    res = dbcheck.analyze(short, tmp / "rare_short.db", expect_ok=False)
+    err = res.stderr.strip().splitlines()
+    check(res.returncode != 0 and len(err) == 1 and "another gilscope version" in err[0],
+          f"rare: a record with too few values is refused in one line ({res.returncode}: {err})")
+
+
 def case_foreign_gap(tmp):
     """A per-user session records every traced process of its user: a gap
     in another recording's process (its tag is not ours) is not this
@@ -260,7 +296,7 @@ def case_foreign_gap(tmp):
 
 def main():
     dbcheck.run_cases(case_reordered, case_missing_acquire, case_old_tracer, case_packed,
-                      case_long_command, case_written_for, case_hold, case_foreign_gap)
+                      case_long_command, case_written_for, case_hold, case_rare, case_foreign_gap)
 
 
 if __name__ == "__main__":

@@ -564,6 +564,46 @@ HOLD_NO_REQ = (1 << 64) - 1
 PACKED_SITE = ("code", "offset", "stack")
 SITE_OF = {"hold": PACKED_SITE + ("rel_code", "rel_offset", "rel_stack")}
 
+# gilscope:rare (tracer/gilscope_tp.h, docs/events.md): the rarely written
+# events in one type; by kind, the event name earlier versions wrote it
+# under, the names of its `v` elements and of its `text` (None: none);
+# `tag` is carried by the kinds that had one.
+_GIL_DESC = ("gil", "interval_us", "rule")
+RARE_KINDS: dict[int, tuple[str, tuple[str, ...], Optional[str]]] = {
+    1: ("gil_found", _GIL_DESC, "version"),
+    2: ("gil_known", _GIL_DESC, "version"),
+    3: ("gil_retired", ("gil",), None),
+    4: ("wait_timeout", _GIL_SEQ, None),
+    5: ("request_abandoned", _GIL_SEQ, None),
+    6: ("take_for", PACKED_STATE["take"] + PACKED_SITE + ("tid",), None),
+    7: ("acquire_for", PACKED_STATE["acquire"] + PACKED_SITE + ("tid",), None),
+    8: ("process_exit", ("status",), None),
+    9: ("thread_name", ("tid",), "name"),
+    10: ("resync", ("ngils",), None),
+}
+RARE_TAGGED = ("gil_found", "gil_known", "thread_name", "resync")
+
+
+def unpack_rare(fields: dict) -> tuple[str, dict]:
+    """A gilscope:rare payload as the event of its kind, with the fields
+    that event had in earlier versions. Unknown kinds: ("rare", fields)."""
+    kind = RARE_KINDS.get(int(fields.get("kind", 0)))
+    if kind is None:
+        return "rare", fields
+    name, names, text = kind
+    values = list(fields.get("v") or [])
+    if len(values) < len(names):
+        fail(f"a gilscope:rare record of kind {name} carries {len(values)} values, "
+             f"not {len(names)}")
+    out = dict(zip(names, values))
+    if text:
+        out[text] = fields.get("text")
+    if name in RARE_TAGGED:
+        out["tag"] = fields.get("tag")
+    if "gil" in out:
+        out["gil"] %= 1 << 64  # carried signed, an address
+    return name, out
+
 
 def unpack_fields(name: str, fields: dict) -> dict:
     """A payload with the packed arrays of event `name` spelt out by name
@@ -622,7 +662,10 @@ def read_trace(path: Path, allow_empty: bool = False) -> Trace:
             continue
         ctx = ev.common_context_field
         name = ev.name[len("gilscope:"):]
-        fields = unpack_fields(name, {k: _field_value(bt2, v) for k, v in ev.payload_field.items()})
+        fields = {k: _field_value(bt2, v) for k, v in ev.payload_field.items()}
+        if name == "rare":
+            name, fields = unpack_rare(fields)
+        fields = unpack_fields(name, fields)
         snap = msg.default_clock_snapshot
         ts = snap.ns_from_origin
         if isinstance(fields.get("seq"), int) and isinstance(fields.get("ts"), int):

@@ -1,7 +1,8 @@
 # gilscope's Python-side hook, put on PYTHONPATH by `gilscope record`.
 #
-# It tells the tracer the Python name of each thread (gilscope:thread_name)
-# so that reports say "Thread-1 (count_down)" and not only a tid, then runs
+# It tells the tracer the Python name of each thread (gilscope:rare, its
+# thread_name kind) so that reports say "Thread-1 (count_down)" and not only
+# a tid, then runs
 # any sitecustomize the user already had. It must stay importable by every
 # Python that may run under the recorder, 2.7 included, so it uses no syntax
 # newer than 2.7 and no annotations; it never raises.
