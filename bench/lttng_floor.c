@@ -1,5 +1,5 @@
-/* bench/lttng_floor.c: LTTng-UST's own cost for an event of the shape of
- * gilscope:gil_retired (one 64-bit integer field), with no interposition: the
+/* bench/lttng_floor.c: LTTng-UST's own cost for an event of one 64-bit
+ * integer field (gilscope:floor, bench/floor_tp.h), with no interposition: the
  * floor under gilscope's cost per GIL event with a session.
  *
  *   lttng_floor [EVENTS] [--yield] [--pair CPU]
@@ -16,9 +16,9 @@
  * own CPU time; "cpu_ns" sums BLOCKS times each thread's least, the clock
  * of that churn row, and "cpu_total_ns" their whole loops' CPU time.
  *
- * It carries its own copy of the "gilscope" provider (tracer/gilscope_tp.h,
- * probes linked in), so `gilscope record`, which enables gilscope:*, records
- * its events with the same channel and contexts as the tracer's. Without a
+ * It carries a "gilscope" provider of its own (bench/floor_tp.h, probes
+ * linked in), so `gilscope record`, which enables gilscope:*, records its
+ * events with the same channel and contexts as the tracer's. Without a
  * session each tracepoint is one predicted branch. It is not Python, so the
  * preload that `record` adds stays passive and never loads its own probes.
  * Timed in BLOCKS blocks as bench/mutex_bench.c is: "best_ns" is BLOCKS
@@ -26,7 +26,7 @@
 #define _GNU_SOURCE
 #define LTTNG_UST_TRACEPOINT_DEFINE
 #define LTTNG_UST_TRACEPOINT_CREATE_PROBES
-#include "gilscope_tp.h"
+#include "floor_tp.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -78,7 +78,7 @@ static void *pair_loop(void *arg)
 		for (long i = 0; i < block; i++) {
 			if (i % 3 == 0)
 				sched_yield();
-			lttng_ust_tracepoint(gilscope, gil_retired, t->gil);
+			lttng_ust_tracepoint(gilscope, floor, t->gil);
 		}
 		long long c = thread_cpu_ns() - c0;
 		t->cpu_total_ns += c;
@@ -147,7 +147,7 @@ int main(int argc, char **argv)
 		for (long i = 0; i < block; i++) {
 			if (yield && i % 3 == 0)
 				sched_yield();
-			lttng_ust_tracepoint(gilscope, gil_retired, gil);
+			lttng_ust_tracepoint(gilscope, floor, gil);
 		}
 		long long t = now_ns() - t0;
 		total += t;

@@ -24,6 +24,9 @@ lasts is written by another thread): --late-on-hold builds the preload
 too, from a copy whose late_enabled reads `hold` alone, so that a --keep
 without take_for and acquire_for still records the same holds (a hold
 that outlasts a waiter's timeout is then lost: for start-up figures only).
+Since gilscope:rare (session 18) carries take_for and acquire_for,
+late_enabled reads `rare`, which no variant can leave out: --late-on-hold
+applies to the earlier layout only, and says so.
 """
 
 import argparse
@@ -76,7 +79,8 @@ def late_on_hold(path: str) -> None:
     old = ("\treturn lttng_ust_tracepoint_enabled(gilscope, take_for) &&\n"
            "\t       lttng_ust_tracepoint_enabled(gilscope, acquire_for);\n")
     if old not in text:
-        sys.exit("probes_variant: late_enabled not found in preload.c")
+        sys.exit("probes_variant: --late-on-hold: late_enabled reads take_for and "
+                 "acquire_for in the layout before gilscope:rare only; this preload.c's does not")
     with open(path, "w") as f:
         f.write(text.replace(old, "\treturn lttng_ust_tracepoint_enabled(gilscope, hold);\n"))
 
