@@ -273,9 +273,11 @@ static struct member member_find(const bt_field_class *sc, const char *name)
 	return m;
 }
 
-/* Element elem of static integer array `array` of sc, as a member; absent
- * (idx -1) unless the array is there and that long. */
-static struct member member_elem(const bt_field_class *sc, const char *array, int64_t elem)
+/* Element elem of the integer array `array` of sc, as a member; absent
+ * (idx -1) unless the array is there and, when static, that long. A
+ * sequence's (dynamic) length is a record's: checked where it is read. */
+static struct member member_array_elem(const bt_field_class *sc, const char *array, int64_t elem,
+				       int dynamic)
 {
 	struct member m = member_find(sc, array);
 	const bt_field_class *fc, *ec;
@@ -284,8 +286,10 @@ static struct member member_elem(const bt_field_class *sc, const char *array, in
 		return m;
 	fc = bt_field_class_structure_member_borrow_field_class_const(
 		bt_field_class_structure_borrow_member_by_index_const(sc, (uint64_t)m.idx));
-	if (bt_field_class_get_type(fc) != BT_FIELD_CLASS_TYPE_STATIC_ARRAY ||
-	    bt_field_class_array_static_get_length(fc) <= (uint64_t)elem) {
+	if (dynamic ? !bt_field_class_type_is(bt_field_class_get_type(fc),
+					      BT_FIELD_CLASS_TYPE_DYNAMIC_ARRAY)
+		    : bt_field_class_get_type(fc) != BT_FIELD_CLASS_TYPE_STATIC_ARRAY ||
+			      bt_field_class_array_static_get_length(fc) <= (uint64_t)elem) {
 		m.idx = -1;
 		return m;
 	}
@@ -298,6 +302,11 @@ static struct member member_elem(const bt_field_class *sc, const char *array, in
 	m.is_signed = bt_field_class_type_is(bt_field_class_get_type(ec),
 					     BT_FIELD_CLASS_TYPE_SIGNED_INTEGER);
 	return m;
+}
+
+static struct member member_elem(const bt_field_class *sc, const char *array, int64_t elem)
+{
+	return member_array_elem(sc, array, elem, 0);
 }
 
 /* Field `name` of event `event`: a member of that name (earlier versions,
@@ -321,31 +330,6 @@ static struct member payload_member(const bt_field_class *sc, const char *event,
 	return m;
 }
 
-/* Element elem of the integer sequence named seq. */
-static struct member member_seq_elem(const bt_field_class *sc, const char *seq, int64_t elem)
-{
-	struct member m = member_find(sc, seq);
-	const bt_field_class *fc, *ec;
-
-	if (m.idx < 0)
-		return m;
-	fc = bt_field_class_structure_member_borrow_field_class_const(
-		bt_field_class_structure_borrow_member_by_index_const(sc, (uint64_t)m.idx));
-	if (!bt_field_class_type_is(bt_field_class_get_type(fc), BT_FIELD_CLASS_TYPE_DYNAMIC_ARRAY)) {
-		m.idx = -1;
-		return m;
-	}
-	ec = bt_field_class_array_borrow_element_field_class_const(fc);
-	if (!bt_field_class_type_is(bt_field_class_get_type(ec), BT_FIELD_CLASS_TYPE_INTEGER)) {
-		m.idx = -1;
-		return m;
-	}
-	m.elem = elem;
-	m.is_signed = bt_field_class_type_is(bt_field_class_get_type(ec),
-					     BT_FIELD_CLASS_TYPE_SIGNED_INTEGER);
-	return m;
-}
-
 /* payload_member for a gilscope:rare record of kind rk (0: another
  * event): name is an element of `v`, the `text` or the `tag`. */
 static struct member rare_member(const bt_field_class *sc, const char *event, const char *name,
@@ -364,7 +348,7 @@ static struct member rare_member(const bt_field_class *sc, const char *event, co
 		return member_find(sc, "text");
 	for (int64_t i = 0; i < 10 && k->v[i]; i++)
 		if (!strcmp(k->v[i], name))
-			return member_seq_elem(sc, "v", i);
+			return member_array_elem(sc, "v", i, 1);
 	return none;
 }
 
