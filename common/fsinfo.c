@@ -1,6 +1,7 @@
 /* fsinfo: statvfs, /proc/PID/fd and /proc/PID/comm, for error messages. */
 #include "fsinfo.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
@@ -53,6 +54,10 @@ void fsinfo_comm(pid_t pid, char *out, size_t len)
 			out[strcspn(out, "\n")] = '\0';
 		fclose(f);
 	}
+	/* Untrusted: a process names itself, and this goes to a terminal. */
+	for (char *c = out; *c; c++)
+		if (!isprint((unsigned char)*c))
+			*c = '?';
 }
 
 int fsinfo_holders(const char *path, char *out, size_t len)

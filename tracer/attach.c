@@ -306,6 +306,12 @@ static void unregistered_why(struct standing *st, const char *rundir)
 		       proc_env(st->pid, (var = "HOME"), home, sizeof(home)))) {
 		snprintf(want, sizeof(want), "%s/.lttng", home);
 		if (strcmp(realpath(want, a) ? a : want, realpath(rundir, b) ? b : rundir)) {
+			/* Untrusted (another process's environment), said on a
+			 * terminal and in gilscope.info: printable only. */
+			for (char *c = home; *c; c++)
+				if (!isprint((unsigned char)*c))
+					*c = '?';
+			snprintf(want, sizeof(want), "%s/.lttng", home);
 			snprintf(st->why, sizeof(st->why), "it registers with the session daemon "
 				 "under %.120s (its %s), this command's is under %.120s: run gilscope "
 				 "with LTTNG_HOME=%.120s, or as root (every process registers with "

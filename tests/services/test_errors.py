@@ -69,6 +69,17 @@ def main() -> None:
         one_line(svc.gs("record", "--pid", str(plain.pid), "-o", str(out / "b")),
                  "a process started without the preload", "restart it with `gilscope exec -- CMD")
 
+        # A process names itself (its comm): said on a terminal, printable only.
+        odd = out / "ev\x1b[31mil"
+        odd.symlink_to(shutil.which("sleep"))
+        named = subprocess.Popen([str(odd), "60"])
+        keep.append(named)
+        time.sleep(0.2)
+        res = svc.gs("record", "--pid", str(named.pid), "-o", str(out / "e"))
+        gstest.check("\x1b" not in res.stderr and "(ev?[31mil)" in res.stderr,
+                     f"a process's own name is said with its control characters as '?' "
+                     f"({res.stderr.strip()!r})")
+
         notpy = subprocess.Popen([str(gstest.gilscope()), "exec", "--", "sleep", "60"])
         keep.append(notpy)
         time.sleep(0.5)
