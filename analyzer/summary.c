@@ -6,12 +6,15 @@
 #include "fsinfo.h"
 #include "srcline.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define PREFIX "gilscope summary: "
 #define HIST_BUCKETS 40
@@ -571,12 +574,41 @@ end:
 	return status;
 }
 
+/* 1 with why in err when path cannot be a database: missing, or a
+ * directory (a trace directory is named as one, with the command that
+ * makes its database). */
+static int summary_not_db(const char *path, char *err, size_t len)
+{
+	char info[4096];
+	struct stat sb;
+
+	if (stat(path, &sb) < 0) {
+		snprintf(err, len, "%s", strerror(errno));
+		return 1;
+	}
+	if (!S_ISDIR(sb.st_mode))
+		return 0;
+	snprintf(info, sizeof(info), "%s/gilscope.info", path);
+	if (access(info, F_OK) == 0)
+		snprintf(err, len, "is a trace directory, not a database: `gilscope analyze "
+			 "TRACE_DIR -o run.db` makes its database");
+	else
+		snprintf(err, len, "is a directory, not a gilscope database");
+	return 1;
+}
+
 enum gs_status summary_print(const char *db_path, FILE *out)
 {
 	struct summary s = { .out = out, .path = db_path };
 	sqlite3_stmt *st = NULL;
 	enum gs_status status = GS_ERR_DB;
 
+	/* SQLite says "disk I/O error" of a directory and "unable to open"
+	 * of a missing file: say what the path is instead. */
+	if (summary_not_db(db_path, s.err, sizeof(s.err))) {
+		status = GS_ERR_INPUT;
+		goto end;
+	}
 	if (sqlite3_open_v2(db_path, &s.sql, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
 		snprintf(s.err, sizeof(s.err), "%s", s.sql ? sqlite3_errmsg(s.sql) : "cannot open");
 		goto end;

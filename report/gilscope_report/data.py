@@ -233,6 +233,9 @@ def open_db(path: str) -> sqlite3.Connection:
     if not p.exists():
         raise ReportError(f"{path}: no such file")
     if p.is_dir():
+        if (p / "gilscope.info").exists():
+            raise ReportError(f"{path}: is a trace directory, not a database: "
+                              "`gilscope analyze TRACE_DIR -o run.db` makes its database")
         raise ReportError(f"{path}: is a directory, not a gilscope database")
     try:
         conn = sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True, timeout=2.0)

@@ -114,6 +114,16 @@ def main():
     check(res.returncode == 1 and res.stderr.startswith("gilscope summary: ")
           and res.stderr.count("\n") == 1, f"summary of a missing db: {res.stderr.strip()!r}")
     check(not (tmp / "missing.db").exists(), "summary does not create a database")
+    check("No such file or directory" in res.stderr, f"summary names why: {res.stderr.strip()!r}")
+    # A trace directory given where a database goes (SQLite alone says
+    # "disk I/O error"): named as a trace, with the command that helps.
+    res = subprocess.run([g, "summary", str(good)], capture_output=True, text=True)
+    check(res.returncode == 1 and res.stderr.count("\n") == 1
+          and "is a trace directory" in res.stderr and "gilscope analyze" in res.stderr,
+          f"summary of a trace directory: {res.stderr.strip()!r}")
+    res = subprocess.run([g, "summary", str(empty)], capture_output=True, text=True)
+    check(res.returncode == 1 and "is a directory, not a gilscope database" in res.stderr,
+          f"summary of a directory: {res.stderr.strip()!r}")
     res = subprocess.run([g, "summary", str(foreign)], capture_output=True, text=True)
     check(res.returncode == 1 and res.stderr.count("\n") == 1,
           f"summary of a foreign db: {res.stderr.strip()!r}")

@@ -105,6 +105,14 @@ class Opening(Base):
         with self.assertRaisesRegex(data.ReportError, "is a directory"):
             data.load(str(self.dir))
 
+    def test_trace_directory(self) -> None:
+        # A trace directory where a database goes: said so, with the command.
+        t = self.dir / "trace"
+        t.mkdir()
+        (t / "gilscope.info").write_text("mode=run\n")
+        with self.assertRaisesRegex(data.ReportError, "is a trace directory.*gilscope analyze"):
+            data.load(str(t))
+
     def test_not_sqlite(self) -> None:
         p = self.dir / "junk.db"
         p.write_bytes(b"this is not a database, just text " * 40)
