@@ -296,10 +296,19 @@ static void unregistered_why(struct standing *st, const char *rundir)
 	proc_ns(0, "mnt", mine, sizeof(mine));
 	proc_ns(st->pid, "mnt", its, sizeof(its));
 	if (mine[0] && its[0] && strcmp(mine, its)) {
-		snprintf(st->why, sizeof(st->why), "it runs in another mount namespace (a container, "
-			 "`unshare -m`), whose /run/lttng and HOME hold the session daemons it can "
-			 "reach: record it from inside that namespace (`nsenter -t %d -m gilscope "
-			 "record ...`)", (int)st->pid);
+		/* A container has its pid namespace too, and its /proc shows
+		 * that one's pids: there it has another pid, which --pid needs. */
+		if (inner != st->pid)
+			snprintf(st->why, sizeof(st->why), "it runs in another mount and pid "
+				 "namespace (a container), whose /run/lttng and HOME hold the session "
+				 "daemons it can reach and where it is pid %d: record it from inside "
+				 "both (`nsenter -t %d -m -p gilscope record --pid %d ...`)",
+				 (int)inner, (int)st->pid, (int)inner);
+		else
+			snprintf(st->why, sizeof(st->why), "it runs in another mount namespace (a "
+				 "container, `unshare -m`), whose /run/lttng and HOME hold the session "
+				 "daemons it can reach: record it from inside that namespace (`nsenter "
+				 "-t %d -m gilscope record ...`)", (int)st->pid);
 		return;
 	}
 	if (rundir && (proc_env(st->pid, var, home, sizeof(home)) ||

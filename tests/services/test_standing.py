@@ -21,6 +21,7 @@ In a mount namespace of its own (gstest.private_lttng) with a daemon of
 its own: no other test's daemon or process counts."""
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -55,12 +56,16 @@ while True:
 """
 
 
-def start(code: str, *args: str, isolate: bool = False, stdin: bool = False) -> subprocess.Popen:
-    """`gilscope exec -- PYTHON -c code`, once it said ready."""
+def start(code: str, *args: str, isolate: bool = False, stdin: bool = False,
+          container: bool = False) -> subprocess.Popen:
+    """`gilscope exec -- PYTHON -c code`, once it said ready. isolate: in a
+    mount namespace of its own; container: in a mount and pid namespace of
+    its own with that namespace's /proc, as a container runs it (pid 1
+    there, unshare's child here)."""
     argv = [str(gstest.gilscope()), "exec", "--", str(PY), "-c", code, *args]
-    if isolate:
-        argv = ["unshare", "-m", "--", "sh", "-c",
-                'mount -t tmpfs gilscope-test /run/lttng && exec "$@"', "sh", *argv]
+    if isolate or container:
+        argv = ["unshare", "-m", *(["-p", "--fork", "--mount-proc"] if container else []), "--",
+                "sh", "-c", 'mount -t tmpfs gilscope-test /run/lttng && exec "$@"', "sh", *argv]
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True,
                          stdin=subprocess.PIPE if stdin else subprocess.DEVNULL)
     gstest.check(p.stdout is not None and p.stdout.readline().strip() == "ready",
@@ -93,6 +98,39 @@ def at_start(out: Path, busy: subprocess.Popen, elsewhere: subprocess.Popen,
                  f"the stopped one is said so, with what to do: {stop}")
     gstest.check(not (out / "refused").exists() or not any((out / "refused").iterdir()),
                  "nothing is left in -o")
+
+
+def in_container(out: Path, unshare: subprocess.Popen) -> None:
+    """A process in a container (its own mount and pid namespaces): the
+    line says which command records it, with the pid it has there, and
+    that command does (the advice used to be `nsenter -m` alone, whose
+    /proc has no such pid: "pid N is not running")."""
+    kids = Path(f"/proc/{unshare.pid}/task/{unshare.pid}/children").read_text().split()
+    gstest.check(len(kids) == 1, f"the container's process is unshare's one child: {kids}")
+    host = int(kids[0])
+    res = svc.gs("record", "--pid", str(host), "--duration", "1s", "-o", str(out / "ct-refused"))
+    said = [l for l in lines(res) if f"pid {host} " in l]
+    want = f"nsenter -t {host} -m -p gilscope record --pid 1 "
+    gstest.check(res.returncode == 1 and len(said) == 1 and "mount and pid namespace" in said[0]
+                 and want in said[0],
+                 f"the one in a container is said so, with `{want}...`: {said}")
+    argv = ["nsenter", "-t", str(host), "-m", "-p", str(gstest.gilscope()), "record", "--pid", "1",
+            "--duration", "1s", "-o", str(out / "ct")]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    info = gstest.info(out / "ct") if (out / "ct" / "gilscope.info").exists() else {}
+    gstest.check(res.returncode == 0 and pid_set(info.get("recorded_pids", "")) == {1},
+                 f"the command it gave records it: exit {res.returncode}, {res.stderr.strip()}, "
+                 f"recorded_pids={info.get('recorded_pids')}")
+    db = out / "ct.db"
+    res = subprocess.run([str(gstest.gilscope()), "analyze", str(out / "ct"), "-o", str(db)],
+                         capture_output=True, text=True, timeout=300)
+    holds = 0
+    if res.returncode == 0:
+        with sqlite3.connect(db) as c:
+            holds = c.execute("SELECT count(*) FROM holds").fetchone()[0]
+    gstest.check(res.returncode == 0 and holds > 0,
+                 f"and its trace analyzes to holds: exit {res.returncode}, {holds} holds, "
+                 f"{res.stderr.strip()}")
 
 
 def at_end(out: Path, busy: subprocess.Popen, idle: subprocess.Popen) -> None:
@@ -193,10 +231,12 @@ def main() -> None:
         elsewhere = start(BUSY, isolate=True)
         stopped = start(BUSY)
         parent = start(PARENT, str(py), stdin=True)
-        procs += [busy, idle, elsewhere, stopped, parent]
+        boxed = start(BUSY, container=True)
+        procs += [busy, idle, elsewhere, stopped, parent, boxed]
         os.kill(stopped.pid, signal.SIGSTOP)
         with gstest.own_sessiond():
             at_start(out, busy, elsewhere, stopped)
+            in_container(out, boxed)
             at_end(out, busy, idle)
             child_elsewhere(out, parent)
             snapshots(out, busy, idle)
