@@ -33,9 +33,10 @@ static const struct stmt_def {
 		"start_ns, end_ns, wall_ns, python_versions, interval_us, event_count, "
 		"lost_events, analyzer_version, analyzed_at, anomalies, skipped_events, "
 		"percentiles_exact, trace_start, horizon_ns, before_horizon_events, "
-		"handoffs_checked, handoff_mismatches, reordered_events, order_gaps, late_events) "
-		"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-		"itttiiiitiiistiii" "sii" "iiiii", 0 },
+		"handoffs_checked, handoff_mismatches, reordered_events, order_gaps, late_events, "
+		"first_anomaly_ns) "
+		"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		"itttiiiitiiistiii" "sii" "iiiii" "i", 0 },
 	[DB_PROCESSES] = { "INSERT INTO processes (run_id, pid, procname, first_ns, last_ns, "
 		"exit_status) VALUES (?,?,?,?,?,?)", "iitiii", 0 },
 	[DB_GILS] = { "INSERT INTO gils (gil_id, run_id, pid, address, interval_us, rule, "

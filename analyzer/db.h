@@ -12,7 +12,7 @@
 
 /* PRAGMA user_version of the databases this analyzer writes. Bump it when
  * schema.sql changes in a way readers must know about. */
-#define GILSCOPE_SCHEMA_VERSION 5
+#define GILSCOPE_SCHEMA_VERSION 6
 
 /* One INSERT per table, in db.c's statement table (its SQL and the C
  * types of its placeholders side by side). */

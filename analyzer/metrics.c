@@ -321,5 +321,6 @@ enum gs_status metrics_run_write(struct model *m, const struct run_info *run)
 			 (int64_t)m->skipped, (int64_t)!m->spilled, m->trace_start,
 			 m->horizon_ns, (int64_t)m->before_horizon, checked, mismatches,
 			 (int64_t)run->reordered, (int64_t)run->order_gaps,
-			 (int64_t)run->late_events);
+			 (int64_t)run->late_events,
+			 m->anomalies ? m->first_anomaly_ns : GS_UNKNOWN);
 }

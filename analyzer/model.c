@@ -577,18 +577,28 @@ static void clip_open(struct model *m, struct tg *s, enum gs_ev_type type, int64
 	}
 }
 
+/* An event that fits no state, at ts: counted, and the first one's time
+ * kept (runs.first_anomaly_ns), so that a loss can be told to explain
+ * every anomaly that came after it (a stream that ended early). */
+static void anomaly(struct model *m, int64_t ts)
+{
+	if (!m->anomalies || ts < m->first_anomaly_ns)
+		m->first_anomaly_ns = ts;
+	m->anomalies++;
+}
+
 static enum gs_status on_request(struct model *m, struct tg *s, int64_t ts)
 {
 	struct gil *g = s->g;
 
 	if (s->holding) { /* its release was lost: the hold's end is unknown */
-		m->anomalies++;
+		anomaly(m, ts);
 		s->holding = 0;
 		if (g->holder == s)
 			g->holder = NULL;
 	}
 	if (s->waiting) { /* its acquire or abandon was lost */
-		m->anomalies++;
+		anomaly(m, ts);
 		contention_update(g, -1, ts);
 	}
 	s->waiting = 1;
@@ -635,12 +645,12 @@ static enum gs_status on_acquire(struct model *m, struct tg *s, int64_t ts, stru
 	enum gs_status st;
 
 	if (g->holder && g->holder != s) { /* the holder's release was lost */
-		m->anomalies++;
+		anomaly(m, ts);
 		g->holder->holding = 0;
 		g->holder = NULL;
 	}
 	if (s->holding) {
-		m->anomalies++;
+		anomaly(m, ts);
 		s->holding = 0;
 	}
 	if (s->waiting) {
@@ -687,7 +697,7 @@ static enum gs_status on_release(struct model *m, struct tg *s, int64_t ts, int 
 			return st;
 	} else {
 		/* No known start: no hold row. Another "holder" is stale. */
-		m->anomalies++;
+		anomaly(m, ts);
 		if (g->holder) {
 			g->holder->holding = 0;
 			g->holder = NULL;
@@ -812,14 +822,14 @@ static enum gs_status on_wait_timeout(struct model *m, struct tg *s, int64_t ts)
 	if (s->waiting)
 		s->wait_timeouts++;
 	else
-		m->anomalies++;
+		anomaly(m, ts);
 	return db_insert(m->db, DB_TIMEOUTS, m->run_id, s->g->id, (int64_t)s->t->tid, ts);
 }
 
 static enum gs_status on_forced_end(struct model *m, struct tg *s, int64_t ts)
 {
 	if (!s->in_forced) {
-		m->anomalies++;
+		anomaly(m, ts);
 		return GS_OK;
 	}
 	s->in_forced = 0;
@@ -893,11 +903,13 @@ static enum gs_status on_gil_event(struct model *m, struct process *p, struct th
 			 * lost, and this event may not fit. That is the loss,
 			 * not an anomaly; no interval is made up for it. */
 			uint64_t anomalies = m->anomalies;
+			int64_t first = m->first_anomaly_ns;
 
 			st = start_lost(m, g, ev);
 			if (st == GS_OK)
 				st = gil_event_apply(m, s, ev, site, stack);
 			m->anomalies = anomalies;
+			m->first_anomaly_ns = first;
 			return st;
 		}
 	}
@@ -927,7 +939,7 @@ static enum gs_status gil_event_apply(struct model *m, struct tg *s, const struc
 		return on_drop_request(m, s, ev);
 	case GS_EV_FORCED_BEGIN:
 		if (s->in_forced)
-			m->anomalies++;
+			anomaly(m, ev->ts);
 		s->in_forced = 1;
 		s->forced_start = ev->ts;
 		return GS_OK;
@@ -935,7 +947,7 @@ static enum gs_status gil_event_apply(struct model *m, struct tg *s, const struc
 		return on_forced_end(m, s, ev->ts);
 	case GS_EV_ABANDONED:
 		if (!s->waiting) {
-			m->anomalies++;
+			anomaly(m, ev->ts);
 			return GS_OK;
 		}
 		return wait_close(m, s, ev->ts, "abandoned", s->wait_site, s->wait_stack);

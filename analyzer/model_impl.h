@@ -140,6 +140,7 @@ struct model {
 	struct ptrvec procv, threadv, gilv, tgv;
 	struct sites *sites;
 	uint64_t events, anomalies, lost_events, nlosses;
+	int64_t first_anomaly_ns;  /* the first anomaly's event time (anomalies > 0) */
 	uint64_t lost_packets;     /* losses of whole packets: count unknown */
 	uint64_t lost_uncounted;   /* losses LTTng gave no count for */
 	uint64_t lost_tails;       /* streams that ended early, uncounted */

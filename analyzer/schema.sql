@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS runs (
   handoff_mismatches INTEGER,         -- |CPython's delta - gilscope's switches|, summed between acquires
   reordered_events INTEGER NOT NULL DEFAULT 0, -- events recorded before an earlier one of their GIL (put back by seq)
   order_gaps       INTEGER NOT NULL DEFAULT 0, -- places in a GIL's order never seen (lost events)
-  late_events      INTEGER NOT NULL DEFAULT 0  -- events that came after their place was given up: not used
+  late_events      INTEGER NOT NULL DEFAULT 0, -- events that came after their place was given up: not used
+  first_anomaly_ns INTEGER            -- the first anomaly's event time (NULL: no anomaly)
 );
 
 CREATE TABLE IF NOT EXISTS processes (

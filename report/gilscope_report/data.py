@@ -26,7 +26,7 @@ from . import code
 from . import scale
 
 # PRAGMA user_version values this report reads (GILSCOPE_SCHEMA_VERSION).
-SUPPORTED_SCHEMA_VERSIONS = (2, 3, 4, 5)
+SUPPORTED_SCHEMA_VERSIONS = (2, 3, 4, 5, 6)
 
 # A delta of this value is an escape: the next two words are the absolute
 # time (high word, low word), for a gap of 2^32 ns (4.3 s) or more, or a
