@@ -212,5 +212,11 @@ void info_put_unrecorded(FILE *f, const struct record_result *res, const struct 
 	for (size_t i = 0, k = 0; i < n; i++)
 		if (!res->streams || !lives[i].found)
 			fprintf(f, "%s%d", k++ ? "," : "", (int)lives[i].pid);
+	/* When each said it was traced, on the trace's clock (in the same
+	 * order): whether it started after a stream ended early. */
+	fputs("\nunrecorded_marks=", f);
+	for (size_t i = 0, k = 0; i < n; i++)
+		if (!res->streams || !lives[i].found)
+			fprintf(f, "%s%lld", k++ ? "," : "", (long long)lives[i].mark_ns);
 	fputc('\n', f);
 }
