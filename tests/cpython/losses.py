@@ -10,9 +10,16 @@ why: what cannot be hidden (docs/tracer.md), and nothing else.
   whose next present place happened after that end (less SLACK_NS: a
   record is written a little after its last place happened), and the
   lost start of a process whose first event in the trace came after it
-  (its first events went to that CPU). Not accepted: anything missing
-  before it, a lost start of a process that was there before it, a loss
-  LTTng counted, any other loss row.
+  (its first events went to that CPU), or of a GIL whose first event in
+  the trace came after it (a subinterpreter's GIL made after the end by
+  a process that was there before it: its gil_found went to that CPU),
+  with the events of that process skipped before its GIL was recognised
+  when they all came after the end; and anomalies (events that fit no
+  state: the analyzer counts them after a lost event) when the first one
+  happened after the end (less SLACK_NS, as places). Not accepted:
+  anything missing before it, a lost start of a GIL that was there
+  before it, an anomaly before it, a loss LTTng counted, any other loss
+  row.
 - A process killed from outside before its exit: the last few places
   its threads had captured and not yet written (the last KILLED_TAIL of
   its GIL's order, the process never reached its exit).
@@ -38,6 +45,8 @@ KILLED_TAIL = 8
 
 START = re.compile(r"pid (\d+): start of GIL 0x[0-9a-f]+$")
 EARLY = re.compile(r"pid (\d+): \d+ events before it was recognised$")
+GIL = re.compile(r"start of GIL 0x([0-9a-f]+)$")
+UNRECORDED = re.compile(r"(\d+) of the \d+ traced CPython processes.*: no GIL of (its|theirs) recorded")
 GAPS = re.compile(r"\d+ places? in a GIL's order never seen$")
 
 
@@ -54,6 +63,14 @@ class Verdict:
     wrong: list[str] = field(default_factory=list)   # not explained: a failure
 
 
+def unrecorded(info: dict[str, str]) -> dict[int, int]:
+    """gilscope.info's traced processes that recorded nothing: pid -> when
+    it said it was traced (unrecorded_marks; none from older recorders)."""
+    pids = [int(p) for p in info.get("unrecorded_pids", "").split(",") if p.strip().isdigit()]
+    marks = [int(t) for t in info.get("unrecorded_marks", "").split(",") if t.strip().isdigit()]
+    return dict(zip(pids, marks)) if len(pids) == len(marks) else {}
+
+
 def gil_places(tr: gstest.Trace) -> dict[tuple[int, int, int], dict[int, int]]:
     """Each life of each GIL (pid, gil, life; life 0: no gil_found seen,
     its start lost): its places, seq -> when it happened."""
@@ -66,11 +83,16 @@ def gil_places(tr: gstest.Trace) -> dict[tuple[int, int, int], dict[int, int]]:
 
 
 def attribute(tr: gstest.Trace, ended: list[Loss], losses: list[Loss], gaps: int, late: int,
-              counted: int, no_exit: int) -> Verdict:
+              counted: int, no_exit: int, anomalies: int = 0,
+              first_anomaly_ns: Optional[int] = None,
+              unrecorded: Optional[dict[int, int]] = None) -> Verdict:
     """tr: the recording's own events; ended: the `lost` rows of streams
     that ended early; losses: the other rows of unknown count; gaps, late,
     counted: the analyzer's order_gaps, late_events, lost_events; no_exit:
-    its processes without a process_exit."""
+    its processes without a process_exit; anomalies, first_anomaly_ns:
+    the analyzer's anomalies and the time of the first one; unrecorded:
+    the traced processes that recorded nothing, pid -> when it said it was
+    traced (gilscope.info's unrecorded_pids and unrecorded_marks)."""
     v = Verdict()
     end = min((s.start_ns for s in ended if s.start_ns is not None), default=None)
     for s in ended:
@@ -83,27 +105,80 @@ def attribute(tr: gstest.Trace, ended: list[Loss], losses: list[Loss], gaps: int
     if counted:
         v.wrong.append(f"{counted} events lost (counted by LTTng)")
     first: dict[int, int] = {}
+    first_gil: dict[tuple[int, int], int] = {}  # (pid, GIL address): its first event
     exited = set()
     for e in tr.events:
         if e.pid not in first or e.ts < first[e.pid]:
             first[e.pid] = e.ts
+        gil = e.fields.get("gil")
+        if isinstance(gil, int) and ((e.pid, gil) not in first_gil or e.ts < first_gil[e.pid, gil]):
+            first_gil[e.pid, gil] = e.ts
         if e.name == "process_exit":
             exited.add(e.pid)
-    later = []
+    later: list[int] = []
+    gils: list[str] = []
+    early_rows: list[tuple[int, Loss]] = []
     for loss in losses:
         m = START.match(loss.what) or EARLY.match(loss.what)
         if GAPS.match(loss.what):
             continue  # the gaps, judged one by one below
+        if UNRECORDED.match(loss.what):
+            # Processes started after the end recorded nothing when they
+            # ran only on that CPU (less SLACK_NS: a process's first
+            # events are written a little after it said it was traced).
+            n = int(UNRECORDED.match(loss.what).group(1))
+            marks = unrecorded or {}
+            before_end = sorted(p for p, t in marks.items() if end is None or t <= end - SLACK_NS)
+            if end is None or len(marks) != n or before_end:
+                where = ("no stream ended early" if end is None else
+                         f"{len(marks)} start times for {n} processes" if len(marks) != n else
+                         f"pid {', '.join(map(str, before_end[:5]))} started "
+                         f"{(marks[before_end[0]] - end) / 1e9:+.3f} s from the stream's end")
+                v.wrong.append(f"lost: {loss.what} ({where})")
+            else:
+                v.known.append(f"{n} processes started after the stream's end recorded nothing "
+                               f"(the first {(min(marks.values()) - end) / 1e9:+.3f} s from it)")
+            continue
         if not m:
             v.wrong.append(f"lost: {loss.what}")
             continue
         pid = int(m.group(1))
-        if end is None or pid not in first or first[pid] <= end:
-            where = ("no stream ended early" if end is None else
-                     f"its first event {(first.get(pid, end) - end) / 1e9:+.3f} s from the stream's end")
+        if end is not None and pid in first and first[pid] > end:
+            if pid not in later:
+                later.append(pid)
+            continue
+        gil = GIL.search(loss.what)
+        at = first_gil.get((pid, int(gil.group(1), 16))) if gil else first.get(pid)
+        if gil and end is not None and at is not None and at > end:
+            # A GIL found after the end by a process there before it:
+            # its gil_found went to the stream that had ended.
+            gils.append(f"0x{gil.group(1)} of pid {pid}")
+            continue
+        if EARLY.match(loss.what):
+            early_rows.append((pid, loss))  # judged once the GILs are
+            continue
+        where = ("no stream ended early" if end is None else "no event" if at is None else
+                 f"its first event {(at - end) / 1e9:+.3f} s from the stream's end")
+        v.wrong.append(f"lost: {loss.what} ({where})")
+    for pid, loss in early_rows:
+        # Events skipped before a GIL was recognised, all after the end,
+        # of a process whose GIL found after the end lost its start.
+        if (end is None or loss.start_ns is None or loss.start_ns <= end
+                or not any(g.endswith(f" of pid {pid}") for g in gils)):
+            where = ("no stream ended early" if end is None else "no time" if loss.start_ns is None
+                     else f"the first {(loss.start_ns - end) / 1e9:+.3f} s from the stream's end")
             v.wrong.append(f"lost: {loss.what} ({where})")
-        elif pid not in later:
-            later.append(pid)
+    if gils:
+        v.known.append(f"{len(gils)} GIL{'s' if len(gils) > 1 else ''} found after the stream's end "
+                       f"lost their start ({', '.join(gils[:5])}{', ...' if len(gils) > 5 else ''})")
+    if anomalies:
+        if end is None or first_anomaly_ns is None or first_anomaly_ns <= end - SLACK_NS:
+            where = ("no stream ended early" if end is None else "no time" if first_anomaly_ns is None
+                     else f"the first {(first_anomaly_ns - end) / 1e9:+.3f} s from the stream's end")
+            v.wrong.append(f"{anomalies} anomalies ({where})")
+        else:
+            v.known.append(f"{anomalies} anomalies after the stream's end (the first "
+                           f"{(first_anomaly_ns - end) / 1e9:+.3f} s from it)")
     if later:
         v.known.append(f"{len(later)} process{'es' if len(later) > 1 else ''} started after the "
                        f"stream's end lost their start (pid {', '.join(map(str, later))})")

@@ -133,8 +133,8 @@ def check_recording(trace: Path, db: Path) -> tuple[str, int, str]:
     try:
         # (order_gaps and late_events count every process of the trace:
         # only this test's in its own daemon.)
-        lost, anomalies, gaps, late = con.execute(
-            "SELECT lost_events, anomalies, order_gaps, late_events FROM runs").fetchone()
+        lost, anomalies, gaps, late, first_anomaly = con.execute(
+            "SELECT lost_events, anomalies, order_gaps, late_events, first_anomaly_ns FROM runs").fetchone()
         # A loss of unknown count (a GIL whose start is not in the trace, a
         # lost packet) adds nothing to lost_events but has its row; a
         # stream that ended early (docs/events.md) has one naming it.
@@ -150,12 +150,14 @@ def check_recording(trace: Path, db: Path) -> tuple[str, int, str]:
     others = [u for u in unknown if not u.what.startswith("ust/")]
     wrong = []
     known = ""
-    if ended or (killed and (gaps or late or others)):
+    if ended or (killed and (gaps or late or others or anomalies)):
         # What cannot be hidden (docs/tracer.md), and only that: losses
         # that follow a stream's early end, places at the end of a
         # process killed before its exit (tests/cpython/losses.py).
-        own = gstest.own_events(gstest.read_trace(trace), int(gstest.info(trace)["tag"]))
-        v = losses.attribute(own, ended, others, gaps, late, lost, killed)
+        info = gstest.info(trace)
+        own = gstest.own_events(gstest.read_trace(trace), int(info["tag"]))
+        v = losses.attribute(own, ended, others, gaps, late, lost, killed, anomalies, first_anomaly,
+                             losses.unrecorded(info))
         wrong += v.wrong
         if not v.wrong:
             streams = ", ".join(s.what for s in ended)
@@ -169,8 +171,8 @@ def check_recording(trace: Path, db: Path) -> tuple[str, int, str]:
             wrong.append("losses of unknown count: " + "; ".join(u.what for u in others[:5]))
         if gaps or late:
             wrong.append(f"{gaps} places missing from a GIL's order, {late} events after their place")
-    if anomalies:
-        wrong.append(f"{anomalies} anomalies")
+        if anomalies:
+            wrong.append(f"{anomalies} anomalies")
     if overlaps:
         wrong.append(f"{overlaps} overlapping holds")
     if not holds:
