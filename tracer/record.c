@@ -586,14 +586,16 @@ void record_say_written(const struct record_result *res, uint64_t ring)
 	fprintf(stderr, "gilscope: trace written to %s\n", res->trace_dir);
 	record_say_standing(res);
 	/* A traced process the trace has no event of ended before its
-	 * registration with the session daemon was done: LTTng counted
-	 * nothing of it (recording_lives). */
+	 * registration with the session daemon was done, or (after a stream
+	 * stopped short) ran on that CPU alone: LTTng counted nothing of it
+	 * (recording_lives). */
 	if (res->unrecorded > 0) {
 		record_unrecorded_text(res, pids, sizeof(pids));
 		fprintf(stderr, "gilscope: WARNING: lost: unknown, %s (%d of the %d traced CPython "
 			"processes; one that ends before its registration with LTTng's session "
-			"daemon is done leaves nothing: a larger --buffer-size would not help)\n",
-			pids, res->unrecorded, res->traced);
+			"daemon is done%s leaves nothing: a larger --buffer-size would not help)\n",
+			pids, res->unrecorded, res->traced,
+			res->tails ? ", or runs only on a CPU whose stream stopped short," : "");
 	}
 	if (res->lost == RECORD_LOST_UNKNOWN)
 		snprintf(n, sizeof(n), "an unknown number of");

@@ -92,7 +92,8 @@ def attribute(tr: gstest.Trace, ended: list[Loss], losses: list[Loss], gaps: int
     its processes without a process_exit; anomalies, first_anomaly_ns:
     the analyzer's anomalies and the time of the first one; unrecorded:
     the traced processes that recorded nothing, pid -> when it said it was
-    traced (gilscope.info's unrecorded_pids and unrecorded_marks)."""
+    traced (gilscope.info's unrecorded_pids and unrecorded_marks: the raw
+    clock, tr.clock_offset_ns from the trace's times)."""
     v = Verdict()
     end = min((s.start_ns for s in ended if s.start_ns is not None), default=None)
     for s in ended:
@@ -127,7 +128,7 @@ def attribute(tr: gstest.Trace, ended: list[Loss], losses: list[Loss], gaps: int
             # ran only on that CPU (less SLACK_NS: a process's first
             # events are written a little after it said it was traced).
             n = int(UNRECORDED.match(loss.what).group(1))
-            marks = unrecorded or {}
+            marks = {p: t + tr.clock_offset_ns for p, t in (unrecorded or {}).items()}
             before_end = sorted(p for p, t in marks.items() if end is None or t <= end - SLACK_NS)
             if end is None or len(marks) != n or before_end:
                 where = ("no stream ended early" if end is None else

@@ -28,6 +28,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import gstest
 import losses
@@ -120,6 +121,13 @@ child.wait()
 time.sleep(0.5)
 later = subprocess.run(pin + [sys.executable, "-c", sys.argv[2], str(other)], env=env)
 print("LATER", later.returncode)
+# One that runs on that CPU alone from its first instruction to its
+# exit: every event of it goes to the stream that stopped, and the
+# recording holds nothing of it (a traced process that recorded nothing,
+# started after the end: gilscope.info's unrecorded_marks).
+unseen = subprocess.run(pin + [sys.executable, "-c", "import threading; t = threading.Thread("
+                               "target=sum, args=(range(1000),)); t.start(); t.join()"], env=env)
+print("UNSEEN", unseen.returncode)
 """
 
 
@@ -164,7 +172,7 @@ def main() -> None:
                                  json.dumps(gstest.GDB_KILL_IN_EVENT), str(trace)], trace,
                                 extra=["--buffer-size", "16M"], timeout=900)
         said = {line.split(" ", 1)[0]: line.partition(" ")[2] for line in res.stdout.splitlines()
-                if line.split(" ", 1)[0] in ("CHILD", "PACKETS", "GDB", "LATER")}
+                if line.split(" ", 1)[0] in ("CHILD", "PACKETS", "GDB", "LATER", "UNSEEN")}
         print(f"attempt {attempt}: child registered at {said.get('CHILD')}, packets of its CPU "
               f"(count, last end after it began, s) {said.get('PACKETS')}, later process's exit "
               f"{said.get('LATER')}", flush=True)
@@ -215,12 +223,24 @@ def main() -> None:
     releases = collections.Counter(e.pid for e in own.events if e.name == "release")
     killed = [p for p in releases if p != later and p not in exited]
 
+    unrecorded = losses.unrecorded(gstest.info(trace))
+
     def verdict(tr: gstest.Trace = own, end_rows: list = ended, other_rows: list = others,
-                g: int = gaps, counted: int = 0, killed_n: int = no_exit) -> losses.Verdict:
-        return losses.attribute(tr, end_rows, other_rows, g, late, counted, killed_n)
+                g: int = gaps, counted: int = 0, killed_n: int = no_exit, anomalies: int = 0,
+                first_anomaly: Optional[int] = None,
+                unrec: Optional[dict[int, int]] = None) -> losses.Verdict:
+        return losses.attribute(tr, end_rows, other_rows, g, late, counted, killed_n, anomalies,
+                                first_anomaly, unrecorded if unrec is None else unrec)
 
     base = verdict()
     gstest.check(not base.wrong, f"the real recording as it is: accepted ({base.known})")
+    # The process that ran on the stopped CPU alone recorded nothing, and
+    # the recorder says when it started: after the end, accepted.
+    gstest.check(any(losses.UNRECORDED.match(r.what) for r in others) and len(unrecorded) == 1
+                 and min(unrecorded.values()) + own.clock_offset_ns > end
+                 and any("recorded nothing" in k for k in base.known),
+                 f"the process that ran on the stopped CPU alone recorded nothing and started after "
+                 f"the end: accepted ({[r.what for r in others]}, {unrecorded}, {base.known})")
     # Losses the stream's end does not explain: each must fail.
     cases = {
         "no stream ended early": verdict(end_rows=[]),
@@ -233,6 +253,19 @@ def main() -> None:
         "another kind of loss": verdict(other_rows=others + [losses.Loss(
             f"pid {later}: a later process with this pid (not analyzed)", end + 1, end + 1)]),
     }
+    # Anomalies: accepted when the first came after the end (less the
+    # slack places have), else not; none explained without a stream end.
+    cases["an anomaly before the stream's end"] = verdict(
+        anomalies=3, first_anomaly=end - losses.SLACK_NS - 1)
+    cases["anomalies, no stream ended early"] = verdict(end_rows=[], anomalies=3,
+                                                          first_anomaly=end + 1)
+    cases["anomalies with no time"] = verdict(anomalies=3)
+    # A process that recorded nothing having started before the end, or
+    # one with no start time (a recorder without unrecorded_marks).
+    unseen_pid = next(iter(unrecorded), 0)
+    cases["a process that recorded nothing started before the end"] = verdict(
+        unrec={unseen_pid: end - losses.SLACK_NS - 1 - own.clock_offset_ns})
+    cases["a process that recorded nothing, with no start time"] = verdict(unrec={})
     victim = max(killed, key=lambda p: releases[p], default=None)
     gstest.check(victim is not None, f"the killed child's events are in the trace ({killed})")
     early = min(e.ts for e in own.events if e.pid == victim)
@@ -240,6 +273,26 @@ def main() -> None:
                  f"the killed child's events begin {(end - early) / 1e9:.1f} s before the stream's end")
     tr, seq = take_out(own, victim, end - losses.SLACK_NS - 500_000_000, 5)
     cases[f"5 places taken out at seq {seq}, before the stream's end"] = verdict(tr=tr, g=gaps + 5)
+    # A GIL found after the end by a process that was there before it
+    # (a subinterpreter's, made after the end): the later process's real
+    # events told as the killed child's, at a GIL address of their own,
+    # whose start is lost. Accepted; not once one of its events is before
+    # the end.
+    gil = 0x5eed0000
+    as_victim = dataclasses.replace(own, events=[
+        dataclasses.replace(e, pid=victim, fields=dict(e.fields, gil=gil) if "gil" in e.fields else e.fields)
+        if e.pid == later else e for e in own.events])
+    gil_rows = [r for r in others if not ((losses.START.match(r.what) or losses.EARLY.match(r.what))
+                                          and int(r.what.split()[1].rstrip(":")) == later)]
+    gil_rows.append(losses.Loss(f"pid {victim}: start of GIL 0x{gil:x}", None, first_later))
+    v = verdict(tr=as_victim, other_rows=gil_rows)
+    gstest.check(not v.wrong and any("GIL found after the stream's end" in k for k in v.known),
+                 f"the lost start of a GIL first seen after the end, of a process there before it: "
+                 f"accepted ({v.known}, {v.wrong})")
+    moved = [dataclasses.replace(e, ts=end - 1) if e.pid == victim and e.fields.get("gil") == gil
+             and e.ts == first_later else e for e in as_victim.events]
+    cases["the lost start of a GIL with an event before the end"] = verdict(
+        tr=dataclasses.replace(as_victim, events=moved), other_rows=gil_rows)
     for what, v in cases.items():
         gstest.check(bool(v.wrong), f"{what}: not accepted ({'; '.join(v.wrong)[:300]})")
     # Places missing after the end are what it explains.
@@ -247,6 +300,11 @@ def main() -> None:
     v = verdict(tr=tr, g=gaps + 3)
     gstest.check(not v.wrong and any("after the stream's end" in k for k in v.known),
                  f"3 places of the later process taken out after the end: accepted ({v.known}, {v.wrong})")
+    # Anomalies whose first came after the end: what the model counts
+    # after a lost event there.
+    v = verdict(anomalies=3, first_anomaly=end + 1)
+    gstest.check(not v.wrong and any("anomalies after the stream's end" in k for k in v.known),
+                 f"3 anomalies, the first after the end: accepted ({v.known}, {v.wrong})")
     if not os.environ.get("GILSCOPE_TEST_KEEP"):
         shutil.rmtree(out, ignore_errors=True)
     print("PASSED: losses that follow a stream's end accepted, no other")

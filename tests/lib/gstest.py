@@ -521,6 +521,9 @@ class Trace:
     # beyond its highest good value (docs/events.md); = discarded without
     # an impossible count.
     discarded_good: int = 0
+    # The trace clock's origin offset: ns from origin = raw clock ns (as
+    # gilscope.info's stop_clock and unrecorded_marks) + this.
+    clock_offset_ns: int = 0
 
     def by_pid(self) -> dict[int, list[Event]]:
         d: dict[int, list[Event]] = collections.defaultdict(list)
@@ -634,6 +637,7 @@ def read_trace(path: Path, allow_empty: bool = False) -> Trace:
     pos: dict[int, int] = {}    # per stream: its counter, from its first packet's
     high: dict[int, int] = {}   # its highest good value
     good = 0
+    offset = 0
     dirs = sorted({str(Path(m).parent) for m in glob.glob(str(path / "**" / "metadata"), recursive=True)})
     if not dirs:
         if allow_empty:
@@ -668,6 +672,7 @@ def read_trace(path: Path, allow_empty: bool = False) -> Trace:
         fields = unpack_fields(name, fields)
         snap = msg.default_clock_snapshot
         ts = snap.ns_from_origin
+        offset = offset or snap.clock_class.cycles_to_ns_from_origin(0)
         if isinstance(fields.get("seq"), int) and isinstance(fields.get("ts"), int):
             # When it happened, in the record's clock.
             ts = snap.clock_class.cycles_to_ns_from_origin(fields["ts"])
@@ -707,7 +712,7 @@ def read_trace(path: Path, allow_empty: bool = False) -> Trace:
         events.append(Event(name, ts, pid, tid, proc, fields, snap.ns_from_origin))
         if after is not None:
             events.append(after)
-    return Trace(in_gil_order(events), discarded, impossible, good)
+    return Trace(in_gil_order(events), discarded, impossible, good, offset)
 
 
 def in_gil_order(events: list[Event]) -> list[Event]:
@@ -812,7 +817,7 @@ def own_events(trace: Trace, tag: int) -> Trace:
         if e.name in decisive and key not in verdict:
             verdict[key] = e.fields.get("tag") == tag
     return Trace([e for e, key in lives() if verdict.get(key, False)], trace.discarded,
-                 trace.impossible_loss, trace.discarded_good)
+                 trace.impossible_loss, trace.discarded_good, trace.clock_offset_ns)
 
 
 # Allowed transitions of one thread's state for one GIL, mirroring
