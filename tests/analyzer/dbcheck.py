@@ -67,6 +67,11 @@ def check_db(db: Path, trace: Path | None = None, run_id: int | None = None) -> 
     run = q("SELECT start_ns, end_ns, wall_ns, event_count, lost_events, anomalies "
             "FROM runs WHERE run_id = ?", run_id)[0]
     start, end, wall, nevents, lost, anomalies = run
+    if any(c[1] == "first_anomaly_ns" for c in q("PRAGMA table_info(runs)")):
+        first = q("SELECT first_anomaly_ns FROM runs WHERE run_id = ?", run_id)[0][0]
+        check((first is None) == (anomalies == 0) and (first is None or start <= first <= end),
+              f"run {run_id}: the first anomaly's time is there when anomalies are ({anomalies}), "
+              f"within the run ({first})")
     check(wall == end - start and wall >= 0, f"run {run_id}: wall_ns = end - start ({wall})")
     nlosses = q("SELECT count(*) FROM lost WHERE run_id = ?", run_id)[0][0]
     clean = lost == 0 and nlosses == 0 and anomalies == 0

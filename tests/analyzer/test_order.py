@@ -67,6 +67,7 @@ def case_reordered(tmp):
     expect(db, "SELECT anomalies, reordered_events, order_gaps, late_events, handoffs_checked, "
            "handoff_mismatches FROM runs", [(0, 1, 0, 0, 2, 0)],
            "reordered: no anomaly; one event put back; 2 hand-offs checked, no mismatch")
+    expect(db, "SELECT first_anomaly_ns FROM runs", [(None,)], "reordered: no first anomaly's time")
     expect(db, "SELECT handoffs_checked, handoff_mismatches FROM gils", [(2, 0)],
            "reordered: the check per GIL")
     out = dbcheck.summary(db)
@@ -84,6 +85,10 @@ def case_missing_acquire(tmp):
     expect(db, "SELECT handoffs_checked, handoff_mismatches FROM gils", [(2, 1)],
            "missing acquire: per GIL too")
     check(one(db, "SELECT anomalies FROM runs") > 0, "missing acquire: anomalies counted")
+    # The first one is 101's release (12000), with no acquire before it:
+    # its time says the loss came before it.
+    expect(db, "SELECT first_anomaly_ns FROM runs", [(12000,)],
+           "missing acquire: the first anomaly's time (101's release)")
     out = dbcheck.summary(db)
     check("mismatches 1" in out and "1 gaps in a GIL's order" in out,
           "summary shows the mismatch and the gap")

@@ -35,6 +35,7 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import gstest
@@ -105,6 +106,14 @@ def hidden_child(py: Path, out: Path) -> None:
                  and info.get("unrecorded_processes") == "1"
                  and info.get("unrecorded_pids") == str(child),
                  f"gilscope.info says the child left nothing ({info})")
+    # When the child said it was traced, on the trace's raw clock: after
+    # the parent's first event, before now.
+    tr = gstest.read_trace(out / "trace")
+    parent_first = min(e.ts for e in tr.events if e.pid == parent) - tr.clock_offset_ns
+    mark = info.get("unrecorded_marks", "")
+    gstest.check(mark.isdigit() and parent_first < int(mark) < time.clock_gettime_ns(time.CLOCK_MONOTONIC),
+                 f"gilscope.info says when the child started (unrecorded_marks={mark!r}, the "
+                 f"parent's first event at {parent_first})")
     con = gstest.analyze(out / "trace", out / "run.db")
     gstest.check(gil_pids(con) == {parent},
                  f"the trace holds the parent's GIL and none of the child's ({gil_pids(con)})")
