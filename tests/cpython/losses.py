@@ -14,12 +14,16 @@ why: what cannot be hidden (docs/tracer.md), and nothing else.
   the trace came after it (a subinterpreter's GIL made after the end by
   a process that was there before it: its gil_found went to that CPU),
   with the events of that process skipped before its GIL was recognised
-  when they all came after the end; and anomalies (events that fit no
-  state: the analyzer counts them after a lost event) when the first one
-  happened after the end (less SLACK_NS, as places). Not accepted:
+  when they all came after the end; traced processes that recorded
+  nothing (gilscope.info's unrecorded_pids) when each said it was traced
+  after the end (less SLACK_NS; unrecorded_marks: one that ran on that
+  CPU alone); and anomalies (events that fit no state: the analyzer
+  counts them after a lost event) when the first one happened after the
+  end (less SLACK_NS, as places). Not accepted:
   anything missing before it, a lost start of a GIL that was there
-  before it, an anomaly before it, a loss LTTng counted, any other loss
-  row.
+  before it, an anomaly before it, a process that recorded nothing
+  having started before it (or with no start time), a loss LTTng
+  counted, any other loss row.
 - A process killed from outside before its exit: the last few places
   its threads had captured and not yet written (the last KILLED_TAIL of
   its GIL's order, the process never reached its exit).
