@@ -18,6 +18,9 @@
 
 #define PROVIDER "gilscope:"
 #define HOLD_NO_REQ UINT64_MAX /* a hold's req_seq: its request went on its own */
+#define HOLD_STATE 9           /* a hold's values in a hold record's `state` */
+#define HOLD_SITE 6            /* and in its `site` */
+#define HOLD_MAX 2             /* holds in one record */
 
 /* What each event class carries, by field name: the GIL, up to two
  * integers (n1, n2), a string and the tag, decoded into the named fields
@@ -39,6 +42,8 @@ static const struct evdef {
 	/* A whole hold: its request (if it did not wait), acquire and
 	 * release in one record: split into them. */
 	{ "hold",                GS_EV_ACQUIRE,      "gil", NULL, NULL, NULL, NULL },
+	/* A hold held back by the thread in `tid`, written by another. */
+	{ "hold_for",            GS_EV_ACQUIRE,      "gil", NULL, NULL, NULL, NULL },
 	{ "release",             GS_EV_RELEASE,      "gil", "forced", NULL, NULL, NULL },
 	{ "code",                GS_EV_CODE,         NULL, "id", "firstlineno", "filename", NULL },
 	{ "stack",               GS_EV_STACK,        NULL, "id", NULL, NULL, NULL },
@@ -93,10 +98,11 @@ static const char *const packed_site[] = { "code", "offset", "stack" };
  * event type, `kind` saying which (GILSCOPE_RARE_*), the integers in the
  * sequence `v` in the order below, the string in `text`, the tag in `tag`.
  * Each kind is read as the event of its name in earlier versions' traces. */
-#define RARE_KINDS 10
+#define RARE_KINDS 11
+#define RARE_MAX_V 16
 static const struct rare_kind {
 	const char *event;
-	const char *v[10];
+	const char *v[RARE_MAX_V];
 	const char *text;
 } rare_kinds[RARE_KINDS + 1] = {
 	[1] = { "gil_found", { "gil", "interval_us", "rule" }, "version" },
@@ -111,6 +117,9 @@ static const struct rare_kind {
 	[8] = { "process_exit", { "status" }, NULL },
 	[9] = { "thread_name", { "tid" }, "name" },
 	[10] = { "resync", { "ngils" }, NULL },
+	[11] = { "hold_for", { "gil", "req_seq", "req_ts", "seq", "ts", "switch_number", "rel_seq",
+			       "rel_ts", "forced", "code", "offset", "stack", "rel_code", "rel_offset",
+			       "rel_stack", "tid" }, NULL },
 };
 
 /* A payload member: index in the structure (-1 absent), for a packed
@@ -136,6 +145,10 @@ struct class_info {
 	struct member for_tid; /* take_for, acquire_for: the thread it is for */
 	int is_hold;           /* hold: its release follows, in rel_* */
 	struct member rel_seq, rel_ts, rel_forced, rel_code, rel_offset, rel_stack;
+	/* hold with sequences (held-back holds): one or two holds a record,
+	 * the second read with hold_next, its elements shifted by one hold */
+	struct member hold_state, hold_site;
+	struct class_info *hold_next;
 	/* gilscope:rare: each record is read with the class_info of its kind */
 	int is_rare;
 	struct member rare_kind, rare_v;
@@ -304,9 +317,13 @@ static struct member member_array_elem(const bt_field_class *sc, const char *arr
 	return m;
 }
 
-static struct member member_elem(const bt_field_class *sc, const char *array, int64_t elem)
+/* Element elem of a static array or a sequence (`hold` since held-back
+ * holds: a record's length is checked where it is read). */
+static struct member member_elem_any(const bt_field_class *sc, const char *array, int64_t elem)
 {
-	return member_array_elem(sc, array, elem, 0);
+	struct member m = member_array_elem(sc, array, elem, 0);
+
+	return m.idx >= 0 ? m : member_array_elem(sc, array, elem, 1);
 }
 
 /* Field `name` of event `event`: a member of that name (earlier versions,
@@ -322,10 +339,10 @@ static struct member payload_member(const bt_field_class *sc, const char *event,
 			continue;
 		for (int64_t k = 0; k < 9 && packed[i].state[k]; k++)
 			if (!strcmp(packed[i].state[k], name))
-				return member_elem(sc, "state", k);
+				return member_elem_any(sc, "state", k);
 		for (int64_t k = 0; k < (int64_t)(sizeof(packed_site) / sizeof(packed_site[0])); k++)
 			if (!strcmp(packed_site[k], name))
-				return member_elem(sc, "site", k);
+				return member_elem_any(sc, "site", k);
 	}
 	return m;
 }
@@ -346,7 +363,7 @@ static struct member rare_member(const bt_field_class *sc, const char *event, co
 		return member_find(sc, "tag");
 	if (k->text && !strcmp(name, k->text))
 		return member_find(sc, "text");
-	for (int64_t i = 0; i < 10 && k->v[i]; i++)
+	for (int64_t i = 0; i < RARE_MAX_V && k->v[i]; i++)
 		if (!strcmp(k->v[i], name))
 			return member_array_elem(sc, "v", i, 1);
 	return none;
@@ -386,7 +403,7 @@ static struct class_info *rare_info_fill(struct reader *r, struct class_info *ci
 				def = &evdefs[i];
 		if (!class_info_fill(r, sub, payload, name, def, k))
 			return NULL;
-		while (sub->rare_need < 10 && rare_kinds[k].v[sub->rare_need])
+		while (sub->rare_need < RARE_MAX_V && rare_kinds[k].v[sub->rare_need])
 			sub->rare_need++;
 		ci->rare_sub[k] = sub;
 	}
@@ -435,6 +452,50 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 
 /* ci from the payload's class for an event def (of a gilscope:rare
  * record of kind rk: its members are then elements of `v`). */
+/* A member of the second hold of a two-hold record: one hold further in
+ * `state` or `site`. */
+static struct member hold_shift(struct member m, const struct class_info *ci)
+{
+	if (m.idx >= 0 && m.elem >= 0 && m.idx == ci->hold_state.idx)
+		m.elem += HOLD_STATE;
+	else if (m.idx >= 0 && m.elem >= 0 && m.idx == ci->hold_site.idx)
+		m.elem += HOLD_SITE;
+	return m;
+}
+
+/* A `hold` with sequences: ci reads its first hold, hold_next (made here)
+ * the second. 0 after setting an error. */
+static int hold_next_fill(struct reader *r, struct class_info *ci, const bt_field_class *payload)
+{
+	struct class_info *nx = reader_alloc(r, sizeof(*nx));
+
+	ci->hold_state = member_find(payload, "state");
+	ci->hold_site = member_find(payload, "site");
+	if (!nx) {
+		reader_errorf(r, "out of memory");
+		return 0;
+	}
+	*nx = *ci;
+	nx->gil = hold_shift(ci->gil, ci);
+	nx->n3 = hold_shift(ci->n3, ci);
+	nx->n4 = hold_shift(ci->n4, ci);
+	nx->n5 = hold_shift(ci->n5, ci);
+	nx->seq = hold_shift(ci->seq, ci);
+	nx->ts = hold_shift(ci->ts, ci);
+	nx->switch_number = hold_shift(ci->switch_number, ci);
+	nx->req_seq = hold_shift(ci->req_seq, ci);
+	nx->req_ts = hold_shift(ci->req_ts, ci);
+	nx->rel_seq = hold_shift(ci->rel_seq, ci);
+	nx->rel_ts = hold_shift(ci->rel_ts, ci);
+	nx->rel_forced = hold_shift(ci->rel_forced, ci);
+	nx->rel_code = hold_shift(ci->rel_code, ci);
+	nx->rel_offset = hold_shift(ci->rel_offset, ci);
+	nx->rel_stack = hold_shift(ci->rel_stack, ci);
+	nx->hold_next = NULL;
+	ci->hold_next = nx;
+	return 1;
+}
+
 static struct class_info *class_info_fill(struct reader *r, struct class_info *ci,
 					  const bt_field_class *payload, const char *name,
 					  const struct evdef *def, int rk)
@@ -463,9 +524,10 @@ static struct class_info *class_info_fill(struct reader *r, struct class_info *c
 	ci->seq = rare_member(payload, def->name, "seq", rk);
 	ci->ts = rare_member(payload, def->name, "ts", rk);
 	ci->switch_number = rare_member(payload, def->name, def->type == GS_EV_ACQUIRE ? "switch_number" : NULL, rk);
-	ci->is_hold = !strcmp(def->name, "hold");
+	ci->is_hold = !strcmp(def->name, "hold") || !strcmp(def->name, "hold_for");
 	is_take = !strcmp(def->name, "take") || !strcmp(def->name, "take_for") || ci->is_hold;
-	is_for = !strcmp(def->name, "take_for") || !strcmp(def->name, "acquire_for");
+	is_for = !strcmp(def->name, "take_for") || !strcmp(def->name, "acquire_for") ||
+		 !strcmp(def->name, "hold_for");
 	ci->req_seq = rare_member(payload, def->name, is_take ? "req_seq" : NULL, rk);
 	ci->req_ts = rare_member(payload, def->name, is_take ? "req_ts" : NULL, rk);
 	ci->for_tid = rare_member(payload, def->name, is_for ? "tid" : NULL, rk);
@@ -484,15 +546,22 @@ static struct class_info *class_info_fill(struct reader *r, struct class_info *c
 		ci->rel_seq = rare_member(payload, def->name, "rel_seq", rk);
 		ci->rel_ts = rare_member(payload, def->name, "rel_ts", rk);
 		ci->rel_forced = rare_member(payload, def->name, "forced", rk);
-		ci->rel_code = member_elem(payload, "site", 3);
-		ci->rel_offset = member_elem(payload, "site", 4);
-		ci->rel_stack = member_elem(payload, "site", 5);
+		ci->rel_code = rk ? rare_member(payload, def->name, "rel_code", rk)
+				  : member_elem_any(payload, "site", 3);
+		ci->rel_offset = rk ? rare_member(payload, def->name, "rel_offset", rk)
+				    : member_elem_any(payload, "site", 4);
+		ci->rel_stack = rk ? rare_member(payload, def->name, "rel_stack", rk)
+				   : member_elem_any(payload, "site", 5);
 		if (ci->rel_seq.idx < 0 || ci->rel_ts.idx < 0 || ci->rel_forced.idx < 0 ||
 		    ci->rel_code.idx < 0 || ci->rel_offset.idx < 0 || ci->rel_stack.idx < 0) {
 			reader_errorf(r, "event %s lacks its release's seq, ts, forced or site "
 				      "(recorded by another gilscope version?)", name);
 			return NULL;
 		}
+		if (!rk && ci->rel_seq.elem >= 0 &&
+		    member_array_elem(payload, "state", 0, 1).idx >= 0 &&
+		    !hold_next_fill(r, ci, payload))
+			return NULL;
 	}
 	if ((ci->seq.idx < 0) != (ci->ts.idx < 0)) {
 		reader_errorf(r, "event %s carries %s but not %s (recorded by another gilscope "
@@ -748,6 +817,10 @@ static int reader_hold_release(struct reader *r, const struct class_info *ci,
 	return reader_pass(r, &e);
 }
 
+static int reader_decode(struct reader *r, const struct class_info *ci,
+			 const struct sclass_info *si, const bt_message *msg,
+			 const bt_field *payload, const bt_field *ctx);
+
 static int reader_event(struct reader *r, const bt_message *msg)
 {
 	const bt_event *ev = bt_message_event_borrow_event_const(msg);
@@ -755,7 +828,6 @@ static int reader_event(struct reader *r, const bt_message *msg)
 	struct class_info *ci = (struct class_info *)class_info_get(r, ec);
 	const struct sclass_info *si;
 	const bt_field *payload, *ctx;
-	struct gs_event e;
 
 	if (!ci)
 		return -1;
@@ -793,6 +865,37 @@ static int reader_event(struct reader *r, const bt_message *msg)
 		ci->si = si;
 	}
 	ctx = bt_event_borrow_common_context_field_const(ev);
+	if (ci->hold_next) {
+		/* One hold or two (held-back holds), each read in turn. */
+		uint64_t ns = bt_field_array_get_length(bt_field_structure_borrow_member_field_by_index_const(
+			payload, (uint64_t)ci->hold_state.idx));
+		uint64_t nsite = bt_field_array_get_length(bt_field_structure_borrow_member_field_by_index_const(
+			payload, (uint64_t)ci->hold_site.idx));
+		uint64_t n = ns / HOLD_STATE;
+
+		if (n < 1 || n > HOLD_MAX || ns != n * HOLD_STATE || nsite != n * HOLD_SITE) {
+			reader_errorf(r, "a %s record carries %" PRIu64 " state and %" PRIu64 " site values, "
+				      "not %d and %d for each of 1 or %d holds (recorded by another "
+				      "gilscope version?)", bt_event_class_get_name(ec), ns, nsite,
+				      HOLD_STATE, HOLD_SITE, HOLD_MAX);
+			return -1;
+		}
+		if (reader_decode(r, ci, si, msg, payload, ctx))
+			return -1;
+		return n > 1 ? reader_decode(r, ci->hold_next, si, msg, payload, ctx) : 0;
+	}
+	return reader_decode(r, ci, si, msg, payload, ctx);
+}
+
+/* One record's event (a take's request and a hold's release too) into
+ * the reordering. */
+static int reader_decode(struct reader *r, const struct class_info *ci,
+			 const struct sclass_info *si, const bt_message *msg,
+			 const bt_field *payload, const bt_field *ctx)
+{
+	const bt_event_class *ec = bt_event_borrow_class_const(bt_message_event_borrow_event_const(msg));
+	struct gs_event e;
+
 	memset(&e, 0, sizeof(e));
 	e.type = ci->type;
 	if (bt_clock_snapshot_get_ns_from_origin(

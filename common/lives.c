@@ -52,7 +52,7 @@ struct fields {
  * a GIL, and those that carry the recording's tag. */
 static int rare_kind_gil(uint64_t k)
 {
-	return k == 1 || k == 2 || k == 3 || k == 4 || k == 5 || k == 6 || k == 7;
+	return k == 1 || k == 2 || k == 3 || k == 4 || k == 5 || k == 6 || k == 7 || k == 11;
 }
 
 static int rare_kind_tag(uint64_t k)

@@ -927,7 +927,7 @@ enum rec_status flight_snapshot(const struct sessiond_opts *o, const char *sessi
 	struct lttng_snapshot_output *out = NULL;
 	pid_t pids[ATTACH_MAX_PIDS];
 	enum rec_status err = REC_FAILED;
-	int rc, resync = 0;
+	int rc, resync = 0, flush = 0;
 
 	memset(res, 0, sizeof(*res));
 	if (flight_find(pfx, session, name, sizeof(name)) != REC_OK ||
@@ -951,6 +951,9 @@ enum rec_status flight_snapshot(const struct sessiond_opts *o, const char *sessi
 		goto end;
 	}
 	resync = 1;
+	/* Held-back holds out too (session_flush_on's wait is within the
+	 * resync's). */
+	flush = !session_flush_switch(pfx, h, 1);
 	sleep_ms(RESYNC_WAIT_MS);
 	if ((rc = lttng_snapshot_output_set_local_path(trace_dir, out)) < 0) {
 		lttng_fail(pfx, "cannot set the snapshot's directory", rc);
@@ -985,6 +988,8 @@ enum rec_status flight_snapshot(const struct sessiond_opts *o, const char *sessi
 		goto end;
 	err = REC_OK;
 end:
+	if (flush && session_flush_off(pfx, h))
+		err = REC_FAILED;
 	if (resync && (rc = lttng_disable_event(h, SESSION_RESYNC_EVENT, SESSION_CHANNEL)) < 0)
 		err = lttng_fail(pfx, "cannot disable " SESSION_RESYNC_EVENT, rc);
 	if (out)

@@ -95,19 +95,26 @@ LTTNG_UST_TRACEPOINT_EVENT(gilscope, release,
  * `linetable` (1: co_lnotab of 3.7-3.9, 2: co_linetable of 3.10, 3: the
  * location table of 3.11+), starting from `firstlineno`. `name` is the
  * qualified name on 3.11+, the plain name before. */
-/* A whole hold in one record: its acquire (and the request before it,
- * when that request never waited) and its release, written at the release
- * as one record where they would be two or three (each record costs
- * LTTng-UST about as much as its whole floor, whatever its size). `state`:
- * gil, req_seq, req_ts (GILSCOPE_NO_REQ, 0: the request was written on its
- * own, before a wait), seq, ts, switch_number, then the release's seq, ts,
- * forced. `site`: the acquire's code, offset, stack, then the release's. */
+/* Whole holds in one record: each its acquire (and the request before
+ * it, when that request never waited) and its release, written at the
+ * release as one record where they would be two or three (each record
+ * costs LTTng-UST about as much as its whole floor, whatever its size).
+ * `n` holds of one thread (1 or 2: a thread that churns holds one back
+ * and writes it with its next, tracer/preload.c "held-back holds"), the
+ * older first: `state` GILSCOPE_HOLD_STATE values each: gil, req_seq,
+ * req_ts (GILSCOPE_NO_REQ, 0: the request was written on its own, before
+ * a wait), seq, ts, switch_number, then the release's seq, ts, forced.
+ * `site` GILSCOPE_HOLD_SITE each: the acquire's code, offset, stack, then
+ * the release's. (Before held-back holds: one hold, static arrays.) */
 #define GILSCOPE_NO_REQ UINT64_MAX
+#define GILSCOPE_HOLD_STATE 9
+#define GILSCOPE_HOLD_SITE (2 * GILSCOPE_SITE_LEN)
+#define GILSCOPE_HOLD_MAX 2
 LTTNG_UST_TRACEPOINT_EVENT(gilscope, hold,
-	LTTNG_UST_TP_ARGS(const uint64_t *, state, const int32_t *, site),
+	LTTNG_UST_TP_ARGS(const uint64_t *, state, const int32_t *, site, unsigned int, n),
 	LTTNG_UST_TP_FIELDS(
-		lttng_ust_field_array(uint64_t, state, state, 9)
-		lttng_ust_field_array(int32_t, site, site, 2 * GILSCOPE_SITE_LEN)
+		lttng_ust_field_sequence(uint64_t, state, state, uint8_t, GILSCOPE_HOLD_STATE * n)
+		lttng_ust_field_sequence(int32_t, site, site, uint8_t, GILSCOPE_HOLD_SITE * n)
 	)
 )
 
@@ -191,7 +198,12 @@ LTTNG_UST_TRACEPOINT_EVENT(gilscope, drop_request,
  *   disabled to enabled for this process, and every second while it stays
  *   on, the next GIL event first writes `resync` (the marker), then
  *   `gil_known` for each GIL alive and `thread_name` for each named thread
- *   still alive, so that the trace can be read alone. */
+ *   still alive, so that the trace can be read alone.
+ * - hold_for (a hold's 9 state values, its 6 site values, tid): a hold
+ *   held back by thread `tid` (tracer/preload.c, "held-back holds") and
+ *   written by another thread of the same process, more than
+ *   HB_RESCUE_NS after its release, or at a stop, snapshot, fork or
+ *   exit. */
 #define GILSCOPE_RARE_GIL_FOUND 1
 #define GILSCOPE_RARE_GIL_KNOWN 2
 #define GILSCOPE_RARE_GIL_RETIRED 3
@@ -202,7 +214,8 @@ LTTNG_UST_TRACEPOINT_EVENT(gilscope, drop_request,
 #define GILSCOPE_RARE_PROCESS_EXIT 8
 #define GILSCOPE_RARE_THREAD_NAME 9
 #define GILSCOPE_RARE_RESYNC 10
-#define GILSCOPE_RARE_MAX_V 10
+#define GILSCOPE_RARE_HOLD_FOR 11
+#define GILSCOPE_RARE_MAX_V 16
 LTTNG_UST_TRACEPOINT_EVENT(gilscope, rare,
 	LTTNG_UST_TP_ARGS(int, kind, const int64_t *, v, unsigned int, nv, const char *, text,
 			  uint32_t, tag),

@@ -122,6 +122,10 @@ static struct {
 	 * _exit, exit), 0 if none: read here, where a thread that starts
 	 * writing finds it in a line it has just read (thread_mute_check). */
 	atomic_int dying;
+	/* Some thread of this process has held a hold back (held-back
+	 * holds): set once, never cleared. Every unlock then also looks at
+	 * the gilscope_ctl:flush switch (mutex_unlock_hb). */
+	atomic_int hb_any;
 } g_hot __attribute__((aligned(64))) = {
 	.mutex_lock = mutex_lock_first,
 	.mutex_unlock = mutex_unlock_first,
@@ -227,6 +231,9 @@ struct thread_state {
 	struct gil *late;                /* GIL whose acquire this thread published (late_*) */
 	uint64_t late_seq;               /* that acquire's seq */
 	int late_n;                      /* pend[0..late_n): it and its request */
+	uint64_t hb_mine;                /* token of the hold this thread holds back, 0 none */
+	uint64_t hb_last_rel;            /* trace clock of its last hold's release */
+	uint32_t hb_count;               /* holds held back so far (the tokens' low half) */
 	pthread_mutex_t *cand_m;         /* candidate GIL awaiting confirmation */
 	pthread_mutex_t *cand_s;
 	pthread_mutex_t *last_init;      /* the last mutex this thread initialised */
@@ -526,10 +533,19 @@ HOT EXPORT int pthread_cond_signal(pthread_cond_t *cond);
  * written only by its owner; MAX_THREAD_SLOTS threads at a time are
  * waited for, more are not. */
 #define MAX_THREAD_SLOTS 1024
+/* A held-back hold's values in its slot (held-back holds): the hold
+ * record's state, its site (each as its 32 bits), the owner's tid. */
+enum { HB_STATE = 0, HB_SITE = GILSCOPE_HOLD_STATE, HB_TID = HB_SITE + GILSCOPE_HOLD_SITE, HB_NV };
 struct thread_slot {
 	atomic_int used;
 	atomic_int pending;
 	atomic_int tid;                  /* its thread (late_rescue) */
+	/* The completed hold this thread holds back, written by it with its
+	 * next one, or by whichever thread swaps hb_token from its value to
+	 * 0 first (held-back holds). 0: none. The values are written by the
+	 * owner only, before it publishes the token. */
+	_Atomic uint64_t hb_token;
+	_Atomic uint64_t hb_v[HB_NV];
 } __attribute__((aligned(64)));
 static struct thread_slot g_slots[MAX_THREAD_SLOTS];
 /* Slots ever taken: the scans' end. The table is 16 pages that a scan of
@@ -543,9 +559,13 @@ TLS int t_slot_tried;
  * begun to end the process: they are not written (thread_mute_check). */
 TLS int t_mute;
 
+static void hb_thread_end(struct thread_slot *ts);
+
 static void thread_slot_release(void *slot)
 {
 	struct thread_slot *ts = slot;
+	if (tl.hb_mine)
+		hb_thread_end(ts);
 	atomic_store(&ts->pending, 0);
 	atomic_store(&ts->used, 0);
 	t_slot = NULL; /* run by the thread itself, at its very end */
@@ -559,6 +579,10 @@ static void thread_slot_take(void)
 		return;
 	for (int i = 0; i < MAX_THREAD_SLOTS; i++) {
 		int free_ = 0;
+		/* A slot whose ended thread still holds a hold back keeps it
+		 * for a rescuer (held-back holds). */
+		if (atomic_load_explicit(&g_slots[i].hb_token, memory_order_relaxed))
+			continue;
 		if (atomic_compare_exchange_strong(&g_slots[i].used, &free_, 1)) {
 			int used = atomic_load(&g_slots_used);
 			while (used < i + 1 && !atomic_compare_exchange_weak(&g_slots_used, &used, i + 1))
@@ -697,27 +721,243 @@ static void pending_site_acquire(const struct pending_ev *p, int32_t site[GILSCO
 		pending_site_packed(p, ATTRIB_AT_ACQUIRE, site);
 }
 
+/* --- held-back holds -------------------------------------------------------
+ *
+ * Each LTTng record costs a churning thread about LTTng's whole floor,
+ * whatever its size (bench/README.md, "Session 18"). So a thread that
+ * takes the GIL again soon after its last release (HB_HOT_NS) holds its
+ * completed hold back, at most one, in its slot, and writes it with its
+ * next one as one two-hold `hold` record. Exactly one thread writes a
+ * held-back hold: whichever swaps the slot's hb_token from the hold's
+ * token to 0 (the owner with one exchange, anyone else with a
+ * compare-and-swap after copying the values). It is written
+ * - by its owner, with its next hold (or alone, at its next hold when
+ *   that one is not held back, or when its thread ends);
+ * - by any thread of the process, the owner too, at a GIL event more
+ *   than HB_RESCUE_NS after the hold's release (hb_rescue_check: one scan
+ *   a HB_RESCUE_NS at most), as `hold_for` with the owner's tid when
+ *   another thread writes it: a reader waits that long at most, past a
+ *   busy GIL;
+ * - before a fork (the child forgets its parent's), when a GIL is
+ *   retired, and when the process ends;
+ * - when the recorder turns on gilscope_ctl:flush, just before every stop
+ *   and snapshot (gilscope_ctl_tp.h): liblttng-ust's listener thread
+ *   applies it and then unlocks its mutex, and the unlock wrapper of a
+ *   process that ever held a hold back (g_hot.hb_any) sees it there
+ *   (mutex_unlock_hb) and writes every held-back hold: a process idle at
+ *   the stop loses none. While it is on no hold is held back.
+ * A process killed by SIGKILL loses its threads' held-back holds. */
+#define HB_HOT_NS 100000u        /* back within this of its last release: hold back */
+#define HB_RESCUE_NS 1000000u    /* held back this long: any GIL event writes it */
+
+/* The trace clock at which the next rescue scan is due (hb_rescue_check):
+ * read by every GIL event of a process that held a hold back, written
+ * once per scan. */
+static _Alignas(64) _Atomic uint64_t g_hb_scan_next;
+
+static inline int hb_flush_on(void)
+{
+	return lttng_ust_tracepoint_enabled(gilscope_ctl, flush);
+}
+
+/* Writes held-back values v: as this thread's `hold`, or as `hold_for`
+ * the thread that held it back. tl.guard is set. */
+static void hb_write_values(const uint64_t *v)
+{
+	if ((pid_t)(uint32_t)v[HB_TID] == self_tid()) {
+		uint64_t state[GILSCOPE_HOLD_STATE];
+		int32_t site[GILSCOPE_HOLD_SITE];
+		for (int i = 0; i < GILSCOPE_HOLD_STATE; i++)
+			state[i] = v[HB_STATE + i];
+		for (int i = 0; i < GILSCOPE_HOLD_SITE; i++)
+			site[i] = (int32_t)(uint32_t)v[HB_SITE + i];
+		lttng_ust_tracepoint(gilscope, hold, state, site, 1);
+	} else {
+		int64_t vals[HB_NV];
+		for (int i = 0; i < HB_NV; i++)
+			vals[i] = i >= HB_SITE ? (int32_t)(uint32_t)v[i] : (int64_t)v[i];
+		rare(GILSCOPE_RARE_HOLD_FOR, vals, HB_NV, "", 0);
+	}
+}
+
+/* Writes the hold held back in slot ts if its release is at least
+ * min_age before now (trace clock), claiming it first. tl.guard is set
+ * and this thread's pending flag up. */
+static void hb_rescue_slot(struct thread_slot *ts, uint64_t now, uint64_t min_age)
+{
+	uint64_t tok = atomic_load_explicit(&ts->hb_token, memory_order_acquire);
+	uint64_t v[HB_NV];
+	if (!tok)
+		return;
+	for (int i = 0; i < HB_NV; i++)
+		v[i] = atomic_load_explicit(&ts->hb_v[i], memory_order_relaxed);
+	if (min_age && (int64_t)(now - v[HB_STATE + 7]) < (int64_t)min_age)
+		return; /* its owner most likely writes it with its next hold */
+	/* A later hold of the owner comes with another token: then the swap
+	 * fails and the copy is dropped. */
+	if (!atomic_compare_exchange_strong(&ts->hb_token, &tok, 0))
+		return;
+	if (ts == t_slot)
+		tl.hb_mine = 0;
+	hb_write_values(v);
+}
+
+/* Every hold held back in this process, whatever its age (a stop, a
+ * fork, a GIL retired, the end). */
+static void hb_write_all(void)
+{
+	if (!atomic_load_explicit(&g_hot.hb_any, memory_order_relaxed))
+		return;
+	int guard = tl.guard, e = errno;
+	tl.guard = 1;
+	int was = thread_slot_writing();
+	int used = atomic_load(&g_slots_used);
+	if (!t_mute)
+		for (int i = 0; i < used; i++)
+			hb_rescue_slot(&g_slots[i], 0, 0);
+	thread_slot_pending(was);
+	tl.guard = guard;
+	errno = e;
+}
+
+/* A GIL event at now: holds held back more than HB_RESCUE_NS ago are
+ * written, by one scan a HB_RESCUE_NS at most (hb_rescue_check). The
+ * caller's pending flag is up. */
+static __attribute__((noinline)) void hb_rescue_due(uint64_t now)
+{
+	uint64_t next = atomic_load_explicit(&g_hb_scan_next, memory_order_relaxed);
+	if (now < next ||
+	    !atomic_compare_exchange_strong(&g_hb_scan_next, &next, now + HB_RESCUE_NS))
+		return;
+	int guard = tl.guard;
+	tl.guard = 1;
+	int was = thread_slot_writing();
+	int used = atomic_load(&g_slots_used);
+	if (!t_mute)
+		for (int i = 0; i < used; i++)
+			hb_rescue_slot(&g_slots[i], now, HB_RESCUE_NS);
+	thread_slot_pending(was);
+	tl.guard = guard;
+}
+
+static inline void hb_rescue_check(uint64_t now)
+{
+	if (atomic_load_explicit(&g_hot.hb_any, memory_order_relaxed) &&
+	    __builtin_expect(now >= atomic_load_explicit(&g_hb_scan_next, memory_order_relaxed), 0))
+		hb_rescue_due(now);
+}
+
+/* This thread's held-back hold into state and site (the first hold of a
+ * two-hold record): 1, or 0 when it holds none back or another thread
+ * wrote it meanwhile. One exchange. */
+static inline unsigned hb_take_own(uint64_t *state, int32_t *site)
+{
+	uint64_t tok = tl.hb_mine;
+	if (!tok)
+		return 0;
+	tl.hb_mine = 0;
+	struct thread_slot *ts = t_slot;
+	if (atomic_exchange_explicit(&ts->hb_token, 0, memory_order_seq_cst) != tok)
+		return 0;
+	for (int i = 0; i < GILSCOPE_HOLD_STATE; i++)
+		state[i] = atomic_load_explicit(&ts->hb_v[HB_STATE + i], memory_order_relaxed);
+	for (int i = 0; i < GILSCOPE_HOLD_SITE; i++)
+		site[i] = (int32_t)(uint32_t)atomic_load_explicit(&ts->hb_v[HB_SITE + i],
+								  memory_order_relaxed);
+	return 1;
+}
+
+/* Holds back the hold in state and site: 1, or 0 for the caller to write
+ * it now (no slot, or a stop or snapshot under way). One exchange, a full
+ * barrier: a flush switch turned on after it is seen by the check below,
+ * or its writer (mutex_unlock_hb) sees this hold. */
+static inline int hb_keep(const uint64_t *state, const int32_t *site)
+{
+	struct thread_slot *ts = t_slot;
+	if (!ts)
+		return 0;
+	for (int i = 0; i < GILSCOPE_HOLD_STATE; i++)
+		atomic_store_explicit(&ts->hb_v[HB_STATE + i], state[i], memory_order_relaxed);
+	for (int i = 0; i < GILSCOPE_HOLD_SITE; i++)
+		atomic_store_explicit(&ts->hb_v[HB_SITE + i], (uint64_t)(uint32_t)site[i],
+				      memory_order_relaxed);
+	atomic_store_explicit(&ts->hb_v[HB_TID], (uint64_t)(uint32_t)tl.tid, memory_order_relaxed);
+	if (!++tl.hb_count)
+		tl.hb_count = 1;
+	uint64_t tok = (uint64_t)(uint32_t)tl.tid << 32 | tl.hb_count;
+	atomic_exchange_explicit(&ts->hb_token, tok, memory_order_seq_cst);
+	if (__builtin_expect(!atomic_load_explicit(&g_hot.hb_any, memory_order_relaxed), 0))
+		atomic_store(&g_hot.hb_any, 1);
+	if (__builtin_expect(hb_flush_on(), 0)) {
+		/* A stop or snapshot is under way: written now, by this
+		 * thread unless the switch's writer was quicker. */
+		return !atomic_compare_exchange_strong(&ts->hb_token, &tok, 0);
+	}
+	tl.hb_mine = tok;
+	return 1;
+}
+
+/* The thread ends (its slot's destructor): its held-back hold now. */
+static void hb_thread_end(struct thread_slot *ts)
+{
+	tl.hb_mine = 0;
+	if (atomic_load(&g_hot.mode) != MODE_ACTIVE)
+		return;
+	int guard = tl.guard, was = thread_slot_writing();
+	tl.guard = 1;
+	if (!t_mute)
+		hb_rescue_slot(ts, 0, 0);
+	thread_slot_pending(was);
+	tl.guard = guard;
+}
+
+/* A fork child: its parent's held-back holds are the parent's to write. */
+static void hb_forget_all(void)
+{
+	int used = atomic_load(&g_slots_used);
+	for (int i = 0; i < used; i++)
+		atomic_store_explicit(&g_slots[i].hb_token, 0, memory_order_relaxed);
+	tl.hb_mine = 0;
+}
+
 static void late_settle(void);
 static __attribute__((noinline)) int mutex_unlock_flush(pthread_mutex_t *mutex);
 
 /* pend[i] (a request when with_req, then its acquire) and the release
- * after them, of one GIL, as one `hold` record; 0 when they are not there
- * or the event is off (then each goes on its own). */
+ * after them, of one GIL, as one hold: held back, or written as one
+ * `hold` record with the hold this thread held back before it; 0 when
+ * they are not there or the event is off (then each goes on its own). */
 static int pending_hold(int i, int n, int with_req)
 {
 	const struct pending_ev *q = with_req ? &tl.pend[i] : NULL;
 	const struct pending_ev *a = &tl.pend[i + with_req], *r = a + 1;
-	int32_t site[2 * GILSCOPE_SITE_LEN];
+	uint64_t state[GILSCOPE_HOLD_MAX * GILSCOPE_HOLD_STATE];
+	int32_t site[GILSCOPE_HOLD_MAX * GILSCOPE_HOLD_SITE];
 
 	if (i + with_req + 1 >= n || a->type != PEV_ACQUIRE || r->type != PEV_RELEASE ||
 	    a->gil != r->gil || (q && q->gil != a->gil) ||
 	    !lttng_ust_tracepoint_enabled(gilscope, hold))
 		return 0;
-	const uint64_t state[9] = { a->gil, q ? q->seq : GILSCOPE_NO_REQ, q ? q->ts : 0,
-				    a->seq, a->ts, a->switch_number, r->seq, r->ts, r->forced };
-	pending_site_acquire(a, site);
-	pending_site_packed(r, ATTRIB_AT_RELEASE, site + GILSCOPE_SITE_LEN);
-	lttng_ust_do_tracepoint(gilscope, hold, state, site);
+	unsigned k = hb_take_own(state, site);
+	uint64_t *st = state + k * GILSCOPE_HOLD_STATE;
+	int32_t *si = site + k * GILSCOPE_HOLD_SITE;
+	st[0] = a->gil;
+	st[1] = q ? q->seq : GILSCOPE_NO_REQ;
+	st[2] = q ? q->ts : 0;
+	st[3] = a->seq;
+	st[4] = a->ts;
+	st[5] = a->switch_number;
+	st[6] = r->seq;
+	st[7] = r->ts;
+	st[8] = r->forced;
+	pending_site_acquire(a, si);
+	pending_site_packed(r, ATTRIB_AT_RELEASE, si + GILSCOPE_SITE_LEN);
+	/* Hot: back within HB_HOT_NS of its last release. */
+	int hot = a->ts - tl.hb_last_rel < HB_HOT_NS;
+	tl.hb_last_rel = r->ts;
+	if (!k && hot && hb_keep(st, si))
+		return 1;
+	lttng_ust_do_tracepoint(gilscope, hold, state, site, k + 1);
 	return 1;
 }
 
@@ -816,6 +1056,8 @@ static void pending_flush(void)
 	if (tl.late)
 		late_settle();
 	pending_write(tl.npend);
+	if (tl.npend)
+		hb_rescue_check(tl.pend[tl.npend - 1].ts);
 	tl.npend = 0;
 	tl.acq = -1;
 	thread_slot_pending(0);
@@ -1050,6 +1292,7 @@ static __attribute__((noinline)) int mutex_unlock_defer(pthread_mutex_t *mutex, 
 	tl.late_seq = a->seq;
 	tl.late_n = tl.npend;
 	tl.acq = -1; /* complete as far as it will be (moved by the memmove) */
+	hb_rescue_check(a->ts);
 	/* Nothing in flight: an exit does not wait for a hold to end. */
 	thread_slot_pending(0);
 	return rc;
@@ -1268,6 +1511,7 @@ static void gil_retire(struct gil *g)
 		pending_flush();
 	pending_wait_dying();
 	late_rescue(g);
+	hb_write_all(); /* the holds held back go before it too */
 	g_hot.mutex_lock(&g_registry);
 	if (atomic_load_explicit(&g->m, memory_order_relaxed)) {
 		int was = thread_slot_writing();
@@ -1826,6 +2070,23 @@ static __attribute__((noinline)) int mutex_unlock_slow(pthread_mutex_t *mutex)
 	int rc = g_hot.mutex_unlock(mutex);
 	if (tl.npend && !tl.in_m)
 		pending_flush();
+	else if (atomic_load_explicit(&g_hot.hb_any, memory_order_relaxed) && hb_flush_on() &&
+		 !tl.in_m)
+		hb_write_all();
+	return rc;
+}
+
+/* Any other mutex's unlock in a process that has held a hold back: the
+ * gilscope_ctl:flush switch on (a stop or snapshot: liblttng-ust's
+ * listener thread unlocks its own mutex right after it turned it on)
+ * writes every held-back hold. Not under a GIL's mutex, not from our own
+ * code (LTTng's writes unlock mutexes too). */
+static __attribute__((noinline)) int mutex_unlock_hb(pthread_mutex_t *mutex)
+{
+	int rc = g_hot.mutex_unlock(mutex);
+	if (__builtin_expect(hb_flush_on(), 0) && !tl.guard && !tl.in_m &&
+	    atomic_load_explicit(&g_hot.mode, memory_order_relaxed) == MODE_ACTIVE)
+		hb_write_all();
 	return rc;
 }
 
@@ -1855,6 +2116,8 @@ EXPORT int pthread_mutex_unlock(pthread_mutex_t *mutex)
 		return hot_unlock_m(mutex);
 	if (__builtin_expect(mutex == atomic_load_explicit(&g_hot.s, memory_order_relaxed), 0))
 		return hot_unlock_s(mutex);
+	if (__builtin_expect(atomic_load_explicit(&g_hot.hb_any, memory_order_relaxed), 0))
+		return mutex_unlock_hb(mutex);
 	return g_hot.mutex_unlock(mutex);
 }
 
@@ -1972,16 +2235,23 @@ EXPORT void gilscope_thread_name(const char *name)
 
 /* --- start-up and fork ----------------------------------------------------- */
 
+static inline int vfork_child(void);
+
 EXPORT pid_t fork(void)
 {
 	ENSURE_REAL(fork);
 	if (!ust_fork.before)
 		return real.fork();
 	sigset_t saved;
+	/* Held-back holds are written by the parent, before the fork: the
+	 * child forgets any (one held back meanwhile, by another thread). */
+	if (atomic_load(&g_hot.mode) == MODE_ACTIVE && !vfork_child())
+		hb_write_all();
 	ust_fork.before(&saved);
 	pid_t pid = real.fork();
 	int e = errno;
 	if (pid == 0) {
+		hb_forget_all();
 		int64_t t0 = mono_ns();
 		process_lttng_begin(); /* the child's own LTTng threads */
 		ust_fork.after_child(&saved); /* registers the child */
@@ -2015,6 +2285,7 @@ static void process_exit(int status)
 		pending_flush();
 	late_rescue_all();
 	pending_wait_others();
+	hb_write_all();
 	rare_int(GILSCOPE_RARE_PROCESS_EXIT, status, "", 0);
 	tl.guard = 0;
 }
@@ -2076,6 +2347,7 @@ static int self_signal(int sig)
 		pending_flush();
 	late_rescue_all();
 	pending_wait_dying();
+	hb_write_all();
 	tl.guard = 0;
 	return marked;
 }
@@ -2110,6 +2382,7 @@ EXPORT __attribute__((noreturn)) void abort(void)
 		process_dying();
 		late_rescue_all(); /* this thread's own hold too */
 		pending_wait_dying();
+		hb_write_all();
 	}
 	real_abort();
 	__builtin_unreachable();

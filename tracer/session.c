@@ -1,9 +1,11 @@
 /* The LTTng session every gilscope recorder makes (session.h). */
 #include "session.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fsinfo.h"
@@ -155,6 +157,46 @@ end:
 	return err;
 }
 
+int session_flush_switch(const char *pfx, struct lttng_handle *h, int on)
+{
+	struct lttng_event *ev = lttng_event_create();
+	int rc;
+
+	if (!ev) {
+		fprintf(stderr, "%scannot create an LTTng event rule\n", pfx);
+		return -1;
+	}
+	snprintf(ev->name, sizeof(ev->name), "%s", SESSION_FLUSH_EVENT);
+	ev->type = LTTNG_EVENT_TRACEPOINT;
+	ev->loglevel_type = LTTNG_EVENT_LOGLEVEL_ALL;
+	rc = on ? lttng_enable_event_with_exclusions(h, ev, SESSION_CHANNEL, NULL, 0, NULL)
+		: lttng_disable_event(h, SESSION_FLUSH_EVENT, SESSION_CHANNEL);
+	lttng_event_destroy(ev);
+	if (rc < 0) {
+		fprintf(stderr, "%scannot turn %s %s (a process idle at the stop may lose the "
+			"last hold it held back): %s\n", pfx, SESSION_FLUSH_EVENT, on ? "on" : "off",
+			lttng_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+int session_flush_on(const char *pfx, struct lttng_handle *h)
+{
+	struct timespec ts = { 0, SESSION_FLUSH_WAIT_MS * 1000000L };
+
+	if (session_flush_switch(pfx, h, 1))
+		return -1;
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+	return 0;
+}
+
+int session_flush_off(const char *pfx, struct lttng_handle *h)
+{
+	return session_flush_switch(pfx, h, 0);
+}
+
 void session_release(struct gs_session *s)
 {
 	if (s->tracker)
@@ -248,6 +290,10 @@ int session_teardown(const char *pfx, struct gs_session *s, uint64_t *lost)
 	int rc = 0, err = 0, outdir = s->outdir[0] != '\0', drained = 0;
 	char space[400];
 	*lost = 0;
+	/* Before the stop: what the processes held back goes out (a failure
+	 * has said so; the stop goes on). */
+	if (s->started && s->handle)
+		session_flush_on(pfx, s->handle);
 	s->stop_clock = s->started ? (uint64_t)mono_ns() : 0;
 	if (s->started && (rc = stop_and_drain(s->name)) < 0 && !disk_full(s, space, sizeof(space)))
 		err = lttng_fail(pfx, "cannot stop tracing", rc);

@@ -14,6 +14,13 @@
 
 #define SESSION_CHANNEL "gilscope"
 #define SESSION_RESYNC_EVENT "gilscope_ctl:resync"
+/* Turned on just before every stop and snapshot: each traced process
+ * writes the holds it held back (gilscope_ctl_tp.h). */
+#define SESSION_FLUSH_EVENT "gilscope_ctl:flush"
+/* How long the processes get to answer it (ms): liblttng-ust's listener
+ * thread applies the switch and the process writes before it answers the
+ * daemon, so this is margin for a descheduled thread. */
+#define SESSION_FLUSH_WAIT_MS 50
 /* A recording's sub-buffers are closed at least this often (us). */
 #define SESSION_SWITCH_US 1000000u
 
@@ -49,6 +56,16 @@ int session_setup(const char *pfx, struct gs_session *s, const struct gs_session
 
 /* Adds pid to a tracked session's processes. */
 int session_track(const char *pfx, struct gs_session *s, pid_t pid);
+
+/* Turns the gilscope_ctl:flush switch on in the session of handle h
+ * (channel SESSION_CHANNEL) and gives the processes SESSION_FLUSH_WAIT_MS
+ * to write their held-back holds; session_flush_off() turns it off. 0,
+ * or -1 after printing one line (the stop goes on: a process that is
+ * idle may then lose its last hold). */
+int session_flush_on(const char *pfx, struct lttng_handle *h);
+int session_flush_off(const char *pfx, struct lttng_handle *h);
+/* The switch alone, with no wait (on: 1 on, 0 off). */
+int session_flush_switch(const char *pfx, struct lttng_handle *h, int on);
 
 /* Frees the handles, leaving the session in the daemon. */
 void session_release(struct gs_session *s);

@@ -583,6 +583,8 @@ RARE_KINDS: dict[int, tuple[str, tuple[str, ...], Optional[str]]] = {
     8: ("process_exit", ("status",), None),
     9: ("thread_name", ("tid",), "name"),
     10: ("resync", ("ngils",), None),
+    # A hold held back by thread `tid` and written by another (docs/events.md).
+    11: ("hold_for", PACKED_STATE["hold"] + SITE_OF["hold"] + ("tid",), None),
 }
 RARE_TAGGED = ("gil_found", "gil_known", "thread_name", "resync")
 
@@ -605,6 +607,8 @@ def unpack_rare(fields: dict) -> tuple[str, dict]:
         out["tag"] = fields.get("tag")
     if "gil" in out:
         out["gil"] %= 1 << 64  # carried signed, an address
+    if "req_seq" in out:
+        out["req_seq"] %= 1 << 64  # HOLD_NO_REQ, carried signed
     return name, out
 
 
@@ -669,50 +673,70 @@ def read_trace(path: Path, allow_empty: bool = False) -> Trace:
         fields = {k: _field_value(bt2, v) for k, v in ev.payload_field.items()}
         if name == "rare":
             name, fields = unpack_rare(fields)
-        fields = unpack_fields(name, fields)
-        snap = msg.default_clock_snapshot
-        ts = snap.ns_from_origin
-        offset = offset or snap.clock_class.cycles_to_ns_from_origin(0)
-        if isinstance(fields.get("seq"), int) and isinstance(fields.get("ts"), int):
-            # When it happened, in the record's clock.
-            ts = snap.clock_class.cycles_to_ns_from_origin(fields["ts"])
-        pid, tid, proc = int(ctx["vpid"]), int(ctx["vtid"]), str(ctx["procname"])
-        after: Optional[Event] = None
-        if name in ("take_for", "acquire_for"):
-            # Read as the take or acquire of the thread it is for; `by`
-            # says which thread wrote it.
-            name = name[:-len("_for")]
-            fields["by"] = tid
-            tid = int(fields.pop("tid"))
-        if name == "hold":
-            # A whole hold in one record (docs/events.md): read as its
-            # take (or acquire) and its release, as the analyzer does.
-            rel = {"gil": fields["gil"], "seq": fields.pop("rel_seq"), "ts": fields.pop("rel_ts"),
-                   "forced": fields.pop("forced"), "hold": 1}
-            for k in ("code", "offset", "stack"):
-                if f"rel_{k}" in fields:
-                    rel[k] = fields.pop(f"rel_{k}")
-            fields["hold"] = 1
-            if fields["req_seq"] == HOLD_NO_REQ:
-                del fields["req_seq"], fields["req_ts"]
-                name = "acquire"
-            else:
-                name = "take"
-            after = Event("release", snap.clock_class.cycles_to_ns_from_origin(rel["ts"]),
-                          pid, tid, proc, rel, snap.ns_from_origin)
-        if name == "take":
-            # A request and its acquire in one record (docs/events.md):
-            # read as both, as the analyzer does.
-            req = {"gil": fields["gil"], "seq": fields.pop("req_seq"), "ts": fields.pop("req_ts"),
-                   "take": 1}
-            fields["take"] = 1  # both halves say which record they came from
-            events.append(Event("request", snap.clock_class.cycles_to_ns_from_origin(req["ts"]),
-                                pid, tid, proc, req, snap.ns_from_origin))
-            name = "acquire"
-        events.append(Event(name, ts, pid, tid, proc, fields, snap.ns_from_origin))
-        if after is not None:
-            events.append(after)
+        offset = offset or msg.default_clock_snapshot.clock_class.cycles_to_ns_from_origin(0)
+        parts = [fields]
+        if name == "hold" and isinstance(fields.get("state"), list):
+            # One hold or two a record (held-back holds): each read alone.
+            state, site = fields["state"], fields.get("site") or []
+            n = len(state) // 9
+            if n not in (1, 2) or len(state) != 9 * n or len(site) != 6 * n:
+                fail(f"a gilscope:hold record carries {len(state)} state and {len(site)} "
+                     "site values, not 9 and 6 for each of 1 or 2 holds")
+            parts = [{**fields, "state": state[9 * k:9 * k + 9], "site": site[6 * k:6 * k + 6]}
+                     for k in range(n)]
+            if n > 1:
+                for p in parts:
+                    p["holds"] = n
+        for fields in parts:
+            read_one(events, msg, name, unpack_fields(name, fields))
     return Trace(in_gil_order(events), discarded, impossible, good, offset)
+
+
+def read_one(events: list, msg: object, name: str, fields: dict) -> None:
+    """One event of a record (a hold record's holds each) into events, as
+    read_trace reads it."""
+    ctx = msg.event.common_context_field  # type: ignore[attr-defined]
+    snap = msg.default_clock_snapshot  # type: ignore[attr-defined]
+    ts = snap.ns_from_origin
+    if isinstance(fields.get("seq"), int) and isinstance(fields.get("ts"), int):
+        # When it happened, in the record's clock.
+        ts = snap.clock_class.cycles_to_ns_from_origin(fields["ts"])
+    pid, tid, proc = int(ctx["vpid"]), int(ctx["vtid"]), str(ctx["procname"])
+    after: Optional[Event] = None
+    if name in ("take_for", "acquire_for", "hold_for"):
+        # Read as the take or acquire of the thread it is for; `by`
+        # says which thread wrote it.
+        name = name[:-len("_for")]
+        fields["by"] = tid
+        tid = int(fields.pop("tid"))
+    if name == "hold":
+        # A whole hold in one record (docs/events.md): read as its
+        # take (or acquire) and its release, as the analyzer does.
+        rel = {"gil": fields["gil"], "seq": fields.pop("rel_seq"), "ts": fields.pop("rel_ts"),
+               "forced": fields.pop("forced"), "hold": 1}
+        for k in ("code", "offset", "stack"):
+            if f"rel_{k}" in fields:
+                rel[k] = fields.pop(f"rel_{k}")
+        fields["hold"] = 1
+        if fields["req_seq"] == HOLD_NO_REQ:
+            del fields["req_seq"], fields["req_ts"]
+            name = "acquire"
+        else:
+            name = "take"
+        after = Event("release", snap.clock_class.cycles_to_ns_from_origin(rel["ts"]),
+                      pid, tid, proc, rel, snap.ns_from_origin)
+    if name == "take":
+        # A request and its acquire in one record (docs/events.md):
+        # read as both, as the analyzer does.
+        req = {"gil": fields["gil"], "seq": fields.pop("req_seq"), "ts": fields.pop("req_ts"),
+               "take": 1}
+        fields["take"] = 1  # both halves say which record they came from
+        events.append(Event("request", snap.clock_class.cycles_to_ns_from_origin(req["ts"]),
+                            pid, tid, proc, req, snap.ns_from_origin))
+        name = "acquire"
+    events.append(Event(name, ts, pid, tid, proc, fields, snap.ns_from_origin))
+    if after is not None:
+        events.append(after)
 
 
 def in_gil_order(events: list[Event]) -> list[Event]:
