@@ -2,6 +2,7 @@
 #include "session.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,7 @@ end:
 int session_flush_switch(const char *pfx, struct lttng_handle *h, int on)
 {
 	struct lttng_event *ev = lttng_event_create();
+	struct sigaction ign, old;
 	int rc;
 
 	if (!ev) {
@@ -169,8 +171,15 @@ int session_flush_switch(const char *pfx, struct lttng_handle *h, int on)
 	snprintf(ev->name, sizeof(ev->name), "%s", SESSION_FLUSH_EVENT);
 	ev->type = LTTNG_EVENT_TRACEPOINT;
 	ev->loglevel_type = LTTNG_EVENT_LOGLEVEL_ALL;
+	/* A daemon whose consumer died closes the connection: an error, not
+	 * the recorder's end by SIGPIPE (liblttng-ctl 2.13 writes with
+	 * send() without MSG_NOSIGNAL); the stop that follows says more. */
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &ign, &old);
 	rc = on ? lttng_enable_event_with_exclusions(h, ev, SESSION_CHANNEL, NULL, 0, NULL)
 		: lttng_disable_event(h, SESSION_FLUSH_EVENT, SESSION_CHANNEL);
+	sigaction(SIGPIPE, &old, NULL);
 	lttng_event_destroy(ev);
 	if (rc < 0) {
 		fprintf(stderr, "%scannot turn %s %s (a process idle at the stop may lose the "

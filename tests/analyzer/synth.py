@@ -81,6 +81,8 @@ RARE = {
     "process_exit": (8, ("status",), None),
     "thread_name": (9, ("tid",), "name"),
     "resync": (10, ("ngils",), None),
+    # A hold held back by `tid` and written by another thread.
+    "hold_for": (11, PACKED_STATE["hold"] + SITE_OF["hold"] + ("tid",), None),
 }
 
 
@@ -180,6 +182,17 @@ class _Iter(bt2._UserMessageIterator):
                 self._msgs.append(msg)
                 last = e.ts
                 continue
+            if e.name == "hold" and "_holds" in e.fields:
+                # Holds of one thread in one record, as sequences (the
+                # current tracer: one hold or two, held-back holds).
+                hs = e.fields["_holds"]
+                msg.event.payload_field["state"] = [h.get(n, 0) for h in hs
+                                                    for n in PACKED_STATE["hold"]][:p["packed_len"] * len(hs)]
+                msg.event.payload_field["site"] = [h.get(n, SITE_DEFAULT[n]) for h in hs
+                                                   for n in SITE_OF["hold"]]
+                self._msgs.append(msg)
+                last = e.ts
+                continue
             if _packed(e.name, e.name in p["seq_names"], p["packed"]):
                 names = PACKED_STATE[e.name][:p["packed_len"]]
                 msg.event.payload_field["state"] = [e.fields.get(n, 0) for n in names]
@@ -226,7 +239,8 @@ class _Source(bt2._UserSourceComponent, message_iterator_class=_Iter):
                                     supports_discarded_events=True,
                                     discarded_events_have_default_clock_snapshots=True)
         classes = {}
-        seq_names = {e.name for e in evs if "seq" in e.fields}
+        seq_names = {e.name for e in evs if "seq" in e.fields or "_holds" in e.fields}
+        hold_seqs = any("_holds" in e.fields for e in evs if e.name == "hold")
         for e in evs:
             key = (e.provider, e.name)
             if rare and e.provider == "gilscope" and e.name in RARE:
@@ -240,6 +254,11 @@ class _Source(bt2._UserSourceComponent, message_iterator_class=_Iter):
                 payload.append_member("v", tc.create_dynamic_array_field_class(_fc(tc, "s64")))
                 payload.append_member("text", _fc(tc, "str"))
                 classes[key] = sc.create_event_class(name="gilscope:rare", payload_field_class=payload)
+                continue
+            if key[1] == "hold" and hold_seqs:
+                payload.append_member("state", tc.create_dynamic_array_field_class(_fc(tc, "u64")))
+                payload.append_member("site", tc.create_dynamic_array_field_class(_fc(tc, "s32")))
+                classes[key] = sc.create_event_class(name="gilscope:hold", payload_field_class=payload)
                 continue
             if _packed(e.name, e.name in seq_names, packed):
                 n = len(PACKED_STATE[e.name][:packed_len])
@@ -268,7 +287,7 @@ class _Source(bt2._UserSourceComponent, message_iterator_class=_Iter):
 
 def write_trace(out: Path, evs: list[Ev], losses: list[Loss] = (),
                 ctx_fields=("vpid", "vtid", "procname"), packed: bool = False,
-                packed_len: int = 9, rare: bool = False, rare_len: int = 10) -> Path:
+                packed_len: int = 9, rare: bool = False, rare_len: int = 16) -> Path:
     """Writes the events as a CTF trace under out/ and returns out: with
     packed, the seq events in the current tracer's packed layout, else one
     member per field as earlier tracers wrote them; with rare, the rarely

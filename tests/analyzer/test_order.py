@@ -241,6 +241,42 @@ def case_hold(tmp):
           f"hold: one without its release's fields is refused in one line ({res.returncode}: {err})")
 
 
+def case_held_back(tmp):
+    """Held-back holds (docs/events.md): thread 100's two holds in one
+    two-hold `hold` record, written after 101's later events; and the same
+    first hold rescued by 101 (`hold_for`, 100's tid) after 101's own
+    later events, its second written alone: both give the tables of the
+    events written one by one, whatever the record order. A record whose
+    sequences hold no whole number of holds is refused in one line."""
+    site = {"code": 0, "offset": -1, "stack": 0}
+    last = sev(13000, "release", 100, 9, 13000, forced=0, **site)
+    one_by_one = HANDOFF + [last]
+    h1 = {"gil": G, "req_seq": NO_REQ, "seq": 0, "ts": 1000, "switch_number": 1, "rel_seq": 4,
+          "rel_ts": 7010, "forced": 1}
+    h3 = {"gil": G, "req_seq": NO_REQ, "seq": 8, "ts": 12005, "switch_number": 3, "rel_seq": 9,
+          "rel_ts": 13000, "forced": 0}
+    mine = [e for e in one_by_one if not (e.tid == 100 and e.name in ("acquire", "release"))]
+    two = mine + [Ev(13001, "hold", 100, 100, {"_holds": [h1, h3]})]
+    same_tables(tmp, "held back", one_by_one, two)
+    rescued = mine + [Ev(12500, "hold_for", 100, 101, {**h1, "tid": 100}),
+                      Ev(13001, "hold", 100, 100, {"_holds": [h3]})]
+    name = "held_back_rescued"
+    dbcheck.analyze(write_trace(tmp / name, sorted(rescued, key=lambda x: x.ts), packed=True, rare=True),
+                    tmp / f"{name}.db")
+    for sql in TABLES:
+        want = [tuple(r) for r in rows(tmp / "held_back_base.db", sql)]
+        expect(tmp / f"{name}.db", sql, want,
+               f"held back, rescued by 101 after its later events: as the base trace "
+               f"({sql.split(' FROM ')[1].split()[0]})")
+    expect(tmp / f"{name}.db", "SELECT count(*) FROM holds WHERE tid = 100", [(2,)],
+           "held back, rescued: both of 100's holds are 100's")
+    bad = write_trace(tmp / "held_back_bad", sorted(two, key=lambda x: x.ts), packed=True, packed_len=8)
+    res = dbcheck.analyze(bad, tmp / "held_back_bad.db", expect_ok=False)
+    err = res.stderr.strip().splitlines()
+    check(res.returncode != 0 and len(err) == 1 and "another gilscope version" in err[0],
+          f"held back: a hold record of 16 state values is refused in one line ({res.returncode}: {err})")
+
+
 def case_rare(tmp):
     """The rarely written events in one type (gilscope:rare, docs/events.md:
     gil_found, wait_timeout, take_for, acquire_for, thread_name,
@@ -301,7 +337,7 @@ def case_foreign_gap(tmp):
 
 def main():
     dbcheck.run_cases(case_reordered, case_missing_acquire, case_old_tracer, case_packed,
-                      case_long_command, case_written_for, case_hold, case_rare, case_foreign_gap)
+                      case_long_command, case_written_for, case_hold, case_held_back, case_rare, case_foreign_gap)
 
 
 if __name__ == "__main__":

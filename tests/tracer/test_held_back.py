@@ -1,0 +1,201 @@
+"""Held-back holds are never lost (docs/events.md, "Held-back holds").
+
+A thread that takes the GIL again soon after its release holds its
+completed hold back and writes it with its next one (two holds a record).
+Here a thread named "churner" churns the GIL N times, then takes it once
+more after a 2 ms sleep (that hold is not "hot": written at once) and once
+right after (hot: held back), and blocks on a pipe. Then:
+
+- idle, `gilscope record` stopped by SIGINT: every thread is blocked; the
+  program ignores SIGINT, so the recorder stops with it still running.
+  The stop's gilscope_ctl:flush switch must make the process write the
+  held-back hold: the database holds the churner's N+ holds, the last one
+  ending at the line of its blocking read, written after it blocked;
+- idle, `gilscope record --pid` stopped by SIGINT: the same, for a process
+  that `gilscope exec` started and that churns once the recording runs;
+- rescue: the main thread takes the GIL again 50 ms after the churner
+  blocked: it writes the churner's held-back hold for it (hold_for, the
+  churner's tid) before the churner wakes, and the tables hold every hold
+  of both threads, in order (no anomaly, no place of the GIL's order
+  missing), the churner's as many as its reader here counts.
+
+A run where the scheduler kept the churner from its last hold for more
+than 100 us (not hot: nothing held back) proves nothing and is run again.
+"""
+
+import os
+import signal
+import subprocess
+import time
+
+import gstest
+
+N = 2000
+PROGRAM = r"""
+import os, signal, sys, threading, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # a stop must find it running
+n, mode = int(sys.argv[1]), sys.argv[2]
+r, w = os.pipe()
+flag = threading.Event()
+def churn():
+    for _ in range(n):
+        os.sched_yield()
+    print("churned", os.getpid(), flush=True)
+    flag.set()
+    time.sleep(0.002)  # the hold after it is not hot: written at once
+    os.sched_yield()  # the hold after it is hot: held back
+    os.read(r, 1)  # LINE_IDLE
+t = threading.Thread(target=churn, name="churner")
+if mode == "go":
+    print("ready", flush=True)
+    sys.stdin.readline()
+t.start()
+if mode == "rescue":
+    flag.wait()  # woken while the churner sleeps, before its last two holds
+    time.sleep(0.05)  # the churner is blocked: the main thread takes the GIL again
+    for _ in range(100):
+        os.sched_yield()
+    os.write(w, b"x")
+t.join()
+print("done", flush=True)
+"""
+LINE_IDLE = next(i for i, l in enumerate(PROGRAM.lstrip("\n").split("\n"), 1) if "LINE_IDLE" in l)
+
+
+def tids(trace: gstest.Trace) -> dict:
+    return {e.fields["name"]: e.tid for e in trace.named("thread_name")}
+
+
+def last_hold(trace: gstest.Trace, tid: int) -> tuple:
+    """The thread's last acquire and release (by seq)."""
+    acq = [e for e in trace.events if e.tid == tid and e.name == "acquire"]
+    rel = [e for e in trace.events if e.tid == tid and e.name == "release"]
+    gstest.check(bool(acq) and bool(rel), f"thread {tid} held the GIL")
+    return max(acq, key=lambda e: e.fields["seq"]), max(rel, key=lambda e: e.fields["seq"])
+
+
+def check_db(out, trace: gstest.Trace, churner: int, what: str) -> None:
+    con = gstest.analyze(out / "trace", out / "trace.db")
+    holds = con.execute("SELECT count(*) FROM holds WHERE tid = ?", (churner,)).fetchone()[0]
+    gstest.check(holds >= N + 2, f"{what}: the database holds the churner's {holds} holds (>= {N} + 2)")
+    counted = sum(1 for e in trace.events if e.tid == churner and e.name == "acquire")
+    gstest.check(holds == counted, f"{what}: as many as its acquires in the trace ({counted})")
+    line = con.execute("SELECT c.line FROM holds h JOIN code_sites c ON c.site_id = h.end_site_id "
+                       "AND c.run_id = h.run_id WHERE h.tid = ? ORDER BY h.start_ns DESC LIMIT 1",
+                       (churner,)).fetchone()
+    gstest.check(line is not None and line[0] == LINE_IDLE,
+                 f"{what}: its last hold ends at its blocking read, line {LINE_IDLE} ({line})")
+    an, gaps, late = con.execute("SELECT anomalies, order_gaps, late_events FROM runs").fetchone()
+    gstest.check((an, gaps, late) == (0, 0, 0),
+                 f"{what}: no anomaly, order gap or late event ({an}, {gaps}, {late})")
+    con.close()
+
+
+def idle_launch(exe, prog, out) -> bool:
+    rec = subprocess.Popen([str(gstest.gilscope()), "record", "-o", str(out / "trace"), "--",
+                            str(exe), str(prog), str(N), "idle"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.PIPE,
+                           text=True)
+    child = None
+    try:
+        line = rec.stdout.readline().split()
+        gstest.check(line[:1] == ["churned"], f"launch: the churner churned ({line})")
+        child = int(line[1])
+        time.sleep(0.3)  # blocked: its last hold held back
+        rec.send_signal(signal.SIGINT)
+        _, err = rec.communicate(timeout=120)
+    finally:
+        if rec.poll() is None:
+            rec.kill()
+            rec.wait()
+        if child and gstest.live(child):
+            os.kill(child, signal.SIGKILL)
+    gstest.check("trace written" in err, f"launch: the recording stopped ({err.strip()[-300:]})")
+    return check_idle(out, "launch")
+
+
+def idle_pid(exe, prog, out) -> bool:
+    proc = subprocess.Popen([str(gstest.gilscope()), "exec", "--", str(exe), str(prog), str(N), "go"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.PIPE,
+                            text=True)
+    rec = None
+    try:
+        gstest.check(proc.stdout.readline().strip() == "ready", "record --pid: the program is ready")
+        rec = subprocess.Popen([str(gstest.gilscope()), "record", "--pid", str(proc.pid), "-o",
+                                str(out / "trace")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+        said = rec.stderr.readline()
+        gstest.check("recording pid" in said, f"record --pid: recording ({said.strip()})")
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline().split()
+        gstest.check(line[:1] == ["churned"], f"record --pid: the churner churned ({line})")
+        time.sleep(0.3)
+        rec.send_signal(signal.SIGINT)
+        _, err = rec.communicate(timeout=120)
+        gstest.check(rec.returncode == 0, f"record --pid: exit 0 ({rec.returncode}: {err.strip()[-300:]})")
+    finally:
+        for p in (rec, proc):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+    return check_idle(out, "record --pid")
+
+
+def check_idle(out, what: str) -> bool:
+    trace = gstest.read_trace(out / "trace")
+    churner = tids(trace).get("churner")
+    gstest.check(churner is not None, f"{what}: the churner is named")
+    acq, rel = last_hold(trace, churner)
+    late = (acq.rec_ts - rel.ts) / 1e9
+    if late < 0.2:
+        print(f"note: {what}: the churner's last hold was written {late:.3f} s after its release: "
+              "not held back (descheduled?); again", flush=True)
+        return False
+    gstest.check(acq.fields.get("by", churner) != churner,
+                 f"{what}: its last hold, held back, was written by another thread at the stop "
+                 f"({late:.3f} s after its release, by {acq.fields.get('by')})")
+    check_db(out, trace, churner, what)
+    return True
+
+
+def rescue(exe, prog, out) -> bool:
+    res = gstest.record([str(exe), str(prog), str(N), "rescue"], out / "trace")
+    gstest.check("done" in res.stdout, f"rescue: the program ran ({res.stdout.strip()!r})")
+    trace = gstest.read_trace(out / "trace")
+    names = tids(trace)
+    churner, main_tid = names.get("churner"), names.get("MainThread")
+    gstest.check(churner is not None and main_tid is not None, "rescue: both threads named")
+    mine = sorted((e for e in trace.events if e.tid == churner and e.name == "acquire"),
+                  key=lambda e: e.fields["seq"])
+    rescued = [e for e in mine if e.fields.get("by") == main_tid]
+    if not rescued:
+        late = [(e.rec_ts - e.ts) / 1e9 for e in mine[-3:]]
+        print(f"note: rescue: no hold of the churner written by the main thread (the last ones "
+              f"written {late} s after they began: not held back?); again", flush=True)
+        return False
+    z = rescued[-1]
+    nxt = [e for e in mine if e.fields["seq"] > z.fields["seq"]]
+    gstest.check(bool(nxt) and z.rec_ts < nxt[0].ts,
+                 f"rescue: the main thread wrote the churner's held-back hold (seq {z.fields['seq']}) "
+                 f"before the churner took the GIL again")
+    gstest.check_sequences(trace)
+    check_db(out, trace, churner, "rescue")
+    return True
+
+
+def main() -> None:
+    label, exe = gstest.python_arg()
+    for name, case in (("launch", idle_launch), ("pid", idle_pid), ("rescue", rescue)):
+        for attempt in range(3):
+            out = gstest.tmpdir()
+            prog = out / "held_back.py"
+            prog.write_text(PROGRAM.lstrip("\n"))
+            if case(exe, prog, out):
+                break
+        else:
+            gstest.fail(f"{name}: the churner's last hold was never held back in 3 runs")
+
+
+if __name__ == "__main__":
+    main()
