@@ -308,8 +308,14 @@ static enum reorder_status gq_push(struct reorder *ro, struct gq *q, const struc
 		q->started = 1;
 		q->since = ev->rec_ts;
 	}
+	uint64_t head = q->next;
 	st = deliver(ro, q);
-	if (st == REORDER_OK && q->count && ev->rec_ts - q->since > REORDER_HORIZON_NS) {
+	if (st == REORDER_OK && q->count && ev->seq == head) {
+		/* It filled the gap at the head, however late: the other
+		 * events of its record (a take's acquire, a hold's release, a
+		 * held-back hold's) come next, not given up before they do. */
+		q->since = ev->rec_ts;
+	} else if (st == REORDER_OK && q->count && ev->rec_ts - q->since > REORDER_HORIZON_NS) {
 		st = skip_gap(ro, q);
 		if (st == REORDER_OK && q->count)
 			q->since = ev->rec_ts;

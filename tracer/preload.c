@@ -1055,9 +1055,11 @@ static void pending_flush(void)
 	lazy_fill();
 	if (tl.late)
 		late_settle();
-	pending_write(tl.npend);
+	/* Another thread's hold held back long goes before these: a reader
+	 * that sees them waits for it (analyzer/reorder.c). */
 	if (tl.npend)
 		hb_rescue_check(tl.pend[tl.npend - 1].ts);
+	pending_write(tl.npend);
 	tl.npend = 0;
 	tl.acq = -1;
 	thread_slot_pending(0);
@@ -1264,6 +1266,8 @@ static __attribute__((noinline)) int mutex_unlock_defer(pthread_mutex_t *mutex, 
 	int rc = g_hot.mutex_unlock(mutex);
 	int k = tl.npend - 1;
 	struct pending_ev *q = NULL, *a;
+	/* Before anything of this thread's goes out (pending_flush). */
+	hb_rescue_check(tl.pend[k].ts);
 	if (k > 0 && tl.pend[k - 1].type == PEV_REQUEST && tl.pend[k - 1].gil == tl.pend[k].gil)
 		k--;
 	if (k > 0) { /* a waiter's time-outs since its last sleep */
@@ -1292,7 +1296,6 @@ static __attribute__((noinline)) int mutex_unlock_defer(pthread_mutex_t *mutex, 
 	tl.late_seq = a->seq;
 	tl.late_n = tl.npend;
 	tl.acq = -1; /* complete as far as it will be (moved by the memmove) */
-	hb_rescue_check(a->ts);
 	/* Nothing in flight: an exit does not wait for a hold to end. */
 	thread_slot_pending(0);
 	return rc;

@@ -270,6 +270,19 @@ def case_held_back(tmp):
                f"({sql.split(' FROM ')[1].split()[0]})")
     expect(tmp / f"{name}.db", "SELECT count(*) FROM holds WHERE tid = 100", [(2,)],
            "held back, rescued: both of 100's holds are 100's")
+    # Written at a stop, seconds after the later events of its GIL (a
+    # process that went idle): the record that fills the gap is read
+    # whole, not given up part by part (one, then the others late).
+    late = mine + [Ev(12500 + 3_000_000_000, "hold_for", 100, 101, {**h1, "tid": 100}),
+                   Ev(13001, "hold", 100, 100, {"_holds": [h3]})]
+    name = "held_back_stop"
+    dbcheck.analyze(write_trace(tmp / name, sorted(late, key=lambda x: x.ts), packed=True, rare=True),
+                    tmp / f"{name}.db")
+    for sql in TABLES:
+        want = [tuple(r) for r in rows(tmp / "held_back_base.db", sql)]
+        expect(tmp / f"{name}.db", sql, want,
+               f"held back, written 3 s after its GIL's later events: as the base trace "
+               f"({sql.split(' FROM ')[1].split()[0]})")
     bad = write_trace(tmp / "held_back_bad", sorted(two, key=lambda x: x.ts), packed=True, packed_len=8)
     res = dbcheck.analyze(bad, tmp / "held_back_bad.db", expect_ok=False)
     err = res.stderr.strip().splitlines()

@@ -2,7 +2,7 @@
 
 A thread that takes the GIL again soon after its release holds its
 completed hold back and writes it with its next one (two holds a record).
-Here a thread named "churner" churns the GIL N times, then takes it once
+Here a thread named "churner" churns the GIL N times (os.write), then takes it once
 more after a 2 ms sleep (that hold is not "hot": written at once) and once
 right after (hot: held back), and blocks on a pipe. Then:
 
@@ -36,14 +36,15 @@ import os, signal, sys, threading, time
 signal.signal(signal.SIGINT, signal.SIG_IGN)  # a stop must find it running
 n, mode = int(sys.argv[1]), sys.argv[2]
 r, w = os.pipe()
+null = os.open(os.devnull, os.O_WRONLY)
 flag = threading.Event()
 def churn():
     for _ in range(n):
-        os.sched_yield()
+        os.write(null, b"x")  # lets the GIL go and takes it back, on every version
     print("churned", os.getpid(), flush=True)
     flag.set()
     time.sleep(0.002)  # the hold after it is not hot: written at once
-    os.sched_yield()  # the hold after it is hot: held back
+    os.write(null, b"x")  # the hold after it is hot: held back
     os.read(r, 1)  # LINE_IDLE
 t = threading.Thread(target=churn, name="churner")
 if mode == "go":
@@ -54,12 +55,19 @@ if mode == "rescue":
     flag.wait()  # woken while the churner sleeps, before its last two holds
     time.sleep(0.05)  # the churner is blocked: the main thread takes the GIL again
     for _ in range(100):
-        os.sched_yield()
+        os.write(null, b"x")
     os.write(w, b"x")
 t.join()
 print("done", flush=True)
 """
 LINE_IDLE = next(i for i, l in enumerate(PROGRAM.lstrip("\n").split("\n"), 1) if "LINE_IDLE" in l)
+
+
+def of_pid(out, pid: int) -> gstest.Trace:
+    """The trace's events of process pid alone: a session records every
+    traced process of the user (other tests' churners too)."""
+    trace = gstest.read_trace(out / "trace")
+    return gstest.Trace([e for e in trace.events if e.pid == pid], trace.discarded)
 
 
 def tids(trace: gstest.Trace) -> dict:
@@ -74,7 +82,7 @@ def last_hold(trace: gstest.Trace, tid: int) -> tuple:
     return max(acq, key=lambda e: e.fields["seq"]), max(rel, key=lambda e: e.fields["seq"])
 
 
-def check_db(out, trace: gstest.Trace, churner: int, what: str) -> None:
+def check_db(out, trace: gstest.Trace, churner: int, what: str, sited: bool) -> None:
     con = gstest.analyze(out / "trace", out / "trace.db")
     holds = con.execute("SELECT count(*) FROM holds WHERE tid = ?", (churner,)).fetchone()[0]
     gstest.check(holds >= N + 2, f"{what}: the database holds the churner's {holds} holds (>= {N} + 2)")
@@ -83,11 +91,16 @@ def check_db(out, trace: gstest.Trace, churner: int, what: str) -> None:
     line = con.execute("SELECT c.line FROM holds h JOIN code_sites c ON c.site_id = h.end_site_id "
                        "AND c.run_id = h.run_id WHERE h.tid = ? ORDER BY h.start_ns DESC LIMIT 1",
                        (churner,)).fetchone()
-    gstest.check(line is not None and line[0] == LINE_IDLE,
-                 f"{what}: its last hold ends at its blocking read, line {LINE_IDLE} ({line})")
+    if sited:
+        gstest.check(line is not None and line[0] == LINE_IDLE,
+                     f"{what}: its last hold ends at its blocking read, line {LINE_IDLE} ({line})")
     an, gaps, late = con.execute("SELECT anomalies, order_gaps, late_events FROM runs").fetchone()
-    gstest.check((an, gaps, late) == (0, 0, 0),
-                 f"{what}: no anomaly, order gap or late event ({an}, {gaps}, {late})")
+    gstest.check((an, gaps) == (0, 0), f"{what}: no anomaly, no order gap ({an}, {gaps})")
+    # A trace that starts mid-life (record --pid) waits for its GIL's
+    # first places 1024 events at most (analyzer/reorder.c): a thread
+    # descheduled before it wrote them, on a loaded machine, makes them
+    # late there, whatever this test checks.
+    gstest.check(late == 0 or what == "record --pid", f"{what}: no late event ({late})")
     con.close()
 
 
@@ -111,7 +124,7 @@ def idle_launch(exe, prog, out) -> bool:
         if child and gstest.live(child):
             os.kill(child, signal.SIGKILL)
     gstest.check("trace written" in err, f"launch: the recording stopped ({err.strip()[-300:]})")
-    return check_idle(out, "launch")
+    return check_idle(out, "launch", child)
 
 
 def idle_pid(exe, prog, out) -> bool:
@@ -139,11 +152,11 @@ def idle_pid(exe, prog, out) -> bool:
             if p is not None and p.poll() is None:
                 p.kill()
                 p.wait()
-    return check_idle(out, "record --pid")
+    return check_idle(out, "record --pid", proc.pid)
 
 
-def check_idle(out, what: str) -> bool:
-    trace = gstest.read_trace(out / "trace")
+def check_idle(out, what: str, pid: int) -> bool:
+    trace = of_pid(out, pid)
     churner = tids(trace).get("churner")
     gstest.check(churner is not None, f"{what}: the churner is named")
     acq, rel = last_hold(trace, churner)
@@ -155,14 +168,14 @@ def check_idle(out, what: str) -> bool:
     gstest.check(acq.fields.get("by", churner) != churner,
                  f"{what}: its last hold, held back, was written by another thread at the stop "
                  f"({late:.3f} s after its release, by {acq.fields.get('by')})")
-    check_db(out, trace, churner, what)
+    check_db(out, trace, churner, what, SITED)
     return True
 
 
 def rescue(exe, prog, out) -> bool:
     res = gstest.record([str(exe), str(prog), str(N), "rescue"], out / "trace")
     gstest.check("done" in res.stdout, f"rescue: the program ran ({res.stdout.strip()!r})")
-    trace = gstest.read_trace(out / "trace")
+    trace = of_pid(out, int(res.stdout.split()[1]))
     names = tids(trace)
     churner, main_tid = names.get("churner"), names.get("MainThread")
     gstest.check(churner is not None and main_tid is not None, "rescue: both threads named")
@@ -180,12 +193,17 @@ def rescue(exe, prog, out) -> bool:
                  f"rescue: the main thread wrote the churner's held-back hold (seq {z.fields['seq']}) "
                  f"before the churner took the GIL again")
     gstest.check_sequences(trace)
-    check_db(out, trace, churner, "rescue")
+    check_db(out, trace, churner, "rescue", SITED)
     return True
 
 
+SITED = True  # code attribution: 3.7 and later (docs/tracer.md)
+
+
 def main() -> None:
+    global SITED
     label, exe = gstest.python_arg()
+    SITED = gstest.python_version(exe) >= (3, 7)
     for name, case in (("launch", idle_launch), ("pid", idle_pid), ("rescue", rescue)):
         for attempt in range(3):
             out = gstest.tmpdir()
