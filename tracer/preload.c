@@ -126,6 +126,10 @@ static struct {
 	 * holds): set once, never cleared. Every unlock then also looks at
 	 * the gilscope_ctl:flush switch (mutex_unlock_hb). */
 	atomic_int hb_any;
+	/* The trace clock at which the next rescue scan is due
+	 * (hb_rescue_check): read by every GIL event of a process that held
+	 * a hold back, written once a scan (at most one a HB_RESCUE_NS). */
+	_Atomic uint64_t hb_scan_next;
 } g_hot __attribute__((aligned(64))) = {
 	.mutex_lock = mutex_lock_first,
 	.mutex_unlock = mutex_unlock_first,
@@ -750,11 +754,6 @@ static void pending_site_acquire(const struct pending_ev *p, int32_t site[GILSCO
 #define HB_HOT_NS 100000u        /* back within this of its last release: hold back */
 #define HB_RESCUE_NS 1000000u    /* held back this long: any GIL event writes it */
 
-/* The trace clock at which the next rescue scan is due (hb_rescue_check):
- * read by every GIL event of a process that held a hold back, written
- * once per scan. */
-static _Alignas(64) _Atomic uint64_t g_hb_scan_next;
-
 static inline int hb_flush_on(void)
 {
 	return lttng_ust_tracepoint_enabled(gilscope_ctl, flush);
@@ -825,9 +824,9 @@ static void hb_write_all(void)
  * caller's pending flag is up. */
 static __attribute__((noinline)) void hb_rescue_due(uint64_t now)
 {
-	uint64_t next = atomic_load_explicit(&g_hb_scan_next, memory_order_relaxed);
+	uint64_t next = atomic_load_explicit(&g_hot.hb_scan_next, memory_order_relaxed);
 	if (now < next ||
-	    !atomic_compare_exchange_strong(&g_hb_scan_next, &next, now + HB_RESCUE_NS))
+	    !atomic_compare_exchange_strong(&g_hot.hb_scan_next, &next, now + HB_RESCUE_NS))
 		return;
 	int guard = tl.guard;
 	tl.guard = 1;
@@ -843,7 +842,7 @@ static __attribute__((noinline)) void hb_rescue_due(uint64_t now)
 static inline void hb_rescue_check(uint64_t now)
 {
 	if (atomic_load_explicit(&g_hot.hb_any, memory_order_relaxed) &&
-	    __builtin_expect(now >= atomic_load_explicit(&g_hb_scan_next, memory_order_relaxed), 0))
+	    __builtin_expect(now >= atomic_load_explicit(&g_hot.hb_scan_next, memory_order_relaxed), 0))
 		hb_rescue_due(now);
 }
 
