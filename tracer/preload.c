@@ -2078,6 +2078,8 @@ static __attribute__((noinline)) int mutex_unlock_slow(pthread_mutex_t *mutex)
 	return rc;
 }
 
+static inline int vfork_child(void);
+
 /* Any other mutex's unlock in a process that has held a hold back: the
  * gilscope_ctl:flush switch on (a stop or snapshot: liblttng-ust's
  * listener thread unlocks its own mutex right after it turned it on)
@@ -2087,7 +2089,8 @@ static __attribute__((noinline)) int mutex_unlock_hb(pthread_mutex_t *mutex)
 {
 	int rc = g_hot.mutex_unlock(mutex);
 	if (__builtin_expect(hb_flush_on(), 0) && !tl.guard && !tl.in_m &&
-	    atomic_load_explicit(&g_hot.mode, memory_order_relaxed) == MODE_ACTIVE)
+	    atomic_load_explicit(&g_hot.mode, memory_order_relaxed) == MODE_ACTIVE &&
+	    !vfork_child()) /* a vfork child's writes would be its parent's */
 		hb_write_all();
 	return rc;
 }
@@ -2236,8 +2239,6 @@ EXPORT void gilscope_thread_name(const char *name)
 }
 
 /* --- start-up and fork ----------------------------------------------------- */
-
-static inline int vfork_child(void);
 
 EXPORT pid_t fork(void)
 {
