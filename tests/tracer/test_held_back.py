@@ -160,6 +160,16 @@ def check_idle(out, what: str, pid: int) -> bool:
     churner = tids(trace).get("churner")
     gstest.check(churner is not None, f"{what}: the churner is named")
     acq, rel = last_hold(trace, churner)
+    if SITED:
+        # Lost, it would leave the hold before it the last one.
+        con = gstest.analyze(out / "trace", out / "trace.db")
+        line = con.execute("SELECT c.line FROM holds h JOIN code_sites c ON c.site_id = h.end_site_id "
+                           "AND c.run_id = h.run_id WHERE h.tid = ? ORDER BY h.start_ns DESC LIMIT 1",
+                           (churner,)).fetchone()
+        con.close()
+        gstest.check(line is not None and line[0] == LINE_IDLE,
+                     f"{what}: the churner's last hold, ending at its blocking read (line "
+                     f"{LINE_IDLE}), is in the trace (the last one ends at {line})")
     late = (acq.rec_ts - rel.ts) / 1e9
     if late < 0.01 or acq.fields.get("by", churner) == churner:
         print(f"note: {what}: the churner's last hold was written {late:.3f} s after its release: "
