@@ -261,13 +261,17 @@ def case_held_back(tmp):
     rescued = mine + [Ev(12500, "hold_for", 100, 101, {**h1, "tid": 100}),
                       Ev(13001, "hold", 100, 100, {"_holds": [h3]})]
     name = "held_back_rescued"
-    dbcheck.analyze(write_trace(tmp / name, sorted(rescued, key=lambda x: x.ts), packed=True, rare=True),
-                    tmp / f"{name}.db")
-    for sql in TABLES:
-        want = [tuple(r) for r in rows(tmp / "held_back_base.db", sql)]
-        expect(tmp / f"{name}.db", sql, want,
-               f"held back, rescued by 101 after its later events: as the base trace "
-               f"({sql.split(' FROM ')[1].split()[0]})")
+
+    def as_base(name: str, evs: list, what: str) -> None:
+        """evs, written in time order, give the base trace's tables."""
+        dbcheck.analyze(write_trace(tmp / name, sorted(evs, key=lambda x: x.ts), packed=True, rare=True),
+                        tmp / f"{name}.db")
+        for sql in TABLES:
+            want = [tuple(r) for r in rows(tmp / "held_back_base.db", sql)]
+            expect(tmp / f"{name}.db", sql, want,
+                   f"held back, {what}: as the base trace ({sql.split(' FROM ')[1].split()[0]})")
+
+    as_base(name, rescued, "rescued by 101 after its later events")
     expect(tmp / f"{name}.db", "SELECT count(*) FROM holds WHERE tid = 100", [(2,)],
            "held back, rescued: both of 100's holds are 100's")
     # Written at a stop, seconds after the later events of its GIL (a
@@ -275,14 +279,7 @@ def case_held_back(tmp):
     # whole, not given up part by part (one, then the others late).
     late = mine + [Ev(12500 + 3_000_000_000, "hold_for", 100, 101, {**h1, "tid": 100}),
                    Ev(13001, "hold", 100, 100, {"_holds": [h3]})]
-    name = "held_back_stop"
-    dbcheck.analyze(write_trace(tmp / name, sorted(late, key=lambda x: x.ts), packed=True, rare=True),
-                    tmp / f"{name}.db")
-    for sql in TABLES:
-        want = [tuple(r) for r in rows(tmp / "held_back_base.db", sql)]
-        expect(tmp / f"{name}.db", sql, want,
-               f"held back, written 3 s after its GIL's later events: as the base trace "
-               f"({sql.split(' FROM ')[1].split()[0]})")
+    as_base("held_back_stop", late, "written 3 s after its GIL's later events")
     bad = write_trace(tmp / "held_back_bad", sorted(two, key=lambda x: x.ts), packed=True, packed_len=8)
     res = dbcheck.analyze(bad, tmp / "held_back_bad.db", expect_ok=False)
     err = res.stderr.strip().splitlines()
