@@ -607,6 +607,12 @@ static int analyze_job(void *arg)
 			 (unsigned long long)tinfo.other_events);
 		goto end;
 	}
+	/* Another gilscope version's processes, traced through the same
+	 * session daemon (not this recording's: else the model refused). */
+	if (tinfo.foreign_events)
+		fprintf(stderr, PREFIX "note: skipped %llu event%s of another gilscope version's "
+			"processes, not of this recording\n", (unsigned long long)tinfo.foreign_events,
+			tinfo.foreign_events > 1 ? "s" : "");
 	/* Events missing from a GIL's order are lost events, whether or not
 	 * LTTng said so: never "lost 0" with gaps. */
 	if (tinfo.seq_gaps && !a.nlosses) {

@@ -1121,6 +1121,11 @@ enum gs_status model_event(struct model *m, const struct gs_event *ev)
 		return sites_stack(m->sites, ev->pid, ev) ? model_oom(m) : GS_OK;
 	case GS_EV_OTHER:
 		return GS_OK;
+	case GS_EV_FOREIGN:
+		/* Kept by the filters: a process this analysis would show, whose
+		 * records it cannot read. Refused, never shown with holes. */
+		model_errorf(m, "%s", ev->u.foreign.why);
+		return GS_ERR_INPUT;
 	default:
 		return on_gil_event(m, p, t, ev);
 	}

@@ -135,6 +135,11 @@ struct sclass_info;
 
 struct class_info {
 	int gilscope;          /* 0: another provider's event, skipped */
+	/* A gilscope class of another layout (another version's process, two
+	 * versions tracing through one session daemon): why it is not read.
+	 * Its records go to the sink as GS_EV_FOREIGN, which skips them with
+	 * their process or refuses the trace with this line. */
+	const char *foreign;
 	const struct sclass_info *si; /* its stream class's, once known */
 	enum gs_ev_type type;
 	struct member gil, n1, n2, str, tag;
@@ -448,6 +453,33 @@ static const struct class_info *class_info_get(struct reader *r, const bt_event_
 	}
 	payload = bt_event_class_borrow_payload_field_class_const(ec);
 	return class_info_fill(r, ci, payload, name, def, 0);
+}
+
+/* class_info_get, a class of another layout made foreign: the error it
+ * set becomes ci->foreign. NULL (the error kept) when out of memory. */
+static const struct class_info *class_info_or_foreign(struct reader *r, const bt_event_class *ec)
+{
+	const struct class_info *got = class_info_get(r, ec);
+	struct class_info *ci;
+	char *why;
+	int fresh;
+
+	if (got || !strcmp(r->err, "out of memory"))
+		return got;
+	/* The memo's entry, as class_info_fill left it: reset. */
+	ci = reader_memo(r, r->classes, &r->last_class, ec, sizeof(*ci), &fresh);
+	why = reader_alloc(r, strlen(r->err) + 1);
+	if (!ci || !why) {
+		reader_errorf(r, "out of memory");
+		return NULL;
+	}
+	memcpy(why, r->err, strlen(r->err) + 1);
+	memset(ci, 0, sizeof(*ci));
+	ci->gilscope = 1;
+	ci->type = GS_EV_FOREIGN;
+	ci->foreign = why;
+	r->err[0] = '\0';
+	return ci;
 }
 
 /* ci from the payload's class for an event def (of a gilscope:rare
@@ -821,11 +853,40 @@ static int reader_decode(struct reader *r, const struct class_info *ci,
 			 const struct sclass_info *si, const bt_message *msg,
 			 const bt_field *payload, const bt_field *ctx);
 
+/* A record of a foreign class: only who wrote it and when, for the sink
+ * to skip it with its process or refuse the trace. */
+static int reader_foreign(struct reader *r, const struct class_info *ci,
+			  const struct sclass_info *si, const bt_message *msg)
+{
+	const bt_event *ev = bt_message_event_borrow_event_const(msg);
+	const bt_field *ctx = bt_event_borrow_common_context_field_const(ev);
+	struct gs_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.type = GS_EV_FOREIGN;
+	if (bt_clock_snapshot_get_ns_from_origin(
+		    bt_message_event_borrow_default_clock_snapshot_const(msg), &e.ts)) {
+		reader_errorf(r, "a timestamp of %s overflows",
+			      bt_event_class_get_name(bt_event_borrow_class_const(ev)));
+		return -1;
+	}
+	e.rec_ts = e.ts;
+	e.pid = (int32_t)field_int(ctx, si->vpid);
+	e.tid = (int32_t)field_int(ctx, si->vtid);
+	if (e.pid != r->last_pid) {
+		e.procname = field_str(ctx, si->procname);
+		r->last_pid = e.pid;
+	}
+	e.u.foreign.why = ci->foreign;
+	r->info->foreign_events++;
+	return reader_pass(r, &e);
+}
+
 static int reader_event(struct reader *r, const bt_message *msg)
 {
 	const bt_event *ev = bt_message_event_borrow_event_const(msg);
 	const bt_event_class *ec = bt_event_borrow_class_const(ev);
-	struct class_info *ci = (struct class_info *)class_info_get(r, ec);
+	struct class_info *ci = (struct class_info *)class_info_or_foreign(r, ec);
 	const struct sclass_info *si;
 	const bt_field *payload, *ctx;
 
@@ -843,6 +904,8 @@ static int reader_event(struct reader *r, const bt_message *msg)
 			return -1;
 		ci->si = si;
 	}
+	if (ci->foreign)
+		return reader_foreign(r, ci, si, msg);
 	payload = bt_event_borrow_payload_field_const(ev);
 	if (ci->is_rare) {
 		int64_t kind = field_int(payload, ci->rare_kind);

@@ -28,6 +28,9 @@ enum gs_ev_type {
 	GS_EV_RESYNC,          /* a session started mid-life: what follows re-states */
 	GS_EV_GIL_KNOWN,       /* a GIL found before the trace began */
 	GS_EV_OTHER,           /* a gilscope event this analyzer does not know */
+	GS_EV_FOREIGN,         /* a gilscope event of a layout this analyzer
+				  refuses (another gilscope version's process):
+				  an error unless its process is skipped */
 	GS_EV__COUNT,
 };
 
@@ -103,6 +106,9 @@ struct gs_event {
 			const int32_t *offsets;
 			uint32_t depth;
 		} stack;
+		struct {
+			const char *why; /* one line: what its class lacks */
+		} foreign;
 	} u;
 };
 
@@ -146,6 +152,7 @@ struct trace_sink {
 struct trace_info {
 	char hostname[256];    /* from the CTF environment, "" if absent */
 	uint64_t other_events; /* events of other providers, skipped */
+	uint64_t foreign_events; /* gilscope events of a layout not read here */
 	size_t bad_dir;        /* TRACE_READ_OPEN_ERROR: which directory */
 	uint64_t seq_events;   /* events that carried a seq */
 	uint64_t reordered;    /* of those, that overtook an earlier one */
