@@ -20,7 +20,7 @@
 #define HOLD_NO_REQ UINT64_MAX /* a hold's req_seq: its request went on its own */
 #define HOLD_STATE 9           /* a hold's values in a hold record's `state` */
 #define HOLD_SITE 6            /* and in its `site` */
-#define HOLD_MAX 2             /* holds in one record */
+#define HOLD_MAX 4             /* holds in one record at most */
 
 /* What each event class carries, by field name: the GIL, up to two
  * integers (n1, n2), a string and the tag, decoded into the named fields
@@ -150,8 +150,9 @@ struct class_info {
 	struct member for_tid; /* take_for, acquire_for: the thread it is for */
 	int is_hold;           /* hold: its release follows, in rel_* */
 	struct member rel_seq, rel_ts, rel_forced, rel_code, rel_offset, rel_stack;
-	/* hold with sequences (held-back holds): one or two holds a record,
-	 * the second read with hold_next, its elements shifted by one hold */
+	/* hold with sequences (held-back holds): 1 to HOLD_MAX holds a
+	 * record, each after the first read with the next class_info of the
+	 * hold_next chain, its elements shifted by one hold more */
 	struct member hold_state, hold_site;
 	struct class_info *hold_next;
 	/* gilscope:rare: each record is read with the class_info of its kind */
@@ -484,7 +485,7 @@ static const struct class_info *class_info_or_foreign(struct reader *r, const bt
 
 /* ci from the payload's class for an event def (of a gilscope:rare
  * record of kind rk: its members are then elements of `v`). */
-/* A member of the second hold of a two-hold record: one hold further in
+/* A member of the next hold of a record of several: one hold further in
  * `state` or `site`. */
 static struct member hold_shift(struct member m, const struct class_info *ci)
 {
@@ -495,18 +496,9 @@ static struct member hold_shift(struct member m, const struct class_info *ci)
 	return m;
 }
 
-/* A `hold` with sequences: ci reads its first hold, hold_next (made here)
- * the second. 0 after setting an error. */
-static int hold_next_fill(struct reader *r, struct class_info *ci, const bt_field_class *payload)
+/* nx as ci one hold further, after ci in the chain: nx. */
+static struct class_info *hold_next_one(struct class_info *nx, struct class_info *ci)
 {
-	struct class_info *nx = reader_alloc(r, sizeof(*nx));
-
-	ci->hold_state = member_find(payload, "state");
-	ci->hold_site = member_find(payload, "site");
-	if (!nx) {
-		reader_errorf(r, "out of memory");
-		return 0;
-	}
 	*nx = *ci;
 	nx->gil = hold_shift(ci->gil, ci);
 	nx->n3 = hold_shift(ci->n3, ci);
@@ -525,6 +517,25 @@ static int hold_next_fill(struct reader *r, struct class_info *ci, const bt_fiel
 	nx->rel_stack = hold_shift(ci->rel_stack, ci);
 	nx->hold_next = NULL;
 	ci->hold_next = nx;
+	return nx;
+}
+
+/* A `hold` with sequences: ci reads its first hold, the chain of
+ * hold_next (made here) the others, up to HOLD_MAX. 0 after setting an
+ * error. */
+static int hold_next_fill(struct reader *r, struct class_info *ci, const bt_field_class *payload)
+{
+	ci->hold_state = member_find(payload, "state");
+	ci->hold_site = member_find(payload, "site");
+	for (int h = 1; h < HOLD_MAX; h++) {
+		struct class_info *nx = reader_alloc(r, sizeof(*nx));
+
+		if (!nx) {
+			reader_errorf(r, "out of memory");
+			return 0;
+		}
+		ci = hold_next_one(nx, ci);
+	}
 	return 1;
 }
 
@@ -929,7 +940,8 @@ static int reader_event(struct reader *r, const bt_message *msg)
 	}
 	ctx = bt_event_borrow_common_context_field_const(ev);
 	if (ci->hold_next) {
-		/* One hold or two (held-back holds), each read in turn. */
+		/* One hold or up to HOLD_MAX (held-back holds), each read in
+		 * turn. */
 		uint64_t ns = bt_field_array_get_length(bt_field_structure_borrow_member_field_by_index_const(
 			payload, (uint64_t)ci->hold_state.idx));
 		uint64_t nsite = bt_field_array_get_length(bt_field_structure_borrow_member_field_by_index_const(
@@ -938,14 +950,15 @@ static int reader_event(struct reader *r, const bt_message *msg)
 
 		if (n < 1 || n > HOLD_MAX || ns != n * HOLD_STATE || nsite != n * HOLD_SITE) {
 			reader_errorf(r, "a %s record carries %" PRIu64 " state and %" PRIu64 " site values, "
-				      "not %d and %d for each of 1 or %d holds (recorded by another "
+				      "not %d and %d for each of 1 to %d holds (recorded by another "
 				      "gilscope version?)", bt_event_class_get_name(ec), ns, nsite,
 				      HOLD_STATE, HOLD_SITE, HOLD_MAX);
 			return -1;
 		}
-		if (reader_decode(r, ci, si, msg, payload, ctx))
-			return -1;
-		return n > 1 ? reader_decode(r, ci->hold_next, si, msg, payload, ctx) : 0;
+		for (uint64_t h = 0; h < n; h++, ci = ci->hold_next)
+			if (reader_decode(r, ci, si, msg, payload, ctx))
+				return -1;
+		return 0;
 	}
 	return reader_decode(r, ci, si, msg, payload, ctx);
 }

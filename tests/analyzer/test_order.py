@@ -287,6 +287,60 @@ def case_held_back(tmp):
           f"held back: a hold record of 16 state values is refused in one line ({res.returncode}: {err})")
 
 
+# Holds in one `hold` record at most (analyzer/trace_reader.c's HOLD_MAX;
+# the tracer writes up to GILSCOPE_HB_N + 1).
+HOLD_MAX = 4
+
+
+def case_held_back_many(tmp):
+    """Records of several held-back holds (docs/events.md): thread 100
+    holds the GIL HOLD_MAX times in a row, the last one until 101, which
+    asked meanwhile, makes it drop the GIL, and 101 takes it. 100's holds
+    in one record of HOLD_MAX holds written after 101's events, and the
+    first HOLD_MAX - 1 rescued by 101 after its own events (a hold_for
+    each, in order) with the last written alone, give the tables of the
+    events written one by one. A record of HOLD_MAX + 1 holds is refused
+    in one line."""
+    site = {"code": 0, "offset": -1, "stack": 0}
+    n = 2 * HOLD_MAX - 1  # 101's request: the place after 100's last acquire
+    holds, base = [], [found(1000)]
+    for k in range(HOLD_MAX):
+        last = k == HOLD_MAX - 1
+        h = {"gil": G, "req_seq": NO_REQ, "seq": 2 * k, "ts": 1000 + 100 * k, "switch_number": 1,
+             "rel_seq": n + 3 if last else 2 * k + 1, "rel_ts": 1050 + 100 * k, "forced": int(last)}
+        holds.append(h)
+        base += [sev(h["ts"] + 1, "acquire", 100, h["seq"], h["ts"], switch_number=1),
+                 sev(h["rel_ts"] + 1, "release", 100, h["rel_seq"], h["rel_ts"], forced=h["forced"],
+                     **site)]
+    base += [sev(1311, "request", 101, n, 1310),
+             sev(1321, "wait_timeout", 101, n + 1, 1320),
+             sev(1322, "drop_request", 101, n + 2, 1320, holder=100, interval_us=5000),
+             sev(1361, "acquire", 101, n + 4, 1360, switch_number=2),
+             sev(2001, "release", 101, n + 5, 2000, forced=0, **site)]
+    mine = [e for e in base if not (e.tid == 100 and e.name in ("acquire", "release"))]
+    many = mine + [Ev(2100, "hold", 100, 100, {"_holds": holds})]
+    same_tables(tmp, "held back many", base, many)
+    rescued = mine + [Ev(2050 + k, "hold_for", 100, 101, {**h, "tid": 100})
+                      for k, h in enumerate(holds[:-1])]
+    rescued.append(Ev(2100, "hold", 100, 100, {"_holds": holds[-1:]}))
+    dbcheck.analyze(write_trace(tmp / "held_back_many_rescued", sorted(rescued, key=lambda x: x.ts),
+                                packed=True, rare=True), tmp / "held_back_many_rescued.db")
+    for sql in TABLES:
+        want = [tuple(r) for r in rows(tmp / "held_back_many_base.db", sql)]
+        expect(tmp / "held_back_many_rescued.db", sql, want,
+               f"held back many, {HOLD_MAX - 1} rescued by 101: as the base trace "
+               f"({sql.split(' FROM ')[1].split()[0]})")
+    expect(tmp / "held_back_many_rescued.db", "SELECT count(*) FROM holds WHERE tid = 100",
+           [(HOLD_MAX,)], f"held back many, rescued: all {HOLD_MAX} of 100's holds are 100's")
+    extra = {**holds[-1], "seq": n + 6, "ts": 2010, "rel_seq": n + 7, "rel_ts": 2020}
+    too = mine + [Ev(2100, "hold", 100, 100, {"_holds": holds + [extra]})]
+    bad = write_trace(tmp / "held_back_too_many", sorted(too, key=lambda x: x.ts), packed=True)
+    res = dbcheck.analyze(bad, tmp / "held_back_too_many.db", expect_ok=False)
+    err = res.stderr.strip().splitlines()
+    check(res.returncode != 0 and len(err) == 1 and "another gilscope version" in err[0],
+          f"held back: a record of {HOLD_MAX + 1} holds is refused in one line ({res.returncode}: {err})")
+
+
 def case_rare(tmp):
     """The rarely written events in one type (gilscope:rare, docs/events.md:
     gil_found, wait_timeout, take_for, acquire_for, thread_name,
@@ -347,7 +401,8 @@ def case_foreign_gap(tmp):
 
 def main():
     dbcheck.run_cases(case_reordered, case_missing_acquire, case_old_tracer, case_packed,
-                      case_long_command, case_written_for, case_hold, case_held_back, case_rare, case_foreign_gap)
+                      case_long_command, case_written_for, case_hold, case_held_back,
+                      case_held_back_many, case_rare, case_foreign_gap)
 
 
 if __name__ == "__main__":
