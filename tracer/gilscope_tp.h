@@ -109,7 +109,12 @@ LTTNG_UST_TRACEPOINT_EVENT(gilscope, release,
 #define GILSCOPE_NO_REQ UINT64_MAX
 #define GILSCOPE_HOLD_STATE 9
 #define GILSCOPE_HOLD_SITE (2 * GILSCOPE_SITE_LEN)
-#define GILSCOPE_HOLD_MAX 2
+/* Holds a thread holds back at most (tracer/preload.c, "held-back
+ * holds"): a record carries up to one more. */
+#ifndef GILSCOPE_HB_N
+#define GILSCOPE_HB_N 3
+#endif
+#define GILSCOPE_HOLD_MAX (GILSCOPE_HB_N + 1)
 LTTNG_UST_TRACEPOINT_EVENT(gilscope, hold,
 	LTTNG_UST_TP_ARGS(const uint64_t *, state, const int32_t *, site, unsigned int, n),
 	LTTNG_UST_TP_FIELDS(

@@ -235,9 +235,9 @@ struct thread_state {
 	struct gil *late;                /* GIL whose acquire this thread published (late_*) */
 	uint64_t late_seq;               /* that acquire's seq */
 	int late_n;                      /* pend[0..late_n): it and its request */
-	uint64_t hb_mine;                /* token of the hold this thread holds back, 0 none */
+	uint64_t hb_mine;                /* token of the holds this thread holds back, 0 none */
 	uint64_t hb_last_rel;            /* trace clock of its last hold's release */
-	uint32_t hb_count;               /* holds held back so far (the tokens' low half) */
+	uint32_t hb_count;               /* tokens published so far (in the tokens' low half) */
 	pthread_mutex_t *cand_m;         /* candidate GIL awaiting confirmation */
 	pthread_mutex_t *cand_s;
 	pthread_mutex_t *last_init;      /* the last mutex this thread initialised */
@@ -538,16 +538,27 @@ HOT EXPORT int pthread_cond_signal(pthread_cond_t *cond);
  * waited for, more are not. */
 #define MAX_THREAD_SLOTS 1024
 /* A held-back hold's values in its slot (held-back holds): the hold
- * record's state, its site (each as its 32 bits), the owner's tid. */
-enum { HB_STATE = 0, HB_SITE = GILSCOPE_HOLD_STATE, HB_TID = HB_SITE + GILSCOPE_HOLD_SITE, HB_NV };
+ * record's state, its site (each as its 32 bits); HB_HOLD of them a
+ * hold, then the owner's tid after the last (a `hold_for` record's
+ * values: one hold's, then the tid). */
+#define HB_N GILSCOPE_HB_N       /* holds a thread holds back at most */
+enum { HB_STATE = 0, HB_SITE = GILSCOPE_HOLD_STATE, HB_HOLD = HB_SITE + GILSCOPE_HOLD_SITE,
+       HB_TID = HB_N * HB_HOLD, HB_NV };
+/* A token: the owner's tid, a count, the number of holds it covers. */
+#define HB_NBITS 4u
+#define HB_NMASK ((1u << HB_NBITS) - 1)
+_Static_assert(HB_N >= 1 && HB_N <= (int)HB_NMASK, "HB_N holds must fit a token");
+_Static_assert(GILSCOPE_RARE_MAX_V >= HB_HOLD + 1, "a hold_for record carries one hold");
 struct thread_slot {
 	atomic_int used;
 	atomic_int pending;
 	atomic_int tid;                  /* its thread (late_rescue) */
-	/* The completed hold this thread holds back, written by it with its
-	 * next one, or by whichever thread swaps hb_token from its value to
-	 * 0 first (held-back holds). 0: none. The values are written by the
-	 * owner only, before it publishes the token. */
+	/* The completed holds this thread holds back (up to HB_N, the older
+	 * first), written by it with its next one, or by whichever thread
+	 * swaps hb_token from its value to 0 first (held-back holds). 0:
+	 * none; else the holds hb_v[0 .. (hb_token & HB_NMASK)). The values
+	 * are written by the owner only, where no published token covers
+	 * them, before it publishes the token that does. */
 	_Atomic uint64_t hb_token;
 	_Atomic uint64_t hb_v[HB_NV];
 } __attribute__((aligned(64)));
@@ -730,18 +741,22 @@ static void pending_site_acquire(const struct pending_ev *p, int32_t site[GILSCO
  * Each LTTng record costs a churning thread about LTTng's whole floor,
  * whatever its size (bench/README.md, "Session 18"). So a thread that
  * takes the GIL again soon after its last release (HB_HOT_NS) holds its
- * completed hold back, at most one, in its slot, and writes it with its
- * next one as one two-hold `hold` record. Exactly one thread writes a
- * held-back hold: whichever swaps the slot's hb_token from the hold's
- * token to 0 (the owner with one exchange, anyone else with a
- * compare-and-swap after copying the values). It is written
- * - by its owner, with its next hold (or alone, at its next hold when
- *   that one is not held back, or when its thread ends);
+ * completed hold back in its slot, up to HB_N of them (GILSCOPE_HB_N,
+ * a compile-time constant), and writes them with its next one as one
+ * `hold` record of up to HB_N + 1 holds. Exactly one thread writes a
+ * held-back hold: whichever swaps the slot's hb_token from the token
+ * that covers it to 0 (the owner with one exchange, anyone else with a
+ * compare-and-swap after copying the values). The owner appends a hold
+ * to those it holds back with one compare-and-swap of the token (its
+ * values first, in a place no published token covers). They are
+ * written
+ * - by their owner, with its next hold (or without it, at its next hold
+ *   when that one is not held back, or when its thread ends);
  * - by any thread of the process, the owner too, at a GIL event more
- *   than HB_RESCUE_NS after the hold's release (hb_rescue_check: one scan
- *   a HB_RESCUE_NS at most), as `hold_for` with the owner's tid when
- *   another thread writes it: a reader waits that long at most, past a
- *   busy GIL;
+ *   than HB_RESCUE_NS after the oldest one's release (hb_rescue_check:
+ *   one scan a HB_RESCUE_NS at most), all of them, as one `hold_for`
+ *   record a hold, in order, with the owner's tid when another thread
+ *   writes them: a reader waits that long at most, past a busy GIL;
  * - before a fork (the child forgets its parent's), when a GIL is
  *   retired, and when the process ends;
  * - when the recorder turns on gilscope_ctl:flush, just before every stop
@@ -759,46 +774,57 @@ static inline int hb_flush_on(void)
 	return lttng_ust_tracepoint_enabled(gilscope_ctl, flush);
 }
 
-/* Writes held-back values v: as this thread's `hold`, or as `hold_for`
- * the thread that held it back. tl.guard is set. */
-static void hb_write_values(const uint64_t *v)
+/* Writes n held-back holds' values v (HB_HOLD each, the tid at HB_TID):
+ * as this thread's `hold` record, or as one `hold_for` record a hold,
+ * in order, for the thread that held them back. tl.guard is set. */
+static void hb_write_values(const uint64_t *v, unsigned n)
 {
 	if ((pid_t)(uint32_t)v[HB_TID] == self_tid()) {
-		uint64_t state[GILSCOPE_HOLD_STATE];
-		int32_t site[GILSCOPE_HOLD_SITE];
-		for (int i = 0; i < GILSCOPE_HOLD_STATE; i++)
-			state[i] = v[HB_STATE + i];
-		for (int i = 0; i < GILSCOPE_HOLD_SITE; i++)
-			site[i] = (int32_t)(uint32_t)v[HB_SITE + i];
-		lttng_ust_tracepoint(gilscope, hold, state, site, 1);
-	} else {
-		int64_t vals[HB_NV];
-		for (int i = 0; i < HB_NV; i++)
-			vals[i] = i >= HB_SITE ? (int32_t)(uint32_t)v[i] : (int64_t)v[i];
-		rare(GILSCOPE_RARE_HOLD_FOR, vals, HB_NV, "", 0);
+		uint64_t state[HB_N * GILSCOPE_HOLD_STATE];
+		int32_t site[HB_N * GILSCOPE_HOLD_SITE];
+		for (unsigned h = 0; h < n; h++) {
+			for (int i = 0; i < GILSCOPE_HOLD_STATE; i++)
+				state[h * GILSCOPE_HOLD_STATE + i] = v[h * HB_HOLD + HB_STATE + i];
+			for (int i = 0; i < GILSCOPE_HOLD_SITE; i++)
+				site[h * GILSCOPE_HOLD_SITE + i] =
+					(int32_t)(uint32_t)v[h * HB_HOLD + HB_SITE + i];
+		}
+		lttng_ust_tracepoint(gilscope, hold, state, site, n);
+		return;
+	}
+	for (unsigned h = 0; h < n; h++) {
+		int64_t vals[HB_HOLD + 1];
+		for (int i = 0; i < HB_HOLD; i++) {
+			uint64_t x = v[h * HB_HOLD + i];
+			vals[i] = i >= HB_SITE ? (int32_t)(uint32_t)x : (int64_t)x;
+		}
+		vals[HB_HOLD] = (int32_t)(uint32_t)v[HB_TID];
+		rare(GILSCOPE_RARE_HOLD_FOR, vals, HB_HOLD + 1, "", 0);
 	}
 }
 
-/* Writes the hold held back in slot ts if its release is at least
- * min_age before now (trace clock), claiming it first. tl.guard is set
- * and this thread's pending flag up. */
+/* Writes the holds held back in slot ts if the oldest one's release is
+ * at least min_age before now (trace clock), claiming them first.
+ * tl.guard is set and this thread's pending flag up. */
 static void hb_rescue_slot(struct thread_slot *ts, uint64_t now, uint64_t min_age)
 {
 	uint64_t tok = atomic_load_explicit(&ts->hb_token, memory_order_acquire);
 	uint64_t v[HB_NV];
-	if (!tok)
+	unsigned n = (unsigned)(tok & HB_NMASK);
+	if (!tok || n < 1 || n > HB_N)
 		return;
-	for (int i = 0; i < HB_NV; i++)
+	for (unsigned i = 0; i < n * HB_HOLD; i++)
 		v[i] = atomic_load_explicit(&ts->hb_v[i], memory_order_relaxed);
+	v[HB_TID] = atomic_load_explicit(&ts->hb_v[HB_TID], memory_order_relaxed);
 	if (min_age && (int64_t)(now - v[HB_STATE + 7]) < (int64_t)min_age)
-		return; /* its owner most likely writes it with its next hold */
+		return; /* its owner most likely writes them with its next hold */
 	/* A later hold of the owner comes with another token: then the swap
 	 * fails and the copy is dropped. */
 	if (!atomic_compare_exchange_strong(&ts->hb_token, &tok, 0))
 		return;
 	if (ts == t_slot)
 		tl.hb_mine = 0;
-	hb_write_values(v);
+	hb_write_values(v, n);
 }
 
 /* Every hold held back in this process, whatever its age (a stop, a
@@ -846,9 +872,9 @@ static inline void hb_rescue_check(uint64_t now)
 		hb_rescue_due(now);
 }
 
-/* This thread's held-back hold into state and site (the first hold of a
- * two-hold record): 1, or 0 when it holds none back or another thread
- * wrote it meanwhile. One exchange. */
+/* This thread's held-back holds into state and site (the first holds of
+ * its next record, the older first): how many, 0 when it holds none
+ * back or another thread wrote them meanwhile. One exchange. */
 static inline unsigned hb_take_own(uint64_t *state, int32_t *site)
 {
 	uint64_t tok = tl.hb_mine;
@@ -858,42 +884,72 @@ static inline unsigned hb_take_own(uint64_t *state, int32_t *site)
 	struct thread_slot *ts = t_slot;
 	if (atomic_exchange_explicit(&ts->hb_token, 0, memory_order_seq_cst) != tok)
 		return 0;
-	for (int i = 0; i < GILSCOPE_HOLD_STATE; i++)
-		state[i] = atomic_load_explicit(&ts->hb_v[HB_STATE + i], memory_order_relaxed);
-	for (int i = 0; i < GILSCOPE_HOLD_SITE; i++)
-		site[i] = (int32_t)(uint32_t)atomic_load_explicit(&ts->hb_v[HB_SITE + i],
-								  memory_order_relaxed);
-	return 1;
+	unsigned n = (unsigned)(tok & HB_NMASK);
+	for (unsigned h = 0; h < n; h++) {
+		for (int i = 0; i < GILSCOPE_HOLD_STATE; i++)
+			state[h * GILSCOPE_HOLD_STATE + i] =
+				atomic_load_explicit(&ts->hb_v[h * HB_HOLD + HB_STATE + i],
+						     memory_order_relaxed);
+		for (int i = 0; i < GILSCOPE_HOLD_SITE; i++)
+			site[h * GILSCOPE_HOLD_SITE + i] = (int32_t)(uint32_t)atomic_load_explicit(
+				&ts->hb_v[h * HB_HOLD + HB_SITE + i], memory_order_relaxed);
+	}
+	return n;
 }
 
-/* Holds back the hold in state and site: 1, or 0 for the caller to write
- * it now (no slot, or a stop or snapshot under way). One exchange, a full
- * barrier: a flush switch turned on after it is seen by the check below,
- * or its writer (mutex_unlock_hb) sees this hold. */
-static inline int hb_keep(const uint64_t *state, const int32_t *site)
+/* The hold in state and site into slot ts's place k. */
+static inline void hb_store(struct thread_slot *ts, unsigned k, const uint64_t *state,
+			    const int32_t *site)
+{
+	for (int i = 0; i < GILSCOPE_HOLD_STATE; i++)
+		atomic_store_explicit(&ts->hb_v[k * HB_HOLD + HB_STATE + i], state[i],
+				      memory_order_relaxed);
+	for (int i = 0; i < GILSCOPE_HOLD_SITE; i++)
+		atomic_store_explicit(&ts->hb_v[k * HB_HOLD + HB_SITE + i],
+				      (uint64_t)(uint32_t)site[i], memory_order_relaxed);
+}
+
+/* A new token for n holds of this thread. */
+static inline uint64_t hb_token_new(unsigned n)
+{
+	if (!(++tl.hb_count & (UINT32_MAX >> HB_NBITS)))
+		tl.hb_count = 1;
+	return (uint64_t)(uint32_t)tl.tid << 32 |
+	       (uint64_t)(tl.hb_count & (UINT32_MAX >> HB_NBITS)) << HB_NBITS | n;
+}
+
+/* Holds back the hold in state and site, after the k this thread holds
+ * back already (k < HB_N; t_slot set): 1, or 0 when a stop or snapshot
+ * is under way (then the caller takes its holds back, this one the last,
+ * and writes them). One exchange, or one compare-and-swap that appends
+ * to the holds published (a full barrier either way): a flush switch
+ * turned on after it is seen by the check below, or its writer
+ * (mutex_unlock_hb) sees these holds. */
+static inline int hb_keep(unsigned k, const uint64_t *state, const int32_t *site)
 {
 	struct thread_slot *ts = t_slot;
-	if (!ts)
-		return 0;
-	for (int i = 0; i < GILSCOPE_HOLD_STATE; i++)
-		atomic_store_explicit(&ts->hb_v[HB_STATE + i], state[i], memory_order_relaxed);
-	for (int i = 0; i < GILSCOPE_HOLD_SITE; i++)
-		atomic_store_explicit(&ts->hb_v[HB_SITE + i], (uint64_t)(uint32_t)site[i],
+	uint64_t tok = hb_token_new(k + 1);
+	hb_store(ts, k, state, site);
+	if (!k) {
+		atomic_store_explicit(&ts->hb_v[HB_TID], (uint64_t)(uint32_t)tl.tid,
 				      memory_order_relaxed);
-	atomic_store_explicit(&ts->hb_v[HB_TID], (uint64_t)(uint32_t)tl.tid, memory_order_relaxed);
-	if (!++tl.hb_count)
-		tl.hb_count = 1;
-	uint64_t tok = (uint64_t)(uint32_t)tl.tid << 32 | tl.hb_count;
-	atomic_exchange_explicit(&ts->hb_token, tok, memory_order_seq_cst);
-	if (__builtin_expect(!atomic_load_explicit(&g_hot.hb_any, memory_order_relaxed), 0))
-		atomic_store(&g_hot.hb_any, 1);
-	if (__builtin_expect(hb_flush_on(), 0)) {
-		/* A stop or snapshot is under way: written now, by this
-		 * thread unless the switch's writer was quicker. */
-		return !atomic_compare_exchange_strong(&ts->hb_token, &tok, 0);
+		atomic_exchange_explicit(&ts->hb_token, tok, memory_order_seq_cst);
+	} else {
+		uint64_t old = tl.hb_mine;
+		if (!atomic_compare_exchange_strong(&ts->hb_token, &old, tok)) {
+			/* Another thread wrote the earlier ones meanwhile
+			 * (the slot's token is 0): this one alone, first. */
+			hb_store(ts, 0, state, site);
+			tok = hb_token_new(1);
+			atomic_exchange_explicit(&ts->hb_token, tok, memory_order_seq_cst);
+		}
 	}
 	tl.hb_mine = tok;
-	return 1;
+	if (__builtin_expect(!atomic_load_explicit(&g_hot.hb_any, memory_order_relaxed), 0))
+		atomic_store(&g_hot.hb_any, 1);
+	/* A stop or snapshot under way: written now, by this thread unless
+	 * the switch's writer was quicker. */
+	return !__builtin_expect(hb_flush_on(), 0);
 }
 
 /* The thread ends (its slot's destructor): its held-back hold now. */
@@ -937,9 +993,16 @@ static int pending_hold(int i, int n, int with_req)
 	    a->gil != r->gil || (q && q->gil != a->gil) ||
 	    !lttng_ust_tracepoint_enabled(gilscope, hold))
 		return 0;
-	unsigned k = hb_take_own(state, site);
-	uint64_t *st = state + k * GILSCOPE_HOLD_STATE;
-	int32_t *si = site + k * GILSCOPE_HOLD_SITE;
+	/* Hot: back within HB_HOT_NS of its last release. Then held back
+	 * after the k held back already while they are fewer than HB_N. */
+	int hot = a->ts - tl.hb_last_rel < HB_HOT_NS;
+	tl.hb_last_rel = r->ts;
+	unsigned k = (unsigned)(tl.hb_mine & HB_NMASK);
+	int keep = hot && k < HB_N && t_slot;
+	if (!keep)
+		k = hb_take_own(state, site);
+	uint64_t *st = keep ? state : state + k * GILSCOPE_HOLD_STATE;
+	int32_t *si = keep ? site : site + k * GILSCOPE_HOLD_SITE;
 	st[0] = a->gil;
 	st[1] = q ? q->seq : GILSCOPE_NO_REQ;
 	st[2] = q ? q->ts : 0;
@@ -951,11 +1014,15 @@ static int pending_hold(int i, int n, int with_req)
 	st[8] = r->forced;
 	pending_site_acquire(a, si);
 	pending_site_packed(r, ATTRIB_AT_RELEASE, si + GILSCOPE_SITE_LEN);
-	/* Hot: back within HB_HOT_NS of its last release. */
-	int hot = a->ts - tl.hb_last_rel < HB_HOT_NS;
-	tl.hb_last_rel = r->ts;
-	if (!k && hot && hb_keep(st, si))
+	if (keep) {
+		if (hb_keep(k, st, si))
+			return 1;
+		/* A stop or snapshot under way: its holds, this one the last. */
+		k = hb_take_own(state, site);
+		if (k)
+			lttng_ust_do_tracepoint(gilscope, hold, state, site, k);
 		return 1;
+	}
 	lttng_ust_do_tracepoint(gilscope, hold, state, site, k + 1);
 	return 1;
 }

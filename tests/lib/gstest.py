@@ -14,6 +14,7 @@ import glob
 import json
 import os
 import shutil
+import re
 import signal
 import sqlite3
 import subprocess
@@ -83,6 +84,17 @@ def build_dir() -> Path:
 
 def source_dir() -> Path:
     return Path(os.environ.get("GILSCOPE_SOURCE", Path(__file__).resolve().parents[2]))
+
+
+def held_back_max() -> int:
+    """How many holds a thread of the tracer holds back at most
+    (GILSCOPE_HB_N in tracer/gilscope_tp.h, "held-back holds"): its
+    `hold` records carry up to one more."""
+    text = (source_dir() / "tracer" / "gilscope_tp.h").read_text()
+    m = re.search(r"^#define GILSCOPE_HB_N (\d+)$", text, re.M)
+    if not m:
+        fail("tracer/gilscope_tp.h defines no GILSCOPE_HB_N")
+    return int(m.group(1))
 
 
 def gilscope() -> Path:
@@ -564,6 +576,8 @@ PACKED_STATE["acquire_for"] = PACKED_STATE["acquire"]
 PACKED_STATE["hold"] = ("gil", "req_seq", "req_ts", "seq", "ts", "switch_number",
                         "rel_seq", "rel_ts", "forced")
 HOLD_NO_REQ = (1 << 64) - 1
+# Holds in one `hold` record at most (analyzer/trace_reader.c's HOLD_MAX).
+HOLD_MAX = 4
 PACKED_SITE = ("code", "offset", "stack")
 SITE_OF = {"hold": PACKED_SITE + ("rel_code", "rel_offset", "rel_stack")}
 
@@ -676,12 +690,12 @@ def read_trace(path: Path, allow_empty: bool = False) -> Trace:
         offset = offset or msg.default_clock_snapshot.clock_class.cycles_to_ns_from_origin(0)
         parts = [fields]
         if name == "hold" and isinstance(fields.get("state"), list):
-            # One hold or two a record (held-back holds): each read alone.
+            # 1 to HOLD_MAX holds a record (held-back holds): each read alone.
             state, site = fields["state"], fields.get("site") or []
             n = len(state) // 9
-            if n not in (1, 2) or len(state) != 9 * n or len(site) != 6 * n:
+            if not 1 <= n <= HOLD_MAX or len(state) != 9 * n or len(site) != 6 * n:
                 fail(f"a gilscope:hold record carries {len(state)} state and {len(site)} "
-                     "site values, not 9 and 6 for each of 1 or 2 holds")
+                     f"site values, not 9 and 6 for each of 1 to {HOLD_MAX} holds")
             parts = [{**fields, "state": state[9 * k:9 * k + 9], "site": site[6 * k:6 * k + 6]}
                      for k in range(n)]
             if n > 1:

@@ -1,8 +1,9 @@
 """GIL churn: one thread calling os.sched_yield() 1M times makes about 3M
-GIL events in about 500k records (each call's release and the take that
-follows, its request and acquire, share a `hold` record, and the thread
-holds every other hold back to write it with the next: two holds a
-record, docs/events.md). The default buffers lose none of them; a tiny buffer loses
+GIL events in about 1M / (N + 1) records (each call's release and the
+take that follows, its request and acquire, share a `hold` record, and
+the thread holds N holds back, GILSCOPE_HB_N, to write them with the
+next: N + 1 holds a record, docs/events.md). The default buffers lose
+none of them; a tiny buffer loses
 events, and the loss is counted and reported, never hidden. In an LTTng
 environment of its own (gstest.private_lttng): a session records every
 traced process of its user, and the events of tests running beside it
@@ -35,8 +36,10 @@ def main() -> None:
     gstest.check(info["lost_events"] == "0", f"default buffers: no event lost ({info['lost_events']})")
     gstest.check("no events lost" in res.stderr, "record says no events were lost")
     c = counter(out / "big")
-    gstest.check(500_000 <= c.get("Event", 0) < 600_000,
-                 f"{c.get('Event')} records (500k and a few: two holds a record, a hold per call)")
+    per = gstest.held_back_max() + 1
+    gstest.check(1_000_000 // per <= c.get("Event", 0) < 1_200_000 // per,
+                 f"{c.get('Event')} records ({1_000_000 // per} and a few: {per} holds a record, "
+                 "a hold per call)")
     con = gstest.analyze(out / "big", out / "big.db")
     events, lost = con.execute("SELECT event_count, lost_events FROM runs").fetchone()
     con.close()

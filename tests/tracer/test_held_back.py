@@ -1,26 +1,30 @@
 """Held-back holds are never lost (docs/events.md, "Held-back holds").
 
 A thread that takes the GIL again soon after its release holds its
-completed hold back and writes it with its next one (two holds a record).
-Here a thread named "churner" churns the GIL N times (os.write), then takes it once
-more after a 2 ms sleep (that hold is not "hot": written at once) and once
-right after (hot: held back), and blocks on a pipe. Then:
+completed holds back, up to HB (GILSCOPE_HB_N), and writes them with its
+next one (up to HB + 1 holds a record: the churn's records carry that
+many). Here a thread named "churner" churns the GIL N times (os.write),
+then takes it once more after a 2 ms sleep (that hold is not "hot":
+written at once) and HB times right after (hot: all HB held back), and
+blocks on a pipe. Then:
 
 - idle, `gilscope record` stopped by SIGINT: every thread is blocked; the
   program ignores SIGINT, so the recorder stops with it still running.
   The stop's gilscope_ctl:flush switch must make the process write the
-  held-back hold: the database holds the churner's N+ holds, the last one
-  ending at the line of its blocking read, written after it blocked;
+  held-back holds, every one: the database holds the churner's N+ holds,
+  the last one ending at the line of its blocking read, the last HB
+  written by another thread after it blocked;
 - idle, `gilscope record --pid` stopped by SIGINT: the same, for a process
   that `gilscope exec` started and that churns once the recording runs;
 - rescue: the main thread takes the GIL again 50 ms after the churner
-  blocked: it writes the churner's held-back hold for it (hold_for, the
-  churner's tid) before the churner wakes, and the tables hold every hold
-  of both threads, in order (no anomaly, no place of the GIL's order
-  missing), the churner's as many as its reader here counts.
+  blocked: it writes the churner's HB held-back holds for it (a hold_for
+  each, the churner's tid) before the churner wakes, and the tables hold
+  every hold of both threads, in order (no anomaly, no place of the GIL's
+  order missing), the churner's as many as its reader here counts.
 
-A run where the scheduler kept the churner from its last hold for more
-than 100 us (not hot: nothing held back) proves nothing and is run again.
+A run where the scheduler kept the churner from one of its last holds
+for more than 100 us (not hot: not all held back) proves nothing and is
+run again.
 """
 
 import collections
@@ -32,10 +36,11 @@ import time
 import gstest
 
 N = 2000
+HB = gstest.held_back_max()
 PROGRAM = r"""
 import os, signal, sys, threading, time
 signal.signal(signal.SIGINT, signal.SIG_IGN)  # a stop must find it running
-n, mode = int(sys.argv[1]), sys.argv[2]
+n, mode, hb = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 r, w = os.pipe()
 null = os.open(os.devnull, os.O_WRONLY)
 flag = threading.Event()
@@ -45,7 +50,8 @@ def churn():
     print("churned", os.getpid(), flush=True)
     flag.set()
     time.sleep(0.002)  # the hold after it is not hot: written at once
-    os.write(null, b"x")  # the hold after it is hot: held back
+    for _ in range(hb):
+        os.write(null, b"x")  # the hold after each is hot: held back
     os.read(r, 1)  # LINE_IDLE
 t = threading.Thread(target=churn, name="churner")
 if mode == "go":
@@ -79,15 +85,27 @@ def tids(trace: gstest.Trace, pid: int) -> dict:
     return {"churner": n.most_common(1)[0][0] if n else None, "MainThread": pid}
 
 
-def last_hold(trace: gstest.Trace, tid: int) -> tuple:
-    """The thread's last acquire and release (by seq)."""
-    acq = [e for e in trace.events if e.tid == tid and e.name == "acquire"]
+def last_holds(trace: gstest.Trace, tid: int) -> list:
+    """The thread's last HB acquires (by seq)."""
+    acq = sorted((e for e in trace.events if e.tid == tid and e.name == "acquire"),
+                 key=lambda e: e.fields["seq"])
+    gstest.check(len(acq) >= HB, f"thread {tid} held the GIL {HB} times or more")
+    return acq[-HB:]
+
+
+def last_release(trace: gstest.Trace, tid: int):
+    """The thread's last release (by seq)."""
     rel = [e for e in trace.events if e.tid == tid and e.name == "release"]
-    gstest.check(bool(acq) and bool(rel), f"thread {tid} held the GIL")
-    return max(acq, key=lambda e: e.fields["seq"]), max(rel, key=lambda e: e.fields["seq"])
+    gstest.check(bool(rel), f"thread {tid} released the GIL")
+    return max(rel, key=lambda e: e.fields["seq"])
 
 
 def check_db(out, trace: gstest.Trace, churner: int, what: str, sited: bool) -> None:
+    per = collections.Counter(e.fields.get("holds", 1) for e in trace.events
+                              if e.tid == churner and e.name == "acquire" and "by" not in e.fields)
+    gstest.check(max(per) == HB + 1,
+                 f"{what}: the churner's records carry up to {HB + 1} holds ({dict(per)} holds a record: "
+                 "holds read)")
     con = gstest.analyze(out / "trace", out / "trace.db")
     holds = con.execute("SELECT count(*) FROM holds WHERE tid = ?", (churner,)).fetchone()[0]
     gstest.check(holds >= N + 2, f"{what}: the database holds the churner's {holds} holds (>= {N} + 2)")
@@ -111,7 +129,7 @@ def check_db(out, trace: gstest.Trace, churner: int, what: str, sited: bool) -> 
 
 def idle_launch(exe, prog, out) -> bool:
     rec = subprocess.Popen([str(gstest.gilscope()), "record", "-o", str(out / "trace"), "--",
-                            str(exe), str(prog), str(N), "idle"],
+                            str(exe), str(prog), str(N), "idle", str(HB)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.PIPE,
                            text=True)
     child = None
@@ -133,7 +151,8 @@ def idle_launch(exe, prog, out) -> bool:
 
 
 def idle_pid(exe, prog, out) -> bool:
-    proc = subprocess.Popen([str(gstest.gilscope()), "exec", "--", str(exe), str(prog), str(N), "go"],
+    proc = subprocess.Popen([str(gstest.gilscope()), "exec", "--", str(exe), str(prog), str(N), "go",
+                             str(HB)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.PIPE,
                             text=True)
     rec = None
@@ -164,7 +183,7 @@ def check_idle(out, what: str, pid: int) -> bool:
     trace = of_pid(out, pid)
     churner = tids(trace, pid).get("churner")
     gstest.check(churner is not None, f"{what}: the churner held the GIL")
-    acq, rel = last_hold(trace, churner)
+    held, rel = last_holds(trace, churner), last_release(trace, churner)
     if SITED:
         # Lost, it would leave the hold before it the last one.
         con = gstest.analyze(out / "trace", out / "trace.db")
@@ -175,20 +194,21 @@ def check_idle(out, what: str, pid: int) -> bool:
         gstest.check(line is not None and line[0] == LINE_IDLE,
                      f"{what}: the churner's last hold, ending at its blocking read (line "
                      f"{LINE_IDLE}), is in the trace (the last one ends at {line})")
-    late = (acq.rec_ts - rel.ts) / 1e9
-    if late < 0.01 or acq.fields.get("by", churner) == churner:
-        print(f"note: {what}: the churner's last hold was written {late:.3f} s after its release: "
-              "not held back (descheduled?); again", flush=True)
+    late = [round((a.rec_ts - rel.ts) / 1e9, 3) for a in held]
+    by = [a.fields.get("by", churner) for a in held]
+    if min(late) < 0.01 or churner in by:
+        print(f"note: {what}: the churner's last {HB} holds were written {late} s after its last "
+              f"release, by {by}: not all held back (descheduled?); again", flush=True)
         return False
-    gstest.check(acq.fields.get("by", churner) != churner,
-                 f"{what}: its last hold, held back, was written by another thread at the stop "
-                 f"({late:.3f} s after its release, by {acq.fields.get('by')})")
+    gstest.check(len(set(by)) == 1 and churner not in by,
+                 f"{what}: its last {HB} holds, held back, were written by another thread at the "
+                 f"stop ({late} s after its last release, by {by})")
     check_db(out, trace, churner, what, SITED)
     return True
 
 
 def rescue(exe, prog, out) -> bool:
-    res = gstest.record([str(exe), str(prog), str(N), "rescue"], out / "trace")
+    res = gstest.record([str(exe), str(prog), str(N), "rescue", str(HB)], out / "trace")
     gstest.check("done" in res.stdout, f"rescue: the program ran ({res.stdout.strip()!r})")
     pid = int(res.stdout.split()[1])
     trace = of_pid(out, pid)
@@ -197,12 +217,17 @@ def rescue(exe, prog, out) -> bool:
     gstest.check(churner is not None, "rescue: the churner held the GIL")
     mine = sorted((e for e in trace.events if e.tid == churner and e.name == "acquire"),
                   key=lambda e: e.fields["seq"])
-    rescued = [e for e in mine if e.fields.get("by") == main_tid]
-    if not rescued:
-        late = [(e.rec_ts - e.ts) / 1e9 for e in mine[-3:]]
-        print(f"note: rescue: no hold of the churner written by the main thread (the last ones "
-              f"written {late} s after they began: not held back?); again", flush=True)
+    # Its holds before its last (the one after the pipe wakes it).
+    held = mine[-HB - 1:-1]
+    if len(held) < HB or any(e.fields.get("by") != main_tid for e in held):
+        late = [(e.rec_ts - e.ts) / 1e9 for e in mine[-HB - 2:]]
+        print(f"note: rescue: the churner's {HB} holds before its last were not all written by the "
+              f"main thread (the last ones written {late} s after they began: not all held back?); "
+              "again", flush=True)
         return False
+    rescued = held
+    gstest.check([e.rec_ts for e in rescued] == sorted(e.rec_ts for e in rescued),
+                 f"rescue: the main thread wrote the churner's {HB} held-back holds in order")
     z = rescued[-1]
     nxt = [e for e in mine if e.fields["seq"] > z.fields["seq"]]
     gstest.check(bool(nxt) and z.rec_ts < nxt[0].ts,
@@ -228,7 +253,7 @@ def main() -> None:
             if case(exe, prog, out):
                 break
         else:
-            gstest.fail(f"{name}: the churner's last hold was never held back in 3 runs")
+            gstest.fail(f"{name}: the churner's last {HB} holds were never all held back in 3 runs")
 
 
 if __name__ == "__main__":
