@@ -36,10 +36,14 @@ def main() -> None:
     gstest.check(info["lost_events"] == "0", f"default buffers: no event lost ({info['lost_events']})")
     gstest.check("no events lost" in res.stderr, "record says no events were lost")
     c = counter(out / "big")
+    # A hold per call, `per` a record; a call after which the thread came
+    # back later than 100 us (descheduled: a loaded machine) writes what
+    # it held back at once, a record more at most: up to 20% of them.
     per = gstest.held_back_max() + 1
-    gstest.check(1_000_000 // per <= c.get("Event", 0) < 1_200_000 // per,
-                 f"{c.get('Event')} records ({1_000_000 // per} and a few: {per} holds a record, "
-                 "a hold per call)")
+    most = 1_000_000 // per + 200_000 * (per - 1) // per
+    gstest.check(1_000_000 // per <= c.get("Event", 0) < most,
+                 f"{c.get('Event')} records ({1_000_000 // per} and a few, below {most}: {per} holds "
+                 "a record, a hold per call)")
     con = gstest.analyze(out / "big", out / "big.db")
     events, lost = con.execute("SELECT event_count, lost_events FROM runs").fetchone()
     con.close()
