@@ -20,7 +20,7 @@
 #define HOLD_NO_REQ UINT64_MAX /* a hold's req_seq: its request went on its own */
 #define HOLD_STATE 9           /* a hold's values in a hold record's `state` */
 #define HOLD_SITE 6            /* and in its `site` */
-#define HOLD_MAX 4             /* holds in one record at most */
+#define HOLD_MAX 5             /* holds in one record at most */
 
 /* What each event class carries, by field name: the GIL, up to two
  * integers (n1, n2), a string and the tag, decoded into the named fields

@@ -111,10 +111,10 @@ LTTNG_UST_TRACEPOINT_EVENT(gilscope, release,
 #define GILSCOPE_HOLD_SITE (2 * GILSCOPE_SITE_LEN)
 /* Holds a thread holds back at most (tracer/preload.c, "held-back
  * holds"): a record carries up to one more. The analyzer reads records
- * of up to 4 holds (analyzer/trace_reader.c's HOLD_MAX, and
+ * of up to 5 holds (analyzer/trace_reader.c's HOLD_MAX, and
  * tests/lib/gstest.py's): raise it with this. */
 #ifndef GILSCOPE_HB_N
-#define GILSCOPE_HB_N 3
+#define GILSCOPE_HB_N 4
 #endif
 #define GILSCOPE_HOLD_MAX (GILSCOPE_HB_N + 1)
 LTTNG_UST_TRACEPOINT_EVENT(gilscope, hold,

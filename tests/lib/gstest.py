@@ -577,7 +577,7 @@ PACKED_STATE["hold"] = ("gil", "req_seq", "req_ts", "seq", "ts", "switch_number"
                         "rel_seq", "rel_ts", "forced")
 HOLD_NO_REQ = (1 << 64) - 1
 # Holds in one `hold` record at most (analyzer/trace_reader.c's HOLD_MAX).
-HOLD_MAX = 4
+HOLD_MAX = 5
 PACKED_SITE = ("code", "offset", "stack")
 SITE_OF = {"hold": PACKED_SITE + ("rel_code", "rel_offset", "rel_stack")}
 
