@@ -18,6 +18,13 @@
  * is there a thread of this library's kills the process (SIGTERM, through
  * gilscope's kill()): gilscope must wait for that write.
  *
+ * GILSCOPE_TEST_EXIT_WRITER=1: exit(), once per process, holds the first
+ * thread other than the exiting one that is inside an LTTng event from
+ * then on (0.5 s), waiting up to 0.5 s for one before it goes on: a thread
+ * preempted inside its event (a loaded machine) while the process ends,
+ * longer than gilscope's wait for writers. liblttng-ust's destructor must
+ * not run under it (tracer.exit_writer).
+ *
  * Each says on stderr when it held a thread inside an event. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -46,6 +53,7 @@ static atomic_uintptr_t lttng_lo, lttng_hi; /* liblttng-ust's code */
 static atomic_int killer;                /* LATE: the killing thread's tid */
 static atomic_int inside;                /* LATE: a thread is held in an event */
 static atomic_int held;                  /* once per process */
+static atomic_int exiting;               /* EXIT: exit() has begun */
 static __thread int t_found;             /* FOUND: hold this thread's next event */
 static __thread pthread_mutex_t *t_last_init;
 static sem_t found_sem;
@@ -95,9 +103,13 @@ static __attribute__((noinline)) void from_lttng(uintptr_t caller)
 	}
 	int k = atomic_load(&killer);
 	if (k && k != (int)syscall(SYS_gettid) && !atomic_exchange(&held, 1)) {
-		say("slow_event_write: a thread began an event after the process began to end\n");
+		say(atomic_load(&exiting)
+			    ? "slow_event_write: a thread is held inside an event while its process exits\n"
+			    : "slow_event_write: a thread began an event after the process began to end\n");
 		atomic_store(&inside, 1);
-		pause_ms(2000); /* the process ends meanwhile */
+		/* The process ends meanwhile; an exit waits: 0.5 s, ten times
+		 * gilscope's wait for writers, under the analyzer's 1 s. */
+		pause_ms(atomic_load(&exiting) ? 500 : 2000);
 	}
 }
 
@@ -125,6 +137,24 @@ int kill(pid_t pid, int sig)
 			pause_ms(1);
 	}
 	return next_kill(pid, sig);
+}
+
+void exit(int status)
+{
+	static void (*next_exit)(int);
+
+	if (!next_exit)
+		next_exit = (void (*)(int))dlsym(RTLD_NEXT, "exit");
+	if (getenv("GILSCOPE_TEST_EXIT_WRITER") && !atomic_load(&killer)) {
+		dl_iterate_phdr(lttng_code, NULL);
+		atomic_store(&exiting, 1);
+		atomic_store(&killer, (int)syscall(SYS_gettid));
+		atomic_store(&armed, 1);
+		for (int i = 0; i < 500 && !atomic_load(&inside); i++)
+			pause_ms(1);
+	}
+	next_exit(status);
+	__builtin_unreachable();
 }
 
 /* Kills the process, through gilscope's kill(), once a thread is held in
