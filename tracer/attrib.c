@@ -238,8 +238,11 @@ static uint32_t code_new(const struct pyframe_ident *id)
 			g_lt_hex[2 * i + 1] = digits[d.linetable[i] & 15];
 		}
 		g_lt_hex[2 * d.lt_len] = '\0';
-		lttng_ust_do_tracepoint(gilscope, code, cid, d.firstlineno, d.lt_format,
-					d.filename, d.name, g_lt_hex);
+		if (gilscope_lttng_enter()) {
+			lttng_ust_do_tracepoint(gilscope, code, cid, d.firstlineno, d.lt_format,
+						d.filename, d.name, g_lt_hex);
+			gilscope_lttng_leave();
+		}
 	}
 	return cid;
 }
@@ -299,7 +302,10 @@ static uint32_t stack_id(const uint32_t *codes, const int32_t *offsets, int n, u
 		s->hash = h;
 		s->sid = g_next_stack++;
 		s->gen = gen;
-		lttng_ust_tracepoint(gilscope, stack, s->sid, codes, offsets, (uint32_t)n);
+		if (lttng_ust_tracepoint_enabled(gilscope, stack) && gilscope_lttng_enter()) {
+			lttng_ust_do_tracepoint(gilscope, stack, s->sid, codes, offsets, (uint32_t)n);
+			gilscope_lttng_leave();
+		}
 	}
 	*t = *s;
 	unlock();

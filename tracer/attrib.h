@@ -45,4 +45,9 @@ void attrib_after_fork_child(void);
  * call: for a moment when the process waits anyway. */
 void attrib_warm(void);
 
+/* preload.c's gate around every call into LTTng: 1 to go on, then
+ * gilscope_lttng_leave(); 0 once the process is ending (no write). */
+int gilscope_lttng_enter(void);
+void gilscope_lttng_leave(void);
+
 #endif

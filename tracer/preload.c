@@ -270,10 +270,27 @@ static inline int resync_state(void)
 	return RS_EVENTS | (lttng_ust_tracepoint_enabled(gilscope_ctl, resync) ? RS_CTL : 0);
 }
 
+/* Every call into LTTng goes through the gate that the process's end
+ * closes (lttng_enter, lttng_close): these, not liblttng-ust's macros. */
+static inline int lttng_enter(void);
+static inline void lttng_leave(void);
+#define GS_DO_TRACEPOINT(provider, name, ...)                              \
+	do {                                                               \
+		if (lttng_enter()) {                                       \
+			lttng_ust_do_tracepoint(provider, name, __VA_ARGS__); \
+			lttng_leave();                                     \
+		}                                                          \
+	} while (0)
+#define GS_TRACEPOINT(provider, name, ...)                                 \
+	do {                                                               \
+		if (lttng_ust_tracepoint_enabled(provider, name))          \
+			GS_DO_TRACEPOINT(provider, name, __VA_ARGS__);     \
+	} while (0)
+
 /* The rarely written events, one type (gilscope_tp.h, gilscope:rare). */
 static void rare(int kind, const int64_t *v, unsigned int nv, const char *text, uint32_t tag)
 {
-	lttng_ust_tracepoint(gilscope, rare, kind, v, nv, text, tag);
+	GS_TRACEPOINT(gilscope, rare, kind, v, nv, text, tag);
 }
 
 static void rare_int(int kind, int64_t x, const char *text, uint32_t tag)
@@ -553,6 +570,7 @@ struct thread_slot {
 	atomic_int used;
 	atomic_int pending;
 	atomic_int tid;                  /* its thread (late_rescue) */
+	atomic_int in_lttng;             /* inside a call into LTTng (lttng_enter) */
 	/* The completed holds this thread holds back (up to HB_N, the older
 	 * first), written by it with its next one, or by whichever thread
 	 * swaps hb_token from its value to 0 first (held-back holds). 0:
@@ -574,6 +592,109 @@ TLS int t_slot_tried;
  * begun to end the process: they are not written (thread_mute_check). */
 TLS int t_mute;
 
+/* --- the way into LTTng, closed at the process's end ---------------------
+ *
+ * At exit() glibc runs the libraries' destructors after the exit
+ * handlers, this library's first: the header's tracepoint destructor
+ * unregisters the tracepoints and zeroes liblttng-ust-tracepoint's
+ * function pointers (its RCU read lock and unlock among them), then
+ * liblttng-ust's own tears the sessions down. A thread of the program
+ * still inside a tracepoint then calls a null pointer (SIGSEGV; a thread
+ * preempted inside its event for longer than pending_wait_others' 50 ms,
+ * tracer.exit_writer). So every call into LTTng raises this thread's
+ * in_lttng flag (an exchange: a full barrier), then looks for
+ * DYING_CLOSED; the end of the process sets that bit (a full barrier),
+ * then waits for every raised flag to go down, without a deadline: one of
+ * the two sees the other, and from then on no thread enters. What a flag
+ * covers never blocks (a non-blocking channel's record; code and stack
+ * events' descriptions), so the wait is as long as a preempted writer's
+ * return to its CPU, no longer. A thread stopped there by a debugger
+ * holds the exit until it goes on, as it would hold liblttng-ust's own
+ * destructor (synchronize_rcu waits for it too). A thread without a slot
+ * counts in g_lttng_unslotted. */
+#define DYING_CLOSED (1 << 30)          /* in g_hot.dying: above any tid */
+static atomic_int g_lttng_unslotted;
+TLS int t_lttng_depth;                  /* calls into LTTng this thread is in */
+TLS atomic_int *t_lttng_in;             /* the flag it raised; NULL: the count */
+
+static inline void lttng_leave(void)
+{
+	if (--t_lttng_depth)
+		return;
+	if (t_lttng_in)
+		atomic_store_explicit(t_lttng_in, 0, memory_order_release);
+	else
+		atomic_fetch_sub_explicit(&g_lttng_unslotted, 1, memory_order_release);
+}
+
+/* 1: go on into LTTng, then lttng_leave(); 0: the process is ending and
+ * LTTng may be gone, write nothing. */
+static inline int lttng_enter(void)
+{
+	if (t_lttng_depth++)
+		return 1; /* the outer call's flag is up */
+	t_lttng_in = t_slot ? &t_slot->in_lttng : NULL;
+	if (t_lttng_in)
+		atomic_exchange_explicit(t_lttng_in, 1, memory_order_seq_cst);
+	else
+		atomic_fetch_add_explicit(&g_lttng_unslotted, 1, memory_order_seq_cst);
+	if (__builtin_expect(!(atomic_load_explicit(&g_hot.dying, memory_order_relaxed) & DYING_CLOSED),
+			     1))
+		return 1;
+	lttng_leave();
+	return 0;
+}
+
+/* attrib.c's code and stack events. */
+int gilscope_lttng_enter(void)
+{
+	return lttng_enter();
+}
+
+void gilscope_lttng_leave(void)
+{
+	lttng_leave();
+}
+
+static void lttng_wait_pause(int n)
+{
+	if (n < 100)
+		sched_yield();
+	else
+		nanosleep(&(struct timespec){ 0, 200000 }, NULL);
+}
+
+/* Waits, without a deadline, until no other thread is inside a call into
+ * LTTng that it entered before now: 1 if one was. The calling thread's
+ * own call, if it is in one (an exit from a signal handler), is not
+ * waited for. */
+static int lttng_wait_inside(void)
+{
+	int waited = 0, used = atomic_load(&g_slots_used);
+	for (int i = 0; i < used; i++) {
+		atomic_int *f = &g_slots[i].in_lttng;
+		for (int n = 0; (!t_lttng_depth || f != t_lttng_in) &&
+				atomic_load_explicit(f, memory_order_acquire); n++) {
+			waited = 1;
+			lttng_wait_pause(n);
+		}
+	}
+	int mine = t_lttng_depth && !t_lttng_in;
+	for (int n = 0; atomic_load_explicit(&g_lttng_unslotted, memory_order_acquire) > mine; n++) {
+		waited = 1;
+		lttng_wait_pause(n);
+	}
+	return waited;
+}
+
+/* The process ends (exit(), _exit()): after this no thread of it enters
+ * LTTng, and none is inside. */
+static void lttng_close(void)
+{
+	atomic_fetch_or(&g_hot.dying, DYING_CLOSED);
+	lttng_wait_inside();
+}
+
 static void hb_thread_end(struct thread_slot *ts);
 
 static void thread_slot_release(void *slot)
@@ -581,6 +702,7 @@ static void thread_slot_release(void *slot)
 	struct thread_slot *ts = slot;
 	if (tl.hb_mine)
 		hb_thread_end(ts);
+	atomic_store(&ts->in_lttng, 0); /* the thread ends: it is in no call */
 	atomic_store(&ts->pending, 0);
 	atomic_store(&ts->used, 0);
 	t_slot = NULL; /* run by the thread itself, at its very end */
@@ -678,8 +800,9 @@ static void process_dying_over(void)
 }
 
 /* The process ends: give the other threads with unwritten records a
- * moment (they are past the mutex, about to write them) to do so. */
-static void pending_wait_others(void)
+ * moment (they are past the mutex, about to write them) to do so. 1 when
+ * it gave up on one. */
+static int pending_wait_others(void)
 {
 	struct timespec t0, now;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -690,10 +813,11 @@ static void pending_wait_others(void)
 		       atomic_load_explicit(&ts->pending, memory_order_acquire)) {
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			if ((now.tv_sec - t0.tv_sec) * 1000000000L + (now.tv_nsec - t0.tv_nsec) > 50000000L)
-				return; /* 50 ms in all: a thread that is stuck stays so */
+				return 1; /* 50 ms in all: a thread that is stuck stays so */
 			sched_yield();
 		}
 	}
+	return 0;
 }
 
 /* The trace clock: LTTng's own read function once the provider is loaded
@@ -789,7 +913,7 @@ static void hb_write_values(const uint64_t *v, unsigned n)
 				site[h * GILSCOPE_HOLD_SITE + i] =
 					(int32_t)(uint32_t)v[h * HB_HOLD + HB_SITE + i];
 		}
-		lttng_ust_tracepoint(gilscope, hold, state, site, n);
+		GS_TRACEPOINT(gilscope, hold, state, site, n);
 		return;
 	}
 	for (unsigned h = 0; h < n; h++) {
@@ -1020,10 +1144,10 @@ static int pending_hold(int i, int n, int with_req)
 		/* A stop or snapshot under way: its holds, this one the last. */
 		k = hb_take_own(state, site);
 		if (k)
-			lttng_ust_do_tracepoint(gilscope, hold, state, site, k);
+			GS_DO_TRACEPOINT(gilscope, hold, state, site, k);
 		return 1;
 	}
-	lttng_ust_do_tracepoint(gilscope, hold, state, site, k + 1);
+	GS_DO_TRACEPOINT(gilscope, hold, state, site, k + 1);
 	return 1;
 }
 
@@ -1054,11 +1178,11 @@ static void pending_write(int n)
 				const uint64_t state[6] = { p->gil, p->seq, p->ts, a->seq, a->ts,
 							    a->switch_number };
 				pending_site_acquire(a, site);
-				lttng_ust_do_tracepoint(gilscope, take, state, site);
+				GS_DO_TRACEPOINT(gilscope, take, state, site);
 				i++;
 				break;
 			}
-			lttng_ust_tracepoint(gilscope, request, state3);
+			GS_TRACEPOINT(gilscope, request, state3);
 			break;
 		case PEV_ACQUIRE:
 			if (pending_hold(i, n, 0)) {
@@ -1068,28 +1192,28 @@ static void pending_write(int n)
 			if (lttng_ust_tracepoint_enabled(gilscope, acquire)) {
 				const uint64_t state[4] = { p->gil, p->seq, p->ts, p->switch_number };
 				pending_site_acquire(p, site);
-				lttng_ust_do_tracepoint(gilscope, acquire, state, site);
+				GS_DO_TRACEPOINT(gilscope, acquire, state, site);
 			}
 			break;
 		case PEV_RELEASE:
 			if (lttng_ust_tracepoint_enabled(gilscope, release)) {
 				const uint64_t state[4] = { p->gil, p->seq, p->ts, p->forced };
 				pending_site_packed(p, ATTRIB_AT_RELEASE, site);
-				lttng_ust_do_tracepoint(gilscope, release, state, site);
+				GS_DO_TRACEPOINT(gilscope, release, state, site);
 			}
 			break;
 		case PEV_WAIT_TIMEOUT:
 			rare_seq(GILSCOPE_RARE_WAIT_TIMEOUT, state3);
 			break;
 		case PEV_DROP_REQUEST:
-			lttng_ust_tracepoint(gilscope, drop_request, p->gil, p->seq, p->ts,
+			GS_TRACEPOINT(gilscope, drop_request, p->gil, p->seq, p->ts,
 					     p->holder, p->interval_us);
 			break;
 		case PEV_FORCED_BEGIN:
-			lttng_ust_tracepoint(gilscope, forced_switch_begin, state3);
+			GS_TRACEPOINT(gilscope, forced_switch_begin, state3);
 			break;
 		case PEV_FORCED_END:
-			lttng_ust_tracepoint(gilscope, forced_switch_end, state3);
+			GS_TRACEPOINT(gilscope, forced_switch_end, state3);
 			break;
 		case PEV_ABANDONED:
 			rare_seq(GILSCOPE_RARE_REQUEST_ABANDONED, state3);
@@ -1103,6 +1227,20 @@ static void pending_write(int n)
 
 static inline uint64_t seq_take(struct gil *g, uint64_t n);
 
+/* Just after p's place was taken: another thread has begun to end the
+ * process. Muted threads (thread_mute_check) take places too, which
+ * nothing writes; a place written after them would leave holes before
+ * it (a thread woken from a forced-switch wait, its pending flag up and
+ * unmuted since before, while muted threads went on taking the GIL). So
+ * a place taken now is not written either: the GIL's order ends at the
+ * last place taken before. */
+static inline void place_after_dying(struct pending_ev *p)
+{
+	int d = atomic_load_explicit(&g_hot.dying, memory_order_relaxed);
+	if (__builtin_expect(d != 0, 0) && d != self_tid())
+		p->type = PEV_NONE;
+}
+
 /* A request kept without its place and time (ev_request) gets them now:
  * the thread is about to wait, or the request goes out without its
  * acquire. */
@@ -1113,6 +1251,7 @@ static inline void lazy_fill(void)
 		tl.lazy = -1;
 		q->seq = seq_take(tl.lazy_g, 1);
 		q->ts = g_clock();
+		place_after_dying(q);
 	}
 }
 
@@ -1212,12 +1351,15 @@ static __attribute__((noinline)) struct pending_ev *pending_new(struct gil *g, e
 			q->seq = seq_take(g, 2);
 			p->seq = q->seq + 1;
 			p->ts = q->ts = g_clock();
+			place_after_dying(q);
+			place_after_dying(p);
 			return p;
 		}
 		lazy_fill();
 	}
 	p->seq = seq_take(g, 1);
 	p->ts = g_clock();
+	place_after_dying(p);
 	return p;
 }
 
@@ -2354,9 +2496,16 @@ static void process_exit(int status)
 	if (tl.npend)
 		pending_flush();
 	late_rescue_all();
-	pending_wait_others();
+	/* A writer preempted inside its event for longer than the wait (a
+	 * loaded machine) is waited for, then the rest of its records and
+	 * the acquire it may have published meanwhile. */
+	if (pending_wait_others() && lttng_wait_inside()) {
+		pending_wait_others();
+		late_rescue_all();
+	}
 	hb_write_all();
 	rare_int(GILSCOPE_RARE_PROCESS_EXIT, status, "", 0);
+	lttng_close(); /* before liblttng-ust's teardown, or the kernel's kill */
 	tl.guard = 0;
 }
 
@@ -2533,11 +2682,13 @@ static void after_fork_child(void)
 	atomic_store(&g_resync_again, 0); /* the parent's */
 	atomic_store(&g_resync_unsure, 0);
 	atomic_store(&g_hot.dying, 0); /* another thread's, in the parent */
+	atomic_store(&g_lttng_unslotted, 0); /* the parent's other threads' */
 	g_pid = getpid();
 	g_marked = 0; /* at its first GIL (gil_register) */
 	int used = atomic_load(&g_slots_used);
 	for (int i = 0; i < used; i++) {
 		if (&g_slots[i] != t_slot) {
+			atomic_store_explicit(&g_slots[i].in_lttng, 0, memory_order_relaxed);
 			atomic_store_explicit(&g_slots[i].pending, 0, memory_order_relaxed);
 			atomic_store_explicit(&g_slots[i].used, 0, memory_order_relaxed);
 		}
