@@ -159,7 +159,8 @@ class _GilscopeLoader(object):
 
 def _gilscope_chain():
     # type: () -> None
-    """Imports the sitecustomize this one hides, if the user has one."""
+    """Imports the sitecustomize this one hides, if the user has one, as
+    site would have without gilscope (tracer.hook_chain)."""
     import os
     here = os.path.dirname(os.path.abspath(__file__))
     rest = [p for p in sys.path if os.path.abspath(p or ".") != here]
@@ -183,28 +184,70 @@ def _gilscope_chain():
             spec = finder.find_spec("sitecustomize", rest)
             if spec is None or spec.loader is None:
                 return
-            mod = from_spec(spec)
-            sys.modules["sitecustomize"] = mod
-            spec.loader.exec_module(mod)
+            if hasattr(spec.loader, "exec_module"):
+                mod = from_spec(spec)
+                sys.modules["sitecustomize"] = mod
+                spec.loader.exec_module(mod)
+            else:
+                # zipimporter before 3.10: load_module reuses the module
+                # of that name in sys.modules, which is this one.
+                sys.modules.pop("sitecustomize", None)
+                spec.loader.load_module("sitecustomize")
         else:
-            import imp
-            try:
-                f, path, desc = imp.find_module("sitecustomize", rest)
-            except ImportError:
+            _gilscope_chain2(rest)
+    except Exception:
+        # The user's sitecustomize failed: say so as site would have.
+        if this is not None:
+            sys.modules["sitecustomize"] = this
+        err = sys.exc_info()[1]
+        if sys.version_info[0] < 3:
+            if isinstance(err, ImportError):
                 return
+            if sys.flags.verbose:
+                sys.excepthook(*sys.exc_info())
+            else:
+                sys.stderr.write("'import sitecustomize' failed; use -v for traceback\n")
+            return
+        if isinstance(err, ImportError) and err.name == "sitecustomize":
+            return
+        if sys.flags.verbose:
+            sys.excepthook(*sys.exc_info())
+        else:
+            sys.stderr.write("Error in sitecustomize; set PYTHONVERBOSE for traceback:\n"
+                             "%s: %s\n" % (err.__class__.__name__, err))
+
+
+def _gilscope_chain2(rest):
+    # type: (list) -> None
+    """Python 2.7's search: each entry's importer from sys.path_hooks (a
+    zip file's zipimporter), else the built-in search of a directory."""
+    import imp
+    for entry in rest:
+        importer = sys.path_importer_cache.get(entry)
+        if importer is None:
+            for hook in sys.path_hooks:
+                try:
+                    importer = hook(entry)
+                    break
+                except ImportError:
+                    pass
+        if importer is None:
+            try:
+                f, path, desc = imp.find_module("sitecustomize", [entry])
+            except ImportError:
+                continue
             try:
                 sys.modules.pop("sitecustomize", None)
                 imp.load_module("sitecustomize", f, path, desc)
             finally:
                 if f:
                     f.close()
-    except Exception:
-        # The user's sitecustomize failed: say so as Python would.
-        import traceback
-        sys.stderr.write("Error in sitecustomize; set PYTHONVERBOSE for traceback:\n")
-        traceback.print_exc()
-        if this is not None:
-            sys.modules["sitecustomize"] = this
+            return
+        loader = importer.find_module("sitecustomize")
+        if loader is not None:
+            sys.modules.pop("sitecustomize", None)
+            loader.load_module("sitecustomize")
+            return
 
 
 if sys.version_info[0] >= 3:
