@@ -4,7 +4,8 @@ on PYTHONPATH); it then runs the one the user had, wherever on sys.path the
 import system would have found it: a module in a later entry (after an
 empty directory and one holding a namespace directory of that name), a
 package, a sourceless .pyc, an extension module, a module inside a zip
-file on sys.path or in a directory of one, a relative entry, a namespace
+file on sys.path or in a directory of one, a relative entry (site makes
+it absolute before any sitecustomize runs), a namespace
 directory alone, one that raises (site's one-line message, the same),
 none (Debian's python3 has its own, which must run), and entries site
 adds itself after the standard library, which no finder has looked at
