@@ -554,18 +554,17 @@ HOT EXPORT int pthread_cond_signal(pthread_cond_t *cond);
  * written only by its owner; MAX_THREAD_SLOTS threads at a time are
  * waited for, more are not. */
 #define MAX_THREAD_SLOTS 1024
-/* A held-back hold's values in its slot (held-back holds): the hold
- * record's state, its site (each as its 32 bits); HB_HOLD of them a
- * hold, then the owner's tid after the last (a `hold_for` record's
- * values: one hold's, then the tid). */
+/* Held-back holds in a slot: each the hold record's own values, in the
+ * record's layout (hb_state and hb_site hold a `hold` record's `state`
+ * and `site`), so that the owner writes a hold once, where its record
+ * reads it. */
 #define HB_N GILSCOPE_HB_N       /* holds a thread holds back at most */
-enum { HB_STATE = 0, HB_SITE = GILSCOPE_HOLD_STATE, HB_HOLD = HB_SITE + GILSCOPE_HOLD_SITE,
-       HB_TID = HB_N * HB_HOLD, HB_NV };
 /* A token: the owner's tid, a count, the number of holds it covers. */
 #define HB_NBITS 4u
 #define HB_NMASK ((1u << HB_NBITS) - 1)
 _Static_assert(HB_N >= 1 && HB_N <= (int)HB_NMASK, "HB_N holds must fit a token");
-_Static_assert(GILSCOPE_RARE_MAX_V >= HB_HOLD + 1, "a hold_for record carries one hold");
+_Static_assert(GILSCOPE_RARE_MAX_V >= GILSCOPE_HOLD_STATE + GILSCOPE_HOLD_SITE + 1,
+	       "a hold_for record carries one hold");
 struct thread_slot {
 	atomic_int used;
 	atomic_int pending;
@@ -574,11 +573,15 @@ struct thread_slot {
 	/* The completed holds this thread holds back (up to HB_N, the older
 	 * first), written by it with its next one, or by whichever thread
 	 * swaps hb_token from its value to 0 first (held-back holds). 0:
-	 * none; else the holds hb_v[0 .. (hb_token & HB_NMASK)). The values
-	 * are written by the owner only, where no published token covers
-	 * them, before it publishes the token that does. */
+	 * none; else the holds at places [0, hb_token & HB_NMASK), of the
+	 * thread whose tid is the token's high half. Place HB_N is the
+	 * owner's for the hold that a record writes with HB_N held back.
+	 * The values are written by the owner only (relaxed atomic stores),
+	 * where no published token covers them, before it publishes the
+	 * token that does; others read them with relaxed atomic loads. */
 	_Atomic uint64_t hb_token;
-	_Atomic uint64_t hb_v[HB_NV];
+	uint64_t hb_state[(HB_N + 1) * GILSCOPE_HOLD_STATE];
+	int32_t hb_site[(HB_N + 1) * GILSCOPE_HOLD_SITE];
 } __attribute__((aligned(64)));
 static struct thread_slot g_slots[MAX_THREAD_SLOTS];
 /* Slots ever taken: the scans' end. The table is 16 pages that a scan of
@@ -898,32 +901,24 @@ static inline int hb_flush_on(void)
 	return lttng_ust_tracepoint_enabled(gilscope_ctl, flush);
 }
 
-/* Writes n held-back holds' values v (HB_HOLD each, the tid at HB_TID):
- * as this thread's `hold` record, or as one `hold_for` record a hold,
- * in order, for the thread that held them back. tl.guard is set. */
-static void hb_write_values(const uint64_t *v, unsigned n)
+/* Writes n held-back holds of thread tid (state and site in the `hold`
+ * record's layout): as this thread's `hold` record, or as one `hold_for`
+ * record a hold, in order, for the thread that held them back.
+ * tl.guard is set. */
+static void hb_write_values(const uint64_t *state, const int32_t *site, unsigned n, pid_t tid)
 {
-	if ((pid_t)(uint32_t)v[HB_TID] == self_tid()) {
-		uint64_t state[HB_N * GILSCOPE_HOLD_STATE];
-		int32_t site[HB_N * GILSCOPE_HOLD_SITE];
-		for (unsigned h = 0; h < n; h++) {
-			for (int i = 0; i < GILSCOPE_HOLD_STATE; i++)
-				state[h * GILSCOPE_HOLD_STATE + i] = v[h * HB_HOLD + HB_STATE + i];
-			for (int i = 0; i < GILSCOPE_HOLD_SITE; i++)
-				site[h * GILSCOPE_HOLD_SITE + i] =
-					(int32_t)(uint32_t)v[h * HB_HOLD + HB_SITE + i];
-		}
+	if (tid == self_tid()) {
 		GS_TRACEPOINT(gilscope, hold, state, site, n);
 		return;
 	}
 	for (unsigned h = 0; h < n; h++) {
-		int64_t vals[HB_HOLD + 1];
-		for (int i = 0; i < HB_HOLD; i++) {
-			uint64_t x = v[h * HB_HOLD + i];
-			vals[i] = i >= HB_SITE ? (int32_t)(uint32_t)x : (int64_t)x;
-		}
-		vals[HB_HOLD] = (int32_t)(uint32_t)v[HB_TID];
-		rare(GILSCOPE_RARE_HOLD_FOR, vals, HB_HOLD + 1, "", 0);
+		int64_t vals[GILSCOPE_HOLD_STATE + GILSCOPE_HOLD_SITE + 1];
+		for (int i = 0; i < GILSCOPE_HOLD_STATE; i++)
+			vals[i] = (int64_t)state[h * GILSCOPE_HOLD_STATE + i];
+		for (int i = 0; i < GILSCOPE_HOLD_SITE; i++)
+			vals[GILSCOPE_HOLD_STATE + i] = site[h * GILSCOPE_HOLD_SITE + i];
+		vals[GILSCOPE_HOLD_STATE + GILSCOPE_HOLD_SITE] = tid;
+		rare(GILSCOPE_RARE_HOLD_FOR, vals, GILSCOPE_HOLD_STATE + GILSCOPE_HOLD_SITE + 1, "", 0);
 	}
 }
 
@@ -933,14 +928,16 @@ static void hb_write_values(const uint64_t *v, unsigned n)
 static void hb_rescue_slot(struct thread_slot *ts, uint64_t now, uint64_t min_age)
 {
 	uint64_t tok = atomic_load_explicit(&ts->hb_token, memory_order_acquire);
-	uint64_t v[HB_NV];
+	uint64_t state[HB_N * GILSCOPE_HOLD_STATE];
+	int32_t site[HB_N * GILSCOPE_HOLD_SITE];
 	unsigned n = (unsigned)(tok & HB_NMASK);
 	if (!tok || n < 1 || n > HB_N)
 		return;
-	for (unsigned i = 0; i < n * HB_HOLD; i++)
-		v[i] = atomic_load_explicit(&ts->hb_v[i], memory_order_relaxed);
-	v[HB_TID] = atomic_load_explicit(&ts->hb_v[HB_TID], memory_order_relaxed);
-	if (min_age && (int64_t)(now - v[HB_STATE + 7]) < (int64_t)min_age)
+	for (unsigned i = 0; i < n * GILSCOPE_HOLD_STATE; i++)
+		state[i] = __atomic_load_n(&ts->hb_state[i], __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < n * GILSCOPE_HOLD_SITE; i++)
+		site[i] = __atomic_load_n(&ts->hb_site[i], __ATOMIC_RELAXED);
+	if (min_age && (int64_t)(now - state[7]) < (int64_t)min_age)
 		return; /* its owner most likely writes them with its next hold */
 	/* A later hold of the owner comes with another token: then the swap
 	 * fails and the copy is dropped. */
@@ -948,7 +945,7 @@ static void hb_rescue_slot(struct thread_slot *ts, uint64_t now, uint64_t min_ag
 		return;
 	if (ts == t_slot)
 		tl.hb_mine = 0;
-	hb_write_values(v, n);
+	hb_write_values(state, site, n, (pid_t)(uint32_t)(tok >> 32));
 }
 
 /* Every hold held back in this process, whatever its age (a stop, a
@@ -996,41 +993,48 @@ static inline void hb_rescue_check(uint64_t now)
 		hb_rescue_due(now);
 }
 
-/* This thread's held-back holds into state and site (the first holds of
- * its next record, the older first): how many, 0 when it holds none
- * back or another thread wrote them meanwhile. One exchange. */
-static inline unsigned hb_take_own(uint64_t *state, int32_t *site)
+/* Claims this thread's held-back holds (one exchange): how many, 0 when
+ * it holds none back or another thread wrote them meanwhile. They stay
+ * at places [0, n) of its slot, where the record reads them. */
+static inline unsigned hb_claim_own(void)
 {
 	uint64_t tok = tl.hb_mine;
 	if (!tok)
 		return 0;
 	tl.hb_mine = 0;
-	struct thread_slot *ts = t_slot;
-	if (atomic_exchange_explicit(&ts->hb_token, 0, memory_order_seq_cst) != tok)
+	if (atomic_exchange_explicit(&t_slot->hb_token, 0, memory_order_seq_cst) != tok)
 		return 0;
-	unsigned n = (unsigned)(tok & HB_NMASK);
-	for (unsigned h = 0; h < n; h++) {
-		for (int i = 0; i < GILSCOPE_HOLD_STATE; i++)
-			state[h * GILSCOPE_HOLD_STATE + i] =
-				atomic_load_explicit(&ts->hb_v[h * HB_HOLD + HB_STATE + i],
-						     memory_order_relaxed);
-		for (int i = 0; i < GILSCOPE_HOLD_SITE; i++)
-			site[h * GILSCOPE_HOLD_SITE + i] = (int32_t)(uint32_t)atomic_load_explicit(
-				&ts->hb_v[h * HB_HOLD + HB_SITE + i], memory_order_relaxed);
-	}
-	return n;
+	return (unsigned)(tok & HB_NMASK);
 }
 
-/* The hold in state and site into slot ts's place k. */
-static inline void hb_store(struct thread_slot *ts, unsigned k, const uint64_t *state,
-			    const int32_t *site)
+/* A hold's values (the hold record's layout) into state and site: the
+ * slot's (relaxed atomic stores, others may be reading an older token's
+ * holds there) or the stack's. */
+static inline void hb_put(uint64_t *state, int32_t *site, int slot, const struct pending_ev *q,
+			  const struct pending_ev *a, const struct pending_ev *r,
+			  const int32_t *asite, const int32_t *rsite)
 {
-	for (int i = 0; i < GILSCOPE_HOLD_STATE; i++)
-		atomic_store_explicit(&ts->hb_v[k * HB_HOLD + HB_STATE + i], state[i],
-				      memory_order_relaxed);
-	for (int i = 0; i < GILSCOPE_HOLD_SITE; i++)
-		atomic_store_explicit(&ts->hb_v[k * HB_HOLD + HB_SITE + i],
-				      (uint64_t)(uint32_t)site[i], memory_order_relaxed);
+	/* Each a store of its own: a loop over an array built first cost
+	 * about 60 instructions more a cycle. */
+#define HB_PUT(dst, i, x) (slot ? __atomic_store_n(&(dst)[i], (x), __ATOMIC_RELAXED) \
+				: (void)((dst)[i] = (x)))
+	HB_PUT(state, 0, a->gil);
+	HB_PUT(state, 1, q ? q->seq : GILSCOPE_NO_REQ);
+	HB_PUT(state, 2, q ? q->ts : 0);
+	HB_PUT(state, 3, a->seq);
+	HB_PUT(state, 4, a->ts);
+	HB_PUT(state, 5, a->switch_number);
+	HB_PUT(state, 6, r->seq);
+	HB_PUT(state, 7, r->ts);
+	HB_PUT(state, 8, (uint64_t)r->forced);
+	_Static_assert(GILSCOPE_HOLD_STATE == 9 && GILSCOPE_SITE_LEN == 3, "hb_put's layout");
+	HB_PUT(site, 0, asite[0]);
+	HB_PUT(site, 1, asite[1]);
+	HB_PUT(site, 2, asite[2]);
+	HB_PUT(site, 3, rsite[0]);
+	HB_PUT(site, 4, rsite[1]);
+	HB_PUT(site, 5, rsite[2]);
+#undef HB_PUT
 }
 
 /* A new token for n holds of this thread. */
@@ -1042,28 +1046,30 @@ static inline uint64_t hb_token_new(unsigned n)
 	       (uint64_t)(tl.hb_count & (UINT32_MAX >> HB_NBITS)) << HB_NBITS | n;
 }
 
-/* Holds back the hold in state and site, after the k this thread holds
- * back already (k < HB_N; t_slot set): 1, or 0 when a stop or snapshot
- * is under way (then the caller takes its holds back, this one the last,
- * and writes them). One exchange, or one compare-and-swap that appends
- * to the holds published (a full barrier either way): a flush switch
- * turned on after it is seen by the check below, or its writer
+/* Holds back the hold at place k of this thread's slot, after the k it
+ * holds back already (k < HB_N; t_slot set): 1, or 0 when a stop or
+ * snapshot is under way (then the caller claims its holds, this one the
+ * last, and writes them). One exchange, or one compare-and-swap that
+ * appends to the holds published (a full barrier either way): a flush
+ * switch turned on after it is seen by the check below, or its writer
  * (mutex_unlock_hb) sees these holds. */
-static inline int hb_keep(unsigned k, const uint64_t *state, const int32_t *site)
+static inline int hb_keep(unsigned k)
 {
 	struct thread_slot *ts = t_slot;
 	uint64_t tok = hb_token_new(k + 1);
-	hb_store(ts, k, state, site);
 	if (!k) {
-		atomic_store_explicit(&ts->hb_v[HB_TID], (uint64_t)(uint32_t)tl.tid,
-				      memory_order_relaxed);
 		atomic_exchange_explicit(&ts->hb_token, tok, memory_order_seq_cst);
 	} else {
 		uint64_t old = tl.hb_mine;
 		if (!atomic_compare_exchange_strong(&ts->hb_token, &old, tok)) {
 			/* Another thread wrote the earlier ones meanwhile
 			 * (the slot's token is 0): this one alone, first. */
-			hb_store(ts, 0, state, site);
+			for (int i = 0; i < GILSCOPE_HOLD_STATE; i++)
+				__atomic_store_n(&ts->hb_state[i], ts->hb_state[k * GILSCOPE_HOLD_STATE + i],
+						 __ATOMIC_RELAXED);
+			for (int i = 0; i < GILSCOPE_HOLD_SITE; i++)
+				__atomic_store_n(&ts->hb_site[i], ts->hb_site[k * GILSCOPE_HOLD_SITE + i],
+						 __ATOMIC_RELAXED);
 			tok = hb_token_new(1);
 			atomic_exchange_explicit(&ts->hb_token, tok, memory_order_seq_cst);
 		}
@@ -1104,50 +1110,57 @@ static __attribute__((noinline)) int mutex_unlock_flush(pthread_mutex_t *mutex);
 
 /* pend[i] (a request when with_req, then its acquire) and the release
  * after them, of one GIL, as one hold: held back, or written as one
- * `hold` record with the hold this thread held back before it; 0 when
- * they are not there or the event is off (then each goes on its own). */
+ * `hold` record with the holds this thread held back before it; 0 when
+ * they are not there or the event is off (then each goes on its own).
+ * The hold goes straight to its place in the slot (the first free one),
+ * where both its record and a rescuer read it: no copy either way. */
 static int pending_hold(int i, int n, int with_req)
 {
 	const struct pending_ev *q = with_req ? &tl.pend[i] : NULL;
 	const struct pending_ev *a = &tl.pend[i + with_req], *r = a + 1;
-	uint64_t state[GILSCOPE_HOLD_MAX * GILSCOPE_HOLD_STATE];
-	int32_t site[GILSCOPE_HOLD_MAX * GILSCOPE_HOLD_SITE];
 
 	if (i + with_req + 1 >= n || a->type != PEV_ACQUIRE || r->type != PEV_RELEASE ||
 	    a->gil != r->gil || (q && q->gil != a->gil) ||
 	    !lttng_ust_tracepoint_enabled(gilscope, hold))
 		return 0;
+	int32_t asite[GILSCOPE_SITE_LEN], rsite[GILSCOPE_SITE_LEN];
+	pending_site_acquire(a, asite);
+	pending_site_packed(r, ATTRIB_AT_RELEASE, rsite);
 	/* Hot: back within HB_HOT_NS of its last release. Then held back
 	 * after the k held back already while they are fewer than HB_N. */
 	int hot = a->ts - tl.hb_last_rel < HB_HOT_NS;
 	tl.hb_last_rel = r->ts;
-	unsigned k = (unsigned)(tl.hb_mine & HB_NMASK);
-	int keep = hot && k < HB_N && t_slot;
-	if (!keep)
-		k = hb_take_own(state, site);
-	uint64_t *st = keep ? state : state + k * GILSCOPE_HOLD_STATE;
-	int32_t *si = keep ? site : site + k * GILSCOPE_HOLD_SITE;
-	st[0] = a->gil;
-	st[1] = q ? q->seq : GILSCOPE_NO_REQ;
-	st[2] = q ? q->ts : 0;
-	st[3] = a->seq;
-	st[4] = a->ts;
-	st[5] = a->switch_number;
-	st[6] = r->seq;
-	st[7] = r->ts;
-	st[8] = r->forced;
-	pending_site_acquire(a, si);
-	pending_site_packed(r, ATTRIB_AT_RELEASE, si + GILSCOPE_SITE_LEN);
-	if (keep) {
-		if (hb_keep(k, st, si))
-			return 1;
-		/* A stop or snapshot under way: its holds, this one the last. */
-		k = hb_take_own(state, site);
-		if (k)
-			GS_DO_TRACEPOINT(gilscope, hold, state, site, k);
+	struct thread_slot *ts = t_slot;
+	if (__builtin_expect(!ts, 0)) { /* no slot: nothing is held back */
+		uint64_t state[GILSCOPE_HOLD_STATE];
+		int32_t site[GILSCOPE_HOLD_SITE];
+		hb_put(state, site, 0, q, a, r, asite, rsite);
+		GS_DO_TRACEPOINT(gilscope, hold, state, site, 1);
 		return 1;
 	}
-	GS_DO_TRACEPOINT(gilscope, hold, state, site, k + 1);
+	unsigned k = (unsigned)(tl.hb_mine & HB_NMASK);
+	hb_put(&ts->hb_state[k * GILSCOPE_HOLD_STATE], &ts->hb_site[k * GILSCOPE_HOLD_SITE], 1, q,
+	       a, r, asite, rsite);
+	unsigned first, nh;
+	if (hot && k < HB_N) {
+		if (hb_keep(k))
+			return 1;
+		/* A stop or snapshot under way: hb_keep published it, the
+		 * last of its holds; they are claimed back and written now,
+		 * unless the switch's writer took them all. */
+		nh = (unsigned)(tl.hb_mine & HB_NMASK);
+		if (!hb_claim_own())
+			return 1;
+		first = 0;
+	} else {
+		/* Written now, after the holds held back before it, unless
+		 * another thread wrote those meanwhile. */
+		unsigned m = hb_claim_own();
+		first = m ? 0 : k;
+		nh = m + 1;
+	}
+	GS_DO_TRACEPOINT(gilscope, hold, &ts->hb_state[first * GILSCOPE_HOLD_STATE],
+			 &ts->hb_site[first * GILSCOPE_HOLD_SITE], nh);
 	return 1;
 }
 
