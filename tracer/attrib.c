@@ -91,6 +91,7 @@ TLS struct t_code_slot t_codes[T_CODE_SLOTS];
 TLS struct stack_slot t_stacks[T_STACK_SLOTS];
 TLS struct t_last t_last;
 TLS struct t_site t_sites[T_SITES];
+TLS struct t_site *t_site_last; /* the one this thread's last walk found or filled */
 
 static void lock(void)
 {
@@ -325,6 +326,17 @@ static __attribute__((hot)) void site_read(const void *tstate, struct attrib_sit
 
 static void site_read(const void *tstate, struct attrib_site *out, unsigned gen)
 {
+	/* The site this thread's last walk found, checked first in one pass
+	 * (a churning thread's release is at the same site every time): the
+	 * entry the walk below would find, as an entry's index depends on
+	 * its frames only. */
+	struct t_site *c = t_site_last;
+	if (g_mode == ATTRIB_STACK && c && c->gen == gen &&
+	    pyframe_walk_match(tstate, c->ids, c->offsets, c->n)) {
+		*out = c->site;
+		return;
+	}
+	c = NULL;
 	struct pyframe fr[PYFRAME_MAX_DEPTH];
 	int n = g_mode == ATTRIB_STACK ? pyframe_walk(tstate, fr, PYFRAME_MAX_DEPTH) : pyframe_top(tstate, fr);
 	if (n <= 0)
@@ -334,9 +346,9 @@ static void site_read(const void *tstate, struct attrib_site *out, unsigned gen)
 		out->offset = fr[0].offset;
 		return;
 	}
-	struct t_site *c = NULL;
 	if (n <= T_SITE_DEPTH) {
 		c = &t_sites[(ptr_hash(fr[0].code) ^ (uint32_t)fr[0].offset ^ (uint32_t)n) % T_SITES];
+		t_site_last = c;
 		if (c->gen == gen && c->n == n && site_offsets_match(c, fr, n) &&
 		    pyframe_idents_match(fr, c->ids, n)) {
 			*out = c->site;

@@ -275,6 +275,34 @@ int pyframe_walk(const void *tstate, struct pyframe *out, int max)
 	return n;
 }
 
+int pyframe_walk_match(const void *tstate, const struct pyframe_ident *ids,
+		       const int32_t *offsets, int n)
+{
+	if (!g_ready || n <= 0)
+		return 0;
+	int k = 0;
+	/* The walk of pyframe_walk, step for step. */
+	const void *f = first_frame(tstate);
+	for (int steps = 0; f && k < PYFRAME_MAX_DEPTH && steps < 4 * PYFRAME_MAX_DEPTH; steps++) {
+		if (((uintptr_t)f & 7) != 0)
+			break;
+		if (L.kind == KIND_FRAME_OBJECT && RD(const void *, f, L.ob_type) != g_frame_type)
+			break;
+		struct pyframe fr;
+		if (frame_read(f, &fr)) {
+			struct pyframe_ident now;
+			if (k >= n || fr.code != ids[k].code || fr.offset != offsets[k])
+				return 0;
+			pyframe_ident(fr.code, &now);
+			if (!pyframe_ident_equal(&now, &ids[k]))
+				return 0;
+			k++;
+		}
+		f = frame_back(f);
+	}
+	return k == n;
+}
+
 int pyframe_top(const void *tstate, struct pyframe *out)
 {
 	return pyframe_walk(tstate, out, 1);

@@ -78,6 +78,13 @@ int pyframe_top(const void *tstate, struct pyframe *out);
 
 void pyframe_ident(const void *code, struct pyframe_ident *id);
 int pyframe_ident_equal(const struct pyframe_ident *a, const struct pyframe_ident *b);
+/* Whether pyframe_walk(tstate, fr, PYFRAME_MAX_DEPTH) would return
+ * exactly n frames, frame i at offsets[i] of the code object ids[i]
+ * names, with the identity it had then (pyframe_idents_match), in one
+ * pass that stores nothing: a thread's cached site checked without a
+ * walk, a hash and two loops over its result. 0 when they differ. */
+__attribute__((hot)) int pyframe_walk_match(const void *tstate, const struct pyframe_ident *ids,
+					    const int32_t *offsets, int n);
 /* Whether each of the n frames still shows the code object ids[i] names
  * (same address, same identity as pyframe_ident read then): one pass over
  * the objects' first cache line, no call per frame. */
