@@ -948,6 +948,55 @@ static void hb_rescue_slot(struct thread_slot *ts, uint64_t now, uint64_t min_ag
 	hb_write_values(state, site, n, (pid_t)(uint32_t)(tok >> 32));
 }
 
+/* The first place of the holds held back in slot ts (its oldest one's
+ * request, else its acquire); read only to order a scan, the token's
+ * swap still decides who writes them. */
+static inline uint64_t hb_first_place(struct thread_slot *ts)
+{
+	uint64_t req = __atomic_load_n(&ts->hb_state[1], __ATOMIC_RELAXED);
+	uint64_t acq = __atomic_load_n(&ts->hb_state[3], __ATOMIC_RELAXED);
+	return req < acq ? req : acq; /* GILSCOPE_NO_REQ is the largest */
+}
+
+/* Writes the holds held back in every slot (those at least min_age old
+ * at now), the slot with the lowest first place first. In slot order, a
+ * thread's later holds could go out before another's earlier ones, long
+ * after a record that waits for those: a reader that has waited past its
+ * horizon (analyzer/reorder.c) gives the missing places up on the later
+ * holds and then counts the earlier ones late. Holds of one GIL never
+ * overlap, so their places and their releases come in the same order and
+ * min_age leaves out a GIL's youngest holds only. Each pass takes the
+ * slot next after the last in (first place, index) order: no array, and
+ * a rare path (a scan a HB_RESCUE_NS at most). tl.guard is set and this
+ * thread's pending flag up. */
+static void hb_rescue_in_order(uint64_t now, uint64_t min_age)
+{
+	int used = atomic_load(&g_slots_used);
+	uint64_t last = 0;
+	int last_i = -1;
+	/* Bounded: owners that keep holding back cannot keep it going. */
+	for (int pass = 0; pass <= used; pass++) {
+		int best = -1;
+		uint64_t best_place = 0;
+		for (int i = 0; i < used; i++) {
+			if (!atomic_load_explicit(&g_slots[i].hb_token, memory_order_relaxed))
+				continue;
+			uint64_t place = hb_first_place(&g_slots[i]);
+			if (last_i >= 0 && (place < last || (place == last && i <= last_i)))
+				continue;
+			if (best < 0 || place < best_place) {
+				best = i;
+				best_place = place;
+			}
+		}
+		if (best < 0)
+			break;
+		hb_rescue_slot(&g_slots[best], now, min_age);
+		last = best_place;
+		last_i = best;
+	}
+}
+
 /* Every hold held back in this process, whatever its age (a stop, a
  * fork, a GIL retired, the end). */
 static void hb_write_all(void)
@@ -957,10 +1006,8 @@ static void hb_write_all(void)
 	int guard = tl.guard, e = errno;
 	tl.guard = 1;
 	int was = thread_slot_writing();
-	int used = atomic_load(&g_slots_used);
 	if (!t_mute)
-		for (int i = 0; i < used; i++)
-			hb_rescue_slot(&g_slots[i], 0, 0);
+		hb_rescue_in_order(0, 0);
 	thread_slot_pending(was);
 	tl.guard = guard;
 	errno = e;
@@ -978,10 +1025,8 @@ static __attribute__((noinline)) void hb_rescue_due(uint64_t now)
 	int guard = tl.guard;
 	tl.guard = 1;
 	int was = thread_slot_writing();
-	int used = atomic_load(&g_slots_used);
 	if (!t_mute)
-		for (int i = 0; i < used; i++)
-			hb_rescue_slot(&g_slots[i], now, HB_RESCUE_NS);
+		hb_rescue_in_order(now, HB_RESCUE_NS);
 	thread_slot_pending(was);
 	tl.guard = guard;
 }

@@ -22,6 +22,15 @@ blocks on a pipe. Then:
   every hold of both threads, in order (no anomaly, no place of the GIL's
   order missing), the churner's as many as its reader here counts.
 
+- order: two threads hold holds back, and the whole process sleeps past
+  the analyzer's horizon (1 s) after a record that waits for the earlier
+  of them; the main thread then wakes and writes both for them. It must
+  write them in the GIL's order (the earlier holds first), whatever the
+  threads' slots: in slot order the later holds, written first, made the
+  reader give the earlier places up and count them late (seen in CPython's
+  test_concurrent_futures on 3.13 to 3.15, session 22). Here the thread
+  with the later holds has the lower slot.
+
 A run where the scheduler kept the churner from one of its last holds
 for more than 100 us (not hot: not all held back) proves nothing and is
 run again.
@@ -68,6 +77,40 @@ t.join()
 print("done", flush=True)
 """
 LINE_IDLE = next(i for i, l in enumerate(PROGRAM.lstrip("\n").split("\n"), 1) if "LINE_IDLE" in l)
+
+
+# "later" starts first (the lower thread slot) and parks; "earlier"
+# holds the GIL HB times hot (held back), wakes "later" and parks; "later"
+# takes the GIL (not hot: written at its release, a record that waits for
+# "earlier"'s held-back holds), then HB times hot, and parks; the main
+# thread sleeps past the analyzer's 1 s horizon, then takes the GIL.
+PROGRAM_ORDER = r"""
+import os, sys, threading, time
+hb = int(sys.argv[1])
+null = os.open(os.devnull, os.O_WRONLY)
+go_later, parked, end = threading.Event(), threading.Event(), threading.Event()
+def later():
+    go_later.wait()
+    for _ in range(hb):
+        os.write(null, b"x")
+    parked.set()
+    end.wait()
+def earlier():
+    for _ in range(hb):
+        os.write(null, b"x")
+    go_later.set()
+    end.wait()
+threads = [threading.Thread(target=later, name="later"), threading.Thread(target=earlier, name="earlier")]
+for t in threads:
+    t.start()
+parked.wait()
+time.sleep(1.5)
+os.write(null, b"x")
+end.set()
+for t in threads:
+    t.join()
+print("done", os.getpid(), flush=True)
+"""
 
 
 def of_pid(out, pid: int) -> gstest.Trace:
@@ -238,14 +281,48 @@ def rescue(exe, prog, out) -> bool:
     return True
 
 
+def order(exe, prog, out) -> bool:
+    prog.write_text(PROGRAM_ORDER.lstrip("\n"))
+    res = gstest.record([str(exe), str(prog), str(HB)], out / "trace")
+    gstest.check("done" in res.stdout, f"order: the program ran ({res.stdout.strip()!r})")
+    pid = int(res.stdout.split()[1])
+    trace = of_pid(out, pid)
+    # Written for their owners by the main thread once it woke: a hold_for
+    # each (`by`, its owner's tid).
+    rescued = [e for e in trace.events if e.name == "acquire" and e.fields.get("by") == pid]
+    owners = {e.tid for e in rescued}
+    if len(owners) < 2:
+        print(f"note: order: the main thread wrote held-back holds of {len(owners)} thread(s), not "
+              "both (one was not hot?); again", flush=True)
+        return False
+    by_write = sorted(rescued, key=lambda e: e.rec_ts)
+    seqs = [e.fields["seq"] for e in by_write]
+    gstest.check(seqs == sorted(seqs),
+                 f"order: the main thread wrote the held-back holds of threads {sorted(owners)} in the "
+                 f"GIL's order (acquire places as written: {seqs})")
+    con = gstest.analyze(out / "trace", out / "trace.db")
+    an, gaps, late = con.execute("SELECT anomalies, order_gaps, late_events FROM runs").fetchone()
+    gstest.check((an, gaps, late) == (0, 0, 0),
+                 f"order: no anomaly, no place given up, no late event ({an}, {gaps}, {late})")
+    per = dict(con.execute("SELECT tid, count(*) FROM holds GROUP BY tid").fetchall())
+    counted = collections.Counter(e.tid for e in trace.events if e.name == "acquire")
+    gstest.check(per == dict(counted), f"order: every hold in the database ({per}; trace {dict(counted)})")
+    con.close()
+    return True
+
+
 SITED = True  # code attribution: 3.7 and later (docs/tracer.md)
 
 
 def main() -> None:
     global SITED
+    # A daemon of its own: another recording's stop turns gilscope_ctl:flush
+    # on in every process of the user, and its listener thread then writes
+    # what this one's threads hold back, before any case here can.
+    gstest.private_lttng()
     label, exe = gstest.python_arg()
     SITED = gstest.python_version(exe) >= (3, 7)
-    for name, case in (("launch", idle_launch), ("pid", idle_pid), ("rescue", rescue)):
+    for name, case in (("launch", idle_launch), ("pid", idle_pid), ("rescue", rescue), ("order", order)):
         for attempt in range(3):
             out = gstest.tmpdir()
             prog = out / "held_back.py"
