@@ -114,8 +114,12 @@ while first.isdigit() and time.monotonic() < deadline:
         break
     time.sleep(0.2)
 print("PACKETS", len(ends), (max(ends) - int(first)) / 1e9 if ends and first.isdigit() else None)
+# gdb embeds a CPython (Debian's links libpython3.11): under the preload it
+# is a traced process of its own, and one that ran on the stopped CPU
+# alone left nothing, a second unrecorded process (seen once, session 22).
+gdb_env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "GILSCOPE_TRACED")}
 gdb = subprocess.run(["gdb", "-p", str(child.pid)] + json.loads(sys.argv[3]),
-                     capture_output=True, text=True, timeout=120)
+                     capture_output=True, text=True, timeout=120, env=gdb_env)
 print("GDB", gdb.stdout.replace("\n", " | "))
 child.wait()
 time.sleep(0.5)
