@@ -297,7 +297,13 @@ def run_modules(args: argparse.Namespace, label: str, exe: Path, modules: list[s
                                                  if c not in known_skips}
                 if not only:
                     break
-                print(f"{m}: attempt {attempt}: failing only under gilscope: {sorted(only)}", flush=True)
+                # The run without gilscope too: one that hung or crashed
+                # lists no skip, and every skip of the recorded run is then
+                # "only under gilscope" (seen: 3.13's test_concurrent_futures).
+                print(f"{m}: attempt {attempt}: failing only under gilscope: {sorted(only)} "
+                      f"(without gilscope: status {bare.rc}, {bare.wall:.1f} s, {len(bare.cases)} "
+                      f"failing, {len(bare.skipped)} skipped; recorded: status {rec.rc}, "
+                      f"{rec.wall:.1f} s)", flush=True)
                 if attempt == 1:
                     print("  " + "\n  ".join(rec.out.splitlines()[-15:]), flush=True)
                     shutil.rmtree(trace, ignore_errors=True)
