@@ -175,6 +175,10 @@ static int g_exit_hooked;        /* at_exit registered (inherited by fork) */
 static uint32_t g_tag;           /* GILSCOPE_TAG: which recording we belong to */
 static pid_t g_pid;              /* this process's (a vfork child has another) */
 static int g_marked;             /* told its recorder it is traced (mark_traced) */
+/* liblttng-ust's wait for its registration ran out (or was none: a
+ * timeout of 0), in this process's constructor or its fork: said to the
+ * recorder with its mark (mark_wait_over). */
+static atomic_int g_reg_gave_up;
 static atomic_int g_resync_on;   /* resync_state() last acted upon */
 static atomic_uint g_resync_ticks; /* GIL events while resync is on */
 static atomic_llong g_resync_last; /* CLOCK_MONOTONIC ns of the last resync */
@@ -1699,13 +1703,21 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	 * takes a GIL has nothing to trace and is not counted (`python -V`,
 	 * 3.6 without threads, a fork child that only execs). Once, under M
 	 * and S. */
-	if (!g_marked) {
+	int first = !g_marked;
+	if (first) {
 		g_marked = 1;
 		mark_traced();
 	}
 	/* gil_found is a process's first event */
-	if (process_lttng_ready())
+	if (process_lttng_ready()) {
 		atomic_store(&g_resync_unsure, 1);
+		atomic_store(&g_reg_gave_up, 1);
+	}
+	/* The wait is over (a fork child's was, inside fork()): one killed
+	 * during it leaves a mark without this line, and the recorder tells
+	 * it from one that registered and then left nothing. */
+	if (first)
+		mark_wait_over(!atomic_load(&g_reg_gave_up));
 	g_hot.mutex_lock(&g_registry);
 	if (gil_by_m(m) || gil_by_s(s))
 		goto end; /* another thread got there first */
@@ -2039,8 +2051,10 @@ static int64_t register_timeout_ns(void)
 static void resync_registered(int64_t elapsed_ns)
 {
 	int64_t timeout = register_timeout_ns();
-	if (timeout >= 0 && elapsed_ns >= timeout / 10 * 9)
+	if (timeout >= 0 && elapsed_ns >= timeout / 10 * 9) {
 		atomic_store(&g_resync_unsure, 1);
+		atomic_store(&g_reg_gave_up, 1);
+	}
 }
 
 /* A gil_found was just emitted. If the registration gave up waiting, the
@@ -2739,6 +2753,7 @@ static void after_fork_child(void)
 	tl.lazy = -1;
 	atomic_store(&g_resync_again, 0); /* the parent's */
 	atomic_store(&g_resync_unsure, 0);
+	atomic_store(&g_reg_gave_up, 0); /* the parent's: its own is said by fork() */
 	atomic_store(&g_hot.dying, 0); /* another thread's, in the parent */
 	atomic_store(&g_lttng_unslotted, 0); /* the parent's other threads' */
 	g_pid = getpid();
