@@ -25,6 +25,16 @@ struct life {
 	int64_t mark_ns;
 	int found;  /* an event of it carries the tag, and one is of its GIL */
 	int seen;   /* what its events said so far (lives.c) */
+	int wait;   /* enum life_wait: what it said of its registration wait */
+};
+
+/* What a traced process said of its wait for its registration with the
+ * session daemon (preload_mark.h; `record` reads it, record.c): */
+enum life_wait {
+	LIFE_WAIT_UNKNOWN,  /* an older tracer's mark, or no mark (record --pid) */
+	LIFE_WAITING,       /* a mark and no "wait over" line: it ended during the wait */
+	LIFE_REGISTERED,    /* the wait ended with liblttng-ust's word */
+	LIFE_UNREGISTERED,  /* LTTNG_UST_REGISTER_TIMEOUT ran out, or is 0 */
 };
 
 /* tag for a recording of processes that carry none of their own (`record

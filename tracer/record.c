@@ -325,8 +325,10 @@ static enum rec_status traced_create(const char *dir, char *path, size_t len)
 }
 
 /* Reads and removes it: the lives that said so (*v, to free; *n), each
- * line "PID NS" ("PID" from an older tracer: its time unknown, 0).
- * REC_FAILED out of memory. */
+ * line "PID NS" ("PID" from an older tracer: its time unknown, 0), and
+ * for each life once its registration wait was over, "PID NS registered"
+ * or "PID NS unregistered" (NS its mark's: preload_mark.h), after its
+ * mark. REC_FAILED out of memory. */
 static enum rec_status traced_take(const char *path, struct life **v, size_t *n)
 {
 	FILE *f = fopen(path, "r");
@@ -338,9 +340,22 @@ static enum rec_status traced_take(const char *path, struct life **v, size_t *n)
 	*n = 0;
 	while (f && fgets(line, sizeof(line), f)) {
 		long long pid, ns = 0;
+		char how[16] = "";
+		int got = sscanf(line, "%lld %lld %15s", &pid, &ns, how);
 
-		if (sscanf(line, "%lld %lld", &pid, &ns) < 1 || pid <= 0 || pid > INT32_MAX)
+		if (got < 1 || pid <= 0 || pid > INT32_MAX)
 			continue;
+		if (got == 3) {
+			/* Its mark is one of the last lines: looked for from the end. */
+			int wait = !strcmp(how, "registered") ? LIFE_REGISTERED
+				: !strcmp(how, "unregistered") ? LIFE_UNREGISTERED : LIFE_WAIT_UNKNOWN;
+			for (size_t i = *n; i-- > 0;)
+				if ((*v)[i].pid == pid && (*v)[i].mark_ns == ns) {
+					(*v)[i].wait = wait;
+					break;
+				}
+			continue;
+		}
 		if (*n == cap) {
 			struct life *w = realloc(*v, (cap = cap ? cap * 2 : 64) * sizeof(**v));
 
@@ -350,7 +365,9 @@ static enum rec_status traced_take(const char *path, struct life **v, size_t *n)
 			}
 			*v = w;
 		}
-		(*v)[(*n)++] = (struct life){ .pid = (int32_t)pid, .mark_ns = ns > 0 ? ns : 0 };
+		/* Waiting until its "wait over" line says otherwise. */
+		(*v)[(*n)++] = (struct life){ .pid = (int32_t)pid, .mark_ns = ns > 0 ? ns : 0,
+					      .wait = ns > 0 ? LIFE_WAITING : LIFE_WAIT_UNKNOWN };
 	}
 	if (f)
 		fclose(f);
@@ -564,6 +581,24 @@ void record_say_standing(const struct record_result *res)
 	}
 }
 
+/* Of the processes that recorded nothing, the ones killed during their
+ * registration wait: a mark and no "wait over" line (preload_mark.h).
+ * Their program never ran. */
+static void say_waiting(const struct record_result *res)
+{
+	char pids[200];
+	int many = res->unrecorded_waiting > 1;
+
+	if (res->unrecorded <= 0 || res->unrecorded_waiting <= 0)
+		return;
+	pids_text(res->unrecorded_waiting_pids, res->unrecorded_waiting, pids, sizeof(pids));
+	fprintf(stderr, "gilscope: WARNING: %s %s killed while %s waited for %s registration "
+		"with LTTng's session daemon, before %s program ran: nothing of %s GIL use "
+		"but %s start is lost\n", pids, many ? "were" : "was", many ? "they" : "it",
+		many ? "their" : "its", many ? "their" : "its", many ? "their" : "its",
+		many ? "their" : "its");
+}
+
 void record_say_written(const struct record_result *res, uint64_t ring)
 {
 	char n[48], pids[200];
@@ -581,6 +616,7 @@ void record_say_written(const struct record_result *res, uint64_t ring)
 			fprintf(stderr, "gilscope: no GIL events recorded in %s: no traced process "
 				"registered (no CPython 3.6+ with a GIL ran; nothing else is traced)\n",
 				res->trace_dir);
+		say_waiting(res);
 		return;
 	}
 	fprintf(stderr, "gilscope: trace written to %s\n", res->trace_dir);
@@ -597,6 +633,7 @@ void record_say_written(const struct record_result *res, uint64_t ring)
 			pids, res->unrecorded, res->traced,
 			res->tails ? ", or runs only on a CPU whose stream stopped short," : "");
 	}
+	say_waiting(res);
 	if (res->lost == RECORD_LOST_UNKNOWN)
 		snprintf(n, sizeof(n), "an unknown number of");
 	else

@@ -53,6 +53,9 @@ struct record_result {
 				   in the trace when it has streams): their events were lost,
 				   how many is unknown; -1 when the trace could not be checked */
 	pid_t unrecorded_pids[RECORD_NAMED]; /* the first of them */
+	int unrecorded_waiting; /* of them, those that ended during their registration wait
+				   (a mark, no "wait over" line: preload_mark.h) */
+	pid_t unrecorded_waiting_pids[RECORD_NAMED]; /* the first of those */
 	char unchecked[400];    /* unrecorded -1: why */
 	/* record --pid and a snapshot (attach.c, pids_sort): of their
 	 * traced CPython processes, those the session daemon listed that

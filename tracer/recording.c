@@ -189,12 +189,16 @@ void recording_lives(const char *pfx, struct record_result *res, uint32_t tag, s
 		return;
 	}
 	named = 0;
+	res->unrecorded_waiting = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (res->streams && lives[i].found)
 			continue;
 		if (named < RECORD_NAMED)
 			res->unrecorded_pids[named++] = lives[i].pid;
 		res->unrecorded++;
+		if (lives[i].wait == LIFE_WAITING && res->unrecorded_waiting < RECORD_NAMED)
+			res->unrecorded_waiting_pids[res->unrecorded_waiting] = lives[i].pid;
+		res->unrecorded_waiting += lives[i].wait == LIFE_WAITING;
 	}
 }
 
@@ -218,5 +222,15 @@ void info_put_unrecorded(FILE *f, const struct record_result *res, const struct 
 	for (size_t i = 0, k = 0; i < n; i++)
 		if (!res->streams || !lives[i].found)
 			fprintf(f, "%s%lld", k++ ? "," : "", (long long)lives[i].mark_ns);
+	/* How each one's registration wait ended (same order): "waiting",
+	 * it ended during it, before its program ran; "registered",
+	 * "unregistered" (it ran out); "unknown" (an older tracer). */
+	static const char *const waits[] = { "unknown", "waiting", "registered", "unregistered" };
+	fputs("\nunrecorded_registration=", f);
+	for (size_t i = 0, k = 0; i < n; i++)
+		if (!res->streams || !lives[i].found)
+			fprintf(f, "%s%s", k++ ? "," : "",
+				waits[lives[i].wait >= 0 && lives[i].wait <= LIFE_UNREGISTERED
+				      ? lives[i].wait : 0]);
 	fputc('\n', f);
 }
