@@ -214,6 +214,11 @@ struct info_file {
 				  no GIL of in the trace, GS_UNKNOWN (older recorders) */
 	int32_t *unrecorded_pids; /* unrecorded_pids=: theirs */
 	size_t nunrecorded;
+	/* unrecorded_registration=: for each of them (same order), 1 when it
+	 * ended during its registration wait ("waiting"); NULL when the info
+	 * has none (older recorders) or its count is not theirs. */
+	unsigned char *unrecorded_waiting;
+	size_t nwaiting;
 };
 
 /* "1,2,3" -> *pids; a malformed list keeps none. */
@@ -237,6 +242,25 @@ static void info_pids(int32_t **pids, size_t *npids, const char *list)
 		}
 		(*pids)[(*npids)++] = (int32_t)v;
 		c = *end ? end + 1 : end;
+	}
+}
+
+/* "waiting,registered,..." -> *flags (1: "waiting"); NULL when out of memory. */
+static void info_waits(unsigned char **flags, size_t *n, const char *list)
+{
+	size_t cap = 1;
+
+	for (const char *c = list; *c; c++)
+		cap += *c == ',';
+	free(*flags);
+	*n = 0;
+	if (!(*flags = malloc(cap)))
+		return;
+	for (const char *c = list; *c;) {
+		size_t len = strcspn(c, ",");
+
+		(*flags)[(*n)++] = len == 7 && !strncmp(c, "waiting", 7);
+		c += len + (c[len] == ',');
 	}
 }
 
@@ -268,6 +292,8 @@ static void info_read(const char *trace_dir, struct info_file *info)
 	info->mode[0] = '\0';
 	info->pids = info->late_pids = info->unrecorded_pids = NULL;
 	info->npids = info->nlate = info->nunrecorded = 0;
+	info->unrecorded_waiting = NULL;
+	info->nwaiting = 0;
 	info->bad_tag = 0;
 	info->traced = GS_UNKNOWN;
 	info->unrecorded = GS_UNKNOWN;
@@ -305,6 +331,8 @@ static void info_read(const char *trace_dir, struct info_file *info)
 			info_pids(&info->late_pids, &info->nlate, eq + 1);
 		} else if (!strcmp(line, "unrecorded_pids")) {
 			info_pids(&info->unrecorded_pids, &info->nunrecorded, eq + 1);
+		} else if (!strcmp(line, "unrecorded_registration")) {
+			info_waits(&info->unrecorded_waiting, &info->nwaiting, eq + 1);
 		} else if (!strcmp(line, "exit_status") && eq[1]) {
 			char *end;
 			long long v = strtoll(eq + 1, &end, 10);
@@ -642,7 +670,9 @@ static int analyze_job(void *arg)
 	if (info.traced != GS_UNKNOWN && missing) {
 		a.lost_unknown++;
 		if ((ret = model_lost_processes(a.model, missing, (uint64_t)info.traced,
-						info.unrecorded_pids, info.nunrecorded)) != GS_OK) {
+						info.unrecorded_pids, info.nunrecorded,
+						info.nwaiting == info.nunrecorded ? info.unrecorded_waiting
+										  : NULL)) != GS_OK) {
 			snprintf(err, sizeof(err), "%s", model_error(a.model));
 			goto end;
 		}
@@ -698,6 +728,7 @@ end:
 	free(info.pids);
 	free(info.late_pids);
 	free(info.unrecorded_pids);
+	free(info.unrecorded_waiting);
 	return (int)ret;
 }
 

@@ -115,10 +115,10 @@ uint64_t model_kept_count(const struct model *m)
 }
 
 enum gs_status model_lost_processes(struct model *m, uint64_t missing, uint64_t traced,
-				    const int32_t *pids, size_t npids)
+				    const int32_t *pids, size_t npids, const unsigned char *waiting)
 {
-	char what[320], list[120] = "";
-	size_t used = 0;
+	char what[480], list[120] = "", killed[160] = "";
+	size_t used = 0, nwait = 0;
 
 	/* " (pids 39, 40, ...)": those the recorder named, the first few. */
 	for (size_t i = 0; i < npids && i < 8 && used < sizeof(list); i++)
@@ -126,10 +126,34 @@ enum gs_status model_lost_processes(struct model *m, uint64_t missing, uint64_t 
 					 i ? ", " : npids > 1 ? " (pids " : " (pid ", (int)pids[i]);
 	if (npids && used < sizeof(list))
 		snprintf(list + used, sizeof(list) - used, "%s)", npids > 8 ? ", ..." : "");
+	/* Those that ended during their registration wait (a mark, no "wait
+	 * over" line): killed before their program ran, nothing of them
+	 * could be recorded (docs/tracer.md, "What cannot be hidden"). */
+	for (size_t i = 0; waiting && i < npids; i++)
+		nwait += waiting[i] != 0;
+	if (nwait && nwait == missing && missing == 1) {
+		snprintf(killed, sizeof(killed), ": killed while it waited for it, before its program ran");
+	} else if (nwait) {
+		used = (size_t)snprintf(killed, sizeof(killed), "; %zu of them killed while waiting for it, "
+					"before %s program ran (pid%s", nwait, nwait > 1 ? "their" : "its",
+					nwait > 1 ? "s" : "");
+		for (size_t i = 0, k = 0; i < npids && used < sizeof(killed); i++) {
+			if (!waiting[i])
+				continue;
+			if (k++ == 8) {
+				used += (size_t)snprintf(killed + used, sizeof(killed) - used, ", ...");
+				break;
+			}
+			used += (size_t)snprintf(killed + used, sizeof(killed) - used, "%s%d",
+						 k > 1 ? ", " : " ", (int)pids[i]);
+		}
+		if (used < sizeof(killed))
+			snprintf(killed + used, sizeof(killed) - used, ")");
+	}
 	snprintf(what, sizeof(what), "%llu of the %llu traced CPython processes%s: no GIL of %s "
-		 "recorded (ended before %s registration with the session daemon was done)",
+		 "recorded (ended before %s registration with the session daemon was done%s)",
 		 (unsigned long long)missing, (unsigned long long)traced, list,
-		 missing > 1 ? "theirs" : "its", missing > 1 ? "their" : "its");
+		 missing > 1 ? "theirs" : "its", missing > 1 ? "their" : "its", killed);
 	m->lost_starts++;
 	if (!m->nlosses)
 		m->max_loss_end = m->end_ns;

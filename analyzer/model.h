@@ -54,9 +54,11 @@ uint64_t model_skipped_count(const struct model *m);
 uint64_t model_kept_count(const struct model *m);
 /* A lost row for `missing` of the `traced` processes the preload traced
  * that left nothing of theirs in the trace (pids: those the recorder
- * named, npids of them, none from an older recorder). */
+ * named, npids of them, none from an older recorder; waiting: NULL, or
+ * for each of them 1 when it ended during its registration wait, before
+ * its program ran: the row says which). */
 enum gs_status model_lost_processes(struct model *m, uint64_t missing, uint64_t traced,
-				    const int32_t *pids, size_t npids);
+				    const int32_t *pids, size_t npids, const unsigned char *waiting);
 void model_free(struct model *m);
 /* Feed events and losses in time order; on an error model_error() says
  * what failed. */
