@@ -24,6 +24,13 @@ why: what cannot be hidden (docs/tracer.md), and nothing else.
   before it, an anomaly before it, a process that recorded nothing
   having started before it (or with no start time), a loss LTTng
   counted, any other loss row.
+- A traced process killed during its wait for its registration with the
+  session daemon (gilscope.info's unrecorded_registration "waiting": it
+  said it was traced, and never that the wait was over, preload_mark.h):
+  it ran none of its program, and LTTng had given it no buffer yet.
+  Accepted, with or without a stream's end; one whose wait was over
+  ("registered", "unregistered") and that recorded nothing is judged by
+  the stream-end rule above, as is one of an older recorder ("unknown").
 - A process killed from outside before its exit: the last few places
   its threads had captured and not yet written (the last KILLED_TAIL of
   its GIL's order, the process never reached its exit).
@@ -75,6 +82,15 @@ def unrecorded(info: dict[str, str]) -> dict[int, int]:
     return dict(zip(pids, marks)) if len(pids) == len(marks) else {}
 
 
+def waiting(info: dict[str, str]) -> set[int]:
+    """gilscope.info's traced processes that recorded nothing and ended
+    during their registration wait (unrecorded_registration "waiting",
+    parallel to unrecorded_pids; none from older recorders)."""
+    pids = [int(p) for p in info.get("unrecorded_pids", "").split(",") if p.strip().isdigit()]
+    how = info.get("unrecorded_registration", "").split(",")
+    return {p for p, w in zip(pids, how) if w == "waiting"} if len(pids) == len(how) else set()
+
+
 def gil_places(tr: gstest.Trace) -> dict[tuple[int, int, int], dict[int, int]]:
     """Each life of each GIL (pid, gil, life; life 0: no gil_found seen,
     its start lost): its places, seq -> when it happened."""
@@ -89,7 +105,8 @@ def gil_places(tr: gstest.Trace) -> dict[tuple[int, int, int], dict[int, int]]:
 def attribute(tr: gstest.Trace, ended: list[Loss], losses: list[Loss], gaps: int, late: int,
               counted: int, no_exit: int, anomalies: int = 0,
               first_anomaly_ns: Optional[int] = None,
-              unrecorded: Optional[dict[int, int]] = None) -> Verdict:
+              unrecorded: Optional[dict[int, int]] = None,
+              waiting: Optional[set[int]] = None) -> Verdict:
     """tr: the recording's own events; ended: the `lost` rows of streams
     that ended early; losses: the other rows of unknown count; gaps, late,
     counted: the analyzer's order_gaps, late_events, lost_events; no_exit:
@@ -97,7 +114,8 @@ def attribute(tr: gstest.Trace, ended: list[Loss], losses: list[Loss], gaps: int
     the analyzer's anomalies and the time of the first one; unrecorded:
     the traced processes that recorded nothing, pid -> when it said it was
     traced (gilscope.info's unrecorded_pids and unrecorded_marks: the raw
-    clock, tr.clock_offset_ns from the trace's times)."""
+    clock, tr.clock_offset_ns from the trace's times); waiting: those of
+    them that ended during their registration wait (waiting())."""
     v = Verdict()
     end = min((s.start_ns for s in ended if s.start_ns is not None), default=None)
     for s in ended:
@@ -128,21 +146,31 @@ def attribute(tr: gstest.Trace, ended: list[Loss], losses: list[Loss], gaps: int
         if GAPS.match(loss.what):
             continue  # the gaps, judged one by one below
         if UNRECORDED.match(loss.what):
-            # Processes started after the end recorded nothing when they
-            # ran only on that CPU (less SLACK_NS: a process's first
-            # events are written a little after it said it was traced).
+            # Processes killed during their registration wait ran nothing
+            # and had no buffer: accepted. The others recorded nothing
+            # when they started after the end and ran only on that CPU
+            # (less SLACK_NS: a process's first events are written a
+            # little after it said it was traced).
             n = int(UNRECORDED.match(loss.what).group(1))
             marks = {p: t + tr.clock_offset_ns for p, t in (unrecorded or {}).items()}
-            before_end = sorted(p for p, t in marks.items() if end is None or t <= end - SLACK_NS)
-            if end is None or len(marks) != n or before_end:
-                where = ("no stream ended early" if end is None else
-                         f"{len(marks)} start times for {n} processes" if len(marks) != n else
+            held = sorted(p for p in marks if p in (waiting or set()))
+            rest = {p: t for p, t in marks.items() if p not in held}
+            before_end = sorted(p for p, t in rest.items() if end is None or t <= end - SLACK_NS)
+            if len(marks) != n or before_end:
+                where = (f"{len(marks)} start times for {n} processes" if len(marks) != n else
+                         "no stream ended early" if end is None else
                          f"pid {', '.join(map(str, before_end[:5]))} started "
-                         f"{(marks[before_end[0]] - end) / 1e9:+.3f} s from the stream's end")
+                         f"{(rest[before_end[0]] - end) / 1e9:+.3f} s from the stream's end")
                 v.wrong.append(f"lost: {loss.what} ({where})")
-            else:
-                v.known.append(f"{n} processes started after the stream's end recorded nothing "
-                               f"(the first {(min(marks.values()) - end) / 1e9:+.3f} s from it)")
+                continue
+            if held:
+                v.known.append(f"{len(held)} process{'es' if len(held) > 1 else ''} killed during "
+                               f"their registration wait, before their program ran, recorded "
+                               f"nothing (pid {', '.join(map(str, held[:5]))}"
+                               f"{', ...' if len(held) > 5 else ''})")
+            if rest and end is not None:
+                v.known.append(f"{len(rest)} processes started after the stream's end recorded nothing "
+                               f"(the first {(min(rest.values()) - end) / 1e9:+.3f} s from it)")
             continue
         if not m:
             v.wrong.append(f"lost: {loss.what}")

@@ -150,14 +150,17 @@ def check_recording(trace: Path, db: Path) -> tuple[str, int, str]:
     others = [u for u in unknown if not u.what.startswith("ust/")]
     wrong = []
     known = ""
-    if ended or (killed and (gaps or late or others or anomalies)):
+    # Traced processes that recorded nothing are judged there too (one
+    # killed during its registration wait is accepted, losses.py).
+    if (ended or (killed and (gaps or late or others or anomalies))
+            or any(losses.UNRECORDED.match(u.what) for u in others)):
         # What cannot be hidden (docs/tracer.md), and only that: losses
         # that follow a stream's early end, places at the end of a
         # process killed before its exit (tests/cpython/losses.py).
         info = gstest.info(trace)
         own = gstest.own_events(gstest.read_trace(trace), int(info["tag"]))
         v = losses.attribute(own, ended, others, gaps, late, lost, killed, anomalies, first_anomaly,
-                             losses.unrecorded(info))
+                             losses.unrecorded(info), losses.waiting(info))
         wrong += v.wrong
         streams = ", ".join(s.what for s in ended)
         explained = "; ".join(([f"stream {streams} ended early ({killed} traced processes without an "

@@ -227,14 +227,17 @@ def main() -> None:
     releases = collections.Counter(e.pid for e in own.events if e.name == "release")
     killed = [p for p in releases if p != later and p not in exited]
 
-    unrecorded = losses.unrecorded(gstest.info(trace))
+    info = gstest.info(trace)
+    unrecorded = losses.unrecorded(info)
 
     def verdict(tr: gstest.Trace = own, end_rows: list = ended, other_rows: list = others,
                 g: int = gaps, counted: int = 0, killed_n: int = no_exit, anomalies: int = 0,
                 first_anomaly: Optional[int] = None,
-                unrec: Optional[dict[int, int]] = None) -> losses.Verdict:
+                unrec: Optional[dict[int, int]] = None,
+                wait: Optional[set[int]] = None) -> losses.Verdict:
         return losses.attribute(tr, end_rows, other_rows, g, late, counted, killed_n, anomalies,
-                                first_anomaly, unrecorded if unrec is None else unrec)
+                                first_anomaly, unrecorded if unrec is None else unrec,
+                                losses.waiting(info) if wait is None else wait)
 
     base = verdict()
     gstest.check(not base.wrong, f"the real recording as it is: accepted ({base.known})")
@@ -270,6 +273,19 @@ def main() -> None:
     cases["a process that recorded nothing started before the end"] = verdict(
         unrec={unseen_pid: end - losses.SLACK_NS - 1 - own.clock_offset_ns})
     cases["a process that recorded nothing, with no start time"] = verdict(unrec={})
+    # The same one said to have ended during its registration wait
+    # (gilscope.info's unrecorded_registration "waiting"): killed before
+    # its program ran, accepted wherever it started; once its wait was
+    # over, not (above).
+    gstest.check(not losses.waiting(info),
+                 f"the process that ran on the stopped CPU alone ended after its wait ({info})")
+    early_start = {unseen_pid: end - losses.SLACK_NS - 1 - own.clock_offset_ns}
+    v = verdict(unrec=early_start, wait={unseen_pid})
+    gstest.check(not v.wrong and any("registration wait" in k for k in v.known),
+                 f"a process that recorded nothing, started before the end, killed during its "
+                 f"registration wait: accepted ({v.known}, {v.wrong})")
+    cases["a process that recorded nothing started before the end, another pid said waiting"] = verdict(
+        unrec=early_start, wait={unseen_pid + 1})
     victim = max(killed, key=lambda p: releases[p], default=None)
     gstest.check(victim is not None, f"the killed child's events are in the trace ({killed})")
     early = min(e.ts for e in own.events if e.pid == victim)
