@@ -123,7 +123,7 @@ static enum gs_status run_findings_write(struct model *m)
 				(double)m->anomalies, NULL, GS_UNKNOWN, GS_UNKNOWN };
 	enum gs_status st = GS_OK;
 	char how[128], why[400] = "", packets[96] = "", uncounted[160] = "", starts[240] = "";
-	char tails[240] = "", empty[240] = "", gaps[240] = "";
+	char tails[240] = "", empty[240] = "", gaps[240] = "", waiting[400] = "";
 
 	/* A loss is never hidden: when LTTng's count cannot be taken, the
 	 * finding says how many are known and why the rest are not. */
@@ -153,6 +153,12 @@ static enum gs_status run_findings_write(struct model *m)
 			 "recorded: a gil_found and the events before the first one seen, or "
 			 "all of a process; the lost table names them)",
 			 (unsigned long long)m->lost_starts, m->lost_starts > 1 ? "s" : "");
+	if (m->lost_waiting[0])
+		snprintf(waiting, sizeof(waiting), " (of the traced processes that left nothing, %s "
+			 "%s killed while waiting for %s registration with the session daemon, "
+			 "before %s program ran: nothing of %s could be recorded)", m->lost_waiting,
+			 m->lost_nwaiting > 1 ? "were" : "was", m->lost_nwaiting > 1 ? "their" : "its",
+			 m->lost_nwaiting > 1 ? "their" : "its", m->lost_nwaiting > 1 ? "them" : "it");
 	if (m->lost_tails)
 		snprintf(tails, sizeof(tails), " (%llu stream%s ended before the recording did, "
 			 "LTTng writing none of %s last packets and counting nothing: the lost "
@@ -170,9 +176,9 @@ static enum gs_status run_findings_write(struct model *m)
 	/* Full buffers are LTTng's losses; a start not recorded is not one. */
 	int buffers = m->lost_events || m->lost_packets || m->lost_uncounted || m->lost_impossible;
 	if (m->lost_events || m->nlosses)
-		st = finding_write(m, &lost, "%c%s lost by the tracer%s%s%s%s%s%s%s: intervals "
+		st = finding_write(m, &lost, "%c%s lost by the tracer%s%s%s%s%s%s%s%s: intervals "
 				   "that cross a loss have crosses_loss=1%s", how[0] == 'a' ? 'A' : how[0],
-				   how + 1, why, packets, uncounted, starts, tails, empty, gaps,
+				   how + 1, why, packets, uncounted, starts, waiting, tails, empty, gaps,
 				   buffers ? "; record again with a larger --buffer-size" : "");
 	if (st == GS_OK && m->anomalies)
 		st = finding_write(m, &anom, "%llu events did not fit the GIL's state machine%s; "

@@ -117,7 +117,7 @@ uint64_t model_kept_count(const struct model *m)
 enum gs_status model_lost_processes(struct model *m, uint64_t missing, uint64_t traced,
 				    const int32_t *pids, size_t npids, const unsigned char *waiting)
 {
-	char what[480], list[120] = "", killed[160] = "";
+	char what[640], list[120] = "", killed[320] = "";
 	size_t used = 0, nwait = 0;
 
 	/* " (pids 39, 40, ...)": those the recorder named, the first few. */
@@ -128,28 +128,33 @@ enum gs_status model_lost_processes(struct model *m, uint64_t missing, uint64_t 
 		snprintf(list + used, sizeof(list) - used, "%s)", npids > 8 ? ", ..." : "");
 	/* Those that ended during their registration wait (a mark, no "wait
 	 * over" line): killed before their program ran, nothing of them
-	 * could be recorded (docs/tracer.md, "What cannot be hidden"). */
+	 * could be recorded (docs/tracer.md, "What cannot be hidden"). The
+	 * lost_events finding names them too (summary, the report). */
 	for (size_t i = 0; waiting && i < npids; i++)
 		nwait += waiting[i] != 0;
-	if (nwait && nwait == missing && missing == 1) {
-		snprintf(killed, sizeof(killed), ": killed while it waited for it, before its program ran");
-	} else if (nwait) {
-		used = (size_t)snprintf(killed, sizeof(killed), "; %zu of them killed while waiting for it, "
-					"before %s program ran (pid%s", nwait, nwait > 1 ? "their" : "its",
-					nwait > 1 ? "s" : "");
-		for (size_t i = 0, k = 0; i < npids && used < sizeof(killed); i++) {
+	m->lost_waiting[0] = '\0';
+	m->lost_nwaiting = nwait;
+	if (nwait) {
+		char *w = m->lost_waiting;
+		size_t len = sizeof(m->lost_waiting), k = 0;
+
+		used = (size_t)snprintf(w, len, "pid%s", nwait > 1 ? "s" : "");
+		for (size_t i = 0; i < npids && used < len; i++) {
 			if (!waiting[i])
 				continue;
 			if (k++ == 8) {
-				used += (size_t)snprintf(killed + used, sizeof(killed) - used, ", ...");
+				used += (size_t)snprintf(w + used, len - used, ", ...");
 				break;
 			}
-			used += (size_t)snprintf(killed + used, sizeof(killed) - used, "%s%d",
-						 k > 1 ? ", " : " ", (int)pids[i]);
+			used += (size_t)snprintf(w + used, len - used, "%s%d", k > 1 ? ", " : " ",
+						 (int)pids[i]);
 		}
-		if (used < sizeof(killed))
-			snprintf(killed + used, sizeof(killed) - used, ")");
 	}
+	if (nwait && nwait == missing && missing == 1)
+		snprintf(killed, sizeof(killed), ": killed while it waited for it, before its program ran");
+	else if (nwait)
+		snprintf(killed, sizeof(killed), "; %zu of them killed while waiting for it, before %s "
+			 "program ran (%s)", nwait, nwait > 1 ? "their" : "its", m->lost_waiting);
 	snprintf(what, sizeof(what), "%llu of the %llu traced CPython processes%s: no GIL of %s "
 		 "recorded (ended before %s registration with the session daemon was done%s)",
 		 (unsigned long long)missing, (unsigned long long)traced, list,

@@ -150,6 +150,11 @@ struct model {
 	uint64_t lost_impossible;  /* losses whose count cannot be true: unknown */
 	uint64_t lost_starts;      /* GILs whose start (gil_found) was never recorded,
 				      processes recognised only after some events */
+	/* Of the traced processes that left nothing, those killed during
+	 * their registration wait: the lost_events finding names them
+	 * (model_lost_processes); "" none. */
+	char lost_waiting[160];
+	size_t lost_nwaiting;
 	uint64_t impossible_count; /* the first such count, on impossible_stream */
 	char impossible_stream[128];
 	uint64_t durs_kept, durs_budget;

@@ -117,7 +117,12 @@ def main() -> None:
     con = gstest.analyze(trace, out / "run.db")
     rows = [r for (r,) in con.execute("SELECT stream FROM lost WHERE count = 0")
             if re.match(r"\d+ of the \d+ traced CPython processes", r)]
+    finding = con.execute("SELECT message FROM findings WHERE kind = 'lost_events'").fetchone()
     con.close()
+    # The finding (what `summary` and the report show) names it too.
+    told = (finding[0] if finding else "").partition("left nothing, ")[2].partition(" killed while")[0]
+    gstest.check(told == f"pid {killed} was",
+                 f"the lost_events finding names the killed child alone ({finding})")
     row = rows[0] if len(rows) == 1 else ""
     said_killed = row.partition("killed while")[2]
     gstest.check(f" {killed}" in said_killed or (len(pids) == 1 and ": killed while it waited" in row),
@@ -165,7 +170,10 @@ def main() -> None:
     con = gstest.analyze(old, out / "old.db")
     old_rows = [r for (r,) in con.execute("SELECT stream FROM lost WHERE count = 0")
                 if re.match(r"\d+ of the \d+ traced CPython processes", r)]
+    old_finding = con.execute("SELECT message FROM findings WHERE kind = 'lost_events'").fetchone()
     con.close()
+    gstest.check(old_finding is not None and "killed" not in old_finding[0],
+                 f"from an older recorder's info, the finding names no one killed ({old_finding})")
     gstest.check(len(old_rows) == 1 and "killed" not in old_rows[0]
                  and old_rows[0].endswith("registration with the session daemon was done)"),
                  f"from an older recorder's info, the lost row as it was ({old_rows})")
