@@ -164,8 +164,9 @@ def attribute(tr: gstest.Trace, ended: list[Loss], losses: list[Loss], gaps: int
                 v.wrong.append(f"lost: {loss.what} ({where})")
                 continue
             if held:
+                its = "their" if len(held) > 1 else "its"
                 v.known.append(f"{len(held)} process{'es' if len(held) > 1 else ''} killed during "
-                               f"their registration wait, before their program ran, recorded "
+                               f"{its} registration wait, before {its} program ran, recorded "
                                f"nothing (pid {', '.join(map(str, held[:5]))}"
                                f"{', ...' if len(held) > 5 else ''})")
             if rest and end is not None:

@@ -16,7 +16,9 @@ made that the stream's end does not explain, must each fail: no stream
 end, the end moved after the later process's start, places taken out
 well before the end, a loss LTTng counted, another stream with no
 packet, no process killed, another kind of loss. Places taken out
-after the end are accepted."""
+after the end are accepted. The process that recorded nothing, moved
+before the end, is accepted only when gilscope.info says it ended
+during its registration wait (losses.waiting), not when another pid is."""
 from __future__ import annotations
 
 import collections
