@@ -1709,15 +1709,13 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 		mark_traced();
 	}
 	/* gil_found is a process's first event */
-	if (process_lttng_ready()) {
+	if (process_lttng_ready())
 		atomic_store(&g_resync_unsure, 1);
-		atomic_store(&g_reg_gave_up, 1);
-	}
 	/* The wait is over (a fork child's was, inside fork()): one killed
 	 * during it leaves a mark without this line, and the recorder tells
 	 * it from one that registered and then left nothing. */
 	if (first)
-		mark_wait_over(!atomic_load(&g_reg_gave_up));
+		mark_wait_over(!atomic_load(&g_reg_gave_up) && !process_lttng_gave_up());
 	g_hot.mutex_lock(&g_registry);
 	if (gil_by_m(m) || gil_by_s(s))
 		goto end; /* another thread got there first */

@@ -464,6 +464,7 @@ void process_lttng_end(void)
 static sem_t *g_reg_sem;
 static struct timespec g_reg_deadline;
 static atomic_int g_reg_pending;
+static atomic_int g_reg_gave_up; /* a wait of process_lttng_ready() ran out */
 
 EXPORT int sem_timedwait(sem_t *restrict sem, const struct timespec *restrict abstime)
 {
@@ -490,11 +491,18 @@ int process_lttng_ready(void)
 		rc = real.sem_timedwait(g_reg_sem, &g_reg_deadline);
 	while (rc < 0 && errno == EINTR);
 	int gave_up = rc < 0 && errno == ETIMEDOUT;
+	if (gave_up)
+		atomic_store(&g_reg_gave_up, 1);
 	if (rc == 0)
 		sem_post(g_reg_sem); /* for another thread waiting meanwhile */
 	atomic_store(&g_reg_pending, 0);
 	errno = e;
 	return gave_up;
+}
+
+int process_lttng_gave_up(void)
+{
+	return atomic_load(&g_reg_gave_up);
 }
 
 void process_after_fork_child(void)
@@ -508,6 +516,7 @@ void process_after_fork_child(void)
 	g_rlimit_lock = fresh;
 	/* The parent's registration is not the child's (it waits in fork). */
 	atomic_store(&g_reg_pending, 0);
+	atomic_store(&g_reg_gave_up, 0);
 }
 
 /* --- LTTng's ring buffers ------------------------------------------------ */

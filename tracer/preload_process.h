@@ -23,6 +23,11 @@ void process_lttng_end(void);
  * process goes on unregistered and its events are enabled later. */
 int process_lttng_ready(void);
 
+/* 1 once a wait of process_lttng_ready() in this process ran out,
+ * whichever call made it (a thread's name may come before the first
+ * GIL: 3.6). */
+int process_lttng_gave_up(void);
+
 /* In a fork child, before liblttng-ust's own child hook: only the
  * forking thread is left. */
 void process_after_fork_child(void);
