@@ -14,11 +14,11 @@ void mark_traced(void);
 /* Then, once its wait for that registration is over (preload.c's
  * gil_register: the wait moved out of liblttng-ust's constructor, or a
  * fork child's inside fork()), a second line "PID NS registered" (the
- * wait ended with liblttng-ust's word: registered, or no daemon to register with) or "PID NS
- * unregistered" (LTTNG_UST_REGISTER_TIMEOUT ran out, or is 0), NS the
- * mark's own. A mark without it is a process that ended during the wait,
- * before its program ran (docs/tracer.md). Nothing without a mark before
- * it; errno is kept. */
+ * wait ended with liblttng-ust's word: registered, or no daemon to
+ * register with) or "PID NS unregistered" (LTTNG_UST_REGISTER_TIMEOUT
+ * ran out, or is 0), NS the mark's own. A mark without it is a process
+ * that ended during the wait, before its program ran (docs/tracer.md).
+ * Nothing without a mark before it; errno is kept. */
 void mark_wait_over(int registered);
 
 #endif
