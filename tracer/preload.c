@@ -175,10 +175,6 @@ static int g_exit_hooked;        /* at_exit registered (inherited by fork) */
 static uint32_t g_tag;           /* GILSCOPE_TAG: which recording we belong to */
 static pid_t g_pid;              /* this process's (a vfork child has another) */
 static int g_marked;             /* told its recorder it is traced (mark_traced) */
-/* liblttng-ust's wait for its registration ran out (or was none: a
- * timeout of 0), in this process's constructor or its fork: said to the
- * recorder with its mark (mark_wait_over). */
-static atomic_int g_reg_gave_up;
 static atomic_int g_resync_on;   /* resync_state() last acted upon */
 static atomic_uint g_resync_ticks; /* GIL events while resync is on */
 static atomic_llong g_resync_last; /* CLOCK_MONOTONIC ns of the last resync */
@@ -1715,7 +1711,7 @@ static void gil_register(pthread_mutex_t *m, pthread_mutex_t *s, int rule)
 	 * during it leaves a mark without this line, and the recorder tells
 	 * it from one that registered and then left nothing. */
 	if (first)
-		mark_wait_over(!atomic_load(&g_reg_gave_up) && !process_lttng_gave_up());
+		mark_wait_over(!process_lttng_gave_up());
 	g_hot.mutex_lock(&g_registry);
 	if (gil_by_m(m) || gil_by_s(s))
 		goto end; /* another thread got there first */
@@ -2051,7 +2047,7 @@ static void resync_registered(int64_t elapsed_ns)
 	int64_t timeout = register_timeout_ns();
 	if (timeout >= 0 && elapsed_ns >= timeout / 10 * 9) {
 		atomic_store(&g_resync_unsure, 1);
-		atomic_store(&g_reg_gave_up, 1);
+		process_lttng_gave_up_set(); /* said with the mark (mark_wait_over) */
 	}
 }
 
@@ -2751,7 +2747,6 @@ static void after_fork_child(void)
 	tl.lazy = -1;
 	atomic_store(&g_resync_again, 0); /* the parent's */
 	atomic_store(&g_resync_unsure, 0);
-	atomic_store(&g_reg_gave_up, 0); /* the parent's: its own is said by fork() */
 	atomic_store(&g_hot.dying, 0); /* another thread's, in the parent */
 	atomic_store(&g_lttng_unslotted, 0); /* the parent's other threads' */
 	g_pid = getpid();

@@ -464,7 +464,7 @@ void process_lttng_end(void)
 static sem_t *g_reg_sem;
 static struct timespec g_reg_deadline;
 static atomic_int g_reg_pending;
-static atomic_int g_reg_gave_up; /* a wait of process_lttng_ready() ran out */
+static atomic_int g_reg_gave_up; /* process_lttng_gave_up() */
 
 EXPORT int sem_timedwait(sem_t *restrict sem, const struct timespec *restrict abstime)
 {
@@ -503,6 +503,11 @@ int process_lttng_ready(void)
 int process_lttng_gave_up(void)
 {
 	return atomic_load(&g_reg_gave_up);
+}
+
+void process_lttng_gave_up_set(void)
+{
+	atomic_store(&g_reg_gave_up, 1);
 }
 
 void process_after_fork_child(void)

@@ -23,10 +23,13 @@ void process_lttng_end(void);
  * process goes on unregistered and its events are enabled later. */
 int process_lttng_ready(void);
 
-/* 1 once a wait of process_lttng_ready() in this process ran out,
- * whichever call made it (a thread's name may come before the first
- * GIL: 3.6). */
+/* 1 once a wait for this process's registration ran out (or was none:
+ * a timeout of 0): one of process_lttng_ready(), whichever call made it
+ * (a thread's name may come before the first GIL: 3.6), or liblttng-ust's
+ * own in its constructor or a fork child (process_lttng_gave_up_set).
+ * A fork child starts without its parent's (process_after_fork_child). */
 int process_lttng_gave_up(void);
+void process_lttng_gave_up_set(void);
 
 /* In a fork child, before liblttng-ust's own child hook: only the
  * forking thread is left. */
